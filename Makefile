@@ -1,0 +1,146 @@
+# switchboard: one non-recursive Makefile.
+#
+#   make                 release build of every program into build/bin/
+#   make run             install what is missing, build, start switchboard (+ simulator when present)
+#   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan)
+#   make asan | tsan     build that flavour and run its tests
+#   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
+#   make format | clean
+#
+# MODE=debug|release|asan|tsan picks the flavour of a single build; objects go to build/<MODE>/.
+# The release flavour's programs are also what SPEC section 1 names: build/bin/<program>.
+
+MODE    ?= release
+WERROR  ?= 0
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+
+PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wundef \
+           -Wimplicit-fallthrough -Wvla
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP -pthread
+LDLIBS  := $(PKG_LIBS) -lm -pthread
+
+ifeq ($(MODE),release)
+MODE_CFLAGS := -O2 -g -DNDEBUG
+else ifeq ($(MODE),debug)
+MODE_CFLAGS := -O0 -g3
+else ifeq ($(MODE),asan)
+MODE_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+MODE_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+MODE_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+MODE_LDFLAGS := -fsanitize=thread
+else
+$(error MODE must be debug, release, asan or tsan)
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(MODE_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
+
+OUT     := build/$(MODE)
+ifeq ($(MODE),release)
+BIN     := build/bin
+else
+BIN     := $(OUT)/bin
+endif
+
+# Library code: every layer except the program entry points.
+LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c audio/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
+LIB      := $(OUT)/libswitchboard.a
+
+UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
+UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
+STRESS_SRCS := $(wildcard tests/stress_*.c)
+STRESS_BINS := $(STRESS_SRCS:tests/%.c=$(OUT)/tests/%)
+BENCH_SRCS  := $(wildcard bench/bench_*.c)
+BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
+
+PROGRAMS := $(BIN)/switchboard
+
+.PHONY: all build deps run test test-unit test-integration test-stress asan tsan bench format clean
+
+all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
+
+build: all
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/switchboard: $(OUT)/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/tests/unit: $(UNIT_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/tests/stress_%: $(OUT)/tests/stress_%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/bench/bench_%: $(OUT)/bench/bench_%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------------------------
+# The README's two commands.
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory MODE=release all
+	@scripts/run.sh
+
+# make test: every flavour, every suite. Each step prints TAP or a summary; the first failure
+# stops the run with a non-zero status.
+test: deps
+	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
+	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory tsan
+	@echo "make test: all suites passed"
+
+test-unit: $(OUT)/tests/unit
+	$(OUT)/tests/unit
+
+test-stress: $(STRESS_BINS)
+	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
+
+test-integration: $(BIN)/switchboard
+	SWITCHBOARD_BIN=$(BIN)/switchboard scripts/integration.sh
+
+asan:
+	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(MAKE) --no-print-directory MODE=asan test-unit test-stress test-integration
+
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan WERROR=$(WERROR) all
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress
+
+bench: deps
+	@$(MAKE) --no-print-directory MODE=release all
+	@scripts/bench.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

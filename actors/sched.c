@@ -1,0 +1,262 @@
+/* Worker threads, the two lanes and the registry of live actors; see the CONTRACT in sched.h. */
+#include "actors/sched.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actors/timer.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+
+#define SCHED_STOP_POLL_US 1000
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    actor_t *head[LANE_COUNT]; /* {lock} run queues, FIFO */
+    actor_t *tail[LANE_COUNT]; /* {lock} */
+    int idle;                  /* {lock} workers asleep on cond */
+    uint32_t starve;           /* {lock} consecutive realtime turns while tools waited */
+    bool exiting;              /* {lock} workers leave their loop */
+    pthread_t *threads;        /* main thread only */
+    int n_workers;             /* immutable after start */
+    uint32_t mailbox_cap;      /* immutable after start */
+    int max_actors;            /* immutable after start */
+
+    pthread_mutex_t reg_lock;
+    actor_t *live;     /* {reg_lock} */
+    int live_count;    /* [atomic, any] written under reg_lock, read anywhere (advisory) */
+    bool spawn_closed; /* {reg_lock} */
+} S = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .reg_lock = PTHREAD_MUTEX_INITIALIZER,
+    .mailbox_cap = 1024,
+    .max_actors = 100000,
+};
+
+uint32_t sched_mailbox_cap(void)
+{
+    return S.mailbox_cap;
+}
+
+int sched_register(actor_t *a)
+{
+    pthread_mutex_lock(&S.reg_lock);
+    if (S.spawn_closed) {
+        pthread_mutex_unlock(&S.reg_lock);
+        return -ESHUTDOWN;
+    }
+    if (ck_pr_load_int(&S.live_count) >= S.max_actors) {
+        pthread_mutex_unlock(&S.reg_lock);
+        return -EAGAIN;
+    }
+    a->live_prev = NULL;
+    a->live_next = S.live;
+    if (S.live)
+        S.live->live_prev = a;
+    S.live = a;
+    ck_pr_store_int(&S.live_count, S.live_count + 1);
+    pthread_mutex_unlock(&S.reg_lock);
+    return 0;
+}
+
+void sched_unregister(actor_t *a)
+{
+    pthread_mutex_lock(&S.reg_lock);
+    if (a->live_prev)
+        a->live_prev->live_next = a->live_next;
+    else
+        S.live = a->live_next;
+    if (a->live_next)
+        a->live_next->live_prev = a->live_prev;
+    ck_pr_store_int(&S.live_count, S.live_count - 1);
+    pthread_mutex_unlock(&S.reg_lock);
+}
+
+int sched_live_actors(void)
+{
+    return ck_pr_load_int(&S.live_count);
+}
+
+uint64_t sched_mailbox_depth(void)
+{
+    uint64_t sum = 0;
+    pthread_mutex_lock(&S.reg_lock);
+    for (actor_t *a = S.live; a; a = a->live_next)
+        sum += mbox_depth(&a->mbox);
+    pthread_mutex_unlock(&S.reg_lock);
+    return sum;
+}
+
+/* Appends a to its lane and wakes a sleeping worker. Caller holds S.lock. */
+static void enqueue_locked(actor_t *a, uint64_t now_ns)
+{
+    int lane = a->lane;
+    a->run_next = NULL;
+    a->queued_ns = now_ns;
+    if (S.tail[lane])
+        S.tail[lane]->run_next = a;
+    else
+        S.head[lane] = a;
+    S.tail[lane] = a;
+    if (S.idle > 0)
+        pthread_cond_signal(&S.cond);
+}
+
+void sched_enqueue(actor_t *a)
+{
+    uint64_t now = clock_now_ns();
+    pthread_mutex_lock(&S.lock);
+    enqueue_locked(a, now);
+    pthread_mutex_unlock(&S.lock);
+}
+
+/* Takes the next actor by lane priority, or NULL. Caller holds S.lock. */
+static actor_t *pick_locked(void)
+{
+    actor_t *rt = S.head[LANE_REALTIME], *tools = S.head[LANE_TOOLS];
+    int lane;
+    if (rt && (!tools || S.starve < SCHED_STARVE_LIMIT)) {
+        lane = LANE_REALTIME;
+        S.starve = tools ? S.starve + 1 : 0;
+    } else if (tools) {
+        lane = LANE_TOOLS;
+        S.starve = 0;
+    } else {
+        return NULL;
+    }
+    actor_t *a = S.head[lane];
+    S.head[lane] = a->run_next;
+    if (S.head[lane] == NULL)
+        S.tail[lane] = NULL;
+    a->run_next = NULL;
+    return a;
+}
+
+void sched_wake_for_timer(uint64_t due_ns)
+{
+    (void)due_ns;
+    pthread_mutex_lock(&S.lock);
+    if (S.idle > 0)
+        pthread_cond_signal(&S.cond);
+    pthread_mutex_unlock(&S.lock);
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&S.lock);
+    while (!S.exiting) {
+        uint64_t now = clock_now_ns();
+        if (timer_next_due_ns() <= now) {
+            pthread_mutex_unlock(&S.lock);
+            timer_fire_due(now);
+            pthread_mutex_lock(&S.lock);
+            continue;
+        }
+        actor_t *a = pick_locked();
+        if (a != NULL) {
+            uint64_t queued_ns = a->queued_ns;
+            pthread_mutex_unlock(&S.lock);
+            metric_hist_observe_ns(&g_metrics.actor_queue_seconds[a->lane],
+                                   now > queued_ns ? now - queued_ns : 0);
+            uint32_t left = actor_run(a, SCHED_BATCH_MSGS);
+            if (left > 0) {
+                /* Still owned by the scheduler: back of its lane, keeping the reference. */
+                pthread_mutex_lock(&S.lock);
+                enqueue_locked(a, clock_now_ns());
+            } else {
+                actor_unref(a); /* the scheduler's reference */
+                pthread_mutex_lock(&S.lock);
+            }
+            continue;
+        }
+        uint64_t due = timer_next_due_ns();
+        S.idle++;
+        if (due == UINT64_MAX) {
+            pthread_cond_wait(&S.cond, &S.lock);
+        } else {
+            struct timespec ts = {.tv_sec = (time_t)(due / NS_PER_SEC),
+                                  .tv_nsec = (long)(due % NS_PER_SEC)};
+            pthread_cond_timedwait(&S.cond, &S.lock, &ts);
+        }
+        S.idle--;
+    }
+    pthread_mutex_unlock(&S.lock);
+    return NULL;
+}
+
+int sched_start(const sched_config_t *cfg)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&S.cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    S.n_workers = cfg->workers > 0 ? cfg->workers : 1;
+    S.mailbox_cap = cfg->mailbox_cap ? cfg->mailbox_cap : 1024;
+    S.max_actors = cfg->max_actors > 0 ? cfg->max_actors : 100000;
+    S.exiting = false;
+    S.spawn_closed = false;
+    S.threads = xcalloc((size_t)S.n_workers, sizeof(pthread_t));
+    for (int i = 0; i < S.n_workers; i++) {
+        int rc = pthread_create(&S.threads[i], NULL, worker_main, NULL);
+        if (rc != 0) {
+            S.n_workers = i;
+            sched_stop(0);
+            return -rc;
+        }
+        char name[16];
+        snprintf(name, sizeof(name), "sb-worker-%u", (unsigned)i % 1000u);
+        pthread_setname_np(S.threads[i], name);
+    }
+    return 0;
+}
+
+/* Sends MSG_ACTOR_STOP to every live actor. */
+static void stop_all_actors(void)
+{
+    pthread_mutex_lock(&S.reg_lock);
+    S.spawn_closed = true;
+    int n = 0, cap = ck_pr_load_int(&S.live_count);
+    actor_t **all = xcalloc((size_t)cap + 1, sizeof(*all));
+    for (actor_t *a = S.live; a && n < cap; a = a->live_next)
+        if (actor_try_ref(a))
+            all[n++] = a;
+    pthread_mutex_unlock(&S.reg_lock);
+    for (int i = 0; i < n; i++) {
+        actor_stop(all[i]);
+        actor_unref(all[i]);
+    }
+    free(all);
+}
+
+int sched_stop(uint64_t timeout_ms)
+{
+    stop_all_actors();
+    uint64_t deadline = clock_now_ns() + timeout_ms * NS_PER_MS;
+    while (ck_pr_load_int(&S.live_count) > 0 && clock_now_ns() < deadline)
+        usleep(SCHED_STOP_POLL_US);
+    int left = ck_pr_load_int(&S.live_count);
+    if (left > 0)
+        log_warn("sched.stop", LOG_S("result", "actors still alive"), LOG_I("actors", left));
+
+    pthread_mutex_lock(&S.lock);
+    S.exiting = true;
+    pthread_cond_broadcast(&S.cond);
+    pthread_mutex_unlock(&S.lock);
+    for (int i = 0; i < S.n_workers; i++)
+        pthread_join(S.threads[i], NULL);
+    free(S.threads);
+    S.threads = NULL;
+    S.n_workers = 0;
+    pthread_cond_destroy(&S.cond);
+    return left;
+}

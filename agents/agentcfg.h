@@ -1,0 +1,91 @@
+/*
+ * The agent config file (SPEC 2.2): one JSON document describing the business and its agent.
+ * Loaded once at start-up, strictly validated (unknown keys and wrong types are errors naming the
+ * key path), then read-only and shared by all threads.
+ */
+#ifndef SB_AGENTS_AGENTCFG_H
+#define SB_AGENTS_AGENTCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct agent_service {
+    char *name;
+    int duration_min;
+    char *price; /* display text, e.g. "$50-80" */
+} agent_service_t;
+
+/* Opening hours of one weekday in minutes after midnight; closed when open == false. */
+typedef struct agent_hours {
+    bool open;
+    int open_min;
+    int close_min;
+} agent_hours_t;
+
+typedef struct agent_page {
+    char *name;        /* e.g. "homepage" */
+    char **sections;   /* e.g. hero, services, case-studies, pricing, contact */
+    size_t n_sections;
+} agent_page_t;
+
+typedef struct agent_mcp_server {
+    char *alias;
+    /* stdio transport when command != NULL, else Streamable HTTP at url */
+    char *command;
+    char **args;
+    size_t n_args;
+    char **env; /* "NAME=value" strings */
+    size_t n_env;
+    char *url;
+    char **headers; /* "Name: value" strings */
+    size_t n_headers;
+} agent_mcp_server_t;
+
+typedef struct agent_tool_globs {
+    char **globs; /* patterns with '*' wildcards; default {"*"} */
+    size_t n;
+} agent_tool_globs_t;
+
+typedef struct agentcfg {
+    char *company_name;
+    char *company_phone;
+    char *company_email;
+    char *company_timezone; /* IANA name, e.g. "America/Los_Angeles" */
+    char *brief;
+    agent_service_t *services;
+    size_t n_services;
+    agent_hours_t hours[7]; /* index 0 = Monday ... 6 = Sunday */
+    char *voice;
+    char *instructions_extra; /* may be NULL */
+    agent_page_t *pages;
+    size_t n_pages;
+    agent_mcp_server_t *mcp_servers;
+    size_t n_mcp_servers;
+    agent_tool_globs_t tools_voice;
+    agent_tool_globs_t tools_chat;
+    agent_tool_globs_t tools_agent;
+} agentcfg_t;
+
+/*
+ * Loads the config at path, or the built-in demo company (Prime Auto Lab) when path is NULL.
+ * Returns 0, or -EINVAL with a message naming the key path and the problem in err.
+ */
+int agentcfg_load(agentcfg_t *ac, const char *path, char *err, size_t errlen);
+
+/* Same, from a JSON text already in memory (used for the built-in demo and by tests). */
+int agentcfg_parse(agentcfg_t *ac, const char *json, size_t len, const char *base_dir, char *err,
+                   size_t errlen);
+
+void agentcfg_free(agentcfg_t *ac);
+
+/* The page called name, or NULL. */
+const agent_page_t *agentcfg_page(const agentcfg_t *ac, const char *name);
+/* True when section is one of page's sections. */
+bool agentcfg_page_has_section(const agent_page_t *page, const char *section);
+/* True when name matches one of the globs ('*' matches any run of characters). */
+bool agentcfg_tool_allowed(const agent_tool_globs_t *g, const char *name);
+
+/* The configuration of this process, set once by main() before threads start. */
+extern const agentcfg_t *g_agentcfg;
+
+#endif

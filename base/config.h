@@ -1,0 +1,94 @@
+/*
+ * Service configuration from the environment (SPEC 2.1).
+ *
+ * config_from_env() validates every variable: a number that is not whole, out of its range, or an
+ * unknown word is an error whose message names the variable and the bad value; the caller exits
+ * with status 2. After start-up the configuration is read-only and shared by all threads.
+ */
+#ifndef SB_BASE_CONFIG_H
+#define SB_BASE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/log.h"
+
+#define CONFIG_MAX_ORIGINS 64
+#define CONFIG_MAX_PROXIES 64
+
+typedef enum { MINT_AUTH_OPEN = 0, MINT_AUTH_SECRET = 1 } mint_auth_t;
+
+/* An IPv4 or IPv6 network; IPv4 is stored as an IPv4-mapped IPv6 address (::ffff:a.b.c.d). */
+typedef struct cidr {
+    uint8_t addr[16];
+    uint8_t prefix; /* 0..128, in the mapped space for IPv4 (96 + v4 prefix) */
+} cidr_t;
+
+typedef struct config {
+    char *host;
+    int port; /* 0..65535, 0 = any free port */
+    int net_threads;
+    int workers;
+    int max_sessions;
+    int max_actors;
+    int mailbox_cap;
+    int token_ttl_s;
+    int session_idle_s;
+    int session_max_s;
+    char *allowed_origins[CONFIG_MAX_ORIGINS];
+    size_t n_allowed_origins;
+    bool allow_any_origin; /* the list contains "*" */
+    int max_control_bytes;
+    int max_audio_bytes;
+    int sessions_per_min;
+    int sessions_per_ip;
+    int max_connections;
+    mint_auth_t mint_auth;
+    cidr_t trusted_proxies[CONFIG_MAX_PROXIES];
+    size_t n_trusted_proxies;
+    char *tls_cert; /* NULL = plain HTTP */
+    char *tls_key;
+    int replay_items;
+    int retention_days;
+    char *openai_api_key; /* NULL when unset; never logged */
+    char *realtime_url;
+    char *realtime_model;
+    char *openai_base_url;
+    char *supervisor_model;
+    int supervisor_max_iterations;
+    int max_supervisor_runs;
+    int tool_timeout_ms;
+    int mcp_call_timeout_ms;
+    int upstream_recycle_s;
+    char *config_path; /* NULL = built-in demo */
+    char *db_path;
+    char *api_secret; /* NULL when unset */
+    char *jwt_secret; /* NULL when unset */
+    char *postcall_webhook_url;
+    log_level_t log_level;
+    log_format_t log_format;
+} config_t;
+
+/*
+ * Fills c from the process environment, applying defaults. ncpu is the default for
+ * SWITCHBOARD_WORKERS. Returns 0, or -EINVAL with a message naming the variable and the bad
+ * value written to err (NUL-terminated, at most errlen bytes). On error c needs no config_free().
+ */
+int config_from_env(config_t *c, int ncpu, char *err, size_t errlen);
+
+/* Prints the effective configuration, one `NAME=value` per line, secrets shown as `[set]`. */
+void config_print(const config_t *c, FILE *out);
+
+void config_free(config_t *c);
+
+/* Parses "a.b.c.d/n" or "x::y/n" (a bare address is a /32 or /128). Returns 0 or -EINVAL. */
+int cidr_parse(const char *s, cidr_t *out);
+/* addr16 is an IPv6 or IPv4-mapped address. */
+bool cidr_contains(const cidr_t *net, const uint8_t addr16[16]);
+
+/* The configuration of this process, set once by main() before threads start. */
+extern const config_t *g_config;
+
+#endif
