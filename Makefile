@@ -37,7 +37,8 @@ else ifeq ($(MODE),asan)
 MODE_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 MODE_LDFLAGS := -fsanitize=address,undefined
 else ifeq ($(MODE),tsan)
-MODE_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+# CK's read-modify-writes become compiler builtins TSan understands; see tests/tsan.supp.
+MODE_CFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -DCK_USE_CC_BUILTINS=1
 MODE_LDFLAGS := -fsanitize=thread
 else
 $(error MODE must be debug, release, asan or tsan)
@@ -132,7 +133,7 @@ asan:
 
 tsan:
 	@$(MAKE) --no-print-directory MODE=tsan WERROR=$(WERROR) all
-	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress
 
 bench: deps

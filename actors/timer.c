@@ -92,14 +92,44 @@ static void heap_remove_locked(actor_timer_t *t)
     sift_up(last->heap_idx);
 }
 
-void actor_timer_init(actor_timer_t *t, actor_t *owner, uint32_t msg_type)
+actor_timer_t *actor_timer_new(actor_t *owner, uint32_t msg_type, void *data)
 {
+    actor_timer_t *t = xcalloc(1, sizeof(*t));
     t->owner = owner;
     t->msg_type = msg_type;
-    t->seq = 0;
-    t->due_ns = 0;
-    t->repeat_ns = 0;
+    t->data = data;
+    t->refs = 1;
     t->heap_idx = -1;
+    return t;
+}
+
+/* Drops one reference to the timer object. Caller holds T.lock; returns true to free it. */
+static bool timer_release_locked(actor_timer_t *t)
+{
+    return --t->refs == 0;
+}
+
+void actor_timer_free(actor_timer_t *t)
+{
+    if (t == NULL)
+        return;
+    actor_timer_stop(t);
+    pthread_mutex_lock(&T.lock);
+    bool last = timer_release_locked(t);
+    pthread_mutex_unlock(&T.lock);
+    if (last)
+        free(t);
+}
+
+static void timer_msg_free(msg_t *m)
+{
+    timer_msg_t *tm = (timer_msg_t *)m;
+    pthread_mutex_lock(&T.lock);
+    bool last = timer_release_locked(tm->timer);
+    pthread_mutex_unlock(&T.lock);
+    if (last)
+        free(tm->timer);
+    free(tm);
 }
 
 void actor_timer_start(actor_timer_t *t, uint64_t delay_ms, uint64_t repeat_ms)
@@ -182,7 +212,9 @@ void timer_fire_due(uint64_t now_ns)
             actor_timer_t *t = T.heap[0];
             timer_msg_t *tm = MSG_NEW(timer_msg_t, t->msg_type);
             tm->hdr.flags = MSG_F_TIMER;
+            tm->hdr.free_fn = timer_msg_free;
             tm->timer = t;
+            t->refs++;
             tm->seq = t->seq;
             /* The message carries the timer's reference until it is delivered. */
             actor_ref(t->owner);

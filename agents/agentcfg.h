@@ -85,6 +85,9 @@ bool agentcfg_page_has_section(const agent_page_t *page, const char *section);
 /* True when name matches one of the globs ('*' matches any run of characters). */
 bool agentcfg_tool_allowed(const agent_tool_globs_t *g, const char *name);
 
+/* The built-in demo config (Prime Auto Lab) as JSON text, in agents/agentcfg_demo.c. */
+extern const char agentcfg_demo_json[];
+
 /* The configuration of this process, set once by main() before threads start. */
 extern const agentcfg_t *g_agentcfg;
 

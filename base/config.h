@@ -87,6 +87,8 @@ void config_free(config_t *c);
 int cidr_parse(const char *s, cidr_t *out);
 /* addr16 is an IPv6 or IPv4-mapped address. */
 bool cidr_contains(const cidr_t *net, const uint8_t addr16[16]);
+/* Writes net as "a.b.c.d/n" (IPv4-mapped) or "x::y/n" into buf. Returns 0 or -ENOSPC. */
+int cidr_format(const cidr_t *net, char *buf, size_t len);
 
 /* The configuration of this process, set once by main() before threads start. */
 extern const config_t *g_config;

@@ -24,12 +24,20 @@ void sbuf_append(sbuf_t *b, const void *p, size_t n);
 void sbuf_puts(sbuf_t *b, const char *s);
 void sbuf_putc(sbuf_t *b, char c);
 __attribute__((format(printf, 2, 3))) void sbuf_printf(sbuf_t *b, const char *fmt, ...);
-void sbuf_vprintf(sbuf_t *b, const char *fmt, va_list ap);
+__attribute__((format(printf, 2, 0))) void sbuf_vprintf(sbuf_t *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 void sbuf_json_str(sbuf_t *b, const char *s);
 void sbuf_json_strn(sbuf_t *b, const char *s, size_t n);
 /* Hands the buffer to the caller (free() it); the sbuf is left empty. */
 char *sbuf_take(sbuf_t *b);
 void sbuf_reset(sbuf_t *b);
+
+/*
+ * Returns the length (1 to 4) of the well-formed UTF-8 sequence at the start of s, which has
+ * n > 0 readable bytes, or 0 when those bytes do not begin one (a stray continuation byte, an
+ * overlong form, a surrogate, a code point above U+10FFFF or a sequence cut short by n).
+ * Shared by the JSON escaper here and the log line formatter. Thread: any (pure).
+ */
+size_t sbuf_utf8_seq_len(const char *s, size_t n);
 
 #endif

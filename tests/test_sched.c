@@ -14,6 +14,7 @@
 #define MSG_T_WORK  (MSG_TYPE_AGENT_BASE + 1)
 #define MSG_T_BLOCK (MSG_TYPE_AGENT_BASE + 2)
 #define MSG_T_TICK  (MSG_TYPE_AGENT_BASE + 3)
+#define MSG_T_FREE_TIMER (MSG_TYPE_AGENT_BASE + 4)
 
 /* A log of which actor handled messages, in order (one worker, so no lock needed). */
 static int order_log[4096];   /* {order_lock} */
@@ -28,7 +29,7 @@ typedef struct test_actor {
     uint32_t inside; /* [atomic] workers inside handle, must stay <= 1 */
     uint32_t handled;
     int stops;
-    actor_timer_t timer;
+    actor_timer_t *timer;
     int ticks;
 } test_actor_t;
 
@@ -39,6 +40,10 @@ static void test_handle(actor_t *self, msg_t *m)
         TEST_FAIL_("actor %d runs on two workers at once", t->tag);
     if (m->type == MSG_T_BLOCK) {
         sem_wait(&blocker);
+    } else if (m->type == MSG_T_FREE_TIMER) {
+        actor_timer_free(t->timer);
+        t->timer = NULL;
+        sem_post(&done_sem);
     } else if (m->type == MSG_T_TICK) {
         pthread_mutex_lock(&order_lock);
         t->ticks++;
@@ -60,7 +65,8 @@ static void test_stop(actor_t *self)
 {
     test_actor_t *t = (test_actor_t *)self;
     t->stops++;
-    actor_timer_stop(&t->timer);
+    actor_timer_free(t->timer);
+    t->timer = NULL;
     sem_post(&done_sem);
 }
 
@@ -71,7 +77,7 @@ static test_actor_t *spawn(int tag, lane_t lane)
     test_actor_t *t = xcalloc(1, sizeof(*t));
     t->tag = tag;
     ASSERT_EQ(actor_spawn(&t->actor, &test_type, lane), 0);
-    actor_timer_init(&t->timer, &t->actor, MSG_T_TICK);
+    t->timer = actor_timer_new(&t->actor, MSG_T_TICK, NULL);
     return t;
 }
 
@@ -282,15 +288,15 @@ TEST(timer_one_shot_and_stop)
     start(2, 1000);
     test_actor_t *t = spawn(1, LANE_TOOLS);
     uint64_t t0 = clock_now_ns();
-    actor_timer_start(&t->timer, 50, 0);
+    actor_timer_start(t->timer, 50, 0);
     ASSERT_EQ(sem_wait(&done_sem), 0);
     uint64_t waited_ms = (clock_now_ns() - t0) / NS_PER_MS;
     ASSERT_GE(waited_ms, 50);
     ASSERT_EQ(ticks_of(t), 1);
     ASSERT_EQ(timer_armed_count(), 0);
     /* A stopped timer never delivers. */
-    actor_timer_start(&t->timer, 30, 0);
-    actor_timer_stop(&t->timer);
+    actor_timer_start(t->timer, 30, 0);
+    actor_timer_stop(t->timer);
     usleep(100000);
     ASSERT_EQ(ticks_of(t), 1);
     actor_unref(&t->actor);
@@ -301,10 +307,10 @@ TEST(timer_repeat_and_restart)
 {
     start(1, 1000);
     test_actor_t *t = spawn(1, LANE_REALTIME);
-    actor_timer_start(&t->timer, 10, 10);
+    actor_timer_start(t->timer, 10, 10);
     for (int i = 0; i < 5; i++)
         ASSERT_EQ(sem_wait(&done_sem), 0);
-    actor_timer_stop(&t->timer);
+    actor_timer_stop(t->timer);
     int ticks = ticks_of(t);
     ASSERT_GE(ticks, 5);
     usleep(50000);
@@ -312,9 +318,9 @@ TEST(timer_repeat_and_restart)
     ASSERT_EQ(ticks_of(t), ticks);
     /* Re-arming pushes the deadline out. */
     uint64_t t0 = clock_now_ns();
-    actor_timer_start(&t->timer, 200, 0);
+    actor_timer_start(t->timer, 200, 0);
     usleep(50000);
-    actor_timer_start(&t->timer, 100, 0);
+    actor_timer_start(t->timer, 100, 0);
     ASSERT_EQ(sem_wait(&done_sem), 0);
     ASSERT_GE((clock_now_ns() - t0) / NS_PER_MS, 150);
     actor_unref(&t->actor);
@@ -328,7 +334,7 @@ TEST(timer_many_ordered)
     static test_actor_t *as[N];
     for (int i = 0; i < N; i++) {
         as[i] = spawn(i, LANE_TOOLS);
-        actor_timer_start(&as[i]->timer, (uint64_t)(N - i), 0);
+        actor_timer_start(as[i]->timer, (uint64_t)(N - i), 0);
     }
     for (int i = 0; i < N; i++)
         ASSERT_EQ(sem_wait(&done_sem), 0);
@@ -336,5 +342,24 @@ TEST(timer_many_ordered)
         ASSERT_EQ(ticks_of(as[i]), 1);
         actor_unref(&as[i]->actor);
     }
+    ASSERT_EQ(sched_stop(2000), 0);
+}
+
+TEST(timer_freed_with_expiry_in_flight)
+{
+    /* The expiry is queued behind a FREE_TIMER message: the timer object must outlive the free
+     * until its stale message is dropped (ASan reports a use after free otherwise). */
+    start(1, 1000);
+    test_actor_t *t = spawn(1, LANE_TOOLS);
+    actor_send(&t->actor, msg_new(MSG_T_BLOCK, sizeof(msg_t)));
+    usleep(20000);
+    actor_send(&t->actor, msg_new(MSG_T_FREE_TIMER, sizeof(msg_t)));
+    actor_timer_start(t->timer, 10, 0); /* the actor is parked in BLOCK: no concurrent use */
+    usleep(50000);                      /* fired; the expiry waits in the mailbox */
+    sem_post(&blocker);
+    ASSERT_EQ(sem_wait(&done_sem), 0);
+    usleep(20000);
+    ASSERT_EQ(ticks_of(t), 0); /* stale: never delivered */
+    actor_unref(&t->actor);
     ASSERT_EQ(sched_stop(2000), 0);
 }

@@ -1,0 +1,97 @@
+/*
+ * agents: the actors of the product and the messages between them.
+ *
+ *   gate     tokens, per-IP rate limits and the registry of live voice sessions (SPEC 4, 14)
+ *   session  one per voice WebSocket (/ws)
+ *   router   the page command channel: /ws/page sockets and POST /api/interact/… (seed 000)
+ *
+ * agents_start() spawns the singletons and registers their HTTP and WebSocket routes with net;
+ * agents_stop() drops the references main holds. Thread: main.
+ */
+#ifndef SB_AGENTS_AGENTS_H
+#define SB_AGENTS_AGENTS_H
+
+#include <stdbool.h>
+
+#include "actors/actor.h"
+#include "net/net.h"
+
+#define ID_MAX 64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */
+
+enum {
+    GATE_MSG_ADMIT = MSG_TYPE_AGENT_BASE + 1,
+    GATE_MSG_ENDED,
+    GATE_MSG_SWEEP,
+    SESSION_MSG_ADMITTED,
+    SESSION_MSG_IDLE,
+    SESSION_MSG_MAX,
+    ROUTER_MSG_VOICE_OPEN,
+    ROUTER_MSG_VOICE_CLOSED,
+    ROUTER_MSG_ACK,
+    ROUTER_MSG_CMD_TIMEOUT,
+};
+
+/* session -> gate: admit this connection (the token is spent if valid). */
+typedef struct gate_admit_msg {
+    msg_t hdr;
+    actor_t *session; /* a reference, owned by the message */
+    char session_id[ID_MAX + 1];
+    char token[80];
+    net_peer_t peer;
+} gate_admit_msg_t;
+
+/* gate -> session: the answer to GATE_MSG_ADMIT. */
+typedef struct session_admitted_msg {
+    msg_t hdr;
+    bool ok;
+    uint16_t close_code; /* when refused */
+    char reason[64];
+} session_admitted_msg_t;
+
+/* session -> gate: an admitted session has ended. */
+typedef struct gate_ended_msg {
+    msg_t hdr;
+    char session_id[ID_MAX + 1];
+    char ip[48];
+} gate_ended_msg_t;
+
+/* session -> router: the voice socket of a sessionId opened or closed. */
+typedef struct router_voice_msg {
+    msg_t hdr;
+    char session_id[ID_MAX + 1];
+    conn_id_t conn;
+} router_voice_msg_t;
+
+/* session -> router: `command.ack` received on the voice socket. */
+typedef struct router_ack_msg {
+    msg_t hdr;
+    char session_id[ID_MAX + 1];
+    char id[64];
+} router_ack_msg_t;
+
+/* Singletons, alive from agents_start() to the end of sched_stop(). */
+extern actor_t *g_gate;
+extern actor_t *g_router;
+
+int agents_start(void);
+void agents_stop(void);
+
+/* Spawns each singleton (gate.c, router.c); NULL when the runtime refuses. */
+actor_t *gate_spawn(void);
+actor_t *router_spawn(void);
+/* The WebSocket target for /ws: spawns a session actor. Thread: net. */
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                           uint16_t *close_code, const char **close_reason);
+/* The client event types /ws accepts (SPEC 5.1). */
+const char *const *session_event_types(void);
+/* The WebSocket target for /ws/page: the router. Thread: net. */
+actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                          uint16_t *close_code, const char **close_reason);
+
+/* Shared helpers (agents.c). */
+/* Constant-time comparison of a bearer Authorization header with the API secret. */
+bool agents_bearer_ok(const char *authorization, const char *secret);
+/* Server-to-server auth (SPEC 4): the API secret when set, else loopback callers only. */
+bool agents_api_auth_ok(const net_http_msg_t *req);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * gate: the front door of voice sessions. One actor owns the ephemeral tokens, the per-IP rate
+ * windows of POST /api/sessions, and the registry of live voice sessions, so the capacity
+ * limits are exact without locks (SPEC 2.1 SWITCHBOARD_MAX_SESSIONS, 14 "Order of checks").
+ * Behind the messages it is the token store and session registry of SPEC 13: a Redis-backed
+ * gate would answer the same messages.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/timer.h"
+#include "agents/agents.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/sbuf.h"
+#include "base/strmap.h"
+#include "base/util.h"
+
+#define GATE_SWEEP_MS      10000
+#define RATE_WINDOW_S      60
+#define TOKEN_BYTES        32
+#define TOKEN_PREFIX       "ek_"
+#define SESSION_ID_BYTES   12
+#define PURPOSE_VOICE      0
+#define PURPOSE_CHAT       1
+
+typedef struct token {
+    char session_id[ID_MAX + 1];
+    uint64_t expires_ns;
+    int purpose;
+} token_t;
+
+typedef struct rate_window {
+    uint64_t start_ns;
+    uint32_t count;
+} rate_window_t;
+
+typedef struct live_session {
+    actor_t *actor; /* a reference */
+    char ip[48];
+} live_session_t;
+
+typedef struct gate {
+    actor_t actor;
+    strmap_t tokens;   /* token -> token_t */
+    strmap_t windows;  /* ip -> rate_window_t */
+    strmap_t sessions; /* sessionId -> live_session_t */
+    strmap_t per_ip;   /* ip -> (uintptr_t) live sessions of that IP */
+    int live;
+    actor_timer_t *sweep;
+} gate_t;
+
+static void hex(char *out, const unsigned char *in, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void respond_json(conn_id_t c, int status, sbuf_t *b, const char *extra)
+{
+    net_http_respond(c, status, b->data, b->len, extra);
+    sbuf_destroy(b);
+}
+
+/* Counts this request in its IP's fixed window; returns the seconds to wait when over. */
+static int rate_limited(gate_t *g, const char *ip, uint64_t now)
+{
+    rate_window_t *w = strmap_get(&g->windows, ip);
+    if (w == NULL) {
+        w = xcalloc(1, sizeof(*w));
+        w->start_ns = now;
+        strmap_put(&g->windows, ip, w);
+    } else if (now - w->start_ns >= RATE_WINDOW_S * NS_PER_SEC) {
+        w->start_ns = now;
+        w->count = 0;
+    }
+    w->count++;
+    if (w->count <= (uint32_t)g_config->sessions_per_min)
+        return 0;
+    uint64_t left_ns = w->start_ns + RATE_WINDOW_S * NS_PER_SEC - now;
+    int secs = (int)((left_ns + NS_PER_SEC - 1) / NS_PER_SEC);
+    return secs < 1 ? 1 : secs;
+}
+
+/* POST /api/sessions, with the checks in the order of SPEC 14. */
+static void mint(gate_t *g, const net_http_msg_t *req)
+{
+    uint64_t now = clock_now_ns();
+    if (net_draining()) {
+        net_http_error(req->conn, 503, "draining", "the server is shutting down");
+        return;
+    }
+    if (g_config->mint_auth == MINT_AUTH_SECRET &&
+        !agents_bearer_ok(req->authorization, g_config->api_secret)) {
+        net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
+        return;
+    }
+    int wait_s = rate_limited(g, req->peer.ip, now);
+    if (wait_s > 0) {
+        char extra[64];
+        snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", wait_s);
+        sbuf_t b = SBUF_INIT;
+        sbuf_puts(&b, "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many sessions "
+                      "requested from this address; retry later\"}}");
+        respond_json(req->conn, 429, &b, extra);
+        return;
+    }
+    if (req->json_invalid) {
+        net_http_error(req->conn, 400, "invalid_json", "the body is not valid JSON");
+        return;
+    }
+    const cJSON *body = req->json;
+    if (body && !cJSON_IsObject(body)) {
+        net_http_error(req->conn, 400, "invalid_json", "the body must be a JSON object");
+        return;
+    }
+    int purpose = PURPOSE_VOICE;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "purpose");
+    if (p) {
+        if (cJSON_IsString(p) && strcmp(p->valuestring, "chat") == 0)
+            purpose = PURPOSE_CHAT;
+        else if (!(cJSON_IsString(p) && strcmp(p->valuestring, "voice") == 0)) {
+            net_http_error(req->conn, 400, "invalid_request",
+                           "purpose must be \"voice\" or \"chat\"");
+            return;
+        }
+    }
+    char session_id[ID_MAX + 1];
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(body, "sessionId");
+    if (sid) {
+        if (!cJSON_IsString(sid) ||
+            !str_is_id(sid->valuestring, strlen(sid->valuestring), 8, ID_MAX)) {
+            net_http_error(req->conn, 400, "invalid_session_id",
+                           "sessionId must match [A-Za-z0-9_-]{8,64}");
+            return;
+        }
+        str_copy(session_id, sid->valuestring, sizeof(session_id));
+    } else {
+        unsigned char rnd[SESSION_ID_BYTES];
+        randombytes_buf(rnd, sizeof(rnd));
+        memcpy(session_id, "sess_", 5);
+        hex(session_id + 5, rnd, sizeof(rnd));
+    }
+    if (purpose == PURPOSE_VOICE) {
+        if (strmap_get(&g->sessions, session_id)) {
+            net_http_error(req->conn, 409, "session_exists",
+                           "this sessionId has a live voice session");
+            return;
+        }
+        if (g->live >= g_config->max_sessions) {
+            net_http_error(req->conn, 503, "at_capacity", "all voice sessions are in use");
+            return;
+        }
+    }
+    unsigned char rnd[TOKEN_BYTES];
+    char token[sizeof(TOKEN_PREFIX) + 2 * TOKEN_BYTES];
+    randombytes_buf(rnd, sizeof(rnd));
+    memcpy(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
+    hex(token + sizeof(TOKEN_PREFIX) - 1, rnd, sizeof(rnd));
+    sodium_memzero(rnd, sizeof(rnd));
+    token_t *t = xcalloc(1, sizeof(*t));
+    str_copy(t->session_id, session_id, sizeof(t->session_id));
+    t->expires_ns = now + (uint64_t)g_config->token_ttl_s * NS_PER_SEC;
+    t->purpose = purpose;
+    strmap_put(&g->tokens, token, t);
+    metric_inc(&g_metrics.tokens_issued_total, 1);
+
+    uint64_t expires_at = clock_wall_ms() + (uint64_t)g_config->token_ttl_s * 1000;
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"sessionId\":");
+    sbuf_json_str(&b, session_id);
+    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu}", token,
+                (unsigned long long)expires_at);
+    respond_json(req->conn, 200, &b, NULL);
+    log_info("token.issued", LOG_S("sid", session_id), LOG_S("ip", req->peer.ip),
+             LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"));
+}
+
+static void answer(actor_t *session, bool ok, uint16_t code, const char *reason)
+{
+    session_admitted_msg_t *m = MSG_NEW(session_admitted_msg_t, SESSION_MSG_ADMITTED);
+    m->ok = ok;
+    m->close_code = code;
+    str_copy(m->reason, reason ? reason : "", sizeof(m->reason));
+    actor_send(session, &m->hdr);
+}
+
+/* A /ws connection presents its token: token (spent when valid) -> exists -> capacity. */
+static void admit(gate_t *g, gate_admit_msg_t *m)
+{
+    uint64_t now = clock_now_ns();
+    token_t *t = m->token[0] ? strmap_get(&g->tokens, m->token) : NULL;
+    bool valid = t && t->purpose == PURPOSE_VOICE && now < t->expires_ns &&
+                 strcmp(t->session_id, m->session_id) == 0;
+    if (t && (valid || now >= t->expires_ns))
+        free(strmap_del(&g->tokens, m->token)); /* single use; expired ones go too */
+    if (!valid) {
+        answer(m->session, false, 1008, "unauthorized");
+        return;
+    }
+    if (strmap_get(&g->sessions, m->session_id)) {
+        answer(m->session, false, 1008, "session exists");
+        return;
+    }
+    uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, m->peer.ip);
+    if (g->live >= g_config->max_sessions || ip_live >= (uintptr_t)g_config->sessions_per_ip) {
+        answer(m->session, false, 1013, "at capacity");
+        return;
+    }
+    live_session_t *s = xcalloc(1, sizeof(*s));
+    s->actor = m->session;
+    actor_ref(s->actor);
+    str_copy(s->ip, m->peer.ip, sizeof(s->ip));
+    strmap_put(&g->sessions, m->session_id, s);
+    strmap_put(&g->per_ip, m->peer.ip, (void *)(ip_live + 1));
+    g->live++;
+    metric_gauge_set(&g_metrics.sessions_active, g->live);
+    answer(m->session, true, 0, NULL);
+}
+
+static void ended(gate_t *g, const gate_ended_msg_t *m)
+{
+    live_session_t *s = strmap_del(&g->sessions, m->session_id);
+    if (s == NULL)
+        return;
+    uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, s->ip);
+    if (ip_live <= 1)
+        strmap_del(&g->per_ip, s->ip);
+    else
+        strmap_put(&g->per_ip, s->ip, (void *)(ip_live - 1));
+    g->live--;
+    metric_gauge_set(&g_metrics.sessions_active, g->live);
+    actor_unref(s->actor);
+    free(s);
+}
+
+static int expired_token(const char *key, void *value, void *arg)
+{
+    (void)key;
+    token_t *t = value;
+    if (clock_now_ns() < t->expires_ns && arg == NULL)
+        return 0;
+    free(t);
+    return 1;
+}
+
+static int stale_window(const char *key, void *value, void *arg)
+{
+    (void)key;
+    rate_window_t *w = value;
+    if (arg == NULL && clock_now_ns() - w->start_ns < RATE_WINDOW_S * NS_PER_SEC)
+        return 0;
+    free(w);
+    return 1;
+}
+
+static int drop_session(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    live_session_t *s = value;
+    actor_unref(s->actor);
+    free(s);
+    return 1;
+}
+
+static int keep_all(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)value;
+    (void)arg;
+    return 1;
+}
+
+static void gate_handle(actor_t *self, msg_t *m)
+{
+    gate_t *g = (gate_t *)self;
+    switch (m->type) {
+    case NET_MSG_HTTP:
+        mint(g, (net_http_msg_t *)m);
+        break;
+    case GATE_MSG_ADMIT: {
+        gate_admit_msg_t *a = (gate_admit_msg_t *)m;
+        admit(g, a);
+        actor_unref(a->session);
+        break;
+    }
+    case GATE_MSG_ENDED:
+        ended(g, (gate_ended_msg_t *)m);
+        break;
+    case GATE_MSG_SWEEP:
+        strmap_filter(&g->tokens, expired_token, NULL);
+        strmap_filter(&g->windows, stale_window, NULL);
+        break;
+    default:
+        break;
+    }
+    msg_free(m);
+}
+
+static void gate_stop(actor_t *self)
+{
+    gate_t *g = (gate_t *)self;
+    actor_timer_free(g->sweep);
+    int all = 1;
+    strmap_filter(&g->tokens, expired_token, &all);
+    strmap_filter(&g->windows, stale_window, &all);
+    strmap_filter(&g->sessions, drop_session, NULL);
+    strmap_filter(&g->per_ip, keep_all, NULL);
+    strmap_destroy(&g->tokens);
+    strmap_destroy(&g->windows);
+    strmap_destroy(&g->sessions);
+    strmap_destroy(&g->per_ip);
+}
+
+static const actor_type_t gate_type = {"gate", gate_handle, gate_stop};
+
+actor_t *gate_spawn(void)
+{
+    gate_t *g = xcalloc(1, sizeof(*g));
+    if (actor_spawn(&g->actor, &gate_type, LANE_REALTIME) != 0) {
+        free(g);
+        return NULL;
+    }
+    strmap_init(&g->tokens);
+    strmap_init(&g->windows);
+    strmap_init(&g->sessions);
+    strmap_init(&g->per_ip);
+    g->sweep = actor_timer_new(&g->actor, GATE_MSG_SWEEP, NULL);
+    /* Arming from main before any message is safe: no worker runs this actor yet. */
+    actor_timer_start(g->sweep, GATE_SWEEP_MS, GATE_SWEEP_MS);
+    return &g->actor;
+}

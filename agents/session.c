@@ -1,0 +1,349 @@
+/*
+ * session: one actor per voice WebSocket (/ws, SPEC 5.1).
+ *
+ * It validates the query (rate, then token through the gate), enforces the idle and maximum
+ * durations, validates client events and forwards `command.ack` to the router. The upstream
+ * OpenAI connection attaches here (the relay); until it is configured, client audio is kept in
+ * a bounded 2 s buffer as the spec requires for audio that arrives before the upstream is ready.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/timer.h"
+#include "agents/agents.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+
+#define DEFAULT_RATE       24000
+#define TEXT_MAX_CHARS     4096
+#define PREBUFFER_MS       2000
+#define BYTES_PER_SAMPLE   2
+
+typedef enum session_state {
+    SESSION_CHECKING, /* waiting for the gate */
+    SESSION_LIVE,
+    SESSION_CLOSING, /* a close was requested; waiting for WS_CLOSED */
+} session_state_t;
+
+/* Why the session ended, for records and metrics (SPEC 14 "Records"). */
+typedef enum end_reason {
+    END_NONE,
+    END_CLIENT_CLOSED,
+    END_IDLE,
+    END_MAX,
+    END_SHUTDOWN,
+    END_TOO_SLOW,
+    END_ERROR,
+} end_reason_t;
+
+static const char *const end_reason_names[] = {
+    "none", "client_closed", "idle_timeout", "max_duration", "shutdown", "too_slow", "error",
+};
+
+typedef struct pending_audio {
+    struct pending_audio *next;
+    net_ws_binary_msg_t *frame;
+} pending_audio_t;
+
+typedef struct session {
+    actor_t actor;
+    conn_id_t conn;
+    session_state_t state;
+    bool admitted;
+    char session_id[ID_MAX + 1];
+    char ip[48];
+    int rate;
+    uint64_t started_ns;
+    uint64_t last_client_ns;
+    end_reason_t end;
+    actor_timer_t *idle;
+    actor_timer_t *max;
+    /* Audio received before the upstream is ready: the newest PREBUFFER_MS are kept. */
+    net_ws_binary_msg_t **prebuf;
+    size_t n_prebuf;
+    size_t prebuf_bytes;
+} session_t;
+
+static const char *const session_types[] = {
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "response.cancel",
+    "response.create",
+    "conversation.item.create",
+    "audio.played",
+    "command.ack",
+    NULL,
+};
+
+static void close_with(session_t *s, uint16_t code, const char *reason, end_reason_t why)
+{
+    if (s->state == SESSION_CLOSING)
+        return;
+    s->state = SESSION_CLOSING;
+    if (s->end == END_NONE)
+        s->end = why;
+    net_ws_close(s->conn, code, reason);
+}
+
+static size_t prebuffer_limit(const session_t *s)
+{
+    return (size_t)s->rate * BYTES_PER_SAMPLE * PREBUFFER_MS / 1000;
+}
+
+/* Keeps client audio until the upstream is ready, dropping the oldest past 2 s (counted). */
+static void prebuffer(session_t *s, net_ws_binary_msg_t *f)
+{
+    s->prebuf = xrealloc(s->prebuf, (s->n_prebuf + 1) * sizeof(*s->prebuf));
+    s->prebuf[s->n_prebuf++] = f;
+    s->prebuf_bytes += f->len;
+    size_t drop = 0;
+    while (s->prebuf_bytes > prebuffer_limit(s) && drop < s->n_prebuf - 1) {
+        s->prebuf_bytes -= s->prebuf[drop]->len;
+        msg_free(&s->prebuf[drop]->hdr);
+        drop++;
+    }
+    if (drop) {
+        memmove(s->prebuf, s->prebuf + drop, (s->n_prebuf - drop) * sizeof(*s->prebuf));
+        s->n_prebuf -= drop;
+        metric_inc(&g_metrics.audio_dropped_total, drop);
+    }
+}
+
+static void on_open(session_t *s, net_ws_open_msg_t *m)
+{
+    s->conn = m->conn;
+    s->started_ns = s->last_client_ns = clock_now_ns();
+    str_copy(s->ip, m->peer.ip, sizeof(s->ip));
+    char rate[16], sid[ID_MAX + 2], token[80];
+    s->rate = DEFAULT_RATE;
+    if (net_query_get(m->query, "rate", rate, sizeof(rate)) >= 0) {
+        if (strcmp(rate, "16000") == 0 || strcmp(rate, "24000") == 0 ||
+            strcmp(rate, "48000") == 0) {
+            s->rate = atoi(rate);
+        } else {
+            metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+            close_with(s, 1003, "unsupported rate", END_ERROR);
+            return;
+        }
+    }
+    int sl = net_query_get(m->query, "sessionId", sid, sizeof(sid));
+    if (sl < 0 || !str_is_id(sid, (size_t)sl, 1, ID_MAX))
+        sid[0] = '\0';
+    if (net_query_get(m->query, "token", token, sizeof(token)) < 0)
+        token[0] = '\0';
+    str_copy(s->session_id, sid, sizeof(s->session_id));
+    gate_admit_msg_t *a = MSG_NEW(gate_admit_msg_t, GATE_MSG_ADMIT);
+    actor_ref(&s->actor);
+    a->session = &s->actor;
+    str_copy(a->session_id, sid, sizeof(a->session_id));
+    str_copy(a->token, token, sizeof(a->token));
+    a->peer = m->peer;
+    actor_send(g_gate, &a->hdr);
+}
+
+static void on_admitted(session_t *s, const session_admitted_msg_t *m)
+{
+    if (s->state != SESSION_CHECKING)
+        return;
+    if (!m->ok) {
+        metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+        log_info("session.refused", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
+                 LOG_S("reason", m->reason));
+        close_with(s, m->close_code, m->reason, END_ERROR);
+        return;
+    }
+    s->admitted = true;
+    s->state = SESSION_LIVE;
+    actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * 1000, 0);
+    actor_timer_start(s->max, (uint64_t)g_config->session_max_s * 1000, 0);
+    router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
+    str_copy(r->session_id, s->session_id, sizeof(r->session_id));
+    r->conn = s->conn;
+    actor_send(g_router, &r->hdr);
+    log_info("session.start", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
+             LOG_I("rate", s->rate));
+}
+
+/* Counts code points of UTF-8 text (the socket layer has validated the encoding). */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* conversation.item.create accepts one user text message only (SPEC 5.1). */
+static bool valid_item(session_t *s, const cJSON *ev)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(item, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
+    const cJSON *part = cJSON_GetArrayItem(content, 0);
+    const cJSON *ptype = cJSON_GetObjectItemCaseSensitive(part, "type");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "message") != 0 ||
+        !cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0 ||
+        !cJSON_IsArray(content) || cJSON_GetArraySize(content) != 1 || !cJSON_IsString(ptype) ||
+        strcmp(ptype->valuestring, "input_text") != 0 || !cJSON_IsString(text)) {
+        net_ws_send_error(s->conn, "invalid_event",
+                          "conversation.item.create takes one user message with input_text");
+        return false;
+    }
+    if (utf8_chars(text->valuestring) > TEXT_MAX_CHARS) {
+        net_ws_send_error(s->conn, "text_too_long", "text is limited to 4096 characters");
+        return false;
+    }
+    return true;
+}
+
+static void on_text(session_t *s, net_ws_text_msg_t *m)
+{
+    s->last_client_ns = clock_now_ns();
+    if (strcmp(m->type, "command.ack") == 0) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(m->json, "id");
+        if (cJSON_IsString(id) && s->admitted) {
+            router_ack_msg_t *a = MSG_NEW(router_ack_msg_t, ROUTER_MSG_ACK);
+            str_copy(a->session_id, s->session_id, sizeof(a->session_id));
+            str_copy(a->id, id->valuestring, sizeof(a->id));
+            actor_send(g_router, &a->hdr);
+        }
+        return;
+    }
+    if (strcmp(m->type, "conversation.item.create") == 0 && !valid_item(s, m->json))
+        return;
+    /* Other client events are for the upstream, which the relay attaches here. */
+}
+
+static void on_binary(session_t *s, net_ws_binary_msg_t *m)
+{
+    s->last_client_ns = clock_now_ns();
+    if (s->state == SESSION_CLOSING) {
+        msg_free(&m->hdr);
+        return;
+    }
+    prebuffer(s, m); /* takes m */
+}
+
+static void on_idle(session_t *s)
+{
+    uint64_t idle_ns = (uint64_t)g_config->session_idle_s * NS_PER_SEC;
+    uint64_t since = clock_now_ns() - s->last_client_ns;
+    if (since >= idle_ns)
+        close_with(s, 4408, "idle timeout", END_IDLE);
+    else
+        actor_timer_start(s->idle, (idle_ns - since) / NS_PER_MS + 1, 0);
+}
+
+static end_reason_t reason_from_close(const net_ws_closed_msg_t *m)
+{
+    if (!m->by_server)
+        return END_CLIENT_CLOSED;
+    if (m->code == 1001 && strcmp(m->reason, "server shutting down") == 0)
+        return END_SHUTDOWN;
+    if (m->code == 1008 && strcmp(m->reason, "too slow") == 0)
+        return END_TOO_SLOW;
+    return END_ERROR;
+}
+
+static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
+{
+    if (s->end == END_NONE)
+        s->end = reason_from_close(m);
+    if (s->admitted) {
+        gate_ended_msg_t *g = MSG_NEW(gate_ended_msg_t, GATE_MSG_ENDED);
+        str_copy(g->session_id, s->session_id, sizeof(g->session_id));
+        str_copy(g->ip, s->ip, sizeof(g->ip));
+        actor_send(g_gate, &g->hdr);
+        router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_CLOSED);
+        str_copy(r->session_id, s->session_id, sizeof(r->session_id));
+        r->conn = s->conn;
+        actor_send(g_router, &r->hdr);
+        bool error = s->end == END_TOO_SLOW || s->end == END_ERROR;
+        metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR
+                                                   : METRIC_RESULT_COMPLETED],
+                   1);
+        log_info("session.end", LOG_S("sid", s->session_id), LOG_S("reason", end_reason_names[s->end]),
+                 LOG_I("code", m->code),
+                 LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS));
+    }
+    actor_stop_self(&s->actor);
+}
+
+static void session_handle(actor_t *self, msg_t *m)
+{
+    session_t *s = (session_t *)self;
+    switch (m->type) {
+    case NET_MSG_WS_OPEN:
+        on_open(s, (net_ws_open_msg_t *)m);
+        break;
+    case SESSION_MSG_ADMITTED:
+        on_admitted(s, (session_admitted_msg_t *)m);
+        break;
+    case NET_MSG_WS_TEXT:
+        on_text(s, (net_ws_text_msg_t *)m);
+        break;
+    case NET_MSG_WS_BINARY:
+        on_binary(s, (net_ws_binary_msg_t *)m);
+        return; /* ownership taken */
+    case SESSION_MSG_IDLE:
+        on_idle(s);
+        break;
+    case SESSION_MSG_MAX:
+        close_with(s, 4409, "max duration", END_MAX);
+        break;
+    case NET_MSG_WS_CLOSED:
+        on_closed(s, (net_ws_closed_msg_t *)m);
+        break;
+    default:
+        break;
+    }
+    msg_free(m);
+}
+
+static void session_stop(actor_t *self)
+{
+    session_t *s = (session_t *)self;
+    actor_timer_free(s->idle);
+    actor_timer_free(s->max);
+    for (size_t i = 0; i < s->n_prebuf; i++)
+        msg_free(&s->prebuf[i]->hdr);
+    free(s->prebuf);
+    s->prebuf = NULL;
+    s->n_prebuf = 0;
+    actor_unref(g_gate);
+    actor_unref(g_router);
+}
+
+static const actor_type_t session_type = {"session", session_handle, session_stop};
+
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                           uint16_t *close_code, const char **close_reason)
+{
+    (void)arg;
+    (void)peer;
+    (void)query;
+    session_t *s = xcalloc(1, sizeof(*s));
+    if (actor_spawn(&s->actor, &session_type, LANE_REALTIME) != 0) {
+        free(s);
+        metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+        *close_code = 1013;
+        *close_reason = "at capacity";
+        return NULL;
+    }
+    /* Sessions send to the singletons until they stop: keep them alive that long. */
+    actor_ref(g_gate);
+    actor_ref(g_router);
+    s->idle = actor_timer_new(&s->actor, SESSION_MSG_IDLE, NULL);
+    s->max = actor_timer_new(&s->actor, SESSION_MSG_MAX, NULL);
+    return &s->actor; /* the spawn reference becomes the connection's */
+}
+
+const char *const *session_event_types(void)
+{
+    return session_types;
+}

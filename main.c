@@ -1,0 +1,138 @@
+/*
+ * switchboard: the service. main() only wires: configuration, logging, the actor runtime, the
+ * product's actors, the network threads, then waits for SIGTERM/SIGINT and drains (SPEC 3, 14).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "actors/sched.h"
+#include "agents/agentcfg.h"
+#include "agents/agents.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "net/net.h"
+
+#define EXIT_CONFIG        2
+#define DRAIN_WAIT_MS      5000
+#define ACTOR_STOP_WAIT_MS 3000
+#define FD_RESERVE         256 /* log, database, listeners, MCP pipes, curl */
+#define POLL_MS            10
+
+static config_t cfg;
+static agentcfg_t agentcfg;
+
+/* Raises RLIMIT_NOFILE to fit every connection the configuration allows. */
+static int raise_nofile(void)
+{
+    rlim_t need = (rlim_t)cfg.max_connections + 2 * (rlim_t)cfg.max_sessions + FD_RESERVE;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -errno;
+    if (rl.rlim_cur >= need)
+        return 0;
+    if (rl.rlim_max < need)
+        rl.rlim_max = need; /* allowed for root; otherwise setrlimit fails below */
+    rl.rlim_cur = need;
+    return setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : -errno;
+}
+
+static void wait_for_ws_close(uint64_t timeout_ms)
+{
+    uint64_t deadline = clock_now_ns() + timeout_ms * NS_PER_MS;
+    while (net_ws_open_count() > 0 && clock_now_ns() < deadline)
+        usleep(POLL_MS * 1000);
+}
+
+int main(void)
+{
+    char err[512];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (config_from_env(&cfg, ncpu > 0 ? (int)ncpu : 1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    g_config = &cfg;
+    if (agentcfg_load(&agentcfg, cfg.config_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        config_free(&cfg);
+        return EXIT_CONFIG;
+    }
+    g_agentcfg = &agentcfg;
+    log_init(cfg.log_level, cfg.log_format);
+    config_print(&cfg, stderr);
+
+    if (raise_nofile() != 0) {
+        fprintf(stderr, "switchboard: cannot raise RLIMIT_NOFILE to fit "
+                        "SWITCHBOARD_MAX_CONNECTIONS=%d: %s\n",
+                cfg.max_connections, strerror(errno));
+        return EXIT_FAILURE;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "switchboard: libsodium failed to initialise\n");
+        return EXIT_FAILURE;
+    }
+
+    /* Every thread inherits this mask: only main's sigwait() sees SIGTERM/SIGINT. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    metrics_init();
+    sched_config_t sc = {.workers = cfg.workers,
+                         .max_actors = cfg.max_actors,
+                         .mailbox_cap = (uint32_t)cfg.mailbox_cap};
+    if (sched_start(&sc) != 0 || agents_start() != 0) {
+        fprintf(stderr, "switchboard: cannot start the actor runtime\n");
+        return EXIT_FAILURE;
+    }
+    net_config_t nc = {.host = cfg.host,
+                       .port = cfg.port,
+                       .threads = cfg.net_threads,
+                       .max_connections = cfg.max_connections,
+                       .out_cap = (uint32_t)cfg.mailbox_cap,
+                       .tls_cert = cfg.tls_cert,
+                       .tls_key = cfg.tls_key};
+    int rc = net_start(&nc);
+    if (rc != 0) {
+        fprintf(stderr, "switchboard: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
+                strerror(-rc));
+        agents_stop();
+        sched_stop(ACTOR_STOP_WAIT_MS);
+        return EXIT_FAILURE;
+    }
+    char url[320];
+    snprintf(url, sizeof(url), "%s://%s:%d/", cfg.tls_cert ? "https" : "http", cfg.host,
+             net_port());
+    log_info("listening", LOG_S("url", url), LOG_I("net_threads", cfg.net_threads),
+             LOG_I("workers", cfg.workers));
+    fprintf(stderr, "listening on %s\n", url);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    uint64_t t0 = clock_now_ns();
+    log_info("drain.start", LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+             LOG_I("websockets", net_ws_open_count()));
+    net_drain();
+    wait_for_ws_close(DRAIN_WAIT_MS);
+    net_stop();
+    agents_stop();
+    int leaked = sched_stop(ACTOR_STOP_WAIT_MS);
+    log_info("drain.done", LOG_I("ms", (clock_now_ns() - t0) / NS_PER_MS),
+             LOG_I("actors_left", leaked));
+    agentcfg_free(&agentcfg);
+    config_free(&cfg);
+    metrics_destroy();
+    return 0;
+}

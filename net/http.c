@@ -1,0 +1,450 @@
+/*
+ * HTTP side of the network threads: requests, bodies, routing, CORS, error bodies and response
+ * writing (SPEC 4), plus the client address and origin rules shared with WebSockets (SPEC 14).
+ * Thread: net (every function here).
+ */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "net/net_int.h"
+
+#define HTTP_HDR_BUF      4096
+#define HTTP_QUERY_MAX    2048
+#define CORS_METHODS      "GET, POST, DELETE, OPTIONS"
+#define CORS_HEADERS      "Content-Type, Authorization"
+#define CORS_MAX_AGE_S    "600"
+#define CTYPE_JSON        "application/json"
+
+char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
+{
+    int n = lws_hdr_total_length(wsi, tok);
+    if (n <= 0)
+        return NULL;
+    char *s = xmalloc((size_t)n + 1);
+    if (lws_hdr_copy(wsi, s, n + 1, tok) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* URI arguments come from lws already %-decoded, one fragment per name=value; join with '&'. */
+char *http_query_dup(struct lws *wsi)
+{
+    sbuf_t b = SBUF_INIT;
+    char frag[HTTP_QUERY_MAX];
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        if (i)
+            sbuf_putc(&b, '&');
+        sbuf_puts(&b, frag);
+    }
+    if (b.data == NULL)
+        return xstrdup("");
+    return sbuf_take(&b);
+}
+
+int net_query_get(const char *query, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    const char *p = query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t seg = end ? (size_t)(end - p) : strlen(p);
+        if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = seg - nl - 1;
+            if (vl + 1 > outlen)
+                return -1;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return (int)vl;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return -1;
+}
+
+static bool is_loopback(const uint8_t a[16])
+{
+    static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, v6_loop, 16) == 0)
+        return true;
+    return memcmp(a, v4_mapped, 12) == 0 && a[12] == 127;
+}
+
+static bool trusted(const uint8_t a[16])
+{
+    for (size_t i = 0; i < g_config->n_trusted_proxies; i++)
+        if (cidr_contains(&g_config->trusted_proxies[i], a))
+            return true;
+    return false;
+}
+
+static void set_peer(net_peer_t *p, const uint8_t a[16])
+{
+    memcpy(p->addr16, a, 16);
+    p->loopback = is_loopback(a);
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, v4_mapped, 12) == 0)
+        inet_ntop(AF_INET, a + 12, p->ip, sizeof(p->ip));
+    else
+        inet_ntop(AF_INET6, a, p->ip, sizeof(p->ip));
+}
+
+static bool parse_addr(const char *s, uint8_t out[16])
+{
+    struct in_addr v4;
+    if (inet_pton(AF_INET, s, &v4) == 1) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &v4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, s, out) == 1;
+}
+
+/*
+ * The client address: the socket's peer, or, when that peer is a trusted proxy, the right-most
+ * X-Forwarded-For entry that is not itself a trusted proxy.
+ */
+/* Reads the socket's peer address once (at WSI_CREATE the fd is not attached yet). */
+static void read_raw_peer(conn_t *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    c->raw_peer_known = true;
+    memset(c->raw_peer, 0, sizeof(c->raw_peer));
+    if (getpeername(lws_get_socket_fd(c->wsi), (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        c->raw_peer[10] = c->raw_peer[11] = 0xff;
+        memcpy(c->raw_peer + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(c->raw_peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+}
+
+void http_resolve_peer(conn_t *c)
+{
+    uint8_t addr[16];
+    if (!c->raw_peer_known)
+        read_raw_peer(c);
+    memcpy(addr, c->raw_peer, 16);
+    if (g_config->n_trusted_proxies > 0 && trusted(addr)) {
+        char *xff = http_hdr_dup(c->wsi, WSI_TOKEN_X_FORWARDED_FOR);
+        if (xff) {
+            char *save = NULL, *items[32];
+            int n = 0;
+            for (char *t = strtok_r(xff, ",", &save); t && n < 32; t = strtok_r(NULL, ",", &save))
+                items[n++] = t;
+            for (int i = n - 1; i >= 0; i--) {
+                char *t = items[i];
+                while (*t == ' ')
+                    t++;
+                char *e = t + strlen(t);
+                while (e > t && e[-1] == ' ')
+                    *--e = '\0';
+                uint8_t a[16];
+                if (!parse_addr(t, a))
+                    break;
+                memcpy(addr, a, 16);
+                if (!trusted(a))
+                    break;
+            }
+            free(xff);
+        }
+    }
+    set_peer(&c->peer, addr);
+}
+
+bool http_origin_allowed(struct lws *wsi, const char *origin)
+{
+    if (origin == NULL || g_config->allow_any_origin)
+        return true;
+    for (size_t i = 0; i < g_config->n_allowed_origins; i++)
+        if (strcasecmp(g_config->allowed_origins[i], origin) == 0)
+            return true;
+    /* The request's own scheme and Host are always allowed (SPEC 14). */
+    char host[256];
+    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+        return false;
+    char self[300];
+    snprintf(self, sizeof(self), "%s://%s", g_net.tls ? "https" : "http", host);
+    return strcasecmp(self, origin) == 0;
+}
+
+static unsigned request_method(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        unsigned m;
+    } map[] = {
+        {WSI_TOKEN_GET_URI, NET_GET},       {WSI_TOKEN_POST_URI, NET_POST},
+        {WSI_TOKEN_OPTIONS_URI, NET_OPTIONS}, {WSI_TOKEN_PUT_URI, NET_PUT},
+        {WSI_TOKEN_PATCH_URI, NET_PATCH},   {WSI_TOKEN_DELETE_URI, NET_DELETE},
+        {WSI_TOKEN_HEAD_URI, NET_HEAD},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(map); i++)
+        if (lws_hdr_total_length(wsi, map[i].tok) > 0)
+            return map[i].m;
+    return 0;
+}
+
+static const net_http_route_t *find_route(const char *path)
+{
+    for (int i = 0; i < g_net.n_http_routes; i++) {
+        const net_http_route_t *r = g_net.http_routes[i];
+        if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Stores a response written from this thread (errors, preflights, local routes). */
+static void respond_net(conn_t *c, int status, const char *ctype, char *body, size_t len,
+                        const char *extra)
+{
+    net_out_t *o = net_out_new(c->id, OUT_HTTP, len);
+    o->code = (uint16_t)status;
+    if (len)
+        memcpy(o->buf + LWS_PRE, body, len);
+    if (extra && *extra)
+        o->extra_headers = xstrdup(extra);
+    o->reason[0] = '\0';
+    if (ctype)
+        str_copy(o->reason, ctype, sizeof(o->reason)); /* reason carries the content type */
+    free(body);
+    if (c->http_resp)
+        msg_free(&c->http_resp->hdr);
+    c->http_resp = o;
+    c->awaiting_reply = true;
+    c->http_headers_sent = false;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void error_net(conn_t *c, int status, const char *code, const char *message)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"error\":{\"code\":");
+    sbuf_json_str(&b, code);
+    sbuf_puts(&b, ",\"message\":");
+    sbuf_json_str(&b, message);
+    sbuf_puts(&b, "}}");
+    size_t len = b.len;
+    respond_net(c, status, CTYPE_JSON, sbuf_take(&b), len, NULL);
+}
+
+static void reset_request(conn_t *c)
+{
+    free(c->path);
+    free(c->query);
+    free(c->authorization);
+    free(c->origin);
+    c->path = c->query = c->authorization = c->origin = NULL;
+    sbuf_reset(&c->body);
+    c->route = NULL;
+    c->content_length = 0;
+    c->awaiting_reply = false;
+    c->cors = false;
+}
+
+static void http_msg_free(msg_t *m)
+{
+    net_http_msg_t *h = (net_http_msg_t *)m;
+    free(h->path);
+    free(h->query);
+    free(h->authorization);
+    free(h->origin);
+    free(h->body);
+    cJSON_Delete(h->json);
+    free(h);
+}
+
+/* The whole request is here: answer it locally or post it to the route's actor. */
+static void dispatch(conn_t *c)
+{
+    const net_http_route_t *r = c->route;
+    if (r->local) {
+        net_local_req_t req = {c->method, c->path, c->query, &c->peer};
+        net_local_resp_t resp;
+        memset(&resp, 0, sizeof(resp));
+        resp.status = 200;
+        r->local(&req, &resp);
+        respond_net(c, resp.status, resp.content_type ? resp.content_type : CTYPE_JSON, resp.body,
+                    resp.body_len, resp.extra_headers);
+        return;
+    }
+    net_http_msg_t *m = MSG_NEW(net_http_msg_t, NET_MSG_HTTP);
+    m->hdr.free_fn = http_msg_free;
+    m->conn = c->id;
+    m->method = c->method;
+    m->path = xstrdup(c->path);
+    m->query = xstrdup(c->query ? c->query : "");
+    m->authorization = c->authorization ? xstrdup(c->authorization) : NULL;
+    m->origin = c->origin ? xstrdup(c->origin) : NULL;
+    m->peer = c->peer;
+    if (c->body.len > 0) {
+        m->body_len = c->body.len;
+        m->body = sbuf_take(&c->body);
+        m->json = cJSON_ParseWithLength(m->body, m->body_len);
+        m->json_invalid = m->json == NULL;
+    }
+    c->awaiting_reply = true;
+    actor_send(r->target, &m->hdr);
+}
+
+static int on_request(struct lws *wsi, conn_t *c, const char *uri)
+{
+    reset_request(c);
+    metric_inc(&g_metrics.http_requests_total, 1);
+    c->method = request_method(wsi);
+    c->path = xstrdup(uri);
+    c->query = http_query_dup(wsi);
+    c->authorization = http_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    c->origin = http_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    http_resolve_peer(c);
+    c->cors = c->origin && http_origin_allowed(wsi, c->origin);
+
+    if (c->method == NET_OPTIONS) {
+        if (c->origin && !c->cors) {
+            error_net(c, 403, "forbidden_origin", "this origin is not allowed");
+            return 0;
+        }
+        respond_net(c, 204, NULL, NULL, 0,
+                    "Access-Control-Allow-Methods: " CORS_METHODS "\r\n"
+                    "Access-Control-Allow-Headers: " CORS_HEADERS "\r\n"
+                    "Access-Control-Max-Age: " CORS_MAX_AGE_S "\r\n");
+        return 0;
+    }
+    c->route = find_route(c->path);
+    if (c->route == NULL) {
+        error_net(c, 404, "not_found", "no such endpoint");
+        return 0;
+    }
+    if (!(c->route->methods & c->method)) {
+        error_net(c, 405, "method_not_allowed", "this method is not allowed here");
+        return 0;
+    }
+    char cl[32];
+    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        c->content_length = strtoull(cl, NULL, 10);
+    if (c->content_length > NET_MAX_HTTP_BODY) {
+        error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+        return 0;
+    }
+    if (c->content_length == 0 || c->method == NET_GET || c->method == NET_HEAD)
+        dispatch(c);
+    return 0; /* otherwise wait for HTTP_BODY_COMPLETION */
+}
+
+/* Adds one header; a header that does not fit the buffer is left out (and logged). */
+static void add_header(struct lws *wsi, const char *name_colon, const char *value,
+                       unsigned char **p, unsigned char *end)
+{
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)name_colon,
+                                    (const unsigned char *)value, (int)strlen(value), p, end))
+        log_warn("http.header", LOG_S("error", "response header does not fit"),
+                 LOG_S("name", name_colon));
+}
+
+/* Adds "Name: value\r\n" lines as headers. */
+static void add_extra_headers(struct lws *wsi, const char *extra, unsigned char **p,
+                              unsigned char *end)
+{
+    while (extra && *extra) {
+        const char *eol = strstr(extra, "\r\n");
+        size_t line = eol ? (size_t)(eol - extra) : strlen(extra);
+        const char *colon = memchr(extra, ':', line);
+        if (colon) {
+            char name[128], value[512];
+            size_t nl = (size_t)(colon - extra) + 1;
+            if (nl < sizeof(name)) {
+                memcpy(name, extra, nl);
+                name[nl] = '\0';
+                const char *v = colon + 1;
+                while (*v == ' ')
+                    v++;
+                size_t vl = line - (size_t)(v - extra);
+                if (vl < sizeof(value)) {
+                    memcpy(value, v, vl);
+                    value[vl] = '\0';
+                    add_header(wsi, name, value, p, end);
+                }
+            }
+        }
+        extra = eol ? eol + 2 : NULL;
+    }
+}
+
+static int on_writeable(struct lws *wsi, conn_t *c)
+{
+    net_out_t *o = c->http_resp;
+    if (o == NULL)
+        return 0;
+    unsigned char hdr[LWS_PRE + HTTP_HDR_BUF];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    const char *ctype = o->reason[0] ? o->reason : CTYPE_JSON;
+    if (lws_add_http_common_headers(wsi, o->code, o->code == 204 ? NULL : ctype, o->len, &p, end))
+        return -1;
+    if (c->cors) {
+        add_header(wsi, "access-control-allow-origin:", c->origin, &p, end);
+        add_header(wsi, "vary:", "Origin", &p, end);
+    }
+    add_extra_headers(wsi, o->extra_headers, &p, end);
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    if (o->len > 0 && c->method != NET_HEAD &&
+        lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_HTTP_FINAL) < (int)o->len)
+        return -1;
+    bool too_large = o->code == 413; /* the unread body would be parsed as the next request */
+    msg_free(&o->hdr);
+    c->http_resp = NULL;
+    reset_request(c);
+    if (too_large)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+                  size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        char path[256];
+        if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+            return -1;
+        for (int i = 0; i < g_net.n_ws_routes; i++)
+            if (strcmp(g_net.ws_routes[i]->path, path) == 0)
+                return 0;
+        return -1; /* no WebSocket endpoint here */
+    }
+    case LWS_CALLBACK_HTTP:
+        return on_request(wsi, c, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        if (c->route == NULL || c->awaiting_reply)
+            return 0;
+        if (c->body.len + len > NET_MAX_HTTP_BODY) {
+            error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+            return 0;
+        }
+        sbuf_append(&c->body, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->route && !c->awaiting_reply)
+            dispatch(c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, c);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        return 0;
+    default:
+        return 1;
+    }
+}

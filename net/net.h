@@ -1,0 +1,204 @@
+/*
+ * net: the network threads. Each runs libwebsockets on its own libuv loop, accepts connections
+ * on its own SO_REUSEPORT listening socket, reassembles, size-checks and parses frames, and posts
+ * messages to actors. Actors answer through the functions below, which post to the owning
+ * thread's inbox; that thread is woken once per batch (eventfd, on the inbox's empty -> non-empty
+ * transition) and writes from the libwebsockets writeable callback. No actor ever touches a
+ * `struct lws *`: connections are named by conn_id_t {thread, slot, generation}, and a message
+ * for a connection that has gone is dropped on the network thread.
+ *
+ * CONTRACT
+ *   net_add_*_route() and net_start()/net_drain()/net_stop(): main thread only, in that order.
+ *   Every other function here: any thread.
+ *   Messages to actors (NET_MSG_*) are owned by the receiving actor; msg_free() releases their
+ *   payload. For one connection they arrive in order: WS_OPEN first, WS_CLOSED last.
+ *   Frames sent to one connection are written in the order they were sent.
+ */
+#ifndef SB_NET_NET_H
+#define SB_NET_NET_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "mailbox/msg.h"
+
+/* {thread:8, slot:24, generation:32}; 0 is never a valid id. */
+typedef uint64_t conn_id_t;
+
+#define NET_MAX_THREADS     64
+#define NET_MAX_HTTP_BODY   (64 * 1024)
+#define NET_PING_INTERVAL_S 30
+#define NET_PONG_TIMEOUT_S  75
+
+/* HTTP methods, as bits for route masks. */
+enum {
+    NET_GET = 1u << 0,
+    NET_POST = 1u << 1,
+    NET_PUT = 1u << 2,
+    NET_PATCH = 1u << 3,
+    NET_DELETE = 1u << 4,
+    NET_OPTIONS = 1u << 5,
+    NET_HEAD = 1u << 6,
+};
+
+/* The client as seen by the service (after SWITCHBOARD_TRUSTED_PROXIES). */
+typedef struct net_peer {
+    char ip[48];
+    uint8_t addr16[16]; /* IPv6 or IPv4-mapped */
+    bool loopback;
+} net_peer_t;
+
+/* ---- Messages to actors ------------------------------------------------------------------- */
+
+#define NET_MSG_WS_OPEN   (MSG_TYPE_NET_BASE + 1)
+#define NET_MSG_WS_TEXT   (MSG_TYPE_NET_BASE + 2)
+#define NET_MSG_WS_BINARY (MSG_TYPE_NET_BASE + 3)
+#define NET_MSG_WS_CLOSED (MSG_TYPE_NET_BASE + 4)
+#define NET_MSG_HTTP      (MSG_TYPE_NET_BASE + 5)
+
+typedef struct net_ws_open_msg {
+    msg_t hdr;
+    conn_id_t conn;
+    const char *path; /* the route's path */
+    char *query;      /* raw query string without '?', "" when none (owned) */
+    net_peer_t peer;
+} net_ws_open_msg_t;
+
+/* A text frame that is a JSON object with a string "type" the route accepts. */
+typedef struct net_ws_text_msg {
+    msg_t hdr;
+    conn_id_t conn;
+    cJSON *json;      /* owned */
+    const char *type; /* points into json */
+    size_t len;       /* bytes of the frame */
+} net_ws_text_msg_t;
+
+typedef struct net_ws_binary_msg {
+    msg_t hdr; /* MSG_F_AUDIO set: droppable under backpressure */
+    conn_id_t conn;
+    size_t len;
+    uint8_t data[];
+} net_ws_binary_msg_t;
+
+typedef struct net_ws_closed_msg {
+    msg_t hdr;
+    conn_id_t conn;
+    uint16_t code;     /* the close code sent or received; 1006 when the socket just went */
+    bool by_server;    /* we closed it (error, too slow, drain, actor request) */
+    char reason[64];
+} net_ws_closed_msg_t;
+
+typedef struct net_http_msg {
+    msg_t hdr;
+    conn_id_t conn;
+    unsigned method; /* one NET_* bit */
+    char *path;      /* owned; decoded path without query */
+    char *query;     /* owned; raw, "" when none */
+    char *authorization; /* owned; NULL when absent */
+    char *origin;        /* owned; NULL when absent */
+    net_peer_t peer;
+    char *body; /* owned; NUL-terminated, NULL when empty */
+    size_t body_len;
+    cJSON *json;       /* owned; the parsed body when it is valid JSON */
+    bool json_invalid; /* a body was sent and is not valid JSON */
+} net_http_msg_t;
+
+/* ---- Routes ------------------------------------------------------------------------------- */
+
+/* A request answered on the network thread itself (health, metrics, static files). */
+typedef struct net_local_req {
+    unsigned method;
+    const char *path;
+    const char *query;
+    const net_peer_t *peer;
+} net_local_req_t;
+
+typedef struct net_local_resp {
+    int status;
+    const char *content_type; /* default application/json */
+    char *body;               /* malloc'd; taken by net */
+    size_t body_len;
+    char extra_headers[256]; /* "Name: value\r\n" lines */
+} net_local_resp_t;
+
+typedef struct net_http_route {
+    const char *path; /* exact path, or a prefix when prefix is set */
+    bool prefix;
+    unsigned methods;  /* allowed NET_* bits (OPTIONS is handled by net for CORS) */
+    actor_t *target;   /* receives NET_MSG_HTTP; the route holds a reference */
+    void (*local)(const net_local_req_t *req, net_local_resp_t *resp); /* or answered here */
+} net_http_route_t;
+
+/*
+ * Picks the actor for a new WebSocket connection on this route, after the origin check; returns
+ * it with a reference that the connection keeps until WS_CLOSED is delivered, or NULL to refuse
+ * (the connection is then closed with close_code/close_reason). Thread: net.
+ */
+typedef actor_t *(*net_ws_target_fn)(void *arg, const net_peer_t *peer, const char *query,
+                                     uint16_t *close_code, const char **close_reason);
+
+typedef struct net_ws_route {
+    const char *path;
+    size_t max_text_bytes;
+    size_t max_binary_bytes; /* 0 = binary frames are not accepted (unsupported_event) */
+    const char *const *types; /* NULL-terminated event types posted to the actor */
+    net_ws_target_fn target;
+    void *arg;
+} net_ws_route_t;
+
+typedef struct net_config {
+    const char *host;
+    int port;
+    int threads;
+    int max_connections;
+    uint32_t out_cap; /* frames waiting for one client before it is closed 1008 "too slow" */
+    const char *tls_cert;
+    const char *tls_key;
+} net_config_t;
+
+/* Route tables; the structs must outlive the network threads. Thread: main, before start. */
+void net_add_http_route(const net_http_route_t *r);
+void net_add_ws_route(const net_ws_route_t *r);
+
+/* Starts the threads and binds. Returns 0, or -errno (port in use: -EADDRINUSE). Thread: main. */
+int net_start(const net_config_t *cfg);
+/* The port actually bound (useful with port 0). */
+int net_port(void);
+/*
+ * Begins the drain: /readyz answers 503, new WebSocket upgrades are closed 1001, and every open
+ * WebSocket gets the `server_shutting_down` error then close 1001. Thread: main.
+ */
+void net_drain(void);
+bool net_draining(void);
+/* Open WebSocket connections right now (advisory). */
+int net_ws_open_count(void);
+/* Stops the threads and frees everything; routes' actor references are dropped. Thread: main. */
+void net_stop(void);
+
+/* ---- Sending (any thread) ----------------------------------------------------------------- */
+
+void net_ws_send_text(conn_id_t c, const char *s, size_t len);
+/* Serialises j (not freed) as one text frame. */
+void net_ws_send_json(conn_id_t c, const cJSON *j);
+void net_ws_send_binary(conn_id_t c, const void *p, size_t len);
+/* Sends {"type":"error","error":{"code","message"}}. */
+void net_ws_send_error(conn_id_t c, const char *code, const char *message);
+/* Closes after the frames already queued. reason: one of SPEC 14's texts. */
+void net_ws_close(conn_id_t c, uint16_t code, const char *reason);
+
+/*
+ * Answers an HTTP request. body may be NULL; extra_headers are "Name: value\r\n" lines or NULL.
+ * CORS headers are added by net. Content-Type is application/json.
+ */
+void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
+                      const char *extra_headers);
+/* Answers {"error":{"code","message"}} (plus `extra_json` members inside "error" when given). */
+void net_http_error(conn_id_t c, int status, const char *code, const char *message);
+
+/* Decodes the value of name in a raw query string into out; returns its length or -1. */
+int net_query_get(const char *query, const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * Internals shared by the files of net/: the network thread, its connections and the frames
+ * waiting to be written. Everything here runs on the owning network thread unless marked.
+ */
+#ifndef SB_NET_NET_INT_H
+#define SB_NET_NET_INT_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/sbuf.h"
+#include "mailbox/mbox.h"
+#include "net/net.h"
+
+#define NET_ERR_WINDOW      20 /* protocol errors ... */
+#define NET_ERR_WINDOW_S    10 /* ... within this many seconds close the socket 1008 */
+#define NET_SWEEP_MS        5000
+#define NET_INBOX_BATCH     256
+#define NET_CLOSE_KILL_S    2 /* a close frame that cannot be written within this is abandoned */
+#define NET_MAX_ROUTES      32
+#define NET_HEADER_MAX      1024
+
+/* What the inbox carries: frames for one connection, or commands for the whole thread. */
+typedef enum out_kind {
+    OUT_TEXT,
+    OUT_BINARY,
+    OUT_PING,
+    OUT_CLOSE,
+    OUT_HTTP,  /* an HTTP response */
+    OUT_DRAIN, /* thread command: close every WebSocket for shutdown */
+    OUT_STOP,  /* thread command: tear down and leave the loop */
+} out_kind_t;
+
+typedef struct net_out {
+    msg_t hdr; /* link: the inbox, then the connection's out queue */
+    conn_id_t conn;
+    uint8_t kind;
+    uint16_t code;       /* close code or HTTP status */
+    char reason[64];     /* close reason */
+    char *extra_headers; /* HTTP: owned */
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE bytes of headroom, then len bytes */
+} net_out_t;
+
+typedef enum conn_state { CONN_HTTP, CONN_WS, CONN_WS_CLOSING } conn_state_t;
+
+typedef struct netthr netthr_t;
+
+typedef struct conn {
+    conn_id_t id;
+    struct lws *wsi;
+    netthr_t *thr;
+    conn_state_t state;
+    uint8_t raw_peer[16]; /* the socket's peer address (IPv4-mapped for IPv4) */
+    bool raw_peer_known;
+    net_peer_t peer;      /* the client, after trusted proxies */
+
+    /* HTTP request in progress. */
+    unsigned method;
+    char *path;
+    char *query;
+    char *authorization;
+    char *origin;
+    bool cors; /* the request's Origin is allowed: answer with CORS headers */
+    const net_http_route_t *route;
+    sbuf_t body;
+    size_t content_length;
+    bool awaiting_reply;
+    net_out_t *http_resp;
+    bool http_headers_sent;
+
+    /* WebSocket. */
+    const net_ws_route_t *ws_route;
+    actor_t *target; /* holds a reference until WS_CLOSED has been posted */
+    uint8_t *rx;
+    size_t rx_len;
+    size_t rx_cap;
+    bool rx_binary;
+    net_out_t *out_head;
+    net_out_t *out_tail;
+    uint32_t out_count; /* data frames waiting (not counting the close) */
+    uint16_t close_code;
+    char close_reason[64];
+    bool close_by_server;
+    uint16_t peer_close_code;
+    uint64_t err_ts[NET_ERR_WINDOW]; /* ring of the times of the last protocol errors */
+    uint32_t err_n;
+    uint64_t last_rx_ns;
+    uint64_t last_ping_ns;
+} conn_t;
+
+struct netthr {
+    int idx;
+    pthread_t th;
+    uv_loop_t loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    int listen_fd;
+    uv_poll_t listen_poll;
+    int wake_fd;
+    uv_poll_t wake_poll;
+    uv_timer_t sweep;
+    mbox_t inbox; /* producers: any thread; consumer: this thread */
+    bool stopping;
+
+    conn_t **slots;
+    uint32_t *gens;
+    uint32_t n_slots;
+    uint32_t *free_slots;
+    uint32_t n_free;
+    int ws_open; /* [atomic, any] */
+    conn_t *adopting;    /* the connection being adopted right now, see on_accept() */
+    bool adopting_freed; /* lws destroyed it during the adoption */
+};
+
+/* Shared state of all network threads (net.c). */
+typedef struct net_global {
+    net_config_t cfg;
+    int n_threads;
+    netthr_t *threads;
+    int port;
+    bool tls;
+    bool draining; /* [atomic, any] */
+    const net_http_route_t *http_routes[NET_MAX_ROUTES];
+    int n_http_routes;
+    const net_ws_route_t *ws_routes[NET_MAX_ROUTES];
+    int n_ws_routes;
+} net_global_t;
+
+extern net_global_t g_net;
+
+/* netthr.c */
+conn_t *conn_new(netthr_t *thr, struct lws *wsi);
+void conn_free(conn_t *c);
+conn_t *conn_lookup(netthr_t *thr, conn_id_t id);
+net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len);
+void net_post(net_out_t *o);
+void conn_queue(conn_t *c, net_out_t *o);
+void conn_close(conn_t *c, uint16_t code, const char *reason);
+
+/* ws.c */
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+                size_t len);
+void ws_send_error_net(conn_t *c, const char *code, const char *message);
+void ws_drain_net(conn_t *c);
+void ws_sweep_net(conn_t *c, uint64_t now_ns);
+
+/* http.c */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+                  size_t len);
+/* Fills c->peer from the socket address and X-Forwarded-For (headers must be present). */
+void http_resolve_peer(conn_t *c);
+/* The request's Origin is absent, allowed by configuration, or the request's own origin. */
+bool http_origin_allowed(struct lws *wsi, const char *origin);
+/* Copies header tok into a new string, or NULL when absent. */
+char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok);
+char *http_query_dup(struct lws *wsi);
+
+#endif

@@ -1,0 +1,661 @@
+/*
+ * Network threads: loop, libwebsockets context, listener, inbox and connection table.
+ *
+ * Why per-thread SO_REUSEPORT sockets: Debian's libwebsockets 4.1.6 is built with LWS_MAX_SMP=1
+ * and cannot share one listening port between contexts (reference/c-dependencies.md 1.3). Each
+ * thread therefore owns a socket bound with SO_REUSEPORT to the same address; the kernel spreads
+ * new connections over them by hash, no thread hands sockets to another, and a connection lives
+ * on one thread for its whole life. Accepted sockets are given to libwebsockets with
+ * lws_adopt_descriptor_vhost().
+ */
+#include <arpa/inet.h>
+#include <ck_pr.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "net/net_int.h"
+
+#define LISTEN_BACKLOG   1024
+#define CONN_SLOTS_MIN   64
+#define THREAD_SHIFT     56
+#define SLOT_SHIFT       32
+#define SLOT_MASK        0xffffffu
+
+net_global_t g_net;
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER; /* lws has global state at create */
+
+/* ---- Connection table ---------------------------------------------------------------------- */
+
+static conn_id_t make_id(const netthr_t *thr, uint32_t slot)
+{
+    return ((uint64_t)thr->idx << THREAD_SHIFT) | ((uint64_t)slot << SLOT_SHIFT) | thr->gens[slot];
+}
+
+conn_t *conn_new(netthr_t *thr, struct lws *wsi)
+{
+    if (thr->n_free == 0) {
+        uint32_t old = thr->n_slots, cap = old ? old * 2 : CONN_SLOTS_MIN;
+        if (cap > SLOT_MASK)
+            return NULL;
+        thr->slots = xrealloc(thr->slots, cap * sizeof(*thr->slots));
+        thr->gens = xrealloc(thr->gens, cap * sizeof(*thr->gens));
+        thr->free_slots = xrealloc(thr->free_slots, cap * sizeof(*thr->free_slots));
+        for (uint32_t i = cap; i > old; i--) {
+            thr->slots[i - 1] = NULL;
+            thr->gens[i - 1] = 1;
+            thr->free_slots[thr->n_free++] = i - 1;
+        }
+        thr->n_slots = cap;
+    }
+    uint32_t slot = thr->free_slots[--thr->n_free];
+    conn_t *c = xcalloc(1, sizeof(*c));
+    c->thr = thr;
+    c->wsi = wsi;
+    c->id = make_id(thr, slot);
+    c->state = CONN_HTTP;
+    sbuf_init(&c->body);
+    thr->slots[slot] = c;
+    metric_gauge_add(&g_metrics.connections_open, 1);
+    return c;
+}
+
+conn_t *conn_lookup(netthr_t *thr, conn_id_t id)
+{
+    uint32_t slot = (uint32_t)(id >> SLOT_SHIFT) & SLOT_MASK;
+    if (slot >= thr->n_slots)
+        return NULL;
+    conn_t *c = thr->slots[slot];
+    return c && c->id == id ? c : NULL;
+}
+
+static void free_out_queue(conn_t *c)
+{
+    net_out_t *o = c->out_head;
+    while (o) {
+        net_out_t *next = (net_out_t *)o->hdr.link.next;
+        msg_free(&o->hdr);
+        o = next;
+    }
+    c->out_head = c->out_tail = NULL;
+    c->out_count = 0;
+}
+
+void conn_free(conn_t *c)
+{
+    netthr_t *thr = c->thr;
+    uint32_t slot = (uint32_t)(c->id >> SLOT_SHIFT) & SLOT_MASK;
+    thr->slots[slot] = NULL;
+    if (++thr->gens[slot] == 0)
+        thr->gens[slot] = 1;
+    thr->free_slots[thr->n_free++] = slot;
+    free_out_queue(c);
+    if (c->http_resp)
+        msg_free(&c->http_resp->hdr);
+    free(c->path);
+    free(c->query);
+    free(c->authorization);
+    free(c->origin);
+    sbuf_destroy(&c->body);
+    free(c->rx);
+    free(c);
+    metric_gauge_add(&g_metrics.connections_open, -1);
+}
+
+/* ---- Outbound frames ----------------------------------------------------------------------- */
+
+static void out_free(msg_t *m)
+{
+    net_out_t *o = (net_out_t *)m;
+    free(o->extra_headers);
+    free(o);
+}
+
+net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len)
+{
+    net_out_t *o = (net_out_t *)msg_new(0, sizeof(net_out_t) + LWS_PRE + len + 1);
+    o->hdr.free_fn = out_free;
+    o->conn = c;
+    o->kind = (uint8_t)kind;
+    o->len = len;
+    return o;
+}
+
+static netthr_t *thread_of(conn_id_t c)
+{
+    unsigned idx = (unsigned)(c >> THREAD_SHIFT);
+    return idx < (unsigned)g_net.n_threads ? &g_net.threads[idx] : NULL;
+}
+
+static void post_to(netthr_t *thr, net_out_t *o)
+{
+    if (mbox_push_mp(&thr->inbox, &o->hdr) == MBOX_WAS_EMPTY) {
+        /* One wake per batch: only the push that made the inbox non-empty signals. */
+        eventfd_write(thr->wake_fd, 1);
+    }
+}
+
+void net_post(net_out_t *o)
+{
+    netthr_t *thr = thread_of(o->conn);
+    if (thr == NULL || g_net.threads == NULL) {
+        msg_free(&o->hdr);
+        return;
+    }
+    post_to(thr, o);
+}
+
+void net_ws_send_text(conn_id_t c, const char *s, size_t len)
+{
+    net_out_t *o = net_out_new(c, OUT_TEXT, len);
+    memcpy(o->buf + LWS_PRE, s, len);
+    net_post(o);
+}
+
+void net_ws_send_json(conn_id_t c, const cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    if (s == NULL)
+        return;
+    net_ws_send_text(c, s, strlen(s));
+    cJSON_free(s);
+}
+
+void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
+{
+    net_out_t *o = net_out_new(c, OUT_BINARY, len);
+    memcpy(o->buf + LWS_PRE, p, len);
+    net_post(o);
+}
+
+void net_ws_send_error(conn_id_t c, const char *code, const char *message)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"type\":\"error\",\"error\":{\"code\":");
+    sbuf_json_str(&b, code);
+    sbuf_puts(&b, ",\"message\":");
+    sbuf_json_str(&b, message);
+    sbuf_puts(&b, "}}");
+    net_ws_send_text(c, b.data, b.len);
+    sbuf_destroy(&b);
+}
+
+void net_ws_close(conn_id_t c, uint16_t code, const char *reason)
+{
+    net_out_t *o = net_out_new(c, OUT_CLOSE, 0);
+    o->code = code;
+    str_copy(o->reason, reason ? reason : "", sizeof(o->reason));
+    net_post(o);
+}
+
+void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
+                      const char *extra_headers)
+{
+    net_out_t *o = net_out_new(c, OUT_HTTP, body ? len : 0);
+    o->code = (uint16_t)status;
+    if (body)
+        memcpy(o->buf + LWS_PRE, body, len);
+    if (extra_headers)
+        o->extra_headers = xstrdup(extra_headers);
+    net_post(o);
+}
+
+void net_http_error(conn_id_t c, int status, const char *code, const char *message)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"error\":{\"code\":");
+    sbuf_json_str(&b, code);
+    sbuf_puts(&b, ",\"message\":");
+    sbuf_json_str(&b, message);
+    sbuf_puts(&b, "}}");
+    net_http_respond(c, status, b.data, b.len, NULL);
+    sbuf_destroy(&b);
+}
+
+/* ---- Per-connection queue (network thread) ------------------------------------------------- */
+
+void conn_queue(conn_t *c, net_out_t *o)
+{
+    o->hdr.link.next = NULL;
+    if (c->out_tail)
+        c->out_tail->hdr.link.next = &o->hdr.link;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    if (o->kind != OUT_CLOSE)
+        c->out_count++;
+    lws_callback_on_writable(c->wsi);
+}
+
+/*
+ * Closes a WebSocket with code and reason after what is queued. A client that does not take
+ * its frames (more than out_cap waiting) is closed at once with 1008 "too slow" instead.
+ */
+void conn_close(conn_t *c, uint16_t code, const char *reason)
+{
+    if (c->state != CONN_WS)
+        return;
+    c->state = CONN_WS_CLOSING;
+    c->close_code = code;
+    c->close_by_server = true;
+    str_copy(c->close_reason, reason, sizeof(c->close_reason));
+    net_out_t *o = net_out_new(c->id, OUT_CLOSE, 0);
+    o->code = code;
+    str_copy(o->reason, reason, sizeof(o->reason));
+    conn_queue(c, o);
+    /* If the peer does not read, the close frame may never leave: do not wait forever. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
+}
+
+static void handle_out(netthr_t *thr, net_out_t *o)
+{
+    if (o->kind == OUT_DRAIN || o->kind == OUT_STOP) {
+        if (o->kind == OUT_STOP) {
+            thr->stopping = true; /* torn down at the end of this wake */
+            msg_free(&o->hdr);
+            return;
+        }
+        for (uint32_t i = 0; i < thr->n_slots; i++)
+            if (thr->slots[i] && thr->slots[i]->state == CONN_WS)
+                ws_drain_net(thr->slots[i]);
+        msg_free(&o->hdr);
+        return;
+    }
+    conn_t *c = conn_lookup(thr, o->conn);
+    if (c == NULL) {
+        msg_free(&o->hdr); /* the connection has gone */
+        return;
+    }
+    switch (o->kind) {
+    case OUT_HTTP:
+        if (c->state != CONN_HTTP || !c->awaiting_reply || c->http_resp) {
+            msg_free(&o->hdr);
+            return;
+        }
+        c->http_resp = o;
+        c->http_headers_sent = false;
+        lws_callback_on_writable(c->wsi);
+        return;
+    case OUT_CLOSE:
+        conn_close(c, o->code, o->reason);
+        msg_free(&o->hdr);
+        return;
+    default:
+        if (c->state != CONN_WS) {
+            msg_free(&o->hdr);
+            return;
+        }
+        if (c->out_count >= g_net.cfg.out_cap) {
+            msg_free(&o->hdr);
+            free_out_queue(c);
+            conn_close(c, 1008, "too slow");
+            return;
+        }
+        conn_queue(c, o);
+    }
+}
+
+/* The inbox's eventfd fired: drain a batch, and come back later if more is waiting. */
+static void on_wake(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    netthr_t *thr = h->data;
+    eventfd_t v;
+    eventfd_read(thr->wake_fd, &v);
+    for (int i = 0; i < NET_INBOX_BATCH; i++) {
+        msg_t *m = mbox_pop_sc(&thr->inbox);
+        if (m == NULL)
+            break;
+        handle_out(thr, (net_out_t *)m);
+    }
+    if (mbox_done_sc(&thr->inbox) > 0)
+        eventfd_write(thr->wake_fd, 1); /* still ours: run again after other I/O */
+    if (thr->stopping && thr->ctx) {
+        /* Step one of the two-step teardown (reference 1.2), from a uv callback. */
+        uv_poll_stop(&thr->listen_poll);
+        uv_close((uv_handle_t *)&thr->listen_poll, NULL);
+        uv_poll_stop(&thr->wake_poll);
+        uv_close((uv_handle_t *)&thr->wake_poll, NULL);
+        uv_timer_stop(&thr->sweep);
+        uv_close((uv_handle_t *)&thr->sweep, NULL);
+        lws_context_destroy(thr->ctx);
+    }
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    netthr_t *thr = t->data;
+    uint64_t now = clock_now_ns();
+    for (uint32_t i = 0; i < thr->n_slots; i++)
+        if (thr->slots[i] && thr->slots[i]->state == CONN_WS)
+            ws_sweep_net(thr->slots[i], now);
+}
+
+/* ---- Accepting ----------------------------------------------------------------------------- */
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    netthr_t *thr = h->data;
+    if (status < 0)
+        return;
+    for (;;) {
+        int fd = accept4(thr->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("net.accept", LOG_S("error", strerror(errno)));
+            return;
+        }
+        if (thr->stopping ||
+            metric_gauge_get(&g_metrics.connections_open) >= g_net.cfg.max_connections) {
+            close(fd);
+            metric_inc(&g_metrics.connections_refused_total, 1);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /*
+         * The connection travels as the wsi's opaque pointer (set by lws before any protocol
+         * callback but after WSI_CREATE). If adoption fails after the wsi exists, lws frees it
+         * through WSI_DESTROY, which frees the conn and tells us here.
+         */
+        conn_t *c = conn_new(thr, NULL);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        lws_adopt_desc_t info;
+        memset(&info, 0, sizeof(info));
+        info.vh = thr->vh;
+        info.type = (lws_adoption_type)(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP |
+                                        (g_net.tls ? LWS_ADOPT_ALLOW_SSL : 0));
+        info.fd.sockfd = fd;
+        info.opaque = c;
+        thr->adopting = c;
+        thr->adopting_freed = false;
+        struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&info); /* closes fd on failure */
+        thr->adopting = NULL;
+        if (wsi == NULL) {
+            if (!thr->adopting_freed)
+                conn_free(c);
+            log_warn("net.adopt", LOG_S("error", "libwebsockets refused the socket"));
+        } else {
+            c->wsi = wsi;
+        }
+    }
+}
+
+/* ---- The libwebsockets protocol ------------------------------------------------------------ */
+
+typedef struct pss {
+    int unused;
+} pss_t;
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    (void)user;
+    netthr_t *thr = lws_context_user(lws_get_context(wsi));
+    conn_t *c = lws_get_opaque_user_data(wsi);
+    if (c && c->wsi == NULL)
+        c->wsi = wsi; /* a callback from inside lws_adopt_*() */
+    switch (reason) {
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c && c == thr->adopting)
+            thr->adopting_freed = true;
+        if (c) {
+            lws_set_opaque_user_data(wsi, NULL);
+            ws_callback(wsi, LWS_CALLBACK_CLOSED, c, NULL, 0); /* no-op unless still open */
+            conn_free(c);
+        }
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        return 0;
+    default:
+        break;
+    }
+    if (c == NULL)
+        return 0;
+    int rc = ws_callback(wsi, reason, c, in, len);
+    if (rc != 1)
+        return rc;
+    rc = http_callback(wsi, reason, c, in, len);
+    if (rc != 1)
+        return rc;
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"switchboard", callback, sizeof(pss_t), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- Threads ------------------------------------------------------------------------------- */
+
+typedef struct start_sync {
+    netthr_t *thr;
+    sem_t done;
+    int rc;
+} start_sync_t;
+
+static int create_context(netthr_t *thr)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *loops[1] = {&thr->loop};
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (g_net.tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = g_net.cfg.tls_cert;
+        info.ssl_private_key_filepath = g_net.cfg.tls_key;
+    }
+    info.foreign_loops = loops;
+    info.user = thr;
+    info.vhost_name = "default";
+    info.pcontext = &thr->ctx; /* lws NULLs it when the teardown has finished */
+    info.timeout_secs = 20;
+    info.keepalive_timeout = 10;
+    pthread_mutex_lock(&ctx_lock);
+    thr->ctx = lws_create_context(&info);
+    pthread_mutex_unlock(&ctx_lock);
+    if (thr->ctx == NULL)
+        return -ENOMEM;
+    /* With a foreign loop a failed create still returns a context (reference 1.2). */
+    thr->vh = lws_get_vhost_by_name(thr->ctx, "default");
+    return thr->vh ? 0 : -EINVAL;
+}
+
+static void *thread_main(void *arg)
+{
+    start_sync_t *sync = arg;
+    netthr_t *thr = sync->thr;
+    int rc = create_context(thr);
+    if (rc == 0) {
+        uv_poll_init(&thr->loop, &thr->listen_poll, thr->listen_fd);
+        thr->listen_poll.data = thr;
+        uv_poll_start(&thr->listen_poll, UV_READABLE, on_accept);
+        uv_poll_init(&thr->loop, &thr->wake_poll, thr->wake_fd);
+        thr->wake_poll.data = thr;
+        uv_poll_start(&thr->wake_poll, UV_READABLE, on_wake);
+        uv_timer_init(&thr->loop, &thr->sweep);
+        thr->sweep.data = thr;
+        uv_timer_start(&thr->sweep, on_sweep, NET_SWEEP_MS, NET_SWEEP_MS);
+    }
+    sync->rc = rc;
+    sem_post(&sync->done);
+    if (rc == 0)
+        uv_run(&thr->loop, UV_RUN_DEFAULT);
+    /* Step two of the teardown: the context is freed once its handles have closed. */
+    if (thr->ctx) {
+        lws_context_destroy(thr->ctx);
+        uv_run(&thr->loop, UV_RUN_DEFAULT);
+        thr->ctx = NULL;
+    }
+    uv_loop_close(&thr->loop);
+    return NULL;
+}
+
+/* Binds one SO_REUSEPORT listening socket; port 0 picks a free port (stored in g_net.port). */
+static int bind_listener(const char *host, int port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    int gai = getaddrinfo(host, ports, &hints, &res);
+    if (gai != 0)
+        return -EADDRNOTAVAIL;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        int e = errno;
+        close(fd);
+        freeaddrinfo(res);
+        return -e;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    g_net.port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+void net_add_http_route(const net_http_route_t *r)
+{
+    if (g_net.n_http_routes < NET_MAX_ROUTES)
+        g_net.http_routes[g_net.n_http_routes++] = r;
+}
+
+void net_add_ws_route(const net_ws_route_t *r)
+{
+    if (g_net.n_ws_routes < NET_MAX_ROUTES)
+        g_net.ws_routes[g_net.n_ws_routes++] = r;
+}
+
+int net_port(void)
+{
+    return g_net.port;
+}
+
+int net_start(const net_config_t *cfg)
+{
+    g_net.cfg = *cfg;
+    g_net.tls = cfg->tls_cert && cfg->tls_key;
+    g_net.n_threads = cfg->threads > 0 ? cfg->threads : 1;
+    g_net.threads = xcalloc((size_t)g_net.n_threads, sizeof(netthr_t));
+    lws_set_log_level(LLL_ERR, NULL);
+
+    int port = cfg->port;
+    for (int i = 0; i < g_net.n_threads; i++) {
+        netthr_t *thr = &g_net.threads[i];
+        thr->idx = i;
+        thr->listen_fd = -1;
+        thr->wake_fd = -1;
+    }
+    for (int i = 0; i < g_net.n_threads; i++) {
+        netthr_t *thr = &g_net.threads[i];
+        int fd = bind_listener(cfg->host, port);
+        if (fd < 0) {
+            net_stop();
+            return fd;
+        }
+        port = g_net.port; /* later threads share the port the first one got */
+        thr->listen_fd = fd;
+        thr->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        mbox_init(&thr->inbox, UINT32_MAX / 4);
+        uv_loop_init(&thr->loop);
+    }
+    for (int i = 0; i < g_net.n_threads; i++) {
+        netthr_t *thr = &g_net.threads[i];
+        start_sync_t sync = {.thr = thr};
+        sem_init(&sync.done, 0, 0);
+        pthread_create(&thr->th, NULL, thread_main, &sync);
+        sem_wait(&sync.done);
+        sem_destroy(&sync.done);
+        char name[16];
+        snprintf(name, sizeof(name), "sb-net-%u", (unsigned)i % 100u);
+        pthread_setname_np(thr->th, name);
+        if (sync.rc != 0) {
+            pthread_join(thr->th, NULL);
+            thr->th = 0;
+            net_stop();
+            return sync.rc;
+        }
+    }
+    return 0;
+}
+
+bool net_draining(void)
+{
+    return ck_pr_load_8((uint8_t *)&g_net.draining) != 0;
+}
+
+void net_drain(void)
+{
+    ck_pr_store_8((uint8_t *)&g_net.draining, 1);
+    for (int i = 0; i < g_net.n_threads; i++)
+        post_to(&g_net.threads[i], net_out_new(0, OUT_DRAIN, 0));
+}
+
+int net_ws_open_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < g_net.n_threads; i++)
+        n += ck_pr_load_int(&g_net.threads[i].ws_open);
+    return n;
+}
+
+void net_stop(void)
+{
+    if (g_net.threads == NULL)
+        return;
+    for (int i = 0; i < g_net.n_threads; i++) {
+        netthr_t *thr = &g_net.threads[i];
+        if (thr->th)
+            post_to(thr, net_out_new(0, OUT_STOP, 0));
+    }
+    for (int i = 0; i < g_net.n_threads; i++) {
+        netthr_t *thr = &g_net.threads[i];
+        if (thr->th)
+            pthread_join(thr->th, NULL);
+        if (thr->listen_fd >= 0)
+            close(thr->listen_fd);
+        if (thr->wake_fd >= 0) {
+            mbox_destroy(&thr->inbox);
+            close(thr->wake_fd);
+        }
+        free(thr->slots);
+        free(thr->gens);
+        free(thr->free_slots);
+    }
+    free(g_net.threads);
+    g_net.threads = NULL;
+    for (int i = 0; i < g_net.n_http_routes; i++)
+        if (g_net.http_routes[i]->target)
+            actor_unref(g_net.http_routes[i]->target);
+    g_net.n_http_routes = 0;
+    g_net.n_ws_routes = 0;
+}

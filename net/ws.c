@@ -1,0 +1,340 @@
+/*
+ * WebSocket server side of the network threads: upgrade checks, frame reassembly and limits,
+ * JSON parsing and protocol errors, ping/pong, ordered writes and closes (SPEC 5, 14).
+ * Thread: net (every function here).
+ */
+#include <ck_pr.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "net/net_int.h"
+
+#define WS_RX_MIN 4096
+/* lws 4.1's own opcode for a close frame (private-lib-roles-ws.h: LWS_WRITE_CLOSE 4), which
+ * lws_write() accepts; the public header leaves it out because lws_close_reason() normally
+ * sends the frame. */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+static const net_ws_route_t *find_route(const char *path)
+{
+    for (int i = 0; i < g_net.n_ws_routes; i++)
+        if (strcmp(g_net.ws_routes[i]->path, path) == 0)
+            return g_net.ws_routes[i];
+    return NULL;
+}
+
+void ws_send_error_net(conn_t *c, const char *code, const char *message)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"type\":\"error\",\"error\":{\"code\":");
+    sbuf_json_str(&b, code);
+    sbuf_puts(&b, ",\"message\":");
+    sbuf_json_str(&b, message);
+    sbuf_puts(&b, "}}");
+    net_out_t *o = net_out_new(c->id, OUT_TEXT, b.len);
+    memcpy(o->buf + LWS_PRE, b.data, b.len);
+    sbuf_destroy(&b);
+    conn_queue(c, o);
+}
+
+static void send_text_net(conn_t *c, const char *s)
+{
+    size_t n = strlen(s);
+    net_out_t *o = net_out_new(c->id, OUT_TEXT, n);
+    memcpy(o->buf + LWS_PRE, s, n);
+    conn_queue(c, o);
+}
+
+/* A protocol error (invalid_json, invalid_event, unsupported_event): answer it, and close the
+ * socket 1008 when it is the NET_ERR_WINDOW-th within NET_ERR_WINDOW_S seconds. */
+static void protocol_error(conn_t *c, const char *code, const char *message)
+{
+    uint64_t now = clock_now_ns();
+    ws_send_error_net(c, code, message);
+    uint32_t slot = c->err_n % NET_ERR_WINDOW;
+    uint64_t oldest = c->err_ts[slot]; /* the error NET_ERR_WINDOW errors ago, 0 if none */
+    c->err_ts[slot] = now;
+    c->err_n++;
+    if (c->err_n >= NET_ERR_WINDOW && now - oldest <= NET_ERR_WINDOW_S * NS_PER_SEC)
+        conn_close(c, 1008, "too many errors");
+}
+
+void ws_drain_net(conn_t *c)
+{
+    ws_send_error_net(c, "server_shutting_down", "the server is shutting down");
+    conn_close(c, 1001, "server shutting down");
+}
+
+void ws_sweep_net(conn_t *c, uint64_t now_ns)
+{
+    if (now_ns - c->last_rx_ns >= (uint64_t)NET_PONG_TIMEOUT_S * NS_PER_SEC) {
+        conn_close(c, 1001, "ping timeout");
+    } else if (now_ns - c->last_ping_ns >= (uint64_t)NET_PING_INTERVAL_S * NS_PER_SEC) {
+        c->last_ping_ns = now_ns;
+        conn_queue(c, net_out_new(c->id, OUT_PING, 0));
+    }
+}
+
+static void post_closed(conn_t *c)
+{
+    if (c->target == NULL)
+        return;
+    net_ws_closed_msg_t *m = MSG_NEW(net_ws_closed_msg_t, NET_MSG_WS_CLOSED);
+    m->conn = c->id;
+    m->by_server = c->close_by_server;
+    m->code = c->close_by_server ? c->close_code : (c->peer_close_code ? c->peer_close_code : 1006);
+    str_copy(m->reason, c->close_by_server ? c->close_reason : "", sizeof(m->reason));
+    actor_send(c->target, &m->hdr);
+    actor_unref(c->target);
+    c->target = NULL;
+}
+
+static void on_established(struct lws *wsi, conn_t *c)
+{
+    char path[256];
+    c->state = CONN_WS;
+    ck_pr_inc_int(&c->thr->ws_open);
+    c->last_rx_ns = c->last_ping_ns = clock_now_ns();
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+        path[0] = '\0';
+    http_resolve_peer(c);
+    char *origin = http_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    bool origin_ok = http_origin_allowed(wsi, origin);
+    free(origin);
+    c->ws_route = find_route(path);
+    if (c->ws_route == NULL) {
+        conn_close(c, 1008, "unauthorized");
+        return;
+    }
+    if (!origin_ok) {
+        conn_close(c, 1008, "forbidden origin");
+        return;
+    }
+    if (net_draining()) {
+        conn_close(c, 1001, "server shutting down");
+        return;
+    }
+    char *query = http_query_dup(wsi);
+    uint16_t code = 1013;
+    const char *reason = "at capacity";
+    c->target = c->ws_route->target(c->ws_route->arg, &c->peer, query, &code, &reason);
+    if (c->target == NULL) {
+        free(query);
+        conn_close(c, code, reason);
+        return;
+    }
+    net_ws_open_msg_t *m = MSG_NEW(net_ws_open_msg_t, NET_MSG_WS_OPEN);
+    m->conn = c->id;
+    m->path = c->ws_route->path;
+    m->query = query;
+    m->peer = c->peer;
+    m->hdr.free_fn = NULL;
+    actor_send(c->target, &m->hdr);
+}
+
+static bool type_accepted(const net_ws_route_t *r, const char *type)
+{
+    for (const char *const *t = r->types; t && *t; t++)
+        if (strcmp(*t, type) == 0)
+            return true;
+    return false;
+}
+
+static void text_free(msg_t *m)
+{
+    cJSON_Delete(((net_ws_text_msg_t *)m)->json);
+    free(m);
+}
+
+/* A whole text message has arrived. */
+static void on_text(conn_t *c, const char *s, size_t len)
+{
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
+    if (len == 4 && memcmp(s, "ping", 4) == 0) {
+        send_text_net(c, "pong");
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(s, len);
+    if (j == NULL) {
+        protocol_error(c, "invalid_json", "the frame is not valid JSON");
+        return;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
+        cJSON_Delete(j);
+        protocol_error(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        return;
+    }
+    if (strcmp(type->valuestring, "ping") == 0) {
+        cJSON_Delete(j);
+        send_text_net(c, "{\"type\":\"pong\"}");
+        return;
+    }
+    if (!type_accepted(c->ws_route, type->valuestring)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "event type \"%.100s\" is not supported here",
+                 type->valuestring);
+        cJSON_Delete(j);
+        protocol_error(c, "unsupported_event", msg);
+        return;
+    }
+    if (c->target == NULL) {
+        cJSON_Delete(j);
+        return;
+    }
+    net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
+    m->hdr.free_fn = text_free;
+    m->conn = c->id;
+    m->json = j;
+    m->type = type->valuestring;
+    m->len = len;
+    actor_send(c->target, &m->hdr);
+}
+
+static void on_binary(conn_t *c, const uint8_t *p, size_t len)
+{
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_BINARY], 1);
+    if (c->ws_route->max_binary_bytes == 0) {
+        protocol_error(c, "unsupported_event", "binary frames are not accepted here");
+        return;
+    }
+    if (c->target == NULL)
+        return;
+    net_ws_binary_msg_t *m = (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY,
+                                                            sizeof(net_ws_binary_msg_t) + len);
+    m->hdr.flags = MSG_F_AUDIO;
+    m->conn = c->id;
+    m->len = len;
+    memcpy(m->data, p, len);
+    actor_send(c->target, &m->hdr);
+}
+
+/* Appends a received chunk; returns -1 (after setting the close) when the message is too big. */
+static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
+{
+    c->last_rx_ns = clock_now_ns();
+    if (c->state != CONN_WS)
+        return 0; /* closing: ignore the rest */
+    if (lws_is_first_fragment(wsi)) {
+        c->rx_len = 0;
+        c->rx_binary = lws_frame_is_binary(wsi);
+    }
+    size_t max = c->rx_binary ? g_net.cfg.out_cap * 0 + c->ws_route->max_binary_bytes
+                              : c->ws_route->max_text_bytes;
+    if (c->rx_binary && max == 0)
+        max = c->ws_route->max_text_bytes; /* refused anyway; bound the buffering */
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    if (c->rx_len + len + remaining > max) {
+        /* Server side may return -1 mid-frame (the client-side bug does not apply here). */
+        c->state = CONN_WS_CLOSING;
+        c->close_code = 1009;
+        c->close_by_server = true;
+        str_copy(c->close_reason, "message too big", sizeof(c->close_reason));
+        lws_close_reason(wsi, 1009, (unsigned char *)"message too big", 15);
+        return -1;
+    }
+    if (c->rx_len + len > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : WS_RX_MIN;
+        while (cap < c->rx_len + len + remaining)
+            cap *= 2;
+        c->rx = xrealloc(c->rx, cap + 1);
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        return 0;
+    if (c->rx_binary)
+        on_binary(c, c->rx, c->rx_len);
+    else
+        on_text(c, (const char *)c->rx, c->rx_len);
+    c->rx_len = 0;
+    return 0;
+}
+
+/* Writes the next queued frame; returns -1 to close the connection. */
+static int on_writeable(struct lws *wsi, conn_t *c)
+{
+    net_out_t *o = c->out_head;
+    if (o == NULL)
+        return 0;
+    c->out_head = (net_out_t *)o->hdr.link.next;
+    if (c->out_head == NULL)
+        c->out_tail = NULL;
+    if (o->kind != OUT_CLOSE)
+        c->out_count--;
+    int rc = 0;
+    switch (o->kind) {
+    case OUT_CLOSE: {
+        /*
+         * We write the close frame ourselves and drop the socket. With this lws build, the
+         * documented lws_close_reason() + return -1 works from RECEIVE but, from
+         * SERVER_WRITEABLE, dropped the socket without sending the frame (peers saw 1006).
+         * RFC 6455 7.1.1 lets the server close TCP right after its close frame.
+         */
+        c->close_by_server = true;
+        c->close_code = o->code;
+        str_copy(c->close_reason, o->reason, sizeof(c->close_reason));
+        size_t rl = strlen(o->reason);
+        unsigned char frame[LWS_PRE + 2 + sizeof(o->reason)];
+        frame[LWS_PRE] = (unsigned char)(o->code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(o->code & 0xff);
+        memcpy(frame + LWS_PRE + 2, o->reason, rl);
+        lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
+        rc = -1;
+        break;
+    }
+    case OUT_PING:
+        lws_write(wsi, o->buf + LWS_PRE, 0, LWS_WRITE_PING);
+        break;
+    default: {
+        bool text = o->kind == OUT_TEXT;
+        int n = lws_write(wsi, o->buf + LWS_PRE, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+        if (n < (int)o->len)
+            rc = -1;
+        metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT]
+                                             [text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
+                   1);
+    }
+    }
+    msg_free(&o->hdr);
+    if (rc == 0 && c->out_head)
+        lws_callback_on_writable(wsi);
+    return rc;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+                size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(wsi, c);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(wsi, c, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        c->last_rx_ns = clock_now_ns();
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(wsi, c);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (len >= 2) {
+            const uint8_t *p = in;
+            c->peer_close_code = (uint16_t)(p[0] << 8 | p[1]);
+        } else {
+            c->peer_close_code = 1005;
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (c->state == CONN_WS || c->state == CONN_WS_CLOSING) {
+            ck_pr_dec_int(&c->thr->ws_open);
+            c->state = CONN_HTTP; /* counted and notified once */
+            post_closed(c);
+        }
+        return 0;
+    default:
+        return 1;
+    }
+}

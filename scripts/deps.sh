@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages switchboard builds and tests with, when they are missing.
+# As root it runs apt-get itself; otherwise it prints the command to run.
+set -eu
+
+PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
+libcurl4-openssl-dev libck-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libjwt-dev
+libspeexdsp-dev python3 python3-websockets python3-aiohttp"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "deps: missing packages:$missing"
+    echo "deps: run: sudo apt-get install -y$missing"
+    exit 1
+fi
