@@ -217,9 +217,9 @@ static void respond_net(conn_t *c, int status, const char *ctype, char *body, si
         memcpy(o->buf + LWS_PRE, body, len);
     if (extra && *extra)
         o->extra_headers = xstrdup(extra);
-    o->reason[0] = '\0';
+    o->text[0] = '\0';
     if (ctype)
-        str_copy(o->reason, ctype, sizeof(o->reason)); /* reason carries the content type */
+        str_copy(o->text, ctype, sizeof(o->text));
     free(body);
     if (c->http_resp)
         msg_free(&c->http_resp->hdr);
@@ -390,7 +390,7 @@ static int on_writeable(struct lws *wsi, conn_t *c)
         return 0;
     unsigned char hdr[LWS_PRE + HTTP_HDR_BUF];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    const char *ctype = o->reason[0] ? o->reason : CTYPE_JSON;
+    const char *ctype = o->text[0] ? o->text : CTYPE_JSON;
     if (lws_add_http_common_headers(wsi, o->code, o->code == 204 ? NULL : ctype, o->len, &p, end))
         return -1;
     if (c->cors) {

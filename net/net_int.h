@@ -37,7 +37,7 @@ typedef struct net_out {
     conn_id_t conn;
     uint8_t kind;
     uint16_t code;       /* close code or HTTP status */
-    char reason[64];     /* close reason */
+    char text[64];       /* close reason, or the HTTP Content-Type ("" = JSON) */
     char *extra_headers; /* HTTP: owned */
     size_t len;
     unsigned char buf[]; /* LWS_PRE bytes of headroom, then len bytes */

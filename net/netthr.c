@@ -193,7 +193,7 @@ void net_ws_close(conn_id_t c, uint16_t code, const char *reason)
 {
     net_out_t *o = net_out_new(c, OUT_CLOSE, 0);
     o->code = code;
-    str_copy(o->reason, reason ? reason : "", sizeof(o->reason));
+    str_copy(o->text, reason ? reason : "", sizeof(o->text));
     net_post(o);
 }
 
@@ -250,7 +250,7 @@ void conn_close(conn_t *c, uint16_t code, const char *reason)
     str_copy(c->close_reason, reason, sizeof(c->close_reason));
     net_out_t *o = net_out_new(c->id, OUT_CLOSE, 0);
     o->code = code;
-    str_copy(o->reason, reason, sizeof(o->reason));
+    str_copy(o->text, reason, sizeof(o->text));
     conn_queue(c, o);
     /* If the peer does not read, the close frame may never leave: do not wait forever. */
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
@@ -286,7 +286,7 @@ static void handle_out(netthr_t *thr, net_out_t *o)
         lws_callback_on_writable(c->wsi);
         return;
     case OUT_CLOSE:
-        conn_close(c, o->code, o->reason);
+        conn_close(c, o->code, o->text);
         msg_free(&o->hdr);
         return;
     default:
@@ -462,6 +462,8 @@ static int create_context(netthr_t *thr)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = g_net.cfg.tls_cert;
         info.ssl_private_key_filepath = g_net.cfg.tls_key;
+        /* HTTP/1.1 only: responses and upgrades are written for h1 framing. */
+        info.alpn = "http/1.1";
     }
     info.foreign_loops = loops;
     info.user = thr;

@@ -221,8 +221,7 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
         c->rx_len = 0;
         c->rx_binary = lws_frame_is_binary(wsi);
     }
-    size_t max = c->rx_binary ? g_net.cfg.out_cap * 0 + c->ws_route->max_binary_bytes
-                              : c->ws_route->max_text_bytes;
+    size_t max = c->rx_binary ? c->ws_route->max_binary_bytes : c->ws_route->max_text_bytes;
     if (c->rx_binary && max == 0)
         max = c->ws_route->max_text_bytes; /* refused anyway; bound the buffering */
     size_t remaining = lws_remaining_packet_payload(wsi);
@@ -276,12 +275,12 @@ static int on_writeable(struct lws *wsi, conn_t *c)
          */
         c->close_by_server = true;
         c->close_code = o->code;
-        str_copy(c->close_reason, o->reason, sizeof(c->close_reason));
-        size_t rl = strlen(o->reason);
-        unsigned char frame[LWS_PRE + 2 + sizeof(o->reason)];
+        str_copy(c->close_reason, o->text, sizeof(c->close_reason));
+        size_t rl = strlen(o->text);
+        unsigned char frame[LWS_PRE + 2 + sizeof(o->text)];
         frame[LWS_PRE] = (unsigned char)(o->code >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(o->code & 0xff);
-        memcpy(frame + LWS_PRE + 2, o->reason, rl);
+        memcpy(frame + LWS_PRE + 2, o->text, rl);
         lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
         rc = -1;
         break;
