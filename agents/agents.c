@@ -92,8 +92,8 @@ static net_http_route_t http_routes[] = {
 };
 
 static net_ws_route_t ws_routes[] = {
-    {"/ws", 0, 0, NULL, session_ws_target, NULL},
-    {"/ws/page", 0, 0, page_types, router_ws_target, NULL},
+    {"/ws", 0, 0, NULL, session_ws_target, NULL, true},
+    {"/ws/page", 0, 0, page_types, router_ws_target, NULL, false},
 };
 
 int agents_start(void)

@@ -190,8 +190,8 @@ static bool valid_item(session_t *s, const cJSON *ev)
         !cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0 ||
         !cJSON_IsArray(content) || cJSON_GetArraySize(content) != 1 || !cJSON_IsString(ptype) ||
         strcmp(ptype->valuestring, "input_text") != 0 || !cJSON_IsString(text)) {
-        net_ws_send_error(s->conn, "invalid_event",
-                          "conversation.item.create takes one user message with input_text");
+        net_ws_protocol_error(s->conn, "invalid_event",
+                              "conversation.item.create takes one user message with input_text");
         return false;
     }
     if (utf8_chars(text->valuestring) > TEXT_MAX_CHARS) {
@@ -290,6 +290,9 @@ static void session_handle(actor_t *self, msg_t *m)
     case NET_MSG_WS_BINARY:
         on_binary(s, (net_ws_binary_msg_t *)m);
         return; /* ownership taken */
+    case NET_MSG_WS_ACTIVITY:
+        s->last_client_ns = clock_now_ns();
+        break;
     case SESSION_MSG_IDLE:
         on_idle(s);
         break;

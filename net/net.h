@@ -58,6 +58,7 @@ typedef struct net_peer {
 #define NET_MSG_WS_BINARY (MSG_TYPE_NET_BASE + 3)
 #define NET_MSG_WS_CLOSED (MSG_TYPE_NET_BASE + 4)
 #define NET_MSG_HTTP      (MSG_TYPE_NET_BASE + 5)
+#define NET_MSG_WS_ACTIVITY (MSG_TYPE_NET_BASE + 6)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -82,6 +83,12 @@ typedef struct net_ws_binary_msg {
     size_t len;
     uint8_t data[];
 } net_ws_binary_msg_t;
+
+/* The client sent a frame the actor does not see (ping, protocol error); track_activity only. */
+typedef struct net_ws_activity_msg {
+    msg_t hdr;
+    conn_id_t conn;
+} net_ws_activity_msg_t;
 
 typedef struct net_ws_closed_msg {
     msg_t hdr;
@@ -147,6 +154,7 @@ typedef struct net_ws_route {
     const char *const *types; /* NULL-terminated event types posted to the actor */
     net_ws_target_fn target;
     void *arg;
+    bool track_activity; /* post NET_MSG_WS_ACTIVITY for frames answered by net itself */
 } net_ws_route_t;
 
 typedef struct net_config {
@@ -186,6 +194,11 @@ void net_ws_send_json(conn_id_t c, const cJSON *j);
 void net_ws_send_binary(conn_id_t c, const void *p, size_t len);
 /* Sends {"type":"error","error":{"code","message"}}. */
 void net_ws_send_error(conn_id_t c, const char *code, const char *message);
+/*
+ * The same for invalid_json, invalid_event and unsupported_event found by an actor: these count
+ * toward the 20-errors-in-10-s close, which the network thread enforces.
+ */
+void net_ws_protocol_error(conn_id_t c, const char *code, const char *message);
 /* Closes after the frames already queued. reason: one of SPEC 14's texts. */
 void net_ws_close(conn_id_t c, uint16_t code, const char *reason);
 

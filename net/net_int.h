@@ -27,6 +27,7 @@ typedef enum out_kind {
     OUT_BINARY,
     OUT_PING,
     OUT_CLOSE,
+    OUT_PROTO_ERROR, /* an error event that counts toward the error limit (text = code) */
     OUT_HTTP,  /* an HTTP response */
     OUT_DRAIN, /* thread command: close every WebSocket for shutdown */
     OUT_STOP,  /* thread command: tear down and leave the loop */
@@ -143,6 +144,8 @@ void conn_close(conn_t *c, uint16_t code, const char *reason);
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
                 size_t len);
 void ws_send_error_net(conn_t *c, const char *code, const char *message);
+/* Sends a protocol error that counts toward the 20-in-10-s close (SPEC 5, 14). */
+void ws_protocol_error_net(conn_t *c, const char *code, const char *message);
 void ws_drain_net(conn_t *c);
 void ws_sweep_net(conn_t *c, uint64_t now_ns);
 

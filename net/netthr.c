@@ -189,6 +189,16 @@ void net_ws_send_error(conn_id_t c, const char *code, const char *message)
     sbuf_destroy(&b);
 }
 
+void net_ws_protocol_error(conn_id_t c, const char *code, const char *message)
+{
+    size_t n = strlen(message);
+    net_out_t *o = net_out_new(c, OUT_PROTO_ERROR, n);
+    str_copy(o->text, code, sizeof(o->text));
+    memcpy(o->buf + LWS_PRE, message, n);
+    o->buf[LWS_PRE + n] = '\0';
+    net_post(o);
+}
+
 void net_ws_close(conn_id_t c, uint16_t code, const char *reason)
 {
     net_out_t *o = net_out_new(c, OUT_CLOSE, 0);
@@ -287,6 +297,10 @@ static void handle_out(netthr_t *thr, net_out_t *o)
         return;
     case OUT_CLOSE:
         conn_close(c, o->code, o->text);
+        msg_free(&o->hdr);
+        return;
+    case OUT_PROTO_ERROR:
+        ws_protocol_error_net(c, o->text, (const char *)o->buf + LWS_PRE);
         msg_free(&o->hdr);
         return;
     default:
@@ -511,6 +525,31 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/*
+ * SO_REUSEPORT would let a second switchboard (same user) bind our port silently and steal half
+ * the connections. A plain socket bound first proves the port is free (or picks one for port 0);
+ * it is closed before the SO_REUSEPORT group binds the same port.
+ */
+static int probe_port(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    close(fd);
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
 /* Binds one SO_REUSEPORT listening socket; port 0 picks a free port (stored in g_net.port). */
 static int bind_listener(const char *host, int port)
 {
@@ -522,6 +561,18 @@ static int bind_listener(const char *host, int port)
     int gai = getaddrinfo(host, ports, &hints, &res);
     if (gai != 0)
         return -EADDRNOTAVAIL;
+    if (g_net.port == 0) { /* the first socket of the group */
+        int p = probe_port(res);
+        if (p < 0) {
+            freeaddrinfo(res);
+            return p;
+        }
+        struct sockaddr *sa = res->ai_addr;
+        if (sa->sa_family == AF_INET)
+            ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)p);
+        else
+            ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)p);
+    }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(res);

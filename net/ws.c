@@ -49,16 +49,29 @@ static void send_text_net(conn_t *c, const char *s)
 
 /* A protocol error (invalid_json, invalid_event, unsupported_event): answer it, and close the
  * socket 1008 when it is the NET_ERR_WINDOW-th within NET_ERR_WINDOW_S seconds. */
-static void protocol_error(conn_t *c, const char *code, const char *message)
+void ws_protocol_error_net(conn_t *c, const char *code, const char *message)
 {
+    if (c->state != CONN_WS)
+        return;
     uint64_t now = clock_now_ns();
     ws_send_error_net(c, code, message);
-    uint32_t slot = c->err_n % NET_ERR_WINDOW;
-    uint64_t oldest = c->err_ts[slot]; /* the error NET_ERR_WINDOW errors ago, 0 if none */
-    c->err_ts[slot] = now;
+    c->err_ts[c->err_n % NET_ERR_WINDOW] = now;
     c->err_n++;
+    /* The ring holds the last NET_ERR_WINDOW error times; the oldest is the next to go. */
+    uint64_t oldest = c->err_ts[c->err_n % NET_ERR_WINDOW];
     if (c->err_n >= NET_ERR_WINDOW && now - oldest <= NET_ERR_WINDOW_S * NS_PER_SEC)
         conn_close(c, 1008, "too many errors");
+}
+
+/* Tells the actor that the client sent a frame it will not see (ping, protocol error), for
+ * routes that track client activity (the voice session's idle timeout). */
+static void post_activity(conn_t *c)
+{
+    if (c->target == NULL || !c->ws_route->track_activity)
+        return;
+    net_ws_activity_msg_t *m = MSG_NEW(net_ws_activity_msg_t, NET_MSG_WS_ACTIVITY);
+    m->conn = c->id;
+    actor_send(c->target, &m->hdr);
 }
 
 void ws_drain_net(conn_t *c)
@@ -154,22 +167,26 @@ static void on_text(conn_t *c, const char *s, size_t len)
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
     if (len == 4 && memcmp(s, "ping", 4) == 0) {
         send_text_net(c, "pong");
+        post_activity(c);
         return;
     }
     cJSON *j = cJSON_ParseWithLength(s, len);
     if (j == NULL) {
-        protocol_error(c, "invalid_json", "the frame is not valid JSON");
+        ws_protocol_error_net(c, "invalid_json", "the frame is not valid JSON");
+        post_activity(c);
         return;
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
         cJSON_Delete(j);
-        protocol_error(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        ws_protocol_error_net(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        post_activity(c);
         return;
     }
     if (strcmp(type->valuestring, "ping") == 0) {
         cJSON_Delete(j);
         send_text_net(c, "{\"type\":\"pong\"}");
+        post_activity(c);
         return;
     }
     if (!type_accepted(c->ws_route, type->valuestring)) {
@@ -177,7 +194,8 @@ static void on_text(conn_t *c, const char *s, size_t len)
         snprintf(msg, sizeof(msg), "event type \"%.100s\" is not supported here",
                  type->valuestring);
         cJSON_Delete(j);
-        protocol_error(c, "unsupported_event", msg);
+        ws_protocol_error_net(c, "unsupported_event", msg);
+        post_activity(c);
         return;
     }
     if (c->target == NULL) {
@@ -197,7 +215,8 @@ static void on_binary(conn_t *c, const uint8_t *p, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_BINARY], 1);
     if (c->ws_route->max_binary_bytes == 0) {
-        protocol_error(c, "unsupported_event", "binary frames are not accepted here");
+        ws_protocol_error_net(c, "unsupported_event", "binary frames are not accepted here");
+        post_activity(c);
         return;
     }
     if (c->target == NULL)

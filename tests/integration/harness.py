@@ -239,6 +239,41 @@ class Server:
         finally:
             conn.close()
 
+    def raw(self, data, timeout=5.0, source_ip=None):
+        """Sends raw bytes on a fresh TCP connection and reads one response (until the server
+        closes or Content-Length bytes of body have arrived). Returns a Response."""
+        s = socket.create_connection((self.host, self.port), timeout=timeout,
+                                     source_address=(source_ip, 0) if source_ip else None)
+        try:
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may answer and close before reading everything
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            head, _, body = buf.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            if not lines or not lines[0].startswith("HTTP/1."):
+                raise AssertionError("not an HTTP response: %r" % buf[:200])
+            status = int(lines[0].split()[1])
+            msg = http.client.HTTPMessage()
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                msg[k.strip()] = v.strip()
+            n = int(msg.get("Content-Length", "0"))
+            while len(body) < n:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            return Response(status, msg, body)
+        finally:
+            s.close()
+
     async def arequest(self, *args, **kwargs):
         return await asyncio.to_thread(self.request, *args, **kwargs)
 
@@ -468,7 +503,7 @@ async def expect_close(ws, code, reason=None, timeout=3.0):
         return got
     except asyncio.TimeoutError:
         raise AssertionError("socket still open after %.1fs (expected close %s %r); "
-                             "received %r" % (timeout, code, reason, got[-10:]))
+                             "received %r" % (timeout, code, reason, got[-10:])) from None
 
 
 async def assert_open(ws, timeout=2.0):
@@ -608,6 +643,8 @@ class SBTestCase(unittest.IsolatedAsyncioTestCase):
         super().tearDownClass()
 
     async def asyncSetUp(self):
+        # unittest runs the loop in debug mode; blocking HTTP helpers are deliberate here.
+        asyncio.get_running_loop().slow_callback_duration = 60
         self._sockets = []
         self._servers = []
 

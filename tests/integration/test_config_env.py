@@ -1,0 +1,216 @@
+"""Configuration from the environment and the agent config file (SPEC 1 exit codes, 2.1, 2.2)."""
+import json
+import os
+import socket
+import tempfile
+
+from harness import (PageReader, SBTestCase, Server, port_in_use_socket, run_expect_exit)
+
+OPENAI_KEY = "sk-test-OPENAI-VISIBLE-31337"
+API_SECRET = "apisecret-VISIBLE-424242"
+JWT_SECRET = "jwt-secret-VISIBLE-777"
+
+# (variable, bad value): each must stop start-up with exit 2 and a message naming both.
+BAD_VALUES = [
+    ("SWITCHBOARD_PORT", "abc"),
+    ("SWITCHBOARD_PORT", "65536"),
+    ("SWITCHBOARD_PORT", "-1"),
+    ("SWITCHBOARD_PORT", ""),
+    ("SWITCHBOARD_WORKERS", "0"),
+    ("SWITCHBOARD_WORKERS", "257"),
+    ("SWITCHBOARD_NET_THREADS", "65"),
+    ("SWITCHBOARD_NET_THREADS", "0"),
+    ("SWITCHBOARD_LOG_LEVEL", "loud"),
+    ("SWITCHBOARD_LOG_FORMAT", "xml"),
+    ("SWITCHBOARD_MINT_AUTH", "maybe"),
+    ("SWITCHBOARD_MAX_SESSIONS", "0"),
+    ("SWITCHBOARD_MAX_SESSIONS", "1000001"),
+    ("SWITCHBOARD_MAX_SESSIONS", "1e3"),
+    ("SWITCHBOARD_TOKEN_TTL_S", "86401"),
+    ("SWITCHBOARD_SESSION_IDLE_S", "1.5"),
+    ("SWITCHBOARD_SESSION_MAX_S", "0"),
+    ("SWITCHBOARD_TOOL_TIMEOUT_MS", "99"),
+    ("SWITCHBOARD_MCP_CALL_TIMEOUT_MS", "600001"),
+    ("SWITCHBOARD_MAX_CONTROL_BYTES", "ten"),
+    ("SWITCHBOARD_SESSIONS_PER_MIN", "+5"),
+    ("SWITCHBOARD_CONFIG", "/nonexistent/agent.json"),
+]
+
+
+class ConfigEnvTest(SBTestCase):
+    TEST_TIMEOUT = 30
+
+    def assert_exit(self, env, status, *must_name, timeout=5.0):
+        rc, out = run_expect_exit(env, timeout=timeout)
+        self.assertEqual(rc, status, "env %r: exit %s, expected %s; output:\n%s"
+                         % (env, rc, status, out[-2000:]))
+        for s in must_name:
+            self.assertIn(s, out, "env %r: the message does not name %r:\n%s"
+                          % (env, s, out[-2000:]))
+        return out
+
+    async def test_bad_values_exit_2_naming_the_variable(self):
+        for var, value in BAD_VALUES:
+            with self.subTest(var=var, value=value):
+                out = self.assert_exit({var: value}, 2, var)
+                if value:
+                    self.assertIn(value, out, "the message does not show the bad value")
+                self.assertNotIn("listening on", out)
+
+    async def test_config_path_that_is_a_directory(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assert_exit({"SWITCHBOARD_CONFIG": d}, 2, "SWITCHBOARD_CONFIG")
+
+    async def test_webhook_without_api_secret_exits_2(self):
+        out = self.assert_exit({"SWITCHBOARD_POSTCALL_WEBHOOK_URL": "http://127.0.0.1:9/hook"}, 2)
+        self.assertTrue("SWITCHBOARD_POSTCALL_WEBHOOK_URL" in out
+                        or "SWITCHBOARD_API_SECRET" in out, out)
+        # With the secret it starts.
+        s = Server({"SWITCHBOARD_POSTCALL_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+                    "SWITCHBOARD_API_SECRET": API_SECRET}).start()
+        try:
+            s.stop()
+        finally:
+            s.cleanup()
+
+    async def test_bad_secret_value_is_not_echoed(self):
+        bad = "sk-bad\x01VISIBLE-echo-check"
+        out = self.assert_exit({"OPENAI_API_KEY": bad}, 2, "OPENAI_API_KEY")
+        self.assertNotIn("VISIBLE-echo-check", out)
+
+    async def test_edge_values_start(self):
+        env = {"SWITCHBOARD_WORKERS": "256", "SWITCHBOARD_NET_THREADS": "2",
+               "SWITCHBOARD_TOKEN_TTL_S": "86400", "SWITCHBOARD_TOOL_TIMEOUT_MS": "100",
+               "SWITCHBOARD_LOG_LEVEL": "debug", "SWITCHBOARD_LOG_FORMAT": "json",
+               "SWITCHBOARD_MINT_AUTH": "open", "OPENAI_API_KEY": None}
+        s = Server(env).start()
+        try:
+            self.assertEqual(s.get("/healthz").status, 200)
+            s.stop()
+        finally:
+            s.cleanup()
+
+    async def test_port_in_use_exits_1(self):
+        sock = port_in_use_socket()
+        try:
+            port = sock.getsockname()[1]
+            self.assert_exit({"SWITCHBOARD_PORT": str(port)}, 1)
+        finally:
+            sock.close()
+
+    async def test_port_held_by_another_switchboard_exits_1(self):
+        # The first instance owns the port; a second one on the same port is a start-up
+        # failure (SPEC 1: "1 for any other start-up failure (port in use, DB)").
+        first = Server({}).start()
+        try:
+            rc, out = run_expect_exit({"SWITCHBOARD_PORT": str(first.port)}, timeout=2)
+            self.assertEqual(rc, 1, "a second switchboard on port %d exited %s:\n%s"
+                             % (first.port, rc, out[-1500:]))
+        except AssertionError as e:
+            if "did not exit" in str(e):
+                raise self.failureException(
+                    "a second switchboard started on port %d, already used by a running "
+                    "switchboard, instead of exiting 1 (both processes listen on the port)"
+                    % first.port) from None
+            raise
+        finally:
+            first.stop()
+            first.cleanup()
+
+    async def test_secrets_never_printed(self):
+        env = {"OPENAI_API_KEY": OPENAI_KEY, "SWITCHBOARD_API_SECRET": API_SECRET,
+               "SWITCHBOARD_JWT_SECRET": JWT_SECRET, "SWITCHBOARD_LOG_LEVEL": "debug"}
+        s = Server(env).start()
+        try:
+            auth = {"Authorization": "Bearer " + API_SECRET}
+            s.mint_raw({}, headers=auth)
+            s.navigate("homepage", {"sessionId": "abc_secret_1", "section": "pricing"},
+                       headers=auth)
+            s.navigate("homepage", {"sessionId": "abc_secret_1", "section": "pricing"},
+                       headers={"Authorization": "Bearer " + API_SECRET + "x"})
+            s.stop()
+            out = s.stderr()
+        finally:
+            s.cleanup()
+        # The configuration is printed at start-up ...
+        self.assertIn("SWITCHBOARD_PORT", out)
+        self.assertIn("OPENAI_API_KEY", out)
+        self.assertIn("SWITCHBOARD_API_SECRET", out)
+        # ... without the secrets' values.
+        for secret in (OPENAI_KEY, API_SECRET, JWT_SECRET, "VISIBLE"):
+            self.assertNotIn(secret, out)
+
+
+AGENT_CONFIG = {
+    "company": {"name": "Shop Co", "phone": "+1 555 0100", "email": "hi@shop.example",
+                "timezone": "UTC"},
+    "brief": "We sell things.",
+    "pages": {"shop": ["top", "cart"]},
+}
+
+
+def write_config(d, obj, name="agent.json"):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        if isinstance(obj, str):
+            f.write(obj)
+        else:
+            json.dump(obj, f)
+    return path
+
+
+class AgentConfigFileTest(SBTestCase):
+    TEST_TIMEOUT = 30
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self.dir = tempfile.mkdtemp(prefix="sbcfg-")
+
+    async def asyncTearDown(self):
+        await super().asyncTearDown()
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def test_pages_from_the_file(self):
+        path = write_config(self.dir, AGENT_CONFIG)
+        s = self.own_server({"SWITCHBOARD_CONFIG": path})
+        ws = self.track(await s.page("shop_session_1", page="shop"))
+        rd = PageReader(ws, auto_ack=True)
+        self.addAsyncCleanup(rd.stop)
+        r = await s.navigate_when_connected("shop", {"sessionId": "shop_session_1",
+                                                     "section": "cart"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"ok": True, "delivered": 1, "acked": True})
+        cmd = await rd.command()
+        self.assertEqual((cmd["page"], cmd["section"]), ("shop", "cart"))
+        r = s.navigate("shop", {"sessionId": "shop_session_1", "section": "pricing"})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"]["code"], "invalid_section")
+        self.assertEqual(r.json()["error"]["valid"], ["top", "cart"])
+        # The demo's pages are not there: the file describes the whole business.
+        r = s.navigate("homepage", {"sessionId": "shop_session_1", "section": "pricing"})
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(r.json()["error"]["code"], "unknown_page")
+        s.stop()
+
+    def assert_bad(self, obj, *must_name):
+        path = write_config(self.dir, obj, "bad%d.json" % len(os.listdir(self.dir)))
+        rc, out = run_expect_exit({"SWITCHBOARD_CONFIG": path}, timeout=5)
+        self.assertEqual(rc, 2, "config %r: exit %s\n%s" % (obj, rc, out[-1500:]))
+        for s in must_name:
+            self.assertIn(s, out, "config %r: message does not name %r:\n%s"
+                          % (obj, s, out[-1500:]))
+
+    async def test_unknown_key_exits_2_naming_it(self):
+        self.assert_bad(dict(AGENT_CONFIG, bogusKey=1), "bogusKey")
+
+    async def test_nested_unknown_key_names_the_path(self):
+        cfg = dict(AGENT_CONFIG, company=dict(AGENT_CONFIG["company"], fax="1"))
+        self.assert_bad(cfg, "company.fax")
+
+    async def test_wrong_type_names_the_key(self):
+        self.assert_bad(dict(AGENT_CONFIG, pages={"shop": "top"}), "pages.shop")
+        self.assert_bad(dict(AGENT_CONFIG, brief=5), "brief")
+
+    async def test_not_json_exits_2(self):
+        self.assert_bad('{"company": ')
