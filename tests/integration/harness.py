@@ -448,6 +448,20 @@ def run_expect_exit(env, timeout=10.0, cwd=None):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def expect_exit(env, status, must_contain=(), timeout=10.0):
+    """Runs the binary with env, asserts it exits by itself with `status` and that its output
+    contains every string of must_contain. Returns the output."""
+    rc, out = run_expect_exit(env, timeout=timeout)
+    if rc != status:
+        raise AssertionError("env %r: exit status %s, expected %s; output:\n%s"
+                             % (env, rc, status, out[-2000:]))
+    for s in must_contain:
+        if s not in out:
+            raise AssertionError("env %r: the output does not contain %r:\n%s"
+                                 % (env, s, out[-2000:]))
+    return out
+
+
 # ---- WebSocket assertions --------------------------------------------------------------------
 
 async def recv_json(ws, timeout=3.0):
@@ -579,14 +593,20 @@ class PageReader:
         else:
             self.closed = (self.ws.close_code, self.ws.close_reason)
 
-    async def command(self, timeout=3.0):
+    async def command(self, timeout=3.0, where=None):
+        """The next `command` event (skipping others, and commands not matching where)."""
         end = time.monotonic() + timeout
         while True:
             left = end - time.monotonic()
             if left <= 0:
                 raise AssertionError("no command within %.1fs" % timeout)
-            msg = await asyncio.wait_for(self.queue.get(), left)
-            if isinstance(msg, dict) and msg.get("type") == "command":
+            try:
+                msg = await asyncio.wait_for(self.queue.get(), left)
+            except asyncio.TimeoutError:
+                raise AssertionError("no command within %.1fs (socket closed: %r)"
+                                     % (timeout, self.closed)) from None
+            if isinstance(msg, dict) and msg.get("type") == "command" \
+                    and (where is None or where(msg)):
                 return msg
 
     async def stop(self):

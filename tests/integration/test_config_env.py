@@ -1,10 +1,10 @@
 """Configuration from the environment and the agent config file (SPEC 1 exit codes, 2.1, 2.2)."""
 import json
 import os
-import socket
 import tempfile
 
-from harness import (PageReader, SBTestCase, Server, port_in_use_socket, run_expect_exit)
+from harness import (PageReader, SBTestCase, Server, expect_exit, port_in_use_socket,
+                     run_expect_exit)
 
 OPENAI_KEY = "sk-test-OPENAI-VISIBLE-31337"
 API_SECRET = "apisecret-VISIBLE-424242"
@@ -41,13 +41,7 @@ class ConfigEnvTest(SBTestCase):
     TEST_TIMEOUT = 30
 
     def assert_exit(self, env, status, *must_name, timeout=5.0):
-        rc, out = run_expect_exit(env, timeout=timeout)
-        self.assertEqual(rc, status, "env %r: exit %s, expected %s; output:\n%s"
-                         % (env, rc, status, out[-2000:]))
-        for s in must_name:
-            self.assertIn(s, out, "env %r: the message does not name %r:\n%s"
-                          % (env, s, out[-2000:]))
-        return out
+        return expect_exit(env, status, must_name, timeout=timeout)
 
     async def test_bad_values_exit_2_naming_the_variable(self):
         for var, value in BAD_VALUES:

@@ -1,7 +1,12 @@
 """HTTP basics (SPEC 4, 10, 14 "Origins"): health, readiness, metrics, errors, CORS."""
+import asyncio
+import http.client
 import json
+import time
 
-from harness import SBTestCase, metric_names
+import websockets.exceptions
+
+from harness import SBTestCase, assert_open, metric_names
 
 ALLOWED = "http://allowed.example"
 OTHER = "http://evil.example"
@@ -197,3 +202,36 @@ class AnyOriginTest(SBTestCase):
         r = self.server.request("OPTIONS", "/api/sessions", headers={
             "Origin": "https://x.example", "Access-Control-Request-Method": "POST"})
         self.assertEqual(r.status, 204, r)
+
+
+class MaxConnectionsTest(SBTestCase):
+    SERVER_ENV = {"SWITCHBOARD_MAX_CONNECTIONS": "4"}
+
+    def healthz_or_refused(self):
+        try:
+            return self.server.get("/healthz", timeout=2).status
+        except (http.client.HTTPException, OSError):
+            return "refused"
+
+    async def test_connections_past_the_cap_are_refused(self):
+        socks = [self.track(await self.server.page("maxconn_%d" % i)) for i in range(4)]
+        for ws in socks:
+            await assert_open(ws)
+        # A fifth socket of any kind is refused.
+        self.assertEqual(await asyncio.to_thread(self.healthz_or_refused), "refused")
+        with self.assertRaises((websockets.exceptions.WebSocketException, OSError,
+                                asyncio.TimeoutError, EOFError)):
+            ws = await self.server.page("maxconn_5")
+            self.track(ws)
+            await assert_open(ws, timeout=1)
+        for ws in socks:
+            await assert_open(ws)
+        # Freeing one lets a new connection in.
+        await socks[0].close()
+        end = time.monotonic() + 3
+        while True:
+            st = await asyncio.to_thread(self.healthz_or_refused)
+            if st == 200 or time.monotonic() > end:
+                break
+            await asyncio.sleep(0.05)
+        self.assertEqual(st, 200)

@@ -1,9 +1,7 @@
 """POST /api/sessions (SPEC 4, 14 "Order of checks", "Voice sessions")."""
-import json
 import time
 
-from harness import (SBTestCase, SESSION_ID_RE, TOKEN_RE, assert_open, close_quietly,
-                     expect_close)
+from harness import SBTestCase, SESSION_ID_RE, TOKEN_RE, assert_open, expect_close
 
 SECRET = "mint-secret-Zq81"
 
@@ -211,3 +209,33 @@ class MintAuthSecretTest(SBTestCase):
         r = self.server.request("POST", "/api/sessions", body=b"{",
                                 source_ip="127.0.0.8")
         self.assertEqual(r.status, 401, r)
+
+
+class TrustedProxyRateTest(SBTestCase):
+    """The client IP of the rate limit comes from X-Forwarded-For only when the socket peer is
+    a trusted proxy, and then it is the right-most entry that is not a trusted proxy."""
+    SERVER_ENV = {"SWITCHBOARD_SESSIONS_PER_MIN": "2",
+                  "SWITCHBOARD_TRUSTED_PROXIES": "127.0.0.1/32"}
+
+    def mint_via(self, xff, source_ip=None):
+        return self.server.mint_raw({}, headers={"X-Forwarded-For": xff}, source_ip=source_ip)
+
+    async def test_forwarded_client_is_limited_per_forwarded_ip(self):
+        self.assertEqual(self.mint_via("198.51.100.1").status, 200)
+        self.assertEqual(self.mint_via("198.51.100.1").status, 200)
+        self.assertEqual(self.mint_via("198.51.100.1").status, 429)
+        self.assertEqual(self.mint_via("198.51.100.2").status, 200)
+        # The proxy's own address (appended by a second hop) is skipped.
+        self.assertEqual(self.mint_via("198.51.100.2, 127.0.0.1").status, 200)
+        self.assertEqual(self.mint_via("198.51.100.2").status, 429)
+
+    async def test_prepended_entries_do_not_spoof(self):
+        self.assertEqual(self.mint_via("9.9.9.1, 198.51.100.20").status, 200)
+        self.assertEqual(self.mint_via("9.9.9.2, 198.51.100.20").status, 200)
+        self.assertEqual(self.mint_via("9.9.9.3, 198.51.100.20").status, 429)
+
+    async def test_untrusted_peer_header_is_ignored(self):
+        ip = "127.0.0.10"
+        self.assertEqual(self.mint_via("198.51.100.30", ip).status, 200)
+        self.assertEqual(self.mint_via("198.51.100.31", ip).status, 200)
+        self.assertEqual(self.mint_via("198.51.100.32", ip).status, 429)

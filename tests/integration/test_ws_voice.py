@@ -1,11 +1,10 @@
 """/ws voice sessions: admission, origins, rates, capacity, timeouts (SPEC 5, 5.1, 14)."""
 import asyncio
-import json
 import time
 
 import websockets.exceptions
 
-from harness import (SBTestCase, assert_no_message, assert_open, close_quietly, expect_close,
+from harness import (SBTestCase, assert_no_message, assert_open, expect_close,
                      recv_json, timeout)
 
 ALLOWED = "http://allowed.example"
@@ -291,6 +290,25 @@ class IdleTimeoutTest(SBTestCase):
                       % (code, e.reason)) from None
 
     @timeout(15)
+    async def test_websocket_protocol_pings_do_not_count(self):
+        # Only client text and binary frames count: control-frame pings do not keep it alive.
+        ws, t0 = await self.open_live()
+
+        async def pinger():
+            while True:
+                try:
+                    await ws.ping()
+                except websockets.exceptions.ConnectionClosed:
+                    return
+                await asyncio.sleep(0.2)
+        task = asyncio.ensure_future(pinger())
+        try:
+            await expect_close(ws, 4408, "idle timeout", timeout=4)
+        finally:
+            task.cancel()
+        self.assertLessEqual(time.monotonic() - t0, 2.8)
+
+    @timeout(15)
     async def test_idle_counts_as_completed(self):
         s = self.server
         before = s.metrics()['switchboard_sessions_total{result="completed"}']
@@ -321,3 +339,6 @@ class MaxDurationTest(SBTestCase):
         self.assertGreaterEqual(dt, 1.8)
         self.assertLessEqual(dt, 3.5)
         await self.server.wait_not_live(tok["sessionId"])
+        # A session that reached its maximum duration ended normally: result "completed".
+        await eventually_metric(self.server, 'switchboard_sessions_total{result="completed"}', 1)
+        self.assertEqual(self.server.metrics()['switchboard_sessions_total{result="error"}'], 0)
