@@ -134,7 +134,7 @@ asan:
 tsan:
 	@$(MAKE) --no-print-directory MODE=tsan WERROR=$(WERROR) all
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
-		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress
+		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress test-integration
 
 bench: deps
 	@$(MAKE) --no-print-directory MODE=release all

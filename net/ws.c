@@ -104,6 +104,12 @@ static void post_closed(conn_t *c)
     c->target = NULL;
 }
 
+static void open_msg_free(msg_t *m)
+{
+    free(((net_ws_open_msg_t *)m)->query);
+    free(m);
+}
+
 static void on_established(struct lws *wsi, conn_t *c)
 {
     char path[256];
@@ -143,7 +149,7 @@ static void on_established(struct lws *wsi, conn_t *c)
     m->path = c->ws_route->path;
     m->query = query;
     m->peer = c->peer;
-    m->hdr.free_fn = NULL;
+    m->hdr.free_fn = open_msg_free;
     actor_send(c->target, &m->hdr);
 }
 
