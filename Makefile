@@ -113,8 +113,8 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
-	@$(MAKE) --no-print-directory asan
-	@$(MAKE) --no-print-directory tsan
+	@$(MAKE) --no-print-directory asan WERROR=1
+	@$(MAKE) --no-print-directory tsan WERROR=1
 	@echo "make test: all suites passed"
 
 test-unit: $(OUT)/tests/unit

@@ -70,8 +70,9 @@ int main(void)
     config_print(&cfg, stderr);
 
     if (raise_nofile() != 0) {
-        fprintf(stderr, "switchboard: cannot raise RLIMIT_NOFILE to fit "
-                        "SWITCHBOARD_MAX_CONNECTIONS=%d: %s\n",
+        fprintf(stderr,
+                "switchboard: cannot raise RLIMIT_NOFILE to fit "
+                "SWITCHBOARD_MAX_CONNECTIONS=%d: %s\n",
                 cfg.max_connections, strerror(errno));
         return EXIT_FAILURE;
     }

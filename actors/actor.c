@@ -11,7 +11,8 @@
 #include "base/metrics.h"
 #include "base/util.h"
 
-static uint64_t next_actor_id; /* [atomic, any] advisory id source; relaxed: ids only need to be unique */
+static uint64_t
+    next_actor_id; /* [atomic, any] advisory id source; relaxed: ids only need to be unique */
 
 int actor_spawn(actor_t *a, const actor_type_t *type, lane_t lane)
 {

@@ -50,10 +50,10 @@ struct actor {
     uint32_t refs; /* [atomic, any] references; 0 = being freed */
 
     /* Touched by the scheduler, under its lock. */
-    actor_t *run_next;     /* {sched lock} link in a run queue */
-    uint64_t queued_ns;    /* {sched lock} when it was last put on a run queue */
-    actor_t *live_prev;    /* {registry lock} list of live actors, for shutdown and metrics */
-    actor_t *live_next;    /* {registry lock} */
+    actor_t *run_next;  /* {sched lock} link in a run queue */
+    uint64_t queued_ns; /* {sched lock} when it was last put on a run queue */
+    actor_t *live_prev; /* {registry lock} list of live actors, for shutdown and metrics */
+    actor_t *live_next; /* {registry lock} */
 
     /* Owner-only or immutable, on their own cache line. */
     char pad_[MBOX_CACHE_LINE];
@@ -90,7 +90,8 @@ void actor_stop(actor_t *a);
 /* Stops the running actor after the current message. Thread: owner. */
 void actor_stop_self(actor_t *self);
 
-/* Runs one turn of a: at most batch messages. Returns the messages still waiting. Thread: worker. */
+/* Runs one turn of a: at most batch messages. Returns the messages still waiting. Thread: worker.
+ */
 uint32_t actor_run(actor_t *a, uint32_t batch);
 
 #endif

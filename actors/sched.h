@@ -23,12 +23,12 @@
 
 #include "actors/actor.h"
 
-#define SCHED_BATCH_MSGS        64
+#define SCHED_BATCH_MSGS   64
 #define SCHED_STARVE_LIMIT 32
 
 typedef struct sched_config {
-    int workers;         /* worker threads, >= 1 */
-    int max_actors;      /* live actors allowed */
+    int workers;    /* worker threads, >= 1 */
+    int max_actors; /* live actors allowed */
     uint32_t mailbox_cap;
 } sched_config_t;
 

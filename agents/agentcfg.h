@@ -23,8 +23,8 @@ typedef struct agent_hours {
 } agent_hours_t;
 
 typedef struct agent_page {
-    char *name;        /* e.g. "homepage" */
-    char **sections;   /* e.g. hero, services, case-studies, pricing, contact */
+    char *name;      /* e.g. "homepage" */
+    char **sections; /* e.g. hero, services, case-studies, pricing, contact */
     size_t n_sections;
 } agent_page_t;
 

@@ -87,8 +87,8 @@ static net_http_route_t http_routes[] = {
     {"/healthz", false, NET_GET | NET_HEAD, NULL, healthz},
     {"/readyz", false, NET_GET | NET_HEAD, NULL, readyz},
     {"/metrics", false, NET_GET | NET_HEAD, NULL, metrics},
-    {"/api/sessions", false, NET_POST, NULL, NULL},  /* target: gate */
-    {"/api/interact/", true, NET_POST, NULL, NULL},  /* target: router */
+    {"/api/sessions", false, NET_POST, NULL, NULL}, /* target: gate */
+    {"/api/interact/", true, NET_POST, NULL, NULL}, /* target: router */
 };
 
 static net_ws_route_t ws_routes[] = {

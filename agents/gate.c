@@ -19,13 +19,13 @@
 #include "base/strmap.h"
 #include "base/util.h"
 
-#define GATE_SWEEP_MS      10000
-#define RATE_WINDOW_S      60
-#define TOKEN_BYTES        32
-#define TOKEN_PREFIX       "ek_"
-#define SESSION_ID_BYTES   12
-#define PURPOSE_VOICE      0
-#define PURPOSE_CHAT       1
+#define GATE_SWEEP_MS    10000
+#define RATE_WINDOW_S    60
+#define TOKEN_BYTES      32
+#define TOKEN_PREFIX     "ek_"
+#define SESSION_ID_BYTES 12
+#define PURPOSE_VOICE    0
+#define PURPOSE_CHAT     1
 
 typedef struct token {
     char session_id[ID_MAX + 1];
@@ -176,8 +176,7 @@ static void mint(gate_t *g, const net_http_msg_t *req)
     sbuf_t b = SBUF_INIT;
     sbuf_puts(&b, "{\"sessionId\":");
     sbuf_json_str(&b, session_id);
-    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu}", token,
-                (unsigned long long)expires_at);
+    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu}", token, (unsigned long long)expires_at);
     respond_json(req->conn, 200, &b, NULL);
     log_info("token.issued", LOG_S("sid", session_id), LOG_S("ip", req->peer.ip),
              LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"));

@@ -18,11 +18,11 @@
 #include "base/strmap.h"
 #include "base/util.h"
 
-#define PAGE_CONNS_MAX   4
-#define ACK_WAIT_MS      1500
-#define INTERACT_PREFIX  "/api/interact/"
-#define NAVIGATE_SUFFIX  "/navigate"
-#define PAGE_NAME_MAX    64
+#define PAGE_CONNS_MAX  4
+#define ACK_WAIT_MS     1500
+#define INTERACT_PREFIX "/api/interact/"
+#define NAVIGATE_SUFFIX "/navigate"
+#define PAGE_NAME_MAX   64
 
 typedef struct page_conn {
     conn_id_t conn;
@@ -48,8 +48,8 @@ typedef struct pending {
 
 typedef struct router {
     actor_t actor;
-    strmap_t targets;      /* sessionId -> target_t */
-    strmap_t page_owners;  /* "<conn id>" -> sessionId copy, for closes and acks */
+    strmap_t targets;     /* sessionId -> target_t */
+    strmap_t page_owners; /* "<conn id>" -> sessionId copy, for closes and acks */
     pending_t *pending;
     uint64_t next_cmd;
 } router_t;
@@ -186,7 +186,8 @@ static void send_command(router_t *r, const target_t *t, const char *sid, const 
     str_copy(p->session_id, sid, sizeof(p->session_id));
     p->http = http;
     sbuf_t b = SBUF_INIT;
-    sbuf_printf(&b, "{\"type\":\"command\",\"id\":\"%s\",\"command\":\"navigate\",\"page\":", p->id);
+    sbuf_printf(&b,
+                "{\"type\":\"command\",\"id\":\"%s\",\"command\":\"navigate\",\"page\":", p->id);
     sbuf_json_str(&b, page);
     sbuf_puts(&b, ",\"section\":");
     sbuf_json_str(&b, section);

@@ -17,10 +17,10 @@
 #include "base/metrics.h"
 #include "base/util.h"
 
-#define DEFAULT_RATE       24000
-#define TEXT_MAX_CHARS     4096
-#define PREBUFFER_MS       2000
-#define BYTES_PER_SAMPLE   2
+#define DEFAULT_RATE     24000
+#define TEXT_MAX_CHARS   4096
+#define PREBUFFER_MS     2000
+#define BYTES_PER_SAMPLE 2
 
 typedef enum session_state {
     SESSION_CHECKING, /* waiting for the gate */
@@ -264,11 +264,10 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
         r->conn = s->conn;
         actor_send(g_router, &r->hdr);
         bool error = s->end == END_TOO_SLOW || s->end == END_ERROR;
-        metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR
-                                                   : METRIC_RESULT_COMPLETED],
+        metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
                    1);
-        log_info("session.end", LOG_S("sid", s->session_id), LOG_S("reason", end_reason_names[s->end]),
-                 LOG_I("code", m->code),
+        log_info("session.end", LOG_S("sid", s->session_id),
+                 LOG_S("reason", end_reason_names[s->end]), LOG_I("code", m->code),
                  LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS));
     }
     actor_stop_self(&s->actor);

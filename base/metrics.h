@@ -31,10 +31,10 @@ typedef struct metric_gauge {
 
 /* A histogram of durations; bounds are upper bounds in seconds, +Inf implied. */
 typedef struct metric_hist {
-    const double *bounds;                     /* METRICS_HIST_BUCKETS ascending bounds */
+    const double *bounds;                       /* METRICS_HIST_BUCKETS ascending bounds */
     uint64_t buckets[METRICS_HIST_BUCKETS + 1]; /* [atomic, any] non-cumulative counts */
-    uint64_t count;                           /* [atomic, any] */
-    uint64_t sum_ns;                          /* [atomic, any] sum of observations in ns */
+    uint64_t count;                             /* [atomic, any] */
+    uint64_t sum_ns;                            /* [atomic, any] sum of observations in ns */
 } metric_hist_t;
 
 enum { METRIC_DIR_IN = 0, METRIC_DIR_OUT = 1, METRIC_DIR_COUNT };

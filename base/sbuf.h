@@ -14,7 +14,10 @@ typedef struct sbuf {
     size_t cap;
 } sbuf_t;
 
-#define SBUF_INIT {NULL, 0, 0}
+#define SBUF_INIT                                                                                  \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void sbuf_init(sbuf_t *b);
 void sbuf_destroy(sbuf_t *b);

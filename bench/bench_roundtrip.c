@@ -195,8 +195,8 @@ int main(int argc, char **argv)
     actor_spawn(&e->actor, &echo_type, LANE_REALTIME);
     echo_actor = &e->actor;
     net_add_ws_route(&route);
-    net_config_t nc = {.host = "127.0.0.1", .port = 0, .threads = 1, .max_connections = 100,
-                       .out_cap = 1024};
+    net_config_t nc = {
+        .host = "127.0.0.1", .port = 0, .threads = 1, .max_connections = 100, .out_cap = 1024};
     if (net_start(&nc) != 0)
         die("net_start");
     int fd = ws_connect(net_port());

@@ -46,9 +46,9 @@
 
 typedef struct mbox {
     /* Producer side: written by every pushing thread. */
-    ck_stack_t in;  /* [atomic, any] LIFO of pushed messages */
-    uint32_t count; /* [atomic, any] pushed and not yet consumed (includes pushes in flight) */
-    uint32_t cap;   /* [immutable after init] SWITCHBOARD_MAILBOX_CAP */
+    ck_stack_t in;     /* [atomic, any] LIFO of pushed messages */
+    uint32_t count;    /* [atomic, any] pushed and not yet consumed (includes pushes in flight) */
+    uint32_t cap;      /* [immutable after init] SWITCHBOARD_MAILBOX_CAP */
     uint64_t rejected; /* [atomic, any] audio refused by producers at the hard bound */
 
     /* Consumer side, on its own cache line. */

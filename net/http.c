@@ -14,12 +14,12 @@
 #include "base/util.h"
 #include "net/net_int.h"
 
-#define HTTP_HDR_BUF      4096
-#define HTTP_QUERY_MAX    2048
-#define CORS_METHODS      "GET, POST, DELETE, OPTIONS"
-#define CORS_HEADERS      "Content-Type, Authorization"
-#define CORS_MAX_AGE_S    "600"
-#define CTYPE_JSON        "application/json"
+#define HTTP_HDR_BUF   4096
+#define HTTP_QUERY_MAX 2048
+#define CORS_METHODS   "GET, POST, DELETE, OPTIONS"
+#define CORS_HEADERS   "Content-Type, Authorization"
+#define CORS_MAX_AGE_S "600"
+#define CTYPE_JSON     "application/json"
 
 char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
 {
@@ -186,9 +186,9 @@ static unsigned request_method(struct lws *wsi)
         enum lws_token_indexes tok;
         unsigned m;
     } map[] = {
-        {WSI_TOKEN_GET_URI, NET_GET},       {WSI_TOKEN_POST_URI, NET_POST},
+        {WSI_TOKEN_GET_URI, NET_GET},         {WSI_TOKEN_POST_URI, NET_POST},
         {WSI_TOKEN_OPTIONS_URI, NET_OPTIONS}, {WSI_TOKEN_PUT_URI, NET_PUT},
-        {WSI_TOKEN_PATCH_URI, NET_PATCH},   {WSI_TOKEN_DELETE_URI, NET_DELETE},
+        {WSI_TOKEN_PATCH_URI, NET_PATCH},     {WSI_TOKEN_DELETE_URI, NET_DELETE},
         {WSI_TOKEN_HEAD_URI, NET_HEAD},
     };
     for (size_t i = 0; i < ARRAY_LEN(map); i++)
@@ -232,11 +232,7 @@ static void respond_net(conn_t *c, int status, const char *ctype, char *body, si
 static void error_net(conn_t *c, int status, const char *code, const char *message)
 {
     sbuf_t b = SBUF_INIT;
-    sbuf_puts(&b, "{\"error\":{\"code\":");
-    sbuf_json_str(&b, code);
-    sbuf_puts(&b, ",\"message\":");
-    sbuf_json_str(&b, message);
-    sbuf_puts(&b, "}}");
+    net_error_json(&b, false, code, message);
     size_t len = b.len;
     respond_net(c, status, CTYPE_JSON, sbuf_take(&b), len, NULL);
 }

@@ -53,11 +53,11 @@ typedef struct net_peer {
 
 /* ---- Messages to actors ------------------------------------------------------------------- */
 
-#define NET_MSG_WS_OPEN   (MSG_TYPE_NET_BASE + 1)
-#define NET_MSG_WS_TEXT   (MSG_TYPE_NET_BASE + 2)
-#define NET_MSG_WS_BINARY (MSG_TYPE_NET_BASE + 3)
-#define NET_MSG_WS_CLOSED (MSG_TYPE_NET_BASE + 4)
-#define NET_MSG_HTTP      (MSG_TYPE_NET_BASE + 5)
+#define NET_MSG_WS_OPEN     (MSG_TYPE_NET_BASE + 1)
+#define NET_MSG_WS_TEXT     (MSG_TYPE_NET_BASE + 2)
+#define NET_MSG_WS_BINARY   (MSG_TYPE_NET_BASE + 3)
+#define NET_MSG_WS_CLOSED   (MSG_TYPE_NET_BASE + 4)
+#define NET_MSG_HTTP        (MSG_TYPE_NET_BASE + 5)
 #define NET_MSG_WS_ACTIVITY (MSG_TYPE_NET_BASE + 6)
 
 typedef struct net_ws_open_msg {
@@ -93,17 +93,17 @@ typedef struct net_ws_activity_msg {
 typedef struct net_ws_closed_msg {
     msg_t hdr;
     conn_id_t conn;
-    uint16_t code;     /* the close code sent or received; 1006 when the socket just went */
-    bool by_server;    /* we closed it (error, too slow, drain, actor request) */
+    uint16_t code;  /* the close code sent or received; 1006 when the socket just went */
+    bool by_server; /* we closed it (error, too slow, drain, actor request) */
     char reason[64];
 } net_ws_closed_msg_t;
 
 typedef struct net_http_msg {
     msg_t hdr;
     conn_id_t conn;
-    unsigned method; /* one NET_* bit */
-    char *path;      /* owned; decoded path without query */
-    char *query;     /* owned; raw, "" when none */
+    unsigned method;     /* one NET_* bit */
+    char *path;          /* owned; decoded path without query */
+    char *query;         /* owned; raw, "" when none */
     char *authorization; /* owned; NULL when absent */
     char *origin;        /* owned; NULL when absent */
     net_peer_t peer;
@@ -134,8 +134,8 @@ typedef struct net_local_resp {
 typedef struct net_http_route {
     const char *path; /* exact path, or a prefix when prefix is set */
     bool prefix;
-    unsigned methods;  /* allowed NET_* bits (OPTIONS is handled by net for CORS) */
-    actor_t *target;   /* receives NET_MSG_HTTP; the route holds a reference */
+    unsigned methods; /* allowed NET_* bits (OPTIONS is handled by net for CORS) */
+    actor_t *target;  /* receives NET_MSG_HTTP; the route holds a reference */
     void (*local)(const net_local_req_t *req, net_local_resp_t *resp); /* or answered here */
 } net_http_route_t;
 
@@ -150,7 +150,7 @@ typedef actor_t *(*net_ws_target_fn)(void *arg, const net_peer_t *peer, const ch
 typedef struct net_ws_route {
     const char *path;
     size_t max_text_bytes;
-    size_t max_binary_bytes; /* 0 = binary frames are not accepted (unsupported_event) */
+    size_t max_binary_bytes;  /* 0 = binary frames are not accepted (unsupported_event) */
     const char *const *types; /* NULL-terminated event types posted to the actor */
     net_ws_target_fn target;
     void *arg;

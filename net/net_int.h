@@ -13,13 +13,13 @@
 #include "mailbox/mbox.h"
 #include "net/net.h"
 
-#define NET_ERR_WINDOW      20 /* protocol errors ... */
-#define NET_ERR_WINDOW_S    10 /* ... within this many seconds close the socket 1008 */
-#define NET_SWEEP_MS        5000
-#define NET_INBOX_BATCH     256
-#define NET_CLOSE_KILL_S    2 /* a close frame that cannot be written within this is abandoned */
-#define NET_MAX_ROUTES      32
-#define NET_HEADER_MAX      1024
+#define NET_ERR_WINDOW   20 /* protocol errors ... */
+#define NET_ERR_WINDOW_S 10 /* ... within this many seconds close the socket 1008 */
+#define NET_SWEEP_MS     5000
+#define NET_INBOX_BATCH  256
+#define NET_CLOSE_KILL_S 2 /* a close frame that cannot be written within this is abandoned */
+#define NET_MAX_ROUTES   32
+#define NET_HEADER_MAX   1024
 
 /* What the inbox carries: frames for one connection, or commands for the whole thread. */
 typedef enum out_kind {
@@ -28,9 +28,9 @@ typedef enum out_kind {
     OUT_PING,
     OUT_CLOSE,
     OUT_PROTO_ERROR, /* an error event that counts toward the error limit (text = code) */
-    OUT_HTTP,  /* an HTTP response */
-    OUT_DRAIN, /* thread command: close every WebSocket for shutdown */
-    OUT_STOP,  /* thread command: tear down and leave the loop */
+    OUT_HTTP,        /* an HTTP response */
+    OUT_DRAIN,       /* thread command: close every WebSocket for shutdown */
+    OUT_STOP,        /* thread command: tear down and leave the loop */
 } out_kind_t;
 
 typedef struct net_out {
@@ -55,7 +55,7 @@ typedef struct conn {
     conn_state_t state;
     uint8_t raw_peer[16]; /* the socket's peer address (IPv4-mapped for IPv4) */
     bool raw_peer_known;
-    net_peer_t peer;      /* the client, after trusted proxies */
+    net_peer_t peer; /* the client, after trusted proxies */
 
     /* HTTP request in progress. */
     unsigned method;
@@ -110,7 +110,7 @@ struct netthr {
     uint32_t n_slots;
     uint32_t *free_slots;
     uint32_t n_free;
-    int ws_open; /* [atomic, any] */
+    int ws_open;         /* [atomic, any] */
     conn_t *adopting;    /* the connection being adopted right now, see on_accept() */
     bool adopting_freed; /* lws destroyed it during the adoption */
 };
@@ -132,6 +132,8 @@ typedef struct net_global {
 extern net_global_t g_net;
 
 /* netthr.c */
+/* Appends {"error":{"code","message"}}, or the WebSocket event form with "type":"error". */
+void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message);
 conn_t *conn_new(netthr_t *thr, struct lws *wsi);
 void conn_free(conn_t *c);
 conn_t *conn_lookup(netthr_t *thr, conn_id_t id);
@@ -141,8 +143,7 @@ void conn_queue(conn_t *c, net_out_t *o);
 void conn_close(conn_t *c, uint16_t code, const char *reason);
 
 /* ws.c */
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
-                size_t len);
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in, size_t len);
 void ws_send_error_net(conn_t *c, const char *code, const char *message);
 /* Sends a protocol error that counts toward the 20-in-10-s close (SPEC 5, 14). */
 void ws_protocol_error_net(conn_t *c, const char *code, const char *message);

@@ -25,11 +25,11 @@
 #include "base/util.h"
 #include "net/net_int.h"
 
-#define LISTEN_BACKLOG   1024
-#define CONN_SLOTS_MIN   64
-#define THREAD_SHIFT     56
-#define SLOT_SHIFT       32
-#define SLOT_MASK        0xffffffu
+#define LISTEN_BACKLOG 1024
+#define CONN_SLOTS_MIN 64
+#define THREAD_SHIFT   56
+#define SLOT_SHIFT     32
+#define SLOT_MASK      0xffffffu
 
 net_global_t g_net;
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER; /* lws has global state at create */
@@ -177,14 +177,19 @@ void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
     net_post(o);
 }
 
+void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message)
+{
+    sbuf_puts(b, ws_event ? "{\"type\":\"error\",\"error\":{\"code\":" : "{\"error\":{\"code\":");
+    sbuf_json_str(b, code);
+    sbuf_puts(b, ",\"message\":");
+    sbuf_json_str(b, message);
+    sbuf_puts(b, "}}");
+}
+
 void net_ws_send_error(conn_id_t c, const char *code, const char *message)
 {
     sbuf_t b = SBUF_INIT;
-    sbuf_puts(&b, "{\"type\":\"error\",\"error\":{\"code\":");
-    sbuf_json_str(&b, code);
-    sbuf_puts(&b, ",\"message\":");
-    sbuf_json_str(&b, message);
-    sbuf_puts(&b, "}}");
+    net_error_json(&b, true, code, message);
     net_ws_send_text(c, b.data, b.len);
     sbuf_destroy(&b);
 }
@@ -222,11 +227,7 @@ void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
 void net_http_error(conn_id_t c, int status, const char *code, const char *message)
 {
     sbuf_t b = SBUF_INIT;
-    sbuf_puts(&b, "{\"error\":{\"code\":");
-    sbuf_json_str(&b, code);
-    sbuf_puts(&b, ",\"message\":");
-    sbuf_json_str(&b, message);
-    sbuf_puts(&b, "}}");
+    net_error_json(&b, false, code, message);
     net_http_respond(c, status, b.data, b.len, NULL);
     sbuf_destroy(&b);
 }
@@ -553,7 +554,8 @@ static int probe_port(const struct addrinfo *ai)
 /* Binds one SO_REUSEPORT listening socket; port 0 picks a free port (stored in g_net.port). */
 static int bind_listener(const char *host, int port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char ports[16];
@@ -592,7 +594,7 @@ static int bind_listener(const char *host, int port)
     socklen_t sl = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     g_net.port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
+                                               : ((struct sockaddr_in6 *)&ss)->sin6_port);
     return fd;
 }
 

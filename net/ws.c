@@ -28,11 +28,7 @@ static const net_ws_route_t *find_route(const char *path)
 void ws_send_error_net(conn_t *c, const char *code, const char *message)
 {
     sbuf_t b = SBUF_INIT;
-    sbuf_puts(&b, "{\"type\":\"error\",\"error\":{\"code\":");
-    sbuf_json_str(&b, code);
-    sbuf_puts(&b, ",\"message\":");
-    sbuf_json_str(&b, message);
-    sbuf_puts(&b, "}}");
+    net_error_json(&b, true, code, message);
     net_out_t *o = net_out_new(c->id, OUT_TEXT, b.len);
     memcpy(o->buf + LWS_PRE, b.data, b.len);
     sbuf_destroy(&b);
@@ -185,7 +181,8 @@ static void on_text(conn_t *c, const char *s, size_t len)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
         cJSON_Delete(j);
-        ws_protocol_error_net(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        ws_protocol_error_net(c, "invalid_event",
+                              "an event is a JSON object with a string \"type\"");
         post_activity(c);
         return;
     }
@@ -227,8 +224,8 @@ static void on_binary(conn_t *c, const uint8_t *p, size_t len)
     }
     if (c->target == NULL)
         return;
-    net_ws_binary_msg_t *m = (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY,
-                                                            sizeof(net_ws_binary_msg_t) + len);
+    net_ws_binary_msg_t *m =
+        (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY, sizeof(net_ws_binary_msg_t) + len);
     m->hdr.flags = MSG_F_AUDIO;
     m->conn = c->id;
     m->len = len;
@@ -329,8 +326,7 @@ static int on_writeable(struct lws *wsi, conn_t *c)
     return rc;
 }
 
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
-                size_t len)
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in, size_t len)
 {
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:

@@ -83,8 +83,7 @@ static void consume(results_t *r, uint64_t expect_total)
                 fail("bad producer tag", t->producer, 0);
             if (!audio_phase) {
                 if (t->seq != r->next_seq[t->producer])
-                    fail("lost, duplicated or reordered message", t->seq,
-                         r->next_seq[t->producer]);
+                    fail("lost, duplicated or reordered message", t->seq, r->next_seq[t->producer]);
                 r->next_seq[t->producer]++;
             } else if (t->hdr.flags & MSG_F_AUDIO) {
                 /* Audio may be dropped but never duplicated or reordered. */

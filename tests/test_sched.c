@@ -11,16 +11,16 @@
 #include "base/util.h"
 #include "tests/runner.h"
 
-#define MSG_T_WORK  (MSG_TYPE_AGENT_BASE + 1)
-#define MSG_T_BLOCK (MSG_TYPE_AGENT_BASE + 2)
-#define MSG_T_TICK  (MSG_TYPE_AGENT_BASE + 3)
+#define MSG_T_WORK       (MSG_TYPE_AGENT_BASE + 1)
+#define MSG_T_BLOCK      (MSG_TYPE_AGENT_BASE + 2)
+#define MSG_T_TICK       (MSG_TYPE_AGENT_BASE + 3)
 #define MSG_T_FREE_TIMER (MSG_TYPE_AGENT_BASE + 4)
 
 /* A log of which actor handled messages, in order (one worker, so no lock needed). */
-static int order_log[4096];   /* {order_lock} */
-static uint32_t order_len;    /* {order_lock} */
+static int order_log[4096]; /* {order_lock} */
+static uint32_t order_len;  /* {order_lock} */
 static pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
-static sem_t blocker;      /* a BLOCK message waits on it: holds the only worker */
+static sem_t blocker; /* a BLOCK message waits on it: holds the only worker */
 static sem_t done_sem;
 
 typedef struct test_actor {
