@@ -17,7 +17,7 @@ ifeq ($(origin CC),default)
 CC      := gcc
 endif
 
-PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3
+PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -59,6 +59,17 @@ LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c audio/
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
 LIB      := $(OUT)/libswitchboard.a
 
+# The core library: what the simulator and the load generator share with the service.
+CORE_SRCS := $(wildcard base/*.c audio/*.c)
+CORE_OBJS := $(CORE_SRCS:%.c=$(OUT)/%.o)
+CORE      := $(OUT)/libsbcore.a
+
+# switchboard-sim (bench/sim/) and switchboard-bench (bench/loadgen/).
+SIM_SRCS     := $(wildcard bench/sim/*.c)
+SIM_OBJS     := $(SIM_SRCS:%.c=$(OUT)/%.o)
+LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
+LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OUT)/%.o)
+
 UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
 STRESS_SRCS := $(wildcard tests/stress_*.c)
@@ -67,6 +78,12 @@ BENCH_SRCS  := $(wildcard bench/bench_*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
 
 PROGRAMS := $(BIN)/switchboard
+ifneq ($(SIM_SRCS),)
+PROGRAMS += $(BIN)/switchboard-sim
+endif
+ifneq ($(LOADGEN_SRCS),)
+PROGRAMS += $(BIN)/switchboard-bench
+endif
 
 .PHONY: all build deps run test test-unit test-integration test-stress asan tsan bench format clean
 
@@ -82,6 +99,19 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
+
+$(CORE): $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/switchboard-sim: $(SIM_OBJS) $(CORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/switchboard-bench: $(LOADGEN_OBJS) $(CORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/switchboard: $(OUT)/main.o $(LIB)
 	@mkdir -p $(dir $@)
