@@ -63,9 +63,11 @@ typedef struct net_peer {
 typedef struct net_ws_open_msg {
     msg_t hdr;
     conn_id_t conn;
-    const char *path; /* the route's path */
+    const char *path; /* the route's path; NULL for an outbound connection */
     char *query;      /* raw query string without '?', "" when none (owned) */
     net_peer_t peer;
+    uint64_t cookie;      /* outbound: the caller's cookie from net_wsc_connect() */
+    char request_id[64];  /* outbound: the x-request-id response header, "" when none */
 } net_ws_open_msg_t;
 
 /* A text frame that is a JSON object with a string "type" the route accepts. */
@@ -96,6 +98,9 @@ typedef struct net_ws_closed_msg {
     uint16_t code;  /* the close code sent or received; 1006 when the socket just went */
     bool by_server; /* we closed it (error, too slow, drain, actor request) */
     char reason[64];
+    uint64_t cookie;   /* outbound: the caller's cookie */
+    bool never_opened; /* outbound: the connection failed before the upgrade completed */
+    int http_status;   /* outbound: the HTTP status of a refused upgrade, 0 when none */
 } net_ws_closed_msg_t;
 
 typedef struct net_http_msg {
@@ -210,6 +215,21 @@ void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
                       const char *extra_headers);
 /* Answers {"error":{"code","message"}} (plus `extra_json` members inside "error" when given). */
 void net_http_error(conn_id_t c, int status, const char *code, const char *message);
+
+/* ---- Outbound WebSockets (any thread) ------------------------------------------------------ */
+
+/*
+ * Opens a WebSocket to url (ws:// or wss://) from the network thread that owns `near` (so a
+ * caller's client socket and its upstream share a thread), with `Authorization: Bearer <bearer>`
+ * when bearer is not NULL and no Sec-WebSocket-Protocol. DNS is resolved off the loop. Messages
+ * go to target (a reference is taken): NET_MSG_WS_OPEN (with conn, cookie and x-request-id), then
+ * NET_MSG_WS_TEXT for each JSON object with a string "type" (up to max_msg_bytes; larger
+ * messages are discarded and the socket closed 1009), and finally NET_MSG_WS_CLOSED, which is
+ * also the only message when the connection fails (never_opened, http_status). Returns 0, or
+ * -EINVAL for a malformed url (nothing is posted then).
+ */
+int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
+                    uint64_t cookie, size_t max_msg_bytes);
 
 /* Decodes the value of name in a raw query string into out; returns its length or -1. */
 int net_query_get(const char *query, const char *name, char *out, size_t outlen);

@@ -29,6 +29,7 @@ typedef enum out_kind {
     OUT_CLOSE,
     OUT_PROTO_ERROR, /* an error event that counts toward the error limit (text = code) */
     OUT_HTTP,        /* an HTTP response */
+    OUT_CONNECT,     /* thread command: open an outbound WebSocket (payload: wsc_req_t) */
     OUT_DRAIN,       /* thread command: close every WebSocket for shutdown */
     OUT_STOP,        /* thread command: tear down and leave the loop */
 } out_kind_t;
@@ -45,6 +46,21 @@ typedef struct net_out {
 } net_out_t;
 
 typedef enum conn_state { CONN_HTTP, CONN_WS, CONN_WS_CLOSING } conn_state_t;
+
+/* State only outbound connections have (allocated for them alone, to keep server conns small). */
+typedef struct wsc {
+    uint64_t cookie;
+    char *host;   /* for SNI, certificate checks and the Host header */
+    char *path;   /* path and query */
+    char *bearer; /* NULL = no Authorization header */
+    int port;
+    bool tls;
+    bool opened;
+    bool rx_discard; /* an oversize message is being skipped (never -1 mid-frame: lws bug) */
+    size_t max_msg;
+    char request_id[64];
+    uv_getaddrinfo_t dns;
+} wsc_t;
 
 typedef struct netthr netthr_t;
 
@@ -89,6 +105,7 @@ typedef struct conn {
     uint32_t err_n;
     uint64_t last_rx_ns;
     uint64_t last_ping_ns;
+    wsc_t *wsc; /* outbound connections only */
 } conn_t;
 
 struct netthr {
@@ -149,6 +166,25 @@ void ws_send_error_net(conn_t *c, const char *code, const char *message);
 void ws_protocol_error_net(conn_t *c, const char *code, const char *message);
 void ws_drain_net(conn_t *c);
 void ws_sweep_net(conn_t *c, uint64_t now_ns);
+
+/* wsc.c */
+/* Starts the connection described by the OUT_CONNECT message o (owned by the caller). */
+void wsc_start_net(netthr_t *thr, net_out_t *o);
+/* Client-side callbacks; returns 1 when the reason is not a client one. */
+int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+                 size_t len);
+/* Posts WS_CLOSED for an outbound connection that has not reported its end yet. */
+void wsc_report_closed_net(conn_t *c);
+void wsc_free(conn_t *c);
+
+/* ws.c, shared with wsc.c */
+void net_open_msg_free(msg_t *m);
+void net_text_msg_free(msg_t *m);
+/* Writes the next queued frame of c; returns -1 to close the connection. */
+int ws_writeable_net(struct lws *wsi, conn_t *c);
+/* Appends a received chunk to c->rx; returns 1 when a whole message is ready, -1 when it is too
+ * big for max (the caller decides how to close), 0 otherwise. */
+int ws_reassemble_net(struct lws *wsi, conn_t *c, const void *in, size_t len, size_t max);
 
 /* http.c */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,

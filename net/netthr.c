@@ -276,8 +276,13 @@ static void handle_out(netthr_t *thr, net_out_t *o)
             return;
         }
         for (uint32_t i = 0; i < thr->n_slots; i++)
-            if (thr->slots[i] && thr->slots[i]->state == CONN_WS)
-                ws_drain_net(thr->slots[i]);
+            if (thr->slots[i] && thr->slots[i]->state == CONN_WS && !thr->slots[i]->wsc)
+                ws_drain_net(thr->slots[i]); /* outbound sockets close with their sessions */
+        msg_free(&o->hdr);
+        return;
+    }
+    if (o->kind == OUT_CONNECT) {
+        wsc_start_net(thr, o);
         msg_free(&o->hdr);
         return;
     }
@@ -432,7 +437,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             thr->adopting_freed = true;
         if (c) {
             lws_set_opaque_user_data(wsi, NULL);
-            ws_callback(wsi, LWS_CALLBACK_CLOSED, c, NULL, 0); /* no-op unless still open */
+            if (c->wsc) {
+                wsc_report_closed_net(c); /* no-op when already reported */
+                wsc_free(c);
+            } else {
+                ws_callback(wsi, LWS_CALLBACK_CLOSED, c, NULL, 0); /* no-op unless still open */
+            }
             conn_free(c);
         }
         return 0;
@@ -443,7 +453,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     if (c == NULL)
         return 0;
-    int rc = ws_callback(wsi, reason, c, in, len);
+    int rc;
+    if (c->wsc && (rc = wsc_callback(wsi, reason, c, in, len)) != 1)
+        return rc;
+    rc = ws_callback(wsi, reason, c, in, len);
     if (rc != 1)
         return rc;
     rc = http_callback(wsi, reason, c, in, len);
@@ -472,9 +485,10 @@ static int create_context(netthr_t *thr)
     void *loops[1] = {&thr->loop};
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* SSL is initialised always: upstream connections use wss:// even when we serve plain. */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (g_net.tls) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = g_net.cfg.tls_cert;
         info.ssl_private_key_filepath = g_net.cfg.tls_key;
         /* HTTP/1.1 only: responses and upgrades are written for h1 framing. */

@@ -100,7 +100,7 @@ static void post_closed(conn_t *c)
     c->target = NULL;
 }
 
-static void open_msg_free(msg_t *m)
+void net_open_msg_free(msg_t *m)
 {
     free(((net_ws_open_msg_t *)m)->query);
     free(m);
@@ -145,7 +145,7 @@ static void on_established(struct lws *wsi, conn_t *c)
     m->path = c->ws_route->path;
     m->query = query;
     m->peer = c->peer;
-    m->hdr.free_fn = open_msg_free;
+    m->hdr.free_fn = net_open_msg_free;
     actor_send(c->target, &m->hdr);
 }
 
@@ -157,7 +157,7 @@ static bool type_accepted(const net_ws_route_t *r, const char *type)
     return false;
 }
 
-static void text_free(msg_t *m)
+void net_text_msg_free(msg_t *m)
 {
     cJSON_Delete(((net_ws_text_msg_t *)m)->json);
     free(m);
@@ -206,7 +206,7 @@ static void on_text(conn_t *c, const char *s, size_t len)
         return;
     }
     net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
-    m->hdr.free_fn = text_free;
+    m->hdr.free_fn = net_text_msg_free;
     m->conn = c->id;
     m->json = j;
     m->type = type->valuestring;
@@ -233,29 +233,15 @@ static void on_binary(conn_t *c, const uint8_t *p, size_t len)
     actor_send(c->target, &m->hdr);
 }
 
-/* Appends a received chunk; returns -1 (after setting the close) when the message is too big. */
-static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
+int ws_reassemble_net(struct lws *wsi, conn_t *c, const void *in, size_t len, size_t max)
 {
-    c->last_rx_ns = clock_now_ns();
-    if (c->state != CONN_WS)
-        return 0; /* closing: ignore the rest */
     if (lws_is_first_fragment(wsi)) {
         c->rx_len = 0;
         c->rx_binary = lws_frame_is_binary(wsi);
     }
-    size_t max = c->rx_binary ? c->ws_route->max_binary_bytes : c->ws_route->max_text_bytes;
-    if (c->rx_binary && max == 0)
-        max = c->ws_route->max_text_bytes; /* refused anyway; bound the buffering */
     size_t remaining = lws_remaining_packet_payload(wsi);
-    if (c->rx_len + len + remaining > max) {
-        /* Server side may return -1 mid-frame (the client-side bug does not apply here). */
-        c->state = CONN_WS_CLOSING;
-        c->close_code = 1009;
-        c->close_by_server = true;
-        str_copy(c->close_reason, "message too big", sizeof(c->close_reason));
-        lws_close_reason(wsi, 1009, (unsigned char *)"message too big", 15);
+    if (c->rx_len + len + remaining > max)
         return -1;
-    }
     if (c->rx_len + len > c->rx_cap) {
         size_t cap = c->rx_cap ? c->rx_cap : WS_RX_MIN;
         while (cap < c->rx_len + len + remaining)
@@ -265,7 +251,31 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     }
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
-    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+    return lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+}
+
+/* A chunk from a client; returns -1 (after setting the close) when the message is too big. */
+static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
+{
+    c->last_rx_ns = clock_now_ns();
+    if (c->state != CONN_WS)
+        return 0; /* closing: ignore the rest */
+    if (lws_is_first_fragment(wsi))
+        c->rx_binary = lws_frame_is_binary(wsi);
+    size_t max = c->rx_binary ? c->ws_route->max_binary_bytes : c->ws_route->max_text_bytes;
+    if (c->rx_binary && max == 0)
+        max = c->ws_route->max_text_bytes; /* refused anyway; bound the buffering */
+    int rc = ws_reassemble_net(wsi, c, in, len, max);
+    if (rc < 0) {
+        /* Server side may return -1 mid-frame (the client-side bug does not apply here). */
+        c->state = CONN_WS_CLOSING;
+        c->close_code = 1009;
+        c->close_by_server = true;
+        str_copy(c->close_reason, "message too big", sizeof(c->close_reason));
+        lws_close_reason(wsi, 1009, (unsigned char *)"message too big", 15);
+        return -1;
+    }
+    if (rc == 0)
         return 0;
     if (c->rx_binary)
         on_binary(c, c->rx, c->rx_len);
@@ -276,7 +286,7 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
 }
 
 /* Writes the next queued frame; returns -1 to close the connection. */
-static int on_writeable(struct lws *wsi, conn_t *c)
+int ws_writeable_net(struct lws *wsi, conn_t *c)
 {
     net_out_t *o = c->out_head;
     if (o == NULL)
@@ -338,7 +348,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, vo
         c->last_rx_ns = clock_now_ns();
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return on_writeable(wsi, c);
+        return ws_writeable_net(wsi, c);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
             const uint8_t *p = in;
