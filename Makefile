@@ -153,8 +153,9 @@ test-unit: $(OUT)/tests/unit
 test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
-test-integration: $(BIN)/switchboard
-	SWITCHBOARD_BIN=$(BIN)/switchboard scripts/integration.sh
+test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim
+	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
+		scripts/integration.sh
 
 asan:
 	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all

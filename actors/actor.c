@@ -76,7 +76,6 @@ void actor_unref(actor_t *a)
 
 void actor_send(actor_t *a, msg_t *m)
 {
-    m->sent_ns = 0;
     int rc = mbox_push_mp(&a->mbox, m);
     if (rc == MBOX_WAS_EMPTY) {
         /* The scheduler's reference, dropped when a turn leaves the mailbox empty. */

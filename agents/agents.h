@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "actors/actor.h"
+#include "agents/agentcfg.h"
 #include "net/net.h"
 
 #define ID_MAX 64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */
@@ -29,7 +30,54 @@ enum {
     ROUTER_MSG_VOICE_CLOSED,
     ROUTER_MSG_ACK,
     ROUTER_MSG_CMD_TIMEOUT,
+    UP_MSG_AUDIO,    /* session -> upstream: 24 kHz PCM16 to append */
+    UP_MSG_EVENT,    /* session -> upstream: a client event to send as is */
+    UP_MSG_END,      /* session -> upstream: the call is over; close and stop */
+    UP_MSG_DEADLINE, /* timers of the upstream actor */
+    UP_MSG_RETRY,
+    UP_MSG_RECYCLE,
+    SESSION_MSG_UP_STATE, /* upstream -> session: readiness and failures */
+    SESSION_MSG_UP_EVENT, /* upstream -> session: an upstream event to relay */
+    SESSION_MSG_UP_AUDIO, /* upstream -> session: decoded assistant audio */
 };
+
+/* PCM16 audio between a session and its upstream (24 kHz, the upstream's rate). */
+typedef struct audio_msg {
+    msg_t hdr;        /* MSG_F_AUDIO */
+    uint64_t t_in_ns; /* when its network thread received the frame (relay latency metric) */
+    char item_id[64]; /* upstream -> session: the assistant item the audio belongs to */
+    size_t len;
+    uint8_t pcm[];
+} audio_msg_t;
+
+/* A JSON event travelling between a session and its upstream. */
+typedef struct event_msg {
+    msg_t hdr;
+    cJSON *event; /* owned */
+} event_msg_t;
+
+typedef enum upstream_state {
+    UPSTREAM_READY,        /* configured: audio may flow */
+    UPSTREAM_RECONNECTING, /* recycling or recovering: buffer client audio */
+    UPSTREAM_RECONNECTED,  /* configured again, conversation replayed */
+    UPSTREAM_UNAVAILABLE,  /* gave up: close 1011 "upstream unavailable" */
+    UPSTREAM_REJECTED,     /* session.update refused: close 1011 "upstream rejected config" */
+} upstream_state_t;
+
+typedef struct upstream_state_msg {
+    msg_t hdr;
+    upstream_state_t state;
+    char detail[160]; /* sanitised reason, for the client's error message and the log */
+} upstream_state_msg_t;
+
+audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len);
+event_msg_t *event_msg_new(uint32_t type, cJSON *event);
+
+/* Spawns the upstream actor of a session (upstream.c); NULL when the runtime refuses. */
+actor_t *upstream_spawn(actor_t *session, conn_id_t near);
+
+/* The receptionist instructions from the agent config, brief inside <company_brief> (prompt.c). */
+char *prompt_receptionist(const agentcfg_t *ac);
 
 /* session -> gate: admit this connection (the token is spent if valid). */
 typedef struct gate_admit_msg {

@@ -10,62 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/timer.h"
-#include "agents/agents.h"
+#include "agents/session_int.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
 
-#define DEFAULT_RATE     24000
-#define TEXT_MAX_CHARS   4096
-#define PREBUFFER_MS     2000
-#define BYTES_PER_SAMPLE 2
-
-typedef enum session_state {
-    SESSION_CHECKING, /* waiting for the gate */
-    SESSION_LIVE,
-    SESSION_CLOSING, /* a close was requested; waiting for WS_CLOSED */
-} session_state_t;
-
-/* Why the session ended, for records and metrics (SPEC 14 "Records"). */
-typedef enum end_reason {
-    END_NONE,
-    END_CLIENT_CLOSED,
-    END_IDLE,
-    END_MAX,
-    END_SHUTDOWN,
-    END_TOO_SLOW,
-    END_ERROR,
-} end_reason_t;
+#define DEFAULT_RATE   24000
+#define TEXT_MAX_CHARS 4096
 
 static const char *const end_reason_names[] = {
-    "none", "client_closed", "idle_timeout", "max_duration", "shutdown", "too_slow", "error",
+    "none",     "client_closed",          "idle_timeout",  "max_duration", "shutdown",
+    "upstream_unavailable", "upstream_rejected_config", "too_slow", "error",
 };
-
-typedef struct pending_audio {
-    struct pending_audio *next;
-    net_ws_binary_msg_t *frame;
-} pending_audio_t;
-
-typedef struct session {
-    actor_t actor;
-    conn_id_t conn;
-    session_state_t state;
-    bool admitted;
-    char session_id[ID_MAX + 1];
-    char ip[48];
-    int rate;
-    uint64_t started_ns;
-    uint64_t last_client_ns;
-    end_reason_t end;
-    actor_timer_t *idle;
-    actor_timer_t *max;
-    /* Audio received before the upstream is ready: the newest PREBUFFER_MS are kept. */
-    net_ws_binary_msg_t **prebuf;
-    size_t n_prebuf;
-    size_t prebuf_bytes;
-} session_t;
 
 static const char *const session_types[] = {
     "input_audio_buffer.commit",
@@ -78,7 +35,7 @@ static const char *const session_types[] = {
     NULL,
 };
 
-static void close_with(session_t *s, uint16_t code, const char *reason, end_reason_t why)
+void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why)
 {
     if (s->state == SESSION_CLOSING)
         return;
@@ -86,30 +43,6 @@ static void close_with(session_t *s, uint16_t code, const char *reason, end_reas
     if (s->end == END_NONE)
         s->end = why;
     net_ws_close(s->conn, code, reason);
-}
-
-static size_t prebuffer_limit(const session_t *s)
-{
-    return (size_t)s->rate * BYTES_PER_SAMPLE * PREBUFFER_MS / 1000;
-}
-
-/* Keeps client audio until the upstream is ready, dropping the oldest past 2 s (counted). */
-static void prebuffer(session_t *s, net_ws_binary_msg_t *f)
-{
-    s->prebuf = xrealloc(s->prebuf, (s->n_prebuf + 1) * sizeof(*s->prebuf));
-    s->prebuf[s->n_prebuf++] = f;
-    s->prebuf_bytes += f->len;
-    size_t drop = 0;
-    while (s->prebuf_bytes > prebuffer_limit(s) && drop < s->n_prebuf - 1) {
-        s->prebuf_bytes -= s->prebuf[drop]->len;
-        msg_free(&s->prebuf[drop]->hdr);
-        drop++;
-    }
-    if (drop) {
-        memmove(s->prebuf, s->prebuf + drop, (s->n_prebuf - drop) * sizeof(*s->prebuf));
-        s->n_prebuf -= drop;
-        metric_inc(&g_metrics.audio_dropped_total, drop);
-    }
 }
 
 static void on_open(session_t *s, net_ws_open_msg_t *m)
@@ -125,7 +58,7 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
             s->rate = atoi(rate);
         } else {
             metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-            close_with(s, 1003, "unsupported rate", END_ERROR);
+            session_close(s, 1003, "unsupported rate", END_ERROR);
             return;
         }
     }
@@ -152,11 +85,15 @@ static void on_admitted(session_t *s, const session_admitted_msg_t *m)
         metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
         log_info("session.refused", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
                  LOG_S("reason", m->reason));
-        close_with(s, m->close_code, m->reason, END_ERROR);
+        session_close(s, m->close_code, m->reason, END_ERROR);
         return;
     }
     s->admitted = true;
     s->state = SESSION_LIVE;
+    if (!relay_start(s)) {
+        session_close(s, 1013, "at capacity", END_ERROR);
+        return;
+    }
     actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * 1000, 0);
     actor_timer_start(s->max, (uint64_t)g_config->session_max_s * 1000, 0);
     router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
@@ -214,19 +151,22 @@ static void on_text(session_t *s, net_ws_text_msg_t *m)
         }
         return;
     }
+    if (strcmp(m->type, "audio.played") == 0) {
+        relay_audio_played(s, m->json);
+        return;
+    }
     if (strcmp(m->type, "conversation.item.create") == 0 && !valid_item(s, m->json))
         return;
-    /* Other client events are for the upstream, which the relay attaches here. */
+    if (s->admitted && s->state == SESSION_LIVE) {
+        relay_client_event(s, m->json); /* takes the event */
+        m->json = NULL;
+    }
 }
 
 static void on_binary(session_t *s, net_ws_binary_msg_t *m)
 {
     s->last_client_ns = clock_now_ns();
-    if (s->state == SESSION_CLOSING) {
-        msg_free(&m->hdr);
-        return;
-    }
-    prebuffer(s, m); /* takes m */
+    relay_client_audio(s, m); /* takes m */
 }
 
 static void on_idle(session_t *s)
@@ -234,7 +174,7 @@ static void on_idle(session_t *s)
     uint64_t idle_ns = (uint64_t)g_config->session_idle_s * NS_PER_SEC;
     uint64_t since = clock_now_ns() - s->last_client_ns;
     if (since >= idle_ns)
-        close_with(s, 4408, "idle timeout", END_IDLE);
+        session_close(s, 4408, "idle timeout", END_IDLE);
     else
         actor_timer_start(s->idle, (idle_ns - since) / NS_PER_MS + 1, 0);
 }
@@ -263,7 +203,8 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
         str_copy(r->session_id, s->session_id, sizeof(r->session_id));
         r->conn = s->conn;
         actor_send(g_router, &r->hdr);
-        bool error = s->end == END_TOO_SLOW || s->end == END_ERROR;
+        bool error = s->end == END_TOO_SLOW || s->end == END_ERROR ||
+                     s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
                    1);
         log_info("session.end", LOG_S("sid", s->session_id),
@@ -289,6 +230,15 @@ static void session_handle(actor_t *self, msg_t *m)
     case NET_MSG_WS_BINARY:
         on_binary(s, (net_ws_binary_msg_t *)m);
         return; /* ownership taken */
+    case SESSION_MSG_UP_STATE:
+        relay_upstream_state(s, (upstream_state_msg_t *)m);
+        break;
+    case SESSION_MSG_UP_EVENT:
+        relay_upstream_event(s, (event_msg_t *)m);
+        break;
+    case SESSION_MSG_UP_AUDIO:
+        relay_upstream_audio(s, (audio_msg_t *)m);
+        break;
     case NET_MSG_WS_ACTIVITY:
         s->last_client_ns = clock_now_ns();
         break;
@@ -296,7 +246,7 @@ static void session_handle(actor_t *self, msg_t *m)
         on_idle(s);
         break;
     case SESSION_MSG_MAX:
-        close_with(s, 4409, "max duration", END_MAX);
+        session_close(s, 4409, "max duration", END_MAX);
         break;
     case NET_MSG_WS_CLOSED:
         on_closed(s, (net_ws_closed_msg_t *)m);
@@ -312,11 +262,7 @@ static void session_stop(actor_t *self)
     session_t *s = (session_t *)self;
     actor_timer_free(s->idle);
     actor_timer_free(s->max);
-    for (size_t i = 0; i < s->n_prebuf; i++)
-        msg_free(&s->prebuf[i]->hdr);
-    free(s->prebuf);
-    s->prebuf = NULL;
-    s->n_prebuf = 0;
+    relay_free(s);
     actor_unref(g_gate);
     actor_unref(g_router);
 }

@@ -23,8 +23,8 @@
 
 #include "base/util.h"
 
-#define RESAMPLE_MONO_CHANNELS  1
-#define RESAMPLE_CHANNEL_INDEX  0
+#define RESAMPLE_MONO_CHANNELS 1
+#define RESAMPLE_CHANNEL_INDEX 0
 /* speexdsp lengths are spx_uint32_t; calls take at most this many samples at a time. */
 #define RESAMPLE_SPX_MAX_SAMPLES ((size_t)UINT32_MAX)
 /* Margin of resample_out_max() over the exact ceiling, for the rounding of speexdsp's phase. */
@@ -101,8 +101,7 @@ size_t resample_out_max(const resample_t *r, size_t n_in)
     return whole + part + RESAMPLE_OUT_MARGIN_SAMPLES;
 }
 
-size_t resample_process(resample_t *r, const int16_t *in, size_t n_in, int16_t *out,
-                        size_t out_cap)
+size_t resample_process(resample_t *r, const int16_t *in, size_t n_in, int16_t *out, size_t out_cap)
 {
     assert(out_cap >= resample_out_max(r, n_in));
     if (r->st == NULL) {
@@ -115,12 +114,11 @@ size_t resample_process(resample_t *r, const int16_t *in, size_t n_in, int16_t *
     size_t used = 0, written = 0;
     while (used < n_in && written < out_cap) {
         size_t in_left = n_in - used, out_left = out_cap - written;
-        spx_uint32_t in_len = (spx_uint32_t)(in_left < RESAMPLE_SPX_MAX_SAMPLES
-                                                 ? in_left
-                                                 : RESAMPLE_SPX_MAX_SAMPLES);
-        spx_uint32_t out_len = (spx_uint32_t)(out_left < RESAMPLE_SPX_MAX_SAMPLES
-                                                  ? out_left
-                                                  : RESAMPLE_SPX_MAX_SAMPLES);
+        spx_uint32_t in_len =
+            (spx_uint32_t)(in_left < RESAMPLE_SPX_MAX_SAMPLES ? in_left : RESAMPLE_SPX_MAX_SAMPLES);
+        spx_uint32_t out_len =
+            (spx_uint32_t)(out_left < RESAMPLE_SPX_MAX_SAMPLES ? out_left
+                                                               : RESAMPLE_SPX_MAX_SAMPLES);
         int err = speex_resampler_process_int(r->st, RESAMPLE_CHANNEL_INDEX, in + used, &in_len,
                                               out + written, &out_len);
         /* Neither failure nor a pass that moves nothing happens with valid arguments; stop

@@ -21,10 +21,11 @@
 #include <stdint.h>
 
 /*
- * speexdsp quality 5 (its "desktop" setting). Measured on our VM (reference c-dependencies.md
- * section 8): 17.7 µs per 20 ms frame for 48k -> 24k and 7.4 µs for 8k -> 24k, about 0.05 % of a
- * core per stream and direction, so CPU is no reason to go lower; the filter holds back at most
- * 5 ms (120 output samples for 8k -> 24k, 40 for 48k -> 24k), against 16 ms at quality 10.
+ * speexdsp quality 5 (its "desktop" setting). Per 20 ms frame it costs 17.7 µs for 48k -> 24k
+ * and 7.4 µs for 8k -> 24k (reference c-dependencies.md section 8; bench/bench_audio measures
+ * about 12 µs for 48k <-> 24k), some 0.05 % of a core per stream and direction, so CPU is no
+ * reason to go lower. The filter holds back at most 5 ms (120 output samples for 8k -> 24k, 40
+ * for 48k -> 24k), against 16 ms at quality 10.
  */
 #define RESAMPLE_QUALITY_DEFAULT 5
 #define RESAMPLE_QUALITY_MIN     0

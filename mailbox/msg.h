@@ -28,7 +28,7 @@ struct msg {
     ck_stack_entry_t link; /* owned by the queue that holds the message */
     uint32_t type;
     uint32_t flags;
-    uint64_t sent_ns;    /* monotonic time of the push, for queue-delay metrics */
+    uint64_t sent_ns;    /* set by the sender when it wants latency measured (0 = not) */
     msg_free_fn free_fn; /* releases what the payload owns, then the block; NULL = free() */
 };
 

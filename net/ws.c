@@ -227,6 +227,7 @@ static void on_binary(conn_t *c, const uint8_t *p, size_t len)
     net_ws_binary_msg_t *m =
         (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY, sizeof(net_ws_binary_msg_t) + len);
     m->hdr.flags = MSG_F_AUDIO;
+    m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
     m->conn = c->id;
     m->len = len;
     memcpy(m->data, p, len);

@@ -252,6 +252,7 @@ static void on_text(conn_t *c, const char *s, size_t len)
     }
     net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
     m->hdr.free_fn = net_text_msg_free;
+    m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
     m->conn = c->id;
     m->json = j;
     m->type = type->valuestring;

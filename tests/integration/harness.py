@@ -72,6 +72,73 @@ def binary_path():
     return b
 
 
+def sim_path():
+    """switchboard-sim next to the service binary unless SWITCHBOARD_SIM_BIN says otherwise."""
+    b = os.environ.get("SWITCHBOARD_SIM_BIN") or os.path.join(
+        os.path.dirname(binary_path()), "switchboard-sim")
+    if not os.path.isabs(b):
+        b = os.path.join(REPO, b)
+    return b
+
+
+class Sim:
+    """One switchboard-sim process (echo mode unless told otherwise)."""
+
+    def __init__(self, *args):
+        self.args = list(args) or ["--mode", "echo"]
+        self.proc = None
+        self.port = None
+        self.log = None
+
+    def start(self):
+        self.log = tempfile.NamedTemporaryFile(prefix="sbsim-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([sim_path(), "--port", "0", "--quiet"] + self.args,
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        _live_processes.add(self.proc)
+        pat = re.compile(r"listening on http://[^:]+:(\d+)/")
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            with open(self.log.name, errors="replace") as f:
+                m = pat.search(f.read())
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        raise ServerError("switchboard-sim did not start: %s" % open(self.log.name).read()[-2000:])
+
+    @property
+    def realtime_url(self):
+        return "ws://127.0.0.1:%d/v1/realtime" % self.port
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def env(self):
+        return {"OPENAI_API_KEY": "sk-sim-test", "SWITCHBOARD_REALTIME_URL": self.realtime_url,
+                "SWITCHBOARD_OPENAI_BASE_URL": "http://127.0.0.1:%d/v1" % self.port}
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+_shared_sim = None
+
+
+def shared_sim():
+    """The echo-mode simulator every server uses as its upstream unless a test says otherwise."""
+    global _shared_sim
+    if _shared_sim is None or _shared_sim.proc.poll() is not None:
+        _shared_sim = Sim().start()
+    return _shared_sim
+
+
 def base_env(extra=None):
     """A clean environment: nothing from the caller's SWITCHBOARD_*/OPENAI_* leaks in."""
     env = {k: v for k, v in os.environ.items()
@@ -109,6 +176,7 @@ class Server:
     def start(self):
         self.tmpdir = tempfile.mkdtemp(prefix="sbtest-")
         env = base_env({"SWITCHBOARD_DB": os.path.join(self.tmpdir, "var", "switchboard.db")})
+        env.update(shared_sim().env())
         env.update({k: str(v) for k, v in self.extra_env.items() if v is not None})
         for k, v in self.extra_env.items():
             if v is None:
@@ -340,11 +408,12 @@ class Server:
         return await self.ws("/ws/page", origin=origin, sessionId=session_id, page=page)
 
     async def live_voice(self, session_id=None, rate=None, local_ip=None):
-        """Mints a token, opens /ws and waits until the session is live (a mint for the id
-        answers 409). Returns (ws, session_id)."""
+        """Mints a token, opens /ws and waits for session.ready (the upstream is configured).
+        Returns (ws, session_id)."""
         tok = self.mint(session_id, source_ip=local_ip)
         ws = await self.voice(tok["sessionId"], tok["token"], rate=rate, local_ip=local_ip)
-        await self.wait_live(tok["sessionId"], source_ip=local_ip)
+        await recv_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "session.ready",
+                         timeout=5.0)
         return ws, tok["sessionId"]
 
     async def wait_live(self, session_id, deadline_s=3.0, source_ip=None):

@@ -1,0 +1,45 @@
+/* The instructions the voice model receives, generated from the agent config (SPEC 2.2, 6). */
+#include <stdio.h>
+
+#include "agents/agents.h"
+#include "base/sbuf.h"
+
+static const char *const day_names[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                         "Friday", "Saturday", "Sunday"};
+
+char *prompt_receptionist(const agentcfg_t *ac)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_printf(&b,
+                "You are the friendly voice receptionist of %s. Speak naturally and briefly: one "
+                "or two sentences at a time. Answer simple questions from the company brief "
+                "below. For bookings, availability, customer records or anything you cannot "
+                "answer from the brief, call getNextResponseFromSupervisor with the relevant "
+                "context and read its answer to the caller. Never invent prices, times or "
+                "policies.\n\n",
+                ac->company_name);
+    sbuf_printf(&b, "Contact: phone %s, email %s. Time zone: %s.\n", ac->company_phone,
+                ac->company_email, ac->company_timezone);
+    sbuf_puts(&b, "Opening hours:");
+    for (int d = 0; d < 7; d++) {
+        const agent_hours_t *h = &ac->hours[d];
+        if (h->open)
+            sbuf_printf(&b, " %s %02d:%02d-%02d:%02d;", day_names[d], h->open_min / 60,
+                        h->open_min % 60, h->close_min / 60, h->close_min % 60);
+        else
+            sbuf_printf(&b, " %s closed;", day_names[d]);
+    }
+    sbuf_puts(&b, "\nServices:");
+    for (size_t i = 0; i < ac->n_services; i++)
+        sbuf_printf(&b, " %s (%d min, %s);", ac->services[i].name, ac->services[i].duration_min,
+                    ac->services[i].price);
+    sbuf_puts(&b, "\n\n<company_brief>\n");
+    sbuf_puts(&b, ac->brief);
+    sbuf_puts(&b, "\n</company_brief>\n");
+    if (ac->instructions_extra) {
+        sbuf_puts(&b, "\n");
+        sbuf_puts(&b, ac->instructions_extra);
+        sbuf_puts(&b, "\n");
+    }
+    return sbuf_take(&b);
+}
