@@ -94,10 +94,20 @@ uint64_t sched_mailbox_depth(void)
     return sum;
 }
 
-/* Appends a to its lane and wakes a sleeping worker. Caller holds S.lock. */
+/* Set on worker threads: a worker that enqueues will come back for work itself. */
+static _Thread_local bool tl_is_worker;
+
+/*
+ * Appends a to its lane and wakes a sleeping worker when the work needs one: an enqueue from
+ * outside (a network thread), or from a worker when other work is already waiting. A worker
+ * handing an actor to another (session -> upstream) picks it up itself after its current turn,
+ * so waking a second worker would only cost a futex wake and a context switch. Caller holds
+ * S.lock.
+ */
 static void enqueue_locked(actor_t *a, uint64_t now_ns)
 {
     int lane = a->lane;
+    bool others_waiting = S.head[LANE_REALTIME] != NULL || S.head[LANE_TOOLS] != NULL;
     a->run_next = NULL;
     a->queued_ns = now_ns;
     if (S.tail[lane])
@@ -105,7 +115,7 @@ static void enqueue_locked(actor_t *a, uint64_t now_ns)
     else
         S.head[lane] = a;
     S.tail[lane] = a;
-    if (S.idle > 0)
+    if (S.idle > 0 && (!tl_is_worker || others_waiting))
         pthread_cond_signal(&S.cond);
 }
 
@@ -151,6 +161,7 @@ void sched_wake_for_timer(uint64_t due_ns)
 static void *worker_main(void *arg)
 {
     (void)arg;
+    tl_is_worker = true;
     pthread_mutex_lock(&S.lock);
     while (!S.exiting) {
         uint64_t now = clock_now_ns();

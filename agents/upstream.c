@@ -241,6 +241,7 @@ static void on_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
 {
     const char *delta = str_field(ev, "delta");
     const char *item = str_field(ev, "item_id");
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
     if (delta == NULL)
         return;
     size_t n = strlen(delta);
