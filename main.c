@@ -103,7 +103,8 @@ int main(void)
                        .max_connections = cfg.max_connections,
                        .out_cap = (uint32_t)cfg.mailbox_cap,
                        .tls_cert = cfg.tls_cert,
-                       .tls_key = cfg.tls_key};
+                       .tls_key = cfg.tls_key,
+                       .client_tls = strncmp(cfg.realtime_url, "wss://", 6) == 0};
     int rc = net_start(&nc);
     if (rc != 0) {
         fprintf(stderr, "switchboard: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,

@@ -170,6 +170,7 @@ typedef struct net_config {
     uint32_t out_cap; /* frames waiting for one client before it is closed 1008 "too slow" */
     const char *tls_cert;
     const char *tls_key;
+    bool client_tls; /* outbound connections will use wss:// */
 } net_config_t;
 
 /* Route tables; the structs must outlive the network threads. Thread: main, before start. */

@@ -485,9 +485,13 @@ static int create_context(netthr_t *thr)
     void *loops[1] = {&thr->loop};
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
-    /* SSL is initialised always: upstream connections use wss:// even when we serve plain. */
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /*
+     * SSL only when something uses it (serving TLS, or wss:// upstreams): lws 4.1.6 leaves
+     * per-context OpenSSL client state behind at teardown, which ASan reports as leaks.
+     */
+    if (g_net.tls || g_net.cfg.client_tls)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (g_net.tls) {
         info.ssl_cert_filepath = g_net.cfg.tls_cert;
         info.ssl_private_key_filepath = g_net.cfg.tls_key;

@@ -142,11 +142,14 @@ static void run_phase(int phase)
             int done = 1;
             for (int i = 0; i < PRODUCERS; i++)
                 done &= rp->next_seq[i] >= AUDIO_PER_PROD;
-            if (done && mbox_depth(&mb) == 0)
+            if (done)
                 break;
         }
+        /* Every control message is in; the producers may still push their last audio. */
         for (int i = 0; i < PRODUCERS; i++)
             pthread_join(th[i], NULL);
+        while (mbox_depth(&mb) > 0)
+            consume(rp, rp->received + 1);
         uint64_t audio_sent = (uint64_t)PRODUCERS * AUDIO_PER_PROD - control;
         uint64_t accounted = r.received_audio + mb.dropped + ck_pr_load_64(&mb.rejected);
         if (accounted != audio_sent)

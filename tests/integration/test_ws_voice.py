@@ -4,7 +4,7 @@ import time
 
 import websockets.exceptions
 
-from harness import (SBTestCase, assert_no_message, assert_open, expect_close,
+from harness import (recv_until, SBTestCase, assert_no_message, assert_open, expect_close,
                      recv_json, timeout)
 
 ALLOWED = "http://allowed.example"
@@ -17,6 +17,11 @@ class VoiceAdmissionTest(SBTestCase):
     async def test_happy_path_stays_open_and_answers_pings(self):
         tok = self.server.mint()
         ws = self.track(await self.server.voice(tok["sessionId"], tok["token"]))
+        # SPEC 5.1: session.ready (with the audio formats) once the upstream is configured.
+        ready = await recv_json(ws, timeout=5)
+        self.assertEqual(ready, {"type": "session.ready", "sessionId": tok["sessionId"],
+                                 "audio": {"input_rate": 24000, "output_rate": 24000,
+                                           "format": "pcm16"}})
         await ws.send("ping")
         self.assertEqual(await asyncio.wait_for(ws.recv(), 3), "pong")
         await ws.send('{"type":"ping"}')
@@ -131,7 +136,8 @@ class VoiceMetricsTest(SBTestCase):
         await ws.send(PCM_20MS_24K)
         await ws.send(PCM_20MS_24K)
         await ws.send('{"type":"ping"}')
-        self.assertEqual(await recv_json(ws), {"type": "pong"})
+        # The echo upstream answers the audio too: skip ahead to the pong.
+        await recv_until(ws, lambda m: m == {"type": "pong"}, timeout=5)
         await ws.close()
         await eventually_metric(s, 'switchboard_sessions_total{result="completed"}', 1)
         m = s.metrics()
@@ -279,7 +285,7 @@ class IdleTimeoutTest(SBTestCase):
             end = time.monotonic() + 2.2
             while time.monotonic() < end:
                 await ws.send("ping")
-                self.assertEqual(await asyncio.wait_for(ws.recv(), 2), "pong")
+                await recv_until(ws, lambda m: m == "pong", timeout=2)
                 await asyncio.sleep(0.2)
         try:
             await pinger()

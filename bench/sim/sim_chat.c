@@ -1,0 +1,512 @@
+/*
+ * POST /v1/chat/completions of the simulator: authentication, the --chat-fail faults with the
+ * real error shapes, and deterministic tool rules on the last message and the offered tools,
+ * answered as a chat.completion or, with "stream":true, as server-sent events.
+ * Thread: the simulator's only thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/util.h"
+#include "bench/sim/sim.h"
+#include "bench/sim/sim_text.h"
+
+#define CHAT_DEFAULT_MODEL     "gpt-4.1-mini"
+#define CHAT_TOOL_RESULT_CHARS 200
+#define CHAT_ECHO_QUESTION_CPS 300
+#define CHAT_DEFAULT_SERVICE   "Oil Change"
+#define CHAT_DEFAULT_PHONE     "555-0100"
+#define CHAT_DEFAULT_TIME      "10:00"
+#define CHAT_RETRY_AFTER_MS    "200"
+#define TOKENS_PER_MESSAGE     4
+#define CHARS_PER_TOKEN        4
+#define SECONDS_PER_DAY        86400
+#define DAYS_PER_WEEK          7
+#define DATE_LEN               10 /* YYYY-MM-DD */
+#define TIME_LEN               5  /* HH:MM */
+
+static long g_failed; /* requests answered with the --chat-fail error so far */
+
+void sim_chat_error_body(sbuf_t *b, const char *message, const char *type, const char *param,
+                         const char *code)
+{
+    sbuf_puts(b, "{\"error\":{\"message\":");
+    sbuf_json_str(b, message);
+    sbuf_puts(b, ",\"type\":");
+    sbuf_json_str(b, type);
+    sbuf_puts(b, ",\"param\":");
+    sbuf_json_str(b, param);
+    sbuf_puts(b, ",\"code\":");
+    sbuf_json_str(b, code);
+    sbuf_puts(b, "}}");
+}
+
+/* ---- Reading the request --------------------------------------------------------------------- */
+
+/* A message's content as text: a string, or the text parts of an array joined by spaces. */
+static void content_text(const cJSON *msg, sbuf_t *out)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    if (cJSON_IsString(c)) {
+        sbuf_puts(out, c->valuestring);
+        return;
+    }
+    const cJSON *part;
+    cJSON_ArrayForEach(part, c)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(t)) {
+            if (out->len)
+                sbuf_putc(out, ' ');
+            sbuf_puts(out, t->valuestring);
+        }
+    }
+}
+
+static const char *role_of(const cJSON *msg)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(msg, "role");
+    return cJSON_IsString(r) ? r->valuestring : "";
+}
+
+/* The offered tool with this exact name, or NULL. */
+static const cJSON *tool_named(const cJSON *tools, const char *name)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(f, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+/* The first offered tool whose name ends with suffix, or NULL. */
+static const char *tool_name_suffix(const cJSON *tools, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(f, "name");
+        size_t nl = cJSON_IsString(n) ? strlen(n->valuestring) : 0;
+        if (nl >= sl && strcmp(n->valuestring + nl - sl, suffix) == 0)
+            return n->valuestring;
+    }
+    return NULL;
+}
+
+/* ---- Argument helpers ------------------------------------------------------------------------ */
+
+static void date_plus_days(int days, char out[DATE_LEN + 1])
+{
+    time_t t = time(NULL) + (time_t)days * SECONDS_PER_DAY;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, DATE_LEN + 1, "%Y-%m-%d", &tm);
+}
+
+/* A YYYY-MM-DD in the text, "today", "tomorrow", a weekday name (its next occurrence), else
+ * next Monday (never today). */
+static void pick_date(const char *text, char out[DATE_LEN + 1])
+{
+    for (const char *p = text; *p; p++) {
+        if (strlen(p) >= DATE_LEN && p[4] == '-' && p[7] == '-') {
+            bool ok = true;
+            for (int i = 0; i < DATE_LEN && ok; i++)
+                ok = (i == 4 || i == 7) || (p[i] >= '0' && p[i] <= '9');
+            if (ok) {
+                memcpy(out, p, DATE_LEN);
+                out[DATE_LEN] = '\0';
+                return;
+            }
+        }
+    }
+    if (sim_text_find_ci(text, "tomorrow")) {
+        date_plus_days(1, out);
+        return;
+    }
+    if (sim_text_find_ci(text, "today")) {
+        date_plus_days(0, out);
+        return;
+    }
+    static const char *const days[] = {"sunday",   "monday", "tuesday", "wednesday",
+                                       "thursday", "friday", "saturday"};
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    int want = 1; /* Monday */
+    const char *first = NULL;
+    for (int d = 0; d < DAYS_PER_WEEK; d++) {
+        const char *m = sim_text_find_ci(text, days[d]);
+        if (m && (first == NULL || m < first)) {
+            first = m;
+            want = d;
+        }
+    }
+    int ahead = (want - tm.tm_wday + DAYS_PER_WEEK) % DAYS_PER_WEEK;
+    date_plus_days(ahead ? ahead : DAYS_PER_WEEK, out);
+}
+
+static const struct {
+    const char *word;
+    const char *service;
+} service_words[] = {
+    {"oil", "Oil Change"},
+    {"brake", "Brake Repair"},
+    {"tire", "Tire Services"},
+    {"tyre", "Tire Services"},
+    {"diagnos", "Engine Diagnostics"},
+    {"engine", "Engine Diagnostics"},
+    {"maintenance", "General Maintenance"},
+    {"air condition", "Air Conditioning Service"},
+    {"a/c", "Air Conditioning Service"},
+    {"battery", "Battery Replacement"},
+};
+
+/* The enum value of the tool's serviceType parameter that contains word, or NULL. */
+static const char *enum_match(const cJSON *tool, const char *word)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(tool, "function");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "parameters");
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(p, "properties");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(props, "serviceType");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(st, "enum"))
+    {
+        if (cJSON_IsString(v) && sim_text_find_ci(v->valuestring, word))
+            return v->valuestring;
+    }
+    return NULL;
+}
+
+/* The service named first in the text (an enum value of the tool when it declares them). */
+static const char *pick_service(const char *text, const cJSON *tool)
+{
+    const char *first = NULL;
+    size_t which = 0;
+    for (size_t i = 0; i < ARRAY_LEN(service_words); i++) {
+        const char *m = sim_text_find_ci(text, service_words[i].word);
+        if (m && (first == NULL || m < first)) {
+            first = m;
+            which = i;
+        }
+    }
+    const char *word = first ? service_words[which].word : "oil";
+    const char *e = enum_match(tool, word);
+    if (e)
+        return e;
+    return first ? service_words[which].service : CHAT_DEFAULT_SERVICE;
+}
+
+/* An HH:MM in the text, else the default time. */
+static void pick_time(const char *text, char out[TIME_LEN + 1])
+{
+    for (const char *p = text; *p; p++) {
+        int h1 = p[0] - '0', h2 = p[1] - '0';
+        if (p[0] >= '0' && p[0] <= '2' && p[1] >= '0' && p[1] <= '9' && p[2] == ':' &&
+            p[3] >= '0' && p[3] <= '5' && p[4] >= '0' && p[4] <= '9' && h1 * 10 + h2 < 24 &&
+            (p == text || !(p[-1] >= '0' && p[-1] <= '9'))) {
+            memcpy(out, p, TIME_LEN);
+            out[TIME_LEN] = '\0';
+            return;
+        }
+    }
+    str_copy(out, CHAT_DEFAULT_TIME, TIME_LEN + 1);
+}
+
+/* ---- The rules ------------------------------------------------------------------------------- */
+
+typedef struct decision {
+    bool call;
+    char name[128];
+    sbuf_t text; /* the answer, or the call's arguments (a JSON object text) */
+} decision_t;
+
+static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
+{
+    int n = cJSON_GetArraySize(messages);
+    const cJSON *last = cJSON_GetArrayItem(messages, n - 1);
+    sbuf_t text = SBUF_INIT;
+    if (strcmp(role_of(last), "tool") == 0) {
+        content_text(last, &text);
+        sbuf_puts(&d->text, "Here is what I found: ");
+        sim_text_prefix_cp(&d->text, text.data ? text.data : "", CHAT_TOOL_RESULT_CHARS);
+        sbuf_destroy(&text);
+        return;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        const cJSON *m = cJSON_GetArrayItem(messages, i);
+        if (strcmp(role_of(m), "user") == 0) {
+            content_text(m, &text);
+            break;
+        }
+    }
+    const char *u = text.data ? text.data : "";
+    static const char *const avail[] = {"available", "availability", NULL};
+    static const char *const lookup[] = {"look up", "lookup", "customer", NULL};
+    const cJSON *tool;
+    const char *echo_tool = tool_name_suffix(tools, "__echo");
+    const char *echo_at = sim_text_find_ci(u, "echo ");
+    char date[DATE_LEN + 1], hhmm[TIME_LEN + 1];
+    d->call = true;
+    if (sim_text_has_any(u, avail) && (tool = tool_named(tools, "checkAvailability"))) {
+        str_copy(d->name, "checkAvailability", sizeof(d->name));
+        pick_date(u, date);
+        sbuf_printf(&d->text, "{\"date\":\"%s\",\"serviceType\":", date);
+        sbuf_json_str(&d->text, pick_service(u, tool));
+        sbuf_putc(&d->text, '}');
+    } else if (sim_text_find_ci(u, "book") && (tool = tool_named(tools, "bookAppointment"))) {
+        str_copy(d->name, "bookAppointment", sizeof(d->name));
+        pick_date(u, date);
+        pick_time(u, hhmm);
+        sbuf_printf(&d->text,
+                    "{\"date\":\"%s\",\"time\":\"%s\",\"customerName\":\"Test Caller\","
+                    "\"customerPhone\":\"" CHAT_DEFAULT_PHONE "\",\"serviceType\":",
+                    date, hhmm);
+        sbuf_json_str(&d->text, pick_service(u, tool));
+        sbuf_putc(&d->text, '}');
+    } else if (sim_text_has_any(u, lookup) && tool_named(tools, "lookupCustomer")) {
+        str_copy(d->name, "lookupCustomer", sizeof(d->name));
+        sbuf_t phone = SBUF_INIT;
+        if (!sim_text_phone(u, &phone))
+            sbuf_puts(&phone, CHAT_DEFAULT_PHONE);
+        sbuf_puts(&d->text, "{\"phone\":");
+        sbuf_json_str(&d->text, phone.data);
+        sbuf_putc(&d->text, '}');
+        sbuf_destroy(&phone);
+    } else if (echo_at && echo_tool) {
+        str_copy(d->name, echo_tool, sizeof(d->name));
+        const char *x = echo_at + strlen("echo ");
+        size_t xl = strlen(x);
+        while (xl > 0 && (x[xl - 1] == ' ' || x[xl - 1] == '\n'))
+            xl--;
+        sbuf_puts(&d->text, "{\"message\":");
+        sbuf_json_strn(&d->text, x, xl);
+        sbuf_putc(&d->text, '}');
+    } else {
+        d->call = false;
+        sbuf_puts(&d->text, "Prime Auto Lab can help with that.");
+        if (*u) {
+            sbuf_puts(&d->text, " You asked: \"");
+            sim_text_prefix_cp(&d->text, u, CHAT_ECHO_QUESTION_CPS);
+            sbuf_putc(&d->text, '"');
+        }
+    }
+    sbuf_destroy(&text);
+}
+
+/* ---- Answers --------------------------------------------------------------------------------- */
+
+static void usage_json(sbuf_t *b, const cJSON *messages, const decision_t *d)
+{
+    size_t chars = 0;
+    const cJSON *m;
+    int n = 0;
+    cJSON_ArrayForEach(m, messages)
+    {
+        sbuf_t t = SBUF_INIT;
+        content_text(m, &t);
+        chars += t.len;
+        sbuf_destroy(&t);
+        n++;
+    }
+    unsigned long long prompt = chars / CHARS_PER_TOKEN + (size_t)n * TOKENS_PER_MESSAGE;
+    unsigned long long completion = d->text.len / CHARS_PER_TOKEN + 1;
+    sbuf_printf(b, "{\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"total_tokens\":%llu}",
+                prompt, completion, prompt + completion);
+}
+
+static void head_json(sbuf_t *b, const char *id, const char *object, const char *model,
+                      long long created)
+{
+    sbuf_printf(b, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":", id, object,
+                created);
+    sbuf_json_str(b, model);
+    sbuf_puts(b, ",\"system_fingerprint\":\"fp_switchboard_sim\"");
+}
+
+static void answer_json(sbuf_t *b, const char *model, const cJSON *messages, const decision_t *d)
+{
+    char id[SIM_ID_MAX], call_id[SIM_ID_MAX];
+    sim_id(id, "chatcmpl-");
+    head_json(b, id, "chat.completion", model, (long long)time(NULL));
+    sbuf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    if (d->call) {
+        sim_id(call_id, "call_");
+        sbuf_printf(b,
+                    "null,\"refusal\":null,\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+                    "\"function\":{\"name\":",
+                    call_id);
+        sbuf_json_str(b, d->name);
+        sbuf_puts(b, ",\"arguments\":");
+        sbuf_json_str(b, d->text.data);
+        sbuf_puts(b, "}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
+    } else {
+        sbuf_json_str(b, d->text.data);
+        sbuf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+    }
+    sbuf_puts(b, ",\"usage\":");
+    usage_json(b, messages, d);
+    sbuf_putc(b, '}');
+}
+
+/* One SSE chunk with the given delta object text and finish reason (NULL: null). */
+static void chunk(sbuf_t *b, const char *id, const char *model, long long created,
+                  const char *delta, const char *finish)
+{
+    sbuf_puts(b, "data: ");
+    head_json(b, id, "chat.completion.chunk", model, created);
+    sbuf_printf(
+        b, ",\"choices\":[{\"index\":0,\"delta\":%s,\"logprobs\":null,\"finish_reason\":", delta);
+    if (finish)
+        sbuf_printf(b, "\"%s\"", finish);
+    else
+        sbuf_puts(b, "null");
+    sbuf_puts(b, "}]}\n\n");
+}
+
+static void answer_stream(sbuf_t *b, const char *model, const cJSON *messages, const decision_t *d,
+                          bool include_usage)
+{
+    char id[SIM_ID_MAX], call_id[SIM_ID_MAX];
+    sim_id(id, "chatcmpl-");
+    long long created = (long long)time(NULL);
+    const char *s = d->text.data;
+    size_t len = d->text.len, half = len / 2;
+    while (half > 0 && (s[half] & 0xc0) == 0x80)
+        half--;
+    size_t cuts[3] = {0, half, len};
+    sbuf_t delta = SBUF_INIT;
+    if (d->call) {
+        sim_id(call_id, "call_");
+        sbuf_printf(&delta,
+                    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,"
+                    "\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":",
+                    call_id);
+        sbuf_json_str(&delta, d->name);
+        sbuf_puts(&delta, ",\"arguments\":\"\"}}]}");
+    } else {
+        sbuf_puts(&delta, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}");
+    }
+    chunk(b, id, model, created, delta.data, NULL);
+    for (int i = 0; i < 2; i++) {
+        if (cuts[i + 1] == cuts[i])
+            continue;
+        sbuf_reset(&delta);
+        sbuf_puts(&delta, d->call ? "{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+                                  : "{\"content\":");
+        sbuf_json_strn(&delta, s + cuts[i], cuts[i + 1] - cuts[i]);
+        sbuf_puts(&delta, d->call ? "}}]}" : "}");
+        chunk(b, id, model, created, delta.data, NULL);
+    }
+    chunk(b, id, model, created, "{}", d->call ? "tool_calls" : "stop");
+    if (include_usage) {
+        sbuf_puts(b, "data: ");
+        head_json(b, id, "chat.completion.chunk", model, created);
+        sbuf_puts(b, ",\"choices\":[],\"usage\":");
+        usage_json(b, messages, d);
+        sbuf_puts(b, "}\n\n");
+    }
+    sbuf_puts(b, "data: [DONE]\n\n");
+    sbuf_destroy(&delta);
+}
+
+/* The --chat-fail answer. */
+static void fail(int *status, sbuf_t *headers, sbuf_t *body)
+{
+    switch (g_sim_cfg.chat_fail) {
+    case SIM_CHAT_FAIL_429:
+        *status = 429;
+        sbuf_puts(headers, "retry-after-ms: " CHAT_RETRY_AFTER_MS "\r\n"
+                           "x-ratelimit-remaining-requests: 0\r\n");
+        sim_chat_error_body(body,
+                            "Rate limit reached for requests (switchboard-sim --chat-fail 429). "
+                            "Please try again in " CHAT_RETRY_AFTER_MS "ms.",
+                            "requests", NULL, "rate_limit_exceeded");
+        break;
+    case SIM_CHAT_FAIL_QUOTA:
+        *status = 429;
+        sim_chat_error_body(body,
+                            "You exceeded your current quota, please check your plan and billing "
+                            "details (switchboard-sim --chat-fail 429-quota).",
+                            "insufficient_quota", NULL, "insufficient_quota");
+        break;
+    case SIM_CHAT_FAIL_500:
+        *status = 500;
+        sim_chat_error_body(body,
+                            "The server had an error while processing your request. Sorry about "
+                            "that! (switchboard-sim --chat-fail 500)",
+                            "server_error", NULL, NULL);
+        break;
+    default:
+        *status = 401;
+        sim_chat_error_body(body, "Incorrect API key provided (switchboard-sim --chat-fail 401).",
+                            "invalid_request_error", NULL, "invalid_api_key");
+        break;
+    }
+}
+
+void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status, sbuf_t *headers,
+                     sbuf_t *out, const char **ctype)
+{
+    char req_id[SIM_ID_MAX];
+    sim_id(req_id, "req_");
+    sbuf_printf(headers, "x-request-id: %s\r\n", req_id);
+    *ctype = "application/json";
+    if (!has_bearer) {
+        *status = 401;
+        sim_chat_error_body(out,
+                            "You didn't provide an API key. You need to provide your API key in "
+                            "an Authorization header using Bearer auth (i.e. Authorization: "
+                            "Bearer YOUR_KEY).",
+                            "invalid_request_error", NULL, "invalid_api_key");
+        return;
+    }
+    if (g_sim_cfg.chat_fail != SIM_CHAT_FAIL_NONE &&
+        (g_sim_cfg.chat_fail_count < 0 || g_failed < g_sim_cfg.chat_fail_count)) {
+        g_failed++;
+        fail(status, headers, out);
+        return;
+    }
+    cJSON *req = cJSON_ParseWithLength(body, len);
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
+    if (!cJSON_IsObject(req)) {
+        *status = 400;
+        sim_chat_error_body(out, "We could not parse the JSON body of your request.",
+                            "invalid_request_error", NULL, NULL);
+    } else if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
+        *status = 400;
+        sim_chat_error_body(out, "Missing required parameter: 'messages'.", "invalid_request_error",
+                            "messages", "missing_required_parameter");
+    } else if (model != NULL && !cJSON_IsString(model)) {
+        *status = 400;
+        sim_chat_error_body(out, "Invalid type for 'model': expected a string.",
+                            "invalid_request_error", "model", "invalid_type");
+    } else {
+        *status = 200;
+        const char *m = cJSON_IsString(model) ? model->valuestring : CHAT_DEFAULT_MODEL;
+        const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+        decision_t d = {.text = SBUF_INIT};
+        decide(messages, tools, &d);
+        if (d.text.data == NULL)
+            sbuf_puts(&d.text, "");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"))) {
+            const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
+            *ctype = "text/event-stream";
+            answer_stream(out, m, messages, &d,
+                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage")));
+        } else {
+            answer_json(out, m, messages, &d);
+        }
+        sbuf_destroy(&d.text);
+    }
+    cJSON_Delete(req);
+}
