@@ -29,10 +29,13 @@
 static config_t cfg;
 static agentcfg_t agentcfg;
 
-/* Raises RLIMIT_NOFILE to fit every connection the configuration allows. */
+/*
+ * Raises RLIMIT_NOFILE to fit every socket the configuration allows: SWITCHBOARD_MAX_CONNECTIONS
+ * counts sockets of all kinds (clients and upstreams), plus a reserve for the rest.
+ */
 static int raise_nofile(void)
 {
-    rlim_t need = (rlim_t)cfg.max_connections + 2 * (rlim_t)cfg.max_sessions + FD_RESERVE;
+    rlim_t need = (rlim_t)cfg.max_connections + FD_RESERVE;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return -errno;
