@@ -85,7 +85,8 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test test-unit test-integration test-stress asan tsan bench format clean
+.PHONY: all build deps run test test-unit test-integration test-stress asan tsan bench fuzz \
+	format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
 
@@ -145,6 +146,7 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
 	@echo "make test: all suites passed"
 
 test-unit: $(OUT)/tests/unit
@@ -166,6 +168,30 @@ tsan:
 	@$(MAKE) --no-print-directory MODE=tsan WERROR=$(WERROR) all
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress test-integration
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS on a copy of its seed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_DEPS    := net/wsproto.c agents/events.c audio/b64.c
+FUZZ_TARGETS := client_events upstream_events
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		c=$${t%_events}; rm -rf build/fuzz/corpus-$$c; mkdir -p build/fuzz/corpus-$$c; \
+		cp tests/fuzz/corpus/$$c/* build/fuzz/corpus-$$c/; \
+		echo "# fuzz $$t for $(FUZZ_SECONDS) s"; \
+		if ! build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+			-artifact_prefix=build/fuzz/ build/fuzz/corpus-$$c > build/fuzz/$$t.log 2>&1; then \
+			tail -40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (artifact in build/fuzz/)"; exit 1; \
+		fi; \
+		grep -E "^Done" build/fuzz/$$t.log; \
+	done
 
 bench: deps
 	@$(MAKE) --no-print-directory MODE=release all

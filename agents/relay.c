@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/events.h"
 #include "agents/session_int.h"
 #include "audio/pcm.h"
 #include "base/log.h"
@@ -15,32 +16,6 @@
 #include "base/util.h"
 
 #define PREBUFFER_MS 2000
-
-/* Upstream events the client sees, with the GA name to use (beta aliases renamed). */
-static const struct {
-    const char *from;
-    const char *to;
-} relayed[] = {
-    {"input_audio_buffer.speech_started", NULL},
-    {"input_audio_buffer.speech_stopped", NULL},
-    {"input_audio_buffer.committed", NULL},
-    {"conversation.item.input_audio_transcription.delta", NULL},
-    {"conversation.item.input_audio_transcription.completed", NULL},
-    {"conversation.item.input_audio_transcription.failed", NULL},
-    {"response.created", NULL},
-    {"response.output_item.added", NULL},
-    {"response.output_item.done", NULL},
-    {"response.output_audio_transcript.delta", NULL},
-    {"response.output_audio_transcript.done", NULL},
-    {"response.audio_transcript.delta", "response.output_audio_transcript.delta"},
-    {"response.audio_transcript.done", "response.output_audio_transcript.done"},
-    {"response.output_text.delta", NULL},
-    {"response.output_text.done", NULL},
-    {"response.text.delta", "response.output_text.delta"},
-    {"response.text.done", "response.output_text.done"},
-    {"conversation.item.truncated", NULL},
-    {"response.done", NULL},
-};
 
 static int16_t *scratch(session_t *s, size_t samples)
 {
@@ -299,13 +274,11 @@ void relay_upstream_event(session_t *s, event_msg_t *m)
         if (cJSON_IsString(id) && strcmp(id->valuestring, s->play_item) == 0)
             s->item_audio_done = true;
     }
-    for (size_t i = 0; i < ARRAY_LEN(relayed); i++) {
-        if (strcmp(t, relayed[i].from) != 0)
-            continue;
-        if (relayed[i].to)
-            cJSON_SetValuestring(type, relayed[i].to);
+    const char *ga = events_relay_name(t);
+    if (ga) {
+        if (strcmp(ga, t) != 0)
+            cJSON_SetValuestring(type, ga);
         net_ws_send_json(s->conn, ev);
-        break;
     }
     if (strcmp(t, "response.done") == 0 && s->create_waiting) {
         s->create_waiting = false;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/events.h"
 #include "agents/session_int.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -104,38 +105,20 @@ static void on_admitted(session_t *s, const session_admitted_msg_t *m)
              LOG_I("rate", s->rate));
 }
 
-/* Counts code points of UTF-8 text (the socket layer has validated the encoding). */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 /* conversation.item.create accepts one user text message only (SPEC 5.1). */
 static bool valid_item(session_t *s, const cJSON *ev)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
-    const cJSON *role = cJSON_GetObjectItemCaseSensitive(item, "role");
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
-    const cJSON *part = cJSON_GetArrayItem(content, 0);
-    const cJSON *ptype = cJSON_GetObjectItemCaseSensitive(part, "type");
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
-    if (!cJSON_IsString(type) || strcmp(type->valuestring, "message") != 0 ||
-        !cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0 ||
-        !cJSON_IsArray(content) || cJSON_GetArraySize(content) != 1 || !cJSON_IsString(ptype) ||
-        strcmp(ptype->valuestring, "input_text") != 0 || !cJSON_IsString(text)) {
+    switch (events_check_client_item(ev, TEXT_MAX_CHARS)) {
+    case EVENTS_ITEM_INVALID:
         net_ws_protocol_error(s->conn, "invalid_event",
                               "conversation.item.create takes one user message with input_text");
         return false;
-    }
-    if (utf8_chars(text->valuestring) > TEXT_MAX_CHARS) {
+    case EVENTS_ITEM_TOO_LONG:
         net_ws_send_error(s->conn, "text_too_long", "text is limited to 4096 characters");
         return false;
+    default:
+        return true;
     }
-    return true;
 }
 
 static void on_text(session_t *s, net_ws_text_msg_t *m)

@@ -20,6 +20,7 @@
 
 #include "actors/timer.h"
 #include "agents/agents.h"
+#include "agents/events.h"
 #include "audio/b64.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -239,14 +240,11 @@ static const char *str_field(const cJSON *o, const char *name)
 
 static void on_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
 {
-    const char *delta = str_field(ev, "delta");
-    const char *item = str_field(ev, "item_id");
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
-    if (delta == NULL)
-        return;
-    size_t n = strlen(delta);
-    audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, NULL, b64_decoded_max(n));
-    ssize_t len = b64_decode(delta, n, m->pcm);
+    size_t cap = events_audio_max(ev);
+    audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, NULL, cap);
+    const char *item;
+    ssize_t len = events_audio_delta(ev, m->pcm, cap, &item);
     if (len < 0) {
         msg_free(&m->hdr);
         log_warn("upstream.bad_audio", LOG_S("openai_session", u->openai_session));
@@ -261,8 +259,7 @@ static void on_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
 static void on_event(upstream_t *u, net_ws_text_msg_t *t)
 {
     const char *type = t->type;
-    if (strcmp(type, "response.output_audio.delta") == 0 ||
-        strcmp(type, "response.audio.delta") == 0) {
+    if (events_is_audio_delta(type)) {
         on_audio_delta(u, t->json, t->hdr.sent_ns);
         return;
     }

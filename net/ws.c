@@ -10,6 +10,7 @@
 #include "base/metrics.h"
 #include "base/util.h"
 #include "net/net_int.h"
+#include "net/wsproto.h"
 
 #define WS_RX_MIN 4096
 /* lws 4.1's own opcode for a close frame (private-lib-roles-ws.h: LWS_WRITE_CLOSE 4), which
@@ -149,14 +150,6 @@ static void on_established(struct lws *wsi, conn_t *c)
     actor_send(c->target, &m->hdr);
 }
 
-static bool type_accepted(const net_ws_route_t *r, const char *type)
-{
-    for (const char *const *t = r->types; t && *t; t++)
-        if (strcmp(*t, type) == 0)
-            return true;
-    return false;
-}
-
 void net_text_msg_free(msg_t *m)
 {
     cJSON_Delete(((net_ws_text_msg_t *)m)->json);
@@ -167,51 +160,44 @@ void net_text_msg_free(msg_t *m)
 static void on_text(conn_t *c, const char *s, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
-    if (len == 4 && memcmp(s, "ping", 4) == 0) {
+    cJSON *j = NULL;
+    switch (wsp_classify(s, len, c->ws_route->types, &j)) {
+    case WSP_PING_TEXT:
         send_text_net(c, "pong");
-        post_activity(c);
-        return;
-    }
-    cJSON *j = cJSON_ParseWithLength(s, len);
-    if (j == NULL) {
-        ws_protocol_error_net(c, "invalid_json", "the frame is not valid JSON");
-        post_activity(c);
-        return;
-    }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-    if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
-        cJSON_Delete(j);
-        ws_protocol_error_net(c, "invalid_event",
-                              "an event is a JSON object with a string \"type\"");
-        post_activity(c);
-        return;
-    }
-    if (strcmp(type->valuestring, "ping") == 0) {
-        cJSON_Delete(j);
+        break;
+    case WSP_PING_EVENT:
         send_text_net(c, "{\"type\":\"pong\"}");
-        post_activity(c);
-        return;
-    }
-    if (!type_accepted(c->ws_route, type->valuestring)) {
+        break;
+    case WSP_INVALID_JSON:
+        ws_protocol_error_net(c, "invalid_json", "the frame is not valid JSON");
+        break;
+    case WSP_INVALID_EVENT:
+        ws_protocol_error_net(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        break;
+    case WSP_UNSUPPORTED: {
         char msg[160];
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
         snprintf(msg, sizeof(msg), "event type \"%.100s\" is not supported here",
                  type->valuestring);
         cJSON_Delete(j);
         ws_protocol_error_net(c, "unsupported_event", msg);
-        post_activity(c);
-        return;
+        break;
     }
-    if (c->target == NULL) {
-        cJSON_Delete(j);
-        return;
+    case WSP_EVENT:
+        if (c->target == NULL) {
+            cJSON_Delete(j);
+            return;
+        }
+        net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
+        m->hdr.free_fn = net_text_msg_free;
+        m->conn = c->id;
+        m->json = j;
+        m->type = cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring;
+        m->len = len;
+        actor_send(c->target, &m->hdr);
+        return; /* the actor sees this frame itself */
     }
-    net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
-    m->hdr.free_fn = net_text_msg_free;
-    m->conn = c->id;
-    m->json = j;
-    m->type = type->valuestring;
-    m->len = len;
-    actor_send(c->target, &m->hdr);
+    post_activity(c);
 }
 
 static void on_binary(conn_t *c, const uint8_t *p, size_t len)

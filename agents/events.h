@@ -1,0 +1,39 @@
+/*
+ * events: the pure parsing of voice-session events (SPEC 5.1, 6, 14), shared by the session and
+ * upstream actors and by the fuzz targets. No I/O, no globals. Thread: any.
+ */
+#ifndef SB_AGENTS_EVENTS_H
+#define SB_AGENTS_EVENTS_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define EVENTS_ITEM_OK       0
+#define EVENTS_ITEM_INVALID  -1 /* not one user message with one input_text part: invalid_event */
+#define EVENTS_ITEM_TOO_LONG -2 /* text over the limit in code points: text_too_long */
+
+/* Checks a client conversation.item.create event; returns one of EVENTS_ITEM_*. */
+int events_check_client_item(const cJSON *ev, size_t max_chars);
+
+/* The GA name the client sees for an upstream event type (beta aliases renamed), or NULL when the
+ * event is not relayed to clients. */
+const char *events_relay_name(const char *type);
+
+/* True for an output audio delta (GA name or beta alias). */
+int events_is_audio_delta(const char *type);
+
+/*
+ * Decodes the base64 `delta` of an audio delta event into out (cap bytes, at least
+ * events_audio_max(ev)); sets *item_id to its item_id (NULL when absent). Returns the bytes
+ * decoded, or -1 when the delta is missing or not base64.
+ */
+ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char **item_id);
+/* Upper bound of the decoded size of ev's delta (0 when none). */
+size_t events_audio_max(const cJSON *ev);
+
+/* Code points of UTF-8 text (invalid bytes count one each). */
+size_t events_utf8_chars(const char *s);
+
+#endif

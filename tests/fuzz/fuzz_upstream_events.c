@@ -1,0 +1,32 @@
+/*
+ * libFuzzer target: events from the upstream Realtime API (SPEC 6) through the parsing the
+ * upstream and session actors do: JSON, the relay name table, and audio delta decoding.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/events.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    cJSON *ev = cJSON_ParseWithLength((const char *)data, size);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    if (cJSON_IsObject(ev) && cJSON_IsString(type)) {
+        if (events_is_audio_delta(type->valuestring)) {
+            size_t cap = events_audio_max(ev);
+            uint8_t *out = malloc(cap ? cap : 1);
+            const char *item;
+            ssize_t n = events_audio_delta(ev, out, cap, &item);
+            if (n > (ssize_t)cap)
+                abort(); /* decoded past the bound it promised */
+            free(out);
+        }
+        (void)events_relay_name(type->valuestring);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(ev, "error");
+        (void)cJSON_GetObjectItemCaseSensitive(err, "code");
+    }
+    cJSON_Delete(ev);
+    return 0;
+}
