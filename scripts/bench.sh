@@ -16,6 +16,10 @@ R="$OUT/results.md"
     echo "|---|---|"
     build/release/bench/bench_mbox --markdown
     echo
+    echo "| audio codecs (release build) | result |"
+    echo "|---|---|"
+    build/release/bench/bench_audio --markdown
+    echo
     echo "| round trip over loopback (us) | p50 | p99 | max |"
     echo "|---|---|---|---|"
     build/release/bench/bench_roundtrip --markdown
