@@ -40,8 +40,7 @@ typedef struct session {
     char id[48];    /* sessionId */
     char token[96]; /* minted token (empty with --direct) */
     sess_phase_t phase;
-    struct lws *wsi;      /* NULL before connecting and after WSI_DESTROY */
-    uint32_t active_slot; /* index in its thread's active list while wsi != NULL */
+    struct lws *wsi; /* NULL before connecting and after WSI_DESTROY */
 
     /* Times, CLOCK_MONOTONIC ns; 0 = not reached. */
     uint64_t t_start;   /* POST start (--direct: connect start) */

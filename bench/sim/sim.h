@@ -16,8 +16,8 @@
  * Files: sim.c (command line, loop, listener, lws callback), sim_conn.c (frames, timers,
  * closes), sim_http.c (HTTP routes and the upgrade check), sim_chat.c (Chat Completions rules),
  * sim_record.c (the /sim/events recording), sim_rt.c (Realtime client events and session),
- * sim_resp.c (Realtime responses), sim_audio.c (VAD, speech synthesis, G.711), sim_text.c
- * (deterministic reply rules shared by both APIs).
+ * sim_session.c (the session configuration), sim_resp.c (Realtime responses), sim_audio.c (VAD,
+ * speech synthesis, G.711), sim_text.c (deterministic reply rules). DESIGN.md tells the story.
  */
 #ifndef SB_BENCH_SIM_H
 #define SB_BENCH_SIM_H

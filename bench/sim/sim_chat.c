@@ -229,6 +229,20 @@ typedef struct decision {
     sbuf_t text; /* the answer, or the call's arguments (a JSON object text) */
 } decision_t;
 
+/*
+ * The rules, on the last message and the offered tools (first match wins):
+ * - the last message is a tool result: "Here is what I found: <its first 200 characters>";
+ * - otherwise, on the last user message: "available"/"availability" with checkAvailability
+ *   offered: checkAvailability {date, serviceType}; "book" with bookAppointment offered:
+ *   bookAppointment {date, time, customerName, customerPhone, serviceType}; "look up"/"lookup"/
+ *   "customer" with lookupCustomer offered: lookupCustomer {phone}; "echo <x>" with a tool named
+ *   "<alias>__echo" offered: that tool {message: x};
+ * - otherwise the text "Prime Auto Lab can help with that. You asked: "<question>"".
+ * Dates are a YYYY-MM-DD in the text, today, tomorrow, the next named weekday, else next Monday
+ * (local time); times an HH:MM in the text, else 10:00; services the first one named (the
+ * tool's serviceType enum value when it declares one), else "Oil Change"; phones the first
+ * phone-like run of digits, else 555-0100.
+ */
 static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
 {
     int n = cJSON_GetArraySize(messages);

@@ -37,17 +37,27 @@ typedef struct sim_http {
     uint64_t due_ns;
 } sim_http_t;
 
-/* True for "Bearer <something>" (any case for the scheme), the only check the API makes. */
+#define INSECURE_KEY_PROTOCOL "openai-insecure-api-key."
+
+/*
+ * True for "Authorization: Bearer <something>" (any case for the scheme), the only check the
+ * API makes, or, for browsers that cannot set headers, a WebSocket subprotocol
+ * "openai-insecure-api-key.<something>".
+ */
 static bool bearer_ok(struct lws *wsi)
 {
     char auth[1024];
-    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
-        return false;
-    if (strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    for (const char *p = auth + 7; *p; p++)
-        if (*p != ' ')
-            return true;
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        strncasecmp(auth, "Bearer ", 7) == 0) {
+        for (const char *p = auth + 7; *p; p++)
+            if (*p != ' ')
+                return true;
+    }
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_PROTOCOL) > 0) {
+        const char *k = strstr(auth, INSECURE_KEY_PROTOCOL);
+        k = k ? k + strlen(INSECURE_KEY_PROTOCOL) : NULL;
+        return k && *k && *k != ',' && *k != ' ';
+    }
     return false;
 }
 
@@ -140,9 +150,7 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message, cons
     sbuf_t body = SBUF_INIT, b = SBUF_INIT;
     sim_chat_error_body(&body, message, type, NULL, code);
     sim_conn_msg_begin(&b);
-    sbuf_printf(&b,
-                "HTTP/1.1 %d %s\r\ncontent-type: " CTYPE_JSON "\r\ncontent-length: %zu\r\n"
-                "connection: close\r\n\r\n",
+    sbuf_printf(&b, "HTTP/1.1 %d %s\r\ncontent-type: " CTYPE_JSON "\r\ncontent-length: %zu\r\n\r\n",
                 status, status_text(status), body.len);
     sbuf_append(&b, body.data, body.len);
     size_t len = b.len - LWS_PRE;

@@ -31,7 +31,7 @@ struct sim_resp {
     char prev_item_id[SIM_ID_MAX]; /* "" when the item was the first */
     uint32_t bytes_per_ms;         /* of the audio this response sends */
     uint64_t audio_bytes;          /* audio sent so far */
-    char *text;                    /* SPEECH: transcript; CALL: arguments */
+    char *text;                    /* SPEECH: transcript; CALL: all arguments (for usage) */
     /* ECHO */
     uint64_t last_append_ns;
     char ids_tail[160]; /* ","response_id":…,"delta":" of every delta */
@@ -44,9 +44,6 @@ struct sim_resp {
     uint32_t chunks_sent;
     uint32_t words_sent;
     size_t said_len; /* bytes of text covered by the deltas sent */
-    /* CALL */
-    char call_id[SIM_ID_MAX];
-    char name[64];
 };
 
 static struct {
@@ -57,12 +54,19 @@ static struct {
 
 /* ---- Shared pieces of events ----------------------------------------------------------------- */
 
-static void ids(sim_rt_t *rt, const sim_resp_t *r, bool content_index)
+/* The ids every delta and done event carries (function-call events have no content_index). */
+static void ids_of(sim_rt_t *rt, const sim_resp_t *r, const char *item_id, int output_index,
+                   bool content_index)
 {
-    sbuf_printf(&rt->out, ",\"response_id\":\"%s\",\"item_id\":\"%s\",\"output_index\":0", r->id,
-                r->item_id);
+    sbuf_printf(&rt->out, ",\"response_id\":\"%s\",\"item_id\":\"%s\",\"output_index\":%d", r->id,
+                item_id, output_index);
     if (content_index)
         sbuf_puts(&rt->out, ",\"content_index\":0");
+}
+
+static void ids(sim_rt_t *rt, const sim_resp_t *r, bool content_index)
+{
+    ids_of(rt, r, r->item_id, 0, content_index);
 }
 
 static void format_json(sbuf_t *b, sim_fmt_t f)
@@ -92,9 +96,10 @@ static void usage_json(sim_rt_t *rt, const sim_resp_t *r)
                 (unsigned long long)text_out, (unsigned long long)audio_out);
 }
 
-/* The response object of response.created (output empty, no usage) and response.done. */
+/* The response object of response.created (output empty, no usage) and response.done (the
+ * items named in item_ids that still exist). */
 static void response_json(sim_rt_t *rt, const sim_resp_t *r, const char *status, const char *reason,
-                          const sim_item_t *item)
+                          char (*item_ids)[SIM_ID_MAX], unsigned n_items)
 {
     sbuf_t *b = &rt->out;
     sbuf_printf(b,
@@ -105,8 +110,16 @@ static void response_json(sim_rt_t *rt, const sim_resp_t *r, const char *status,
     else
         sbuf_puts(b, ",\"status_details\":null");
     sbuf_puts(b, ",\"output\":[");
-    if (item)
-        sim_rt_item_json(b, item, strcmp(status, "completed") == 0 ? "completed" : "incomplete");
+    bool first = true;
+    for (unsigned i = 0; i < n_items; i++) {
+        const sim_item_t *it = sim_rt_item_find(rt, item_ids[i]);
+        if (it == NULL)
+            continue; /* deleted by the client meanwhile */
+        if (!first)
+            sbuf_putc(b, ',');
+        first = false;
+        sim_rt_item_json(b, it, strcmp(status, "completed") == 0 ? "completed" : "incomplete");
+    }
     sbuf_printf(b, "],\"conversation_id\":\"%s\",\"output_modalities\":[\"%s\"]", rt->conv_id,
                 r->text_only ? "text" : "audio");
     sbuf_puts(b, ",\"max_output_tokens\":\"inf\",\"audio\":{\"output\":{\"format\":");
@@ -148,13 +161,11 @@ static void resp_free(sim_resp_t *r)
 static sim_item_t *begin(sim_rt_t *rt, sim_resp_t *r, sim_item_kind_t kind)
 {
     sim_rt_event_begin(rt, "response.created");
-    response_json(rt, r, "in_progress", NULL, NULL);
+    response_json(rt, r, "in_progress", NULL, NULL, 0);
     sim_rt_event_send(rt);
     sim_item_t *it = sim_rt_item_add(rt, kind, r->item_id, "");
     it->from_audio = !r->text_only;
     it->bytes_per_ms = r->bytes_per_ms;
-    str_copy(it->call_id, r->call_id, sizeof(it->call_id));
-    str_copy(it->name, r->name, sizeof(it->name));
     sim_rt_event_begin(rt, "response.output_item.added");
     sbuf_printf(&rt->out, ",\"response_id\":\"%s\",\"output_index\":0,\"item\":", r->id);
     sim_rt_item_json(&rt->out, it, "in_progress");
@@ -223,7 +234,7 @@ static void end(sim_rt_t *rt, const char *reason)
         sim_rt_event_send(rt);
     }
     sim_rt_event_begin(rt, "response.done");
-    response_json(rt, r, status, reason, it);
+    response_json(rt, r, status, reason, &r->item_id, 1);
     sim_rt_event_send(rt);
     rt->resp = NULL;
     resp_free(r);
@@ -341,17 +352,34 @@ static void speak(sim_rt_t *rt, const char *text, bool text_only)
     sim_conn_wake_at(rt->conn, next);
 }
 
-/* A function call: the whole call goes out at once (there is nothing to pace). */
-static void call(sim_rt_t *rt, const char *name, const char *args)
+/* Sends one function call item of a response: added, argument deltas, done. */
+static void send_call(sim_rt_t *rt, sim_resp_t *r, const sim_call_reply_t *c, int index,
+                      char item_id[SIM_ID_MAX])
 {
-    sim_resp_t *r = resp_new(rt, RESP_CALL);
-    r->text = xstrdup(args);
-    str_copy(r->name, name, sizeof(r->name));
-    sim_id(r->call_id, "call_");
-    rt->resp = r;
-    begin(rt, r, SIM_ITEM_CALL);
+    const char *last = sim_rt_last_item_id(rt);
+    char prev[SIM_ID_MAX], call_id[SIM_ID_MAX];
+    str_copy(prev, last ? last : "", sizeof(prev));
+    sim_item_t *it = sim_rt_item_add(rt, SIM_ITEM_CALL, index == 0 ? r->item_id : NULL, "");
+    str_copy(item_id, it->id, SIM_ID_MAX);
+    sim_id(it->call_id, "call_");
+    str_copy(call_id, it->call_id, sizeof(call_id));
+    str_copy(it->name, c->name, sizeof(it->name));
+    sim_rt_event_begin(rt, "response.output_item.added");
+    sbuf_printf(&rt->out, ",\"response_id\":\"%s\",\"output_index\":%d,\"item\":", r->id, index);
+    sim_rt_item_json(&rt->out, it, "in_progress");
+    sim_rt_event_send(rt);
+    sim_rt_event_begin(rt, "conversation.item.added");
+    sbuf_puts(&rt->out, ",\"previous_item_id\":");
+    sbuf_json_str(&rt->out, last ? prev : NULL);
+    sbuf_puts(&rt->out, ",\"item\":");
+    sim_rt_item_json(&rt->out, it, "in_progress");
+    sim_rt_event_send(rt);
+    free(it->text);
+    it->text = xstrndup(c->args.data, c->args.len);
+
     /* Two argument deltas, split on a UTF-8 boundary, as a model streams them. */
-    size_t len = strlen(args), half = len / 2;
+    const char *args = c->args.data;
+    size_t len = c->args.len, half = len / 2;
     while (half > 0 && (args[half] & 0xc0) == 0x80)
         half--;
     size_t cuts[3] = {0, half, len};
@@ -359,19 +387,52 @@ static void call(sim_rt_t *rt, const char *name, const char *args)
         if (cuts[i + 1] == cuts[i])
             continue;
         sim_rt_event_begin(rt, "response.function_call_arguments.delta");
-        ids(rt, r, false);
-        sbuf_printf(&rt->out, ",\"call_id\":\"%s\",\"delta\":", r->call_id);
+        ids_of(rt, r, item_id, index, false);
+        sbuf_printf(&rt->out, ",\"call_id\":\"%s\",\"delta\":", call_id);
         sbuf_json_strn(&rt->out, args + cuts[i], cuts[i + 1] - cuts[i]);
         sim_rt_event_send(rt);
     }
     sim_rt_event_begin(rt, "response.function_call_arguments.done");
-    ids(rt, r, false);
-    sbuf_printf(&rt->out, ",\"call_id\":\"%s\",\"name\":", r->call_id);
-    sbuf_json_str(&rt->out, name);
+    ids_of(rt, r, item_id, index, false);
+    sbuf_printf(&rt->out, ",\"call_id\":\"%s\",\"name\":", call_id);
+    sbuf_json_str(&rt->out, c->name);
     sbuf_puts(&rt->out, ",\"arguments\":");
-    sbuf_json_str(&rt->out, args);
+    sbuf_json_strn(&rt->out, args, len);
     sim_rt_event_send(rt);
-    end(rt, NULL);
+
+    it = sim_rt_item_find(rt, item_id);
+    sim_rt_event_begin(rt, "response.output_item.done");
+    sbuf_printf(&rt->out, ",\"response_id\":\"%s\",\"output_index\":%d,\"item\":", r->id, index);
+    sim_rt_item_json(&rt->out, it, "completed");
+    sim_rt_event_send(rt);
+    sim_rt_event_begin(rt, "conversation.item.done");
+    sbuf_puts(&rt->out, ",\"previous_item_id\":");
+    sbuf_json_str(&rt->out, last ? prev : NULL);
+    sbuf_puts(&rt->out, ",\"item\":");
+    sim_rt_item_json(&rt->out, it, "completed");
+    sim_rt_event_send(rt);
+}
+
+/* A response of function calls: everything goes out at once (there is nothing to pace). */
+static void calls(sim_rt_t *rt, const sim_reply_t *reply)
+{
+    sim_resp_t *r = resp_new(rt, RESP_CALL);
+    rt->resp = r;
+    sim_rt_event_begin(rt, "response.created");
+    response_json(rt, r, "in_progress", NULL, NULL, 0);
+    sim_rt_event_send(rt);
+    char item_ids[SIM_REPLY_MAX_CALLS][SIM_ID_MAX];
+    sbuf_t all = SBUF_INIT;
+    for (unsigned i = 0; i < reply->n_calls; i++) {
+        send_call(rt, r, &reply->calls[i], (int)i, item_ids[i]);
+        sbuf_append(&all, reply->calls[i].args.data, reply->calls[i].args.len);
+    }
+    r->text = sbuf_take(&all); /* for the usage figures */
+    sim_rt_event_begin(rt, "response.done");
+    response_json(rt, r, "completed", NULL, item_ids, reply->n_calls);
+    sim_rt_event_send(rt);
+    rt->resp = NULL;
+    resp_free(r);
 }
 
 /* Decides and starts the answer to the conversation so far. */
@@ -403,13 +464,14 @@ static void answer(sim_rt_t *rt, bool text_only)
         return;
     }
     user->answered = true;
-    sim_reply_t reply = {.text = SBUF_INIT};
+    sim_reply_t reply;
+    sim_reply_init(&reply);
     sim_text_voice_reply(user->text, user->from_audio, rt->has_navigate, rt->section_enum, &reply);
-    if (reply.kind == SIM_REPLY_CALL)
-        call(rt, reply.name, reply.text.data);
+    if (reply.n_calls)
+        calls(rt, &reply);
     else
         speak(rt, reply.text.data, text_only);
-    sbuf_destroy(&reply.text);
+    sim_reply_destroy(&reply);
 }
 
 /* ---- The API of sim_rt.h --------------------------------------------------------------------- */
@@ -430,10 +492,10 @@ void sim_resp_create(sim_rt_t *rt, const cJSON *params, const char *client_event
         sim_resp_t *r = resp_new(rt, RESP_EMPTY);
         rt->resp = r;
         sim_rt_event_begin(rt, "response.created");
-        response_json(rt, r, "in_progress", NULL, NULL);
+        response_json(rt, r, "in_progress", NULL, NULL, 0);
         sim_rt_event_send(rt);
         sim_rt_event_begin(rt, "response.done");
-        response_json(rt, r, "completed", NULL, NULL);
+        response_json(rt, r, "completed", NULL, NULL, 0);
         sim_rt_event_send(rt);
         rt->resp = NULL;
         resp_free(r);

@@ -330,6 +330,7 @@ static void on_append(sim_rt_t *rt, const cJSON *j, const char *eid)
     g_sim_stats.appends++;
     sim_record_append(rt->rec, bytes);
     if (g_sim_cfg.mode == SIM_MODE_ECHO) {
+        rt->buf_bytes += bytes;
         sim_resp_echo(rt, a->valuestring, n, bytes);
         return;
     }

@@ -90,57 +90,59 @@ static void normalise_section(char *s)
     }
 }
 
-/* The words after a navigation phrase, without fillers, up to punctuation. */
-static void section_words(const char *rest, char *out, size_t outsz)
+static const char *skip_fillers(const char *p)
 {
     for (bool again = true; again;) {
         again = false;
         for (const char *const *f = filler_words; *f; f++) {
-            if (strncasecmp(rest, *f, strlen(*f)) == 0) {
-                rest += strlen(*f);
+            if (strncasecmp(p, *f, strlen(*f)) == 0) {
+                p += strlen(*f);
                 again = true;
             }
         }
     }
-    size_t n = 0;
-    while (rest[n] && n + 1 < outsz &&
-           (isalnum((unsigned char)rest[n]) || rest[n] == ' ' || rest[n] == '-' || rest[n] == '_'))
-        n++;
-    while (n > 0 && rest[n - 1] == ' ')
-        n--;
-    memcpy(out, rest, n);
-    out[n] = '\0';
-    normalise_section(out);
+    return p;
 }
 
-/* Picks the section: the enum value the words start with, or else their first word. */
-static bool pick_section(const char *rest, const cJSON *section_enum, char *out, size_t outsz)
+/*
+ * Picks the section named at rest (just after a navigation phrase): the enum value the words
+ * there start with, or else their first word. Returns how many bytes of rest name it (0: no
+ * section). Normalising maps bytes one to one, so lengths carry over to the original text.
+ */
+static size_t pick_section(const char *rest, const cJSON *section_enum, char *out, size_t outsz)
 {
+    const char *p = skip_fillers(rest);
     char words[SECTION_MAX_BYTES];
-    section_words(rest, words, sizeof(words));
-    if (words[0] == '\0')
-        return false;
-    if (cJSON_IsArray(section_enum)) {
-        const cJSON *v;
-        cJSON_ArrayForEach(v, section_enum)
-        {
-            if (!cJSON_IsString(v))
-                continue;
-            char cand[SECTION_MAX_BYTES];
-            str_copy(cand, v->valuestring, sizeof(cand));
-            normalise_section(cand);
-            size_t cl = strlen(cand);
-            if (cl && strncmp(words, cand, cl) == 0 && (words[cl] == '\0' || words[cl] == '-')) {
-                str_copy(out, v->valuestring, outsz);
-                return true;
-            }
+    size_t n = 0;
+    while (p[n] && n + 1 < sizeof(words) &&
+           (isalnum((unsigned char)p[n]) || p[n] == ' ' || p[n] == '-' || p[n] == '_'))
+        n++;
+    while (n > 0 && p[n - 1] == ' ')
+        n--;
+    if (n == 0)
+        return 0;
+    memcpy(words, p, n);
+    words[n] = '\0';
+    normalise_section(words);
+    size_t skipped = (size_t)(p - rest);
+    const cJSON *list = cJSON_IsArray(section_enum) ? section_enum : NULL, *v;
+    cJSON_ArrayForEach(v, list)
+    {
+        if (!cJSON_IsString(v))
+            continue;
+        char cand[SECTION_MAX_BYTES];
+        str_copy(cand, v->valuestring, sizeof(cand));
+        normalise_section(cand);
+        size_t cl = strlen(cand);
+        if (cl && strncmp(words, cand, cl) == 0 && (words[cl] == '\0' || words[cl] == '-')) {
+            str_copy(out, v->valuestring, outsz);
+            return skipped + cl;
         }
     }
-    char *dash = strchr(words, '-');
-    if (dash && !cJSON_IsArray(section_enum))
-        *dash = '\0';
+    size_t first = strcspn(words, "-");
+    words[first] = '\0';
     str_copy(out, words, outsz);
-    return true;
+    return skipped + first;
 }
 
 /* The longest word of at least KEYWORD_MIN_LETTERS letters that is not a stop word. */
@@ -171,33 +173,60 @@ static bool pick_keyword(const char *text, char *out, size_t outsz)
     return best > 0;
 }
 
+void sim_reply_init(sim_reply_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    sbuf_init(&r->text);
+    for (unsigned i = 0; i < SIM_REPLY_MAX_CALLS; i++)
+        sbuf_init(&r->calls[i].args);
+}
+
+void sim_reply_destroy(sim_reply_t *r)
+{
+    sbuf_destroy(&r->text);
+    for (unsigned i = 0; i < SIM_REPLY_MAX_CALLS; i++)
+        sbuf_destroy(&r->calls[i].args);
+}
+
+static sim_call_reply_t *add_call(sim_reply_t *out, const char *name)
+{
+    sim_call_reply_t *c = &out->calls[out->n_calls++];
+    str_copy(c->name, name, sizeof(c->name));
+    return c;
+}
+
 void sim_text_voice_reply(const char *user, bool from_audio, bool has_navigate,
                           const cJSON *section_enum, sim_reply_t *out)
 {
-    out->kind = SIM_REPLY_SPEAK;
-    out->name[0] = '\0';
-    if (has_navigate) {
-        for (const char *const *ph = navigate_phrases; *ph; ph++) {
-            const char *m = sim_text_find_ci(user, *ph);
-            char section[SECTION_MAX_BYTES];
-            if (m && pick_section(m + strlen(*ph), section_enum, section, sizeof(section))) {
-                out->kind = SIM_REPLY_CALL;
-                str_copy(out->name, SIM_TEXT_NAVIGATE_TOOL, sizeof(out->name));
-                sbuf_puts(&out->text, "{\"section\":");
-                sbuf_json_str(&out->text, section);
-                sbuf_putc(&out->text, '}');
-                return;
-            }
+    char section[SECTION_MAX_BYTES];
+    size_t span_at = 0, span_len = 0;
+    for (const char *const *ph = navigate_phrases; has_navigate && *ph && !span_len; ph++) {
+        const char *m = sim_text_find_ci(user, *ph);
+        size_t used = m ? pick_section(m + strlen(*ph), section_enum, section, sizeof(section)) : 0;
+        if (used) {
+            span_at = (size_t)(m - user);
+            span_len = strlen(*ph) + used;
         }
     }
-    if (sim_text_has_any(user, supervisor_words)) {
-        out->kind = SIM_REPLY_CALL;
-        str_copy(out->name, SIM_TEXT_SUPERVISOR_TOOL, sizeof(out->name));
-        sbuf_puts(&out->text, "{\"relevantContextFromLastUserMessage\":");
-        sbuf_json_str(&out->text, user);
-        sbuf_putc(&out->text, '}');
-        return;
+    /* Supervisor words count only outside the words that named a section ("the booking page"). */
+    char *masked = xstrdup(user);
+    memset(masked + span_at, ' ', span_len);
+    bool supervisor = sim_text_has_any(masked, supervisor_words);
+    free(masked);
+    if (span_len) {
+        sim_call_reply_t *c = add_call(out, SIM_TEXT_NAVIGATE_TOOL);
+        sbuf_puts(&c->args, "{\"section\":");
+        sbuf_json_str(&c->args, section);
+        sbuf_putc(&c->args, '}');
     }
+    if (supervisor) {
+        sim_call_reply_t *c = add_call(out, SIM_TEXT_SUPERVISOR_TOOL);
+        sbuf_puts(&c->args, "{\"relevantContextFromLastUserMessage\":");
+        sbuf_json_str(&c->args, user);
+        sbuf_putc(&c->args, '}');
+    }
+    if (out->n_calls)
+        return;
     char kw[KEYWORD_MAX_BYTES];
     if (!from_audio && pick_keyword(user, kw, sizeof(kw)))
         sbuf_printf(&out->text, "Thanks for calling. You mentioned %s. How can I help you today?",

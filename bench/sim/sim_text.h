@@ -17,21 +17,33 @@
 #define SIM_TEXT_NAVIGATE_TOOL   "navigate"
 #define SIM_TEXT_GREETING        "Thanks for calling. How can I help you today?"
 
-typedef enum { SIM_REPLY_SPEAK = 0, SIM_REPLY_CALL } sim_reply_kind_t;
+#define SIM_REPLY_MAX_CALLS 2
+
+typedef struct sim_call_reply {
+    char name[64];
+    sbuf_t args; /* a JSON object text */
+} sim_call_reply_t;
 
 typedef struct sim_reply {
-    sim_reply_kind_t kind;
-    char name[64]; /* CALL: the function */
-    sbuf_t text;   /* SPEAK: what to say; CALL: the arguments as a JSON object text */
+    unsigned n_calls; /* 0: speak text */
+    sim_call_reply_t calls[SIM_REPLY_MAX_CALLS];
+    sbuf_t text;
 } sim_reply_t;
 
+void sim_reply_init(sim_reply_t *r);
+void sim_reply_destroy(sim_reply_t *r);
+
 /*
- * Decides the voice agent's answer to the user's text: a navigate call for "show me / go to /
- * scroll to <section>" when navigate is declared (section_enum, when not NULL, is the enum of
- * its section parameter and picks the canonical name), a supervisor call when the text is
- * about booking, availability, prices or hours, else a greeting that echoes a keyword (none
- * when from_audio, whose text is a made-up transcript). out->text must be initialised; the
- * answer is appended to it.
+ * Decides the voice agent's answer to the user's text:
+ * - a navigate call for "show me / go to / scroll to <section>" when navigate is declared
+ *   (section_enum, when not NULL, is the enum of its section parameter and picks the
+ *   canonical name; otherwise the first word is the section);
+ * - a supervisor call when the text is about booking, appointments, availability, prices or
+ *   hours (outside the words that named the section);
+ * - both calls, in that order, in one response when the text asks for both;
+ * - else a greeting that echoes a keyword (none when from_audio, whose text is a made-up
+ *   transcript).
+ * out must have been initialised with sim_reply_init.
  */
 void sim_text_voice_reply(const char *user, bool from_audio, bool has_navigate,
                           const cJSON *section_enum, sim_reply_t *out);
