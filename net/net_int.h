@@ -180,6 +180,8 @@ void wsc_free(conn_t *c);
 /* ws.c, shared with wsc.c */
 void net_open_msg_free(msg_t *m);
 void net_text_msg_free(msg_t *m);
+/* Writes one text or binary frame now; returns -1 when lws could not take it. */
+int ws_write_data_net(struct lws *wsi, const net_out_t *o);
 /* Writes the next queued frame of c; returns -1 to close the connection. */
 int ws_writeable_net(struct lws *wsi, conn_t *c);
 /* Appends a received chunk to c->rx; returns 1 when a whole message is ready, -1 when it is too

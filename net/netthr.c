@@ -314,6 +314,19 @@ static void handle_out(netthr_t *thr, net_out_t *o)
             msg_free(&o->hdr);
             return;
         }
+        /*
+         * Nothing queued and the socket takes data: write now. Asking lws for a writeable
+         * callback instead toggles POLLOUT, which libuv turns into two epoll_ctl calls per frame.
+         * This runs from our own uv callback, not inside an lws callback, and lws buffers a
+         * partial write itself (the pipe then reads as choked, so later frames queue).
+         */
+        if (c->out_head == NULL && (o->kind == OUT_TEXT || o->kind == OUT_BINARY) &&
+            !lws_send_pipe_choked(c->wsi)) {
+            if (ws_write_data_net(c->wsi, o) != 0)
+                conn_close(c, 1011, "");
+            msg_free(&o->hdr);
+            return;
+        }
         if (c->out_count >= g_net.cfg.out_cap) {
             msg_free(&o->hdr);
             free_out_queue(c);

@@ -272,6 +272,17 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     return 0;
 }
 
+int ws_write_data_net(struct lws *wsi, const net_out_t *o)
+{
+    bool text = o->kind == OUT_TEXT;
+    int n = lws_write(wsi, (unsigned char *)o->buf + LWS_PRE, o->len,
+                      text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT]
+                                         [text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
+               1);
+    return n < (int)o->len ? -1 : 0;
+}
+
 /* Writes the next queued frame; returns -1 to close the connection. */
 int ws_writeable_net(struct lws *wsi, conn_t *c)
 {
@@ -307,15 +318,8 @@ int ws_writeable_net(struct lws *wsi, conn_t *c)
     case OUT_PING:
         lws_write(wsi, o->buf + LWS_PRE, 0, LWS_WRITE_PING);
         break;
-    default: {
-        bool text = o->kind == OUT_TEXT;
-        int n = lws_write(wsi, o->buf + LWS_PRE, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-        if (n < (int)o->len)
-            rc = -1;
-        metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT]
-                                             [text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
-                   1);
-    }
+    default:
+        rc = ws_write_data_net(wsi, o);
     }
     msg_free(&o->hdr);
     if (rc == 0 && c->out_head)
