@@ -26,6 +26,11 @@ static int16_t *scratch(session_t *s, size_t samples)
     return s->scratch;
 }
 
+static void send_text(session_t *s, const char *text)
+{
+    net_ws_send_text(s->conn, text, strlen(text));
+}
+
 static void send_upstream_event(session_t *s, const char *json)
 {
     cJSON *ev = cJSON_Parse(json);
@@ -117,6 +122,8 @@ void relay_client_event(session_t *s, cJSON *ev)
         cJSON_Delete(ev);
         return;
     }
+    if (create)
+        s->response_active = true; /* from now: a second create must not overtake it */
     actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
 }
 
@@ -305,14 +312,14 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
             sbuf_destroy(&b);
             s->ready_sent = true;
         } else {
-            net_ws_send_text(s->conn, "{\"type\":\"upstream.reconnected\"}", 30);
+            send_text(s, "{\"type\":\"upstream.reconnected\"}");
         }
         s->response_active = false;
         flush(s);
         break;
     case UPSTREAM_RECONNECTING:
         s->up_ready = false;
-        net_ws_send_text(s->conn, "{\"type\":\"upstream.reconnecting\"}", 31);
+        send_text(s, "{\"type\":\"upstream.reconnecting\"}");
         break;
     case UPSTREAM_UNAVAILABLE:
         log_warn("session.upstream_unavailable", LOG_S("sid", s->session_id),
