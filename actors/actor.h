@@ -50,7 +50,7 @@ struct actor {
     uint32_t refs; /* [atomic, any] references; 0 = being freed */
 
     /* Touched by the scheduler, under its lock. */
-    actor_t *run_next;  /* {sched lock} link in a run queue */
+    actor_t *run_next;  /* {sched lock, or the deferring thread before sched_flush} run queue link */
     uint64_t queued_ns; /* {sched lock} when it was last put on a run queue */
     actor_t *live_prev; /* {registry lock} list of live actors, for shutdown and metrics */
     actor_t *live_next; /* {registry lock} */

@@ -98,13 +98,24 @@ uint64_t sched_mailbox_depth(void)
 static _Thread_local bool tl_is_worker;
 
 /*
+ * A thread that called sched_defer_wakes() (a network thread) collects the actors it makes
+ * runnable during one pass of its event loop and hands them over under one lock with at most
+ * one wake, in sched_flush(). Actors on this list are owned by the scheduler (their mailbox went
+ * empty -> non-empty) but not yet visible to workers, so run_next is this thread's to use.
+ */
+static _Thread_local bool tl_defer;
+static _Thread_local actor_t *tl_pend_head, *tl_pend_tail;
+static _Thread_local uint32_t tl_pend_count;
+
+/*
  * Appends a to its lane and wakes a sleeping worker when the work needs one: an enqueue from
  * outside (a network thread), or from a worker when other work is already waiting. A worker
  * handing an actor to another (session -> upstream) picks it up itself after its current turn,
  * so waking a second worker would only cost a futex wake and a context switch. Caller holds
- * S.lock.
+ * S.lock and signals S.cond after unlocking when this returns true (a worker woken while the
+ * lock is still held would only block on it).
  */
-static void enqueue_locked(actor_t *a, uint64_t now_ns)
+static bool enqueue_locked(actor_t *a, uint64_t now_ns)
 {
     int lane = a->lane;
     bool others_waiting = S.head[LANE_REALTIME] != NULL || S.head[LANE_TOOLS] != NULL;
@@ -115,16 +126,52 @@ static void enqueue_locked(actor_t *a, uint64_t now_ns)
     else
         S.head[lane] = a;
     S.tail[lane] = a;
-    if (S.idle > 0 && (!tl_is_worker || others_waiting))
-        pthread_cond_signal(&S.cond);
+    return S.idle > 0 && (!tl_is_worker || others_waiting);
 }
 
 void sched_enqueue(actor_t *a)
 {
     uint64_t now = clock_now_ns();
+    if (tl_defer) {
+        a->run_next = NULL;
+        a->queued_ns = now;
+        if (tl_pend_tail)
+            tl_pend_tail->run_next = a;
+        else
+            tl_pend_head = a;
+        tl_pend_tail = a;
+        if (++tl_pend_count >= SCHED_DEFER_MAX)
+            sched_flush();
+        return;
+    }
     pthread_mutex_lock(&S.lock);
-    enqueue_locked(a, now);
+    bool wake = enqueue_locked(a, now);
     pthread_mutex_unlock(&S.lock);
+    if (wake)
+        pthread_cond_signal(&S.cond);
+}
+
+void sched_defer_wakes(void)
+{
+    tl_defer = true;
+}
+
+void sched_flush(void)
+{
+    if (tl_pend_head == NULL)
+        return;
+    bool wake = false;
+    pthread_mutex_lock(&S.lock);
+    for (actor_t *a = tl_pend_head, *next; a; a = next) {
+        next = a->run_next;
+        uint64_t queued = a->queued_ns;
+        wake |= enqueue_locked(a, queued);
+    }
+    pthread_mutex_unlock(&S.lock);
+    tl_pend_head = tl_pend_tail = NULL;
+    tl_pend_count = 0;
+    if (wake)
+        pthread_cond_signal(&S.cond);
 }
 
 /* Takes the next actor by lane priority, or NULL. Caller holds S.lock. */
@@ -153,9 +200,10 @@ void sched_wake_for_timer(uint64_t due_ns)
 {
     (void)due_ns;
     pthread_mutex_lock(&S.lock);
-    if (S.idle > 0)
-        pthread_cond_signal(&S.cond);
+    bool wake = S.idle > 0;
     pthread_mutex_unlock(&S.lock);
+    if (wake)
+        pthread_cond_signal(&S.cond);
 }
 
 static void *worker_main(void *arg)
@@ -174,14 +222,23 @@ static void *worker_main(void *arg)
         actor_t *a = pick_locked();
         if (a != NULL) {
             uint64_t queued_ns = a->queued_ns;
+            /* More runnable work than this worker: let a sleeping one share it. */
+            bool wake = S.idle > 0 && (S.head[LANE_REALTIME] || S.head[LANE_TOOLS]);
             pthread_mutex_unlock(&S.lock);
+            if (wake)
+                pthread_cond_signal(&S.cond);
             metric_hist_observe_ns(&g_metrics.actor_queue_seconds[a->lane],
                                    now > queued_ns ? now - queued_ns : 0);
             uint32_t left = actor_run(a, SCHED_BATCH_MSGS);
             if (left > 0) {
                 /* Still owned by the scheduler: back of its lane, keeping the reference. */
+                uint64_t now2 = clock_now_ns();
                 pthread_mutex_lock(&S.lock);
-                enqueue_locked(a, clock_now_ns());
+                if (enqueue_locked(a, now2)) {
+                    pthread_mutex_unlock(&S.lock);
+                    pthread_cond_signal(&S.cond);
+                    pthread_mutex_lock(&S.lock);
+                }
             } else {
                 actor_unref(a); /* the scheduler's reference */
                 pthread_mutex_lock(&S.lock);

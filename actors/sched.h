@@ -11,7 +11,9 @@
  *   actor (tools work is delayed, never starved). A turn handles at most SCHED_BATCH_MSGS messages;
  *   an actor with more waiting goes to the back of its lane.
  *   Idle workers sleep on a condition variable (no spinning on 2 cores); an enqueue signals one
- *   only when some worker sleeps. Timers (actors/timer.h) fire from the workers: an idle worker
+ *   only when some worker sleeps, after unlocking. A worker that takes an actor and sees more
+ *   runnable work wakes one more sleeper. Network threads defer their enqueues to the end of
+ *   each loop pass (sched_defer_wakes/sched_flush): one lock and one wake per batch. Timers (actors/timer.h) fire from the workers: an idle worker
  *   sleeps until the earliest deadline.
  *   Metrics: the delay from enqueue to the start of a turn is observed per lane in
  *   switchboard_actor_queue_seconds{lane}.
@@ -25,6 +27,7 @@
 
 #define SCHED_BATCH_MSGS   64
 #define SCHED_STARVE_LIMIT 32
+#define SCHED_DEFER_MAX    16 /* actors a deferring thread collects before it flushes anyway */
 
 typedef struct sched_config {
     int workers;    /* worker threads, >= 1 */
@@ -44,6 +47,16 @@ int sched_stop(uint64_t timeout_ms);
 
 /* Puts a on the run queue of its lane. Thread: any (see CONTRACT). */
 void sched_enqueue(actor_t *a);
+
+/*
+ * Makes sched_enqueue() on the calling thread collect actors instead of handing each one over
+ * (one lock and at most one wake per pass of an event loop instead of one per message). The
+ * thread must call sched_flush() before it can block: a network thread does it from a uv
+ * prepare and a uv check handle, so every loop pass ends with a flush. Thread: the caller.
+ */
+void sched_defer_wakes(void);
+/* Hands the actors collected by this thread to the workers, waking one. Thread: the caller. */
+void sched_flush(void);
 
 /* The configured mailbox capacity (for actor_spawn). Thread: any. */
 uint32_t sched_mailbox_cap(void);

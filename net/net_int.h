@@ -119,6 +119,8 @@ struct netthr {
     int wake_fd;
     uv_poll_t wake_poll;
     uv_timer_t sweep;
+    uv_prepare_t flush_prepare; /* hand collected actors to the workers before blocking */
+    uv_check_t flush_check;     /* and right after the I/O callbacks of each pass */
     mbox_t inbox; /* producers: any thread; consumer: this thread */
     bool stopping;
 

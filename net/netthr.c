@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "actors/sched.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
@@ -318,10 +319,11 @@ static void handle_out(netthr_t *thr, net_out_t *o)
          * Nothing queued and the socket takes data: write now. Asking lws for a writeable
          * callback instead toggles POLLOUT, which libuv turns into two epoll_ctl calls per frame.
          * This runs from our own uv callback, not inside an lws callback, and lws buffers a
-         * partial write itself (the pipe then reads as choked, so later frames queue).
+         * partial write itself; lws_partial_buffered() then says so and later frames queue.
+         * (lws_send_pipe_choked() would also poll() the socket: one more syscall per frame.)
          */
         if (c->out_head == NULL && (o->kind == OUT_TEXT || o->kind == OUT_BINARY) &&
-            !lws_send_pipe_choked(c->wsi)) {
+            !lws_partial_buffered(c->wsi)) {
             if (ws_write_data_net(c->wsi, o) != 0)
                 conn_close(c, 1011, "");
             msg_free(&o->hdr);
@@ -361,6 +363,10 @@ static void on_wake(uv_poll_t *h, int status, int events)
         uv_close((uv_handle_t *)&thr->wake_poll, NULL);
         uv_timer_stop(&thr->sweep);
         uv_close((uv_handle_t *)&thr->sweep, NULL);
+        uv_prepare_stop(&thr->flush_prepare);
+        uv_close((uv_handle_t *)&thr->flush_prepare, NULL);
+        uv_check_stop(&thr->flush_check);
+        uv_close((uv_handle_t *)&thr->flush_check, NULL);
         lws_context_destroy(thr->ctx);
     }
 }
@@ -527,6 +533,18 @@ static int create_context(netthr_t *thr)
     return thr->vh ? 0 : -EINVAL;
 }
 
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    sched_flush();
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    (void)h;
+    sched_flush();
+}
+
 static void *thread_main(void *arg)
 {
     start_sync_t *sync = arg;
@@ -542,6 +560,14 @@ static void *thread_main(void *arg)
         uv_timer_init(&thr->loop, &thr->sweep);
         thr->sweep.data = thr;
         uv_timer_start(&thr->sweep, on_sweep, NET_SWEEP_MS, NET_SWEEP_MS);
+        /* Messages posted during a loop pass reach the workers in one batch (sched.h). */
+        sched_defer_wakes();
+        uv_prepare_init(&thr->loop, &thr->flush_prepare);
+        uv_prepare_start(&thr->flush_prepare, on_flush_prepare);
+        uv_unref((uv_handle_t *)&thr->flush_prepare);
+        uv_check_init(&thr->loop, &thr->flush_check);
+        uv_check_start(&thr->flush_check, on_flush_check);
+        uv_unref((uv_handle_t *)&thr->flush_check);
     }
     sync->rc = rc;
     sem_post(&sync->done);
@@ -553,6 +579,7 @@ static void *thread_main(void *arg)
         uv_run(&thr->loop, UV_RUN_DEFAULT);
         thr->ctx = NULL;
     }
+    sched_flush(); /* closes posted during the teardown */
     uv_loop_close(&thr->loop);
     return NULL;
 }

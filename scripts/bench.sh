@@ -29,5 +29,12 @@ R="$OUT/results.md"
     echo "| measurement | result |"
     echo "|---|---|"
     SWITCHBOARD_BIN=build/bin/switchboard /usr/bin/python3 bench/idle_conns.py --markdown
+    echo
+    echo "## Voice relay under load (switchboard-bench, switchboard-sim in echo mode)"
+    echo
+    echo "24 kHz PCM16, 20 ms frames, ${RELAY_DURATION:-10} s of audio per session; every process on this machine."
+    echo
+    /usr/bin/python3 bench/relay_matrix.py --sessions "${RELAY_SESSIONS:-50,200,500,1000}" \
+        --duration "${RELAY_DURATION:-10}" --json "$OUT/relay.json"
 } > "$R"
 cat "$R"

@@ -122,12 +122,20 @@ static void wait_handled(uint32_t n)
 enum { EX_ACTORS = 8, EX_SENDERS = 4, EX_PER_SENDER = 5000 };
 static test_actor_t *ex_actors[EX_ACTORS];
 
+/* Even-numbered senders defer like a network thread, flushing every 37 messages and at the end. */
 static void *ex_sender(void *arg)
 {
     unsigned seed = (unsigned)(uintptr_t)arg;
-    for (int k = 0; k < EX_PER_SENDER; k++)
+    bool defer = seed % 2 == 0;
+    if (defer)
+        sched_defer_wakes();
+    for (int k = 0; k < EX_PER_SENDER; k++) {
         actor_send(&ex_actors[rand_r(&seed) % EX_ACTORS]->actor,
                    msg_new(MSG_T_WORK, sizeof(msg_t)));
+        if (defer && k % 37 == 36)
+            sched_flush();
+    }
+    sched_flush();
     return NULL;
 }
 
@@ -149,6 +157,38 @@ TEST(sched_one_worker_at_a_time)
     ASSERT_EQ(total, EX_SENDERS * EX_PER_SENDER);
     for (int i = 0; i < EX_ACTORS; i++)
         actor_unref(&ex_actors[i]->actor);
+    ASSERT_EQ(sched_stop(2000), 0);
+}
+
+TEST(sched_deferred_enqueue_waits_for_flush)
+{
+    start(2, 1000);
+    test_actor_t *a = spawn(0, LANE_REALTIME);
+    sched_defer_wakes(); /* this thread now behaves like a network thread */
+    actor_send(&a->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
+    actor_send(&a->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
+    usleep(30000);
+    ASSERT_EQ(handled_total(), 0u); /* collected, not yet handed to the workers */
+    sched_flush();
+    wait_handled(2);
+    sched_flush(); /* nothing collected: a no-op */
+    actor_unref(&a->actor);
+    ASSERT_EQ(sched_stop(2000), 0);
+}
+
+TEST(sched_deferred_enqueue_flushes_when_full)
+{
+    /* SCHED_DEFER_MAX actors made runnable hand themselves over without an explicit flush. */
+    start(2, 1000);
+    test_actor_t *as[SCHED_DEFER_MAX];
+    for (int i = 0; i < SCHED_DEFER_MAX; i++)
+        as[i] = spawn(i, i % 2 ? LANE_TOOLS : LANE_REALTIME);
+    sched_defer_wakes();
+    for (int i = 0; i < SCHED_DEFER_MAX; i++)
+        actor_send(&as[i]->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
+    wait_handled(SCHED_DEFER_MAX);
+    for (int i = 0; i < SCHED_DEFER_MAX; i++)
+        actor_unref(&as[i]->actor);
     ASSERT_EQ(sched_stop(2000), 0);
 }
 
