@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Idle connection cost: RSS per /ws voice session and CPU while 1,000 sessions sit idle.
 
-Starts build/bin/switchboard (or $SWITCHBOARD_BIN) with limits raised, reads its RSS, opens N
-voice sessions (token + /ws each), waits, reads RSS again, then samples its CPU time over an
-idle window. Prints a summary, or markdown rows with --markdown.
+Starts switchboard-sim (echo mode) and build/bin/switchboard (or $SWITCHBOARD_BIN) with limits
+raised and the simulator as its upstream, reads the service's RSS, opens N voice sessions (token
++ /ws each, waiting for session.ready, so every session holds its upstream connection too), waits,
+reads RSS again, then samples its CPU time over an idle window. Prints a summary, or markdown rows
+with --markdown.
 
     bench/idle_conns.py [--conns 1000] [--idle-s 10] [--markdown]
 """
-import argparse, asyncio, json, os, re, resource, signal, subprocess, sys, time
+import argparse, asyncio, json, os, re, resource, signal, socket, subprocess, sys, threading, time
 import urllib.request
 import websockets
 
@@ -29,6 +31,10 @@ async def open_sessions(base, n):
         tok = json.loads(urllib.request.urlopen(req).read())["token"]
         ws = await websockets.connect(base.replace("http", "ws") + f"/ws?sessionId={sid}&token={tok}",
                                       ping_interval=None)
+        while True:  # session.ready: the upstream is connected and configured
+            m = await asyncio.wait_for(ws.recv(), 10)
+            if isinstance(m, str) and json.loads(m).get("type") == "session.ready":
+                break
         socks.append(ws)
     return socks
 
@@ -45,6 +51,15 @@ async def main():
                SWITCHBOARD_SESSIONS_PER_MIN=str(a.conns * 10), SWITCHBOARD_SESSION_IDLE_S="3600",
                SWITCHBOARD_LOG_LEVEL="warn")
     binary = os.environ.get("SWITCHBOARD_BIN", "build/bin/switchboard")
+    sim_bin = os.path.join(os.path.dirname(binary), "switchboard-sim")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        sim_port = s.getsockname()[1]
+    sim = subprocess.Popen([sim_bin, "--port", str(sim_port), "--mode", "echo", "--quiet"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(OPENAI_API_KEY="sk-idle",
+               SWITCHBOARD_REALTIME_URL=f"ws://127.0.0.1:{sim_port}/v1/realtime",
+               SWITCHBOARD_MAX_CONNECTIONS=str(max(4096, a.conns * 2 + 100)))
     p = subprocess.Popen([binary], env=env, stderr=subprocess.PIPE, text=True)
     port = None
     for line in p.stderr:
@@ -52,6 +67,8 @@ async def main():
         if m:
             port = int(m.group(1))
             break
+    # Keep reading its log: a full pipe would block the service's logging.
+    threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     time.sleep(0.5)
     rss0 = proc_rss_kb(p.pid)
@@ -66,10 +83,12 @@ async def main():
         await ws.close()
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=15)
+    sim.terminate()
+    sim.wait(timeout=5)
     per_conn = (rss1 - rss0) / a.conns
     cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
     if a.markdown:
-        print(f"| idle /ws sessions open | {health['sessions']} |")
+        print(f"| idle /ws sessions open (each with its upstream) | {health['sessions']} |")
         print(f"| service RSS before / after | {rss0/1024:.1f} MB / {rss1/1024:.1f} MB |")
         print(f"| RSS per idle session | {per_conn:.1f} KB |")
         print(f"| service CPU while {a.conns} sessions idle ({a.idle_s:.0f} s) | {cpu_pct:.2f} % of one core |")
