@@ -59,6 +59,8 @@ typedef struct net_peer {
 #define NET_MSG_WS_CLOSED   (MSG_TYPE_NET_BASE + 4)
 #define NET_MSG_HTTP        (MSG_TYPE_NET_BASE + 5)
 #define NET_MSG_WS_ACTIVITY (MSG_TYPE_NET_BASE + 6)
+#define NET_MSG_FETCH_DATA  (MSG_TYPE_NET_BASE + 7)
+#define NET_MSG_FETCH_DONE  (MSG_TYPE_NET_BASE + 8)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -231,6 +233,60 @@ void net_http_error(conn_id_t c, int status, const char *code, const char *messa
  */
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
                     uint64_t cookie, size_t max_msg_bytes);
+
+/* ---- Outbound HTTP (libcurl multi on the network threads; any thread) --------------------- */
+
+#define NET_FETCH_MAX_HEADERS 16
+
+/* One outbound HTTP request. Everything is copied by net_fetch(); the caller keeps its strings. */
+typedef struct net_fetch_req {
+    const char *method; /* "GET", "POST", "DELETE"; NULL = POST when body != NULL, else GET */
+    const char *url;    /* http:// or https:// */
+    const char *headers[NET_FETCH_MAX_HEADERS]; /* "Name: value"; unused entries NULL */
+    const char *bearer; /* adds `Authorization: Bearer <bearer>` when not NULL (never logged) */
+    const char *body;   /* may be NULL */
+    size_t body_len;
+    uint32_t timeout_ms; /* whole request, connect included; 0 = no deadline */
+    size_t max_body;     /* a response body larger than this fails (error "body_too_large");
+                            0 = 8 MiB */
+    bool stream; /* post the body as it arrives (NET_MSG_FETCH_DATA), not only at the end */
+} net_fetch_req_t;
+
+/* A piece of a streamed response body, in order (stream requests only, 2xx responses only). */
+typedef struct net_fetch_data_msg {
+    msg_t hdr;
+    uint64_t id; /* the id net_fetch() returned */
+    int status;  /* the response's HTTP status */
+    size_t len;
+    char data[]; /* NUL-terminated */
+} net_fetch_data_msg_t;
+
+/* The end of a request: always exactly one per successful net_fetch(), the last message for it. */
+typedef struct net_fetch_done_msg {
+    msg_t hdr;
+    uint64_t id;
+    int status;     /* HTTP status; 0 when no response came (error says why) */
+    char error[96]; /* "" on a complete response; else "timeout", "connect", "dns",
+                       "body_too_large", "cancelled", or curl's text */
+    char *body;     /* owned, NUL-terminated, NULL when empty or streamed */
+    size_t body_len;
+    int64_t retry_after_ms; /* from retry-after-ms or retry-after (seconds); -1 when absent */
+    int should_retry;       /* x-should-retry: 1 true, 0 false, -1 absent */
+    char request_id[64];    /* x-request-id, "" when absent */
+    char content_type[64];  /* "" when absent */
+    char session_id[128];   /* mcp-session-id, "" when absent */
+} net_fetch_done_msg_t;
+
+/*
+ * Starts req on a network thread's curl multi handle (round robin over the threads). The
+ * network thread posts NET_MSG_FETCH_DATA (stream only) and then one NET_MSG_FETCH_DONE to target
+ * (a reference is taken and dropped after DONE). Returns an id > 0, or 0 for a malformed request
+ * (nothing is posted then). No call here blocks: DNS, connect and TLS run on the loop.
+ */
+uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target);
+
+/* Abandons request id: its DONE arrives with error "cancelled" unless it has already finished. */
+void net_fetch_cancel(uint64_t id);
 
 /* Decodes the value of name in a raw query string into out; returns its length or -1. */
 int net_query_get(const char *query, const char *name, char *out, size_t outlen);

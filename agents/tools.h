@@ -1,0 +1,114 @@
+/*
+ * tools: the messages that run a tool in another actor, and the store actor's interface
+ * (SPEC 7, 9).
+ *
+ * A tool call is a request message to the actor that executes the tool (the store for the
+ * built-in booking tools; an MCP client actor for MCP tools) and exactly one result message back.
+ * The executor never blocks the caller: deadlines are the caller's business (it stops waiting and
+ * drops a late result by its cookie).
+ *
+ * The store is the single SQLite writer (WAL). Records are sent to it with the store_*()
+ * functions, which never wait: nothing on the audio path waits for the disk.
+ *
+ * CONTRACT
+ *   Every function here: any thread, after store_open() and before store_close(). Messages are
+ *   owned by the receiver once sent.
+ */
+#ifndef SB_AGENTS_TOOLS_H
+#define SB_AGENTS_TOOLS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "agents/agentcfg.h"
+
+#define TOOL_NAME_MAX 64
+#define CALL_ID_MAX   48 /* "call_" + 32 hex, or an upstream call_id */
+
+enum {
+    TOOL_MSG_CALL = 0x1800u, /* caller -> executor: tool_call_msg_t */
+    TOOL_MSG_RESULT,         /* executor -> caller: tool_result_msg_t */
+    STORE_MSG_CALL_START,    /* store_call_start() */
+    STORE_MSG_CALL_END,      /* store_call_end() */
+    STORE_MSG_TRANSCRIPT,    /* store_transcript() */
+    STORE_MSG_TOOL_RECORD,   /* store_tool_record() */
+    STORE_MSG_WEBHOOK_RETRY, /* the store's own timers */
+    STORE_MSG_RETENTION,
+};
+
+/* Run one tool. */
+typedef struct tool_call_msg {
+    msg_t hdr;
+    actor_t *reply_to; /* a reference, owned by the message (dropped by its free) */
+    uint64_t cookie;   /* echoed in the result */
+    char name[TOOL_NAME_MAX + 1];
+    cJSON *args; /* owned; the parsed arguments, always an object */
+    int64_t now_ms; /* wall clock of the call (Unix ms): "today" for date checks */
+} tool_call_msg_t;
+
+/* The outcome of one tool call. */
+typedef struct tool_result_msg {
+    msg_t hdr;
+    uint64_t cookie;
+    bool is_error; /* the tool failed (tool.call status "failed"); output says why */
+    char *output;  /* owned, NUL-terminated: what the model reads (JSON text for built-ins) */
+    char *image_b64; /* owned, may be NULL: the first image a tool returned (agent runs) */
+    char *image_mime;
+} tool_result_msg_t;
+
+/* Builds a TOOL_MSG_CALL; takes args (NULL = {}) and a new reference to reply_to. */
+tool_call_msg_t *tool_call_new(actor_t *reply_to, uint64_t cookie, const char *name, cJSON *args);
+/* Builds a TOOL_MSG_RESULT; copies output. */
+tool_result_msg_t *tool_result_new(uint64_t cookie, bool is_error, const char *output);
+
+/* ---- The built-in booking tools (booking.c), run by the store on its connection ----------- */
+
+/* True when name is checkAvailability, bookAppointment or lookupCustomer. */
+bool booking_is_tool(const char *name);
+/*
+ * The Chat Completions `tools` entries of the built-in tools ({type:"function",function:{…}}),
+ * appended to arr. Service names in the schemas come from the agent config.
+ */
+void booking_tool_defs(const agentcfg_t *ac, cJSON *arr);
+
+/* ---- The store actor (store.c) ------------------------------------------------------------ */
+
+/*
+ * Opens (creating the file and its folder) the SQLite database at path in WAL mode, applies the
+ * schema and spawns the store actor as g_store. Returns 0, or -errno with a message in err
+ * (start-up exits 1 then). Thread: main, before net_start().
+ */
+int store_open(const char *path, char *err, size_t errlen);
+/* Stops the store after the records already sent are written, and closes the database. Thread:
+ * main, after the sessions have stopped. */
+void store_close(void);
+
+extern actor_t *g_store;
+
+/* A voice call began (call_id: a new "call_" id chosen by the session). */
+void store_call_start(const char *call_id, const char *session_id, int64_t started_at_ms);
+/*
+ * The call ended. end_reason: client_closed, idle_timeout, max_duration, shutdown,
+ * upstream_unavailable, upstream_rejected, too_slow, error. The OpenAI session id and
+ * x-request-id may be NULL; tokens are the sums of response.done usage. Triggers the post-call
+ * webhook when configured.
+ */
+void store_call_end(const char *call_id, int64_t ended_at_ms, const char *end_reason,
+                    const char *openai_session_id, const char *request_id, int64_t input_tokens,
+                    int64_t output_tokens);
+/* A transcript line: role "user" or "assistant". */
+void store_transcript(const char *call_id, const char *role, const char *text, int64_t at_ms);
+/*
+ * A finished tool call (any depth). arguments and output are the texts as the model saw them;
+ * status: completed, failed, timeout; via as in SPEC 5.1's tool.call.
+ */
+void store_tool_record(const char *call_id, const char *tool_call_id, const char *name,
+                       const char *arguments, const char *output, const char *status,
+                       int64_t duration_ms, const char *via, int64_t at_ms);
+
+/* The HTTP routes of the store: GET /api/calls and /api/calls/{id} (SPEC 4). Thread: main. */
+void store_add_routes(void);
+
+#endif
