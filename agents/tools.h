@@ -46,6 +46,7 @@ typedef struct tool_call_msg {
     char name[TOOL_NAME_MAX + 1];
     cJSON *args; /* owned; the parsed arguments, always an object */
     int64_t now_ms; /* wall clock of the call (Unix ms): "today" for date checks */
+    char session_id[65]; /* the caller's voice sessionId (navigate's target), "" when none */
 } tool_call_msg_t;
 
 /* The outcome of one tool call. */
