@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "actors/sched.h"
+#include "agents/supervisor.h"
+#include "agents/tools.h"
 #include "base/config.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
@@ -103,7 +105,7 @@ int agents_start(void)
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
     g_gate = gate_spawn();
     g_router = router_spawn();
-    if (g_gate == NULL || g_router == NULL)
+    if (g_gate == NULL || g_router == NULL || supervisor_start() != 0)
         return -1;
     http_routes[3].target = g_gate;
     actor_ref(g_gate); /* the route's reference, dropped by net_stop() */
@@ -123,6 +125,7 @@ int agents_start(void)
 
 void agents_stop(void)
 {
+    supervisor_stop();
     if (g_gate)
         actor_unref(g_gate);
     if (g_router)

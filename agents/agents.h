@@ -68,6 +68,8 @@ typedef struct upstream_state_msg {
     msg_t hdr;
     upstream_state_t state;
     char detail[160]; /* sanitised reason, for the client's error message and the log */
+    char openai_session[64]; /* the upstream's session id ("" before session.created) */
+    char request_id[64];     /* x-request-id of its upgrade, "" when none */
 } upstream_state_msg_t;
 
 audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len);

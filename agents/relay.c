@@ -9,6 +9,7 @@
 
 #include "agents/events.h"
 #include "agents/session_int.h"
+#include "agents/voicetools.h"
 #include "audio/pcm.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -116,7 +117,7 @@ void relay_client_event(session_t *s, cJSON *ev)
             cJSON_Delete(ev);
         return;
     }
-    if (create && s->response_active) {
+    if (create && (s->response_active || s->n_calls > 0)) {
         /* Sent after response.done; at most one waits (SPEC 14). */
         s->create_waiting = true;
         cJSON_Delete(ev);
@@ -261,6 +262,7 @@ void relay_upstream_event(session_t *s, event_msg_t *m)
         relay_error(s, ev);
         return;
     }
+    voicetools_upstream_event(s, t, ev);
     if (strcmp(t, "response.created") == 0) {
         s->response_active = true;
     } else if (strcmp(t, "response.done") == 0) {
@@ -287,11 +289,8 @@ void relay_upstream_event(session_t *s, event_msg_t *m)
             cJSON_SetValuestring(type, ga);
         net_ws_send_json(s->conn, ev);
     }
-    if (strcmp(t, "response.done") == 0 && s->create_waiting) {
-        s->create_waiting = false;
-        send_upstream_event(s, "{\"type\":\"response.create\"}");
-        s->response_active = true; /* until the upstream confirms with its own events */
-    }
+    if (strcmp(t, "response.done") == 0)
+        voicetools_maybe_create(s); /* a waiting client create, or the one after tool outputs */
 }
 
 void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
@@ -300,6 +299,8 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
     case UPSTREAM_READY:
     case UPSTREAM_RECONNECTED:
         s->up_ready = true;
+        str_copy(s->openai_session, m->openai_session, sizeof(s->openai_session));
+        str_copy(s->request_id, m->request_id, sizeof(s->request_id));
         if (!s->ready_sent) {
             sbuf_t b = SBUF_INIT;
             sbuf_puts(&b, "{\"type\":\"session.ready\",\"sessionId\":");

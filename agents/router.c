@@ -11,6 +11,7 @@
 #include "actors/timer.h"
 #include "agents/agentcfg.h"
 #include "agents/agents.h"
+#include "agents/tools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -41,7 +42,9 @@ typedef struct pending {
     struct pending *next;
     char id[40];
     char session_id[ID_MAX + 1];
-    conn_id_t http; /* the request to answer */
+    conn_id_t http;    /* the request to answer, or 0 for a tool call */
+    actor_t *reply_to; /* a tool call's caller (a reference), or NULL */
+    uint64_t cookie;   /* the tool call's cookie */
     int delivered;
     actor_timer_t *timer;
 } pending_t;
@@ -137,7 +140,12 @@ static void answer(pending_t *p, bool acked)
     char body[96];
     int n = snprintf(body, sizeof(body), "{\"ok\":true,\"delivered\":%d,\"acked\":%s}",
                      p->delivered, acked ? "true" : "false");
-    net_http_respond(p->http, 200, body, (size_t)n, NULL);
+    if (p->reply_to) {
+        actor_send(p->reply_to, &tool_result_new(p->cookie, false, body)->hdr);
+        actor_unref(p->reply_to);
+    } else {
+        net_http_respond(p->http, 200, body, (size_t)n, NULL);
+    }
 }
 
 static void pending_finish(router_t *r, pending_t *p, bool acked)
@@ -178,10 +186,13 @@ static void page_text(router_t *r, const net_ws_text_msg_t *m)
 
 /* ---- POST /api/interact/{page}/navigate ------------------------------------------------------ */
 
+/* Sends the command and waits for its first ack; answers the HTTP request, or the tool call
+ * whose pending entry p the caller allocated (NULL for a request). */
 static void send_command(router_t *r, const target_t *t, const char *sid, const char *page,
-                         const char *section, conn_id_t http)
+                         const char *section, conn_id_t http, pending_t *p)
 {
-    pending_t *p = xcalloc(1, sizeof(*p));
+    if (p == NULL)
+        p = xcalloc(1, sizeof(*p));
     snprintf(p->id, sizeof(p->id), "cmd_%llu", (unsigned long long)++r->next_cmd);
     str_copy(p->session_id, sid, sizeof(p->session_id));
     p->http = http;
@@ -276,7 +287,71 @@ static void navigate(router_t *r, const net_http_msg_t *req)
                        "no page or voice session is connected for this sessionId");
         return;
     }
-    send_command(r, t, sid->valuestring, page->name, section->valuestring, req->conn);
+    send_command(r, t, sid->valuestring, page->name, section->valuestring, req->conn, NULL);
+}
+
+/* ---- The navigate tool of the voice model (SPEC 6, 14) ----------------------------------------- */
+
+static void tool_fail(const tool_call_msg_t *c, const char *code, const char *message,
+                      const agent_page_t *page)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_printf(&b, "{\"ok\":false,\"error\":\"%s\",\"message\":", code);
+    sbuf_json_str(&b, message);
+    sbuf_puts(&b, page ? ",\"sections\":[" : ",\"pages\":[");
+    size_t n = page ? page->n_sections : g_agentcfg->n_pages;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sbuf_putc(&b, ',');
+        sbuf_json_str(&b, page ? page->sections[i] : g_agentcfg->pages[i].name);
+    }
+    sbuf_puts(&b, "]}");
+    actor_send(c->reply_to, &tool_result_new(c->cookie, true, b.data)->hdr);
+    sbuf_destroy(&b);
+}
+
+/* The page a navigate call without `page` means: the one the caller's newest tab reported, else
+ * the only configured page, else none. */
+static const agent_page_t *default_page(const target_t *t)
+{
+    for (int i = t ? t->n_pages : 0; i-- > 0;)
+        if (t->pages[i].page[0])
+            return agentcfg_page(g_agentcfg, t->pages[i].page);
+    return g_agentcfg->n_pages == 1 ? &g_agentcfg->pages[0] : NULL;
+}
+
+static void navigate_tool(router_t *r, const tool_call_msg_t *c)
+{
+    if (c->reply_to == NULL)
+        return;
+    const cJSON *pg = cJSON_GetObjectItemCaseSensitive(c->args, "page");
+    const cJSON *section = cJSON_GetObjectItemCaseSensitive(c->args, "section");
+    target_t *t = target_get(r, c->session_id, false);
+    const agent_page_t *page;
+    if (cJSON_IsString(pg) && pg->valuestring[0]) {
+        page = agentcfg_page(g_agentcfg, pg->valuestring);
+        if (page == NULL) {
+            tool_fail(c, "unknown_page", "no such page; use one of the pages listed", NULL);
+            return;
+        }
+    } else if ((page = default_page(t)) == NULL) {
+        tool_fail(c, "page_required", "say which page: one of the pages listed", NULL);
+        return;
+    }
+    if (!cJSON_IsString(section) || !agentcfg_page_has_section(page, section->valuestring)) {
+        tool_fail(c, "invalid_section", "section is not one of this page's sections", page);
+        return;
+    }
+    if (t == NULL || (t->n_pages == 0 && t->voice == 0)) {
+        static const char none[] = "{\"ok\":false,\"delivered\":0,\"acked\":false}";
+        actor_send(c->reply_to, &tool_result_new(c->cookie, true, none)->hdr);
+        return;
+    }
+    pending_t *p = xcalloc(1, sizeof(*p));
+    actor_ref(c->reply_to);
+    p->reply_to = c->reply_to;
+    p->cookie = c->cookie;
+    send_command(r, t, c->session_id, page->name, section->valuestring, 0, p);
 }
 
 /* ---- The actor ----------------------------------------------------------------------------- */
@@ -296,6 +371,9 @@ static void router_handle(actor_t *self, msg_t *m)
         break;
     case NET_MSG_HTTP:
         navigate(r, (net_http_msg_t *)m);
+        break;
+    case TOOL_MSG_CALL:
+        navigate_tool(r, (tool_call_msg_t *)m);
         break;
     case ROUTER_MSG_VOICE_OPEN: {
         router_voice_msg_t *v = (router_voice_msg_t *)m;

@@ -12,6 +12,8 @@
 
 #include "agents/events.h"
 #include "agents/session_int.h"
+#include "agents/supervisor.h"
+#include "agents/voicetools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -95,6 +97,7 @@ static void on_admitted(session_t *s, const session_admitted_msg_t *m)
         session_close(s, 1013, "at capacity", END_ERROR);
         return;
     }
+    voicetools_call_start(s);
     actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * 1000, 0);
     actor_timer_start(s->max, (uint64_t)g_config->session_max_s * 1000, 0);
     router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
@@ -138,8 +141,15 @@ static void on_text(session_t *s, net_ws_text_msg_t *m)
         relay_audio_played(s, m->json);
         return;
     }
-    if (strcmp(m->type, "conversation.item.create") == 0 && !valid_item(s, m->json))
-        return;
+    if (strcmp(m->type, "conversation.item.create") == 0) {
+        if (!valid_item(s, m->json))
+            return;
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(m->json, "item");
+        const cJSON *part = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(text) && s->admitted)
+            voicetools_user_text(s, text->valuestring);
+    }
     if (s->admitted && s->state == SESSION_LIVE) {
         relay_client_event(s, m->json); /* takes the event */
         m->json = NULL;
@@ -190,6 +200,7 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
                      s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
                    1);
+        voicetools_call_end(s, end_reason_names[s->end]);
         log_info("session.end", LOG_S("sid", s->session_id),
                  LOG_S("reason", end_reason_names[s->end]), LOG_I("code", m->code),
                  LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS));
@@ -222,6 +233,15 @@ static void session_handle(actor_t *self, msg_t *m)
     case SESSION_MSG_UP_AUDIO:
         relay_upstream_audio(s, (audio_msg_t *)m);
         break;
+    case TOOL_MSG_RESULT:
+        voicetools_result(s, (tool_result_msg_t *)m);
+        break;
+    case SUP_MSG_TOOL_EVENT:
+        voicetools_nested(s, (tool_event_msg_t *)m);
+        break;
+    case SESSION_MSG_TOOL_TIMEOUT:
+        voicetools_timeout(s, ((timer_msg_t *)m)->timer->data);
+        break;
     case NET_MSG_WS_ACTIVITY:
         s->last_client_ns = clock_now_ns();
         break;
@@ -246,8 +266,11 @@ static void session_stop(actor_t *self)
     actor_timer_free(s->idle);
     actor_timer_free(s->max);
     relay_free(s);
+    voicetools_free(s);
     actor_unref(g_gate);
     actor_unref(g_router);
+    actor_unref(g_supervisors);
+    actor_unref(g_store);
 }
 
 static const actor_type_t session_type = {"session", session_handle, session_stop};
@@ -269,6 +292,8 @@ actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
     /* Sessions send to the singletons until they stop: keep them alive that long. */
     actor_ref(g_gate);
     actor_ref(g_router);
+    actor_ref(g_supervisors);
+    actor_ref(g_store);
     s->idle = actor_timer_new(&s->actor, SESSION_MSG_IDLE, NULL);
     s->max = actor_timer_new(&s->actor, SESSION_MSG_MAX, NULL);
     return &s->actor; /* the spawn reference becomes the connection's */

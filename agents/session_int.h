@@ -9,10 +9,36 @@
 
 #include "actors/timer.h"
 #include "agents/agents.h"
+#include "agents/tools.h"
 #include "audio/resample.h"
 
 #define SESSION_UPSTREAM_RATE 24000
 #define SESSION_PENDING_MAX   16 /* client events held while the upstream is not ready */
+#define SESSION_SEEN_CALLS    8  /* recent call_ids, so a call announced twice runs once */
+#define SESSION_MSG_TOOL_TIMEOUT (MSG_TYPE_AGENT_BASE + 0x200) /* a voice tool's deadline */
+
+/* A nested call (of a supervisor run) that has started and not yet ended. */
+typedef struct nested_open {
+    struct nested_open *next;
+    char call_id[CALL_ID_MAX + 1];
+    char name[TOOL_NAME_MAX + 1];
+    char via[80];
+    char *arguments;
+    uint64_t started_ns;
+} nested_open_t;
+
+/* A function call of the voice model in flight. */
+typedef struct vcall {
+    struct vcall *next;
+    char call_id[CALL_ID_MAX + 1];
+    char name[TOOL_NAME_MAX + 1];
+    const char *via; /* supervisor, client, builtin */
+    char *arguments; /* the raw text */
+    uint64_t cookie;
+    uint64_t started_ns;
+    actor_timer_t *timer;
+    nested_open_t *nested;
+} vcall_t;
 
 typedef enum session_state {
     SESSION_CHECKING, /* waiting for the gate */
@@ -75,6 +101,20 @@ typedef struct session {
     uint64_t played_ms;      /* the client's last audio.played position */
     uint64_t played_at_ns;   /* when that report arrived */
     uint64_t speech_stopped_ns; /* for switchboard_first_audio_seconds; 0 when not waiting */
+
+    /* Tools (voicetools.c) and the call record. */
+    char record_id[CALL_ID_MAX + 1]; /* "" until the call record is opened */
+    vcall_t *calls;                  /* function calls in flight */
+    int n_calls;
+    bool need_create; /* a function output was sent: one response.create is due */
+    char seen_calls[SESSION_SEEN_CALLS][CALL_ID_MAX + 1];
+    int seen_next;
+    uint64_t next_cookie;
+    cJSON *history; /* [{role, content}]: the conversation so far, for the supervisor */
+    char openai_session[64];
+    char request_id[64];
+    int64_t input_tokens;
+    int64_t output_tokens;
 } session_t;
 
 /* session.c */

@@ -54,6 +54,7 @@ typedef struct tool_result_msg {
     msg_t hdr;
     uint64_t cookie;
     bool is_error; /* the tool failed (tool.call status "failed"); output says why */
+    bool timeout;  /* it missed its deadline (status "timeout"); is_error is set too */
     char *output;  /* owned, NUL-terminated: what the model reads (JSON text for built-ins) */
     char *image_b64; /* owned, may be NULL: the first image a tool returned (agent runs) */
     char *image_mime;

@@ -21,6 +21,7 @@
 #include "actors/timer.h"
 #include "agents/agents.h"
 #include "agents/events.h"
+#include "agents/voicetools.h"
 #include "audio/b64.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -68,6 +69,7 @@ typedef struct upstream {
     char *b64; /* scratch buffer for appends */
     size_t b64_cap;
     char openai_session[64];
+    char request_id[64]; /* x-request-id of the current connection's upgrade */
 } upstream_t;
 
 audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len)
@@ -99,6 +101,8 @@ static void tell_session(upstream_t *u, upstream_state_t st, const char *detail)
     upstream_state_msg_t *m = MSG_NEW(upstream_state_msg_t, SESSION_MSG_UP_STATE);
     m->state = st;
     str_copy(m->detail, detail ? detail : "", sizeof(m->detail));
+    str_copy(m->openai_session, u->openai_session, sizeof(m->openai_session));
+    str_copy(m->request_id, u->request_id, sizeof(m->request_id));
     actor_send(u->session, &m->hdr);
 }
 
@@ -134,6 +138,8 @@ static char *build_session_update(void)
     cJSON_AddStringToObject(ofmt, "type", "audio/pcm");
     cJSON_AddNumberToObject(ofmt, "rate", 24000);
     cJSON_AddStringToObject(out, "voice", g_agentcfg->voice);
+    cJSON_AddItemToObject(s, "tools", voicetools_defs(g_agentcfg));
+    cJSON_AddStringToObject(s, "tool_choice", "auto");
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return text;
@@ -384,6 +390,7 @@ static void upstream_handle(actor_t *self, msg_t *m)
             break;
         }
         u->conn = o->conn;
+        str_copy(u->request_id, o->request_id, sizeof(u->request_id));
         log_info("upstream.open", LOG_S("request_id", o->request_id));
         break;
     }

@@ -1,0 +1,113 @@
+/*
+ * supervisor: the slower text model behind the voice agent (SPEC 7). A run is a Chat Completions
+ * tool loop (`POST $SWITCHBOARD_OPENAI_BASE_URL/chat/completions` over net_fetch, never a
+ * blocking call) with the company brief, the conversation so far and the caller's context, and
+ * the tools the surface allows; it answers text for the voice agent to speak.
+ *
+ * Runs are actors on the tools lane. A pool actor admits at most SWITCHBOARD_MAX_SUPERVISOR_RUNS
+ * at once; as many more wait in a FIFO queue; past that the "high demand" fallback is answered
+ * at once. Failures become the spoken fallbacks of SPEC 7 (the run's output), never silence.
+ *
+ * Messages to the observer (the actor that asked for the run):
+ *   SUP_MSG_TOOL_EVENT  a nested tool call started or ended (tool_event_msg_t), in order;
+ *   TOOL_MSG_RESULT     the answer (cookie = the request's), exactly once unless cancelled.
+ * The observer forwards nested events to its client, so a parent's terminal event can never
+ * overtake its children's (SPEC 14 "Tool calls").
+ *
+ * CONTRACT
+ *   supervisor_start() / supervisor_stop(): main thread (agents_start/agents_stop).
+ *   supervisor_run() / supervisor_cancel(): any thread.
+ */
+#ifndef SB_AGENTS_SUPERVISOR_H
+#define SB_AGENTS_SUPERVISOR_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "agents/agentcfg.h"
+#include "agents/tools.h"
+
+/* The spoken fallbacks (SPEC 7). */
+#define SUP_SAY_HIGH_DEMAND "Our system is experiencing high demand. Please try again in a moment."
+#define SUP_SAY_TECHNICAL   "I apologize, we're experiencing technical difficulties."
+#define SUP_SAY_TIMEOUT                                                                            \
+    "I apologize, that is taking longer than expected. Could we try that again in a moment?"
+#define SUP_SAY_TROUBLE "I apologize, I'm having trouble processing that request. Could you rephrase?"
+#define SUP_SAY_TOO_MANY_ROUNDS                                                                    \
+    "I apologize, but I encountered an issue processing your request. Please try again or "        \
+    "rephrase your question."
+
+enum {
+    SUP_MSG_RUN = 0x1900u, /* -> pool: supervisor_req_msg_t */
+    SUP_MSG_CANCEL,        /* -> pool: supervisor_cancel_msg_t */
+    SUP_MSG_RUN_DONE,      /* run -> pool */
+    SUP_MSG_START,         /* pool -> run */
+    SUP_MSG_RETRY,         /* run timers */
+    SUP_MSG_DEADLINE,
+    SUP_MSG_TOOL_DEADLINE,
+    SUP_MSG_TOOL_EVENT, /* run -> observer: tool_event_msg_t */
+};
+
+typedef enum tool_surface { SURFACE_VOICE, SURFACE_CHAT, SURFACE_AGENT } tool_surface_t;
+
+/* What a run needs; the request message owns its pointers. */
+typedef struct supervisor_req_msg {
+    msg_t hdr;
+    actor_t *observer; /* a reference */
+    uint64_t cookie;
+    char parent_call_id[CALL_ID_MAX + 1]; /* the tool call this run answers ("" = none) */
+    char session_id[65];                  /* the caller's voice sessionId, "" when none */
+    cJSON *history;   /* owned: [{"role":"user"|"assistant","content":"…"}], oldest first */
+    char *context;    /* owned: relevantContextFromLastUserMessage (or the chat text / task) */
+    uint64_t deadline_ns; /* monotonic; 0 = none */
+    tool_surface_t surface;
+} supervisor_req_msg_t;
+
+typedef struct supervisor_cancel_msg {
+    msg_t hdr;
+    actor_t *observer; /* a reference */
+    uint64_t cookie;
+} supervisor_cancel_msg_t;
+
+/* A nested tool call's progress, as the client's tool.call event will show it. */
+typedef struct tool_event_msg {
+    msg_t hdr;
+    uint64_t cookie; /* the run's request cookie */
+    char parent_call_id[CALL_ID_MAX + 1];
+    char call_id[CALL_ID_MAX + 1];
+    char name[TOOL_NAME_MAX + 1];
+    char status[12]; /* started, completed, failed, timeout */
+    char via[80];    /* builtin, mcp:<alias> */
+    char *arguments; /* owned: the raw arguments text */
+    char *output;    /* owned, NULL for started */
+    char *image_b64; /* owned, NULL unless the tool returned an image */
+    int64_t duration_ms; /* -1 for started */
+} tool_event_msg_t;
+
+/* The pool; actors that call supervisor_run() hold a reference while they live. */
+extern actor_t *g_supervisors;
+
+/* Spawns the pool. Returns 0 or -EAGAIN. Thread: main. */
+int supervisor_start(void);
+void supervisor_stop(void);
+
+/*
+ * Asks for a run: takes history (may be NULL) and context, copies the rest. The observer gets
+ * the nested events and one TOOL_MSG_RESULT with this cookie (is_error for a fallback).
+ * Thread: any.
+ */
+void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_id,
+                    const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
+                    tool_surface_t surface);
+/* The observer gave up (deadline, hang-up): the run stops and answers nothing. Thread: any. */
+void supervisor_cancel(actor_t *observer, uint64_t cookie);
+
+/* A tool.call event object for the client from a nested event (arguments parsed when JSON). */
+cJSON *tool_event_json(const tool_event_msg_t *e);
+
+/* The system prompt of a run (prompt.c). */
+char *prompt_supervisor(const agentcfg_t *ac, int64_t now_ms);
+
+#endif
