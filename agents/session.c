@@ -203,7 +203,10 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
         voicetools_call_end(s, end_reason_names[s->end]);
         log_info("session.end", LOG_S("sid", s->session_id),
                  LOG_S("reason", end_reason_names[s->end]), LOG_I("code", m->code),
-                 LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS));
+                 LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS),
+                 LOG_S("call", s->record_id), LOG_S("openai_session", s->openai_session),
+                 LOG_S("request_id", s->request_id), LOG_I("input_tokens", s->input_tokens),
+                 LOG_I("output_tokens", s->output_tokens));
     }
     actor_stop_self(&s->actor);
 }

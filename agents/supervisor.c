@@ -193,7 +193,8 @@ static void nested_end(run_t *r, nested_t *n, const char *status, const char *ou
                        const char *image_b64)
 {
     n->done = true;
-    actor_timer_stop(n->timer);
+    if (n->timer)
+        actor_timer_stop(n->timer);
     free(n->output);
     n->output = xstrdup(output);
     uint64_t ns = clock_now_ns() - n->started_ns;

@@ -223,6 +223,22 @@ static void pick_time(const char *text, char out[TIME_LEN + 1])
 
 /* ---- The rules ------------------------------------------------------------------------------- */
 
+/* True when the newest user message contains phrase (case-insensitive). */
+static bool last_user_says(const cJSON *messages, const char *phrase)
+{
+    for (int i = cJSON_GetArraySize(messages) - 1; i >= 0; i--) {
+        const cJSON *m = cJSON_GetArrayItem(messages, i);
+        if (strcmp(role_of(m), "user") == 0) {
+            sbuf_t t = SBUF_INIT;
+            content_text(m, &t);
+            bool yes = t.data && sim_text_find_ci(t.data, phrase);
+            sbuf_destroy(&t);
+            return yes;
+        }
+    }
+    return false;
+}
+
 typedef struct decision {
     bool call;
     char name[128];
@@ -231,7 +247,11 @@ typedef struct decision {
 
 /*
  * The rules, on the last message and the offered tools (first match wins):
+ * - the last user message says "keep calling tools" and a tool is offered: call the first
+ *   offered tool again, whatever came back (tests the iteration cap);
  * - the last message is a tool result: "Here is what I found: <its first 200 characters>";
+ * - "malformed arguments" with a tool offered: call it with arguments that are not JSON;
+ * - "unknown tool": call a tool named "frobnicate", which nobody offers;
  * - otherwise, on the last user message: "available"/"availability" with checkAvailability
  *   offered: checkAvailability {date, serviceType}; "book" with bookAppointment offered:
  *   bookAppointment {date, time, customerName, customerPhone, serviceType}; "look up"/"lookup"/
@@ -248,6 +268,15 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     int n = cJSON_GetArraySize(messages);
     const cJSON *last = cJSON_GetArrayItem(messages, n - 1);
     sbuf_t text = SBUF_INIT;
+    const cJSON *first_tool = cJSON_GetArrayItem(tools, 0);
+    const cJSON *first_fn = cJSON_GetObjectItemCaseSensitive(first_tool, "function");
+    const cJSON *first_name = cJSON_GetObjectItemCaseSensitive(first_fn, "name");
+    if (cJSON_IsString(first_name) && last_user_says(messages, "keep calling tools")) {
+        d->call = true;
+        str_copy(d->name, first_name->valuestring, sizeof(d->name));
+        sbuf_puts(&d->text, "{}");
+        return;
+    }
     if (strcmp(role_of(last), "tool") == 0) {
         content_text(last, &text);
         sbuf_puts(&d->text, "Here is what I found: ");
@@ -270,7 +299,13 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     const char *echo_at = sim_text_find_ci(u, "echo ");
     char date[DATE_LEN + 1], hhmm[TIME_LEN + 1];
     d->call = true;
-    if (sim_text_has_any(u, avail) && (tool = tool_named(tools, "checkAvailability"))) {
+    if (sim_text_find_ci(u, "malformed arguments") && cJSON_IsString(first_name)) {
+        str_copy(d->name, first_name->valuestring, sizeof(d->name));
+        sbuf_puts(&d->text, "{\"date\": tomorrow");
+    } else if (sim_text_find_ci(u, "unknown tool")) {
+        str_copy(d->name, "frobnicate", sizeof(d->name));
+        sbuf_puts(&d->text, "{}");
+    } else if (sim_text_has_any(u, avail) && (tool = tool_named(tools, "checkAvailability"))) {
         str_copy(d->name, "checkAvailability", sizeof(d->name));
         pick_date(u, date);
         sbuf_printf(&d->text, "{\"date\":\"%s\",\"serviceType\":", date);

@@ -476,6 +476,18 @@ static void answer(sim_rt_t *rt, bool text_only)
 
 /* ---- The API of sim_rt.h --------------------------------------------------------------------- */
 
+/* A user text item or a function output that no response has used yet. */
+static bool has_unanswered_text(const sim_rt_t *rt)
+{
+    for (uint32_t i = 0; i < rt->n_items; i++) {
+        const sim_item_t *it = &rt->items[i];
+        if (!it->answered && ((it->kind == SIM_ITEM_USER && !it->from_audio) ||
+                              it->kind == SIM_ITEM_OUTPUT))
+            return true;
+    }
+    return false;
+}
+
 void sim_resp_create(sim_rt_t *rt, const cJSON *params, const char *client_event_id)
 {
     if (rt->resp) {
@@ -487,8 +499,10 @@ void sim_resp_create(sim_rt_t *rt, const cJSON *params, const char *client_event
         sim_rt_error(rt, "conversation_already_has_active_response", msg, NULL, client_event_id);
         return;
     }
-    if (g_sim_cfg.mode == SIM_MODE_ECHO) {
-        /* Echo mode has nothing to say: an empty, completed response. */
+    if (g_sim_cfg.mode == SIM_MODE_ECHO && !has_unanswered_text(rt)) {
+        /* Echo mode has nothing to say to audio: an empty, completed response. Text turns
+         * (and function outputs) are answered as in agent mode, so a load run can mix audio
+         * sessions with sessions that keep tools busy (switchboard-bench --tool-storm). */
         sim_resp_t *r = resp_new(rt, RESP_EMPTY);
         rt->resp = r;
         sim_rt_event_begin(rt, "response.created");
