@@ -177,19 +177,19 @@ static void fetch_complete(fetch_t *f, const char *error)
     fetch_free(f);
 }
 
-/* Checks the scheme and copies the host for logs; returns 0 or -EINVAL. */
+/* Checks the scheme and that curl finds a host; copies the host for logs. Returns 0 or -EINVAL. */
 static int fetch_parse_url(const char *url, char *host, size_t hostlen)
 {
     if (url == NULL || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8)))
         return -EINVAL;
     CURLU *u = curl_url();
     char *h = NULL;
-    int rc = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-                     curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h[0]
-                 ? 0
-                 : -EINVAL;
-    if (rc == 0)
+    int rc = -EINVAL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h[0] != '\0') {
         str_copy(host, h, hostlen);
+        rc = 0;
+    }
     curl_free(h);
     curl_url_cleanup(u);
     return rc;
@@ -441,8 +441,10 @@ static size_t fetch_on_header(char *p, size_t size, size_t n, void *arg)
     fetch_t *f = arg;
     size_t len = size * n;
     if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
-        const char *sp = memchr(p, ' ', len);
-        f->code = sp ? atoi(sp + 1) : 0;
+        const char *d = memchr(p, ' ', len), *end = p + len; /* p is not NUL-terminated */
+        f->code = 0;
+        for (d = d ? d + 1 : end; d < end && *d >= '0' && *d <= '9'; d++)
+            f->code = f->code * 10 + (*d - '0');
         fetch_reset_headers(f);
         return len;
     }
@@ -535,9 +537,9 @@ static void fetch_on_poll(uv_poll_t *h, int status, int events)
 {
     fetch_sock_t *s = h->data;
     int flags = 0, running;
-    if (status < 0)
+    if (status < 0) {
         flags = CURL_CSELECT_ERR; /* the multi-uv example drops this: curl would never learn */
-    else {
+    } else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
         if (events & UV_WRITABLE)
