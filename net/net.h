@@ -247,9 +247,9 @@ typedef struct net_fetch_req {
     const char *body;   /* may be NULL */
     size_t body_len;
     uint32_t timeout_ms; /* whole request, connect included; 0 = no deadline */
-    size_t max_body;     /* a response body larger than this fails (error "body_too_large");
-                            0 = 8 MiB */
-    bool stream; /* post the body as it arrives (NET_MSG_FETCH_DATA), not only at the end */
+    size_t max_body;     /* a buffered response body larger than this fails (error
+                            "body_too_large"); 0 = 8 MiB. A streamed body is not limited. */
+    bool stream; /* post a 2xx body as it arrives (NET_MSG_FETCH_DATA) instead of buffering it */
 } net_fetch_req_t;
 
 /* A piece of a streamed response body, in order (stream requests only, 2xx responses only). */
@@ -268,7 +268,7 @@ typedef struct net_fetch_done_msg {
     int status;     /* HTTP status; 0 when no response came (error says why) */
     char error[96]; /* "" on a complete response; else "timeout", "connect", "dns",
                        "body_too_large", "cancelled", or curl's text */
-    char *body;     /* owned, NUL-terminated, NULL when empty or streamed */
+    char *body;     /* owned, NUL-terminated; NULL when empty, streamed, or error is set */
     size_t body_len;
     int64_t retry_after_ms; /* from retry-after-ms or retry-after (seconds); -1 when absent */
     int should_retry;       /* x-should-retry: 1 true, 0 false, -1 absent */
@@ -280,12 +280,19 @@ typedef struct net_fetch_done_msg {
 /*
  * Starts req on a network thread's curl multi handle (round robin over the threads). The
  * network thread posts NET_MSG_FETCH_DATA (stream only) and then one NET_MSG_FETCH_DONE to target
- * (a reference is taken and dropped after DONE). Returns an id > 0, or 0 for a malformed request
- * (nothing is posted then). No call here blocks: DNS, connect and TLS run on the loop.
+ * (a reference is taken and dropped after DONE; net_stop() ends requests in flight with
+ * "cancelled"). Returns an id > 0 ({thread:8, sequence:56}), or 0 for a malformed request (url
+ * NULL, empty, not http:// or https://, or without a host; a header without ':' or with CR/LF, a
+ * bearer with CR/LF, a method that is not a token) or when the network threads are not running;
+ * nothing is posted then. No call here blocks: DNS, connect and TLS run on the loop. Redirects
+ * are not followed; proxies come from the usual environment variables.
  */
 uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target);
 
-/* Abandons request id: its DONE arrives with error "cancelled" unless it has already finished. */
+/*
+ * Abandons request id: its DONE arrives with error "cancelled" (status: what had arrived, else 0)
+ * unless it has already finished. An unknown or finished id is ignored.
+ */
 void net_fetch_cancel(uint64_t id);
 
 /* Decodes the value of name in a raw query string into out; returns its length or -1. */

@@ -20,6 +20,8 @@
 #define NET_CLOSE_KILL_S 2 /* a close frame that cannot be written within this is abandoned */
 #define NET_MAX_ROUTES   32
 #define NET_HEADER_MAX   1024
+/* Conn ids and fetch ids keep the index of their network thread in their top 8 bits. */
+#define NET_ID_THREAD_SHIFT 56
 
 /* What the inbox carries: frames for one connection, or commands for the whole thread. */
 typedef enum out_kind {
@@ -27,11 +29,13 @@ typedef enum out_kind {
     OUT_BINARY,
     OUT_PING,
     OUT_CLOSE,
-    OUT_PROTO_ERROR, /* an error event that counts toward the error limit (text = code) */
-    OUT_HTTP,        /* an HTTP response */
-    OUT_CONNECT,     /* thread command: open an outbound WebSocket (payload: wsc_req_t) */
-    OUT_DRAIN,       /* thread command: close every WebSocket for shutdown */
-    OUT_STOP,        /* thread command: tear down and leave the loop */
+    OUT_PROTO_ERROR,  /* an error event that counts toward the error limit (text = code) */
+    OUT_HTTP,         /* an HTTP response */
+    OUT_CONNECT,      /* thread command: open an outbound WebSocket (payload: wsc_req_t) */
+    OUT_FETCH,        /* thread command: start an outbound HTTP request (fetch.c) */
+    OUT_FETCH_CANCEL, /* thread command: cancel the request whose id is in `conn` */
+    OUT_DRAIN,        /* thread command: close every WebSocket for shutdown */
+    OUT_STOP,         /* thread command: tear down and leave the loop */
 } out_kind_t;
 
 typedef struct net_out {
@@ -129,9 +133,10 @@ struct netthr {
     uint32_t n_slots;
     uint32_t *free_slots;
     uint32_t n_free;
-    int ws_open;         /* [atomic, any] */
-    conn_t *adopting;    /* the connection being adopted right now, see on_accept() */
-    bool adopting_freed; /* lws destroyed it during the adoption */
+    int ws_open;             /* [atomic, any] */
+    struct fetch_thr *fetch; /* the curl multi handle and its requests (fetch.c) */
+    conn_t *adopting;        /* the connection being adopted right now, see on_accept() */
+    bool adopting_freed;     /* lws destroyed it during the adoption */
 };
 
 /* Shared state of all network threads (net.c). */
@@ -189,6 +194,21 @@ int ws_writeable_net(struct lws *wsi, conn_t *c);
 /* Appends a received chunk to c->rx; returns 1 when a whole message is ready, -1 when it is too
  * big for max (the caller decides how to close), 0 otherwise. */
 int ws_reassemble_net(struct lws *wsi, conn_t *c, const void *in, size_t len, size_t max);
+
+/* fetch.c */
+/* curl_global_init(), then net_fetch() accepts requests. Thread: main, before the threads. */
+void fetch_global_init(void);
+/* net_fetch() refuses new requests (returns 0) from now on. Thread: main, in net_stop(). */
+void fetch_global_close(void);
+/* curl_global_cleanup(), once no thread and no command uses curl. Thread: main. */
+void fetch_global_cleanup(void);
+/* Creates the thread's curl multi handle on its loop; returns 0 or -ENOMEM. */
+int fetch_init_net(netthr_t *thr);
+/* Handles an OUT_FETCH or OUT_FETCH_CANCEL command (o stays the caller's to free). */
+void fetch_command_net(netthr_t *thr, net_out_t *o);
+/* Reports every request in flight as cancelled and closes the curl state and its uv handles
+ * (freed in their close callbacks, before the loop is closed). */
+void fetch_stop_net(netthr_t *thr);
 
 /* http.c */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,

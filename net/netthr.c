@@ -28,7 +28,6 @@
 
 #define LISTEN_BACKLOG 1024
 #define CONN_SLOTS_MIN 64
-#define THREAD_SHIFT   56
 #define SLOT_SHIFT     32
 #define SLOT_MASK      0xffffffu
 
@@ -39,7 +38,8 @@ static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER; /* lws has global s
 
 static conn_id_t make_id(const netthr_t *thr, uint32_t slot)
 {
-    return ((uint64_t)thr->idx << THREAD_SHIFT) | ((uint64_t)slot << SLOT_SHIFT) | thr->gens[slot];
+    return ((uint64_t)thr->idx << NET_ID_THREAD_SHIFT) | ((uint64_t)slot << SLOT_SHIFT) |
+           thr->gens[slot];
 }
 
 conn_t *conn_new(netthr_t *thr, struct lws *wsi)
@@ -133,7 +133,7 @@ net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len)
 
 static netthr_t *thread_of(conn_id_t c)
 {
-    unsigned idx = (unsigned)(c >> THREAD_SHIFT);
+    unsigned idx = (unsigned)(c >> NET_ID_THREAD_SHIFT);
     return idx < (unsigned)g_net.n_threads ? &g_net.threads[idx] : NULL;
 }
 
@@ -287,6 +287,11 @@ static void handle_out(netthr_t *thr, net_out_t *o)
         msg_free(&o->hdr);
         return;
     }
+    if (o->kind == OUT_FETCH || o->kind == OUT_FETCH_CANCEL) {
+        fetch_command_net(thr, o);
+        msg_free(&o->hdr);
+        return;
+    }
     conn_t *c = conn_lookup(thr, o->conn);
     if (c == NULL) {
         msg_free(&o->hdr); /* the connection has gone */
@@ -357,6 +362,7 @@ static void on_wake(uv_poll_t *h, int status, int events)
         eventfd_write(thr->wake_fd, 1); /* still ours: run again after other I/O */
     if (thr->stopping && thr->ctx) {
         /* Step one of the two-step teardown (reference 1.2), from a uv callback. */
+        fetch_stop_net(thr); /* its DONEs release the actors; its handles close in this run */
         uv_poll_stop(&thr->listen_poll);
         uv_close((uv_handle_t *)&thr->listen_poll, NULL);
         uv_poll_stop(&thr->wake_poll);
@@ -550,6 +556,8 @@ static void *thread_main(void *arg)
     start_sync_t *sync = arg;
     netthr_t *thr = sync->thr;
     int rc = create_context(thr);
+    if (rc == 0)
+        rc = fetch_init_net(thr); /* first: nothing else to undo when it fails */
     if (rc == 0) {
         uv_poll_init(&thr->loop, &thr->listen_poll, thr->listen_fd);
         thr->listen_poll.data = thr;
@@ -680,6 +688,7 @@ int net_start(const net_config_t *cfg)
     g_net.n_threads = cfg->threads > 0 ? cfg->threads : 1;
     g_net.threads = xcalloc((size_t)g_net.n_threads, sizeof(netthr_t));
     lws_set_log_level(LLL_ERR, NULL);
+    fetch_global_init(); /* before any thread can touch curl; cleaned up at the end of net_stop() */
 
     int port = cfg->port;
     for (int i = 0; i < g_net.n_threads; i++) {
@@ -745,6 +754,7 @@ void net_stop(void)
 {
     if (g_net.threads == NULL)
         return;
+    fetch_global_close();
     for (int i = 0; i < g_net.n_threads; i++) {
         netthr_t *thr = &g_net.threads[i];
         if (thr->th)
@@ -771,4 +781,5 @@ void net_stop(void)
             actor_unref(g_net.http_routes[i]->target);
     g_net.n_http_routes = 0;
     g_net.n_ws_routes = 0;
+    fetch_global_cleanup(); /* after the inboxes: commands freed there clean up easy handles */
 }
