@@ -24,7 +24,7 @@ static const char usage_text[] =
     "usage: switchboard-bench [--url http://127.0.0.1:8080] --sessions N --duration S\n"
     "                         [--ramp S] [--rate 24000] [--frame-ms 20] [--threads T]\n"
     "                         [--direct ws://127.0.0.1:9090/v1/realtime] [--no-ready]\n"
-    "                         [--pid PID] [--json FILE]\n"
+    "                         [--pid PID] [--json FILE] [--tool-storm M [--storm-text T]]\n"
     "\n"
     "Drives N voice sessions in real time and measures connect time and audio round trips\n"
     "(run the simulator in echo mode behind the service).\n"
@@ -40,6 +40,11 @@ static const char usage_text[] =
     "  --no-ready     stream as soon as the WebSocket opens, without waiting for session.ready\n"
     "  --pid PID      report this process's CPU time and memory (the service)\n"
     "  --json FILE    also write the results as one JSON object to FILE\n"
+    "  --tool-storm M also run M sessions that keep supervisor runs busy for the whole run: each\n"
+    "                 says --storm-text, waits for the getNextResponseFromSupervisor call to end\n"
+    "                 and for the spoken answer, and says it again (audio isolation, SPEC 3)\n"
+    "  --storm-text T what the storm sessions say (the default makes the simulator's chat\n"
+    "                 model call tools every round: \"" CLI_STORM_TEXT_DEFAULT "\")\n"
     "Exit status: 0 run completed (failures are reported), 1 nothing connected, 2 usage error,\n"
     "130 interrupted (SIGINT/SIGTERM; what was measured so far is still reported).\n";
 
@@ -203,7 +208,8 @@ int cli_parse(int argc, char **argv)
     g_cfg.frame_ms = CLI_FRAME_MS_DEFAULT;
     g_cfg.threads = 1;
     g_cfg.ramp_s = -1;
-    bool have_sessions = false, have_duration = false;
+    g_cfg.storm_text = CLI_STORM_TEXT_DEFAULT;
+    bool have_sessions = false, have_duration = false, have_storm_text = false;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -216,8 +222,8 @@ int cli_parse(int argc, char **argv)
             continue;
         }
         static const char *const with_value[] = {
-            "--url",      "--sessions", "--duration", "--ramp", "--rate",
-            "--frame-ms", "--threads",  "--direct",   "--pid",  "--json",
+            "--url",     "--sessions", "--duration", "--ramp", "--rate",       "--frame-ms",
+            "--threads", "--direct",   "--pid",      "--json", "--tool-storm", "--storm-text",
         };
         bool known = false;
         for (size_t k = 0; k < ARRAY_LEN(with_value); k++)
@@ -260,6 +266,15 @@ int cli_parse(int argc, char **argv)
             if (parse_int(v, 1, CLI_MAX_THREADS, &n) != 0)
                 return usage_error("--threads must be 1..%d, not %s", CLI_MAX_THREADS, v);
             g_cfg.threads = (int)n;
+        } else if (strcmp(a, "--tool-storm") == 0) {
+            if (parse_int(v, 0, CLI_MAX_SESSIONS, &n) != 0)
+                return usage_error("--tool-storm must be 0..%d, not %s", CLI_MAX_SESSIONS, v);
+            g_cfg.storm = (int)n;
+        } else if (strcmp(a, "--storm-text") == 0) {
+            if (v[0] == '\0' || strlen(v) > CLI_STORM_TEXT_MAX)
+                return usage_error("--storm-text must be 1..%d bytes", CLI_STORM_TEXT_MAX);
+            g_cfg.storm_text = v;
+            have_storm_text = true;
         } else if (strcmp(a, "--pid") == 0) {
             if (parse_int(v, 1, INT32_MAX, &n) != 0)
                 return usage_error("--pid must be a process id, not %s", v);
@@ -276,10 +291,18 @@ int cli_parse(int argc, char **argv)
         return usage_error("--direct sends audio/pcm, which is 24000 Hz only");
     if (g_cfg.direct && g_cfg.no_ready)
         return usage_error("--no-ready applies to the service, not to --direct");
+    if (have_storm_text && g_cfg.storm == 0)
+        return usage_error("--storm-text applies to --tool-storm sessions only");
+    if (g_cfg.storm && g_cfg.direct)
+        return usage_error("--tool-storm needs the service (its supervisor), not --direct");
+    if (g_cfg.storm && g_cfg.no_ready)
+        return usage_error("--tool-storm needs the upstream, so it cannot go with --no-ready");
+    if (g_cfg.sessions + g_cfg.storm > CLI_MAX_SESSIONS)
+        return usage_error("--sessions plus --tool-storm must be at most %d", CLI_MAX_SESSIONS);
     if (g_cfg.ramp_s < 0)
         g_cfg.ramp_s = fmin(g_cfg.duration_s / 4, CLI_RAMP_MAX_S);
-    if (g_cfg.threads > g_cfg.sessions)
-        g_cfg.threads = g_cfg.sessions;
+    if (g_cfg.threads > g_cfg.sessions + g_cfg.storm)
+        g_cfg.threads = g_cfg.sessions + g_cfg.storm;
 
     g_cfg.frame_ns = (uint64_t)g_cfg.frame_ms * NS_PER_MS;
     g_cfg.frame_bytes = (uint32_t)((uint64_t)g_cfg.rate * (uint64_t)g_cfg.frame_ms / 1000u * 2u);

@@ -3,7 +3,7 @@
  *
  *   switchboard-bench --url http://127.0.0.1:8080 --sessions N --duration S [--ramp S]
  *       [--rate 24000] [--frame-ms 20] [--direct ws://127.0.0.1:9090/v1/realtime] [--no-ready]
- *       [--pid PID] [--json FILE] [--threads T]
+ *       [--pid PID] [--json FILE] [--threads T] [--tool-storm M [--storm-text TEXT]]
  *
  * g_cfg is written by the main thread before any other thread starts and only read afterwards
  * (pthread_create orders the writes before every read), so it needs no lock.
@@ -15,12 +15,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CLI_URL_DEFAULT      "http://127.0.0.1:8080"
-#define CLI_RATE_DEFAULT     24000
-#define CLI_FRAME_MS_DEFAULT 20
-#define CLI_RAMP_MAX_S       5.0 /* default ramp: min(duration / 4, this) */
-#define CLI_MAX_THREADS      64
-#define CLI_MAX_SESSIONS     100000
+#define CLI_URL_DEFAULT        "http://127.0.0.1:8080"
+#define CLI_RATE_DEFAULT       24000
+#define CLI_FRAME_MS_DEFAULT   20
+#define CLI_RAMP_MAX_S         5.0 /* default ramp: min(duration / 4, this) */
+#define CLI_MAX_THREADS        64
+#define CLI_MAX_SESSIONS       100000
+#define CLI_STORM_TEXT_MAX     4096 /* bytes: the service takes user texts of up to 4096 chars */
+#define CLI_STORM_TEXT_DEFAULT "Is Monday available for an oil change? keep calling tools"
 
 typedef struct bench_cfg {
     /* As given on the command line. */
@@ -35,6 +37,8 @@ typedef struct bench_cfg {
     int threads;
     pid_t pid; /* 0 = none */
     bool no_ready;
+    int storm;              /* --tool-storm: sessions that keep supervisor runs busy (0 = none) */
+    const char *storm_text; /* --storm-text: what they say each turn */
 
     /* Derived. */
     bool tls;       /* wss:// or https:// */

@@ -42,6 +42,16 @@ static uint64_t start_time(int i)
     return L.t0 + (uint64_t)(g_cfg.ramp_s * 1e9 * (double)i / (double)L.n);
 }
 
+/*
+ * The k-th session to start. The storm sessions (after the audio ones in the array) start
+ * first, so that every audio session streams while the storm is already running.
+ */
+static session_t *nth_to_start(int k)
+{
+    int n_audio = L.n - g_cfg.storm;
+    return &L.sessions[k < g_cfg.storm ? n_audio + k : k - g_cfg.storm];
+}
+
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     mint_t *m = arg;
@@ -146,7 +156,7 @@ static void *launch_main(void *arg)
     while (!atomic_load_explicit(&g_interrupted, memory_order_relaxed)) {
         uint64_t now = clock_now_ns();
         while (next < L.n && start_time(next) <= now) {
-            session_t *s = &L.sessions[next++];
+            session_t *s = nth_to_start(next++);
             if (multi)
                 begin_mint(multi, s);
             else

@@ -31,6 +31,7 @@
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/proto.h"
+#include "bench/loadgen/storm.h"
 
 #define RX_MAX_BYTES    (1u << 20) /* largest message kept; larger ones are dropped */
 #define LWS_TIMEOUT_S   (LOADTHR_CONNECT_TIMEOUT_S + 5) /* lws's own, behind ours */
@@ -98,6 +99,12 @@ static void become_ready(session_t *s, uint64_t now)
 {
     s->t_ready = now;
     s->phase = SESS_STREAMING;
+    if (s->storm) {
+        s->next_due = UINT64_MAX; /* no frames: turns instead (storm.c) */
+        if (storm_ready(s, now))
+            lws_callback_on_writable(s->wsi);
+        return;
+    }
     s->t_stream0 = now + stagger_ns(s);
     s->next_due = s->t_stream0;
     atomic_fetch_add_explicit(&g_progress.connected, 1, memory_order_relaxed); /* advisory */
@@ -260,6 +267,12 @@ static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, 
             s->server_errors++;
         }
         break;
+    case PROTO_EV_TOOL_CALL:
+    case PROTO_EV_RESPONSE_CREATED:
+    case PROTO_EV_RESPONSE_DONE:
+        if (s->storm && storm_on_event(s, &ev, now))
+            lws_callback_on_writable(s->wsi);
+        break;
     case PROTO_EV_INVALID:
     case PROTO_EV_OTHER:
         break;
@@ -326,6 +339,8 @@ static int on_writeable(loadthr_t *thr, session_t *s)
         s->ctl = NULL;
         if (lws_write(s->wsi, thr->tx + LWS_PRE, n, LWS_WRITE_TEXT) < 0)
             return -1;
+        if (s->storm)
+            storm_sent(s, clock_now_ns()); /* may queue the turn's next message */
     } else if (s->frames_sent < s->frames_due && !thr->stopping) {
         if (write_frame(thr, s) < 0)
             return -1;
@@ -357,7 +372,9 @@ static void on_receive(loadthr_t *thr, session_t *s, struct lws *wsi, const void
         return;
     }
     uint64_t now = clock_now_ns();
-    if (s->rx_binary)
+    if (s->rx_binary && s->storm)
+        storm_on_audio(s, s->rx.len); /* assistant speech: not a round trip */
+    else if (s->rx_binary)
         on_audio(thr, s, (const uint8_t *)s->rx.data, s->rx.len, now);
     else
         on_text(thr, s, s->rx.data, s->rx.len, now);
@@ -568,6 +585,8 @@ static void on_tick(uv_timer_t *t)
         if (s->phase == SESS_STREAMING) {
             if (s->next_due <= now)
                 pace(s, now);
+            else if (s->storm && s->wsi && !s->closed && storm_tick(s, now))
+                lws_callback_on_writable(s->wsi);
         } else if (s->phase == SESS_CONNECTING || s->phase == SESS_OPEN) {
             check_deadline(s, now);
         }
@@ -672,6 +691,8 @@ loadthr_t *loadthr_new(int idx)
     }
     if (tx_max < sizeof(PROTO_SESSION_UPDATE))
         tx_max = sizeof(PROTO_SESSION_UPDATE);
+    if (g_cfg.storm && tx_max < storm_ctl_max())
+        tx_max = storm_ctl_max();
     thr->tx = xmalloc(LWS_PRE + tx_max);
     thr->noise = xmalloc(g_cfg.frame_bytes);
     proto_noise_fill(thr->noise, g_cfg.frame_bytes, NOISE_SEED_BASE + (uint32_t)idx);

@@ -20,6 +20,7 @@
 #include "bench/loadgen/procstat.h"
 #include "bench/loadgen/report.h"
 #include "bench/loadgen/session.h"
+#include "bench/loadgen/storm.h"
 
 #define WAIT_POLL_MS     10
 #define PROGRESS_EVERY_S 5
@@ -75,6 +76,11 @@ static void progress_line(uint64_t t0)
             atomic_load(&g_progress.failed), atomic_load(&g_progress.dropped), g_cfg.sessions,
             (unsigned long long)atomic_load(&g_progress.frames_sent),
             (unsigned long long)atomic_load(&g_progress.frames_recv));
+    if (g_cfg.storm)
+        fprintf(stderr, "           storm: connected %d, failed %d, dropped %d of %d; turns %llu\n",
+                atomic_load(&g_progress.storm_connected), atomic_load(&g_progress.storm_failed),
+                atomic_load(&g_progress.storm_dropped), g_cfg.storm,
+                (unsigned long long)atomic_load(&g_progress.storm_turns));
 }
 
 /* Waits until every session has sent its frames or failed, then for the stragglers. */
@@ -127,7 +133,8 @@ int main(int argc, char **argv)
     int rc = cli_parse(argc, argv);
     if (rc != 0)
         return rc == 1 ? 0 : 2;
-    raise_nofile(g_cfg.sessions);
+    int n_all = g_cfg.sessions + g_cfg.storm;
+    raise_nofile(n_all);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -137,16 +144,21 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     lws_set_log_level(LLL_ERR, NULL);
 
-    session_t *sessions = session_new_all(g_cfg.sessions);
+    session_t *sessions = session_new_all(g_cfg.sessions, g_cfg.storm);
+    if (g_cfg.storm)
+        storm_init(); /* before the load threads size their write buffers */
     loadthr_t **threads = start_threads();
     if (threads == NULL)
         return 1;
 
-    report_in_t rep = {.sessions = sessions, .n = g_cfg.sessions};
+    report_in_t rep = {.sessions = sessions,
+                       .n = g_cfg.sessions,
+                       .storm = sessions + g_cfg.sessions,
+                       .n_storm = g_cfg.storm};
     bool svc_ok = g_cfg.pid && procstat_read(g_cfg.pid, &rep.service_before) == 0;
     double cpu0 = procstat_self_cpu_s();
     uint64_t t0 = clock_now_ns();
-    if (launch_start(sessions, g_cfg.sessions, threads, t0) != 0) {
+    if (launch_start(sessions, n_all, threads, t0) != 0) {
         fprintf(stderr, "switchboard-bench: cannot start the launcher thread\n");
         return 1;
     }
@@ -186,7 +198,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < g_cfg.threads; i++)
         loadthr_free(threads[i]);
     free(threads);
-    session_free_all(sessions, g_cfg.sessions);
+    session_free_all(sessions, n_all);
+    storm_shutdown();
     curl_global_cleanup();
     return exit_code;
 }

@@ -89,7 +89,17 @@ static const struct {
     {"session.created", PROTO_EV_CREATED},
     {"session.updated", PROTO_EV_UPDATED},
     {"error", PROTO_EV_ERROR},
+    {"tool.call", PROTO_EV_TOOL_CALL},
+    {"response.created", PROTO_EV_RESPONSE_CREATED},
+    {"response.done", PROTO_EV_RESPONSE_DONE},
 };
+
+/* The string member name of o, or "" when it is missing or not a string. */
+static const char *str_member(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
 
 void proto_event_parse(const char *json, size_t len, proto_event_t *ev)
 {
@@ -111,6 +121,12 @@ void proto_event_parse(const char *json, size_t len, proto_event_t *ev)
             ev->audio = d->valuestring;
             ev->audio_len = strlen(d->valuestring);
         }
+    } else if (ev->type == PROTO_EV_TOOL_CALL) {
+        ev->tool_name = str_member(root, "name");
+        ev->tool_status = str_member(root, "status");
+        ev->tool_nested = str_member(root, "parent_call_id")[0] != '\0';
+    } else if (ev->type == PROTO_EV_RESPONSE_CREATED || ev->type == PROTO_EV_RESPONSE_DONE) {
+        ev->response_id = str_member(cJSON_GetObjectItemCaseSensitive(root, "response"), "id");
     } else if (ev->type == PROTO_EV_ERROR) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");

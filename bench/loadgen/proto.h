@@ -11,6 +11,7 @@
 #ifndef SB_BENCH_PROTO_H
 #define SB_BENCH_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,9 @@ typedef enum {
     PROTO_EV_UPDATED,     /* session.updated (--direct) */
     PROTO_EV_AUDIO_DELTA, /* response.output_audio.delta (or the beta name) */
     PROTO_EV_ERROR,
+    PROTO_EV_TOOL_CALL,        /* tool.call (the service, SPEC 5.1) */
+    PROTO_EV_RESPONSE_CREATED, /* response.created */
+    PROTO_EV_RESPONSE_DONE,    /* response.done */
 } proto_ev_type_t;
 
 typedef struct proto_event {
@@ -67,7 +71,12 @@ typedef struct proto_event {
     const char *audio; /* AUDIO_DELTA: the base64 text, inside the parsed tree */
     size_t audio_len;
     char error[128]; /* ERROR: "code: message" */
-    void *root_;     /* the parsed tree; proto_event_free() releases it */
+    /* TOOL_CALL: name and status ("" when absent), and whether it is nested (has a parent). */
+    const char *tool_name;
+    const char *tool_status;
+    bool tool_nested;
+    const char *response_id; /* RESPONSE_*: response.id, "" when absent */
+    void *root_;             /* the parsed tree; proto_event_free() releases it */
 } proto_event_t;
 
 /* Parses one text message. Always call proto_event_free() afterwards. */

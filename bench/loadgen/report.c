@@ -9,6 +9,7 @@
 
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
+#include "bench/loadgen/storm.h"
 
 #define REASONS_SHOWN 5
 #define US_PER_MS     1000.0
@@ -136,7 +137,7 @@ static void print_hint(const summary_t *sm, FILE *out)
             "SWITCHBOARD_SESSIONS_PER_MIN, SWITCHBOARD_SESSIONS_PER_IP and "
             "SWITCHBOARD_MAX_SESSIONS above %d\n",
             sm->saw_429 ? "HTTP 429" : "", sm->saw_429 && sm->saw_1013 ? ", " : "",
-            sm->saw_1013 ? "close 1013" : "", g_cfg.sessions);
+            sm->saw_1013 ? "close 1013" : "", g_cfg.sessions + g_cfg.storm);
 }
 
 void report_print(const report_in_t *in, FILE *out)
@@ -218,6 +219,7 @@ void report_print(const report_in_t *in, FILE *out)
     else if (g_cfg.pid)
         fprintf(out, "service:    pid %d could not be read at both ends of the run\n",
                 (int)g_cfg.pid);
+    storm_print(in->storm, in->n_storm, out);
     fprintf(out, "bench:      CPU %.2f s (%.1f %% of one core over %.1f s)\n", in->bench_cpu_s,
             in->wall_s > 0 ? 100 * in->bench_cpu_s / in->wall_s : 0, in->wall_s);
     free(sm.reasons);
@@ -229,7 +231,7 @@ static void add_ms(cJSON *o, const char *name, double v_ms)
     cJSON_AddNumberToObject(o, name, round(v_ms * US_PER_MS) / US_PER_MS);
 }
 
-static cJSON *quantiles_json(const hist_t *h)
+cJSON *report_quantiles_json(const hist_t *h)
 {
     cJSON *o = cJSON_CreateObject();
     add_ms(o, "p50", ms(hist_quantile_us(h, 0.50)));
@@ -275,8 +277,8 @@ static cJSON *build_json(const report_in_t *in, const summary_t *sm)
     add_ms(c, "p50", sm->connect_p50_ms);
     add_ms(c, "p99", sm->connect_p99_ms);
     add_ms(c, "max", sm->connect_max_ms);
-    cJSON_AddItemToObject(root, "latency_ms", quantiles_json(in->latency));
-    cJSON_AddItemToObject(root, "send_lag_ms", quantiles_json(in->send_lag));
+    cJSON_AddItemToObject(root, "latency_ms", report_quantiles_json(in->latency));
+    cJSON_AddItemToObject(root, "send_lag_ms", report_quantiles_json(in->send_lag));
 
     cJSON *f = cJSON_AddObjectToObject(root, "frames");
     cJSON_AddNumberToObject(f, "sent", (double)sm->sent);
@@ -299,6 +301,7 @@ static cJSON *build_json(const report_in_t *in, const summary_t *sm)
     } else {
         cJSON_AddNullToObject(root, "service");
     }
+    cJSON_AddItemToObject(root, "storm", storm_json(in->storm, in->n_storm));
     cJSON *b = cJSON_AddObjectToObject(root, "bench");
     cJSON_AddNumberToObject(b, "cpu_s", in->bench_cpu_s);
     cJSON_AddNumberToObject(b, "wall_s", in->wall_s);

@@ -7,6 +7,7 @@
 #ifndef SB_BENCH_REPORT_H
 #define SB_BENCH_REPORT_H
 
+#include <cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -15,8 +16,10 @@
 #include "bench/loadgen/session.h"
 
 typedef struct report_in {
-    const session_t *sessions;
+    const session_t *sessions; /* the audio sessions */
     int n;
+    const session_t *storm; /* the --tool-storm sessions (storm.h) */
+    int n_storm;
     const hist_t *latency;  /* round trips, all threads */
     const hist_t *send_lag; /* write time minus due time, all threads */
     bool have_service;      /* --pid given and readable at both ends */
@@ -32,6 +35,9 @@ int report_connected(const report_in_t *in);
 
 /* Prints the human-readable summary. */
 void report_print(const report_in_t *in, FILE *out);
+
+/* {p50, p90, p99, p99_9, max, mean (ms), samples} of h, as every latency figure in the JSON. */
+cJSON *report_quantiles_json(const hist_t *h);
 
 /* Writes every figure as one JSON object to path. Returns 0 or -errno. */
 int report_write_json(const report_in_t *in, const char *path);

@@ -7,6 +7,8 @@
  *   push: everything the launcher wrote happens-before the load thread's first read), or until
  *   it fails it itself (minting failed). The load thread then owns it until it is joined. The
  *   main thread reads sessions only after joining every thread.
+ * - --tool-storm sessions (storm.h) are session_t records too, after the audio ones, with the
+ *   same owners. They send no frames and count in the storm_* counters, not in the others.
  * - bench_progress_t counters are relaxed atomics. They are advisory (progress lines, when to
  *   end the run and the grace period) and never publish other data; the report is computed from
  *   the session and thread records after the joins.
@@ -23,6 +25,7 @@
 #define SESSION_REASON_MAX 160
 
 struct lws;
+struct storm_sess;
 
 typedef enum {
     SESS_PENDING = 0, /* not started (launcher) */
@@ -82,15 +85,20 @@ typedef struct session {
     bool saw_1013;
     uint32_t server_errors;          /* `error` events after ready */
     char reason[SESSION_REASON_MAX]; /* why it failed or was dropped (the first reason) */
+    struct storm_sess *storm;        /* a --tool-storm session's turns (storm.c); else NULL */
 } session_t;
 
 typedef struct bench_progress {
-    atomic_int unfinished; /* sessions not yet finished, failed or dropped */
+    atomic_int unfinished; /* audio sessions not yet finished, failed or dropped */
     atomic_int connected;  /* became ready */
     atomic_int failed;     /* never became ready */
     atomic_int dropped;
     atomic_ullong frames_sent;
-    atomic_ullong frames_recv; /* unique */
+    atomic_ullong frames_recv;  /* unique */
+    atomic_int storm_connected; /* the same three for --tool-storm sessions */
+    atomic_int storm_failed;
+    atomic_int storm_dropped;
+    atomic_ullong storm_turns; /* storm turns completed */
 } bench_progress_t;
 
 extern bench_progress_t g_progress;
@@ -108,11 +116,17 @@ __attribute__((format(printf, 2, 3))) void session_fail(session_t *s, const char
  */
 __attribute__((format(printf, 2, 3))) void session_drop(session_t *s, const char *fmt, ...);
 
-/* Counts s as done with the run, once: every frame sent, failed or dropped. Thread: owner. */
+/*
+ * Counts s as done with the run, once: every frame sent, failed or dropped. Storm sessions are
+ * never waited for (they run until the load threads stop). Thread: owner.
+ */
 void session_finish(session_t *s);
 
-/* Allocates the n session records with their ids and seq bitmaps. Thread: main. */
-session_t *session_new_all(int n);
-void session_free_all(session_t *all, int n);
+/*
+ * Allocates the records of n audio sessions, with their ids and seq bitmaps, followed by those
+ * of n_storm storm sessions. Thread: main.
+ */
+session_t *session_new_all(int n, int n_storm);
+void session_free_all(session_t *all, int n_total);
 
 #endif
