@@ -223,20 +223,67 @@ static void pick_time(const char *text, char out[TIME_LEN + 1])
 
 /* ---- The rules ------------------------------------------------------------------------------- */
 
-/* True when the newest user message contains phrase (case-insensitive). */
-static bool last_user_says(const cJSON *messages, const char *phrase)
+/*
+ * Appends the arguments the rules give the built-in tool `name` (offered as `tool`) for the user
+ * text u: checkAvailability {date, serviceType}; bookAppointment {date, time, customerName,
+ * customerPhone, serviceType}; lookupCustomer {phone}. Returns false, appending nothing, for any
+ * other tool.
+ */
+static bool builtin_args(const char *name, const cJSON *tool, const char *u, sbuf_t *out)
+{
+    char date[DATE_LEN + 1], hhmm[TIME_LEN + 1];
+    if (strcmp(name, "checkAvailability") == 0) {
+        pick_date(u, date);
+        sbuf_printf(out, "{\"date\":\"%s\",\"serviceType\":", date);
+        sbuf_json_str(out, pick_service(u, tool));
+        sbuf_putc(out, '}');
+    } else if (strcmp(name, "bookAppointment") == 0) {
+        pick_date(u, date);
+        pick_time(u, hhmm);
+        sbuf_printf(out,
+                    "{\"date\":\"%s\",\"time\":\"%s\",\"customerName\":\"Test Caller\","
+                    "\"customerPhone\":\"" CHAT_DEFAULT_PHONE "\",\"serviceType\":",
+                    date, hhmm);
+        sbuf_json_str(out, pick_service(u, tool));
+        sbuf_putc(out, '}');
+    } else if (strcmp(name, "lookupCustomer") == 0) {
+        sbuf_t phone = SBUF_INIT;
+        if (!sim_text_phone(u, &phone))
+            sbuf_puts(&phone, CHAT_DEFAULT_PHONE);
+        sbuf_puts(out, "{\"phone\":");
+        sbuf_json_str(out, phone.data);
+        sbuf_putc(out, '}');
+        sbuf_destroy(&phone);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The built-in tool the user text u asks for, when it is offered; else NULL. */
+static const char *builtin_wanted(const char *u, const cJSON *tools)
+{
+    static const char *const avail[] = {"available", "availability", NULL};
+    static const char *const lookup[] = {"look up", "lookup", "customer", NULL};
+    if (sim_text_has_any(u, avail) && tool_named(tools, "checkAvailability"))
+        return "checkAvailability";
+    if (sim_text_find_ci(u, "book") && tool_named(tools, "bookAppointment"))
+        return "bookAppointment";
+    if (sim_text_has_any(u, lookup) && tool_named(tools, "lookupCustomer"))
+        return "lookupCustomer";
+    return NULL;
+}
+
+/* The text of the newest user message, appended to out. */
+static void last_user_text(const cJSON *messages, sbuf_t *out)
 {
     for (int i = cJSON_GetArraySize(messages) - 1; i >= 0; i--) {
         const cJSON *m = cJSON_GetArrayItem(messages, i);
         if (strcmp(role_of(m), "user") == 0) {
-            sbuf_t t = SBUF_INIT;
-            content_text(m, &t);
-            bool yes = t.data && sim_text_find_ci(t.data, phrase);
-            sbuf_destroy(&t);
-            return yes;
+            content_text(m, out);
+            return;
         }
     }
-    return false;
 }
 
 typedef struct decision {
@@ -248,7 +295,8 @@ typedef struct decision {
 /*
  * The rules, on the last message and the offered tools (first match wins):
  * - the last user message says "keep calling tools" and a tool is offered: call the first
- *   offered tool again, whatever came back (tests the iteration cap);
+ *   offered tool again, whatever came back (tests the iteration cap; with the arguments the
+ *   rules below give a built-in tool, else {}, so that a tool storm exercises the tools);
  * - the last message is a tool result: "Here is what I found: <its first 200 characters>";
  * - "malformed arguments" with a tool offered: call it with arguments that are not JSON;
  * - "unknown tool": call a tool named "frobnicate", which nobody offers;
@@ -271,33 +319,27 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     const cJSON *first_tool = cJSON_GetArrayItem(tools, 0);
     const cJSON *first_fn = cJSON_GetObjectItemCaseSensitive(first_tool, "function");
     const cJSON *first_name = cJSON_GetObjectItemCaseSensitive(first_fn, "name");
-    if (cJSON_IsString(first_name) && last_user_says(messages, "keep calling tools")) {
+    last_user_text(messages, &text);
+    const char *u = text.data ? text.data : "";
+    if (cJSON_IsString(first_name) && sim_text_find_ci(u, "keep calling tools")) {
         d->call = true;
         str_copy(d->name, first_name->valuestring, sizeof(d->name));
-        sbuf_puts(&d->text, "{}");
+        if (!builtin_args(d->name, first_tool, u, &d->text))
+            sbuf_puts(&d->text, "{}");
+        sbuf_destroy(&text);
         return;
     }
     if (strcmp(role_of(last), "tool") == 0) {
+        sbuf_reset(&text);
         content_text(last, &text);
         sbuf_puts(&d->text, "Here is what I found: ");
         sim_text_prefix_cp(&d->text, text.data ? text.data : "", CHAT_TOOL_RESULT_CHARS);
         sbuf_destroy(&text);
         return;
     }
-    for (int i = n - 1; i >= 0; i--) {
-        const cJSON *m = cJSON_GetArrayItem(messages, i);
-        if (strcmp(role_of(m), "user") == 0) {
-            content_text(m, &text);
-            break;
-        }
-    }
-    const char *u = text.data ? text.data : "";
-    static const char *const avail[] = {"available", "availability", NULL};
-    static const char *const lookup[] = {"look up", "lookup", "customer", NULL};
-    const cJSON *tool;
+    const char *builtin;
     const char *echo_tool = tool_name_suffix(tools, "__echo");
     const char *echo_at = sim_text_find_ci(u, "echo ");
-    char date[DATE_LEN + 1], hhmm[TIME_LEN + 1];
     d->call = true;
     if (sim_text_find_ci(u, "malformed arguments") && cJSON_IsString(first_name)) {
         str_copy(d->name, first_name->valuestring, sizeof(d->name));
@@ -305,31 +347,9 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     } else if (sim_text_find_ci(u, "unknown tool")) {
         str_copy(d->name, "frobnicate", sizeof(d->name));
         sbuf_puts(&d->text, "{}");
-    } else if (sim_text_has_any(u, avail) && (tool = tool_named(tools, "checkAvailability"))) {
-        str_copy(d->name, "checkAvailability", sizeof(d->name));
-        pick_date(u, date);
-        sbuf_printf(&d->text, "{\"date\":\"%s\",\"serviceType\":", date);
-        sbuf_json_str(&d->text, pick_service(u, tool));
-        sbuf_putc(&d->text, '}');
-    } else if (sim_text_find_ci(u, "book") && (tool = tool_named(tools, "bookAppointment"))) {
-        str_copy(d->name, "bookAppointment", sizeof(d->name));
-        pick_date(u, date);
-        pick_time(u, hhmm);
-        sbuf_printf(&d->text,
-                    "{\"date\":\"%s\",\"time\":\"%s\",\"customerName\":\"Test Caller\","
-                    "\"customerPhone\":\"" CHAT_DEFAULT_PHONE "\",\"serviceType\":",
-                    date, hhmm);
-        sbuf_json_str(&d->text, pick_service(u, tool));
-        sbuf_putc(&d->text, '}');
-    } else if (sim_text_has_any(u, lookup) && tool_named(tools, "lookupCustomer")) {
-        str_copy(d->name, "lookupCustomer", sizeof(d->name));
-        sbuf_t phone = SBUF_INIT;
-        if (!sim_text_phone(u, &phone))
-            sbuf_puts(&phone, CHAT_DEFAULT_PHONE);
-        sbuf_puts(&d->text, "{\"phone\":");
-        sbuf_json_str(&d->text, phone.data);
-        sbuf_putc(&d->text, '}');
-        sbuf_destroy(&phone);
+    } else if ((builtin = builtin_wanted(u, tools)) != NULL) {
+        str_copy(d->name, builtin, sizeof(d->name));
+        builtin_args(builtin, tool_named(tools, builtin), u, &d->text);
     } else if (echo_at && echo_tool) {
         str_copy(d->name, echo_tool, sizeof(d->name));
         const char *x = echo_at + strlen("echo ");
