@@ -155,9 +155,9 @@ test-unit: $(OUT)/tests/unit
 test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
-test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim
+test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
-		scripts/integration.sh
+		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench scripts/integration.sh
 
 asan:
 	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all

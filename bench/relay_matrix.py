@@ -58,15 +58,18 @@ def wait_port(port, deadline_s=10):
     raise RuntimeError(f"port {port} did not open")
 
 
-def start_sim():
+def start_sim(*extra):
+    """switchboard-sim in echo mode on a free port, with extra flags; returns (process, port)."""
     port = free_port()
     p = subprocess.Popen([f"{BIN}/switchboard-sim", "--port", str(port), "--mode", "echo",
-                          "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          "--quiet", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return p, port
 
 
-def start_service(sim_port, sessions):
+def start_service(sim_port, sessions, extra_env=None):
+    """switchboard on a free port with the sim as its upstream and limits that fit `sessions`;
+    returns (process, port)."""
     port = free_port()
     env = dict(os.environ)
     env.update({
@@ -80,6 +83,7 @@ def start_service(sim_port, sessions):
         "SWITCHBOARD_SESSIONS_PER_MIN": str(sessions * 2 + 100),
         "SWITCHBOARD_MAX_CONNECTIONS": str(max(4096, sessions * 2 + 100)),
     })
+    env.update(extra_env or {})
     p = subprocess.Popen([f"{BIN}/switchboard"], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     wait_http(f"http://127.0.0.1:{port}/readyz")

@@ -36,5 +36,15 @@ R="$OUT/results.md"
     echo
     /usr/bin/python3 bench/relay_matrix.py --sessions "${RELAY_SESSIONS:-50,200,500,1000}" \
         --duration "${RELAY_DURATION:-10}" --json "$OUT/relay.json"
+    echo
+    echo "## Audio isolation under tool load"
+    echo
+    echo "${ISOLATION_SESSIONS:-200} audio sessions x ${ISOLATION_DURATION:-10} s, quiet and then with" \
+        "${ISOLATION_STORM:-50} --tool-storm sessions (each supervisor run: 10 rounds of a booking" \
+        "tool behind a 50 ms chat model); fresh processes for each run."
+    echo
+    /usr/bin/python3 bench/isolation.py --sessions "${ISOLATION_SESSIONS:-200}" \
+        --storm "${ISOLATION_STORM:-50}" --duration "${ISOLATION_DURATION:-10}" \
+        --json "$OUT/isolation.json"
 } > "$R"
 cat "$R"

@@ -72,13 +72,23 @@ def binary_path():
     return b
 
 
-def sim_path():
-    """switchboard-sim next to the service binary unless SWITCHBOARD_SIM_BIN says otherwise."""
-    b = os.environ.get("SWITCHBOARD_SIM_BIN") or os.path.join(
-        os.path.dirname(binary_path()), "switchboard-sim")
+def _program_path(env_var, name):
+    """Program `name` next to the service binary unless env_var says otherwise."""
+    b = os.environ.get(env_var) or os.path.join(os.path.dirname(binary_path()), name)
     if not os.path.isabs(b):
         b = os.path.join(REPO, b)
     return b
+
+
+def sim_path():
+    """switchboard-sim next to the service binary unless SWITCHBOARD_SIM_BIN says otherwise."""
+    return _program_path("SWITCHBOARD_SIM_BIN", "switchboard-sim")
+
+
+def bench_path():
+    """switchboard-bench next to the service binary unless SWITCHBOARD_BENCH_BIN says
+    otherwise."""
+    return _program_path("SWITCHBOARD_BENCH_BIN", "switchboard-bench")
 
 
 class Sim:
