@@ -69,6 +69,8 @@ SIM_SRCS     := $(wildcard bench/sim/*.c)
 SIM_OBJS     := $(SIM_SRCS:%.c=$(OUT)/%.o)
 LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OUT)/%.o)
+# The load generator without its main(), for the unit tests of its modules (tests/test_storm.c).
+LOADGEN_LIB  := $(OUT)/libloadgen.a
 
 UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
@@ -106,6 +108,11 @@ $(CORE): $(CORE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+$(LOADGEN_LIB): $(filter-out $(OUT)/bench/loadgen/main.o,$(LOADGEN_OBJS))
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
 $(BIN)/switchboard-sim: $(SIM_OBJS) $(CORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -118,7 +125,7 @@ $(BIN)/switchboard: $(OUT)/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/tests/unit: $(UNIT_OBJS) $(LIB)
+$(OUT)/tests/unit: $(UNIT_OBJS) $(LOADGEN_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/tests/stress_%: $(OUT)/tests/stress_%.o $(LIB)

@@ -101,7 +101,7 @@ static void become_ready(session_t *s, uint64_t now)
     s->phase = SESS_STREAMING;
     if (s->storm) {
         s->next_due = UINT64_MAX; /* no frames: turns instead (storm.c) */
-        if (storm_ready(s, now))
+        if (storm_ready(s))
             lws_callback_on_writable(s->wsi);
         return;
     }

@@ -122,6 +122,7 @@ void proto_event_parse(const char *json, size_t len, proto_event_t *ev)
             ev->audio_len = strlen(d->valuestring);
         }
     } else if (ev->type == PROTO_EV_TOOL_CALL) {
+        ev->tool_call_id = str_member(root, "call_id");
         ev->tool_name = str_member(root, "name");
         ev->tool_status = str_member(root, "status");
         ev->tool_nested = str_member(root, "parent_call_id")[0] != '\0';

@@ -71,7 +71,9 @@ typedef struct proto_event {
     const char *audio; /* AUDIO_DELTA: the base64 text, inside the parsed tree */
     size_t audio_len;
     char error[128]; /* ERROR: "code: message" */
-    /* TOOL_CALL: name and status ("" when absent), and whether it is nested (has a parent). */
+    /* TOOL_CALL: call_id, name and status ("" when absent), and whether it is nested (has a
+     * parent_call_id). */
+    const char *tool_call_id;
     const char *tool_name;
     const char *tool_status;
     bool tool_nested;

@@ -11,6 +11,7 @@
 #include "bench/loadgen/report.h"
 
 #define RESPONSE_ID_MAX 64
+#define CALL_ID_MAX     64
 #define BYTES_PER_MB    (1024.0 * 1024.0)
 
 static const char create_msg[] = "{\"type\":\"response.create\"}";
@@ -36,10 +37,10 @@ typedef enum {
 /* [owner] all of it: the launcher, then the load thread, then main (session.h). */
 struct storm_sess {
     turn_phase_t phase;
-    uint64_t t_sent;   /* the turn's conversation.item.create was written */
-    uint64_t deadline; /* the turn times out at this time */
-    bool saw_call;     /* the turn's supervisor call has started */
-    char answer_id[RESPONSE_ID_MAX];
+    uint64_t t_sent;                 /* the turn's conversation.item.create was written */
+    uint64_t deadline;               /* the turn times out at this time (t_sent + the timeout) */
+    char call_id[CALL_ID_MAX];       /* the turn's supervisor call, "" until it has started */
+    char answer_id[RESPONSE_ID_MAX]; /* the response speaking its answer, "" until created */
 
     uint64_t turns;            /* completed */
     uint64_t timed_out;        /* abandoned at their deadline */
@@ -96,22 +97,21 @@ void storm_sess_free(storm_sess_t *st)
 
 /* ---- Turns --------------------------------------------------------------------------------- */
 
-static bool begin_turn(session_t *s, uint64_t now)
+static bool begin_turn(session_t *s)
 {
     storm_sess_t *st = s->storm;
     st->phase = TURN_SEND_ITEM;
-    st->saw_call = false;
+    st->call_id[0] = '\0';
     st->answer_id[0] = '\0';
-    st->deadline = now + (uint64_t)STORM_TURN_TIMEOUT_S * NS_PER_SEC;
     s->ctl = item_msg;
     s->ctl_len = item_msg_len;
     return true;
 }
 
-bool storm_ready(session_t *s, uint64_t now_ns)
+bool storm_ready(session_t *s)
 {
     atomic_fetch_add_explicit(&g_progress.storm_connected, 1, memory_order_relaxed); /* advisory */
-    return begin_turn(s, now_ns);
+    return begin_turn(s);
 }
 
 void storm_sent(session_t *s, uint64_t now_ns)
@@ -119,6 +119,7 @@ void storm_sent(session_t *s, uint64_t now_ns)
     storm_sess_t *st = s->storm;
     if (st->phase == TURN_SEND_ITEM) {
         st->t_sent = now_ns;
+        st->deadline = now_ns + (uint64_t)STORM_TURN_TIMEOUT_S * NS_PER_SEC;
         st->phase = TURN_SEND_CREATE;
         s->ctl = create_msg;
         s->ctl_len = sizeof(create_msg) - 1;
@@ -151,11 +152,12 @@ static void on_tool_call(storm_sess_t *st, const proto_event_t *ev, uint64_t now
     if (ev->tool_nested || strcmp(ev->tool_name, STORM_TOOL) != 0)
         return;
     st->supervisor[k]++;
-    if (st->phase != TURN_WAIT_TOOL && st->phase != TURN_SEND_CREATE)
-        return; /* a call of a turn that timed out */
-    if (k == ST_STARTED) {
-        st->saw_call = true;
-    } else if (k != ST_OTHER) {
+    if (st->phase != TURN_WAIT_TOOL)
+        return;
+    if (k == ST_STARTED && st->call_id[0] == '\0') {
+        str_copy(st->call_id, ev->tool_call_id, sizeof(st->call_id));
+    } else if (k != ST_STARTED && k != ST_OTHER && strcmp(ev->tool_call_id, st->call_id) == 0) {
+        /* Only this turn's call: a late end of a timed-out turn's call is not this turn's. */
         record_turn_time(st, now - st->t_sent);
         st->phase = TURN_WAIT_ANSWER;
     }
@@ -179,12 +181,12 @@ bool storm_on_event(session_t *s, const proto_event_t *ev, uint64_t now_ns)
             st->turns++;
             atomic_fetch_add_explicit(&g_progress.storm_turns, 1,
                                       memory_order_relaxed); /* advisory */
-            return begin_turn(s, now_ns);
+            return begin_turn(s);
         }
-        if (st->phase == TURN_WAIT_TOOL && !st->saw_call) {
+        if (st->phase == TURN_WAIT_TOOL && st->call_id[0] == '\0') {
             /* Its started event would have come before the calling response's end. */
             st->no_tool++;
-            return begin_turn(s, now_ns);
+            return begin_turn(s);
         }
         return false;
     default:
@@ -204,7 +206,7 @@ bool storm_tick(session_t *s, uint64_t now_ns)
     if (st->phase < TURN_WAIT_TOOL || now_ns < st->deadline)
         return false;
     st->timed_out++;
-    return begin_turn(s, now_ns);
+    return begin_turn(s);
 }
 
 /* ---- Figures ------------------------------------------------------------------------------- */

@@ -14,7 +14,8 @@
  *   4. begins the next turn at once.
  *
  * Every tool.call event is counted by status (nested calls included). A turn still open
- * STORM_TURN_TIMEOUT_S after it began counts as timed out, and the next one begins. A calling
+ * STORM_TURN_TIMEOUT_S after its item was written counts as timed out, and the next one begins
+ * (a late end of its supervisor call is told apart by call_id). A calling
  * response that ends without a supervisor call (a --storm-text the voice model answers by
  * itself) counts as "no tool" and the next turn begins. The assistant speech a storm session
  * receives is counted in bytes and kept out of the latency figures. Storm sessions are not
@@ -58,7 +59,7 @@ storm_sess_t *storm_sess_new(void);
 void storm_sess_free(storm_sess_t *st);
 
 /* s became ready (session.ready): counts it and queues its first turn. Returns true. */
-bool storm_ready(session_t *s, uint64_t now_ns);
+bool storm_ready(session_t *s);
 
 /* The control message s->ctl pointed to has just been written: queues the next, if any. */
 void storm_sent(session_t *s, uint64_t now_ns);
