@@ -19,13 +19,6 @@
 #define N_NESTED  3
 #define TEST_TEXT "Is Monday available? keep calling tools"
 
-/* Histogram quantiles are bucket midpoints, within 0.1 % of the value. */
-#define ASSERT_NEAR_MS(v, want)                                                                    \
-    do {                                                                                           \
-        ASSERT_GE((v)*1000, (want)*999);                                                           \
-        ASSERT_LE((v)*1000, (want)*1001);                                                          \
-    } while (0)
-
 static session_t *storm_fixture(void)
 {
     memset(&g_cfg, 0, sizeof(g_cfg));
@@ -84,7 +77,7 @@ static const char *write_ctl(session_t *s, uint64_t now)
     return m;
 }
 
-/* Ready, then both messages of the first turn written at T0. */
+/* Both messages of a turn written at now. */
 static void start_turn(session_t *s, uint64_t now)
 {
     const char *item = write_ctl(s, now);
@@ -100,13 +93,6 @@ static void start_turn(session_t *s, uint64_t now)
     ASSERT(s->ctl == NULL);
 }
 
-static cJSON *figures(session_t *s)
-{
-    cJSON *o = storm_json(s, 1);
-    ASSERT(cJSON_IsObject(o));
-    return o;
-}
-
 static double num(const cJSON *o, const char *a, const char *b)
 {
     const cJSON *v = cJSON_GetObjectItem(o, a);
@@ -115,6 +101,25 @@ static double num(const cJSON *o, const char *a, const char *b)
     ASSERT(cJSON_IsNumber(v));
     return v->valuedouble;
 }
+
+/* The figure a (or a.b) of the session's storm_json() equals want. */
+#define ASSERT_FIGURE(s, a, b, want)                                                               \
+    do {                                                                                           \
+        cJSON *o_ = storm_json((s), 1);                                                            \
+        double v_ = num(o_, (a), (b));                                                             \
+        cJSON_Delete(o_);                                                                          \
+        ASSERT_EQ(v_, (want));                                                                     \
+    } while (0)
+
+/* As ASSERT_FIGURE for a latency: quantiles are bucket midpoints, within 0.1 %. */
+#define ASSERT_FIGURE_MS(s, a, b, want)                                                            \
+    do {                                                                                           \
+        cJSON *o_ = storm_json((s), 1);                                                            \
+        double v_ = num(o_, (a), (b));                                                             \
+        cJSON_Delete(o_);                                                                          \
+        ASSERT_GE(v_ * 1000, (want)*999);                                                          \
+        ASSERT_LE(v_ * 1000, (want)*1001);                                                         \
+    } while (0)
 
 TEST(storm_turn_in_order)
 {
@@ -136,20 +141,20 @@ TEST(storm_turn_in_order)
     ASSERT(s->ctl != NULL); /* the next turn's item */
     storm_on_audio(s, 4800);
 
-    cJSON *o = figures(s);
-    ASSERT_EQ(num(o, "turns_completed", NULL), 1);
-    ASSERT_EQ(num(o, "turns_timed_out", NULL), 0);
-    ASSERT_EQ(num(o, "turns_without_tool", NULL), 0);
-    ASSERT_EQ(num(o, "tool_calls", "started"), 1 + N_NESTED);
-    ASSERT_EQ(num(o, "tool_calls", "completed"), N_NESTED);
-    ASSERT_EQ(num(o, "tool_calls", "failed"), 1);
-    ASSERT_EQ(num(o, "supervisor_calls", "started"), 1);
-    ASSERT_EQ(num(o, "supervisor_calls", "failed"), 1);
-    ASSERT_EQ(num(o, "supervisor_calls", "completed"), 0);
-    ASSERT_EQ(num(o, "supervisor_turn_ms", "samples"), 1);
-    ASSERT_NEAR_MS(num(o, "supervisor_turn_ms", "p50"), 600);
-    ASSERT_EQ(num(o, "audio_bytes_received", NULL), 4800);
-    ASSERT_EQ(num(o, "sessions_connected", NULL), 1);
+    ASSERT_FIGURE(s, "turns_completed", NULL, 1);
+    ASSERT_FIGURE(s, "turns_timed_out", NULL, 0);
+    ASSERT_FIGURE(s, "turns_without_tool", NULL, 0);
+    ASSERT_FIGURE(s, "tool_calls", "started", 1 + N_NESTED);
+    ASSERT_FIGURE(s, "tool_calls", "completed", N_NESTED);
+    ASSERT_FIGURE(s, "tool_calls", "failed", 1);
+    ASSERT_FIGURE(s, "supervisor_calls", "started", 1);
+    ASSERT_FIGURE(s, "supervisor_calls", "failed", 1);
+    ASSERT_FIGURE(s, "supervisor_calls", "completed", 0);
+    ASSERT_FIGURE(s, "supervisor_turn_ms", "samples", 1);
+    ASSERT_FIGURE_MS(s, "supervisor_turn_ms", "p50", 600);
+    ASSERT_FIGURE(s, "audio_bytes_received", NULL, 4800);
+    ASSERT_FIGURE(s, "sessions_connected", NULL, 1);
+    cJSON *o = storm_json(s, 1);
     ASSERT_STR_EQ(cJSON_GetObjectItem(o, "text")->valuestring, TEST_TEXT);
     cJSON_Delete(o);
     fixture_free(s);
@@ -167,10 +172,8 @@ TEST(storm_answer_before_calling_response_ends)
     ASSERT(!response(s, "response.done", "resp_call", T0_NS + 3));
     ASSERT(!response(s, "response.created", "resp_answer", T0_NS + 4));
     ASSERT(response(s, "response.done", "resp_answer", T0_NS + 5));
-    cJSON *o = figures(s);
-    ASSERT_EQ(num(o, "turns_completed", NULL), 1);
-    ASSERT_EQ(num(o, "supervisor_calls", "completed"), 1);
-    cJSON_Delete(o);
+    ASSERT_FIGURE(s, "turns_completed", NULL, 1);
+    ASSERT_FIGURE(s, "supervisor_calls", "completed", 1);
     fixture_free(s);
 }
 
@@ -181,11 +184,9 @@ TEST(storm_turn_without_a_supervisor_call)
     start_turn(s, T0_NS);
     ASSERT(!response(s, "response.created", "resp_1", T0_NS + 1));
     ASSERT(response(s, "response.done", "resp_1", T0_NS + 2)); /* spoke by itself: next turn */
-    cJSON *o = figures(s);
-    ASSERT_EQ(num(o, "turns_without_tool", NULL), 1);
-    ASSERT_EQ(num(o, "turns_completed", NULL), 0);
-    ASSERT_EQ(num(o, "supervisor_turn_ms", "samples"), 0);
-    cJSON_Delete(o);
+    ASSERT_FIGURE(s, "turns_without_tool", NULL, 1);
+    ASSERT_FIGURE(s, "turns_completed", NULL, 0);
+    ASSERT_FIGURE(s, "supervisor_turn_ms", "samples", 0);
     fixture_free(s);
 }
 
@@ -206,13 +207,11 @@ TEST(storm_turn_deadline)
     tool_call(s, "c1", STORM_TOOL, "timeout", false, t1 + 1);
     tool_call(s, "c2", STORM_TOOL, "started", false, t1 + 2);
     tool_call(s, "c2", STORM_TOOL, "completed", false, t1 + TURN_NS);
-    cJSON *o = figures(s);
-    ASSERT_EQ(num(o, "turns_timed_out", NULL), 1);
-    ASSERT_EQ(num(o, "supervisor_calls", "timeout"), 1);
-    ASSERT_EQ(num(o, "supervisor_calls", "completed"), 1);
-    ASSERT_EQ(num(o, "supervisor_turn_ms", "samples"), 1);
-    ASSERT_NEAR_MS(num(o, "supervisor_turn_ms", "max"), 600);
-    cJSON_Delete(o);
+    ASSERT_FIGURE(s, "turns_timed_out", NULL, 1);
+    ASSERT_FIGURE(s, "supervisor_calls", "timeout", 1);
+    ASSERT_FIGURE(s, "supervisor_calls", "completed", 1);
+    ASSERT_FIGURE(s, "supervisor_turn_ms", "samples", 1);
+    ASSERT_FIGURE_MS(s, "supervisor_turn_ms", "max", 600);
     fixture_free(s);
 }
 
@@ -220,5 +219,4 @@ TEST(storm_json_null_without_storm)
 {
     cJSON *o = storm_json(NULL, 0);
     ASSERT(cJSON_IsNull(o));
-    cJSON_Delete(o);
 }
