@@ -252,18 +252,16 @@ static void webhook_done(store_t *s, const net_fetch_done_msg_t *d)
 /* limit from the query: absent = LIMIT_DEFAULT; otherwise whole digits in 1..LIMIT_MAX. */
 static int parse_limit(const char *query)
 {
-    char v[LIMIT_TEXT_MAX + 2];
-    int n = net_query_get(query, "limit", v, sizeof(v));
-    if (n < 0)
+    size_t cap = strlen(query) + 1; /* a value is never longer than the query */
+    char *v = xmalloc(cap);
+    int n = net_query_get(query, "limit", v, cap), limit = 0;
+    if (n < 0) {
+        free(v);
         return LIMIT_DEFAULT;
-    if (n == 0 || n > LIMIT_TEXT_MAX)
-        return -1;
-    int limit = 0;
-    for (int i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return -1;
-        limit = limit * 10 + (v[i] - '0');
     }
+    for (int i = 0; i < n && limit >= 0; i++)
+        limit = (v[i] >= '0' && v[i] <= '9' && i < LIMIT_TEXT_MAX) ? limit * 10 + (v[i] - '0') : -1;
+    free(v);
     return limit >= 1 && limit <= LIMIT_MAX ? limit : -1;
 }
 
