@@ -133,23 +133,39 @@ static void add_hhmm(cJSON *obj, const char *key, int min)
 
 /* ---- Parsing the arguments ------------------------------------------------------------------ */
 
-/* The string member key of args trimmed into a new string, or NULL when absent or blank. */
-static char *arg_str(const cJSON *args, const char *key, bool *wrong_type)
+/*
+ * Reads the string members keys[0..n-1] of args into *dst[i] (trimmed copies; NULL when absent,
+ * null or blank). Returns false when one is not a string or one of the first n_required is
+ * missing; the caller frees with free_args() either way.
+ */
+static bool read_args(const cJSON *args, const char *const *keys, char **const *dst, size_t n,
+                      size_t n_required)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
-    if (v == NULL || cJSON_IsNull(v))
-        return NULL;
-    if (!cJSON_IsString(v)) {
-        *wrong_type = true;
-        return NULL;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        *dst[i] = NULL;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, keys[i]);
+        if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsString(v))
+            ok = false;
+        if (!cJSON_IsString(v))
+            continue;
+        const char *s = v->valuestring;
+        while (isspace((unsigned char)*s))
+            s++;
+        size_t len = strlen(s);
+        while (len > 0 && isspace((unsigned char)s[len - 1]))
+            len--;
+        *dst[i] = len ? xstrndup(s, len) : NULL;
     }
-    const char *s = v->valuestring;
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    return n ? xstrndup(s, n) : NULL;
+    for (size_t i = 0; i < n_required; i++)
+        ok = ok && *dst[i] != NULL;
+    return ok;
+}
+
+static void free_args(char **const *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(*dst[i]);
 }
 
 static bool digits_at(const char *s, int n, int *out)
@@ -242,22 +258,6 @@ static local_now_t local_now(const booking_t *b, int64_t now_ms)
 
 /* ---- SQLite helpers ------------------------------------------------------------------------- */
 
-static sqlite3_stmt *stmt(booking_t *b, int which)
-{
-    sqlite3_stmt *st = b->st[which];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return st;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 static int exec(booking_t *b, const char *sql)
 {
     int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
@@ -286,8 +286,8 @@ typedef struct busy {
 
 static int busy_load(booking_t *b, const char *date, busy_t *out)
 {
-    sqlite3_stmt *st = stmt(b, ST_BUSY_OF_DAY);
-    bind_text(st, 1, date);
+    sqlite3_stmt *st = store_stmt_fresh(b->st[ST_BUSY_OF_DAY]);
+    store_bind_text(st, 1, date);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->n == out->cap) {
@@ -371,22 +371,15 @@ static char *availability(booking_t *b, const avail_req_t *r, int64_t now_ms, bo
 
 static char *check_availability(booking_t *b, const cJSON *args, int64_t now_ms, bool *is_error)
 {
-    bool wrong = false;
-    avail_req_t r = {arg_str(args, "date", &wrong), arg_str(args, "serviceType", &wrong),
-                     arg_str(args, "start", &wrong), arg_str(args, "end", &wrong),
-                     arg_str(args, "timeZone", &wrong)};
-    char *out;
-    if (wrong || r.date == NULL || r.service == NULL)
-        out = tool_error(is_error, "invalid_arguments",
-                         "checkAvailability needs date (YYYY-MM-DD) and serviceType; start, "
-                         "end (HH:MM) and timeZone are optional strings");
-    else
-        out = availability(b, &r, now_ms, is_error);
-    free(r.date);
-    free(r.service);
-    free(r.start);
-    free(r.end);
-    free(r.tz);
+    static const char *const keys[] = {"date", "serviceType", "start", "end", "timeZone"};
+    avail_req_t r;
+    char **const dst[] = {&r.date, &r.service, &r.start, &r.end, &r.tz};
+    char *out = read_args(args, keys, dst, ARRAY_LEN(dst), 2)
+                    ? availability(b, &r, now_ms, is_error)
+                    : tool_error(is_error, "invalid_arguments",
+                                 "checkAvailability needs date (YYYY-MM-DD) and serviceType; "
+                                 "start, end (HH:MM) and timeZone are optional strings");
+    free_args(dst, ARRAY_LEN(dst));
     return out;
 }
 
@@ -454,8 +447,8 @@ static void new_confirmation(const booking_t *b, char *out, size_t outlen)
 static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *confirm,
                        size_t clen, bool *taken)
 {
-    sqlite3_stmt *st = stmt(b, ST_OVERLAP);
-    bind_text(st, 1, r->date);
+    sqlite3_stmt *st = store_stmt_fresh(b->st[ST_OVERLAP]);
+    store_bind_text(st, 1, r->date);
     sqlite3_bind_int(st, 2, r->start);
     sqlite3_bind_int(st, 3, r->start + r->svc->duration_min);
     int rc = sqlite3_step(st);
@@ -466,10 +459,10 @@ static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *
     }
     if (rc != SQLITE_DONE)
         return rc;
-    st = stmt(b, ST_UPSERT_CUSTOMER);
-    bind_text(st, 1, r->digits);
-    bind_text(st, 2, r->phone);
-    bind_text(st, 3, r->name);
+    st = store_stmt_fresh(b->st[ST_UPSERT_CUSTOMER]);
+    store_bind_text(st, 1, r->digits);
+    store_bind_text(st, 2, r->phone);
+    store_bind_text(st, 3, r->name);
     sqlite3_bind_int64(st, 4, now_ms);
     if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
         sqlite3_reset(st);
@@ -479,14 +472,14 @@ static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *
     sqlite3_reset(st);
     for (int attempt = 0; attempt < CONFIRM_TRIES; attempt++) {
         new_confirmation(b, confirm, clen);
-        st = stmt(b, ST_INSERT_APPT);
-        bind_text(st, 1, confirm);
+        st = store_stmt_fresh(b->st[ST_INSERT_APPT]);
+        store_bind_text(st, 1, confirm);
         sqlite3_bind_int64(st, 2, customer);
-        bind_text(st, 3, r->svc->name);
-        bind_text(st, 4, r->date);
+        store_bind_text(st, 3, r->svc->name);
+        store_bind_text(st, 4, r->date);
         sqlite3_bind_int(st, 5, r->start);
         sqlite3_bind_int(st, 6, r->start + r->svc->duration_min);
-        bind_text(st, 7, r->notes);
+        store_bind_text(st, 7, r->notes);
         sqlite3_bind_int64(st, 8, now_ms);
         rc = sqlite3_step(st);
         int ext = sqlite3_extended_errcode(b->db);
@@ -553,26 +546,17 @@ static char *book(booking_t *b, book_req_t *r, int64_t now_ms, bool *is_error)
 
 static char *book_appointment(booking_t *b, const cJSON *args, int64_t now_ms, bool *is_error)
 {
-    bool wrong = false;
-    book_req_t r = {.date = arg_str(args, "date", &wrong),
-                    .time = arg_str(args, "time", &wrong),
-                    .name = arg_str(args, "customerName", &wrong),
-                    .phone = arg_str(args, "customerPhone", &wrong),
-                    .service = arg_str(args, "serviceType", &wrong),
-                    .notes = arg_str(args, "notes", &wrong)};
-    char *out;
-    if (wrong || !r.date || !r.time || !r.name || !r.phone || !r.service)
-        out = tool_error(is_error, "invalid_arguments",
-                         "bookAppointment needs the strings date (YYYY-MM-DD), time (HH:MM), "
-                         "customerName, customerPhone and serviceType; notes is optional");
-    else
-        out = book(b, &r, now_ms, is_error);
-    free(r.date);
-    free(r.time);
-    free(r.name);
-    free(r.phone);
-    free(r.service);
-    free(r.notes);
+    static const char *const keys[] = {"date",          "time",        "customerName",
+                                       "customerPhone", "serviceType", "notes"};
+    book_req_t r = {0};
+    char **const dst[] = {&r.date, &r.time, &r.name, &r.phone, &r.service, &r.notes};
+    char *out = read_args(args, keys, dst, ARRAY_LEN(dst), 5)
+                    ? book(b, &r, now_ms, is_error)
+                    : tool_error(is_error, "invalid_arguments",
+                                 "bookAppointment needs the strings date (YYYY-MM-DD), time "
+                                 "(HH:MM), customerName, customerPhone and serviceType; notes "
+                                 "is optional");
+    free_args(dst, ARRAY_LEN(dst));
     return out;
 }
 
@@ -585,8 +569,8 @@ static char *lookup(booking_t *b, const char *phone, bool *is_error)
     if (nd < PHONE_DIGITS_MIN || nd > PHONE_DIGITS_MAX)
         return tool_error(is_error, "invalid_phone", "phone needs %d to %d digits, got %zu",
                           PHONE_DIGITS_MIN, PHONE_DIGITS_MAX, nd);
-    sqlite3_stmt *st = stmt(b, ST_FIND_CUSTOMER);
-    bind_text(st, 1, digits);
+    sqlite3_stmt *st = store_stmt_fresh(b->st[ST_FIND_CUSTOMER]);
+    store_bind_text(st, 1, digits);
     int rc = sqlite3_step(st);
     cJSON *res = cJSON_CreateObject();
     if (rc != SQLITE_ROW) {
@@ -604,7 +588,7 @@ static char *lookup(booking_t *b, const char *phone, bool *is_error)
     cJSON_AddStringToObject(c, "phone", (const char *)sqlite3_column_text(st, 2));
     sqlite3_reset(st);
     cJSON *appts = cJSON_AddArrayToObject(c, "appointments");
-    st = stmt(b, ST_CUSTOMER_APPTS);
+    st = store_stmt_fresh(b->st[ST_CUSTOMER_APPTS]);
     sqlite3_bind_int64(st, 1, id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cJSON *a = cJSON_CreateObject();
@@ -628,12 +612,14 @@ static char *lookup(booking_t *b, const char *phone, bool *is_error)
 
 static char *lookup_customer(booking_t *b, const cJSON *args, bool *is_error)
 {
-    bool wrong = false;
-    char *phone = arg_str(args, "phone", &wrong);
-    char *out = wrong || phone == NULL ? tool_error(is_error, "invalid_arguments",
-                                                    "lookupCustomer needs the string phone")
-                                       : lookup(b, phone, is_error);
-    free(phone);
+    static const char *const keys[] = {"phone"};
+    char *phone;
+    char **const dst[] = {&phone};
+    char *out = read_args(args, keys, dst, 1, 1) ? lookup(b, phone, is_error)
+                                                 : tool_error(is_error, "invalid_arguments",
+                                                              "lookupCustomer needs the string "
+                                                              "phone");
+    free_args(dst, 1);
     return out;
 }
 
@@ -772,14 +758,11 @@ booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, char *err, size_t errl
     b->ac = ac;
     b->tz = tz;
     confirmation_prefix(ac->company_name, b->prefix);
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &b->st[i], NULL) !=
-            SQLITE_OK) {
-            snprintf(err, errlen, "database: cannot prepare the booking queries: %s",
-                     sqlite3_errmsg(db));
-            booking_free(b);
-            return NULL;
-        }
+    if (!store_prepare_all(db, stmt_sql, b->st, ST_COUNT)) {
+        snprintf(err, errlen, "database: cannot prepare the booking queries: %s",
+                 sqlite3_errmsg(db));
+        booking_free(b);
+        return NULL;
     }
     return b;
 }

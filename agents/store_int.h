@@ -35,6 +35,36 @@ static inline char *store_json_take(cJSON *j)
     return s;
 }
 
+/*
+ * Prepares sql[0..n-1] into st[] as long-lived statements. Returns true, or false with st[]
+ * partly filled (the caller finalizes every entry; unfilled ones are NULL).
+ */
+static inline bool store_prepare_all(sqlite3 *db, const char *const *sql, sqlite3_stmt **st, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) !=
+            SQLITE_OK)
+            return false;
+    return true;
+}
+
+/* A cached statement reset and unbound, ready for new bindings. */
+static inline sqlite3_stmt *store_stmt_fresh(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Binds a copy of s, or NULL when s is NULL. */
+static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 /* ---- storedb.c ------------------------------------------------------------------------------ */
 
 #define STOREDB_SCHEMA_VERSION  1

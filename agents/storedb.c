@@ -274,13 +274,10 @@ storedb_t *storedb_open(const char *path, char *err, size_t errlen)
     }
     storedb_t *s = xcalloc(1, sizeof(*s));
     s->db = db;
-    for (int i = 0; i < SQ_COUNT; i++) {
-        if (sqlite3_prepare_v3(db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
-            SQLITE_OK) {
-            snprintf(err, errlen, "SWITCHBOARD_DB=%s: %s", path, sqlite3_errmsg(db));
-            storedb_close(s);
-            return NULL;
-        }
+    if (!store_prepare_all(db, sq_sql, s->st, SQ_COUNT)) {
+        snprintf(err, errlen, "SWITCHBOARD_DB=%s: %s", path, sqlite3_errmsg(db));
+        storedb_close(s);
+        return NULL;
     }
     return s;
 }
@@ -325,22 +322,6 @@ void storedb_batch_commit(storedb_t *s)
 
 /* ---- Writes --------------------------------------------------------------------------------- */
 
-static sqlite3_stmt *stmt(storedb_t *s, int which)
-{
-    sqlite3_stmt *st = s->st[which];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return st;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 /* Steps a write to its end. Returns 0 or -EIO (logged with what). */
 static int finish(storedb_t *s, sqlite3_stmt *st, const char *what)
 {
@@ -354,9 +335,9 @@ static int finish(storedb_t *s, sqlite3_stmt *st, const char *what)
 
 int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id, int64_t at_ms)
 {
-    sqlite3_stmt *st = stmt(s, SQ_CALL_START);
-    bind_text(st, 1, call_id);
-    bind_text(st, 2, session_id ? session_id : "");
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL_START]);
+    store_bind_text(st, 1, call_id);
+    store_bind_text(st, 2, session_id ? session_id : "");
     sqlite3_bind_int64(st, 3, at_ms);
     return finish(s, st, "call_start");
 }
@@ -365,12 +346,12 @@ int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const cha
                      const char *openai_session_id, const char *request_id, int64_t input_tokens,
                      int64_t output_tokens)
 {
-    sqlite3_stmt *st = stmt(s, SQ_CALL_END);
-    bind_text(st, 1, call_id);
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL_END]);
+    store_bind_text(st, 1, call_id);
     sqlite3_bind_int64(st, 2, at_ms);
-    bind_text(st, 3, end_reason);
-    bind_text(st, 4, openai_session_id);
-    bind_text(st, 5, request_id);
+    store_bind_text(st, 3, end_reason);
+    store_bind_text(st, 4, openai_session_id);
+    store_bind_text(st, 5, request_id);
     sqlite3_bind_int64(st, 6, input_tokens);
     sqlite3_bind_int64(st, 7, output_tokens);
     int rc = finish(s, st, "call_end");
@@ -382,10 +363,10 @@ int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const cha
 int storedb_transcript(storedb_t *s, const char *call_id, const char *role, const char *text,
                        int64_t at_ms)
 {
-    sqlite3_stmt *st = stmt(s, SQ_TRANSCRIPT);
-    bind_text(st, 1, call_id);
-    bind_text(st, 2, role ? role : "");
-    bind_text(st, 3, text ? text : "");
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_TRANSCRIPT]);
+    store_bind_text(st, 1, call_id);
+    store_bind_text(st, 2, role ? role : "");
+    store_bind_text(st, 3, text ? text : "");
     sqlite3_bind_int64(st, 4, at_ms);
     return finish(s, st, "transcript");
 }
@@ -394,15 +375,15 @@ int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call
                         const char *name, const char *arguments, const char *output,
                         const char *status, int64_t duration_ms, const char *via, int64_t at_ms)
 {
-    sqlite3_stmt *st = stmt(s, SQ_TOOL);
-    bind_text(st, 1, call_id);
-    bind_text(st, 2, tool_call_id);
-    bind_text(st, 3, name ? name : "");
-    bind_text(st, 4, arguments);
-    bind_text(st, 5, output);
-    bind_text(st, 6, status ? status : "");
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_TOOL]);
+    store_bind_text(st, 1, call_id);
+    store_bind_text(st, 2, tool_call_id);
+    store_bind_text(st, 3, name ? name : "");
+    store_bind_text(st, 4, arguments);
+    store_bind_text(st, 5, output);
+    store_bind_text(st, 6, status ? status : "");
     sqlite3_bind_int64(st, 7, duration_ms);
-    bind_text(st, 8, via);
+    store_bind_text(st, 8, via);
     sqlite3_bind_int64(st, 9, at_ms);
     return finish(s, st, "tool_record");
 }
@@ -435,78 +416,78 @@ static void add_json_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col)
         add_col(obj, key, st, col);
 }
 
-/* The columns id .. duration_ms, shared by the list and the single record. */
-static cJSON *call_summary(sqlite3_stmt *st)
+/* How a result column becomes a member: its JSON key, and whether text is JSON to parse. */
+typedef struct col_spec {
+    const char *key;
+    bool json;
+} col_spec_t;
+
+/* Columns 0..n-1 of the current row as the members of obj. */
+static void add_cols(cJSON *obj, sqlite3_stmt *st, const col_spec_t *cols, int n)
 {
-    cJSON *c = cJSON_CreateObject();
-    add_col(c, "id", st, 0);
-    add_col(c, "sessionId", st, 1);
-    add_col(c, "startedAt", st, 2);
-    add_col(c, "endedAt", st, 3);
-    add_col(c, "endReason", st, 4);
-    add_col(c, "durationMs", st, 5);
-    return c;
+    for (int i = 0; i < n; i++) {
+        if (cols[i].json)
+            add_json_col(obj, cols[i].key, st, i);
+        else
+            add_col(obj, cols[i].key, st, i);
+    }
 }
+
+/* Every row of st (bound, not stepped yet) as an object, appended to arr. */
+static void add_rows(cJSON *arr, sqlite3_stmt *st, const col_spec_t *cols, int n)
+{
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *row = cJSON_CreateObject();
+        add_cols(row, st, cols, n);
+        cJSON_AddItemToArray(arr, row);
+    }
+    sqlite3_reset(st);
+}
+
+/* The columns of SQ_LIST, and the first ones of SQ_CALL. */
+static const col_spec_t summary_cols[] = {{"id", false},        {"sessionId", false},
+                                          {"startedAt", false}, {"endedAt", false},
+                                          {"endReason", false}, {"durationMs", false}};
+static const col_spec_t transcript_cols[] = {{"role", false}, {"text", false}, {"at", false}};
+static const col_spec_t tool_cols[] = {{"callId", false}, {"name", false},   {"arguments", true},
+                                       {"output", true},  {"status", false}, {"durationMs", false},
+                                       {"via", false},    {"at", false}};
+#define COLS(c) (c), (int)ARRAY_LEN(c)
 
 char *storedb_calls_json(storedb_t *s, int limit)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *calls = cJSON_AddArrayToObject(root, "calls");
-    sqlite3_stmt *st = stmt(s, SQ_LIST);
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_LIST]);
     sqlite3_bind_int(st, 1, limit);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        cJSON_AddItemToArray(calls, call_summary(st));
-    if (rc != SQLITE_DONE)
-        log_error("store.read", LOG_S("what", "calls"), LOG_S("error", sqlite3_errmsg(s->db)));
-    sqlite3_reset(st);
+    add_rows(calls, st, COLS(summary_cols));
     return store_json_take(root);
 }
 
 char *storedb_call_json(storedb_t *s, const char *call_id)
 {
-    sqlite3_stmt *st = stmt(s, SQ_CALL);
-    bind_text(st, 1, call_id);
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL]);
+    store_bind_text(st, 1, call_id);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
         return NULL;
     }
-    cJSON *c = call_summary(st);
-    add_col(c, "openaiSessionId", st, 6);
-    add_col(c, "requestId", st, 7);
+    cJSON *c = cJSON_CreateObject();
+    add_cols(c, st, COLS(summary_cols));
+    int n = (int)ARRAY_LEN(summary_cols);
+    add_col(c, "openaiSessionId", st, n);
+    add_col(c, "requestId", st, n + 1);
     cJSON *usage = cJSON_AddObjectToObject(c, "usage");
-    add_col(usage, "inputTokens", st, 8);
-    add_col(usage, "outputTokens", st, 9);
+    add_col(usage, "inputTokens", st, n + 2);
+    add_col(usage, "outputTokens", st, n + 3);
     sqlite3_reset(st);
 
-    cJSON *tr = cJSON_AddArrayToObject(c, "transcript");
-    st = stmt(s, SQ_CALL_TRANSCRIPT);
-    bind_text(st, 1, call_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        cJSON *t = cJSON_CreateObject();
-        add_col(t, "role", st, 0);
-        add_col(t, "text", st, 1);
-        add_col(t, "at", st, 2);
-        cJSON_AddItemToArray(tr, t);
-    }
-    sqlite3_reset(st);
-
-    cJSON *tools = cJSON_AddArrayToObject(c, "toolCalls");
-    st = stmt(s, SQ_CALL_TOOLS);
-    bind_text(st, 1, call_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        cJSON *t = cJSON_CreateObject();
-        add_col(t, "callId", st, 0);
-        add_col(t, "name", st, 1);
-        add_json_col(t, "arguments", st, 2);
-        add_json_col(t, "output", st, 3);
-        add_col(t, "status", st, 4);
-        add_col(t, "durationMs", st, 5);
-        add_col(t, "via", st, 6);
-        add_col(t, "at", st, 7);
-        cJSON_AddItemToArray(tools, t);
-    }
-    sqlite3_reset(st);
+    st = store_stmt_fresh(s->st[SQ_CALL_TRANSCRIPT]);
+    store_bind_text(st, 1, call_id);
+    add_rows(cJSON_AddArrayToObject(c, "transcript"), st, COLS(transcript_cols));
+    st = store_stmt_fresh(s->st[SQ_CALL_TOOLS]);
+    store_bind_text(st, 1, call_id);
+    add_rows(cJSON_AddArrayToObject(c, "toolCalls"), st, COLS(tool_cols));
     return store_json_take(c);
 }
 
@@ -521,9 +502,9 @@ static int run_all(storedb_t *s, const int *which, int n, const char *id, int64_
     }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        sqlite3_stmt *st = stmt(s, which[i]);
+        sqlite3_stmt *st = store_stmt_fresh(s->st[which[i]]);
         if (id)
-            bind_text(st, 1, id);
+            store_bind_text(st, 1, id);
         else
             sqlite3_bind_int64(st, 1, cutoff_ms);
         rc = finish(s, st, "delete");
