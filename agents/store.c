@@ -291,8 +291,7 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
         int limit = parse_limit(req->query);
         if (limit < 0) {
             net_http_error(req->conn, 400, "invalid_limit",
-                           "limit must be a whole number "
-                           "from 1 to 100");
+                           "limit must be a whole number from 1 to 100");
             return;
         }
         respond_take(req->conn, storedb_calls_json(s->db, limit));
