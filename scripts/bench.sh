@@ -36,5 +36,11 @@ R="$OUT/results.md"
     echo
     /usr/bin/python3 bench/relay_matrix.py --sessions "${RELAY_SESSIONS:-50,200,500,1000}" \
         --duration "${RELAY_DURATION:-10}" --json "$OUT/relay.json"
+    echo
+    echo "## Supervisor overhead (function call -> function_call_output, simulator answering at once)"
+    echo
+    echo "| turn | client-seen p50 / p99 / max | service duration_ms p50 / p99 |"
+    echo "|---|---|---|"
+    /usr/bin/python3 bench/supervisor_overhead.py --markdown
 } > "$R"
 cat "$R"
