@@ -14,6 +14,7 @@
 #include "actors/sched.h"
 #include "agents/agentcfg.h"
 #include "agents/agents.h"
+#include "agents/tools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -96,10 +97,21 @@ int main(void)
     sched_config_t sc = {.workers = cfg.workers,
                          .max_actors = cfg.max_actors,
                          .mailbox_cap = (uint32_t)cfg.mailbox_cap};
-    if (sched_start(&sc) != 0 || agents_start() != 0) {
+    if (sched_start(&sc) != 0) {
         fprintf(stderr, "switchboard: cannot start the actor runtime\n");
         return EXIT_FAILURE;
     }
+    /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. */
+    if (store_open(cfg.db_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        sched_stop(ACTOR_STOP_WAIT_MS);
+        return EXIT_FAILURE;
+    }
+    if (agents_start() != 0) {
+        fprintf(stderr, "switchboard: cannot start the actor runtime\n");
+        return EXIT_FAILURE;
+    }
+    store_add_routes();
     net_config_t nc = {.host = cfg.host,
                        .port = cfg.port,
                        .threads = cfg.net_threads,
@@ -113,6 +125,7 @@ int main(void)
         fprintf(stderr, "switchboard: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
                 strerror(-rc));
         agents_stop();
+        store_close();
         sched_stop(ACTOR_STOP_WAIT_MS);
         return EXIT_FAILURE;
     }
@@ -133,6 +146,7 @@ int main(void)
     wait_for_ws_close(DRAIN_WAIT_MS);
     net_stop();
     agents_stop();
+    store_close(); /* the records already sent are written before the file closes */
     int leaked = sched_stop(ACTOR_STOP_WAIT_MS);
     log_info("drain.done", LOG_I("ms", (clock_now_ns() - t0) / NS_PER_MS),
              LOG_I("actors_left", leaked));

@@ -4,6 +4,7 @@
  *   gate     tokens, per-IP rate limits and the registry of live voice sessions (SPEC 4, 14)
  *   session  one per voice WebSocket (/ws)
  *   router   the page command channel: /ws/page sockets and POST /api/interact/… (seed 000)
+ *   store    the SQLite writer, booking tools and /api/calls (agents/tools.h, store.c)
  *
  * agents_start() spawns the singletons and registers their HTTP and WebSocket routes with net;
  * agents_stop() drops the references main holds. Thread: main.

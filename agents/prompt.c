@@ -9,7 +9,7 @@
 static const char *const day_names[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                          "Friday", "Saturday", "Sunday"};
 
-/* Contact details, hours, services and the brief, as both prompts give them. */
+/* Contact details, hours, services, the brief and the extra instructions, for both prompts. */
 static void company_facts(sbuf_t *b, const agentcfg_t *ac)
 {
     sbuf_printf(b, "Contact: phone %s, email %s. Time zone: %s.\n", ac->company_phone,
@@ -30,6 +30,11 @@ static void company_facts(sbuf_t *b, const agentcfg_t *ac)
     sbuf_puts(b, "\n\n<company_brief>\n");
     sbuf_puts(b, ac->brief);
     sbuf_puts(b, "\n</company_brief>\n");
+    if (ac->instructions_extra) {
+        sbuf_puts(b, "\n");
+        sbuf_puts(b, ac->instructions_extra);
+        sbuf_puts(b, "\n");
+    }
 }
 
 char *prompt_receptionist(const agentcfg_t *ac)
@@ -44,11 +49,6 @@ char *prompt_receptionist(const agentcfg_t *ac)
                 "policies.\n\n",
                 ac->company_name);
     company_facts(&b, ac);
-    if (ac->instructions_extra) {
-        sbuf_puts(&b, "\n");
-        sbuf_puts(&b, ac->instructions_extra);
-        sbuf_puts(&b, "\n");
-    }
     return sbuf_take(&b);
 }
 
@@ -69,10 +69,5 @@ char *prompt_supervisor(const agentcfg_t *ac, int64_t now_ms)
     strftime(day, sizeof(day), "%Y-%m-%d (%A)", &tm);
     sbuf_printf(&b, "Today is %s (UTC).\n", day);
     company_facts(&b, ac);
-    if (ac->instructions_extra) {
-        sbuf_puts(&b, "\n");
-        sbuf_puts(&b, ac->instructions_extra);
-        sbuf_puts(&b, "\n");
-    }
     return sbuf_take(&b);
 }

@@ -243,8 +243,8 @@ static void relay_error(session_t *s, const cJSON *ev)
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(ev, "error");
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-    const char *c = cJSON_IsString(code) && code->valuestring[0] ? code->valuestring
-                                                                  : "upstream_error";
+    const char *c =
+        cJSON_IsString(code) && code->valuestring[0] ? code->valuestring : "upstream_error";
     /* Benign races of barge-in and cancel are not the caller's business. */
     if (strcmp(c, "response_cancel_not_active") == 0)
         return;

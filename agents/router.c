@@ -296,16 +296,18 @@ static void tool_fail(const tool_call_msg_t *c, const char *code, const char *me
                       const agent_page_t *page)
 {
     sbuf_t b = SBUF_INIT;
-    sbuf_printf(&b, "{\"ok\":false,\"error\":\"%s\",\"message\":", code);
+    sbuf_printf(&b, "{\"ok\":false,\"delivered\":0,\"acked\":false,\"error\":{\"code\":\"%s\","
+                    "\"message\":",
+                code);
     sbuf_json_str(&b, message);
-    sbuf_puts(&b, page ? ",\"sections\":[" : ",\"pages\":[");
+    sbuf_puts(&b, ",\"valid\":[");
     size_t n = page ? page->n_sections : g_agentcfg->n_pages;
     for (size_t i = 0; i < n; i++) {
         if (i)
             sbuf_putc(&b, ',');
         sbuf_json_str(&b, page ? page->sections[i] : g_agentcfg->pages[i].name);
     }
-    sbuf_puts(&b, "]}");
+    sbuf_puts(&b, "]}}");
     actor_send(c->reply_to, &tool_result_new(c->cookie, true, b.data)->hdr);
     sbuf_destroy(&b);
 }

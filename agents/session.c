@@ -23,8 +23,15 @@
 #define TEXT_MAX_CHARS 4096
 
 static const char *const end_reason_names[] = {
-    "none",     "client_closed",          "idle_timeout",  "max_duration", "shutdown",
-    "upstream_unavailable", "upstream_rejected_config", "too_slow", "error",
+    "none",
+    "client_closed",
+    "idle_timeout",
+    "max_duration",
+    "shutdown",
+    "upstream_unavailable",
+    "upstream_rejected_config",
+    "too_slow",
+    "error",
 };
 
 static const char *const session_types[] = {

@@ -206,9 +206,10 @@ static void nested_end(run_t *r, nested_t *n, const char *status, const char *ou
         round_done(r);
 }
 
+/* A tool error as the model reads it (SPEC 14): {"error":{"code","message"}}. */
 static void tool_error(char *buf, size_t n, const char *code, const char *message)
 {
-    snprintf(buf, n, "{\"error\":\"%s\",\"message\":\"%s\"}", code, message);
+    snprintf(buf, n, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
 }
 
 /* Starts one tool call of the model's; it may end at once (bad arguments, unknown tool). */

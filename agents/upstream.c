@@ -29,19 +29,19 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 
-#define UPSTREAM_ATTEMPT_MS   5000
-#define UPSTREAM_RETRIES      3
+#define UPSTREAM_ATTEMPT_MS    5000
+#define UPSTREAM_RETRIES       3
 #define UPSTREAM_RETRY_BASE_MS 250
-#define UPSTREAM_MAX_MSG      (16u * 1024 * 1024)
-#define APPEND_PREFIX         "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
-#define APPEND_SUFFIX         "\"}"
+#define UPSTREAM_MAX_MSG       (16u * 1024 * 1024)
+#define APPEND_PREFIX          "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
+#define APPEND_SUFFIX          "\"}"
 
 typedef enum phase {
     PHASE_CONNECTING,  /* waiting for the upgrade and session.created */
     PHASE_CONFIGURING, /* session.update sent, waiting for session.updated */
     PHASE_READY,
-    PHASE_WAITING,     /* between attempts */
-    PHASE_DONE,        /* failed for good or ended */
+    PHASE_WAITING, /* between attempts */
+    PHASE_DONE,    /* failed for good or ended */
 } phase_t;
 
 typedef struct replay_item {
@@ -188,7 +188,8 @@ static void attempt_failed(upstream_t *u, const char *why, bool retryable)
 /* A ready connection went away or is due for recycling: connect again, keep the session. */
 static void reconnect(upstream_t *u, const char *why)
 {
-    log_info("upstream.reconnect", LOG_S("reason", why), LOG_S("openai_session", u->openai_session));
+    log_info("upstream.reconnect", LOG_S("reason", why),
+             LOG_S("openai_session", u->openai_session));
     actor_timer_stop(u->recycle);
     if (u->conn) {
         net_ws_close(u->conn, 1000, "");
@@ -285,8 +286,7 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
         actor_timer_stop(u->deadline);
         u->phase = PHASE_READY;
         u->failures = 0;
-        metric_hist_observe_ns(&g_metrics.upstream_connect_seconds,
-                               clock_now_ns() - u->attempt_ns);
+        metric_hist_observe_ns(&g_metrics.upstream_connect_seconds, clock_now_ns() - u->attempt_ns);
         actor_timer_start(u->recycle, (uint64_t)g_config->upstream_recycle_s * 1000, 0);
         if (u->ever_ready) {
             replay(u);
@@ -359,8 +359,8 @@ static void send_event(upstream_t *u, const cJSON *ev)
     const char *type = str_field(ev, "type");
     if (type && strcmp(type, "conversation.item.create") == 0) {
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
-        const cJSON *content = cJSON_GetArrayItem(
-            cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
+        const cJSON *content =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
         const char *role = str_field(item, "role");
         if (role && strcmp(role, "user") == 0)
             remember(u, true, str_field(content, "text"));
@@ -411,8 +411,8 @@ static void upstream_handle(actor_t *self, msg_t *m)
             char why[96];
             snprintf(why, sizeof(why), "connect failed (HTTP %d, close %u)", c->http_status,
                      c->code);
-            bool retryable = !(c->http_status == 401 || c->http_status == 403 ||
-                               c->http_status == 404);
+            bool retryable =
+                !(c->http_status == 401 || c->http_status == 403 || c->http_status == 404);
             attempt_failed(u, why, retryable);
         }
         break;

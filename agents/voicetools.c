@@ -262,9 +262,10 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
     if (!cJSON_IsObject(parsed) || (!sup && !nav)) {
         cJSON_Delete(parsed);
         complete(s, c, "failed",
-                 sup || nav ? "{\"error\":\"invalid_arguments\",\"message\":\"the arguments are "
-                              "not a JSON object\"}"
-                            : "{\"error\":\"unknown_tool\",\"message\":\"no such tool\"}");
+                 sup || nav ? "{\"error\":{\"code\":\"invalid_arguments\",\"message\":\"the "
+                              "arguments are not a JSON object\"}}"
+                            : "{\"error\":{\"code\":\"unknown_tool\",\"message\":\"no such "
+                              "tool\"}}");
         return;
     }
     uint64_t timeout_ms = (uint64_t)g_config->tool_timeout_ms;
@@ -340,7 +341,8 @@ void voicetools_timeout(session_t *s, void *call)
         str_copy(e.status, "timeout", sizeof(e.status));
         str_copy(e.via, n->via, sizeof(e.via));
         e.arguments = n->arguments;
-        e.output = "{\"error\":\"timeout\",\"message\":\"the tool did not answer in time\"}";
+        e.output = "{\"error\":{\"code\":\"timeout\",\"message\":\"the tool did not answer "
+                   "in time\"}}";
         report(s, &e);
         free(n->arguments);
         free(n);

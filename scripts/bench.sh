@@ -46,5 +46,11 @@ R="$OUT/results.md"
     /usr/bin/python3 bench/isolation.py --sessions "${ISOLATION_SESSIONS:-200}" \
         --storm "${ISOLATION_STORM:-50}" --duration "${ISOLATION_DURATION:-10}" \
         --json "$OUT/isolation.json"
+    echo
+    echo "## Supervisor overhead (function call -> function_call_output, simulator answering at once)"
+    echo
+    echo "| turn | client-seen p50 / p99 / max | service duration_ms p50 / p99 |"
+    echo "|---|---|---|"
+    /usr/bin/python3 bench/supervisor_overhead.py --markdown
 } > "$R"
 cat "$R"

@@ -142,7 +142,7 @@ class SupervisorTest(ToolCase):
         self.assertEqual(out["appointment"]["date"], date)
         self.assertEqual(out["appointment"]["time"], "14:30")
         self.assertIn(out["confirmationNumber"], said)
-        start, end, said = await self.turn(ws, r, "Can you look up the customer 555-0100?")
+        start, end, said = await self.turn(ws, r, "Can you look up my appointment? Customer 555-0100.")
         look = [e for e in tool_events(r, start, "lookupCustomer") if e["status"] != "started"]
         found = json.loads(look[0]["output"])
         self.assertTrue(found["found"], found)
@@ -176,14 +176,34 @@ class SupervisorTest(ToolCase):
         finally:
             await page.stop()
 
-    async def test_navigate_with_no_tab_fails_and_says_so(self):
+    async def test_navigate_without_a_page_and_no_tab_fails_listing_the_pages(self):
         sim, s = self.stack("--mode", "agent", "--pace", "20")
         ws, r, sid = await self.open_ready(s)
-        # Only the voice socket is connected: it gets the command but does not ack.
+        # No tab said which page it shows and the demo has two pages: the tool must fail and
+        # name them (SPEC 6), at once.
         start, end, said = await self.turn(ws, r, "Take me to contact", tool="navigate")
-        self.assertEqual(end["status"], "completed")
-        self.assertEqual(json.loads(end["output"]), {"ok": True, "delivered": 1, "acked": False})
-        self.assertGreaterEqual(end["duration_ms"], 1400)
+        self.assertEqual(end["status"], "failed")
+        out = json.loads(end["output"])
+        self.assertEqual(out["error"]["code"], "page_required")
+        self.assertEqual(sorted(out["error"]["valid"]), ["homepage", "services"])
+        self.assertLess(end["duration_ms"], 1000)
+        self.assertEqual(r.events("command", start), [])
+
+    async def test_navigate_with_a_page_but_no_ack_reports_not_acked(self):
+        sim, s = self.stack("--mode", "agent", "--pace", "20")
+        ws, r, sid = await self.open_ready(s)
+        page_ws = self.track(await websockets.connect(
+            s.ws_url("/ws/page", sessionId=sid, page="homepage")))
+        page = PageReader(page_ws, auto_ack=False)
+        try:
+            await asyncio.sleep(0.1)
+            start, end, said = await self.turn(ws, r, "Take me to contact", tool="navigate")
+            self.assertEqual(end["status"], "completed")
+            self.assertEqual(json.loads(end["output"]),
+                             {"ok": True, "delivered": 2, "acked": False})
+            self.assertGreaterEqual(end["duration_ms"], 1400)
+        finally:
+            await page.stop()
 
 
 class SupervisorFaultTest(ToolCase):
@@ -238,7 +258,7 @@ class SupervisorFaultTest(ToolCase):
         nested = [e for e in tool_events(r, start) if e["name"] != SUP]
         self.assertEqual([e["status"] for e in nested], ["started", "failed"])
         self.assertIsInstance(nested[1]["arguments"], str)  # the raw text, not JSON
-        self.assertEqual(json.loads(nested[1]["output"])["error"], "invalid_arguments")
+        self.assertEqual(json.loads(nested[1]["output"])["error"]["code"], "invalid_arguments")
         self.assertEqual(end["status"], "completed")  # the model saw the error and answered
         self.assert_tool_order(tool_events(r, start))
 
@@ -247,7 +267,7 @@ class SupervisorFaultTest(ToolCase):
             [], text="Is Monday available? Try the unknown tool.")
         nested = [e for e in tool_events(r, start) if e["name"] == "frobnicate"]
         self.assertEqual([e["status"] for e in nested], ["started", "failed"])
-        self.assertEqual(json.loads(nested[1]["output"])["error"], "unknown_tool")
+        self.assertEqual(json.loads(nested[1]["output"])["error"]["code"], "unknown_tool")
 
     async def test_iteration_cap(self):
         sim, s, r, start, end, said = await self.fault(
@@ -287,6 +307,7 @@ class SupervisorFaultTest(ToolCase):
             i = await r.wait(lambda m: isinstance(m, dict) and m.get("type") == "tool.call"
                              and m["name"] == SUP and m["status"] != "started", timeout=15)
             ends.append((r.items[i][0] - t0, r.items[i][1]))
+        await asyncio.gather(*[ws.close() for ws, _, _ in socks])
         self.assertEqual(ends[2][1]["output"], SAY_HIGH_DEMAND)
         self.assertLess(ends[2][0], 1.2, "the third was not answered at once")
         self.assertIn("Here is what I found", ends[0][1]["output"])
@@ -311,11 +332,13 @@ class BookingConcurrencyTest(ToolCase):
                              and m["name"] == "bookAppointment" and m["status"] != "started",
                              timeout=30)
             results.append(r.items[i][1])
+        # Close while the readers still drain the sockets (a close behind unread audio waits).
+        await asyncio.gather(*[ws.close() for ws, _, _ in socks])
         ok = [e for e in results if e["status"] == "completed"]
         self.assertEqual(len(ok), 1, [e["output"] for e in results])
         for e in results:
             if e["status"] != "completed":
-                self.assertEqual(json.loads(e["output"])["error"], "slot_unavailable")
+                self.assertEqual(json.loads(e["output"])["error"]["code"], "slot_unavailable")
 
 
 class CallRecordTest(ToolCase):

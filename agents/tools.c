@@ -1,15 +1,16 @@
-/* The tool call and result messages of agents/tools.h. Thread: any. */
+/* The tool-call messages of tools.h: building them and releasing what they own. */
+#include "agents/tools.h"
+
 #include <stdlib.h>
 
-#include "agents/tools.h"
 #include "base/util.h"
 
 static void tool_call_free(msg_t *m)
 {
     tool_call_msg_t *c = (tool_call_msg_t *)m;
-    cJSON_Delete(c->args);
     if (c->reply_to)
         actor_unref(c->reply_to);
+    cJSON_Delete(c->args);
     free(c);
 }
 
@@ -22,7 +23,7 @@ tool_call_msg_t *tool_call_new(actor_t *reply_to, uint64_t cookie, const char *n
         c->reply_to = reply_to;
     }
     c->cookie = cookie;
-    str_copy(c->name, name, sizeof(c->name));
+    str_copy(c->name, name ? name : "", sizeof(c->name));
     c->args = args ? args : cJSON_CreateObject();
     c->now_ms = (int64_t)clock_wall_ms();
     return c;
