@@ -8,10 +8,12 @@ answers after --chat-delay-ms (slow tools) and, for the storm's "keep calling to
 booking tool every round; and switchboard with its limits raised to fit N + M sessions and
 SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS rounds per supervisor run. The storm sessions stream no
 audio, but they receive the spoken answers (at the simulator's --pace), which the service
-relays on its audio path too: the table shows how much. Prints a markdown table.
+relays on its audio path too: the table shows how much. The default pace is real time, as
+real callers hear them (a faster pace turns the storm into extra audio load). Prints a markdown
+table.
 
     bench/isolation.py [--sessions 200] [--storm 50] [--duration 10] [--chat-delay-ms 50]
-                       [--max-iterations 10] [--pace 4] [--json FILE]
+                       [--max-iterations 10] [--pace 1] [--json FILE]
 
 Binaries come from build/bin (override with SWITCHBOARD_BIN_DIR).
 """
@@ -78,7 +80,7 @@ def main():
                     help="the simulator's Chat Completions answer delay (slow tools)")
     ap.add_argument("--max-iterations", type=int, default=10,
                     help="SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS (rounds per supervisor run)")
-    ap.add_argument("--pace", type=int, default=4,
+    ap.add_argument("--pace", type=int, default=1,
                     help="the simulator sends spoken answers at this multiple of real time")
     ap.add_argument("--json", help="write both results to this file")
     a = ap.parse_args()
