@@ -220,6 +220,7 @@ class SupervisorFaultTest(ToolCase):
         self.assertEqual(end["status"], "completed")
         self.assertIn("Here is what I found", end["output"])
         self.assertEqual(sim_stats(sim)["chat_requests"], 3)  # 429, then tool round, then text
+        self.assertGreaterEqual(end["duration_ms"], 195, "retry-after-ms: 200 not honoured")
 
     async def test_429_always_says_high_demand_after_two_retries(self):
         sim, s, r, start, end, said = await self.fault(["--chat-fail", "429"])
