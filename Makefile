@@ -69,6 +69,9 @@ SIM_SRCS     := $(wildcard bench/sim/*.c)
 SIM_OBJS     := $(SIM_SRCS:%.c=$(OUT)/%.o)
 LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OUT)/%.o)
+# switchboard-mcp (cli/): the MCP client CLI on the service's library.
+MCPCLI_SRCS  := $(wildcard cli/mcp_*.c)
+MCPCLI_OBJS  := $(MCPCLI_SRCS:%.c=$(OUT)/%.o)
 
 UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
@@ -77,7 +80,7 @@ STRESS_BINS := $(STRESS_SRCS:tests/%.c=$(OUT)/tests/%)
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
 
-PROGRAMS := $(BIN)/switchboard
+PROGRAMS := $(BIN)/switchboard $(BIN)/switchboard-mcp
 ifneq ($(SIM_SRCS),)
 PROGRAMS += $(BIN)/switchboard-sim
 endif
@@ -111,6 +114,10 @@ $(BIN)/switchboard-sim: $(SIM_OBJS) $(CORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/switchboard-bench: $(LOADGEN_OBJS) $(CORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/switchboard-mcp: $(MCPCLI_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
