@@ -317,10 +317,8 @@ static void mcp_connect(mcp_t *m)
         const char **args = xcalloc(m->srv.n_args + 1, sizeof(*args));
         for (size_t i = 0; i < m->srv.n_args; i++)
             args[i] = m->srv.args[i];
-        net_proc_req_t req = {.file = m->srv.command,
-                              .args = args,
-                              .env = env,
-                              .log_name = m->log_name};
+        net_proc_req_t req = {
+            .file = m->srv.command, .args = args, .env = env, .log_name = m->log_name};
         m->proc_id = net_proc_spawn(&req, &m->actor);
         free(args);
         free(env);

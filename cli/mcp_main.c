@@ -9,7 +9,8 @@
  *
  * `list` prints one tool a line: name, a tab, the description (newlines folded). With an alias the
  * names are the exposed `<alias>__<tool>` ones; with a URL or a command, the server's own.
- * `call` prints the text content, then structuredContent as JSON. Exit 0 on success, 1 on a tool
+ * `call` prints the text content, then structuredContent as JSON (an image is noted on stderr
+ * with its type and size). Exit 0 on success, 1 on a tool
  * error (content on stdout), a deadline (`timeout` on stderr) or a transport failure, 2 on usage
  * errors.
  *
@@ -245,6 +246,8 @@ static int cmd_call(const char *tool, cJSON *args)
     fputs(r->output, stdout);
     if (r->output[0] && r->output[strlen(r->output) - 1] != '\n')
         putchar('\n');
+    if (r->image_b64) /* kept for agent runs; the terminal only hears of it */
+        fprintf(stderr, "image: %s, %zu base64 characters\n", r->image_mime, strlen(r->image_b64));
     int rc = r->is_error ? EXIT_FAIL : EXIT_OK;
     msg_free(&r->hdr);
     return rc;
