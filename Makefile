@@ -162,7 +162,7 @@ test-unit: $(OUT)/tests/unit
 test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
-test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim
+test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-mcp
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		scripts/integration.sh
 

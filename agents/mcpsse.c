@@ -29,7 +29,7 @@ void mcpsse_destroy(mcpsse_t *p)
 
 static void mcpsse_dispatch(mcpsse_t *p, mcpsse_event_fn fn, void *arg)
 {
-    if (p->has_data && fn)
+    if (p->has_data && p->data.len > 0 && fn) /* an empty data buffer dispatches nothing */
         fn(arg, p->event[0] ? p->event : "message", p->data.data ? p->data.data : "", p->data.len);
     sbuf_reset(&p->data);
     p->has_data = false;
