@@ -129,6 +129,12 @@ static void mcp_fail_all(mcp_t *m, const char *why)
 
 /* ---- Status, tools and the registry ---------------------------------------------------------- */
 
+static void mcp_status_free(msg_t *msg)
+{
+    cJSON_Delete(((mcp_status_msg_t *)msg)->tools);
+    free(msg);
+}
+
 static void mcp_status(mcp_t *m, bool up, const char *error, cJSON *tools)
 {
     metric_mcp_server_up_set(m->srv.alias, up ? 1 : 0);
@@ -137,6 +143,7 @@ static void mcp_status(mcp_t *m, bool up, const char *error, cJSON *tools)
         return;
     }
     mcp_status_msg_t *s = MSG_NEW(mcp_status_msg_t, MCP_MSG_STATUS);
+    s->hdr.free_fn = mcp_status_free;
     s->up = up;
     str_copy(s->error, error ? error : "", sizeof(s->error));
     s->tools = tools;

@@ -11,7 +11,7 @@
 
 /* The first message of this type from the client, waiting at most ms; NULL on timeout. */
 msg_t *cli_wait(uint32_t type, uint64_t ms);
-/* Waits for the client to be up: its STATUS (free with msg_free after setting nothing), or NULL
+/* Waits for the client to be up: its STATUS (free it with msg_free), or NULL
  * after printing why not. */
 mcp_status_msg_t *cli_ready(void);
 /* Calls tool with args (taken) and waits for the result; NULL when none came. */

@@ -39,8 +39,6 @@ int cli_conformance(const char *scenario)
         }
         msg_free(r ? &r->hdr : NULL);
     }
-    cJSON_Delete(s->tools);
-    s->tools = NULL;
     msg_free(&s->hdr);
     return rc;
 }

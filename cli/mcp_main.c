@@ -166,12 +166,6 @@ mcp_status_msg_t *cli_ready(void)
     return s;
 }
 
-static void status_free(msg_t *m)
-{
-    cJSON_Delete(((mcp_status_msg_t *)m)->tools);
-    free(m);
-}
-
 static void cli_stop(void)
 {
     if (client) {
@@ -212,7 +206,6 @@ static int cmd_list(bool exposed)
     mcp_status_msg_t *s = cli_ready();
     if (s == NULL)
         return EXIT_FAIL;
-    s->hdr.free_fn = status_free;
     const cJSON *t;
     cJSON_ArrayForEach(t, s->tools)
     {
@@ -234,7 +227,6 @@ static int cmd_call(const char *tool, cJSON *args)
         cJSON_Delete(args);
         return EXIT_FAIL;
     }
-    s->hdr.free_fn = status_free;
     msg_free(&s->hdr);
     uint32_t ms = env_ms("SWITCHBOARD_MCP_CALL_TIMEOUT_MS", CLI_CALL_TIMEOUT_MS);
     tool_result_msg_t *r = cli_call(tool, args, ms);
