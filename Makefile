@@ -71,6 +71,9 @@ LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OUT)/%.o)
 # The load generator without its main(), for the unit tests of its modules (tests/test_storm.c).
 LOADGEN_LIB  := $(OUT)/libloadgen.a
+# switchboard-mcp (cli/): the MCP client CLI on the service's library.
+MCPCLI_SRCS  := $(wildcard cli/mcp_*.c)
+MCPCLI_OBJS  := $(MCPCLI_SRCS:%.c=$(OUT)/%.o)
 
 UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
@@ -79,7 +82,7 @@ STRESS_BINS := $(STRESS_SRCS:tests/%.c=$(OUT)/tests/%)
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
 
-PROGRAMS := $(BIN)/switchboard
+PROGRAMS := $(BIN)/switchboard $(BIN)/switchboard-mcp
 ifneq ($(SIM_SRCS),)
 PROGRAMS += $(BIN)/switchboard-sim
 endif
@@ -118,6 +121,10 @@ $(BIN)/switchboard-sim: $(SIM_OBJS) $(CORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/switchboard-bench: $(LOADGEN_OBJS) $(CORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/switchboard-mcp: $(MCPCLI_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -162,7 +169,8 @@ test-unit: $(OUT)/tests/unit
 test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
-test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench
+test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench \
+		$(BIN)/switchboard-mcp
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench scripts/integration.sh
 

@@ -14,6 +14,7 @@
 #include "actors/sched.h"
 #include "agents/agentcfg.h"
 #include "agents/agents.h"
+#include "agents/mcp.h"
 #include "agents/tools.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -26,6 +27,7 @@
 #define ACTOR_STOP_WAIT_MS 3000
 #define FD_RESERVE         256 /* log, database, listeners, MCP pipes, curl */
 #define POLL_MS            10
+#define MCP_STOP_WAIT_MS   (2 * MCP_STOP_GRACE_MS + 500) /* close stdin, SIGTERM, SIGKILL */
 
 static config_t cfg;
 static agentcfg_t agentcfg;
@@ -129,6 +131,15 @@ int main(void)
         sched_stop(ACTOR_STOP_WAIT_MS);
         return EXIT_FAILURE;
     }
+    /* MCP clients need the network threads (child processes, HTTP). */
+    if (mcp_start_all(&agentcfg) != 0) {
+        fprintf(stderr, "switchboard: cannot start the MCP clients\n");
+        net_stop();
+        agents_stop();
+        store_close();
+        sched_stop(ACTOR_STOP_WAIT_MS);
+        return EXIT_FAILURE;
+    }
     char url[320];
     snprintf(url, sizeof(url), "%s://%s:%d/", cfg.tls_cert ? "https" : "http", cfg.host,
              net_port());
@@ -144,6 +155,7 @@ int main(void)
              LOG_I("websockets", net_ws_open_count()));
     net_drain();
     wait_for_ws_close(DRAIN_WAIT_MS);
+    mcp_stop_all(MCP_STOP_WAIT_MS); /* before net_stop: the children get a polite shutdown */
     net_stop();
     agents_stop();
     store_close(); /* the records already sent are written before the file closes */

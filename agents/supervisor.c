@@ -20,6 +20,7 @@
 
 #include "actors/timer.h"
 #include "agents/agents.h"
+#include "agents/mcp.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -49,6 +50,7 @@ typedef struct nested {
     uint64_t cookie;
     uint64_t started_ns;
     actor_timer_t *timer;
+    actor_t *mcp; /* the MCP client running it (a reference), NULL for built-in tools */
     bool done;
 } nested_t;
 
@@ -97,11 +99,15 @@ static const char *surface_name(tool_surface_t s)
     return s == SURFACE_CHAT ? "chat" : s == SURFACE_AGENT ? "agent" : "voice";
 }
 
-/* The tools this run may offer: the built-in ones (MCP tools join them), by the allow-list. */
+/* The tools this run may offer: the built-in ones and the MCP ones, by the allow-list. */
 static cJSON *offered_tools(tool_surface_t surface)
 {
     cJSON *all = cJSON_CreateArray();
     booking_tool_defs(g_agentcfg, all);
+    mcpreg_snap_t *snap = mcpreg_acquire();
+    for (size_t i = 0; i < snap->n; i++)
+        cJSON_AddItemToArray(all, cJSON_Duplicate(snap->tools[i].def, true));
+    mcpreg_release(snap);
     cJSON *out = cJSON_CreateArray();
     const agent_tool_globs_t *g = surface_globs(surface);
     cJSON *t;
@@ -159,8 +165,13 @@ static void emit(run_t *r, const nested_t *n, const char *status, const char *im
 static void request(run_t *r);
 static void finish(run_t *r, const char *text, bool is_error, bool timeout);
 
-static void nested_free(nested_t *n)
+static void nested_free(run_t *r, nested_t *n)
 {
+    if (n->mcp) {
+        if (!n->done) /* the run ends (deadline, hang-up) with the call open */
+            actor_send(n->mcp, &tool_cancel_new(&r->actor, n->cookie)->hdr);
+        actor_unref(n->mcp);
+    }
     actor_timer_free(n->timer);
     free(n->args_text);
     free(n->output);
@@ -169,7 +180,7 @@ static void nested_free(nested_t *n)
 static void round_free(run_t *r)
 {
     for (size_t i = 0; i < r->n_nested; i++)
-        nested_free(&r->nested[i]);
+        nested_free(r, &r->nested[i]);
     free(r->nested);
     r->nested = NULL;
     r->n_nested = r->n_open = 0;
@@ -212,6 +223,20 @@ static void tool_error(char *buf, size_t n, const char *code, const char *messag
     snprintf(buf, n, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
 }
 
+/* The MCP client of an exposed MCP tool: n->mcp (a reference) and n->via; false when none. */
+static bool mcp_route(nested_t *n)
+{
+    mcpreg_snap_t *snap = mcpreg_acquire();
+    const mcpreg_tool_t *t = mcpreg_find(snap, n->name);
+    if (t) {
+        actor_ref(t->server);
+        n->mcp = t->server;
+        snprintf(n->via, sizeof(n->via), "mcp:%s", t->alias);
+    }
+    mcpreg_release(snap);
+    return t != NULL;
+}
+
 /* Starts one tool call of the model's; it may end at once (bad arguments, unknown tool). */
 static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
 {
@@ -235,23 +260,26 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
         nested_end(r, n, "failed", err, NULL);
         return;
     }
-    if (!offered(r, n->name) || !booking_is_tool(n->name)) {
+    bool builtin = booking_is_tool(n->name);
+    if (!offered(r, n->name) || (!builtin && !mcp_route(n))) {
         cJSON_Delete(parsed);
         tool_error(err, sizeof(err), "unknown_tool", "no such tool is available");
         nested_end(r, n, "failed", err, NULL);
         return;
     }
-    tool_call_msg_t *c = tool_call_new(&r->actor, n->cookie, n->name, parsed);
-    str_copy(c->session_id, r->session_id, sizeof(c->session_id));
-    actor_send(g_store, &c->hdr);
+    actor_t *executor = builtin ? g_store : n->mcp;
+    uint64_t ms = (uint64_t)(builtin ? g_config->tool_timeout_ms : g_config->mcp_call_timeout_ms);
     /* Its deadline: its own, or what is left of the run's when that is sooner. */
-    uint64_t ms = (uint64_t)g_config->tool_timeout_ms;
     if (r->deadline_ns) {
         uint64_t now = clock_now_ns();
         uint64_t left = r->deadline_ns > now ? (r->deadline_ns - now) / NS_PER_MS : 0;
         if (left < ms)
             ms = left;
     }
+    tool_call_msg_t *c = tool_call_new(&r->actor, n->cookie, n->name, parsed);
+    str_copy(c->session_id, r->session_id, sizeof(c->session_id));
+    c->timeout_ms = (uint32_t)(ms ? ms : 1);
+    actor_send(executor, &c->hdr);
     n->timer = actor_timer_new(&r->actor, SUP_MSG_TOOL_DEADLINE, n);
     actor_timer_start(n->timer, ms ? ms : 1, 0);
 }
@@ -269,7 +297,11 @@ static void on_tool_result(run_t *r, const tool_result_msg_t *m)
     nested_t *n = nested_by_cookie(r, m->cookie);
     if (n == NULL || n->done)
         return; /* after its deadline: dropped */
-    nested_end(r, n, m->is_error ? "failed" : "completed", m->output, m->image_b64);
+    nested_end(r, n,
+               m->timeout    ? "timeout"
+               : m->is_error ? "failed"
+                             : "completed",
+               m->output, m->image_b64);
 }
 
 static void on_tool_deadline(run_t *r, const timer_msg_t *t)
@@ -278,6 +310,8 @@ static void on_tool_deadline(run_t *r, const timer_msg_t *t)
     if (r->finished || n == NULL || n->done)
         return;
     char err[200];
+    if (n->mcp) /* it sends notifications/cancelled; its late answer is dropped here */
+        actor_send(n->mcp, &tool_cancel_new(&r->actor, n->cookie)->hdr);
     tool_error(err, sizeof(err), "timeout", "the tool did not answer in time");
     nested_end(r, n, "timeout", err, NULL);
 }
@@ -459,8 +493,7 @@ static void finish(run_t *r, const char *text, bool is_error, bool timeout)
     actor_send(r->observer, &res->hdr);
     log_info("supervisor.done", LOG_S("parent", r->parent_call_id),
              LOG_S("surface", surface_name(r->surface)), LOG_I("rounds", r->rounds),
-             LOG_I("error", is_error),
-             LOG_I("ms", (clock_now_ns() - r->started_ns) / NS_PER_MS));
+             LOG_I("error", is_error), LOG_I("ms", (clock_now_ns() - r->started_ns) / NS_PER_MS));
     run_done_msg_t *d = MSG_NEW(run_done_msg_t, SUP_MSG_RUN_DONE);
     d->run = &r->actor;
     actor_send(g_pool, &d->hdr);

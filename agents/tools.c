@@ -29,6 +29,14 @@ tool_call_msg_t *tool_call_new(actor_t *reply_to, uint64_t cookie, const char *n
     return c;
 }
 
+tool_cancel_msg_t *tool_cancel_new(const actor_t *reply_to, uint64_t cookie)
+{
+    tool_cancel_msg_t *c = MSG_NEW(tool_cancel_msg_t, TOOL_MSG_CANCEL);
+    c->reply_to = reply_to;
+    c->cookie = cookie;
+    return c;
+}
+
 static void tool_result_free(msg_t *m)
 {
     tool_result_msg_t *r = (tool_result_msg_t *)m;

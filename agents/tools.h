@@ -30,6 +30,7 @@
 enum {
     TOOL_MSG_CALL = 0x1800u, /* caller -> executor: tool_call_msg_t */
     TOOL_MSG_RESULT,         /* executor -> caller: tool_result_msg_t */
+    TOOL_MSG_CANCEL,         /* caller -> executor: tool_cancel_msg_t (MCP clients) */
     STORE_MSG_CALL_START,    /* store_call_start() */
     STORE_MSG_CALL_END,      /* store_call_end() */
     STORE_MSG_TRANSCRIPT,    /* store_transcript() */
@@ -44,24 +45,37 @@ typedef struct tool_call_msg {
     actor_t *reply_to; /* a reference, owned by the message (dropped by its free) */
     uint64_t cookie;   /* echoed in the result */
     char name[TOOL_NAME_MAX + 1];
-    cJSON *args; /* owned; the parsed arguments, always an object */
-    int64_t now_ms; /* wall clock of the call (Unix ms): "today" for date checks */
+    cJSON *args;         /* owned; the parsed arguments, always an object */
+    int64_t now_ms;      /* wall clock of the call (Unix ms): "today" for date checks */
     char session_id[65]; /* the caller's voice sessionId (navigate's target), "" when none */
+    uint32_t timeout_ms; /* the executor's own deadline for it (MCP); 0 = its default */
 } tool_call_msg_t;
+
+/*
+ * The caller gave up on the call (cookie) it sent with reply_to: an MCP client sends
+ * notifications/cancelled and answers nothing more. Unknown or finished calls are ignored.
+ */
+typedef struct tool_cancel_msg {
+    msg_t hdr;
+    const actor_t *reply_to; /* compared only, not a reference */
+    uint64_t cookie;
+} tool_cancel_msg_t;
 
 /* The outcome of one tool call. */
 typedef struct tool_result_msg {
     msg_t hdr;
     uint64_t cookie;
-    bool is_error; /* the tool failed (tool.call status "failed"); output says why */
-    bool timeout;  /* it missed its deadline (status "timeout"); is_error is set too */
-    char *output;  /* owned, NUL-terminated: what the model reads (JSON text for built-ins) */
+    bool is_error;   /* the tool failed (tool.call status "failed"); output says why */
+    bool timeout;    /* it missed its deadline (status "timeout"); is_error is set too */
+    char *output;    /* owned, NUL-terminated: what the model reads (JSON text for built-ins) */
     char *image_b64; /* owned, may be NULL: the first image a tool returned (agent runs) */
     char *image_mime;
 } tool_result_msg_t;
 
 /* Builds a TOOL_MSG_CALL; takes args (NULL = {}) and a new reference to reply_to. */
 tool_call_msg_t *tool_call_new(actor_t *reply_to, uint64_t cookie, const char *name, cJSON *args);
+/* Builds a TOOL_MSG_CANCEL. */
+tool_cancel_msg_t *tool_cancel_new(const actor_t *reply_to, uint64_t cookie);
 /* Builds a TOOL_MSG_RESULT; copies output. */
 tool_result_msg_t *tool_result_new(uint64_t cookie, bool is_error, const char *output);
 

@@ -474,6 +474,8 @@ static size_t fetch_on_body(char *p, size_t size, size_t n, void *arg)
             (net_fetch_data_msg_t *)msg_new(NET_MSG_FETCH_DATA, sizeof(*m) + len + 1);
         m->id = f->id;
         m->status = f->code;
+        str_copy(m->content_type, f->done->content_type, sizeof(m->content_type));
+        str_copy(m->session_id, f->done->session_id, sizeof(m->session_id));
         m->len = len;
         memcpy(m->data, p, len);
         m->data[len] = '\0';

@@ -61,6 +61,8 @@ typedef struct net_peer {
 #define NET_MSG_WS_ACTIVITY (MSG_TYPE_NET_BASE + 6)
 #define NET_MSG_FETCH_DATA  (MSG_TYPE_NET_BASE + 7)
 #define NET_MSG_FETCH_DONE  (MSG_TYPE_NET_BASE + 8)
+#define NET_MSG_PROC_LINE   (MSG_TYPE_NET_BASE + 9)
+#define NET_MSG_PROC_EXIT   (MSG_TYPE_NET_BASE + 10)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -68,8 +70,8 @@ typedef struct net_ws_open_msg {
     const char *path; /* the route's path; NULL for an outbound connection */
     char *query;      /* raw query string without '?', "" when none (owned) */
     net_peer_t peer;
-    uint64_t cookie;      /* outbound: the caller's cookie from net_wsc_connect() */
-    char request_id[64];  /* outbound: the x-request-id response header, "" when none */
+    uint64_t cookie;     /* outbound: the caller's cookie from net_wsc_connect() */
+    char request_id[64]; /* outbound: the x-request-id response header, "" when none */
 } net_ws_open_msg_t;
 
 /* A text frame that is a JSON object with a string "type" the route accepts. */
@@ -173,6 +175,7 @@ typedef struct net_config {
     const char *tls_cert;
     const char *tls_key;
     bool client_tls; /* outbound connections will use wss:// */
+    bool no_listen;  /* outbound only (curl, child processes): no listening socket (CLIs) */
 } net_config_t;
 
 /* Route tables; the structs must outlive the network threads. Thread: main, before start. */
@@ -255,8 +258,10 @@ typedef struct net_fetch_req {
 /* A piece of a streamed response body, in order (stream requests only, 2xx responses only). */
 typedef struct net_fetch_data_msg {
     msg_t hdr;
-    uint64_t id; /* the id net_fetch() returned */
-    int status;  /* the response's HTTP status */
+    uint64_t id;           /* the id net_fetch() returned */
+    int status;            /* the response's HTTP status */
+    char content_type[64]; /* the response's Content-Type, "" when absent */
+    char session_id[128];  /* its mcp-session-id, "" when absent */
     size_t len;
     char data[]; /* NUL-terminated */
 } net_fetch_data_msg_t;
@@ -294,6 +299,54 @@ uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target);
  * unless it has already finished. An unknown or finished id is ignored.
  */
 void net_fetch_cancel(uint64_t id);
+
+/* ---- Child processes (libuv on a network thread's loop; any thread) ----------------------- */
+
+/*
+ * A child process whose stdin, stdout and stderr are pipes owned by a network thread (proc.c).
+ * stdout is split into lines (any length; the '\n' and a trailing '\r' are removed) posted as
+ * NET_MSG_PROC_LINE; stderr is drained continuously and logged line by line (event proc.stderr,
+ * tagged with log_name); the end is exactly one NET_MSG_PROC_EXIT, after the last line.
+ */
+typedef struct net_proc_req {
+    const char *file;        /* searched in PATH when it has no '/' */
+    const char *const *args; /* arguments after argv[0], NULL-terminated; may be NULL */
+    const char *const *env;  /* the whole environment, NULL-terminated; NULL = inherit */
+    const char *cwd;         /* NULL = the service's */
+    const char *log_name;    /* tags stderr lines in the log, e.g. "mcp:crm" */
+} net_proc_req_t;
+
+typedef struct net_proc_line_msg {
+    msg_t hdr;
+    uint64_t id;
+    size_t len;
+    char data[]; /* NUL-terminated */
+} net_proc_line_msg_t;
+
+typedef struct net_proc_exit_msg {
+    msg_t hdr;
+    uint64_t id;
+    int spawn_error;     /* -errno when the process could not be started, else 0 */
+    int64_t exit_status; /* when it exited by itself */
+    int term_signal;     /* the signal that ended it, 0 when none */
+} net_proc_exit_msg_t;
+
+/*
+ * Starts the process on a network thread (round robin). Messages go to target (a reference is
+ * taken and dropped after EXIT). Returns an id > 0, or 0 when req is malformed or the network
+ * threads are not running (nothing is posted then). A spawn failure is reported by EXIT.
+ * net_stop() kills what is still running (SIGKILL) and reports it.
+ */
+uint64_t net_proc_spawn(const net_proc_req_t *req, actor_t *target);
+/* Writes len bytes to the child's stdin, after what was written before. Unknown ids: ignored. */
+void net_proc_write(uint64_t id, const void *data, size_t len);
+/* Sends signum to the child. */
+void net_proc_kill(uint64_t id, int signum);
+/*
+ * Ends the child politely: closes its stdin, sends SIGTERM when it is still running after
+ * grace_ms, and SIGKILL after another grace_ms. EXIT reports the end as usual.
+ */
+void net_proc_shutdown(uint64_t id, uint32_t grace_ms);
 
 /* Decodes the value of name in a raw query string into out; returns its length or -1. */
 int net_query_get(const char *query, const char *name, char *out, size_t outlen);

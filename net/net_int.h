@@ -29,13 +29,17 @@ typedef enum out_kind {
     OUT_BINARY,
     OUT_PING,
     OUT_CLOSE,
-    OUT_PROTO_ERROR,  /* an error event that counts toward the error limit (text = code) */
-    OUT_HTTP,         /* an HTTP response */
-    OUT_CONNECT,      /* thread command: open an outbound WebSocket (payload: wsc_req_t) */
-    OUT_FETCH,        /* thread command: start an outbound HTTP request (fetch.c) */
-    OUT_FETCH_CANCEL, /* thread command: cancel the request whose id is in `conn` */
-    OUT_DRAIN,        /* thread command: close every WebSocket for shutdown */
-    OUT_STOP,         /* thread command: tear down and leave the loop */
+    OUT_PROTO_ERROR,   /* an error event that counts toward the error limit (text = code) */
+    OUT_HTTP,          /* an HTTP response */
+    OUT_CONNECT,       /* thread command: open an outbound WebSocket (payload: wsc_req_t) */
+    OUT_FETCH,         /* thread command: start an outbound HTTP request (fetch.c) */
+    OUT_FETCH_CANCEL,  /* thread command: cancel the request whose id is in `conn` */
+    OUT_PROC_SPAWN,    /* thread command: start a child process (proc.c) */
+    OUT_PROC_WRITE,    /* thread command: bytes for the stdin of the child whose id is `conn` */
+    OUT_PROC_KILL,     /* thread command: signal `code` to the child */
+    OUT_PROC_SHUTDOWN, /* thread command: close stdin, then SIGTERM, then SIGKILL (code = ms) */
+    OUT_DRAIN,         /* thread command: close every WebSocket for shutdown */
+    OUT_STOP,          /* thread command: tear down and leave the loop */
 } out_kind_t;
 
 typedef struct net_out {
@@ -125,7 +129,7 @@ struct netthr {
     uv_timer_t sweep;
     uv_prepare_t flush_prepare; /* hand collected actors to the workers before blocking */
     uv_check_t flush_check;     /* and right after the I/O callbacks of each pass */
-    mbox_t inbox; /* producers: any thread; consumer: this thread */
+    mbox_t inbox;               /* producers: any thread; consumer: this thread */
     bool stopping;
 
     conn_t **slots;
@@ -135,6 +139,7 @@ struct netthr {
     uint32_t n_free;
     int ws_open;             /* [atomic, any] */
     struct fetch_thr *fetch; /* the curl multi handle and its requests (fetch.c) */
+    struct proc_node *procs; /* child processes of this thread (proc.c) */
     conn_t *adopting;        /* the connection being adopted right now, see on_accept() */
     bool adopting_freed;     /* lws destroyed it during the adoption */
 };
@@ -209,6 +214,12 @@ void fetch_command_net(netthr_t *thr, net_out_t *o);
 /* Reports every request in flight as cancelled and closes the curl state and its uv handles
  * (freed in their close callbacks, before the loop is closed). */
 void fetch_stop_net(netthr_t *thr);
+
+/* proc.c */
+/* Handles an OUT_PROC_* command and frees it (a write's buffer lives until written). */
+void proc_command_net(netthr_t *thr, net_out_t *o);
+/* Kills every child (SIGKILL), reports each EXIT and closes their handles. */
+void proc_stop_net(netthr_t *thr);
 
 /* http.c */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,

