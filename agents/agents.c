@@ -16,8 +16,8 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 
-#define BEARER_PREFIX       "Bearer "
-#define CHAT_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
+#define BEARER_PREFIX         "Bearer "
+#define AGENTS_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
 
 actor_t *g_gate;
 actor_t *g_router;
@@ -95,9 +95,10 @@ static net_http_route_t http_routes[] = {
 };
 
 static net_ws_route_t ws_routes[] = {
-    {"/ws", 0, 0, NULL, session_ws_target, NULL, true},
-    {"/ws/page", 0, 0, page_types, router_ws_target, NULL, false},
-    {"/ws/chat", CHAT_MAX_TEXT_BYTES, 0, NULL, chat_ws_target, NULL, false},
+    {"/ws", 0, 0, NULL, session_ws_target, NULL, true, NULL},
+    {"/ws/page", 0, 0, page_types, router_ws_target, NULL, false, NULL},
+    {"/ws/chat", AGENTS_MAX_TEXT_BYTES, 0, NULL, chat_ws_target, NULL, false, NULL},
+    {"/ws/agent", AGENTS_MAX_TEXT_BYTES, 0, NULL, agentrun_ws_target, NULL, true, "answer"},
 };
 
 int agents_start(void)
@@ -124,6 +125,7 @@ int agents_start(void)
     ws_routes[0].types = session_event_types();
     ws_routes[1].max_text_bytes = (size_t)g_config->max_control_bytes;
     ws_routes[2].types = chat_event_types();
+    ws_routes[3].types = agentrun_event_types();
     for (size_t i = 0; i < ARRAY_LEN(ws_routes); i++)
         net_add_ws_route(&ws_routes[i]);
     return 0;

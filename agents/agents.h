@@ -5,6 +5,7 @@
  *   session  one per voice WebSocket (/ws)
  *   router   the page command channel: /ws/page sockets and POST /api/interact/… (seed 000)
  *   chat     text chat threads: /ws/chat (seed 001; chat.c, chatthread.c, chat_int.h)
+ *   agentrun one per /ws/agent connection: authenticated agent runs (seeds 003, 004)
  *   store    the SQLite writer, booking tools and /api/calls (agents/tools.h, store.c)
  *
  * agents_start() spawns the singletons and registers their HTTP and WebSocket routes with net;
@@ -170,6 +171,12 @@ actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, ui
                         const char **close_reason);
 /* The client event types /ws/chat accepts (SPEC 5.3). */
 const char *const *chat_event_types(void);
+
+/* The WebSocket target for /ws/agent: spawns an agent-run actor. Thread: net. */
+actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                            uint16_t *close_code, const char **close_reason);
+/* The client event types /ws/agent accepts (SPEC 5.4). */
+const char *const *agentrun_event_types(void);
 
 /* Shared helpers (agents.c). */
 /* Constant-time comparison of a bearer Authorization header with the API secret. */

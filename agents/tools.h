@@ -47,6 +47,10 @@ typedef struct tool_call_msg {
     cJSON *args; /* owned; the parsed arguments, always an object */
     int64_t now_ms; /* wall clock of the call (Unix ms): "today" for date checks */
     char session_id[65]; /* the caller's voice sessionId (navigate's target), "" when none */
+    /* A tool its observer runs (supervisor_run_observed()): the run's request cookie and the
+     * model's call id, so the observer knows which of its runs asks. 0 and "" otherwise. */
+    uint64_t parent_cookie;
+    char call_id[CALL_ID_MAX + 1];
 } tool_call_msg_t;
 
 /* The outcome of one tool call. */
@@ -58,6 +62,7 @@ typedef struct tool_result_msg {
     char *output;  /* owned, NUL-terminated: what the model reads (JSON text for built-ins) */
     char *image_b64; /* owned, may be NULL: the first image a tool returned (agent runs) */
     char *image_mime;
+    char reason[24]; /* a supervisor run's failure as a code (SUP_REASON_*), "" otherwise */
 } tool_result_msg_t;
 
 /* Builds a TOOL_MSG_CALL; takes args (NULL = {}) and a new reference to reply_to. */
