@@ -17,7 +17,7 @@ ifeq ($(origin CC),default)
 CC      := gcc
 endif
 
-PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp
+PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp libjwt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -16,7 +16,8 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 
-#define BEARER_PREFIX "Bearer "
+#define BEARER_PREFIX         "Bearer "
+#define AGENTS_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
 
 actor_t *g_gate;
 actor_t *g_router;
@@ -94,8 +95,10 @@ static net_http_route_t http_routes[] = {
 };
 
 static net_ws_route_t ws_routes[] = {
-    {"/ws", 0, 0, NULL, session_ws_target, NULL, true},
-    {"/ws/page", 0, 0, page_types, router_ws_target, NULL, false},
+    {"/ws", 0, 0, NULL, session_ws_target, NULL, true, NULL},
+    {"/ws/page", 0, 0, page_types, router_ws_target, NULL, false, NULL},
+    {"/ws/chat", AGENTS_MAX_TEXT_BYTES, 0, NULL, chat_ws_target, NULL, false, NULL},
+    {"/ws/agent", AGENTS_MAX_TEXT_BYTES, 0, NULL, agentrun_ws_target, NULL, true, "answer"},
 };
 
 int agents_start(void)
@@ -106,6 +109,9 @@ int agents_start(void)
     g_gate = gate_spawn();
     g_router = router_spawn();
     if (g_gate == NULL || g_router == NULL || supervisor_start() != 0)
+        return -1;
+    g_chat = chat_spawn();
+    if (g_chat == NULL)
         return -1;
     http_routes[3].target = g_gate;
     actor_ref(g_gate); /* the route's reference, dropped by net_stop() */
@@ -118,6 +124,8 @@ int agents_start(void)
     ws_routes[0].max_binary_bytes = (size_t)g_config->max_audio_bytes;
     ws_routes[0].types = session_event_types();
     ws_routes[1].max_text_bytes = (size_t)g_config->max_control_bytes;
+    ws_routes[2].types = chat_event_types();
+    ws_routes[3].types = agentrun_event_types();
     for (size_t i = 0; i < ARRAY_LEN(ws_routes); i++)
         net_add_ws_route(&ws_routes[i]);
     return 0;
@@ -130,4 +138,8 @@ void agents_stop(void)
         actor_unref(g_gate);
     if (g_router)
         actor_unref(g_router);
+    if (g_chat) {
+        actor_stop(g_chat); /* its thread actors hold references to it: stop them first */
+        actor_unref(g_chat);
+    }
 }

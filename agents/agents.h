@@ -4,6 +4,8 @@
  *   gate     tokens, per-IP rate limits and the registry of live voice sessions (SPEC 4, 14)
  *   session  one per voice WebSocket (/ws)
  *   router   the page command channel: /ws/page sockets and POST /api/interact/… (seed 000)
+ *   chat     text chat threads: /ws/chat (seed 001; chat.c, chatthread.c, chat_int.h)
+ *   agentrun one per /ws/agent connection: authenticated agent runs (seeds 003, 004)
  *   store    the SQLite writer, booking tools and /api/calls (agents/tools.h, store.c)
  *
  * agents_start() spawns the singletons and registers their HTTP and WebSocket routes with net;
@@ -40,6 +42,8 @@ enum {
     SESSION_MSG_UP_STATE, /* upstream -> session: readiness and failures */
     SESSION_MSG_UP_EVENT, /* upstream -> session: an upstream event to relay */
     SESSION_MSG_UP_AUDIO, /* upstream -> session: decoded assistant audio */
+    GATE_MSG_REDEEM,      /* any -> gate: spend an ephemeral token (gate_redeem_msg_t) */
+    GATE_MSG_REDEEMED,    /* gate -> the asker: gate_redeemed_msg_t */
 };
 
 /* PCM16 audio between a session and its upstream (24 kHz, the upstream's rate). */
@@ -99,6 +103,27 @@ typedef struct session_admitted_msg {
     char reason[64];
 } session_admitted_msg_t;
 
+/*
+ * chat -> gate: spend this ephemeral token for a /ws/chat connection. Tokens of either purpose
+ * are good (SPEC 5.3, 14): the sessionId binding and the voice capacity do not apply. The token
+ * is spent when valid; expired ones are dropped too. The gate answers GATE_MSG_REDEEMED.
+ */
+typedef struct gate_redeem_msg {
+    msg_t hdr;
+    actor_t *reply_to; /* a reference, owned by the message */
+    uint64_t cookie;   /* echoed */
+    char token[80];
+} gate_redeem_msg_t;
+
+typedef struct gate_redeemed_msg {
+    msg_t hdr;
+    uint64_t cookie;
+    bool ok;
+} gate_redeemed_msg_t;
+
+/* Builds a GATE_MSG_REDEEM (takes a new reference to reply_to); send it to g_gate. */
+gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const char *token);
+
 /* session -> gate: an admitted session has ended. */
 typedef struct gate_ended_msg {
     msg_t hdr;
@@ -123,6 +148,7 @@ typedef struct router_ack_msg {
 /* Singletons, alive from agents_start() to the end of sched_stop(). */
 extern actor_t *g_gate;
 extern actor_t *g_router;
+extern actor_t *g_chat;
 
 int agents_start(void);
 void agents_stop(void);
@@ -130,6 +156,7 @@ void agents_stop(void);
 /* Spawns each singleton (gate.c, router.c); NULL when the runtime refuses. */
 actor_t *gate_spawn(void);
 actor_t *router_spawn(void);
+actor_t *chat_spawn(void);
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
                            uint16_t *close_code, const char **close_reason);
@@ -138,6 +165,18 @@ const char *const *session_event_types(void);
 /* The WebSocket target for /ws/page: the router. Thread: net. */
 actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
                           uint16_t *close_code, const char **close_reason);
+
+/* The WebSocket target for /ws/chat: the chat registry. Thread: net. */
+actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *close_code,
+                        const char **close_reason);
+/* The client event types /ws/chat accepts (SPEC 5.3). */
+const char *const *chat_event_types(void);
+
+/* The WebSocket target for /ws/agent: spawns an agent-run actor. Thread: net. */
+actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                            uint16_t *close_code, const char **close_reason);
+/* The client event types /ws/agent accepts (SPEC 5.4). */
+const char *const *agentrun_event_types(void);
 
 /* Shared helpers (agents.c). */
 /* Constant-time comparison of a bearer Authorization header with the API secret. */

@@ -224,6 +224,37 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     answer(m->session, true, 0, NULL);
 }
 
+/* A /ws/chat connection presents its token: any purpose, any sessionId; spent when valid. */
+static void redeem(gate_t *g, const gate_redeem_msg_t *m)
+{
+    uint64_t now = clock_now_ns();
+    token_t *t = m->token[0] ? strmap_get(&g->tokens, m->token) : NULL;
+    bool valid = t && now < t->expires_ns;
+    if (t)
+        free(strmap_del(&g->tokens, m->token));
+    gate_redeemed_msg_t *r = MSG_NEW(gate_redeemed_msg_t, GATE_MSG_REDEEMED);
+    r->cookie = m->cookie;
+    r->ok = valid;
+    actor_send(m->reply_to, &r->hdr);
+}
+
+static void redeem_free(msg_t *m)
+{
+    actor_unref(((gate_redeem_msg_t *)m)->reply_to);
+    free(m);
+}
+
+gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const char *token)
+{
+    gate_redeem_msg_t *m = MSG_NEW(gate_redeem_msg_t, GATE_MSG_REDEEM);
+    m->hdr.free_fn = redeem_free;
+    actor_ref(reply_to);
+    m->reply_to = reply_to;
+    m->cookie = cookie;
+    str_copy(m->token, token, sizeof(m->token));
+    return m;
+}
+
 static void ended(gate_t *g, const gate_ended_msg_t *m)
 {
     live_session_t *s = strmap_del(&g->sessions, m->session_id);
@@ -293,6 +324,9 @@ static void gate_handle(actor_t *self, msg_t *m)
     }
     case GATE_MSG_ENDED:
         ended(g, (gate_ended_msg_t *)m);
+        break;
+    case GATE_MSG_REDEEM:
+        redeem(g, (gate_redeem_msg_t *)m);
         break;
     case GATE_MSG_SWEEP:
         strmap_filter(&g->tokens, expired_token, NULL);

@@ -75,10 +75,23 @@ typedef struct webhook_job {
     actor_timer_t *timer; /* the backoff before the next attempt */
 } webhook_job_t;
 
+/* A chat or agent-run record, or a thread to open; every string is a copy owned by it. */
+typedef struct store_chat_msg {
+    msg_t hdr;
+    actor_t *reply_to;              /* open: a reference */
+    uint64_t cookie;                /* open */
+    int limit;                      /* open */
+    int64_t at_ms;                  /* message: its time; open: now; run: started */
+    int64_t ended_at_ms, record_id; /* run */
+    char *thread_id, *user_id, *message_id, *client_message_id, *role, *text; /* chat */
+    char *run_id, *task, *status, *result, *error;                            /* run */
+} store_chat_msg_t;
+
 typedef struct store {
     actor_t actor;
     storedb_t *db;         /* [owner] */
     booking_t *booking;    /* [owner] */
+    chatdb_t *chat;        /* [owner] */
     actor_timer_t *expiry; /* [owner] daily retention */
     webhook_job_t *jobs;   /* [owner] */
     bool flush_queued;     /* [owner] a STORE_MSG_FLUSH is on its way */
@@ -113,21 +126,22 @@ static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_m
     return r;
 }
 
-static void rec_send(store_rec_msg_t *r)
+/* Sends a record message to the store, or frees it once the store has closed. */
+static void rec_send(msg_t *m)
 {
     actor_t *s = ck_pr_load_ptr(&g_store);
     ck_pr_fence_load(); /* pairs with the fence before the store in store_open() */
     if (s)
-        actor_send(s, &r->hdr);
+        actor_send(s, m);
     else
-        msg_free(&r->hdr);
+        msg_free(m);
 }
 
 void store_call_start(const char *call_id, const char *session_id, int64_t started_at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_CALL_START, call_id, started_at_ms);
     r->session_id = dup_or_null(session_id);
-    rec_send(r);
+    rec_send(&r->hdr);
 }
 
 void store_call_end(const char *call_id, int64_t ended_at_ms, const char *end_reason,
@@ -140,7 +154,7 @@ void store_call_end(const char *call_id, int64_t ended_at_ms, const char *end_re
     r->request_id = dup_or_null(request_id);
     r->input_tokens = input_tokens;
     r->output_tokens = output_tokens;
-    rec_send(r);
+    rec_send(&r->hdr);
 }
 
 void store_transcript(const char *call_id, const char *role, const char *text, int64_t at_ms)
@@ -148,7 +162,7 @@ void store_transcript(const char *call_id, const char *role, const char *text, i
     store_rec_msg_t *r = rec_new(STORE_MSG_TRANSCRIPT, call_id, at_ms);
     r->role = dup_or_null(role);
     r->text = dup_or_null(text);
-    rec_send(r);
+    rec_send(&r->hdr);
 }
 
 void store_tool_record(const char *call_id, const char *tool_call_id, const char *name,
@@ -163,7 +177,76 @@ void store_tool_record(const char *call_id, const char *tool_call_id, const char
     r->status = dup_or_null(status);
     r->duration_ms = duration_ms;
     r->via = dup_or_null(via);
-    rec_send(r);
+    rec_send(&r->hdr);
+}
+
+static void chat_msg_free(msg_t *m)
+{
+    store_chat_msg_t *c = (store_chat_msg_t *)m;
+    char *owned[] = {c->thread_id, c->user_id, c->message_id, c->client_message_id,
+                     c->role,      c->text,    c->run_id,     c->task,
+                     c->status,    c->result,  c->error};
+    for (size_t i = 0; i < ARRAY_LEN(owned); i++)
+        free(owned[i]);
+    if (c->reply_to)
+        actor_unref(c->reply_to);
+    free(c);
+}
+
+static void chat_thread_free(msg_t *m)
+{
+    cJSON_Delete(((store_chat_thread_msg_t *)m)->messages);
+    free(m);
+}
+
+static store_chat_msg_t *chat_msg_new(uint32_t type, int64_t at_ms)
+{
+    store_chat_msg_t *c = MSG_NEW(store_chat_msg_t, type);
+    c->hdr.free_fn = chat_msg_free;
+    c->at_ms = at_ms;
+    return c;
+}
+
+void store_chat_open(actor_t *reply_to, uint64_t cookie, const char *thread_id, const char *user_id,
+                     int limit)
+{
+    store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_OPEN, (int64_t)clock_wall_ms());
+    actor_ref(reply_to);
+    c->reply_to = reply_to;
+    c->cookie = cookie;
+    c->limit = limit;
+    c->thread_id = xstrdup(thread_id);
+    c->user_id = xstrdup(user_id);
+    rec_send(&c->hdr);
+}
+
+void store_chat_message(const char *thread_id, const char *message_id,
+                        const char *client_message_id, const char *role, const char *text,
+                        int64_t at_ms)
+{
+    store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_MESSAGE, at_ms);
+    c->thread_id = xstrdup(thread_id);
+    c->message_id = xstrdup(message_id);
+    c->client_message_id = dup_or_null(client_message_id);
+    c->role = xstrdup(role);
+    c->text = dup_or_null(text);
+    rec_send(&c->hdr);
+}
+
+void store_agent_run(int64_t record_id, const char *run_id, const char *user_id, const char *task,
+                     const char *status, const char *result, const char *error,
+                     int64_t started_at_ms, int64_t ended_at_ms)
+{
+    store_chat_msg_t *c = chat_msg_new(STORE_MSG_AGENT_RUN, started_at_ms);
+    c->record_id = record_id;
+    c->ended_at_ms = ended_at_ms;
+    c->run_id = dup_or_null(run_id);
+    c->user_id = dup_or_null(user_id);
+    c->task = dup_or_null(task);
+    c->status = dup_or_null(status);
+    c->result = dup_or_null(result);
+    c->error = dup_or_null(error);
+    rec_send(&c->hdr);
 }
 
 /* ---- Post-call webhook ---------------------------------------------------------------------- */
@@ -350,14 +433,51 @@ static void expire(store_t *s)
                  LOG_I("retention_days", g_config->retention_days));
 }
 
-/* A record write, inside the current batch (opening one when none is open). */
-static void record(store_t *s, const store_rec_msg_t *r)
+/* Opens a batch unless one is open, with its flush queued behind what is waiting now. */
+static void batch(store_t *s)
 {
     storedb_batch_begin(s->db);
     if (!s->flush_queued) {
         s->flush_queued = true;
         actor_send(&s->actor, msg_new(STORE_MSG_FLUSH, sizeof(msg_t)));
     }
+}
+
+/* Chat threads, messages and agent runs; the thread open answers its asker. */
+static void chat_record(store_t *s, store_chat_msg_t *c)
+{
+    batch(s);
+    if (c->hdr.type == STORE_MSG_CHAT_MESSAGE) {
+        chatdb_message(s->chat, c->thread_id, c->message_id, c->client_message_id, c->role, c->text,
+                       c->at_ms);
+        return;
+    }
+    if (c->hdr.type == STORE_MSG_AGENT_RUN) {
+        chatdb_run_t run = {.record_id = c->record_id,
+                            .run_id = c->run_id,
+                            .user_id = c->user_id,
+                            .task = c->task,
+                            .status = c->status,
+                            .result = c->result,
+                            .error = c->error,
+                            .started_at_ms = c->at_ms,
+                            .ended_at_ms = c->ended_at_ms};
+        chatdb_agent_run(s->chat, &run);
+        return;
+    }
+    store_chat_thread_msg_t *t = MSG_NEW(store_chat_thread_msg_t, STORE_MSG_CHAT_THREAD);
+    t->hdr.free_fn = chat_thread_free;
+    t->cookie = c->cookie;
+    t->status =
+        chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->at_ms, t->owner, sizeof(t->owner));
+    t->messages = chatdb_history(s->chat, c->thread_id, c->limit);
+    actor_send(c->reply_to, &t->hdr);
+}
+
+/* A record write, inside the current batch (opening one when none is open). */
+static void record(store_t *s, const store_rec_msg_t *r)
+{
+    batch(s);
     switch (r->hdr.type) {
     case STORE_MSG_CALL_START:
         storedb_call_start(s->db, r->call_id, r->session_id, r->at_ms);
@@ -390,6 +510,11 @@ static void store_handle(actor_t *self, msg_t *m)
     case STORE_MSG_TRANSCRIPT:
     case STORE_MSG_TOOL_RECORD:
         record(s, (store_rec_msg_t *)m);
+        break;
+    case STORE_MSG_CHAT_OPEN:
+    case STORE_MSG_CHAT_MESSAGE:
+    case STORE_MSG_AGENT_RUN:
+        chat_record(s, (store_chat_msg_t *)m);
         break;
     case STORE_MSG_FLUSH:
         s->flush_queued = false;
@@ -430,6 +555,8 @@ static void store_stop(actor_t *self)
     s->expiry = NULL;
     booking_free(s->booking);
     s->booking = NULL;
+    chatdb_free(s->chat);
+    s->chat = NULL;
     storedb_close(s->db); /* commits the open batch */
     s->db = NULL;
     sem_post(&closed_sem);
@@ -447,12 +574,20 @@ int store_open(const char *path, char *err, size_t errlen)
         storedb_close(db);
         return -EINVAL;
     }
+    chatdb_t *chat = chatdb_new(storedb_handle(db), err, errlen);
+    if (chat == NULL) {
+        booking_free(bk);
+        storedb_close(db);
+        return -EIO;
+    }
     store_t *s = xcalloc(1, sizeof(*s));
     s->db = db;
     s->booking = bk;
+    s->chat = chat;
     int rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the store actor: %s", strerror(-rc));
+        chatdb_free(chat);
         booking_free(bk);
         storedb_close(db);
         free(s);

@@ -5,11 +5,12 @@
  *   storedb  the SQLite file: folder, pragmas, schema and its version, call records, their JSON
  *   booking  the built-in booking tools on a connection (SPEC 7, 14)
  *   webhook  the post-call webhook's signature and retry policy (SPEC 9, 14), pure functions
+ *   chatdb   chat threads and messages, agent runs (SPEC 5.3, 5.4, 9)
  *
  * CONTRACT
- *   A storedb_t or booking_t belongs to the one thread that uses its connection (the store's
- *   worker; a test's thread): nothing here locks. Two connections to one file, in one process or
- *   two, are safe with each other: SQLite's file locks serialise writers (WAL), and bookings are
+ *   A storedb_t, booking_t or chatdb_t belongs to the one thread that uses its connection (the
+ * store's worker; a test's thread): nothing here locks. Two connections to one file, in one process
+ * or two, are safe with each other: SQLite's file locks serialise writers (WAL), and bookings are
  *   made inside BEGIN IMMEDIATE with a database constraint behind the overlap check.
  *   The webhook functions are pure: any thread.
  */
@@ -132,6 +133,43 @@ void booking_free(booking_t *b);
  */
 char *booking_run(booking_t *b, const char *name, const cJSON *args, int64_t now_ms,
                   bool *is_error);
+
+/* ---- chatdb.c ------------------------------------------------------------------------------- */
+
+typedef struct chatdb chatdb_t;
+
+/* One agent run's record; strings may be NULL. */
+typedef struct chatdb_run {
+    int64_t record_id; /* the row's key, chosen by the agent actor (random, positive) */
+    const char *run_id;
+    const char *user_id;
+    const char *task;
+    const char *status; /* running, success, failed */
+    const char *result;
+    const char *error;
+    int64_t started_at_ms;
+    int64_t ended_at_ms; /* 0 while running */
+} chatdb_run_t;
+
+/* Prepares the chat and agent-run statements on db (schema applied by storedb_open()). Returns
+ * NULL with a message in err. */
+chatdb_t *chatdb_new(sqlite3 *db, char *err, size_t errlen);
+void chatdb_free(chatdb_t *c);
+/*
+ * Opens thread_id for user_id: creates it owned by user_id unless it exists, and copies its
+ * owner (the first user that opened it) into owner. Returns 0 or -EIO.
+ */
+int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, int64_t at_ms,
+                       char *owner, size_t owner_len);
+/* The newest `limit` messages of thread_id, oldest first, as SPEC 5.3 history items
+ * ({role, text, messageId, at, clientMessageId?}). Never NULL. */
+cJSON *chatdb_history(chatdb_t *c, const char *thread_id, int limit);
+/* Appends a message (a message_id already stored is left as it is). Returns 0 or -EIO. */
+int chatdb_message(chatdb_t *c, const char *thread_id, const char *message_id,
+                   const char *client_message_id, const char *role, const char *text,
+                   int64_t at_ms);
+/* Inserts or updates (by record_id) an agent run's record. Returns 0 or -EIO. */
+int chatdb_agent_run(chatdb_t *c, const chatdb_run_t *r);
 
 /* ---- webhook.c ------------------------------------------------------------------------------ */
 

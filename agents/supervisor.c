@@ -62,7 +62,8 @@ typedef struct run {
     char session_id[65];
     tool_surface_t surface;
     cJSON *messages;
-    cJSON *tools; /* the Chat Completions tool definitions offered */
+    cJSON *tools;          /* the Chat Completions tool definitions offered */
+    cJSON *observer_tools; /* those of them the observer runs itself (may be NULL) */
     uint64_t deadline_ns;
     actor_timer_t *deadline;
     actor_timer_t *retry;
@@ -123,10 +124,11 @@ static cJSON *offered_tools(tool_surface_t surface)
     return out;
 }
 
-static bool offered(const run_t *r, const char *name)
+/* Whether the tool definitions in tools include one named name. */
+static bool has_tool(const cJSON *tools, const char *name)
 {
     const cJSON *t;
-    cJSON_ArrayForEach(t, r->tools)
+    cJSON_ArrayForEach(t, tools)
     {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(fn, "name");
@@ -134,6 +136,34 @@ static bool offered(const run_t *r, const char *name)
             return true;
     }
     return false;
+}
+
+static bool offered(const run_t *r, const char *name)
+{
+    return has_tool(r->tools, name);
+}
+
+/* Whether name is one of the tools the observer runs itself. */
+static bool observer_tool(const run_t *r, const char *name)
+{
+    return has_tool(r->observer_tools, name);
+}
+
+/* The outcome code of a fallback: each spoken fallback stands for exactly one outcome. */
+static const char *fallback_reason(const char *say)
+{
+    static const struct {
+        const char *say, *reason;
+    } map[] = {
+        {SUP_SAY_TOO_MANY_ROUNDS, SUP_REASON_ITERATION_LIMIT},
+        {SUP_SAY_TIMEOUT, SUP_REASON_TIMEOUT},
+        {SUP_SAY_HIGH_DEMAND, SUP_REASON_BUSY},
+        {SUP_SAY_TECHNICAL, SUP_REASON_UNAVAILABLE},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(map); i++)
+        if (strcmp(say, map[i].say) == 0)
+            return map[i].reason;
+    return SUP_REASON_FAILED;
 }
 
 static void tool_event_free(msg_t *m)
@@ -249,7 +279,8 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
     n->args_text = xstrdup(cJSON_IsString(args) ? args->valuestring : "");
     n->started_ns = clock_now_ns();
     n->cookie = ++r->next_cookie;
-    str_copy(n->via, "builtin", sizeof(n->via));
+    bool by_observer = observer_tool(r, n->name);
+    str_copy(n->via, by_observer ? "client" : "builtin", sizeof(n->via));
     r->n_open++;
     emit(r, n, "started", NULL);
     char err[200];
@@ -261,15 +292,18 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
         return;
     }
     bool builtin = booking_is_tool(n->name);
-    if (!offered(r, n->name) || (!builtin && !mcp_route(n))) {
+    if (!offered(r, n->name) || !(by_observer || builtin || mcp_route(n))) {
         cJSON_Delete(parsed);
         tool_error(err, sizeof(err), "unknown_tool", "no such tool is available");
         nested_end(r, n, "failed", err, NULL);
         return;
     }
-    actor_t *executor = builtin ? g_store : n->mcp;
-    uint64_t ms = (uint64_t)(builtin ? g_config->tool_timeout_ms : g_config->mcp_call_timeout_ms);
-    /* Its deadline: its own, or what is left of the run's when that is sooner. */
+    actor_t *executor = by_observer ? r->observer : builtin ? g_store : n->mcp;
+    /* Its deadline: its own, or what is left of the run's when that is sooner. The observer's
+     * tools (a person answering a question) have the run's only. */
+    uint64_t ms = by_observer ? UINT64_MAX
+                              : (uint64_t)(builtin ? g_config->tool_timeout_ms
+                                                   : g_config->mcp_call_timeout_ms);
     if (r->deadline_ns) {
         uint64_t now = clock_now_ns();
         uint64_t left = r->deadline_ns > now ? (r->deadline_ns - now) / NS_PER_MS : 0;
@@ -278,8 +312,15 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
     }
     tool_call_msg_t *c = tool_call_new(&r->actor, n->cookie, n->name, parsed);
     str_copy(c->session_id, r->session_id, sizeof(c->session_id));
-    c->timeout_ms = (uint32_t)(ms ? ms : 1);
+    if (by_observer) {
+        c->parent_cookie = r->cookie;
+        str_copy(c->call_id, n->id, sizeof(c->call_id));
+    } else {
+        c->timeout_ms = (uint32_t)(ms ? ms : 1);
+    }
     actor_send(executor, &c->hdr);
+    if (by_observer && r->deadline_ns == 0)
+        return;
     n->timer = actor_timer_new(&r->actor, SUP_MSG_TOOL_DEADLINE, n);
     actor_timer_start(n->timer, ms ? ms : 1, 0);
 }
@@ -490,6 +531,8 @@ static void finish(run_t *r, const char *text, bool is_error, bool timeout)
     r->finished = true;
     tool_result_msg_t *res = tool_result_new(r->cookie, is_error, text);
     res->timeout = timeout;
+    if (is_error)
+        str_copy(res->reason, fallback_reason(text), sizeof(res->reason));
     actor_send(r->observer, &res->hdr);
     log_info("supervisor.done", LOG_S("parent", r->parent_call_id),
              LOG_S("surface", surface_name(r->surface)), LOG_I("rounds", r->rounds),
@@ -565,6 +608,7 @@ static void run_stop(actor_t *self)
     actor_timer_free(r->retry);
     cJSON_Delete(r->messages);
     cJSON_Delete(r->tools);
+    cJSON_Delete(r->observer_tools);
     actor_unref(r->observer);
     actor_unref(g_pool);
     actor_unref(g_store);
@@ -617,6 +661,13 @@ static bool run_spawn(supervisor_req_msg_t *q, actor_t **out)
     r->deadline_ns = q->deadline_ns;
     r->messages = build_messages(q);
     r->tools = offered_tools(q->surface);
+    r->observer_tools = q->observer_tools;
+    q->observer_tools = NULL;
+    const cJSON *ot;
+    cJSON_ArrayForEach(ot, r->observer_tools)
+    {
+        cJSON_AddItemToArray(r->tools, cJSON_Duplicate(ot, 1));
+    }
     r->deadline = actor_timer_new(&r->actor, SUP_MSG_DEADLINE, NULL);
     r->retry = actor_timer_new(&r->actor, SUP_MSG_RETRY, NULL);
     r->started_ns = clock_now_ns();
@@ -650,6 +701,7 @@ static void reply_now(supervisor_req_msg_t *q, const char *text, bool timeout)
 {
     tool_result_msg_t *res = tool_result_new(q->cookie, true, text);
     res->timeout = timeout;
+    str_copy(res->reason, fallback_reason(text), sizeof(res->reason));
     actor_send(q->observer, &res->hdr);
 }
 
@@ -818,15 +870,16 @@ static void req_free(msg_t *m)
 {
     supervisor_req_msg_t *q = (supervisor_req_msg_t *)m;
     cJSON_Delete(q->history);
+    cJSON_Delete(q->observer_tools);
     free(q->context);
     if (q->observer)
         actor_unref(q->observer);
     free(q);
 }
 
-void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_id,
-                    const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
-                    tool_surface_t surface)
+static supervisor_req_msg_t *req_new(actor_t *observer, uint64_t cookie, const char *parent_call_id,
+                                     const char *session_id, cJSON *history, char *context,
+                                     uint64_t deadline_ns, tool_surface_t surface)
 {
     supervisor_req_msg_t *q = MSG_NEW(supervisor_req_msg_t, SUP_MSG_RUN);
     q->hdr.free_fn = req_free;
@@ -839,6 +892,24 @@ void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_
     q->context = context;
     q->deadline_ns = deadline_ns;
     q->surface = surface;
+    return q;
+}
+
+void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_id,
+                    const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
+                    tool_surface_t surface)
+{
+    supervisor_req_msg_t *q = req_new(observer, cookie, parent_call_id, session_id, history,
+                                      context, deadline_ns, surface);
+    actor_send(g_pool, &q->hdr);
+}
+
+void supervisor_run_observed(actor_t *observer, uint64_t cookie, cJSON *history, char *context,
+                             uint64_t deadline_ns, tool_surface_t surface, cJSON *observer_tools)
+{
+    supervisor_req_msg_t *q =
+        req_new(observer, cookie, NULL, NULL, history, context, deadline_ns, surface);
+    q->observer_tools = observer_tools;
     actor_send(g_pool, &q->hdr);
 }
 

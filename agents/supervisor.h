@@ -10,7 +10,12 @@
  *
  * Messages to the observer (the actor that asked for the run):
  *   SUP_MSG_TOOL_EVENT  a nested tool call started or ended (tool_event_msg_t), in order;
- *   TOOL_MSG_RESULT     the answer (cookie = the request's), exactly once unless cancelled.
+ *   TOOL_MSG_RESULT     the answer (cookie = the request's), exactly once unless cancelled;
+ *                       a fallback has is_error and a SUP_REASON_* in `reason`, for surfaces
+ *                       that report outcomes rather than speak them (agent runs);
+ *   TOOL_MSG_CALL       a call of one of the observer's own tools (supervisor_run_observed()),
+ *                       with parent_cookie = the request's cookie; the observer answers the
+ *                       run (reply_to) with one TOOL_MSG_RESULT of the call's cookie.
  * The observer forwards nested events to its client, so a parent's terminal event can never
  * overtake its children's (SPEC 14 "Tool calls").
  *
@@ -39,6 +44,13 @@
     "I apologize, but I encountered an issue processing your request. Please try again or "        \
     "rephrase your question."
 
+/* Why a run answered a fallback (tool_result_msg_t.reason). */
+#define SUP_REASON_ITERATION_LIMIT "iteration_limit" /* SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS */
+#define SUP_REASON_TIMEOUT         "timeout"
+#define SUP_REASON_BUSY            "rate_limited" /* 429, or the run queue is full */
+#define SUP_REASON_UNAVAILABLE     "unavailable"  /* bad key, no quota, no key */
+#define SUP_REASON_FAILED          "failed"       /* anything else */
+
 enum {
     SUP_MSG_RUN = 0x1900u, /* -> pool: supervisor_req_msg_t */
     SUP_MSG_CANCEL,        /* -> pool: supervisor_cancel_msg_t */
@@ -63,6 +75,7 @@ typedef struct supervisor_req_msg {
     char *context;    /* owned: relevantContextFromLastUserMessage (or the chat text / task) */
     uint64_t deadline_ns; /* monotonic; 0 = none */
     tool_surface_t surface;
+    cJSON *observer_tools; /* owned, may be NULL: definitions of tools the observer runs */
 } supervisor_req_msg_t;
 
 typedef struct supervisor_cancel_msg {
@@ -101,6 +114,14 @@ void supervisor_stop(void);
 void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_id,
                     const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
                     tool_surface_t surface);
+/*
+ * The same, plus observer_tools (taken; a Chat Completions `tools` array, may be NULL): tools
+ * the observer runs itself, offered whatever the surface's allow-list says. A call of one goes
+ * to the observer as TOOL_MSG_CALL (via "client"); its only deadline is the run's. Agent runs
+ * offer `ask_user` this way. Thread: any.
+ */
+void supervisor_run_observed(actor_t *observer, uint64_t cookie, cJSON *history, char *context,
+                             uint64_t deadline_ns, tool_surface_t surface, cJSON *observer_tools);
 /* The observer gave up (deadline, hang-up): the run stops and answers nothing. Thread: any. */
 void supervisor_cancel(actor_t *observer, uint64_t cookie);
 

@@ -49,6 +49,10 @@ typedef struct tool_call_msg {
     int64_t now_ms;      /* wall clock of the call (Unix ms): "today" for date checks */
     char session_id[65]; /* the caller's voice sessionId (navigate's target), "" when none */
     uint32_t timeout_ms; /* the executor's own deadline for it (MCP); 0 = its default */
+    /* A tool its observer runs (supervisor_run_observed()): the run's request cookie and the
+     * model's call id, so the observer knows which of its runs asks. 0 and "" otherwise. */
+    uint64_t parent_cookie;
+    char call_id[CALL_ID_MAX + 1];
 } tool_call_msg_t;
 
 /*
@@ -70,6 +74,7 @@ typedef struct tool_result_msg {
     char *output;    /* owned, NUL-terminated: what the model reads (JSON text for built-ins) */
     char *image_b64; /* owned, may be NULL: the first image a tool returned (agent runs) */
     char *image_mime;
+    char reason[24]; /* a supervisor run's failure as a code (SUP_REASON_*), "" otherwise */
 } tool_result_msg_t;
 
 /* Builds a TOOL_MSG_CALL; takes args (NULL = {}) and a new reference to reply_to. */
@@ -123,6 +128,46 @@ void store_transcript(const char *call_id, const char *role, const char *text, i
 void store_tool_record(const char *call_id, const char *tool_call_id, const char *name,
                        const char *arguments, const char *output, const char *status,
                        int64_t duration_ms, const char *via, int64_t at_ms);
+
+/* ---- Chat threads and agent runs (SPEC 5.3, 5.4, 9) ---------------------------------------- */
+
+enum {
+    STORE_MSG_CHAT_OPEN = TOOL_MSG_CALL + 0x40u, /* store_chat_open() */
+    STORE_MSG_CHAT_THREAD,                       /* store -> asker: store_chat_thread_msg_t */
+    STORE_MSG_CHAT_MESSAGE,                      /* store_chat_message() */
+    STORE_MSG_AGENT_RUN,                         /* store_agent_run() */
+};
+
+#define STORE_CHAT_ID_MAX 64
+
+/* The answer to store_chat_open(). */
+typedef struct store_chat_thread_msg {
+    msg_t hdr;
+    uint64_t cookie;
+    int status;                        /* 0, or -EIO when the database failed */
+    char owner[STORE_CHAT_ID_MAX + 1]; /* the user the thread belongs to */
+    cJSON *messages; /* owned: the newest history items {role,text,messageId,at,clientMessageId?},
+                        oldest first */
+} store_chat_thread_msg_t;
+
+/*
+ * Opens a chat thread for user_id (creating it, owned by user_id, unless it exists) and reads
+ * its newest `limit` messages; the store answers reply_to with STORE_MSG_CHAT_THREAD. Records
+ * the asker sent before are visible to the read (one mailbox, in order).
+ */
+void store_chat_open(actor_t *reply_to, uint64_t cookie, const char *thread_id, const char *user_id,
+                     int limit);
+/* A chat message (role "user" or "assistant"); client_message_id may be NULL. */
+void store_chat_message(const char *thread_id, const char *message_id,
+                        const char *client_message_id, const char *role, const char *text,
+                        int64_t at_ms);
+/*
+ * An agent run's record, inserted on its first call and updated by record_id on the next
+ * (status running -> success | failed). ended_at_ms 0 while running; strings may be NULL.
+ */
+void store_agent_run(int64_t record_id, const char *run_id, const char *user_id, const char *task,
+                     const char *status, const char *result, const char *error,
+                     int64_t started_at_ms, int64_t ended_at_ms);
 
 /* The HTTP routes of the store: GET /api/calls and /api/calls/{id} (SPEC 4). Thread: main. */
 void store_add_routes(void);

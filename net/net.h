@@ -94,6 +94,7 @@ typedef struct net_ws_binary_msg {
 typedef struct net_ws_activity_msg {
     msg_t hdr;
     conn_id_t conn;
+    bool refused; /* a protocol error (invalid_json, invalid_event, unsupported_event), no ping */
 } net_ws_activity_msg_t;
 
 typedef struct net_ws_closed_msg {
@@ -164,6 +165,8 @@ typedef struct net_ws_route {
     net_ws_target_fn target;
     void *arg;
     bool track_activity; /* post NET_MSG_WS_ACTIVITY for frames answered by net itself */
+    const char *untyped; /* a JSON object without "type" is an event of this type (NULL: an
+                            invalid_event); see wsp_classify_untyped() */
 } net_ws_route_t;
 
 typedef struct net_config {

@@ -62,12 +62,13 @@ void ws_protocol_error_net(conn_t *c, const char *code, const char *message)
 
 /* Tells the actor that the client sent a frame it will not see (ping, protocol error), for
  * routes that track client activity (the voice session's idle timeout). */
-static void post_activity(conn_t *c)
+static void post_activity(conn_t *c, bool refused)
 {
     if (c->target == NULL || !c->ws_route->track_activity)
         return;
     net_ws_activity_msg_t *m = MSG_NEW(net_ws_activity_msg_t, NET_MSG_WS_ACTIVITY);
     m->conn = c->id;
+    m->refused = refused;
     actor_send(c->target, &m->hdr);
 }
 
@@ -161,11 +162,14 @@ static void on_text(conn_t *c, const char *s, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
     cJSON *j = NULL;
-    switch (wsp_classify(s, len, c->ws_route->types, &j)) {
+    bool refused = true;
+    switch (wsp_classify_untyped(s, len, c->ws_route->types, c->ws_route->untyped, &j)) {
     case WSP_PING_TEXT:
+        refused = false;
         send_text_net(c, "pong");
         break;
     case WSP_PING_EVENT:
+        refused = false;
         send_text_net(c, "{\"type\":\"pong\"}");
         break;
     case WSP_INVALID_JSON:
@@ -197,7 +201,7 @@ static void on_text(conn_t *c, const char *s, size_t len)
         actor_send(c->target, &m->hdr);
         return; /* the actor sees this frame itself */
     }
-    post_activity(c);
+    post_activity(c, refused);
 }
 
 static void on_binary(conn_t *c, const uint8_t *p, size_t len)
@@ -205,7 +209,7 @@ static void on_binary(conn_t *c, const uint8_t *p, size_t len)
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_BINARY], 1);
     if (c->ws_route->max_binary_bytes == 0) {
         ws_protocol_error_net(c, "unsupported_event", "binary frames are not accepted here");
-        post_activity(c);
+        post_activity(c, true);
         return;
     }
     if (c->target == NULL)

@@ -24,5 +24,12 @@ typedef enum wsp_kind {
  * otherwise *json_out is NULL.
  */
 wsp_kind_t wsp_classify(const char *s, size_t len, const char *const *types, cJSON **json_out);
+/*
+ * The same, except that a JSON object with no "type" member at all is taken as an event of type
+ * untyped (the member is added to *json_out) when untyped is not NULL: /ws/agent's bare
+ * {"answer":…} (SPEC 14 "Agent runs").
+ */
+wsp_kind_t wsp_classify_untyped(const char *s, size_t len, const char *const *types,
+                                const char *untyped, cJSON **json_out);
 
 #endif

@@ -21,6 +21,7 @@
 #define CHAT_DEFAULT_PHONE     "555-0100"
 #define CHAT_DEFAULT_TIME      "10:00"
 #define CHAT_RETRY_AFTER_MS    "200"
+#define CHAT_DEFAULT_QUESTION  "What should I do?"
 #define TOKENS_PER_MESSAGE     4
 #define CHARS_PER_TOKEN        4
 #define SECONDS_PER_DAY        86400
@@ -304,7 +305,8 @@ typedef struct decision {
  *   offered: checkAvailability {date, serviceType}; "book" with bookAppointment offered:
  *   bookAppointment {date, time, customerName, customerPhone, serviceType}; "look up"/"lookup"/
  *   "customer" with lookupCustomer offered: lookupCustomer {phone}; "echo <x>" with a tool named
- *   "<alias>__echo" offered: that tool {message: x};
+ *   "<alias>__echo" offered: that tool {message: x}; "ask me <q>" with ask_user offered (agent
+ *   runs): ask_user {question: "<q>"} (the rest of the message, or "What should I do?");
  * - otherwise the text "Prime Auto Lab can help with that. You asked: "<question>"".
  * Dates are a YYYY-MM-DD in the text, today, tomorrow, the next named weekday, else next Monday
  * (local time); times an HH:MM in the text, else 10:00; services the first one named (the
@@ -340,6 +342,7 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     const char *builtin;
     const char *echo_tool = tool_name_suffix(tools, "__echo");
     const char *echo_at = sim_text_find_ci(u, "echo ");
+    const char *ask_at = sim_text_find_ci(u, "ask me");
     d->call = true;
     if (sim_text_find_ci(u, "malformed arguments") && cJSON_IsString(first_name)) {
         str_copy(d->name, first_name->valuestring, sizeof(d->name));
@@ -350,6 +353,20 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     } else if ((builtin = builtin_wanted(u, tools)) != NULL) {
         str_copy(d->name, builtin, sizeof(d->name));
         builtin_args(builtin, tool_named(tools, builtin), u, &d->text);
+    } else if (ask_at && tool_named(tools, "ask_user")) {
+        str_copy(d->name, "ask_user", sizeof(d->name));
+        const char *q = ask_at + strlen("ask me");
+        while (*q == ' ' || *q == ':')
+            q++;
+        size_t ql = strlen(q);
+        while (ql > 0 && (q[ql - 1] == ' ' || q[ql - 1] == '\n'))
+            ql--;
+        sbuf_puts(&d->text, "{\"question\":");
+        if (ql)
+            sbuf_json_strn(&d->text, q, ql);
+        else
+            sbuf_json_str(&d->text, CHAT_DEFAULT_QUESTION);
+        sbuf_putc(&d->text, '}');
     } else if (echo_at && echo_tool) {
         str_copy(d->name, echo_tool, sizeof(d->name));
         const char *x = echo_at + strlen("echo ");

@@ -13,7 +13,10 @@ Only Debian's python3 standard library and python3-websockets (10.4) are used.
 """
 import asyncio
 import atexit
+import base64
 import functools
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -694,6 +697,27 @@ class PageReader:
             await self.task
         except (asyncio.CancelledError, Exception):
             pass
+
+
+# ---- JSON Web Tokens (HS256, built here so the tests do not share the server's code) ----------
+
+def _b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def make_jwt(secret, claims, header=None):
+    """A compact JWS: header (default HS256) . claims . HMAC-SHA256(secret) in base64url."""
+    head = _b64url(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64url(json.dumps(claims).encode())
+    signing = ("%s.%s" % (head, body)).encode()
+    sig = _b64url(hmac.new(secret.encode(), signing, hashlib.sha256).digest())
+    return "%s.%s.%s" % (head, body, sig)
+
+
+def good_jwt(secret, sub="user_1", ttl_s=300, **claims):
+    c = {"sub": sub, "exp": int(time.time()) + ttl_s}
+    c.update(claims)
+    return make_jwt(secret, c)
 
 
 # ---- Test case base ----------------------------------------------------------------------------
