@@ -57,6 +57,11 @@ endif
 # Library code: every layer except the program entry points.
 LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c audio/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
+
+# The browser files (web/), compiled into the service by scripts/embed.sh (agents/web.h).
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+WEB_GEN   := $(OUT)/gen/web_assets.c
+LIB_OBJS  += $(WEB_GEN:%.c=%.o)
 LIB      := $(OUT)/libswitchboard.a
 
 # The core library: what the simulator and the load generator share with the service.
@@ -94,6 +99,13 @@ build: all
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(WEB_GEN): $(WEB_FILES) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $@ $(WEB_FILES)
+
+$(WEB_GEN:%.c=%.o): $(WEB_GEN)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)

@@ -68,8 +68,8 @@ typedef struct net_ws_open_msg {
     const char *path; /* the route's path; NULL for an outbound connection */
     char *query;      /* raw query string without '?', "" when none (owned) */
     net_peer_t peer;
-    uint64_t cookie;      /* outbound: the caller's cookie from net_wsc_connect() */
-    char request_id[64];  /* outbound: the x-request-id response header, "" when none */
+    uint64_t cookie;     /* outbound: the caller's cookie from net_wsc_connect() */
+    char request_id[64]; /* outbound: the x-request-id response header, "" when none */
 } net_ws_open_msg_t;
 
 /* A text frame that is a JSON object with a string "type" the route accepts. */
@@ -128,10 +128,11 @@ typedef struct net_local_req {
     const char *path;
     const char *query;
     const net_peer_t *peer;
+    const char *if_none_match; /* the If-None-Match header, NULL when absent (GET/HEAD only) */
 } net_local_req_t;
 
 typedef struct net_local_resp {
-    int status;
+    int status;               /* 204 and 304 are sent without Content-Type or body */
     const char *content_type; /* default application/json */
     char *body;               /* malloc'd; taken by net */
     size_t body_len;
