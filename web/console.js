@@ -30,8 +30,10 @@ window.sbConsole = {
   state,
   metrics() {
     const ready = performance.getEntriesByName("switchboard:session-ready")[0];
+    const click = performance.getEntriesByName("console:connect")[0];
     return {
       sessionReadyMs: ready ? Math.round(ready.startTime) : null,
+      connectToReadyMs: ready && click ? Math.round(ready.startTime - click.startTime) : null,
       speechToAudioMs: state.latencies.slice(),
       framesScheduled: state.audio.framesScheduled,
       msScheduled: Math.round(state.audio.msScheduled),
