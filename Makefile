@@ -2,7 +2,8 @@
 #
 #   make                 release build of every program into build/bin/
 #   make run             install what is missing, build, start switchboard (+ simulator when present)
-#   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan)
+#   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan,
+#                        the browser tests in chromium)
 #   make asan | tsan     build that flavour and run its tests
 #   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
 #   make format | clean
@@ -90,7 +91,7 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test test-unit test-integration test-stress asan tsan bench fuzz \
+.PHONY: all build deps run test test-unit test-integration test-browser test-stress asan tsan bench fuzz \
 	format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
@@ -155,7 +156,7 @@ run: deps
 # stops the run with a non-zero status.
 test: deps
 	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
-	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
+	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
@@ -170,6 +171,11 @@ test-stress: $(STRESS_BINS)
 test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		scripts/integration.sh
+
+# The console, the demo site and switchboard.js in Debian's chromium (scripts/browser.sh).
+test-browser: $(BIN)/switchboard $(BIN)/switchboard-sim
+	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
+		scripts/browser.sh
 
 asan:
 	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all

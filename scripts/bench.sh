@@ -42,5 +42,9 @@ R="$OUT/results.md"
     echo "| turn | client-seen p50 / p99 / max | service duration_ms p50 / p99 |"
     echo "|---|---|---|"
     /usr/bin/python3 bench/supervisor_overhead.py --markdown
+    echo
+    echo "## Console in chromium (performance timeline; switchboard-sim in agent mode)"
+    echo
+    BROWSER_E2E_ONLY=1 scripts/browser.sh --markdown | grep '^|'
 } > "$R"
 cat "$R"

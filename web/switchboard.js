@@ -319,6 +319,7 @@
             const detail = { code, message, closeCode };
             if (fatal) {
                 this._wanted = false;
+                this._onFinal();
                 this._setStatus(STATUS.ERROR, Object.assign(detail, { final: true }));
                 if (this._rejectReady) this._rejectReady(new SwitchboardError(code, message, detail));
                 return;
@@ -359,6 +360,7 @@
         _onMessage() {}
         _onBinary() {}
         _onDown() {}
+        _onFinal() {} // refused for good: no reconnect will follow
 
         _query(params) {
             const q = new URLSearchParams();
@@ -643,13 +645,18 @@ registerProcessor("switchboard-capture", SwitchboardCapture);
                     throw e;
                 }
             }
-            this._playedTimer = setInterval(() => this._reportPlayed(false), PLAYED_REPORT_MS);
+            if (this.player) this._playedTimer = setInterval(() => this._reportPlayed(false), PLAYED_REPORT_MS);
             return super.connect();
         }
 
         disconnect() {
             super.disconnect();
+            this._onFinal();
+        }
+
+        _onFinal() {
             clearInterval(this._playedTimer);
+            this._playedTimer = null;
             this._stopAudio();
         }
 
