@@ -253,6 +253,17 @@ function showPage(page, section) {
   renderTabs();
 }
 
+// A config without the default page: fall back to /demo/, which redirects to its first page.
+let triedRoot = false;
+frame.addEventListener("load", () => {
+  let isDemo = false;
+  try { isDemo = !!frame.contentWindow.sbDemo; } catch (e) { /* not ours */ }
+  if (!isDemo && !triedRoot) {
+    triedRoot = true;
+    frame.src = "/demo/";
+  }
+});
+
 function renderTabs() {
   const nav = $("pages");
   nav.textContent = "";
@@ -358,6 +369,7 @@ function updateAudioStats() {
 
 async function start() {
   hideBanner();
+  performance.mark("console:connect");
   call = client.voice({
     sessionId,
     microphone: $("mic").value || undefined,

@@ -273,6 +273,14 @@ async function main() {
     ok(await svc.locator("#oil-change").count() === 1 && await svc.locator("#widget").isVisible(),
       "/demo/services renders its configured sections and the voice widget");
     await svc.close();
+    // SIGTERM drains: exit 0 (under ASan, also no leak).
+    sb.kill("SIGTERM");
+    const code = await new Promise((r) => {
+      if (sb.exitCode !== null) return r(sb.exitCode);
+      const t = setTimeout(() => r("timeout"), 12000);
+      sb.on("exit", (c, sig) => { clearTimeout(t); r(c === null ? sig : c); });
+    });
+    ok(code === 0, "switchboard drains on SIGTERM and exits 0", "exit " + code);
   } catch (e) {
     ok(false, "unexpected failure", e.stack);
     await page.screenshot({ path: path.join(ART, "failure.png") }).catch(() => {});
