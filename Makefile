@@ -2,7 +2,8 @@
 #
 #   make                 release build of every program into build/bin/
 #   make run             install what is missing, build, start switchboard (+ simulator when present)
-#   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan)
+#   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan,
+#                        the browser tests in chromium)
 #   make asan | tsan     build that flavour and run its tests
 #   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
 #   make format | clean
@@ -57,6 +58,11 @@ endif
 # Library code: every layer except the program entry points.
 LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c audio/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
+
+# The browser files (web/), compiled into the service by scripts/embed.sh (agents/web.h).
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+WEB_GEN   := $(OUT)/gen/web_assets.c
+LIB_OBJS  += $(WEB_GEN:%.c=%.o)
 LIB      := $(OUT)/libswitchboard.a
 
 # The core library: what the simulator and the load generator share with the service.
@@ -90,7 +96,7 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test test-unit test-integration test-stress asan tsan bench fuzz \
+.PHONY: all build deps run test test-unit test-integration test-browser test-stress asan tsan bench fuzz \
 	format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
@@ -99,6 +105,13 @@ build: all
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(WEB_GEN): $(WEB_FILES) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $@ $(WEB_FILES)
+
+$(WEB_GEN:%.c=%.o): $(WEB_GEN)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
@@ -157,7 +170,7 @@ run: deps
 # stops the run with a non-zero status.
 test: deps
 	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
-	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
+	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
@@ -173,6 +186,11 @@ test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-b
 		$(BIN)/switchboard-mcp
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench scripts/integration.sh
+
+# The console, the demo site and switchboard.js in Debian's chromium (scripts/browser.sh).
+test-browser: $(BIN)/switchboard $(BIN)/switchboard-sim
+	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
+		scripts/browser.sh
 
 asan:
 	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all

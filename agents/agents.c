@@ -11,6 +11,7 @@
 #include "actors/sched.h"
 #include "agents/supervisor.h"
 #include "agents/tools.h"
+#include "agents/web.h"
 #include "base/config.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
@@ -108,7 +109,7 @@ int agents_start(void)
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
     g_gate = gate_spawn();
     g_router = router_spawn();
-    if (g_gate == NULL || g_router == NULL || supervisor_start() != 0)
+    if (g_gate == NULL || g_router == NULL || supervisor_start() != 0 || web_start() != 0)
         return -1;
     g_chat = chat_spawn();
     if (g_chat == NULL)
@@ -134,6 +135,7 @@ int agents_start(void)
 void agents_stop(void)
 {
     supervisor_stop();
+    web_stop();
     if (g_gate)
         actor_unref(g_gate);
     if (g_router)

@@ -268,11 +268,21 @@ static void dispatch(conn_t *c)
 {
     const net_http_route_t *r = c->route;
     if (r->local) {
-        net_local_req_t req = {c->method, c->path, c->query, &c->peer};
+        /* A GET or HEAD is dispatched from on_request(), while its headers are readable. */
+        char *inm = (c->method & (NET_GET | NET_HEAD))
+                        ? http_hdr_dup(c->wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH)
+                        : NULL;
+        net_local_req_t req = {c->method, c->path, c->query, &c->peer, inm};
         net_local_resp_t resp;
         memset(&resp, 0, sizeof(resp));
         resp.status = 200;
         r->local(&req, &resp);
+        free(inm);
+        if (resp.status == 304 || resp.status == 204) {
+            free(resp.body);
+            resp.body = NULL;
+            resp.body_len = 0;
+        }
         respond_net(c, resp.status, resp.content_type ? resp.content_type : CTYPE_JSON, resp.body,
                     resp.body_len, resp.extra_headers);
         return;
@@ -387,7 +397,8 @@ static int on_writeable(struct lws *wsi, conn_t *c)
     unsigned char hdr[LWS_PRE + HTTP_HDR_BUF];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
     const char *ctype = o->text[0] ? o->text : CTYPE_JSON;
-    if (lws_add_http_common_headers(wsi, o->code, o->code == 204 ? NULL : ctype, o->len, &p, end))
+    bool no_body = o->code == 204 || o->code == 304;
+    if (lws_add_http_common_headers(wsi, o->code, no_body ? NULL : ctype, o->len, &p, end))
         return -1;
     if (c->cors) {
         add_header(wsi, "access-control-allow-origin:", c->origin, &p, end);

@@ -131,10 +131,11 @@ typedef struct net_local_req {
     const char *path;
     const char *query;
     const net_peer_t *peer;
+    const char *if_none_match; /* the If-None-Match header, NULL when absent (GET/HEAD only) */
 } net_local_req_t;
 
 typedef struct net_local_resp {
-    int status;
+    int status;               /* 204 and 304 are sent without Content-Type or body */
     const char *content_type; /* default application/json */
     char *body;               /* malloc'd; taken by net */
     size_t body_len;

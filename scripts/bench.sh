@@ -56,5 +56,9 @@ R="$OUT/results.md"
     echo "## MCP tools/call round trip (echo of server-everything)"
     echo
     /usr/bin/python3 bench/mcp_overhead.py
+    echo
+    echo "## Console in chromium (performance timeline; switchboard-sim in agent mode)"
+    echo
+    BROWSER_E2E_ONLY=1 scripts/browser.sh --markdown | grep '^|'
 } > "$R"
 cat "$R"

@@ -5,7 +5,13 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
 libcurl4-openssl-dev libck-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libjwt-dev
-libspeexdsp-dev python3 python3-websockets python3-aiohttp"
+libspeexdsp-dev python3 python3-websockets python3-aiohttp
+chromium espeak-ng"
+
+# Node.js and npm run the browser tests (tests/browser); any install that provides the commands
+# will do, else Debian's packages.
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do

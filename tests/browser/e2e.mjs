@@ -1,0 +1,315 @@
+// Browser end to end (issue 6): Debian's chromium driven by playwright-core against the real
+// switchboard and switchboard-sim (agent mode). A fake microphone plays a WAV made with espeak-ng.
+//
+//   node tests/browser/e2e.mjs [--markdown]     (from the repository root or anywhere)
+//
+// Environment: SWITCHBOARD_BIN, SWITCHBOARD_SIM_BIN (default build/bin/...), CHROMIUM
+// (/usr/bin/chromium), ARTIFACTS (build/test-artifacts). Prints TAP lines, the measured figures,
+// and "N passed, N failed"; screenshots and the browser's console go to ARTIFACTS.
+//
+// The simulator cannot recognise speech: a spoken turn gets a made-up transcript ("caller spoke
+// for 2.4 seconds") and a spoken answer. The turns that must call tools (the supervisor, navigate)
+// are typed into the console's message box, which sends the same conversation.item.create a
+// client would.
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "..", "..");
+const abs = (p) => (path.isAbsolute(p) ? p : path.join(REPO, p));
+const BIN = abs(process.env.SWITCHBOARD_BIN || "build/bin/switchboard");
+const SIM = abs(process.env.SWITCHBOARD_SIM_BIN || path.join(path.dirname(BIN), "switchboard-sim"));
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ART = abs(process.env.ARTIFACTS || "build/test-artifacts");
+const MARKDOWN = process.argv.includes("--markdown");
+const STEP_TIMEOUT_MS = 20000;
+const SPOKEN = ["Is Monday available for an oil change?", "Show me pricing."];
+const SILENCE_LEAD_S = 0.8;
+const SILENCE_GAP_S = 4.0;
+const SILENCE_TAIL_S = 30.0;
+
+fs.mkdirSync(ART, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sb-e2e-"));
+const children = new Set();
+let passed = 0, failed = 0, n = 0;
+
+function ok(cond, what, extra) {
+  n++;
+  if (cond) { passed++; console.log(`ok ${n} - ${what}`); }
+  else { failed++; console.log(`not ok ${n} - ${what}${extra ? "\n  # " + extra : ""}`); }
+  return cond;
+}
+
+/* ---- Processes ---------------------------------------------------------------------------- */
+
+function startProc(bin, args, env, name) {
+  const log = path.join(tmp, name + ".log");
+  const fd = fs.openSync(log, "a");
+  const p = spawn(bin, args, { env, cwd: tmp, stdio: ["ignore", fd, fd] });
+  fs.closeSync(fd);
+  children.add(p);
+  p.on("exit", () => children.delete(p));
+  p.logPath = log;
+  return p;
+}
+
+async function waitListening(p, what) {
+  const deadline = Date.now() + 10000;
+  while (Date.now() < deadline) {
+    const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(fs.readFileSync(p.logPath, "utf8"));
+    if (m) return Number(m[1]);
+    if (p.exitCode !== null) break;
+    await sleep(20);
+  }
+  throw new Error(what + " did not start:\n" + fs.readFileSync(p.logPath, "utf8").slice(-2000));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function stopAll() {
+  for (const p of children) { try { p.kill("SIGKILL"); } catch (e) { /* gone */ } }
+}
+process.on("exit", stopAll);
+process.on("SIGINT", () => { stopAll(); process.exit(130); });
+
+/* ---- The fake microphone's WAV ------------------------------------------------------------ */
+
+function readWav(file) {
+  const b = fs.readFileSync(file);
+  let off = 12, fmt = null, data = null;
+  while (off + 8 <= b.length) {
+    const id = b.toString("ascii", off, off + 4), len = b.readUInt32LE(off + 4);
+    if (id === "fmt ") fmt = { channels: b.readUInt16LE(off + 10), rate: b.readUInt32LE(off + 12), bits: b.readUInt16LE(off + 22) };
+    if (id === "data") data = b.subarray(off + 8, off + 8 + Math.min(len, b.length - off - 8));
+    off += 8 + len + (len & 1);
+  }
+  if (!fmt || !data || fmt.bits !== 16 || fmt.channels !== 1) throw new Error("unexpected WAV from espeak-ng: " + JSON.stringify(fmt));
+  return { rate: fmt.rate, pcm: data };
+}
+
+function writeWav(file, rate, chunks) {
+  const len = chunks.reduce((s, c) => s + c.length, 0);
+  const h = Buffer.alloc(44);
+  h.write("RIFF", 0); h.writeUInt32LE(36 + len, 4); h.write("WAVE", 8); h.write("fmt ", 12);
+  h.writeUInt32LE(16, 16); h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22); h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34); h.write("data", 36);
+  h.writeUInt32LE(len, 40);
+  fs.writeFileSync(file, Buffer.concat([h, ...chunks]));
+}
+
+/* Speech with silences around it; returns the file and where each utterance ends (s). */
+function makeSpeech() {
+  const parts = SPOKEN.map((text, i) => {
+    const f = path.join(tmp, "say" + i + ".wav");
+    execFileSync("espeak-ng", ["-v", "en-us", "-s", "160", "-w", f, text]);
+    return readWav(f);
+  });
+  const rate = parts[0].rate;
+  const silence = (s) => Buffer.alloc(Math.round(s * rate) * 2);
+  const chunks = [silence(SILENCE_LEAD_S)];
+  const ends = [];
+  let t = SILENCE_LEAD_S;
+  parts.forEach((p, i) => {
+    chunks.push(p.pcm);
+    t += p.pcm.length / 2 / rate;
+    ends.push(t);
+    const gap = i === parts.length - 1 ? SILENCE_TAIL_S : SILENCE_GAP_S;
+    chunks.push(silence(gap));
+    t += gap;
+  });
+  const file = path.join(ART, "fake-mic.wav");
+  writeWav(file, rate, chunks);
+  return { file, ends, rate };
+}
+
+/* ---- The test ------------------------------------------------------------------------------ */
+
+async function waitFor(page, fn, arg, what, timeout) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: timeout || STEP_TIMEOUT_MS, polling: 50 });
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+/* True when `want` appears in order (not necessarily adjacent) in the list of statuses. */
+function subsequence(list, want) {
+  let i = 0;
+  for (const s of list) if (s === want[i]) i++;
+  return i === want.length;
+}
+
+async function main() {
+  const speech = makeSpeech();
+  const sim = startProc(SIM, ["--port", "0", "--quiet", "--mode", "agent"], process.env, "sim");
+  const simPort = await waitListening(sim, "switchboard-sim");
+  const env = Object.assign({}, process.env, {
+    SWITCHBOARD_PORT: "0",
+    SWITCHBOARD_DB: path.join(tmp, "var", "switchboard.db"),
+    OPENAI_API_KEY: "sk-sim-e2e",
+    SWITCHBOARD_REALTIME_URL: `ws://127.0.0.1:${simPort}/v1/realtime`,
+    SWITCHBOARD_OPENAI_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
+    SWITCHBOARD_LOG_LEVEL: "info",
+  });
+  let sb = startProc(BIN, [], env, "switchboard");
+  const port = await waitListening(sb, "switchboard");
+  env.SWITCHBOARD_PORT = String(port);
+  const base = `http://127.0.0.1:${port}`;
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+      `--use-file-for-fake-audio-capture=${speech.file}%noloop`,
+      "--autoplay-policy=no-user-gesture-required",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  const page = await context.newPage();
+  const consoleLog = fs.createWriteStream(path.join(ART, "browser-console.log"));
+  page.on("console", (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
+  page.on("pageerror", (e) => consoleLog.write(`[pageerror] ${e.stack || e}\n`));
+  const figures = {};
+
+  try {
+    await page.goto(base + "/");
+    ok(await page.title() === "switchboard · console", "console served at /");
+    const frame = page.frameLocator("#site");
+    ok(await waitFor(page, () => {
+      const f = document.getElementById("site").contentDocument;
+      return f && f.getElementById("pricing") && f.getElementById("hero");
+    }), "demo site in the frame has the configured sections");
+
+    await page.click("#connect");
+    ok(await waitFor(page, () => document.getElementById("status").dataset.state === "connected"),
+      "status turns connected");
+    const hist = await page.evaluate(() => window.sbConsole.state.statusHistory.map((h) => h.status));
+    ok(subsequence(hist, ["connecting", "connected"]), "status went connecting -> connected", hist.join(","));
+
+    ok(await waitFor(page, () => document.querySelector("#transcript li.line.user.final .text")?.textContent.length > 0),
+      "a user transcript line appears (spoken turn)");
+    ok(await waitFor(page, () => document.querySelector("#transcript li.line.assistant.final .text")?.textContent.length > 0),
+      "an assistant transcript line appears");
+    ok(await waitFor(page, () => window.sbConsole.state.audio.framesScheduled > 5 && window.sbConsole.state.audio.itemsStarted > 0),
+      "assistant audio frames are scheduled and start playing");
+    ok(await waitFor(page, () => window.sbConsole.state.latencies.length >= 1),
+      "end of speech -> first assistant audio measured");
+    await page.screenshot({ path: path.join(ART, "console-call.png") });
+
+    // Typed turns: the supervisor and navigate (the simulator keys its tool rules on text).
+    await page.fill("#text", "Is Monday available for an oil change?");
+    await page.click("#send");
+    ok(await waitFor(page, () => document.querySelector('.call[data-name="getNextResponseFromSupervisor"][data-status="completed"]')),
+      "a supervisor tool call appears in the panel and completes");
+    ok(await waitFor(page, () => document.querySelector('.call[data-name="getNextResponseFromSupervisor"] .children .call[data-name="checkAvailability"]')),
+      "its nested checkAvailability call is shown under it");
+    const supOut = await page.textContent('.call[data-name="getNextResponseFromSupervisor"] > details.output pre');
+    ok(supOut && supOut.length > 0, "the supervisor call shows its output");
+
+    await page.fill("#text", "show me pricing");
+    await page.click("#send");
+    ok(await waitFor(page, () => document.querySelector('.call[data-name="navigate"][data-status="completed"]')),
+      "a navigate tool call completes");
+    const navOut = JSON.parse(await page.textContent('.call[data-name="navigate"] > details.output pre'));
+    ok(navOut.ok && navOut.acked && navOut.delivered >= 2, "navigate was delivered to the voice socket and the page, and acked", JSON.stringify(navOut));
+    ok(await waitFor(page, () => {
+      const f = document.getElementById("site").contentWindow;
+      const el = f.document.getElementById("pricing");
+      const top = el.getBoundingClientRect().top;
+      return f.sbDemo.nav.last && f.sbDemo.nav.last.section === "pricing" && top >= -2 && top < 90;
+    }), "the demo page scrolled to #pricing");
+    await sleep(400); // let the highlight show
+    await page.screenshot({ path: path.join(ART, "console-after-navigate.png") });
+    await page.locator("#site").screenshot({ path: path.join(ART, "demo-after-navigate.png") });
+    void frame;
+
+    // Reconnect: kill switchboard, watch the page go disconnected -> connecting -> connected.
+    const mark = await page.evaluate(() => window.sbConsole.state.statusHistory.length);
+    sb.kill("SIGKILL");
+    ok(await waitFor(page, () => document.getElementById("status").dataset.state !== "connected"),
+      "status leaves connected when switchboard dies");
+    ok(await waitFor(page, () => /reach switchboard|Reconnecting/.test(document.querySelector("#banner .text").textContent) && !document.getElementById("banner").hidden),
+      "a clear message says the server is unreachable");
+    await sleep(1500);
+    await page.screenshot({ path: path.join(ART, "console-server-down.png") });
+    sb = startProc(BIN, [], env, "switchboard2");
+    await waitListening(sb, "switchboard (restart)");
+    ok(await waitFor(page, () => document.getElementById("status").dataset.state === "connected", null, "", 30000),
+      "status is connected again after the restart");
+    const after = await page.evaluate((m) => window.sbConsole.state.statusHistory.slice(m).map((h) => h.status), mark);
+    ok(subsequence(after, ["disconnected", "connecting", "connected"]), "reconnect went disconnected -> connecting -> connected", after.join(","));
+    ok(await waitFor(page, () => document.getElementById("banner").hidden), "the message goes away once connected");
+
+    const m = await page.evaluate(() => window.sbConsole.metrics());
+    Object.assign(figures, m);
+    await page.screenshot({ path: path.join(ART, "console-reconnected.png") });
+
+    // Mic denied: a clear message, no connection attempt.
+    const denied = await context.newPage();
+    await denied.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+    });
+    await denied.goto(base + "/");
+    await denied.click("#connect");
+    ok(await waitFor(denied, () => document.getElementById("status").dataset.state === "error" &&
+      /Microphone access is blocked/.test(document.querySelector("#banner .text").textContent)),
+    "a denied microphone shows error and says how to fix it");
+    await denied.screenshot({ path: path.join(ART, "console-mic-denied.png") });
+    await denied.close();
+
+    // The demo page on its own: unknown pages are 404, the services page comes from the config.
+    const r404 = await page.request.get(base + "/demo/no-such-page");
+    ok(r404.status() === 404, "/demo/{unknown} is 404");
+    const svc = await context.newPage();
+    await svc.goto(base + "/demo/services");
+    ok(await svc.locator("#oil-change").count() === 1 && await svc.locator("#widget").isVisible(),
+      "/demo/services renders its configured sections and the voice widget");
+    await svc.close();
+    // SIGTERM drains: exit 0 (under ASan, also no leak).
+    sb.kill("SIGTERM");
+    const code = await new Promise((r) => {
+      if (sb.exitCode !== null) return r(sb.exitCode);
+      const t = setTimeout(() => r("timeout"), 12000);
+      sb.on("exit", (c, sig) => { clearTimeout(t); r(c === null ? sig : c); });
+    });
+    ok(code === 0, "switchboard drains on SIGTERM and exits 0", "exit " + code);
+  } catch (e) {
+    ok(false, "unexpected failure", e.stack);
+    await page.screenshot({ path: path.join(ART, "failure.png") }).catch(() => {});
+  } finally {
+    consoleLog.end();
+    await browser.close().catch(() => {});
+    stopAll();
+  }
+
+  const speechAudio = figures.speechToAudioMs || [];
+  console.log(`# page load -> session.ready: ${figures.sessionReadyMs} ms (performance timeline, includes the click)`);
+  console.log(`# Connect click -> session.ready: ${figures.connectToReadyMs} ms`);
+  console.log(`# end of fake speech -> first assistant audio played: ${speechAudio.join(", ")} ms`);
+  console.log(`# assistant audio scheduled: ${figures.framesScheduled} frames, ${figures.msScheduled} ms`);
+  fs.writeFileSync(path.join(ART, "browser-metrics.json"), JSON.stringify(figures, null, 2));
+  if (MARKDOWN) {
+    console.log("| console figure (chromium, switchboard-sim agent mode) | ms |");
+    console.log("|---|---|");
+    console.log(`| page load -> session.ready (the test clicks Connect at once) | ${figures.sessionReadyMs} |`);
+    console.log(`| Connect click -> session.ready | ${figures.connectToReadyMs} |`);
+    console.log(`| end of fake speech -> first assistant audio played | ${speechAudio.join(", ")} |`);
+  }
+  for (const f of ["switchboard", "switchboard2", "sim"]) {
+    const p = path.join(tmp, f + ".log");
+    if (fs.existsSync(p)) fs.copyFileSync(p, path.join(ART, f + ".log"));
+  }
+  console.log(`1..${n}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((e) => { console.error(e); stopAll(); process.exit(1); });
