@@ -305,7 +305,8 @@ typedef struct decision {
  *   offered: checkAvailability {date, serviceType}; "book" with bookAppointment offered:
  *   bookAppointment {date, time, customerName, customerPhone, serviceType}; "look up"/"lookup"/
  *   "customer" with lookupCustomer offered: lookupCustomer {phone}; "echo <x>" with a tool named
- *   "<alias>__echo" offered: that tool {message: x}; "ask me <q>" with ask_user offered (agent
+ *   "<alias>__echo" offered: that tool {message: x}; "screenshot" with a tool named
+ *   "<alias>__get-tiny-image" offered: that tool {}; "ask me <q>" with ask_user offered (agent
  *   runs): ask_user {question: "<q>"} (the rest of the message, or "What should I do?");
  * - otherwise the text "Prime Auto Lab can help with that. You asked: "<question>"".
  * Dates are a YYYY-MM-DD in the text, today, tomorrow, the next named weekday, else next Monday
@@ -343,6 +344,7 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     const char *echo_tool = tool_name_suffix(tools, "__echo");
     const char *echo_at = sim_text_find_ci(u, "echo ");
     const char *ask_at = sim_text_find_ci(u, "ask me");
+    const char *image_tool = tool_name_suffix(tools, "__get-tiny-image");
     d->call = true;
     if (sim_text_find_ci(u, "malformed arguments") && cJSON_IsString(first_name)) {
         str_copy(d->name, first_name->valuestring, sizeof(d->name));
@@ -367,6 +369,9 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
         else
             sbuf_json_str(&d->text, CHAT_DEFAULT_QUESTION);
         sbuf_putc(&d->text, '}');
+    } else if (sim_text_find_ci(u, "screenshot") && image_tool) {
+        str_copy(d->name, image_tool, sizeof(d->name));
+        sbuf_puts(&d->text, "{}");
     } else if (echo_at && echo_tool) {
         str_copy(d->name, echo_tool, sizeof(d->name));
         const char *x = echo_at + strlen("echo ");

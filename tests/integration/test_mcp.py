@@ -4,6 +4,7 @@ server-memory, the official conformance suite, and the supervisor calling an MCP
 voice session (the simulator's chat model calls `<alias>__echo` for "echo <x>").
 """
 import asyncio
+import base64
 import json
 import os
 import re
@@ -13,7 +14,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import REPO, _live_processes, binary_path, eventually, timeout
+from harness import (REPO, _live_processes, binary_path, eventually, good_jwt, recv_json,
+                     recv_until, timeout)
 from test_tools import ToolCase, tool_events
 
 MCP_DIR = os.path.join(REPO, "tests", "mcp")
@@ -313,3 +315,21 @@ class SupervisorMcpTest(McpCase):
         nested, _ = await self.echo_turn(ws, r, "second")
         self.assertEqual((nested[-1]["status"], nested[-1]["output"]),
                          ("completed", "Echo: second"), nested)
+
+    async def test_agent_run_step_update_carries_the_screenshot_of_an_image_tool(self):
+        secret = "mcp-agent-secret"
+        sim, s = await self.stack_with({"everything": {"command": NODE, "args": [EVERYTHING]}},
+                                       env={"SWITCHBOARD_JWT_SECRET": secret})
+        ws = self.track(await s.ws("/ws/agent"))
+        await ws.send(json.dumps({"type": "authenticate", "token": good_jwt(secret, sub="u1")}))
+        self.assertEqual(await recv_json(ws), {"type": "authentication", "status": "success"})
+        await ws.send(json.dumps({"type": "start_agent", "runId": "shot-1",
+                                  "task": "Take a screenshot of the page"}))
+        done, before = await recv_until(
+            ws, lambda m: isinstance(m, dict) and m.get("type") == "completion", timeout=15)
+        steps = [m for m in before if isinstance(m, dict) and m.get("type") == "step_update"]
+        self.assertEqual(len(steps), 1, before)
+        self.assertEqual(steps[0]["action"]["name"], "everything__get-tiny-image")
+        png = base64.b64decode(steps[0]["screenshot"])
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(done["status"], "success", done)
