@@ -59,8 +59,9 @@ LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c audio/
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
 LIB      := $(OUT)/libswitchboard.a
 
-# The core library: what the simulator and the load generator share with the service.
-CORE_SRCS := $(wildcard base/*.c audio/*.c)
+# The core library: what the simulator and the load generator share with the service (and the
+# client framing, which the load generator uses too).
+CORE_SRCS := $(wildcard base/*.c audio/*.c) net/wsframe.c
 CORE_OBJS := $(CORE_SRCS:%.c=$(OUT)/%.o)
 CORE      := $(OUT)/libsbcore.a
 
@@ -175,7 +176,7 @@ FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_DEPS    := net/wsproto.c agents/events.c audio/b64.c
-FUZZ_TARGETS := client_events upstream_events
+FUZZ_TARGETS := client_events upstream_events utf8
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)

@@ -121,7 +121,7 @@ struct netthr {
     uv_timer_t sweep;
     uv_prepare_t flush_prepare; /* hand collected actors to the workers before blocking */
     uv_check_t flush_check;     /* and right after the I/O callbacks of each pass */
-    mbox_t inbox; /* producers: any thread; consumer: this thread */
+    mbox_t inbox;               /* producers: any thread; consumer: this thread */
     bool stopping;
 
     conn_t **slots;
@@ -182,8 +182,9 @@ void wsc_free(conn_t *c);
 /* ws.c, shared with wsc.c */
 void net_open_msg_free(msg_t *m);
 void net_text_msg_free(msg_t *m);
-/* Writes one text or binary frame now; returns -1 when lws could not take it. */
-int ws_write_data_net(struct lws *wsi, const net_out_t *o);
+/* Writes one text or binary frame now (an outbound connection's payload is masked in place);
+ * returns -1 when lws could not take it. */
+int ws_write_data_net(struct lws *wsi, net_out_t *o);
 /* Writes the next queued frame of c; returns -1 to close the connection. */
 int ws_writeable_net(struct lws *wsi, conn_t *c);
 /* Appends a received chunk to c->rx; returns 1 when a whole message is ready, -1 when it is too

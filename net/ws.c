@@ -10,6 +10,7 @@
 #include "base/metrics.h"
 #include "base/util.h"
 #include "net/net_int.h"
+#include "net/wsframe.h"
 #include "net/wsproto.h"
 
 #define WS_RX_MIN 4096
@@ -172,7 +173,8 @@ static void on_text(conn_t *c, const char *s, size_t len)
         ws_protocol_error_net(c, "invalid_json", "the frame is not valid JSON");
         break;
     case WSP_INVALID_EVENT:
-        ws_protocol_error_net(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        ws_protocol_error_net(c, "invalid_event",
+                              "an event is a JSON object with a string \"type\"");
         break;
     case WSP_UNSUPPORTED: {
         char msg[160];
@@ -264,6 +266,11 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     }
     if (rc == 0)
         return 0;
+    if (!c->rx_binary && !wsp_utf8_valid(c->rx, c->rx_len)) {
+        /* What lws did when it validated (netthr.c): 1007, and the peer's close is not ours. */
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, (unsigned char *)"bad utf8", 8);
+        return -1;
+    }
     if (c->rx_binary)
         on_binary(c, c->rx, c->rx_len);
     else
@@ -272,14 +279,26 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     return 0;
 }
 
-int ws_write_data_net(struct lws *wsi, const net_out_t *o)
+int ws_write_data_net(struct lws *wsi, net_out_t *o)
 {
     bool text = o->kind == OUT_TEXT;
-    int n = lws_write(wsi, (unsigned char *)o->buf + LWS_PRE, o->len,
-                      text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT]
-                                         [text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
-               1);
+    const conn_t *c = lws_get_opaque_user_data(wsi);
+    unsigned char *p = o->buf + LWS_PRE;
+    int n;
+    metric_inc(
+        &g_metrics.ws_frames_total[METRIC_DIR_OUT][text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
+        1);
+    if (c && c->wsc) {
+        /*
+         * Our own client framing (net/DESIGN.md, "Client frames"): one whole masked frame that
+         * lws sends, or buffers on a partial write, as opaque bytes. Control frames stay lws's
+         * and can only come between two of these frames, never inside one.
+         */
+        size_t h = wsf_client_frame(p, o->len, text ? WSF_OP_TEXT : WSF_OP_BINARY);
+        n = lws_write(wsi, p - h, h + o->len, LWS_WRITE_RAW);
+        return n < (int)(h + o->len) ? -1 : 0;
+    }
+    n = lws_write(wsi, p, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
     return n < (int)o->len ? -1 : 0;
 }
 

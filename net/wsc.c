@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/net_int.h"
+#include "net/wsproto.h"
 
 #define WSC_URL_MAX  2048
 #define WSC_HOST_MAX 256
@@ -127,10 +128,8 @@ static void report_closed(conn_t *c, bool never_opened, int http_status, const c
     m->never_opened = never_opened;
     m->http_status = http_status;
     m->by_server = c->close_by_server;
-    m->code = c->close_by_server ? c->close_code
-                                 : (c->peer_close_code ? c->peer_close_code : 1006);
-    str_copy(m->reason, c->close_by_server ? c->close_reason : (why ? why : ""),
-             sizeof(m->reason));
+    m->code = c->close_by_server ? c->close_code : (c->peer_close_code ? c->peer_close_code : 1006);
+    str_copy(m->reason, c->close_by_server ? c->close_reason : (why ? why : ""), sizeof(m->reason));
     actor_send(c->target, &m->hdr);
     actor_unref(c->target);
     c->target = NULL;
@@ -260,8 +259,7 @@ static void on_text(conn_t *c, const char *s, size_t len)
     actor_send(c->target, &m->hdr);
 }
 
-int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
-                 size_t len)
+int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in, size_t len)
 {
     wsc_t *w = c->wsc;
     switch (reason) {
@@ -280,8 +278,7 @@ int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, v
     }
     case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
         /* Response headers are readable only here (reference 3). */
-        if (lws_hdr_custom_copy(wsi, w->request_id, sizeof(w->request_id), "x-request-id:",
-                                13) < 0)
+        if (lws_hdr_custom_copy(wsi, w->request_id, sizeof(w->request_id), "x-request-id:", 13) < 0)
             w->request_id[0] = '\0';
         return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED: {
@@ -322,7 +319,9 @@ int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, v
             return 0;
         }
         if (rc == 1) {
-            if (!c->rx_binary)
+            if (!c->rx_binary && !wsp_utf8_valid(c->rx, c->rx_len))
+                conn_close(c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "bad utf8"); /* at a boundary */
+            else if (!c->rx_binary)
                 on_text(c, (const char *)c->rx, c->rx_len);
             c->rx_len = 0;
         }

@@ -7,6 +7,7 @@
 #define SB_NET_WSPROTO_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum wsp_kind {
@@ -24,5 +25,14 @@ typedef enum wsp_kind {
  * otherwise *json_out is NULL.
  */
 wsp_kind_t wsp_classify(const char *s, size_t len, const char *const *types, cJSON **json_out);
+
+/*
+ * True when the len bytes at s are well-formed UTF-8 (Unicode 15, table 3-7: no overlong forms,
+ * no surrogates, nothing above U+10FFFF, no sequence cut short at the end). RFC 6455 8.1 asks this
+ * of every text message. Runs of ASCII are checked eight bytes at a time, so the JSON of the audio
+ * path (all ASCII) costs a fraction of an instruction per byte, where the byte-at-a-time check
+ * libwebsockets does with LWS_SERVER_OPTION_VALIDATE_UTF8 cost about nine.
+ */
+bool wsp_utf8_valid(const void *s, size_t len);
 
 #endif
