@@ -175,8 +175,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_DEPS    := net/wsproto.c agents/events.c audio/b64.c
-FUZZ_TARGETS := client_events upstream_events utf8
+FUZZ_DEPS    := net/wsproto.c net/wsframe.c net/wshs.c agents/events.c audio/b64.c
+FUZZ_TARGETS := client_events upstream_events utf8 wsrx
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)

@@ -282,7 +282,7 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
 int ws_write_data_net(struct lws *wsi, net_out_t *o)
 {
     bool text = o->kind == OUT_TEXT;
-    const conn_t *c = lws_get_opaque_user_data(wsi);
+    conn_t *c = lws_get_opaque_user_data(wsi);
     unsigned char *p = o->buf + LWS_PRE;
     int n;
     metric_inc(
@@ -290,16 +290,29 @@ int ws_write_data_net(struct lws *wsi, net_out_t *o)
         1);
     if (c && c->wsc) {
         /*
-         * Our own client framing (net/DESIGN.md, "Client frames"): one whole masked frame that
-         * lws sends, or buffers on a partial write, as opaque bytes. Control frames stay lws's
-         * and can only come between two of these frames, never inside one.
+         * An outbound connection is a raw socket speaking our own WebSocket client framing
+         * (net/DESIGN.md, "Outbound WebSockets"): one whole masked frame that lws sends, or
+         * buffers on a partial write, as opaque bytes, so frames never interleave.
          */
         size_t h = wsf_client_frame(p, o->len, text ? WSF_OP_TEXT : WSF_OP_BINARY);
-        n = lws_write(wsi, p - h, h + o->len, LWS_WRITE_RAW);
-        return n < (int)(h + o->len) ? -1 : 0;
+        return wsc_send_net(wsi, c, p - h, h + o->len);
     }
     n = lws_write(wsi, p, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
     return n < (int)o->len ? -1 : 0;
+}
+
+/*
+ * Writes a close or ping whose payload p has LWS_PRE bytes of headroom: lws frames it on our
+ * server connections; an outbound connection is a raw socket (wsc.c) and gets our own frame.
+ */
+static void write_control_net(struct lws *wsi, conn_t *c, unsigned op, unsigned char *p, size_t len)
+{
+    if (c->wsc) {
+        size_t h = wsf_client_frame(p, len, op);
+        wsc_send_net(wsi, c, p - h, h + len);
+        return;
+    }
+    lws_write(wsi, p, len, op == WSF_OP_CLOSE ? WS_WRITE_CLOSE : LWS_WRITE_PING);
 }
 
 /* Writes the next queued frame; returns -1 to close the connection. */
@@ -330,12 +343,12 @@ int ws_writeable_net(struct lws *wsi, conn_t *c)
         frame[LWS_PRE] = (unsigned char)(o->code >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(o->code & 0xff);
         memcpy(frame + LWS_PRE + 2, o->text, rl);
-        lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
+        write_control_net(wsi, c, WSF_OP_CLOSE, frame + LWS_PRE, 2 + rl);
         rc = -1;
         break;
     }
     case OUT_PING:
-        lws_write(wsi, o->buf + LWS_PRE, 0, LWS_WRITE_PING);
+        write_control_net(wsi, c, WSF_OP_PING, o->buf + LWS_PRE, 0);
         break;
     default:
         rc = ws_write_data_net(wsi, o);

@@ -84,3 +84,124 @@ size_t wsf_client_frame(uint8_t *p, size_t len, unsigned opcode)
     memcpy(key, &r, sizeof(key));
     return wsf_client_frame_key(p, len, opcode, key);
 }
+
+/* Bytes of header a frame needs, known once its first two bytes are in. */
+static uint8_t header_need(const uint8_t *h)
+{
+    uint8_t len7 = h[1] & 0x7f;
+    return (uint8_t)(2 +
+                     (len7 == WSF_LEN16   ? 2
+                      : len7 == WSF_LEN64 ? 8
+                                          : 0) +
+                     (h[1] & WSF_MASKED ? WSF_KEY_BYTES : 0));
+}
+
+/* Checks the complete header in r->hdr and starts its frame; 0 or -1002. */
+static int start_frame(wsf_rx_t *r)
+{
+    const uint8_t *h = r->hdr;
+    uint8_t op = h[0] & 0x0f, len7 = h[1] & 0x7f;
+    if ((h[0] & 0x70) || (h[1] & WSF_MASKED))
+        return -WSF_CLOSE_PROTOCOL_ERROR; /* no extension was offered; servers never mask */
+    uint64_t len = len7;
+    if (len7 == WSF_LEN16) {
+        len = (uint64_t)h[2] << 8 | h[3];
+    } else if (len7 == WSF_LEN64) {
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | h[2 + i];
+        if (len >> 63)
+            return -WSF_CLOSE_PROTOCOL_ERROR;
+    }
+    bool fin = (h[0] & WSF_FIN) != 0;
+    switch (op) {
+    case WSF_OP_CLOSE:
+    case WSF_OP_PING:
+    case WSF_OP_PONG:
+        if (!fin || len > WSF_CONTROL_MAX)
+            return -WSF_CLOSE_PROTOCOL_ERROR;
+        r->ctl_len = 0;
+        break;
+    case WSF_OP_CONTINUATION:
+        if (!r->in_message)
+            return -WSF_CLOSE_PROTOCOL_ERROR;
+        break;
+    case WSF_OP_TEXT:
+    case WSF_OP_BINARY:
+        if (r->in_message)
+            return -WSF_CLOSE_PROTOCOL_ERROR;
+        r->in_message = true;
+        r->msg_binary = op == WSF_OP_BINARY;
+        r->first_pending = true;
+        break;
+    default:
+        return -WSF_CLOSE_PROTOCOL_ERROR;
+    }
+    r->opcode = op;
+    r->fin = fin;
+    r->left = len;
+    r->in_frame = true;
+    r->hdr_have = 0;
+    return 0;
+}
+
+int wsf_rx_next(wsf_rx_t *r, const uint8_t **p, size_t *n, wsf_chunk_t *out)
+{
+    while (!r->in_frame) {
+        uint8_t need = r->hdr_have < 2 ? 2 : header_need(r->hdr);
+        if (r->hdr_have == need) {
+            int rc = start_frame(r);
+            if (rc < 0)
+                return rc;
+            break;
+        }
+        if (*n == 0)
+            return 0;
+        size_t take = need - r->hdr_have;
+        if (take > *n)
+            take = *n;
+        memcpy(r->hdr + r->hdr_have, *p, take);
+        r->hdr_have = (uint8_t)(r->hdr_have + take);
+        *p += take;
+        *n -= take;
+    }
+    size_t take = r->left < *n ? (size_t)r->left : *n;
+    if (r->opcode >= WSF_OP_CLOSE) {
+        memcpy(r->ctl + r->ctl_len, *p, take);
+        r->ctl_len = (uint8_t)(r->ctl_len + take);
+        *p += take;
+        *n -= take;
+        r->left -= take;
+        if (r->left > 0)
+            return 0;
+        r->in_frame = false;
+        out->kind = r->opcode == WSF_OP_CLOSE  ? WSF_CLOSE
+                    : r->opcode == WSF_OP_PING ? WSF_PING
+                                               : WSF_PONG;
+        out->data = r->ctl;
+        out->len = r->ctl_len;
+        out->binary = false;
+        out->first = out->last = true;
+        out->frame_left = 0;
+        return 1;
+    }
+    if (take == 0 && r->left > 0)
+        return 0; /* a chunk is only reported with bytes, or when its frame ends */
+    out->kind = WSF_DATA;
+    out->data = *p;
+    out->len = take;
+    *p += take;
+    *n -= take;
+    r->left -= take;
+    out->binary = r->msg_binary;
+    out->first = r->first_pending;
+    r->first_pending = false;
+    out->frame_left = r->left;
+    out->last = r->left == 0 && r->fin;
+    if (r->left == 0) {
+        r->in_frame = false;
+        if (r->fin)
+            r->in_message = false;
+    }
+    return 1;
+}
