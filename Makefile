@@ -176,7 +176,7 @@ FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_DEPS    := net/wsproto.c net/wsframe.c net/wshs.c agents/events.c audio/b64.c
-FUZZ_TARGETS := client_events upstream_events utf8 wsrx
+FUZZ_TARGETS := client_events upstream_events utf8 wsrx scan
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)

@@ -256,9 +256,47 @@ void wsc_start_net(netthr_t *thr, net_out_t *o)
     }
 }
 
+/* Adds name: the n bytes at p (no escapes in them) as a string member of obj. */
+static void add_raw_string(cJSON *obj, const char *name, const char *p, size_t n)
+{
+    cJSON *item = cJSON_CreateString("");
+    cJSON_free(item->valuestring);
+    item->valuestring = cJSON_malloc(n + 1);
+    memcpy(item->valuestring, p, n);
+    item->valuestring[n] = '\0';
+    cJSON_AddItemToObject(obj, name, item);
+}
+
+static bool span_is(wsp_span_t s, const char *lit)
+{
+    return s.p && s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
+/*
+ * The event as cJSON. Audio deltas (25 a second per session, ~1.4 KB) skip cJSON's parser: when
+ * wsp_scan_event() vouches for the text, a tree with only the members the upstream actor reads
+ * (type, delta, item_id) is built from it. The names are those of agents/events.c
+ * events_is_audio_delta(); anything else is parsed in full.
+ */
+static cJSON *parse_event(const char *s, size_t len)
+{
+    wsp_fields_t f;
+    if (wsp_scan_event(s, len, &f) && f.delta.p &&
+        (span_is(f.type, "response.output_audio.delta") ||
+         span_is(f.type, "response.audio.delta"))) {
+        cJSON *j = cJSON_CreateObject();
+        add_raw_string(j, "type", f.type.p, f.type.len);
+        add_raw_string(j, "delta", f.delta.p, f.delta.len);
+        if (f.item_id.p)
+            add_raw_string(j, "item_id", f.item_id.p, f.item_id.len);
+        return j;
+    }
+    return cJSON_ParseWithLength(s, len);
+}
+
 static void on_text(conn_t *c, const char *s, size_t len)
 {
-    cJSON *j = cJSON_ParseWithLength(s, len);
+    cJSON *j = parse_event(s, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
         log_warn("wsc.invalid_event", LOG_S("host", c->wsc->host), LOG_I("bytes", len));

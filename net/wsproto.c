@@ -81,3 +81,233 @@ bool wsp_utf8_valid(const void *s, size_t len)
     }
     return true;
 }
+
+/* ---- wsp_scan_event: a strict JSON validator that notes three top-level members ------------- */
+
+#define BYTES_ONE 0x0101010101010101ULL
+
+/* Nonzero when some byte of x is below n (n <= 128). */
+static inline uint64_t has_less(uint64_t x, uint8_t n)
+{
+    return (x - BYTES_ONE * n) & ~x & ASCII_HIGH_BITS;
+}
+
+typedef struct scan {
+    const char *p, *end;
+    int depth;
+} scan_t;
+
+static void skip_ws(scan_t *sc)
+{
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
+        sc->p++;
+}
+
+/* A string at sc->p (the opening quote); *raw gets its contents, *escaped whether it has any. */
+static bool scan_string(scan_t *sc, wsp_span_t *raw, bool *escaped)
+{
+    const char *start = ++sc->p;
+    *escaped = false;
+    for (;;) {
+        /* The common case, base64 audio: a run of plain bytes, eight at a time while no byte is
+         * a quote, a backslash or a control character (bit tricks from "Bit Twiddling Hacks"). */
+        const char *q = sc->p;
+        uint64_t w;
+        while (sc->end - q >= (ptrdiff_t)sizeof(w)) {
+            memcpy(&w, q, sizeof(w));
+            if (has_less(w, 0x20) | has_less(w ^ (BYTES_ONE * '"'), 1) |
+                has_less(w ^ (BYTES_ONE * '\\'), 1))
+                break;
+            q += sizeof(w);
+        }
+        while (q < sc->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+            q++;
+        sc->p = q;
+        if (q >= sc->end || (unsigned char)*q < 0x20)
+            return false;
+        if (*q == '"')
+            break;
+        *escaped = true; /* a backslash */
+        if (q + 1 >= sc->end)
+            return false;
+        char e = q[1];
+        if (e == 'u') {
+            /* cJSON also checks surrogate pairs; rather than copy its rules, leave \u to it. */
+            return false;
+        } else if (strchr("\"\\/bfnrt", e) && e != '\0') {
+            sc->p = q + 2;
+        } else {
+            return false;
+        }
+    }
+    raw->p = start;
+    raw->len = (size_t)(sc->p - start);
+    sc->p++; /* the closing quote */
+    return true;
+}
+
+static bool scan_digits(scan_t *sc)
+{
+    const char *q = sc->p;
+    while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+        sc->p++;
+    return sc->p > q;
+}
+
+static bool scan_number(scan_t *sc)
+{
+    if (sc->p < sc->end && *sc->p == '-')
+        sc->p++;
+    if (sc->p < sc->end && *sc->p == '0')
+        sc->p++;
+    else if (sc->p >= sc->end || *sc->p < '1' || *sc->p > '9' || !scan_digits(sc))
+        return false;
+    if (sc->p < sc->end && *sc->p == '.') {
+        sc->p++;
+        if (!scan_digits(sc))
+            return false;
+    }
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+            sc->p++;
+        if (!scan_digits(sc))
+            return false;
+    }
+    return true;
+}
+
+static bool scan_literal(scan_t *sc, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, word, n) != 0)
+        return false;
+    sc->p += n;
+    return true;
+}
+
+static bool scan_value(scan_t *sc, wsp_fields_t *top);
+
+/* An object at sc->p; top (non-NULL only for the outermost) collects the three members. */
+static bool scan_object(scan_t *sc, wsp_fields_t *top)
+{
+    sc->p++;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == '}') {
+        sc->p++;
+        return true;
+    }
+    for (;;) {
+        wsp_span_t key, val;
+        bool esc;
+        if (sc->p >= sc->end || *sc->p != '"' || !scan_string(sc, &key, &esc) || esc)
+            return false; /* an escaped key could decode to "type": leave that to cJSON */
+        skip_ws(sc);
+        if (sc->p >= sc->end || *sc->p != ':')
+            return false;
+        sc->p++;
+        skip_ws(sc);
+        wsp_span_t *slot = NULL;
+        if (top && key.len == 4 && memcmp(key.p, "type", 4) == 0)
+            slot = &top->type;
+        else if (top && key.len == 5 && memcmp(key.p, "delta", 5) == 0)
+            slot = &top->delta;
+        else if (top && key.len == 7 && memcmp(key.p, "item_id", 7) == 0)
+            slot = &top->item_id;
+        if (slot && sc->p < sc->end && *sc->p == '"') {
+            if (!scan_string(sc, &val, &esc))
+                return false;
+            if (slot->p == NULL && !slot->len) {
+                if (esc)
+                    return false; /* cJSON would decode it: let it */
+                *slot = val;      /* the first member of that name is the one cJSON finds */
+            }
+        } else {
+            if (slot && slot->p == NULL && !slot->len)
+                slot->len = 1; /* first one is not a plain string: the later ones do not count */
+            if (!scan_value(sc, NULL))
+                return false;
+        }
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            skip_ws(sc);
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == '}') {
+            sc->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool scan_array(scan_t *sc)
+{
+    sc->p++;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == ']') {
+        sc->p++;
+        return true;
+    }
+    for (;;) {
+        if (!scan_value(sc, NULL))
+            return false;
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            skip_ws(sc);
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == ']') {
+            sc->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool scan_value(scan_t *sc, wsp_fields_t *top)
+{
+    if (sc->p >= sc->end)
+        return false;
+    wsp_span_t s;
+    bool esc, ok;
+    switch (*sc->p) {
+    case '{':
+    case '[':
+        if (++sc->depth > WSP_SCAN_DEPTH)
+            return false;
+        ok = *sc->p == '{' ? scan_object(sc, top) : scan_array(sc);
+        sc->depth--;
+        return ok;
+    case '"':
+        return scan_string(sc, &s, &esc);
+    case 't':
+        return scan_literal(sc, "true");
+    case 'f':
+        return scan_literal(sc, "false");
+    case 'n':
+        return scan_literal(sc, "null");
+    default:
+        return scan_number(sc);
+    }
+}
+
+bool wsp_scan_event(const char *s, size_t len, wsp_fields_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    scan_t sc = {s, s + len, 0};
+    skip_ws(&sc);
+    if (sc.p >= sc.end || *sc.p != '{' || !scan_value(&sc, out))
+        return false;
+    skip_ws(&sc);
+    if (sc.p != sc.end)
+        return false;
+    /* len 1 with p NULL marked "present but not a plain string": report it as absent. */
+    wsp_span_t *f[3] = {&out->type, &out->delta, &out->item_id};
+    for (int i = 0; i < 3; i++)
+        if (f[i]->p == NULL)
+            f[i]->len = 0;
+    return true;
+}
