@@ -60,8 +60,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
 LIB      := $(OUT)/libswitchboard.a
 
 # The core library: what the simulator and the load generator share with the service (and the
-# client framing, which the load generator uses too).
-CORE_SRCS := $(wildcard base/*.c audio/*.c) net/wsframe.c
+# client framing and the event scanner, which they use too).
+CORE_SRCS := $(wildcard base/*.c audio/*.c) net/wsframe.c net/wsproto.c
 CORE_OBJS := $(CORE_SRCS:%.c=$(OUT)/%.o)
 CORE      := $(OUT)/libsbcore.a
 

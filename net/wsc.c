@@ -280,15 +280,14 @@ static bool span_is(wsp_span_t s, const char *lit)
  */
 static cJSON *parse_event(const char *s, size_t len)
 {
-    wsp_fields_t f;
-    if (wsp_scan_event(s, len, &f) && f.delta.p &&
-        (span_is(f.type, "response.output_audio.delta") ||
-         span_is(f.type, "response.audio.delta"))) {
+    static const char *const names[] = {"type", "delta", "item_id"};
+    wsp_span_t f[ARRAY_LEN(names)];
+    if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) && f[1].p &&
+        (span_is(f[0], "response.output_audio.delta") || span_is(f[0], "response.audio.delta"))) {
         cJSON *j = cJSON_CreateObject();
-        add_raw_string(j, "type", f.type.p, f.type.len);
-        add_raw_string(j, "delta", f.delta.p, f.delta.len);
-        if (f.item_id.p)
-            add_raw_string(j, "item_id", f.item_id.p, f.item_id.len);
+        for (size_t i = 0; i < ARRAY_LEN(names); i++)
+            if (f[i].p)
+                add_raw_string(j, names[i], f[i].p, f[i].len);
         return j;
     }
     return cJSON_ParseWithLength(s, len);

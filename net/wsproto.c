@@ -95,6 +95,9 @@ static inline uint64_t has_less(uint64_t x, uint8_t n)
 typedef struct scan {
     const char *p, *end;
     int depth;
+    const char *const *names; /* the members to note, at the top level only */
+    size_t n_names;
+    wsp_span_t *out;
 } scan_t;
 
 static void skip_ws(scan_t *sc)
@@ -186,10 +189,10 @@ static bool scan_literal(scan_t *sc, const char *word)
     return true;
 }
 
-static bool scan_value(scan_t *sc, wsp_fields_t *top);
+static bool scan_value(scan_t *sc, bool top);
 
-/* An object at sc->p; top (non-NULL only for the outermost) collects the three members. */
-static bool scan_object(scan_t *sc, wsp_fields_t *top)
+/* An object at sc->p; top (the outermost) notes the members asked for. */
+static bool scan_object(scan_t *sc, bool top)
 {
     sc->p++;
     skip_ws(sc);
@@ -208,12 +211,9 @@ static bool scan_object(scan_t *sc, wsp_fields_t *top)
         sc->p++;
         skip_ws(sc);
         wsp_span_t *slot = NULL;
-        if (top && key.len == 4 && memcmp(key.p, "type", 4) == 0)
-            slot = &top->type;
-        else if (top && key.len == 5 && memcmp(key.p, "delta", 5) == 0)
-            slot = &top->delta;
-        else if (top && key.len == 7 && memcmp(key.p, "item_id", 7) == 0)
-            slot = &top->item_id;
+        for (size_t i = 0; top && i < sc->n_names; i++)
+            if (strlen(sc->names[i]) == key.len && memcmp(key.p, sc->names[i], key.len) == 0)
+                slot = &sc->out[i];
         if (slot && sc->p < sc->end && *sc->p == '"') {
             if (!scan_string(sc, &val, &esc))
                 return false;
@@ -225,7 +225,7 @@ static bool scan_object(scan_t *sc, wsp_fields_t *top)
         } else {
             if (slot && slot->p == NULL && !slot->len)
                 slot->len = 1; /* first one is not a plain string: the later ones do not count */
-            if (!scan_value(sc, NULL))
+            if (!scan_value(sc, false))
                 return false;
         }
         skip_ws(sc);
@@ -251,7 +251,7 @@ static bool scan_array(scan_t *sc)
         return true;
     }
     for (;;) {
-        if (!scan_value(sc, NULL))
+        if (!scan_value(sc, false))
             return false;
         skip_ws(sc);
         if (sc->p < sc->end && *sc->p == ',') {
@@ -267,7 +267,7 @@ static bool scan_array(scan_t *sc)
     }
 }
 
-static bool scan_value(scan_t *sc, wsp_fields_t *top)
+static bool scan_value(scan_t *sc, bool top)
 {
     if (sc->p >= sc->end)
         return false;
@@ -294,20 +294,21 @@ static bool scan_value(scan_t *sc, wsp_fields_t *top)
     }
 }
 
-bool wsp_scan_event(const char *s, size_t len, wsp_fields_t *out)
+bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out)
 {
-    memset(out, 0, sizeof(*out));
-    scan_t sc = {s, s + len, 0};
+    if (n > WSP_SCAN_MEMBERS)
+        return false;
+    memset(out, 0, n * sizeof(*out));
+    scan_t sc = {s, s + len, 0, names, n, out};
     skip_ws(&sc);
-    if (sc.p >= sc.end || *sc.p != '{' || !scan_value(&sc, out))
+    if (sc.p >= sc.end || *sc.p != '{' || !scan_value(&sc, true))
         return false;
     skip_ws(&sc);
     if (sc.p != sc.end)
         return false;
     /* len 1 with p NULL marked "present but not a plain string": report it as absent. */
-    wsp_span_t *f[3] = {&out->type, &out->delta, &out->item_id};
-    for (int i = 0; i < 3; i++)
-        if (f[i]->p == NULL)
-            f[i]->len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (out[i].p == NULL)
+            out[i].len = 0;
     return true;
 }

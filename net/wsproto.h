@@ -41,19 +41,18 @@ typedef struct wsp_span {
     size_t len;
 } wsp_span_t;
 
-typedef struct wsp_fields {
-    wsp_span_t type, delta, item_id;
-} wsp_fields_t;
+#define WSP_SCAN_DEPTH   32
+#define WSP_SCAN_MEMBERS 4
 
 /*
  * A fast look at an event without building a cJSON tree (cJSON spent ~30 k instructions on each
- * 1.4 KB audio delta): true when the len bytes at s are exactly one JSON object by RFC 8259's
+ * 1.4 KB audio event): true when the len bytes at s are exactly one JSON object by RFC 8259's
  * strict grammar (whitespace around it allowed, nesting at most WSP_SCAN_DEPTH, no \u escapes,
- * no escape in a key or in the first "type", "delta" or "item_id" member), with *out giving those
- * three when they are strings (p NULL when absent or not a string). Whatever this accepts, cJSON
- * parses to the same members; when it returns false the caller parses with cJSON as before.
+ * no escape in a key or in the first member named in names), with out[i] giving the first
+ * top-level member called names[i] (n of them, at most WSP_SCAN_MEMBERS) when it is a string
+ * (p NULL when absent or not a string). Whatever this accepts, cJSON parses to the same members;
+ * when it returns false the caller parses with cJSON as before. Thread: any.
  */
-#define WSP_SCAN_DEPTH 32
-bool wsp_scan_event(const char *s, size_t len, wsp_fields_t *out);
+bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out);
 
 #endif

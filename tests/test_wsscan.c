@@ -7,12 +7,11 @@
 
 static void check_against_cjson(const char *s)
 {
-    wsp_fields_t f;
-    ASSERT(wsp_scan_event(s, strlen(s), &f));
+    static const char *const names[3] = {"type", "delta", "item_id"};
+    wsp_span_t spans[3];
+    ASSERT(wsp_scan_event(s, strlen(s), names, 3, spans));
     cJSON *j = cJSON_Parse(s);
     ASSERT(cJSON_IsObject(j));
-    const char *names[3] = {"type", "delta", "item_id"};
-    wsp_span_t spans[3] = {f.type, f.delta, f.item_id};
     for (int i = 0; i < 3; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, names[i]);
         ASSERT_EQ(cJSON_IsString(v), spans[i].p != NULL);
@@ -52,8 +51,9 @@ TEST(wsscan_leaves_the_rest_to_cjson)
         "{\"type\":\"a\"",         /* unterminated */
         "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", /* deep */
     };
-    wsp_fields_t f;
+    static const char *const names[3] = {"type", "delta", "item_id"};
+    wsp_span_t f[3];
     for (size_t i = 0; i < sizeof(rejected) / sizeof(rejected[0]); i++)
-        if (wsp_scan_event(rejected[i], strlen(rejected[i]), &f))
+        if (wsp_scan_event(rejected[i], strlen(rejected[i]), names, 3, f))
             TEST_FAIL_("accepted case %zu: %s", i, rejected[i]);
 }
