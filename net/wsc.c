@@ -256,17 +256,6 @@ void wsc_start_net(netthr_t *thr, net_out_t *o)
     }
 }
 
-/* Adds name: the n bytes at p (no escapes in them) as a string member of obj. */
-static void add_raw_string(cJSON *obj, const char *name, const char *p, size_t n)
-{
-    cJSON *item = cJSON_CreateString("");
-    cJSON_free(item->valuestring);
-    item->valuestring = cJSON_malloc(n + 1);
-    memcpy(item->valuestring, p, n);
-    item->valuestring[n] = '\0';
-    cJSON_AddItemToObject(obj, name, item);
-}
-
 static bool span_is(wsp_span_t s, const char *lit)
 {
     return s.p && s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
@@ -284,11 +273,7 @@ static cJSON *parse_event(const char *s, size_t len)
     wsp_span_t f[ARRAY_LEN(names)];
     if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) && f[1].p &&
         (span_is(f[0], "response.output_audio.delta") || span_is(f[0], "response.audio.delta"))) {
-        cJSON *j = cJSON_CreateObject();
-        for (size_t i = 0; i < ARRAY_LEN(names); i++)
-            if (f[i].p)
-                add_raw_string(j, names[i], f[i].p, f[i].len);
-        return j;
+        return wsp_scan_tree(names, f, ARRAY_LEN(names));
     }
     return cJSON_ParseWithLength(s, len);
 }

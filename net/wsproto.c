@@ -312,3 +312,20 @@ bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t 
             out[i].len = 0;
     return true;
 }
+
+cJSON *wsp_scan_tree(const char *const *names, const wsp_span_t *spans, size_t n)
+{
+    cJSON *obj = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        if (spans[i].p == NULL)
+            continue;
+        /* One copy: the string's bytes straight into cJSON's own allocation. */
+        cJSON *item = cJSON_CreateString("");
+        cJSON_free(item->valuestring);
+        item->valuestring = cJSON_malloc(spans[i].len + 1);
+        memcpy(item->valuestring, spans[i].p, spans[i].len);
+        item->valuestring[spans[i].len] = '\0';
+        cJSON_AddItemToObject(obj, names[i], item);
+    }
+    return obj;
+}

@@ -55,4 +55,8 @@ typedef struct wsp_span {
  */
 bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out);
 
+/* A cJSON object holding, as strings, the members wsp_scan_event() found (absent ones left
+ * out): what a caller that needs only those members would have got from cJSON. */
+cJSON *wsp_scan_tree(const char *const *names, const wsp_span_t *spans, size_t n);
+
 #endif

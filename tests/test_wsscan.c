@@ -57,3 +57,17 @@ TEST(wsscan_leaves_the_rest_to_cjson)
         if (wsp_scan_event(rejected[i], strlen(rejected[i]), names, 3, f))
             TEST_FAIL_("accepted case %zu: %s", i, rejected[i]);
 }
+
+TEST(wsscan_tree_holds_the_members_found)
+{
+    static const char *const names[3] = {"type", "audio", "event_id"};
+    const char *s = "{\"event_id\":5,\"type\":\"input_audio_buffer.append\",\"audio\":\"AAAA\"}";
+    wsp_span_t f[3];
+    ASSERT(wsp_scan_event(s, strlen(s), names, 3, f));
+    cJSON *j = wsp_scan_tree(names, f, 3);
+    ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring,
+                  "input_audio_buffer.append");
+    ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(j, "audio")->valuestring, "AAAA");
+    ASSERT(cJSON_GetObjectItemCaseSensitive(j, "event_id") == NULL); /* not a string */
+    cJSON_Delete(j);
+}

@@ -637,17 +637,6 @@ static const struct {
     {"response.cancel", on_response_cancel},
 };
 
-/* Adds name: the n bytes at p (no escapes in them) as a string member of obj. */
-static void add_raw_string(cJSON *obj, const char *name, const char *p, size_t n)
-{
-    cJSON *item = cJSON_CreateString("");
-    cJSON_free(item->valuestring);
-    item->valuestring = cJSON_malloc(n + 1);
-    memcpy(item->valuestring, p, n);
-    item->valuestring[n] = '\0';
-    cJSON_AddItemToObject(obj, name, item);
-}
-
 /*
  * The event as cJSON. Appends (50 a second per session, ~1.3 KB) skip cJSON's parser, which was
  * most of the simulator's CPU: when wsp_scan_event() (net/wsproto.h) vouches for the text, a tree
@@ -660,11 +649,7 @@ static cJSON *parse_event(const char *s, size_t len)
     static const char append[] = "input_audio_buffer.append";
     if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) && f[0].p &&
         f[0].len == sizeof(append) - 1 && memcmp(f[0].p, append, f[0].len) == 0) {
-        cJSON *j = cJSON_CreateObject();
-        for (size_t i = 0; i < ARRAY_LEN(names); i++)
-            if (f[i].p)
-                add_raw_string(j, names[i], f[i].p, f[i].len);
-        return j;
+        return wsp_scan_tree(names, f, ARRAY_LEN(names));
     }
     return cJSON_ParseWithLength(s, len);
 }
