@@ -65,8 +65,9 @@ WEB_GEN   := $(OUT)/gen/web_assets.c
 LIB_OBJS  += $(WEB_GEN:%.c=%.o)
 LIB      := $(OUT)/libswitchboard.a
 
-# The core library: what the simulator and the load generator share with the service.
-CORE_SRCS := $(wildcard base/*.c audio/*.c)
+# The core library: what the simulator and the load generator share with the service (and the
+# client framing and the event scanner, which they use too).
+CORE_SRCS := $(wildcard base/*.c audio/*.c) net/wsframe.c net/wsproto.c
 CORE_OBJS := $(CORE_SRCS:%.c=$(OUT)/%.o)
 CORE      := $(OUT)/libsbcore.a
 
@@ -207,8 +208,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_DEPS    := net/wsproto.c agents/events.c audio/b64.c
-FUZZ_TARGETS := client_events upstream_events
+FUZZ_DEPS    := net/wsproto.c net/wsframe.c net/wshs.c agents/events.c audio/b64.c
+FUZZ_TARGETS := client_events upstream_events utf8 wsrx scan
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)

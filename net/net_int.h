@@ -12,6 +12,8 @@
 #include "base/sbuf.h"
 #include "mailbox/mbox.h"
 #include "net/net.h"
+#include "net/wsframe.h"
+#include "net/wshs.h"
 
 #define NET_ERR_WINDOW   20 /* protocol errors ... */
 #define NET_ERR_WINDOW_S 10 /* ... within this many seconds close the socket 1008 */
@@ -64,9 +66,15 @@ typedef struct wsc {
     int port;
     bool tls;
     bool opened;
-    bool rx_discard; /* an oversize message is being skipped (never -1 mid-frame: lws bug) */
+    bool hs_sent; /* the upgrade request is written */
     size_t max_msg;
-    char request_id[64];
+    char key[WSHS_KEY_CHARS + 1]; /* our Sec-WebSocket-Key */
+    char *hs_buf;                 /* the response head so far (NULL once upgraded) */
+    size_t hs_len;
+    wsf_rx_t rx;       /* frames from the server (wsc.c: our own parser, not lws's) */
+    struct tlsc *tlsc; /* wss://: our TLS over the raw socket (tlsc.h); NULL for ws:// */
+    bool tls_started;  /* the ClientHello is out */
+    bool tls_up;       /* the TLS handshake is done */
     uv_getaddrinfo_t dns;
 } wsc_t;
 
@@ -185,6 +193,9 @@ void wsc_start_net(netthr_t *thr, net_out_t *o);
 /* Client-side callbacks; returns 1 when the reason is not a client one. */
 int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
                  size_t len);
+/* Sends len bytes of whole frames on outbound connection c (through TLS for wss://); lws keeps
+ * what the socket does not take. Returns 0, or -1 when the connection is to close. */
+int wsc_send_net(struct lws *wsi, conn_t *c, const void *p, size_t len);
 /* Posts WS_CLOSED for an outbound connection that has not reported its end yet. */
 void wsc_report_closed_net(conn_t *c);
 void wsc_free(conn_t *c);
@@ -192,8 +203,9 @@ void wsc_free(conn_t *c);
 /* ws.c, shared with wsc.c */
 void net_open_msg_free(msg_t *m);
 void net_text_msg_free(msg_t *m);
-/* Writes one text or binary frame now; returns -1 when lws could not take it. */
-int ws_write_data_net(struct lws *wsi, const net_out_t *o);
+/* Writes one text or binary frame now (an outbound connection's payload is masked in place);
+ * returns -1 when lws could not take it. */
+int ws_write_data_net(struct lws *wsi, net_out_t *o);
 /* Writes the next queued frame of c; returns -1 to close the connection. */
 int ws_writeable_net(struct lws *wsi, conn_t *c);
 /* Appends a received chunk to c->rx; returns 1 when a whole message is ready, -1 when it is too

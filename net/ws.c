@@ -10,6 +10,7 @@
 #include "base/metrics.h"
 #include "base/util.h"
 #include "net/net_int.h"
+#include "net/wsframe.h"
 #include "net/wsproto.h"
 
 #define WS_RX_MIN 4096
@@ -176,7 +177,8 @@ static void on_text(conn_t *c, const char *s, size_t len)
         ws_protocol_error_net(c, "invalid_json", "the frame is not valid JSON");
         break;
     case WSP_INVALID_EVENT:
-        ws_protocol_error_net(c, "invalid_event", "an event is a JSON object with a string \"type\"");
+        ws_protocol_error_net(c, "invalid_event",
+                              "an event is a JSON object with a string \"type\"");
         break;
     case WSP_UNSUPPORTED: {
         char msg[160];
@@ -268,6 +270,11 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     }
     if (rc == 0)
         return 0;
+    if (!c->rx_binary && !wsp_utf8_valid(c->rx, c->rx_len)) {
+        /* What lws did when it validated (netthr.c): 1007, and the peer's close is not ours. */
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, (unsigned char *)"bad utf8", 8);
+        return -1;
+    }
     if (c->rx_binary)
         on_binary(c, c->rx, c->rx_len);
     else
@@ -276,15 +283,40 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     return 0;
 }
 
-int ws_write_data_net(struct lws *wsi, const net_out_t *o)
+int ws_write_data_net(struct lws *wsi, net_out_t *o)
 {
     bool text = o->kind == OUT_TEXT;
-    int n = lws_write(wsi, (unsigned char *)o->buf + LWS_PRE, o->len,
-                      text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT]
-                                         [text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
-               1);
+    conn_t *c = lws_get_opaque_user_data(wsi);
+    unsigned char *p = o->buf + LWS_PRE;
+    int n;
+    metric_inc(
+        &g_metrics.ws_frames_total[METRIC_DIR_OUT][text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
+        1);
+    if (c && c->wsc) {
+        /*
+         * An outbound connection is a raw socket speaking our own WebSocket client framing
+         * (net/DESIGN.md, "Outbound WebSockets"): one whole masked frame that lws sends, or
+         * buffers on a partial write, as opaque bytes, so frames never interleave.
+         */
+        size_t h = wsf_client_frame(p, o->len, text ? WSF_OP_TEXT : WSF_OP_BINARY);
+        return wsc_send_net(wsi, c, p - h, h + o->len);
+    }
+    n = lws_write(wsi, p, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
     return n < (int)o->len ? -1 : 0;
+}
+
+/*
+ * Writes a close or ping whose payload p has LWS_PRE bytes of headroom: lws frames it on our
+ * server connections; an outbound connection is a raw socket (wsc.c) and gets our own frame.
+ */
+static void write_control_net(struct lws *wsi, conn_t *c, unsigned op, unsigned char *p, size_t len)
+{
+    if (c->wsc) {
+        size_t h = wsf_client_frame(p, len, op);
+        wsc_send_net(wsi, c, p - h, h + len);
+        return;
+    }
+    lws_write(wsi, p, len, op == WSF_OP_CLOSE ? WS_WRITE_CLOSE : LWS_WRITE_PING);
 }
 
 /* Writes the next queued frame; returns -1 to close the connection. */
@@ -315,12 +347,12 @@ int ws_writeable_net(struct lws *wsi, conn_t *c)
         frame[LWS_PRE] = (unsigned char)(o->code >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(o->code & 0xff);
         memcpy(frame + LWS_PRE + 2, o->text, rl);
-        lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
+        write_control_net(wsi, c, WSF_OP_CLOSE, frame + LWS_PRE, 2 + rl);
         rc = -1;
         break;
     }
     case OUT_PING:
-        lws_write(wsi, o->buf + LWS_PRE, 0, LWS_WRITE_PING);
+        write_control_net(wsi, c, WSF_OP_PING, o->buf + LWS_PRE, 0);
         break;
     default:
         rc = ws_write_data_net(wsi, o);

@@ -1,6 +1,9 @@
 #include "net/wsproto.h"
 
+#include <stdint.h>
 #include <string.h>
+
+#define ASCII_HIGH_BITS 0x8080808080808080ULL
 
 static int accepted(const char *const *types, const char *type)
 {
@@ -37,4 +40,300 @@ wsp_kind_t wsp_classify_untyped(const char *s, size_t len, const char *const *ty
     }
     *json_out = j;
     return accepted(types, type->valuestring) ? WSP_EVENT : WSP_UNSUPPORTED;
+}
+
+bool wsp_utf8_valid(const void *s, size_t len)
+{
+    const uint8_t *p = s, *end = p + len;
+    while (p < end) {
+        if (*p < 0x80) {
+            uint64_t w;
+            while (end - p >= (ptrdiff_t)sizeof(w)) {
+                memcpy(&w, p, sizeof(w));
+                if (w & ASCII_HIGH_BITS)
+                    break;
+                p += sizeof(w);
+            }
+            while (p < end && *p < 0x80)
+                p++;
+            continue;
+        }
+        /* A lead byte: how many continuation bytes follow, and the range of the first one. */
+        uint8_t c = *p++, lo = 0x80, hi = 0xbf;
+        int more;
+        if (c >= 0xc2 && c <= 0xdf) {
+            more = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            more = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return false; /* a continuation byte, C0/C1 (overlong) or F5..FF */
+        }
+        if (end - p < more)
+            return false;
+        if (*p < lo || *p > hi)
+            return false;
+        for (int i = 1; i < more; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+        p += more;
+    }
+    return true;
+}
+
+/* ---- wsp_scan_event: a strict JSON validator that notes three top-level members ------------- */
+
+#define BYTES_ONE 0x0101010101010101ULL
+
+/* Nonzero when some byte of x is below n (n <= 128). */
+static inline uint64_t has_less(uint64_t x, uint8_t n)
+{
+    return (x - BYTES_ONE * n) & ~x & ASCII_HIGH_BITS;
+}
+
+typedef struct scan {
+    const char *p, *end;
+    int depth;
+    const char *const *names; /* the members to note, at the top level only */
+    size_t n_names;
+    wsp_span_t *out;
+} scan_t;
+
+static void skip_ws(scan_t *sc)
+{
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
+        sc->p++;
+}
+
+/* A string at sc->p (the opening quote); *raw gets its contents, *escaped whether it has any. */
+static bool scan_string(scan_t *sc, wsp_span_t *raw, bool *escaped)
+{
+    const char *start = ++sc->p;
+    *escaped = false;
+    for (;;) {
+        /* The common case, base64 audio: a run of plain bytes, eight at a time while no byte is
+         * a quote, a backslash or a control character (bit tricks from "Bit Twiddling Hacks"). */
+        const char *q = sc->p;
+        uint64_t w;
+        while (sc->end - q >= (ptrdiff_t)sizeof(w)) {
+            memcpy(&w, q, sizeof(w));
+            if (has_less(w, 0x20) | has_less(w ^ (BYTES_ONE * '"'), 1) |
+                has_less(w ^ (BYTES_ONE * '\\'), 1))
+                break;
+            q += sizeof(w);
+        }
+        while (q < sc->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+            q++;
+        sc->p = q;
+        if (q >= sc->end || (unsigned char)*q < 0x20)
+            return false;
+        if (*q == '"')
+            break;
+        *escaped = true; /* a backslash */
+        if (q + 1 >= sc->end)
+            return false;
+        char e = q[1];
+        if (e == 'u') {
+            /* cJSON also checks surrogate pairs; rather than copy its rules, leave \u to it. */
+            return false;
+        } else if (strchr("\"\\/bfnrt", e) && e != '\0') {
+            sc->p = q + 2;
+        } else {
+            return false;
+        }
+    }
+    raw->p = start;
+    raw->len = (size_t)(sc->p - start);
+    sc->p++; /* the closing quote */
+    return true;
+}
+
+static bool scan_digits(scan_t *sc)
+{
+    const char *q = sc->p;
+    while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+        sc->p++;
+    return sc->p > q;
+}
+
+static bool scan_number(scan_t *sc)
+{
+    if (sc->p < sc->end && *sc->p == '-')
+        sc->p++;
+    if (sc->p < sc->end && *sc->p == '0')
+        sc->p++;
+    else if (sc->p >= sc->end || *sc->p < '1' || *sc->p > '9' || !scan_digits(sc))
+        return false;
+    if (sc->p < sc->end && *sc->p == '.') {
+        sc->p++;
+        if (!scan_digits(sc))
+            return false;
+    }
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+            sc->p++;
+        if (!scan_digits(sc))
+            return false;
+    }
+    return true;
+}
+
+static bool scan_literal(scan_t *sc, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, word, n) != 0)
+        return false;
+    sc->p += n;
+    return true;
+}
+
+static bool scan_value(scan_t *sc, bool top);
+
+/* An object at sc->p; top (the outermost) notes the members asked for. */
+static bool scan_object(scan_t *sc, bool top)
+{
+    sc->p++;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == '}') {
+        sc->p++;
+        return true;
+    }
+    for (;;) {
+        wsp_span_t key, val;
+        bool esc;
+        if (sc->p >= sc->end || *sc->p != '"' || !scan_string(sc, &key, &esc) || esc)
+            return false; /* an escaped key could decode to "type": leave that to cJSON */
+        skip_ws(sc);
+        if (sc->p >= sc->end || *sc->p != ':')
+            return false;
+        sc->p++;
+        skip_ws(sc);
+        wsp_span_t *slot = NULL;
+        for (size_t i = 0; top && i < sc->n_names; i++)
+            if (strlen(sc->names[i]) == key.len && memcmp(key.p, sc->names[i], key.len) == 0)
+                slot = &sc->out[i];
+        if (slot && sc->p < sc->end && *sc->p == '"') {
+            if (!scan_string(sc, &val, &esc))
+                return false;
+            if (slot->p == NULL && !slot->len) {
+                if (esc)
+                    return false; /* cJSON would decode it: let it */
+                *slot = val;      /* the first member of that name is the one cJSON finds */
+            }
+        } else {
+            if (slot && slot->p == NULL && !slot->len)
+                slot->len = 1; /* first one is not a plain string: the later ones do not count */
+            if (!scan_value(sc, false))
+                return false;
+        }
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            skip_ws(sc);
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == '}') {
+            sc->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool scan_array(scan_t *sc)
+{
+    sc->p++;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == ']') {
+        sc->p++;
+        return true;
+    }
+    for (;;) {
+        if (!scan_value(sc, false))
+            return false;
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            skip_ws(sc);
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == ']') {
+            sc->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool scan_value(scan_t *sc, bool top)
+{
+    if (sc->p >= sc->end)
+        return false;
+    wsp_span_t s;
+    bool esc, ok;
+    switch (*sc->p) {
+    case '{':
+    case '[':
+        if (++sc->depth > WSP_SCAN_DEPTH)
+            return false;
+        ok = *sc->p == '{' ? scan_object(sc, top) : scan_array(sc);
+        sc->depth--;
+        return ok;
+    case '"':
+        return scan_string(sc, &s, &esc);
+    case 't':
+        return scan_literal(sc, "true");
+    case 'f':
+        return scan_literal(sc, "false");
+    case 'n':
+        return scan_literal(sc, "null");
+    default:
+        return scan_number(sc);
+    }
+}
+
+bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out)
+{
+    if (n > WSP_SCAN_MEMBERS)
+        return false;
+    memset(out, 0, n * sizeof(*out));
+    scan_t sc = {s, s + len, 0, names, n, out};
+    skip_ws(&sc);
+    if (sc.p >= sc.end || *sc.p != '{' || !scan_value(&sc, true))
+        return false;
+    skip_ws(&sc);
+    if (sc.p != sc.end)
+        return false;
+    /* len 1 with p NULL marked "present but not a plain string": report it as absent. */
+    for (size_t i = 0; i < n; i++)
+        if (out[i].p == NULL)
+            out[i].len = 0;
+    return true;
+}
+
+cJSON *wsp_scan_tree(const char *const *names, const wsp_span_t *spans, size_t n)
+{
+    cJSON *obj = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        if (spans[i].p == NULL)
+            continue;
+        /* One copy: the string's bytes straight into cJSON's own allocation. */
+        cJSON *item = cJSON_CreateString("");
+        cJSON_free(item->valuestring);
+        item->valuestring = cJSON_malloc(spans[i].len + 1);
+        memcpy(item->valuestring, spans[i].p, spans[i].len);
+        item->valuestring[spans[i].len] = '\0';
+        cJSON_AddItemToObject(obj, names[i], item);
+    }
+    return obj;
 }

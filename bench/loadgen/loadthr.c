@@ -32,6 +32,7 @@
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/proto.h"
 #include "bench/loadgen/storm.h"
+#include "net/wsframe.h"
 
 #define RX_MAX_BYTES    (1u << 20) /* largest message kept; larger ones are dropped */
 #define LWS_TIMEOUT_S   (LOADTHR_CONNECT_TIMEOUT_S + 5) /* lws's own, behind ours */
@@ -288,17 +289,19 @@ static int write_frame(loadthr_t *thr, session_t *s)
     uint32_t seq = s->frames_sent;
     uint8_t *out = thr->tx + LWS_PRE;
     uint8_t *pcm = g_cfg.direct ? thr->pcm : out;
-    memcpy(pcm, thr->noise, g_cfg.frame_bytes); /* lws masks the payload in place */
+    memcpy(pcm, thr->noise, g_cfg.frame_bytes); /* the payload is masked in place */
     uint64_t now = clock_now_ns();
     proto_hdr_write(pcm, s->idx, seq, now);
     hist_record_ns(&thr->lag, now - (s->t_stream0 + (uint64_t)seq * g_cfg.frame_ns));
-    int n;
+    size_t len = g_cfg.frame_bytes;
+    unsigned op = WSF_OP_BINARY;
     if (g_cfg.direct) {
-        size_t len = proto_append_event((char *)out, pcm, g_cfg.frame_bytes);
-        n = lws_write(s->wsi, out, len, LWS_WRITE_TEXT);
-    } else {
-        n = lws_write(s->wsi, out, g_cfg.frame_bytes, LWS_WRITE_BINARY);
+        len = proto_append_event((char *)out, pcm, g_cfg.frame_bytes);
+        op = WSF_OP_TEXT;
     }
+    /* Framed and masked here, eight bytes at a time; lws only sends the bytes (net/wsframe.h). */
+    size_t h = wsf_client_frame(out, len, op);
+    int n = lws_write(s->wsi, out - h, h + len, LWS_WRITE_RAW);
     if (n < 0)
         return n;
     s->frames_sent++;
