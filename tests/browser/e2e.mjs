@@ -7,10 +7,11 @@
 // (/usr/bin/chromium), ARTIFACTS (build/test-artifacts). Prints TAP lines, the measured figures,
 // and "N passed, N failed"; screenshots and the browser's console go to ARTIFACTS.
 //
-// The simulator cannot recognise speech: a spoken turn gets a made-up transcript ("caller spoke
-// for 2.4 seconds") and a spoken answer. The turns that must call tools (the supervisor, navigate)
-// are typed into the console's message box, which sends the same conversation.item.create a
-// client would.
+// The simulator cannot recognise speech; it is started with --transcripts, so the Nth turn its
+// VAD hears gets the Nth sentence of SPOKEN as its transcript and the tool rules of a typed turn.
+// The fake microphone speaks both sentences (a supervisor question, then "show me pricing"),
+// SILENCE_GAP_S apart: far more than the 500 ms of silence that end a turn, and enough for the
+// first answer to finish. Typed turns through the message box are checked after them.
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -146,7 +147,8 @@ function subsequence(list, want) {
 
 async function main() {
   const speech = makeSpeech();
-  const sim = startProc(SIM, ["--port", "0", "--quiet", "--mode", "agent"], process.env, "sim");
+  const sim = startProc(SIM, ["--port", "0", "--quiet", "--mode", "agent", "--transcripts", SPOKEN.join("|")],
+    process.env, "sim");
   const simPort = await waitListening(sim, "switchboard-sim");
   const env = Object.assign({}, process.env, {
     SWITCHBOARD_PORT: "0",
@@ -194,42 +196,61 @@ async function main() {
     const hist = await page.evaluate(() => window.sbConsole.state.statusHistory.map((h) => h.status));
     ok(subsequence(hist, ["connecting", "connected"]), "status went connecting -> connected", hist.join(","));
 
-    ok(await waitFor(page, () => document.querySelector("#transcript li.line.user.final .text")?.textContent.length > 0),
-      "a user transcript line appears (spoken turn)");
+    // Spoken turn 1: the supervisor question, heard by the sim's VAD and given its words.
+    const userLine = (text) => waitFor(page, (t) => [...document.querySelectorAll("#transcript li.line.user.final .text")]
+      .some((el) => el.textContent.trim() === t), text);
+    ok(await userLine(SPOKEN[0]), "the first spoken turn's user transcript line shows its words", SPOKEN[0]);
+    const sup = '.call[data-name="getNextResponseFromSupervisor"]';
+    ok(await waitFor(page, (q) => document.querySelector(q + '[data-status="completed"]'), sup),
+      "the spoken question calls the supervisor; the call appears in the panel and completes");
+    ok(await waitFor(page, (q) => document.querySelector(q + ' .children .call[data-name="checkAvailability"]'), sup),
+      "its nested checkAvailability call is shown under it");
+    const supArgs = await page.textContent(sup + " > details:first-of-type pre");
+    const supOut = await page.textContent(sup + " > details.output pre");
+    ok(supOut && supOut.length > 0, "the supervisor call shows its output");
+    ok(supArgs && supArgs.includes(SPOKEN[0]), "the supervisor got the spoken words as context", supArgs);
     ok(await waitFor(page, () => document.querySelector("#transcript li.line.assistant.final .text")?.textContent.length > 0),
       "an assistant transcript line appears");
     ok(await waitFor(page, () => window.sbConsole.state.audio.framesScheduled > 5 && window.sbConsole.state.audio.itemsStarted > 0),
       "assistant audio frames are scheduled and start playing");
     ok(await waitFor(page, () => window.sbConsole.state.latencies.length >= 1),
-      "end of speech -> first assistant audio measured");
+      "end of the spoken supervisor turn -> first audio of its answer measured");
     await page.screenshot({ path: path.join(ART, "console-call.png") });
 
-    // Typed turns: the supervisor and navigate (the simulator keys its tool rules on text).
-    await page.fill("#text", "Is Monday available for an oil change?");
-    await page.click("#send");
-    ok(await waitFor(page, () => document.querySelector('.call[data-name="getNextResponseFromSupervisor"][data-status="completed"]')),
-      "a supervisor tool call appears in the panel and completes");
-    ok(await waitFor(page, () => document.querySelector('.call[data-name="getNextResponseFromSupervisor"] .children .call[data-name="checkAvailability"]')),
-      "its nested checkAvailability call is shown under it");
-    const supOut = await page.textContent('.call[data-name="getNextResponseFromSupervisor"] > details.output pre');
-    ok(supOut && supOut.length > 0, "the supervisor call shows its output");
-
-    await page.fill("#text", "show me pricing");
-    await page.click("#send");
+    // Spoken turn 2: "Show me pricing." -> navigate -> the demo frame scrolls.
+    ok(await userLine(SPOKEN[1]), "the second spoken turn's user transcript line shows its words", SPOKEN[1]);
     ok(await waitFor(page, () => document.querySelector('.call[data-name="navigate"][data-status="completed"]')),
-      "a navigate tool call completes");
+      "the spoken navigate turn's tool call completes");
     const navOut = JSON.parse(await page.textContent('.call[data-name="navigate"] > details.output pre'));
     ok(navOut.ok && navOut.acked && navOut.delivered >= 2, "navigate was delivered to the voice socket and the page, and acked", JSON.stringify(navOut));
-    ok(await waitFor(page, () => {
+    const scrolledTo = (section) => waitFor(page, (sec) => {
       const f = document.getElementById("site").contentWindow;
-      const el = f.document.getElementById("pricing");
+      const el = f.document.getElementById(sec);
       const top = el.getBoundingClientRect().top;
-      return f.sbDemo.nav.last && f.sbDemo.nav.last.section === "pricing" && top >= -2 && top < 90;
-    }), "the demo page scrolled to #pricing");
+      return f.sbDemo.nav.last && f.sbDemo.nav.last.section === sec && top >= -2 && top < 90;
+    }, section);
+    ok(await scrolledTo("pricing"), "the demo page scrolled to #pricing");
     await sleep(400); // let the highlight show
     await page.screenshot({ path: path.join(ART, "console-after-navigate.png") });
     await page.locator("#site").screenshot({ path: path.join(ART, "demo-after-navigate.png") });
+    ok(await waitFor(page, () => window.sbConsole.state.latencies.length >= 2),
+      "end of the spoken navigate turn -> first audio of its answer measured");
+    const spokenLatencies = await page.evaluate(() => window.sbConsole.state.latencies.slice(0, 2));
+    figures.spokenSupervisorMs = spokenLatencies[0];
+    figures.spokenNavigateMs = spokenLatencies[1];
+    const userLines = await page.$$eval("#transcript li.line.user.final .text", (els) => els.map((e) => e.textContent.trim()));
+    ok(userLines.length === 2 && userLines[0] === SPOKEN[0] && userLines[1] === SPOKEN[1],
+      "the VAD heard exactly the two spoken turns, in order", JSON.stringify(userLines));
     void frame;
+
+    // Typed turns through the message box (the conversation.item.create path).
+    await page.fill("#text", "Is Tuesday available for an oil change?");
+    await page.click("#send");
+    ok(await waitFor(page, (q) => document.querySelectorAll(q + '[data-status="completed"]').length >= 2, sup),
+      "a typed question calls the supervisor too");
+    await page.fill("#text", "go to contact");
+    await page.click("#send");
+    ok(await scrolledTo("contact"), "a typed navigate scrolls the demo page to #contact");
 
     // Reconnect: kill switchboard, watch the page go disconnected -> connecting -> connected.
     const mark = await page.evaluate(() => window.sbConsole.state.statusHistory.length);
@@ -294,6 +315,8 @@ async function main() {
   console.log(`# page load -> session.ready: ${figures.sessionReadyMs} ms (performance timeline, includes the click)`);
   console.log(`# Connect click -> session.ready: ${figures.connectToReadyMs} ms`);
   console.log(`# end of fake speech -> first assistant audio played: ${speechAudio.join(", ")} ms`);
+  console.log(`# spoken supervisor turn: end of speech -> first audio of the answer: ${figures.spokenSupervisorMs} ms`);
+  console.log(`# spoken navigate turn: end of speech -> first audio of the answer: ${figures.spokenNavigateMs} ms`);
   console.log(`# assistant audio scheduled: ${figures.framesScheduled} frames, ${figures.msScheduled} ms`);
   fs.writeFileSync(path.join(ART, "browser-metrics.json"), JSON.stringify(figures, null, 2));
   if (MARKDOWN) {
@@ -302,6 +325,8 @@ async function main() {
     console.log(`| page load -> session.ready (the test clicks Connect at once) | ${figures.sessionReadyMs} |`);
     console.log(`| Connect click -> session.ready | ${figures.connectToReadyMs} |`);
     console.log(`| end of fake speech -> first assistant audio played | ${speechAudio.join(", ")} |`);
+    console.log(`| spoken supervisor turn: end of speech -> first audio of the answer | ${figures.spokenSupervisorMs} |`);
+    console.log(`| spoken navigate turn: end of speech -> first audio of the answer | ${figures.spokenNavigateMs} |`);
   }
   for (const f of ["switchboard", "switchboard2", "sim"]) {
     const p = path.join(tmp, f + ".log");
