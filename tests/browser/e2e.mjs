@@ -12,18 +12,12 @@
 // The fake microphone speaks both sentences (a supervisor question, then "show me pricing"),
 // SILENCE_GAP_S apart: far more than the 500 ms of silence that end a turn, and enough for the
 // first answer to finish. Typed turns through the message box are checked after them.
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { abs, exited, sleep, startStack, stopAll, tmpDir } from "./stack.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..");
-const abs = (p) => (path.isAbsolute(p) ? p : path.join(REPO, p));
-const BIN = abs(process.env.SWITCHBOARD_BIN || "build/bin/switchboard");
-const SIM = abs(process.env.SWITCHBOARD_SIM_BIN || path.join(path.dirname(BIN), "switchboard-sim"));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ART = abs(process.env.ARTIFACTS || "build/test-artifacts");
 const MARKDOWN = process.argv.includes("--markdown");
@@ -34,8 +28,7 @@ const SILENCE_GAP_S = 4.0;
 const SILENCE_TAIL_S = 30.0;
 
 fs.mkdirSync(ART, { recursive: true });
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sb-e2e-"));
-const children = new Set();
+const tmp = tmpDir("sb-e2e-");
 let passed = 0, failed = 0, n = 0;
 
 function ok(cond, what, extra) {
@@ -45,36 +38,6 @@ function ok(cond, what, extra) {
   return cond;
 }
 
-/* ---- Processes ---------------------------------------------------------------------------- */
-
-function startProc(bin, args, env, name) {
-  const log = path.join(tmp, name + ".log");
-  const fd = fs.openSync(log, "a");
-  const p = spawn(bin, args, { env, cwd: tmp, stdio: ["ignore", fd, fd] });
-  fs.closeSync(fd);
-  children.add(p);
-  p.on("exit", () => children.delete(p));
-  p.logPath = log;
-  return p;
-}
-
-async function waitListening(p, what) {
-  const deadline = Date.now() + 10000;
-  while (Date.now() < deadline) {
-    const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(fs.readFileSync(p.logPath, "utf8"));
-    if (m) return Number(m[1]);
-    if (p.exitCode !== null) break;
-    await sleep(20);
-  }
-  throw new Error(what + " did not start:\n" + fs.readFileSync(p.logPath, "utf8").slice(-2000));
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function stopAll() {
-  for (const p of children) { try { p.kill("SIGKILL"); } catch (e) { /* gone */ } }
-}
-process.on("exit", stopAll);
 process.on("SIGINT", () => { stopAll(); process.exit(130); });
 
 /* ---- The fake microphone's WAV ------------------------------------------------------------ */
@@ -147,21 +110,9 @@ function subsequence(list, want) {
 
 async function main() {
   const speech = makeSpeech();
-  const sim = startProc(SIM, ["--port", "0", "--quiet", "--mode", "agent", "--transcripts", SPOKEN.join("|")],
-    process.env, "sim");
-  const simPort = await waitListening(sim, "switchboard-sim");
-  const env = Object.assign({}, process.env, {
-    SWITCHBOARD_PORT: "0",
-    SWITCHBOARD_DB: path.join(tmp, "var", "switchboard.db"),
-    OPENAI_API_KEY: "sk-sim-e2e",
-    SWITCHBOARD_REALTIME_URL: `ws://127.0.0.1:${simPort}/v1/realtime`,
-    SWITCHBOARD_OPENAI_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
-    SWITCHBOARD_LOG_LEVEL: "info",
-  });
-  let sb = startProc(BIN, [], env, "switchboard");
-  const port = await waitListening(sb, "switchboard");
-  env.SWITCHBOARD_PORT = String(port);
-  const base = `http://127.0.0.1:${port}`;
+  const stack = await startStack({ prefix: "sb-e2e-", simArgs: ["--transcripts", SPOKEN.join("|")] });
+  let sb = stack.sb;
+  const base = stack.base;
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -261,8 +212,7 @@ async function main() {
       "a clear message says the server is unreachable");
     await sleep(1500);
     await page.screenshot({ path: path.join(ART, "console-server-down.png") });
-    sb = startProc(BIN, [], env, "switchboard2");
-    await waitListening(sb, "switchboard (restart)");
+    sb = await stack.restart("switchboard2");
     ok(await waitFor(page, () => document.getElementById("status").dataset.state === "connected", null, "", 30000),
       "status is connected again after the restart");
     const after = await page.evaluate((m) => window.sbConsole.state.statusHistory.slice(m).map((h) => h.status), mark);
@@ -296,11 +246,7 @@ async function main() {
     await svc.close();
     // SIGTERM drains: exit 0 (under ASan, also no leak).
     sb.kill("SIGTERM");
-    const code = await new Promise((r) => {
-      if (sb.exitCode !== null) return r(sb.exitCode);
-      const t = setTimeout(() => r("timeout"), 12000);
-      sb.on("exit", (c, sig) => { clearTimeout(t); r(c === null ? sig : c); });
-    });
+    const code = await exited(sb, 12000);
     ok(code === 0, "switchboard drains on SIGTERM and exits 0", "exit " + code);
   } catch (e) {
     ok(false, "unexpected failure", e.stack);
@@ -329,7 +275,7 @@ async function main() {
     console.log(`| spoken navigate turn: end of speech -> first audio of the answer | ${figures.spokenNavigateMs} |`);
   }
   for (const f of ["switchboard", "switchboard2", "sim"]) {
-    const p = path.join(tmp, f + ".log");
+    const p = path.join(stack.dir, f + ".log");
     if (fs.existsSync(p)) fs.copyFileSync(p, path.join(ART, f + ".log"));
   }
   console.log(`1..${n}`);
