@@ -1,5 +1,6 @@
 #!/bin/sh
-# Browser tests (issue 6): unit tests of web/switchboard.js in Node, then the end-to-end test in
+# Browser tests (issue 6): web/switchboard.js in Node, against a fake server and then (its chat
+# and agent clients) against the real switchboard + switchboard-sim; then the end-to-end test in
 # Debian's chromium driven by playwright-core (tests/browser/). npm installs exactly what
 # tests/browser/package-lock.json pins; playwright-core never downloads a browser.
 # Screenshots, the fake microphone's WAV and the browser's console go to build/test-artifacts/.
@@ -13,6 +14,8 @@ fi
 if [ -z "${BROWSER_E2E_ONLY:-}" ]; then
     echo "# browser: switchboard.js unit tests"
     node --test "$DIR/lib.test.mjs"
+    echo "# browser: switchboard.js against the real /ws/chat and /ws/agent"
+    node --test "$DIR/live.test.mjs"
 fi
 echo "# browser: end to end in chromium"
 node "$DIR/e2e.mjs" "$@"

@@ -37,6 +37,7 @@
 #define SIM_HTTP_ERROR_MAX    599
 #define SIM_HANDSHAKE_S       20 /* lws pending-state timeouts (handshakes, closes) */
 #define SIM_KEEPALIVE_S       30 /* idle HTTP keep-alive connections */
+#define SIM_MAX_TRANSCRIPTS   1000
 
 sim_config_t g_sim_cfg;
 sim_stats_t g_sim_stats;
@@ -294,6 +295,7 @@ static void usage(FILE *f)
             "                       [--expire-after-ms N] [--chat-fail 429|429-quota|500|401]\n"
             "                       [--chat-fail-count N] [--chat-delay-ms N] [--pace X] "
             "[--quiet]\n"
+            "                       [--transcripts \"first turn|second turn|...\"]\n"
             "\n"
             "Offline simulator of the OpenAI Realtime (GA) and Chat Completions APIs.\n"
             "  GET  /v1/realtime?model=M     WebSocket (Authorization: Bearer <anything>)\n"
@@ -301,7 +303,12 @@ static void usage(FILE *f)
             "  GET  /sim/events, DELETE /sim/events, GET /sim/stats   what clients sent\n"
             "--mode echo returns every input_audio_buffer.append as response.output_audio.delta;\n"
             "--mode agent (default) runs a VAD and answers with synthetic speech and tool calls.\n"
-            "--pace X sends agent audio at X times real time (default %d).\n",
+            "--pace X sends agent audio at X times real time (default %d).\n"
+            "--transcripts gives spoken turns their words (agent mode, no speech recognition\n"
+            "here): the Nth turn the VAD detects in a session gets the Nth text as its input\n"
+            "transcription (deltas a word at a time, then completed) and is answered with the\n"
+            "rules of a typed turn (tools included). An empty entry, and every turn after the\n"
+            "list, gets the made-up \"(caller spoke for N seconds)\" and a greeting.\n",
             SIM_DEFAULT_PACE_X);
 }
 
@@ -334,8 +341,46 @@ enum {
     OPT_CHAT_DELAY,
     OPT_PACE,
     OPT_QUIET,
+    OPT_TRANSCRIPTS,
     OPT_HELP,
 };
+
+static void free_transcripts(void)
+{
+    for (size_t i = 0; i < g_sim_cfg.n_transcripts; i++)
+        free(g_sim_cfg.transcripts[i]);
+    free(g_sim_cfg.transcripts);
+    g_sim_cfg.transcripts = NULL;
+    g_sim_cfg.n_transcripts = 0;
+}
+
+/* --transcripts "a|b|…": one entry per '|'-separated text, trimmed of spaces. */
+static int parse_transcripts(const char *s)
+{
+    free_transcripts();
+    size_t n = 1;
+    for (const char *p = s; *p; p++)
+        n += *p == '|';
+    if (n > SIM_MAX_TRANSCRIPTS) {
+        fprintf(stderr, "switchboard-sim: --transcripts takes at most %d texts\n",
+                SIM_MAX_TRANSCRIPTS);
+        return -1;
+    }
+    g_sim_cfg.transcripts = xcalloc(n, sizeof(char *));
+    for (const char *p = s;; p++) {
+        size_t len = strcspn(p, "|");
+        const char *a = p, *b = p + len;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        g_sim_cfg.transcripts[g_sim_cfg.n_transcripts++] = xstrndup(a, (size_t)(b - a));
+        p += len;
+        if (*p == '\0')
+            break;
+    }
+    return 0;
+}
 
 static int parse_args(int argc, char **argv)
 {
@@ -354,6 +399,7 @@ static int parse_args(int argc, char **argv)
         {"chat-delay-ms", required_argument, NULL, OPT_CHAT_DELAY},
         {"pace", required_argument, NULL, OPT_PACE},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"transcripts", required_argument, NULL, OPT_TRANSCRIPTS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -449,6 +495,10 @@ static int parse_args(int argc, char **argv)
         case OPT_QUIET:
             cfg->quiet = true;
             break;
+        case OPT_TRANSCRIPTS:
+            if (parse_transcripts(optarg))
+                return -1;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -540,5 +590,6 @@ int main(int argc, char **argv)
     close(g.listen_fd);
     uv_loop_close(&g.loop);
     sim_record_shutdown();
+    free_transcripts();
     return 0;
 }

@@ -59,6 +59,10 @@ typedef struct sim_config {
     uint32_t chat_delay_ms;
     uint32_t pace_x; /* agent audio is sent at this multiple of real time */
     bool quiet;
+    /* --transcripts "a|b|…": the words of a session's Nth VAD turn (agent mode); an empty
+     * entry, or a turn past the end, gets the made-up "(caller spoke for …)". */
+    char **transcripts;
+    size_t n_transcripts;
 } sim_config_t;
 
 /* Advisory counters served at GET /sim/stats. */

@@ -466,7 +466,9 @@ static void answer(sim_rt_t *rt, bool text_only)
     user->answered = true;
     sim_reply_t reply;
     sim_reply_init(&reply);
-    sim_text_voice_reply(user->text, user->from_audio, rt->has_navigate, rt->section_enum, &reply);
+    /* A scripted spoken turn has real words: the same rules as a typed one. */
+    sim_text_voice_reply(user->text, user->from_audio && !user->scripted, rt->has_navigate,
+                         rt->section_enum, &reply);
     if (reply.n_calls)
         calls(rt, &reply);
     else
@@ -481,8 +483,8 @@ static bool has_unanswered_text(const sim_rt_t *rt)
 {
     for (uint32_t i = 0; i < rt->n_items; i++) {
         const sim_item_t *it = &rt->items[i];
-        if (!it->answered && ((it->kind == SIM_ITEM_USER && !it->from_audio) ||
-                              it->kind == SIM_ITEM_OUTPUT))
+        if (!it->answered &&
+            ((it->kind == SIM_ITEM_USER && !it->from_audio) || it->kind == SIM_ITEM_OUTPUT))
             return true;
     }
     return false;

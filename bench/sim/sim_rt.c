@@ -260,8 +260,33 @@ uint64_t sim_rt_tick(sim_conn_t *c, uint64_t now_ns)
 
 /* ---- Input audio ----------------------------------------------------------------------------- */
 
-/* Ends a user audio turn: committed, the user item with its made-up transcript. */
-static void commit_turn(sim_rt_t *rt, const char *item_id, uint64_t speech_ms)
+/* The transcription of a user audio turn: deltas, then completed. A scripted transcript
+ * (--transcripts) streams a word at a time, as a recogniser would; the made-up one in one
+ * delta. */
+static void send_transcription(sim_rt_t *rt, const char *item_id, const char *transcript,
+                               bool scripted, uint64_t speech_ms)
+{
+    const char *p = transcript;
+    do {
+        size_t n = scripted ? strcspn(p, " ") : strlen(p);
+        n += strspn(p + n, " "); /* a delta carries the spaces after its word */
+        sim_rt_event_begin(rt, "conversation.item.input_audio_transcription.delta");
+        sbuf_printf(&rt->out, ",\"item_id\":\"%s\",\"content_index\":0,\"delta\":", item_id);
+        sbuf_json_strn(&rt->out, p, n);
+        sim_rt_event_send(rt);
+        p += n;
+    } while (*p);
+    sim_rt_event_begin(rt, "conversation.item.input_audio_transcription.completed");
+    sbuf_printf(&rt->out, ",\"item_id\":\"%s\",\"content_index\":0,\"transcript\":", item_id);
+    sbuf_json_str(&rt->out, transcript);
+    sbuf_printf(&rt->out, ",\"usage\":{\"type\":\"duration\",\"seconds\":%.1f}",
+                (double)speech_ms / SIM_MS_PER_S);
+    sim_rt_event_send(rt);
+}
+
+/* Ends a user audio turn: committed, the user item with its transcript: words (a VAD turn
+ * that --transcripts scripts) or made up. */
+static void commit_turn(sim_rt_t *rt, const char *item_id, uint64_t speech_ms, const char *words)
 {
     char prev[SIM_ID_MAX];
     const char *last = sim_rt_last_item_id(rt);
@@ -272,25 +297,18 @@ static void commit_turn(sim_rt_t *rt, const char *item_id, uint64_t speech_ms)
     sbuf_printf(&rt->out, ",\"item_id\":\"%s\"", item_id);
     sim_rt_event_send(rt);
 
-    char transcript[64];
-    snprintf(transcript, sizeof(transcript), "(caller spoke for %.1f seconds)",
+    char made_up[64];
+    snprintf(made_up, sizeof(made_up), "(caller spoke for %.1f seconds)",
              (double)speech_ms / SIM_MS_PER_S);
+    bool scripted = words != NULL && words[0] != '\0';
+    const char *transcript = scripted ? words : made_up;
     sim_item_t *it = sim_rt_item_add(rt, SIM_ITEM_USER, item_id, transcript);
     it->from_audio = true;
+    it->scripted = scripted;
     rt->input_audio_ms += speech_ms;
     rt->buf_bytes = 0;
     announce_item(rt, it, last ? prev : NULL);
-
-    sim_rt_event_begin(rt, "conversation.item.input_audio_transcription.delta");
-    sbuf_printf(&rt->out, ",\"item_id\":\"%s\",\"content_index\":0,\"delta\":", item_id);
-    sbuf_json_str(&rt->out, transcript);
-    sim_rt_event_send(rt);
-    sim_rt_event_begin(rt, "conversation.item.input_audio_transcription.completed");
-    sbuf_printf(&rt->out, ",\"item_id\":\"%s\",\"content_index\":0,\"transcript\":", item_id);
-    sbuf_json_str(&rt->out, transcript);
-    sbuf_printf(&rt->out, ",\"usage\":{\"type\":\"duration\",\"seconds\":%.1f}",
-                (double)speech_ms / SIM_MS_PER_S);
-    sim_rt_event_send(rt);
+    send_transcription(rt, item_id, transcript, scripted, speech_ms);
 }
 
 static void on_vad_event(sim_rt_t *rt, const sim_vad_event_t *e)
@@ -310,7 +328,9 @@ static void on_vad_event(sim_rt_t *rt, const sim_vad_event_t *e)
     sbuf_printf(&rt->out, ",\"audio_end_ms\":%llu,\"item_id\":\"%s\"",
                 (unsigned long long)e->end_ms, rt->speech_item);
     sim_rt_event_send(rt);
-    commit_turn(rt, rt->speech_item, e->end_ms - e->start_ms);
+    uint32_t turn = rt->vad_turns++;
+    const char *words = turn < g_sim_cfg.n_transcripts ? g_sim_cfg.transcripts[turn] : NULL;
+    commit_turn(rt, rt->speech_item, e->end_ms - e->start_ms, words);
     if (rt->create_response && rt->resp == NULL)
         sim_resp_auto(rt);
 }
@@ -364,7 +384,7 @@ static void on_commit(sim_rt_t *rt, const cJSON *j, const char *eid)
         sim_resp_finish(rt);
         char id[SIM_ID_MAX];
         sim_id(id, "item_");
-        commit_turn(rt, id, rt->buf_bytes / sim_audio_bytes_per_ms(rt->in_fmt));
+        commit_turn(rt, id, rt->buf_bytes / sim_audio_bytes_per_ms(rt->in_fmt), NULL);
         return;
     }
     uint64_t ms = rt->buf_bytes / sim_audio_bytes_per_ms(rt->in_fmt);
@@ -383,7 +403,7 @@ static void on_commit(sim_rt_t *rt, const cJSON *j, const char *eid)
     else
         sim_id(id, "item_");
     sim_vad_reset_turn(&rt->vad);
-    commit_turn(rt, id, ms);
+    commit_turn(rt, id, ms, NULL);
 }
 
 static void on_clear(sim_rt_t *rt, const cJSON *j, const char *eid)

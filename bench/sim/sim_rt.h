@@ -25,6 +25,7 @@ typedef struct sim_item {
     sim_item_kind_t kind;
     bool from_audio; /* USER: a turn made from input audio; ASSISTANT: spoken (has audio) */
     bool answered;   /* USER, OUTPUT: a response has used it */
+    bool scripted;   /* USER from audio: its transcript came from --transcripts (real words) */
     char *text;      /* user text or transcript, assistant transcript, call arguments,
                       * function output (malloc'd, never NULL) */
     char call_id[SIM_ID_MAX];
@@ -58,6 +59,7 @@ typedef struct sim_rt {
     int carry;          /* odd PCM16 byte waiting for its pair, or -1 */
     sim_vad_t vad;
     char speech_item[SIM_ID_MAX]; /* the user item of the turn the VAD is hearing */
+    uint32_t vad_turns;           /* VAD turns ended so far: indexes --transcripts */
     /* Responses and faults. */
     sim_resp_t *resp; /* the active response, or NULL */
     uint64_t expire_at_ns;

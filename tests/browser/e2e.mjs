@@ -7,22 +7,17 @@
 // (/usr/bin/chromium), ARTIFACTS (build/test-artifacts). Prints TAP lines, the measured figures,
 // and "N passed, N failed"; screenshots and the browser's console go to ARTIFACTS.
 //
-// The simulator cannot recognise speech: a spoken turn gets a made-up transcript ("caller spoke
-// for 2.4 seconds") and a spoken answer. The turns that must call tools (the supervisor, navigate)
-// are typed into the console's message box, which sends the same conversation.item.create a
-// client would.
-import { spawn, execFileSync } from "node:child_process";
+// The simulator cannot recognise speech; it is started with --transcripts, so the Nth turn its
+// VAD hears gets the Nth sentence of SPOKEN as its transcript and the tool rules of a typed turn.
+// The fake microphone speaks both sentences (a supervisor question, then "show me pricing"),
+// SILENCE_GAP_S apart: far more than the 500 ms of silence that end a turn, and enough for the
+// first answer to finish. Typed turns through the message box are checked after them.
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { abs, exited, sleep, startStack, stopAll, tmpDir } from "./stack.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..");
-const abs = (p) => (path.isAbsolute(p) ? p : path.join(REPO, p));
-const BIN = abs(process.env.SWITCHBOARD_BIN || "build/bin/switchboard");
-const SIM = abs(process.env.SWITCHBOARD_SIM_BIN || path.join(path.dirname(BIN), "switchboard-sim"));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ART = abs(process.env.ARTIFACTS || "build/test-artifacts");
 const MARKDOWN = process.argv.includes("--markdown");
@@ -33,8 +28,7 @@ const SILENCE_GAP_S = 4.0;
 const SILENCE_TAIL_S = 30.0;
 
 fs.mkdirSync(ART, { recursive: true });
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sb-e2e-"));
-const children = new Set();
+const tmp = tmpDir("sb-e2e-");
 let passed = 0, failed = 0, n = 0;
 
 function ok(cond, what, extra) {
@@ -44,36 +38,6 @@ function ok(cond, what, extra) {
   return cond;
 }
 
-/* ---- Processes ---------------------------------------------------------------------------- */
-
-function startProc(bin, args, env, name) {
-  const log = path.join(tmp, name + ".log");
-  const fd = fs.openSync(log, "a");
-  const p = spawn(bin, args, { env, cwd: tmp, stdio: ["ignore", fd, fd] });
-  fs.closeSync(fd);
-  children.add(p);
-  p.on("exit", () => children.delete(p));
-  p.logPath = log;
-  return p;
-}
-
-async function waitListening(p, what) {
-  const deadline = Date.now() + 10000;
-  while (Date.now() < deadline) {
-    const m = /listening on http:\/\/[^:]+:(\d+)\//.exec(fs.readFileSync(p.logPath, "utf8"));
-    if (m) return Number(m[1]);
-    if (p.exitCode !== null) break;
-    await sleep(20);
-  }
-  throw new Error(what + " did not start:\n" + fs.readFileSync(p.logPath, "utf8").slice(-2000));
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function stopAll() {
-  for (const p of children) { try { p.kill("SIGKILL"); } catch (e) { /* gone */ } }
-}
-process.on("exit", stopAll);
 process.on("SIGINT", () => { stopAll(); process.exit(130); });
 
 /* ---- The fake microphone's WAV ------------------------------------------------------------ */
@@ -146,20 +110,9 @@ function subsequence(list, want) {
 
 async function main() {
   const speech = makeSpeech();
-  const sim = startProc(SIM, ["--port", "0", "--quiet", "--mode", "agent"], process.env, "sim");
-  const simPort = await waitListening(sim, "switchboard-sim");
-  const env = Object.assign({}, process.env, {
-    SWITCHBOARD_PORT: "0",
-    SWITCHBOARD_DB: path.join(tmp, "var", "switchboard.db"),
-    OPENAI_API_KEY: "sk-sim-e2e",
-    SWITCHBOARD_REALTIME_URL: `ws://127.0.0.1:${simPort}/v1/realtime`,
-    SWITCHBOARD_OPENAI_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
-    SWITCHBOARD_LOG_LEVEL: "info",
-  });
-  let sb = startProc(BIN, [], env, "switchboard");
-  const port = await waitListening(sb, "switchboard");
-  env.SWITCHBOARD_PORT = String(port);
-  const base = `http://127.0.0.1:${port}`;
+  const stack = await startStack({ prefix: "sb-e2e-", simArgs: ["--transcripts", SPOKEN.join("|")] });
+  let sb = stack.sb;
+  const base = stack.base;
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -194,42 +147,61 @@ async function main() {
     const hist = await page.evaluate(() => window.sbConsole.state.statusHistory.map((h) => h.status));
     ok(subsequence(hist, ["connecting", "connected"]), "status went connecting -> connected", hist.join(","));
 
-    ok(await waitFor(page, () => document.querySelector("#transcript li.line.user.final .text")?.textContent.length > 0),
-      "a user transcript line appears (spoken turn)");
+    // Spoken turn 1: the supervisor question, heard by the sim's VAD and given its words.
+    const userLine = (text) => waitFor(page, (t) => [...document.querySelectorAll("#transcript li.line.user.final .text")]
+      .some((el) => el.textContent.trim() === t), text);
+    ok(await userLine(SPOKEN[0]), "the first spoken turn's user transcript line shows its words", SPOKEN[0]);
+    const sup = '.call[data-name="getNextResponseFromSupervisor"]';
+    ok(await waitFor(page, (q) => document.querySelector(q + '[data-status="completed"]'), sup),
+      "the spoken question calls the supervisor; the call appears in the panel and completes");
+    ok(await waitFor(page, (q) => document.querySelector(q + ' .children .call[data-name="checkAvailability"]'), sup),
+      "its nested checkAvailability call is shown under it");
+    const supArgs = await page.textContent(sup + " > details:first-of-type pre");
+    const supOut = await page.textContent(sup + " > details.output pre");
+    ok(supOut && supOut.length > 0, "the supervisor call shows its output");
+    ok(supArgs && supArgs.includes(SPOKEN[0]), "the supervisor got the spoken words as context", supArgs);
     ok(await waitFor(page, () => document.querySelector("#transcript li.line.assistant.final .text")?.textContent.length > 0),
       "an assistant transcript line appears");
     ok(await waitFor(page, () => window.sbConsole.state.audio.framesScheduled > 5 && window.sbConsole.state.audio.itemsStarted > 0),
       "assistant audio frames are scheduled and start playing");
     ok(await waitFor(page, () => window.sbConsole.state.latencies.length >= 1),
-      "end of speech -> first assistant audio measured");
+      "end of the spoken supervisor turn -> first audio of its answer measured");
     await page.screenshot({ path: path.join(ART, "console-call.png") });
 
-    // Typed turns: the supervisor and navigate (the simulator keys its tool rules on text).
-    await page.fill("#text", "Is Monday available for an oil change?");
-    await page.click("#send");
-    ok(await waitFor(page, () => document.querySelector('.call[data-name="getNextResponseFromSupervisor"][data-status="completed"]')),
-      "a supervisor tool call appears in the panel and completes");
-    ok(await waitFor(page, () => document.querySelector('.call[data-name="getNextResponseFromSupervisor"] .children .call[data-name="checkAvailability"]')),
-      "its nested checkAvailability call is shown under it");
-    const supOut = await page.textContent('.call[data-name="getNextResponseFromSupervisor"] > details.output pre');
-    ok(supOut && supOut.length > 0, "the supervisor call shows its output");
-
-    await page.fill("#text", "show me pricing");
-    await page.click("#send");
+    // Spoken turn 2: "Show me pricing." -> navigate -> the demo frame scrolls.
+    ok(await userLine(SPOKEN[1]), "the second spoken turn's user transcript line shows its words", SPOKEN[1]);
     ok(await waitFor(page, () => document.querySelector('.call[data-name="navigate"][data-status="completed"]')),
-      "a navigate tool call completes");
+      "the spoken navigate turn's tool call completes");
     const navOut = JSON.parse(await page.textContent('.call[data-name="navigate"] > details.output pre'));
     ok(navOut.ok && navOut.acked && navOut.delivered >= 2, "navigate was delivered to the voice socket and the page, and acked", JSON.stringify(navOut));
-    ok(await waitFor(page, () => {
+    const scrolledTo = (section) => waitFor(page, (sec) => {
       const f = document.getElementById("site").contentWindow;
-      const el = f.document.getElementById("pricing");
+      const el = f.document.getElementById(sec);
       const top = el.getBoundingClientRect().top;
-      return f.sbDemo.nav.last && f.sbDemo.nav.last.section === "pricing" && top >= -2 && top < 90;
-    }), "the demo page scrolled to #pricing");
+      return f.sbDemo.nav.last && f.sbDemo.nav.last.section === sec && top >= -2 && top < 90;
+    }, section);
+    ok(await scrolledTo("pricing"), "the demo page scrolled to #pricing");
     await sleep(400); // let the highlight show
     await page.screenshot({ path: path.join(ART, "console-after-navigate.png") });
     await page.locator("#site").screenshot({ path: path.join(ART, "demo-after-navigate.png") });
+    ok(await waitFor(page, () => window.sbConsole.state.latencies.length >= 2),
+      "end of the spoken navigate turn -> first audio of its answer measured");
+    const spokenLatencies = await page.evaluate(() => window.sbConsole.state.latencies.slice(0, 2));
+    figures.spokenSupervisorMs = spokenLatencies[0];
+    figures.spokenNavigateMs = spokenLatencies[1];
+    const userLines = await page.$$eval("#transcript li.line.user.final .text", (els) => els.map((e) => e.textContent.trim()));
+    ok(userLines.length === 2 && userLines[0] === SPOKEN[0] && userLines[1] === SPOKEN[1],
+      "the VAD heard exactly the two spoken turns, in order", JSON.stringify(userLines));
     void frame;
+
+    // Typed turns through the message box (the conversation.item.create path).
+    await page.fill("#text", "Is Tuesday available for an oil change?");
+    await page.click("#send");
+    ok(await waitFor(page, (q) => document.querySelectorAll(q + '[data-status="completed"]').length >= 2, sup),
+      "a typed question calls the supervisor too");
+    await page.fill("#text", "go to contact");
+    await page.click("#send");
+    ok(await scrolledTo("contact"), "a typed navigate scrolls the demo page to #contact");
 
     // Reconnect: kill switchboard, watch the page go disconnected -> connecting -> connected.
     const mark = await page.evaluate(() => window.sbConsole.state.statusHistory.length);
@@ -240,8 +212,7 @@ async function main() {
       "a clear message says the server is unreachable");
     await sleep(1500);
     await page.screenshot({ path: path.join(ART, "console-server-down.png") });
-    sb = startProc(BIN, [], env, "switchboard2");
-    await waitListening(sb, "switchboard (restart)");
+    sb = await stack.restart("switchboard2");
     ok(await waitFor(page, () => document.getElementById("status").dataset.state === "connected", null, "", 30000),
       "status is connected again after the restart");
     const after = await page.evaluate((m) => window.sbConsole.state.statusHistory.slice(m).map((h) => h.status), mark);
@@ -275,11 +246,7 @@ async function main() {
     await svc.close();
     // SIGTERM drains: exit 0 (under ASan, also no leak).
     sb.kill("SIGTERM");
-    const code = await new Promise((r) => {
-      if (sb.exitCode !== null) return r(sb.exitCode);
-      const t = setTimeout(() => r("timeout"), 12000);
-      sb.on("exit", (c, sig) => { clearTimeout(t); r(c === null ? sig : c); });
-    });
+    const code = await exited(sb, 12000);
     ok(code === 0, "switchboard drains on SIGTERM and exits 0", "exit " + code);
   } catch (e) {
     ok(false, "unexpected failure", e.stack);
@@ -294,6 +261,8 @@ async function main() {
   console.log(`# page load -> session.ready: ${figures.sessionReadyMs} ms (performance timeline, includes the click)`);
   console.log(`# Connect click -> session.ready: ${figures.connectToReadyMs} ms`);
   console.log(`# end of fake speech -> first assistant audio played: ${speechAudio.join(", ")} ms`);
+  console.log(`# spoken supervisor turn: end of speech -> first audio of the answer: ${figures.spokenSupervisorMs} ms`);
+  console.log(`# spoken navigate turn: end of speech -> first audio of the answer: ${figures.spokenNavigateMs} ms`);
   console.log(`# assistant audio scheduled: ${figures.framesScheduled} frames, ${figures.msScheduled} ms`);
   fs.writeFileSync(path.join(ART, "browser-metrics.json"), JSON.stringify(figures, null, 2));
   if (MARKDOWN) {
@@ -302,9 +271,11 @@ async function main() {
     console.log(`| page load -> session.ready (the test clicks Connect at once) | ${figures.sessionReadyMs} |`);
     console.log(`| Connect click -> session.ready | ${figures.connectToReadyMs} |`);
     console.log(`| end of fake speech -> first assistant audio played | ${speechAudio.join(", ")} |`);
+    console.log(`| spoken supervisor turn: end of speech -> first audio of the answer | ${figures.spokenSupervisorMs} |`);
+    console.log(`| spoken navigate turn: end of speech -> first audio of the answer | ${figures.spokenNavigateMs} |`);
   }
   for (const f of ["switchboard", "switchboard2", "sim"]) {
-    const p = path.join(tmp, f + ".log");
+    const p = path.join(stack.dir, f + ".log");
     if (fs.existsSync(p)) fs.copyFileSync(p, path.join(ART, f + ".log"));
   }
   console.log(`1..${n}`);

@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { WebSocket, WebSocketServer } from "ws";
+import { until } from "./stack.mjs";
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -50,20 +51,6 @@ async function fake(opts) {
   f.client = SB.connect({ url: f.url, WebSocket, backoff: FAST });
   f.close = () => { for (const s of f.sockets) s.ws.terminate(); wss.close(); server.close(); };
   return f;
-}
-
-function until(cond, what, ms = 3000) {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = () => {
-      let v;
-      try { v = cond(); } catch (e) { v = false; }
-      if (v) return resolve(v);
-      if (Date.now() - t0 > ms) return reject(new Error("timed out waiting for " + what));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
 }
 
 test("backoff grows exponentially, is capped, and jitters within half", () => {

@@ -465,6 +465,87 @@ class SimRealtimeAgentTest(SimTestCase):
         self.assertEqual(m["error"]["event_id"], "second")
 
 
+class SimTranscriptsTest(SimTestCase):
+    """--transcripts: the Nth VAD turn of a session gets the Nth text and the typed-turn rules."""
+
+    TEXTS = ["Is Monday available for an oil change?", "", "show me pricing"]
+    SIM_ARGS = ["--quiet", "--transcripts", " | ".join(TEXTS)]
+
+    async def spoken_turn(self, ws):
+        """Speaks 600 ms of tone and 600 ms of silence; returns the turn's events up to the end of
+        its response, and the response's audio."""
+        speech = tone(600) + bytes(FRAME_BYTES * 30)  # 600 ms of silence end the turn
+        for i in range(0, len(speech), FRAME_BYTES):
+            await ws.send(append(speech[i:i + FRAME_BYTES]))
+        _, before = await recv_until(ws, lambda m: m["type"] == "response.created", timeout=5)
+        evs, audio = await collect_response(ws)
+        return before + evs, audio
+
+    def transcription(self, evs):
+        deltas = [e["delta"] for e in evs
+                  if e["type"] == "conversation.item.input_audio_transcription.delta"]
+        done = next(e for e in evs
+                    if e["type"] == "conversation.item.input_audio_transcription.completed")
+        self.assertEqual("".join(deltas), done["transcript"])
+        return deltas, done["transcript"]
+
+    def calls(self, evs):
+        return [(e["name"], json.loads(e["arguments"])) for e in evs
+                if e["type"] == "response.function_call_arguments.done"]
+
+    async def test_spoken_turns_get_the_scripted_words_in_order(self):
+        ws, _ = await opened(self.sim)
+        self.track(ws)
+        await ws.send(json.dumps(tools_update(SUPERVISOR, "navigate")))
+        await recv_until(ws, lambda m: m["type"] == "session.updated")
+        # Turn 1: the words, a word per delta, and the supervisor call a typed turn gets.
+        evs, audio = await self.spoken_turn(ws)
+        deltas, said = self.transcription(evs)
+        self.assertEqual(said, self.TEXTS[0])
+        self.assertEqual(deltas[:2], ["Is ", "Monday "])
+        self.assertEqual(len(deltas), len(said.split()))
+        user = next(e for e in evs if e["type"] == "conversation.item.added")["item"]
+        self.assertEqual(user["content"], [{"type": "input_audio", "transcript": said}])
+        self.assertEqual(self.calls(evs),
+                         [(SUPERVISOR, {"relevantContextFromLastUserMessage": said})])
+        self.assertEqual(audio, b"")
+        # Turn 2: an empty entry keeps the made-up transcript and the greeting.
+        evs, audio = await self.spoken_turn(ws)
+        deltas, said = self.transcription(evs)
+        self.assertRegex(said, r"^\(caller spoke for \d+\.\d seconds\)$")
+        self.assertEqual(len(deltas), 1)
+        self.assertEqual(self.calls(evs), [])
+        done = next(e for e in evs if e["type"] == "response.output_audio_transcript.done")
+        self.assertEqual(done["transcript"], "Thanks for calling. How can I help you today?")
+        self.assertGreater(len(audio), 0)
+        # Turn 3: trimmed; navigate as for the typed "show me pricing".
+        evs, _ = await self.spoken_turn(ws)
+        _, said = self.transcription(evs)
+        self.assertEqual(said, "show me pricing")
+        self.assertEqual(self.calls(evs), [("navigate", {"section": "pricing"})])
+        # Past the list: made up again.
+        evs, _ = await self.spoken_turn(ws)
+        _, said = self.transcription(evs)
+        self.assertTrue(said.startswith("(caller spoke for "), said)
+        # Each session counts its own turns from the first text.
+        ws2, _ = await opened(self.sim)
+        self.track(ws2)
+        evs, _ = await self.spoken_turn(ws2)
+        self.assertEqual(self.transcription(evs)[1], self.TEXTS[0])
+
+    async def test_manual_commit_is_not_scripted(self):
+        ws, _ = await opened(self.sim)
+        self.track(ws)
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {"turn_detection": None}}}}))
+        await recv_until(ws, lambda m: m["type"] == "session.updated")
+        await ws.send(append(tone(300)))
+        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        done, _ = await recv_until(
+            ws, lambda m: m["type"] == "conversation.item.input_audio_transcription.completed")
+        self.assertTrue(done["transcript"].startswith("(caller spoke for "), done)
+
+
 class SimFaultTest(SimTestCase):
     async def test_refuse_statuses(self):
         for args, status in (((), 503), (("--refuse-status", "401"), 401),
@@ -524,7 +605,8 @@ class SimFaultTest(SimTestCase):
 
     async def test_bad_flag_exits_2(self):
         skip_without_sim()
-        for args in (["--mode", "loud"], ["--chat-fail", "418"], ["--port", "x"], ["extra"]):
+        for args in (["--mode", "loud"], ["--chat-fail", "418"], ["--port", "x"], ["extra"],
+                     ["--transcripts", "|" * 1000]):
             p = subprocess.run([sim_path()] + args, capture_output=True, timeout=5)
             self.assertEqual(p.returncode, 2, (args, p.stderr))
 
