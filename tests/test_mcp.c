@@ -317,15 +317,26 @@ static void proc_sink(actor_t *self, msg_t *m)
 
 static const actor_type_t proc_sink_type = {"proc_sink", proc_sink, NULL};
 
-TEST(mcp_proc_long_lines_and_exit_after_them)
+/* Starts metrics, the scheduler and one outbound-only network thread; returns a spawned actor of
+ * type t for the test's messages. */
+static actor_t *runtime_start(const actor_type_t *t)
 {
     metrics_init();
-    sched_config_t sc = {.workers = 1, .max_actors = 100, .mailbox_cap = 1024};
-    ASSERT_EQ(sched_start(&sc), 0);
+    sched_config_t sc = {.workers = 2, .max_actors = 100, .mailbox_cap = 1024};
+    if (sched_start(&sc) != 0)
+        abort();
     net_config_t nc = {.threads = 1, .max_connections = 100, .out_cap = 64, .no_listen = true};
-    ASSERT_EQ(net_start(&nc), 0);
-    actor_t *sink = xcalloc(1, sizeof(*sink));
-    ASSERT_EQ(actor_spawn(sink, &proc_sink_type, LANE_TOOLS), 0);
+    if (net_start(&nc) != 0)
+        abort();
+    actor_t *a = xcalloc(1, sizeof(*a));
+    if (actor_spawn(a, t, LANE_TOOLS) != 0)
+        abort();
+    return a;
+}
+
+TEST(mcp_proc_long_lines_and_exit_after_them)
+{
+    actor_t *sink = runtime_start(&proc_sink_type);
     char script[200];
     snprintf(script, sizeof(script),
              "head -c %d /dev/zero | tr '\\\\0' x; echo; read l; echo \"$l\"; echo err >&2; "
@@ -428,13 +439,7 @@ TEST(mcp_client_ping_is_sent_and_its_answer_matched)
     int fd = mkstemp(log_path);
     ASSERT(fd >= 0);
     close(fd);
-    metrics_init();
-    sched_config_t sc = {.workers = 2, .max_actors = 100, .mailbox_cap = 1024};
-    ASSERT_EQ(sched_start(&sc), 0);
-    net_config_t nc = {.threads = 1, .max_connections = 100, .out_cap = 64, .no_listen = true};
-    ASSERT_EQ(net_start(&nc), 0);
-    actor_t *owner = xcalloc(1, sizeof(*owner));
-    ASSERT_EQ(actor_spawn(owner, &owner_sink_type, LANE_TOOLS), 0);
+    actor_t *owner = runtime_start(&owner_sink_type);
     char *args[] = {FAKE_MCP, log_path};
     agent_mcp_server_t srv = {
         .alias = "fake", .command = "/usr/bin/python3", .args = args, .n_args = 2};

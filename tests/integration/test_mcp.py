@@ -1,7 +1,13 @@
 """The MCP client (SPEC 8, 14; issue 5) against the reference servers from npm (tests/mcp, installed
 by `make test`): switchboard-mcp over stdio and Streamable HTTP with server-everything and
 server-memory, the official conformance suite, and the supervisor calling an MCP tool during a
-voice session (the simulator's chat model calls `<alias>__echo` for "echo <x>").
+voice session (the simulator's chat model calls `<alias>__echo` for "echo <x>", any tool for
+"mcp call <tool> <json>", and answers "list your tools" with the names it was offered).
+
+tests/integration/fake_mcp.py, a stdio server in Python, covers what the reference servers cannot
+be made to do: tools/list over three pages, list_changed after a call, its own ping and other
+requests sent with the id of the client's call in flight, a slow tool that answers after its
+cancel, and one that kills its server mid-call.
 """
 import asyncio
 import base64
