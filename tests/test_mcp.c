@@ -4,7 +4,10 @@
  * against a real child (/bin/sh) on the network threads.
  */
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "actors/sched.h"
 #include "agents/mcp_int.h"
@@ -314,15 +317,26 @@ static void proc_sink(actor_t *self, msg_t *m)
 
 static const actor_type_t proc_sink_type = {"proc_sink", proc_sink, NULL};
 
-TEST(mcp_proc_long_lines_and_exit_after_them)
+/* Starts metrics, the scheduler and one outbound-only network thread; returns a spawned actor of
+ * type t for the test's messages. */
+static actor_t *runtime_start(const actor_type_t *t)
 {
     metrics_init();
-    sched_config_t sc = {.workers = 1, .max_actors = 100, .mailbox_cap = 1024};
-    ASSERT_EQ(sched_start(&sc), 0);
+    sched_config_t sc = {.workers = 2, .max_actors = 100, .mailbox_cap = 1024};
+    if (sched_start(&sc) != 0)
+        abort();
     net_config_t nc = {.threads = 1, .max_connections = 100, .out_cap = 64, .no_listen = true};
-    ASSERT_EQ(net_start(&nc), 0);
-    actor_t *sink = xcalloc(1, sizeof(*sink));
-    ASSERT_EQ(actor_spawn(sink, &proc_sink_type, LANE_TOOLS), 0);
+    if (net_start(&nc) != 0)
+        abort();
+    actor_t *a = xcalloc(1, sizeof(*a));
+    if (actor_spawn(a, t, LANE_TOOLS) != 0)
+        abort();
+    return a;
+}
+
+TEST(mcp_proc_long_lines_and_exit_after_them)
+{
+    actor_t *sink = runtime_start(&proc_sink_type);
     char script[200];
     snprintf(script, sizeof(script),
              "head -c %d /dev/zero | tr '\\\\0' x; echo; read l; echo \"$l\"; echo err >&2; "
@@ -351,4 +365,109 @@ TEST(mcp_proc_long_lines_and_exit_after_them)
     actor_unref(sink);
     ASSERT_EQ(sched_stop(2000), 0);
     metrics_destroy();
+}
+
+/* ---- The client's own ping, against the fake server of the integration tests -------------------
+ */
+
+#define FAKE_MCP       "tests/integration/fake_mcp.py"
+#define PING_POLL_US   20000
+#define PING_RESEND_MS 100
+
+static pthread_mutex_t ok_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ok_cond = PTHREAD_COND_INITIALIZER;
+static int n_up, n_down; /* {ok_lock} */
+static bool closed;      /* {ok_lock} */
+
+static void owner_sink(actor_t *self, msg_t *m)
+{
+    (void)self;
+    pthread_mutex_lock(&ok_lock);
+    if (m->type == MCP_MSG_STATUS) {
+        if (((mcp_status_msg_t *)m)->up)
+            n_up++;
+        else
+            n_down++;
+    }
+    if (m->type == MCP_MSG_CLOSED)
+        closed = true;
+    pthread_cond_broadcast(&ok_cond);
+    pthread_mutex_unlock(&ok_lock);
+    msg_free(m);
+}
+
+static const actor_type_t owner_sink_type = {"owner_sink", owner_sink, NULL};
+
+/* Waits at most WAIT_MS for *flag (an int or bool read under ok_lock) to be nonzero. */
+static bool wait_owner(const int *count, const bool *flag)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += WAIT_MS / 1000;
+    pthread_mutex_lock(&ok_lock);
+    while (!(count ? *count : *flag) && pthread_cond_timedwait(&ok_cond, &ok_lock, &ts) == 0)
+        ;
+    bool done = count ? *count : *flag;
+    pthread_mutex_unlock(&ok_lock);
+    return done;
+}
+
+/* How many ping requests the client has sent the fake server (its log of client lines). */
+static int pings_sent(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    if (f == NULL)
+        return 0;
+    int n = 0;
+    char line[4096];
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "C ", 2) == 0 && strstr(line, "\"method\":\"ping\"") &&
+            strstr(line, "\"id\":"))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/*
+ * The ping timer's message (MCP_MSG_PING) sends a ping only while none is awaited: a second ping
+ * goes out only once the server's {"result":{}} has been matched to the first. The test sends
+ * the timer's message itself rather than wait MCP_PING_INTERVAL_MS.
+ */
+TEST(mcp_client_ping_is_sent_and_its_answer_matched)
+{
+    char log_path[] = "/tmp/sbmcp-ping-XXXXXX";
+    int fd = mkstemp(log_path);
+    ASSERT(fd >= 0);
+    close(fd);
+    actor_t *owner = runtime_start(&owner_sink_type);
+    char *args[] = {FAKE_MCP, log_path};
+    agent_mcp_server_t srv = {
+        .alias = "fake", .command = "/usr/bin/python3", .args = args, .n_args = 2};
+    mcp_opts_t o = {.server = &srv, .owner = owner, .call_timeout_ms = WAIT_MS};
+    actor_t *client = mcp_spawn(&o);
+    ASSERT(client != NULL);
+    ASSERT(wait_owner(&n_up, NULL));
+    actor_send(client, msg_new(MCP_MSG_PING, sizeof(msg_t)));
+    for (int waited = 0; pings_sent(log_path) < 1 && waited < WAIT_MS;
+         waited += PING_POLL_US / 1000)
+        usleep(PING_POLL_US);
+    ASSERT_EQ(pings_sent(log_path), 1);
+    for (int waited = 0; pings_sent(log_path) < 2 && waited < WAIT_MS / 2;
+         waited += PING_RESEND_MS) {
+        actor_send(client, msg_new(MCP_MSG_PING, sizeof(msg_t)));
+        usleep(PING_RESEND_MS * 1000);
+    }
+    ASSERT_EQ(pings_sent(log_path), 2);
+    pthread_mutex_lock(&ok_lock);
+    int downs = n_down;
+    pthread_mutex_unlock(&ok_lock);
+    ASSERT_EQ(downs, 0);
+    actor_send(client, msg_new(MCP_MSG_SHUTDOWN, sizeof(msg_t)));
+    ASSERT(wait_owner(NULL, &closed));
+    actor_unref(client);
+    actor_unref(owner);
+    net_stop();
+    ASSERT_EQ(sched_stop(2000), 0);
+    metrics_destroy();
+    unlink(log_path);
 }

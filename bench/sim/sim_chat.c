@@ -22,6 +22,8 @@
 #define CHAT_DEFAULT_TIME      "10:00"
 #define CHAT_RETRY_AFTER_MS    "200"
 #define CHAT_DEFAULT_QUESTION  "What should I do?"
+#define CHAT_LIST_TOOLS        "list your tools"
+#define CHAT_MCP_CALL          "mcp call "
 #define TOKENS_PER_MESSAGE     4
 #define CHARS_PER_TOKEN        4
 #define SECONDS_PER_DAY        86400
@@ -101,6 +103,25 @@ static const char *tool_name_suffix(const cJSON *tools, const char *suffix)
             return n->valuestring;
     }
     return NULL;
+}
+
+/* "Tools: a, b, c": the names of every offered tool, in order ("Tools: none" when none). */
+static void tool_names(const cJSON *tools, sbuf_t *out)
+{
+    sbuf_puts(out, "Tools:");
+    const char *sep = " ";
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(f, "name");
+        if (cJSON_IsString(n)) {
+            sbuf_printf(out, "%s%s", sep, n->valuestring);
+            sep = ", ";
+        }
+    }
+    if (sep[0] == ' ')
+        sbuf_puts(out, "none");
 }
 
 /* ---- Argument helpers ------------------------------------------------------------------------ */
@@ -294,6 +315,34 @@ typedef struct decision {
 } decision_t;
 
 /*
+ * The "mcp call <tool> <json>" rule: the offered tool named <tool>, or else the first one whose
+ * name ends with "__<tool>", or else <tool> itself (offered or not: the supervisor must refuse
+ * it); the arguments are the text from the first '{' after the name to the last '}', else {}.
+ */
+static void mcp_call_rule(const char *at, const cJSON *tools, decision_t *d)
+{
+    const char *p = at + strlen(CHAT_MCP_CALL);
+    while (*p == ' ')
+        p++;
+    size_t nl = strcspn(p, " {\n");
+    char want[sizeof(d->name)], suffix[sizeof(d->name) + 2];
+    snprintf(want, sizeof(want), "%.*s", (int)nl, p);
+    snprintf(suffix, sizeof(suffix), "__%s", want);
+    const char *by_suffix = tool_name_suffix(tools, suffix);
+    str_copy(d->name,
+             tool_named(tools, want) ? want
+             : by_suffix             ? by_suffix
+                                     : want,
+             sizeof(d->name));
+    const char *open = strchr(p + nl, '{');
+    const char *close = strrchr(p + nl, '}');
+    if (open && close && close > open)
+        sbuf_append(&d->text, open, (size_t)(close - open + 1));
+    else
+        sbuf_puts(&d->text, "{}");
+}
+
+/*
  * The rules, on the last message and the offered tools (first match wins):
  * - the last user message says "keep calling tools" and a tool is offered: call the first
  *   offered tool again, whatever came back (tests the iteration cap; with the arguments the
@@ -308,6 +357,8 @@ typedef struct decision {
  *   "<alias>__echo" offered: that tool {message: x}; "screenshot" with a tool named
  *   "<alias>__get-tiny-image" offered: that tool {}; "ask me <q>" with ask_user offered (agent
  *   runs): ask_user {question: "<q>"} (the rest of the message, or "What should I do?");
+ *   "list your tools": the text "Tools: <every offered tool's name, comma-separated>";
+ *   "mcp call <tool> <json>": that tool with those arguments (mcp_call_rule());
  * - otherwise the text "Prime Auto Lab can help with that. You asked: "<question>"".
  * Dates are a YYYY-MM-DD in the text, today, tomorrow, the next named weekday, else next Monday
  * (local time); times an HH:MM in the text, else 10:00; services the first one named (the
@@ -340,7 +391,7 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
         sbuf_destroy(&text);
         return;
     }
-    const char *builtin;
+    const char *builtin, *mcp_at;
     const char *echo_tool = tool_name_suffix(tools, "__echo");
     const char *echo_at = sim_text_find_ci(u, "echo ");
     const char *ask_at = sim_text_find_ci(u, "ask me");
@@ -352,6 +403,11 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     } else if (sim_text_find_ci(u, "unknown tool")) {
         str_copy(d->name, "frobnicate", sizeof(d->name));
         sbuf_puts(&d->text, "{}");
+    } else if (sim_text_find_ci(u, CHAT_LIST_TOOLS)) {
+        d->call = false;
+        tool_names(tools, &d->text);
+    } else if ((mcp_at = sim_text_find_ci(u, CHAT_MCP_CALL)) != NULL) {
+        mcp_call_rule(mcp_at, tools, d);
     } else if ((builtin = builtin_wanted(u, tools)) != NULL) {
         str_copy(d->name, builtin, sizeof(d->name));
         builtin_args(builtin, tool_named(tools, builtin), u, &d->text);

@@ -1,7 +1,13 @@
 """The MCP client (SPEC 8, 14; issue 5) against the reference servers from npm (tests/mcp, installed
 by `make test`): switchboard-mcp over stdio and Streamable HTTP with server-everything and
 server-memory, the official conformance suite, and the supervisor calling an MCP tool during a
-voice session (the simulator's chat model calls `<alias>__echo` for "echo <x>").
+voice session (the simulator's chat model calls `<alias>__echo` for "echo <x>", any tool for
+"mcp call <tool> <json>", and answers "list your tools" with the names it was offered).
+
+tests/integration/fake_mcp.py, a stdio server in Python, covers what the reference servers cannot
+be made to do: tools/list over three pages, list_changed after a call, its own ping and other
+requests sent with the id of the client's call in flight, a slow tool that answers after its
+cancel, and one that kills its server mid-call.
 """
 import asyncio
 import base64
@@ -16,6 +22,7 @@ import time
 
 from harness import (REPO, _live_processes, binary_path, eventually, good_jwt, recv_json,
                      recv_until, timeout)
+from test_relay import user_text
 from test_tools import ToolCase, tool_events
 
 MCP_DIR = os.path.join(REPO, "tests", "mcp")
@@ -302,6 +309,62 @@ class SupervisorMcpTest(McpCase):
         self.assertEqual(nested[-1]["status"], "completed", nested)
         self.assertEqual(nested[-1]["output"], "Echo: after-restart")
 
+    async def test_server_killed_mid_call_fails_it_at_once_then_restarts_with_backoff(self):
+        sim, s = await self.stack_with({"everything": {"command": NODE, "args": [EVERYTHING]}})
+        ws, r, _ = await self.open_ready(s)
+        start = len(r.items)
+        long_op = "everything__trigger-long-running-operation"
+        await ws.send(json.dumps(user_text(
+            'What is the price? mcp call trigger-long-running-operation '
+            '{"duration":10,"steps":5}')))
+        await ws.send('{"type":"response.create"}')
+        await r.wait(lambda m: isinstance(m, dict) and m.get("type") == "tool.call"
+                     and m["name"] == long_op and m["status"] == "started", timeout=15,
+                     start=start, what="the long operation started")
+        await asyncio.sleep(0.5)  # the tools/call is at the server, which is 1 of 5 steps in
+        kids = subprocess.run(["pgrep", "-P", str(s.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        self.assertEqual(len(kids), 1, kids)
+        os.kill(int(kids[0]), signal.SIGKILL)
+        killed = time.monotonic()
+        i = await r.wait(lambda m: isinstance(m, dict) and m.get("type") == "tool.call"
+                         and m["name"] == long_op and m["status"] != "started", timeout=5,
+                         start=start, what="the long operation's end")
+        self.assertLess(time.monotonic() - killed, 2.0)  # not at the 15 s deadline
+        end = r.items[i][1]
+        self.assertEqual(end["status"], "failed", end)
+        self.assertIn("mcp_unavailable", end["output"])
+        self.assertIn("signal 9", end["output"])
+        self.assertLess(end["duration_ms"], 3000)
+        i_sup = await r.wait(lambda m: isinstance(m, dict) and m.get("type") == "tool.call"
+                             and m["name"] == SUP and m["status"] != "started", timeout=5,
+                             start=start, what="the supervisor's answer")
+        self.assertEqual(r.items[i_sup][1]["status"], "completed")
+        await r.wait_type("response.done", timeout=10, start=i_sup)
+        self.assert_tool_order(tool_events(r))
+        # Restarted after the first backoff step (1 s), and the next call works.
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{alias="everything"}') == 1, deadline_s=10,
+            what="server restarted")
+        self.assertGreaterEqual(time.monotonic() - killed, 0.9)
+        nested, _ = await self.echo_turn(ws, r, "after-the-kill")
+        self.assertEqual((nested[-1]["status"], nested[-1]["output"]),
+                         ("completed", "Echo: after-the-kill"), nested)
+        # A second crash soon after: the backoff has doubled.
+        kids = subprocess.run(["pgrep", "-P", str(s.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        os.kill(int(kids[0]), signal.SIGKILL)
+        killed = time.monotonic()
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{alias="everything"}') == 0, deadline_s=5,
+            what="server down again")
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{alias="everything"}') == 1, deadline_s=10,
+            what="server restarted again")
+        self.assertGreaterEqual(time.monotonic() - killed, 1.9)
+        self.assertEqual(re.findall(r'"?mcp\.restart_in"?.*?"?ms"?[=:](\d+)', s.stderr()),
+                         ["1000", "2000"])
+
     async def test_http_server_with_a_lost_session_is_reinitialised(self):
         h = self.http_everything()
         sim, s = await self.stack_with({"web": {"url": h.url}})
@@ -333,3 +396,185 @@ class SupervisorMcpTest(McpCase):
         png = base64.b64decode(steps[0]["screenshot"])
         self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
         self.assertEqual(done["status"], "success", done)
+
+
+# ---- Against tests/integration/fake_mcp.py: paging, list_changed, requests both ways, deadlines,
+# ---- allow-lists, a server killed mid-call.
+
+FAKE = os.path.join(REPO, "tests", "integration", "fake_mcp.py")
+FAKE_TOOLS = ["echo", "slow", "add_tool", "ping_me", "ask_client", "secret", "crash"]
+
+
+def fake_log(path):
+    """(what the client sent, as parsed JSON, in order; the server's own notes)."""
+    try:
+        lines = open(path).read().splitlines()
+    except FileNotFoundError:
+        return [], []
+    sent = [json.loads(ln[2:]) for ln in lines if ln.startswith("C ")]
+    return sent, [ln[2:] for ln in lines if ln.startswith("S ")]
+
+
+def tool_call_ids(sent, tool):
+    return [m["id"] for m in sent if m.get("method") == "tools/call"
+            and m["params"]["name"] == tool]
+
+
+class FakeCliTest(McpCase):
+
+    def fake(self):
+        self.log = os.path.join(self.dir, "fake.log")
+        return ["--", "/usr/bin/python3", FAKE, self.log]
+
+    async def test_list_follows_next_cursor_over_three_pages(self):
+        rc, out, err, _ = cli("list", *self.fake())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([ln.split("\t")[0] for ln in out.splitlines()], FAKE_TOOLS)
+        sent, _ = fake_log(self.log)
+        cursors = [m.get("params", {}).get("cursor") for m in sent
+                   if m.get("method") == "tools/list"]
+        self.assertEqual(cursors, [None, "page-2", "page-3"])
+
+    async def test_server_ping_is_answered_with_an_empty_result(self):
+        # The server's ping carries the id of the client's own tools/call in flight.
+        rc, out, err, _ = cli("call", "ping_me", "{}", *self.fake())
+        self.assertEqual(rc, 0, err)
+        sent, _ = fake_log(self.log)
+        call_id = tool_call_ids(sent, "ping_me")[0]
+        self.assertEqual(json.loads(out), {"jsonrpc": "2.0", "id": call_id, "result": {}})
+
+    async def test_other_server_requests_are_refused_even_with_a_colliding_id(self):
+        # sampling/createMessage and roots/list arrive with the id of the client's outstanding
+        # tools/call: they are requests (they have a method), refused with -32601, and the call
+        # still gets its own answer.
+        rc, out, err, _ = cli("call", "ask_client", "{}", *self.fake())
+        self.assertEqual(rc, 0, (out, err))
+        sent, _ = fake_log(self.log)
+        call_id = tool_call_ids(sent, "ask_client")[0]
+        replies = json.loads(out)
+        self.assertEqual(len(replies), 2, replies)
+        for rep in replies:
+            self.assertEqual(rep["id"], call_id)
+            self.assertNotIn("result", rep)
+            self.assertEqual(rep["error"]["code"], -32601)
+        # No capability the client does not implement is advertised.
+        init = [m for m in sent if m.get("method") == "initialize"][0]
+        self.assertEqual(init["params"]["capabilities"], {})
+
+    async def test_server_killed_mid_call_fails_the_call_at_once(self):
+        rc, out, err, secs = cli("call", "crash", '{"after":0.5}', *self.fake(),
+                                 env={"SWITCHBOARD_MCP_CALL_TIMEOUT_MS": "20000"})
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("mcp_unavailable", out)
+        self.assertIn("signal 9", out)
+        self.assertNotIn("timeout", err)
+        self.assertLess(secs, 8)
+
+
+class FakeSupervisorTest(McpCase):
+    """The supervisor of a voice session with fake_mcp.py as the MCP server `fake`; the
+    simulator's chat model answers "list your tools" with the names of the tools it was offered
+    and runs "mcp call <tool> <json>"."""
+    TEST_TIMEOUT = 90
+
+    async def stack_fake(self, env=None, tools=None):
+        self.log = os.path.join(self.dir, "fake.log")
+        cfg = {"company": {"name": "Shop Co", "phone": "+1 555 0100",
+                           "email": "hi@shop.example", "timezone": "UTC"},
+               "brief": "We sell things.",
+               "mcpServers": {"fake": {"command": "/usr/bin/python3",
+                                       "args": [FAKE, self.log]}}}
+        if tools is not None:
+            cfg["tools"] = tools
+        path = os.path.join(self.dir, "agent.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        full = {"SWITCHBOARD_CONFIG": path}
+        full.update(env or {})
+        sim, s = self.stack("--mode", "agent", "--pace", "20", env=full)
+        await eventually(lambda: s.metrics().get('switchboard_mcp_server_up{alias="fake"}') == 1,
+                         deadline_s=15, what="fake MCP server up")
+        return sim, s
+
+    async def offered(self, ws, r):
+        _, end, _ = await self.turn(ws, r, "What is the price? list your tools", timeout_s=15)
+        self.assertEqual(end["status"], "completed", end)
+        self.assertTrue(end["output"].startswith("Tools: "), end)
+        return end["output"][len("Tools: "):].split(", ")
+
+    async def mcp_turn(self, ws, r, tool, args="{}"):
+        start, end, _ = await self.turn(ws, r, "What is the price? mcp call %s %s" % (tool, args),
+                                        timeout_s=15)
+        return [e for e in tool_events(r, start) if e["name"] != SUP], end
+
+    async def test_every_page_is_offered_and_list_changed_adds_the_new_tool(self):
+        sim, s = await self.stack_fake()
+        ws, r, _ = await self.open_ready(s)
+        names = await self.offered(ws, r)
+        for t in FAKE_TOOLS:
+            self.assertIn("fake__" + t, names)
+        self.assertNotIn("fake__added_tool", names)
+        nested, _ = await self.mcp_turn(ws, r, "add_tool")
+        self.assertEqual((nested[-1]["status"], nested[-1]["output"]), ("completed", "added"))
+        for _ in range(20):  # the refresh is debounced and pages through the list again
+            names = await self.offered(ws, r)
+            if "fake__added_tool" in names:
+                break
+            await asyncio.sleep(0.2)
+        self.assertIn("fake__added_tool", names)
+        self.assertIn("fake__crash", names)  # the last page of the refreshed list too
+        nested, _ = await self.mcp_turn(ws, r, "added_tool")
+        self.assertEqual((nested[-1]["status"], nested[-1]["output"], nested[-1]["via"]),
+                         ("completed", "added tool works", "mcp:fake"))
+        sent, _ = fake_log(self.log)
+        lists = [m.get("params", {}).get("cursor") for m in sent
+                 if m.get("method") == "tools/list"]
+        self.assertEqual(lists, [None, "page-2", "page-3"] * 2)
+
+    async def test_parent_deadline_cancels_the_nested_call_and_drops_its_late_answer(self):
+        sim, s = await self.stack_fake(env={"SWITCHBOARD_TOOL_TIMEOUT_MS": "1500"})
+        ws, r, _ = await self.open_ready(s)
+        start, end, said = await self.turn(ws, r, 'What is the price? mcp call slow {"seconds":3}',
+                                           timeout_s=10)
+        self.assertEqual(end["status"], "timeout", end)
+        evs = tool_events(r, start)
+        self.assert_tool_order(evs)
+        self.assertEqual([(e["name"], e["status"]) for e in evs],
+                         [(SUP, "started"), ("fake__slow", "started"), ("fake__slow", "timeout"),
+                          (SUP, "timeout")])
+        self.assertEqual(evs[2]["parent_call_id"], end["call_id"])
+        self.assertLess(evs[2]["duration_ms"], 2500)
+        # The server is told, with the id of the tools/call it got.
+        await eventually(lambda: any(n.startswith("cancelled") for n in fake_log(self.log)[1]),
+                         deadline_s=3, what="notifications/cancelled")
+        sent, notes = fake_log(self.log)
+        call_id = tool_call_ids(sent, "slow")[0]
+        cancels = [m["params"]["requestId"] for m in sent
+                   if m.get("method") == "notifications/cancelled"]
+        self.assertEqual(cancels, [call_id])
+        # Its answer, 3 s after the call, is dropped: nothing more about the call reaches the
+        # client and the client keeps working.
+        n_before = len(r.items)
+        await eventually(lambda: "late %s" % json.dumps(call_id) in fake_log(self.log)[1],
+                         deadline_s=5, what="the late answer")
+        await asyncio.sleep(0.3)
+        self.assertEqual(tool_events(r, n_before), [])
+        nested, _ = await self.mcp_turn(ws, r, "echo", '{"message":"after-late"}')
+        self.assertEqual((nested[-1]["status"], nested[-1]["output"]),
+                         ("completed", "Echo: after-late"))
+        self.assert_tool_order(tool_events(r))
+
+    async def test_voice_allow_list_hides_an_mcp_tool_from_the_supervisor(self):
+        sim, s = await self.stack_fake(
+            tools={"voice": ["getNextResponseFromSupervisor", "fake__e*", "fake__sl*"]})
+        ws, r, _ = await self.open_ready(s)
+        names = await self.offered(ws, r)
+        self.assertEqual(names, ["fake__echo", "fake__slow"])
+        # Asked for anyway (the model names a tool it was not offered): refused, never run.
+        nested, _ = await self.mcp_turn(ws, r, "fake__secret")
+        self.assertEqual(nested[-1]["status"], "failed", nested)
+        self.assertEqual(json.loads(nested[-1]["output"])["error"]["code"], "unknown_tool")
+        nested, _ = await self.mcp_turn(ws, r, "echo", '{"message":"allowed"}')
+        self.assertEqual(nested[-1]["output"], "Echo: allowed")
+        sent, _ = fake_log(self.log)
+        self.assertEqual(tool_call_ids(sent, "secret"), [])
