@@ -174,7 +174,7 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	@echo "make test: all suites passed"
 
 test-unit: $(OUT)/tests/unit
