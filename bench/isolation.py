@@ -13,7 +13,7 @@ real callers hear them (a faster pace turns the storm into extra audio load). Pr
 table.
 
     bench/isolation.py [--sessions 200] [--storm 50] [--duration 10] [--chat-delay-ms 50]
-                       [--max-iterations 10] [--pace 1] [--json FILE]
+                       [--max-iterations 10] [--pace 1] [--text-answers] [--json FILE]
 
 Binaries come from build/bin (override with SWITCHBOARD_BIN_DIR).
 """
@@ -24,7 +24,10 @@ from relay_matrix import cpu_s, run_bench, start_service, start_sim, stop
 
 def one(a, storm):
     """One run with fresh processes; storm = 0 is the quiet baseline."""
-    sim, sim_port = start_sim("--chat-delay-ms", str(a.chat_delay_ms), "--pace", str(a.pace))
+    sim_args = ["--chat-delay-ms", str(a.chat_delay_ms), "--pace", str(a.pace)]
+    if a.text_answers:
+        sim_args.append("--text-answers")
+    sim, sim_port = start_sim(*sim_args)
     svc = None
     try:
         with tempfile.TemporaryDirectory(prefix="sb-isolation-") as tmp:
@@ -82,6 +85,9 @@ def main():
                     help="SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS (rounds per supervisor run)")
     ap.add_argument("--pace", type=int, default=1,
                     help="the simulator sends spoken answers at this multiple of real time")
+    ap.add_argument("--text-answers", action="store_true",
+                    help="the storm's answers come as text, not speech: tool work without the "
+                         "extra audio")
     ap.add_argument("--json", help="write both results to this file")
     a = ap.parse_args()
     quiet = one(a, 0)

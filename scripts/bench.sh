@@ -43,9 +43,17 @@ R="$OUT/results.md"
         "${ISOLATION_STORM:-50} --tool-storm sessions (each supervisor run: 10 rounds of a booking" \
         "tool behind a 50 ms chat model); fresh processes for each run."
     echo
+    echo "The storm's supervisor answers are spoken at real time (the storm adds that audio too):"
+    echo
     /usr/bin/python3 bench/isolation.py --sessions "${ISOLATION_SESSIONS:-200}" \
         --storm "${ISOLATION_STORM:-50}" --duration "${ISOLATION_DURATION:-10}" \
         --json "$OUT/isolation.json"
+    echo
+    echo "The same with the storm's answers as text (\`--text-answers\`): the tool work alone:"
+    echo
+    /usr/bin/python3 bench/isolation.py --sessions "${ISOLATION_SESSIONS:-200}" \
+        --storm "${ISOLATION_STORM:-50}" --duration "${ISOLATION_DURATION:-10}" \
+        --text-answers --json "$OUT/isolation-text.json"
     echo
     echo "## Supervisor overhead (function call -> function_call_output, simulator answering at once)"
     echo

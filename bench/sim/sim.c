@@ -295,7 +295,8 @@ static void usage(FILE *f)
             "                       [--expire-after-ms N] [--chat-fail 429|429-quota|500|401]\n"
             "                       [--chat-fail-count N] [--chat-delay-ms N] [--pace X] "
             "[--quiet]\n"
-            "                       [--transcripts \"first turn|second turn|...\"]\n"
+            "                       [--transcripts \"first turn|second turn|...\"] "
+            "[--text-answers]\n"
             "\n"
             "Offline simulator of the OpenAI Realtime (GA) and Chat Completions APIs.\n"
             "  GET  /v1/realtime?model=M     WebSocket (Authorization: Bearer <anything>)\n"
@@ -304,6 +305,8 @@ static void usage(FILE *f)
             "--mode echo returns every input_audio_buffer.append as response.output_audio.delta;\n"
             "--mode agent (default) runs a VAD and answers with synthetic speech and tool calls.\n"
             "--pace X sends agent audio at X times real time (default %d).\n"
+            "--text-answers: in echo mode, text turns are answered in text, not speech (a load\n"
+            "run's tool-busy sessions then add no audio).\n"
             "--transcripts gives spoken turns their words (agent mode, no speech recognition\n"
             "here): the Nth turn the VAD detects in a session gets the Nth text as its input\n"
             "transcription (deltas a word at a time, then completed) and is answered with the\n"
@@ -342,6 +345,7 @@ enum {
     OPT_PACE,
     OPT_QUIET,
     OPT_TRANSCRIPTS,
+    OPT_TEXT_ANSWERS,
     OPT_HELP,
 };
 
@@ -400,6 +404,7 @@ static int parse_args(int argc, char **argv)
         {"pace", required_argument, NULL, OPT_PACE},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"transcripts", required_argument, NULL, OPT_TRANSCRIPTS},
+        {"text-answers", no_argument, NULL, OPT_TEXT_ANSWERS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -494,6 +499,9 @@ static int parse_args(int argc, char **argv)
             break;
         case OPT_QUIET:
             cfg->quiet = true;
+            break;
+        case OPT_TEXT_ANSWERS:
+            cfg->text_answers = true;
             break;
         case OPT_TRANSCRIPTS:
             if (parse_transcripts(optarg))

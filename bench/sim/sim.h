@@ -57,7 +57,8 @@ typedef struct sim_config {
     sim_chat_fail_t chat_fail;
     long chat_fail_count; /* < 0: every request fails */
     uint32_t chat_delay_ms;
-    uint32_t pace_x; /* agent audio is sent at this multiple of real time */
+    uint32_t pace_x;   /* agent audio is sent at this multiple of real time */
+    bool text_answers; /* echo mode: answer text turns in text, without speech */
     bool quiet;
     /* --transcripts "a|b|…": the words of a session's Nth VAD turn (agent mode); an empty
      * entry, or a turn past the end, gets the made-up "(caller spoke for …)". */

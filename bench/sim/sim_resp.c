@@ -517,7 +517,7 @@ void sim_resp_create(sim_rt_t *rt, const cJSON *params, const char *client_event
         resp_free(r);
         return;
     }
-    bool text_only = rt->text_only;
+    bool text_only = rt->text_only || (g_sim_cfg.mode == SIM_MODE_ECHO && g_sim_cfg.text_answers);
     const cJSON *mods = cJSON_GetObjectItemCaseSensitive(params, "output_modalities");
     const cJSON *m0 = cJSON_GetArrayItem(mods, 0);
     if (cJSON_IsString(m0))

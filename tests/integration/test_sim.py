@@ -330,6 +330,24 @@ class SimRealtimeEchoTest(SimTestCase):
         self.assertTrue(all(s["open"] and s["events"] == [] for s in sessions), sessions)
 
 
+class SimEchoTextTurnTest(SimTestCase):
+    SIM_ARGS = ["--mode", "echo", "--quiet"]
+
+    async def test_echo_mode_answers_a_text_turn_in_speech_or_with_text_answers_in_text(self):
+        for args, spoken in (([], True), (["--text-answers"], False)):
+            sim = self.own_sim("--mode", "echo", "--quiet", *args)
+            ws, _ = await opened(sim)
+            self.track(ws)
+            await ws.send(user_text("Tell me about the weather"))
+            await ws.send(json.dumps({"type": "response.create"}))
+            evs, audio = await collect_response(ws)
+            t = types(evs)
+            self.assertEqual(bool(audio), spoken, (args, t))
+            self.assertEqual("response.output_text.done" in t, not spoken, (args, t))
+            done = evs[-1]["response"]
+            self.assertEqual(done["status"], "completed")
+
+
 class SimRealtimeAgentTest(SimTestCase):
     SIM_ARGS = ["--mode", "agent", "--quiet"]
 
