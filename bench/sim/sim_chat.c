@@ -16,6 +16,7 @@
 
 #define CHAT_DEFAULT_MODEL     "gpt-4.1-mini"
 #define CHAT_TOOL_RESULT_CHARS 200
+#define CHAT_SLOTS_SAID        3 /* open times read out before "and N more" */
 #define CHAT_ECHO_QUESTION_CPS 300
 #define CHAT_DEFAULT_SERVICE   "Oil Change"
 #define CHAT_DEFAULT_PHONE     "555-0100"
@@ -243,6 +244,68 @@ static void pick_time(const char *text, char out[TIME_LEN + 1])
     str_copy(out, CHAT_DEFAULT_TIME, TIME_LEN + 1);
 }
 
+/* ---- What the model says about a tool's result ------------------------------------------ */
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *jstr_or(const cJSON *o, const char *name, const char *dflt)
+{
+    const char *v = jstr(o, name);
+    return v ? v : dflt;
+}
+
+/*
+ * The sentence a caller should hear for a built-in booking tool's result (JSON text), appended
+ * to out; false when the text is not one of theirs (it is then quoted as it is).
+ */
+static bool say_builtin_result(const char *text, sbuf_t *out)
+{
+    cJSON *r = cJSON_Parse(text);
+    bool said = true;
+    const cJSON *slots = cJSON_GetObjectItemCaseSensitive(r, "slots");
+    const cJSON *appt = cJSON_GetObjectItemCaseSensitive(r, "appointment");
+    const cJSON *found = cJSON_GetObjectItemCaseSensitive(r, "found");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
+    if (cJSON_IsArray(slots)) {
+        int n = cJSON_GetArraySize(slots);
+        if (n == 0) {
+            sbuf_printf(out, "there are no open times on %s.", jstr_or(r, "date", "that day"));
+        } else {
+            sbuf_printf(out, "on %s, %s is open at", jstr_or(r, "date", "that day"),
+                        jstr_or(r, "serviceType", "that service"));
+            for (int i = 0; i < n && i < CHAT_SLOTS_SAID; i++) {
+                const cJSON *t = cJSON_GetArrayItem(slots, i);
+                sbuf_printf(out, "%s %s", i ? "," : "", cJSON_IsString(t) ? t->valuestring : "?");
+            }
+            if (n > CHAT_SLOTS_SAID)
+                sbuf_printf(out, " and %d more times", n - CHAT_SLOTS_SAID);
+            sbuf_putc(out, '.');
+        }
+    } else if (cJSON_IsObject(appt) && jstr(r, "confirmationNumber")) {
+        sbuf_printf(out, "you are booked for %s on %s at %s. Your confirmation number is %s.",
+                    jstr_or(appt, "serviceType", "your visit"), jstr_or(appt, "date", "that day"),
+                    jstr_or(appt, "time", "that time"), jstr(r, "confirmationNumber"));
+    } else if (cJSON_IsBool(found)) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "customer");
+        int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, "appointments"));
+        if (cJSON_IsTrue(found))
+            sbuf_printf(out, "%s is a customer, with %d appointment%s on record.",
+                        jstr_or(c, "name", "that caller"), n, n == 1 ? "" : "s");
+        else
+            sbuf_puts(out, "there is no customer with that phone number.");
+    } else if (cJSON_IsObject(err) && jstr(err, "message")) {
+        sbuf_printf(out, "%s.", jstr(err, "message"));
+    } else {
+        said = false;
+    }
+    cJSON_Delete(r);
+    return said;
+}
+
 /* ---- The rules ------------------------------------------------------------------------------- */
 
 /*
@@ -347,7 +410,9 @@ static void mcp_call_rule(const char *at, const cJSON *tools, decision_t *d)
  * - the last user message says "keep calling tools" and a tool is offered: call the first
  *   offered tool again, whatever came back (tests the iteration cap; with the arguments the
  *   rules below give a built-in tool, else {}, so that a tool storm exercises the tools);
- * - the last message is a tool result: "Here is what I found: <its first 200 characters>";
+ * - the last message is a tool result: "Here is what I found: " and, for a built-in booking
+ *   tool's result, a sentence (the first open times, the booking and its confirmation number,
+ *   the customer, or the error's message), else its first 200 characters;
  * - "malformed arguments" with a tool offered: call it with arguments that are not JSON;
  * - "unknown tool": call a tool named "frobnicate", which nobody offers;
  * - otherwise, on the last user message: "available"/"availability" with checkAvailability
@@ -387,7 +452,8 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
         sbuf_reset(&text);
         content_text(last, &text);
         sbuf_puts(&d->text, "Here is what I found: ");
-        sim_text_prefix_cp(&d->text, text.data ? text.data : "", CHAT_TOOL_RESULT_CHARS);
+        if (!say_builtin_result(text.data ? text.data : "", &d->text))
+            sim_text_prefix_cp(&d->text, text.data ? text.data : "", CHAT_TOOL_RESULT_CHARS);
         sbuf_destroy(&text);
         return;
     }

@@ -65,7 +65,7 @@ test("chat: two connections on one thread see each other's messages; history on 
     assert.ok(c.got.tools.some((e) => e.name === "checkAvailability"), "the supervisor's tool call is shown");
   }
   assert.equal(a.got.messages[0].clientMessageId, cid, "the sender's clientMessageId comes back");
-  assert.match(answers(a)[0].text, /^Here is what I found: .*"slots"/, "the answer uses the tool's output");
+  assert.match(answers(a)[0].text, /^Here is what I found: on \d{4}-\d{2}-\d{2}, .* is open at \d\d:\d\d/, "the answer uses the tool's output");
 
   b.send("Thanks, that is all.");
   await wait(() => answers(a).length === 2 && answers(b).length === 2, "the second answer on both");

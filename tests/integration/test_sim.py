@@ -718,6 +718,36 @@ class SimChatTest(SimTestCase):
         text = self.text_of(self.sim.chat(body))
         self.assertEqual(text, "Here is what I found: " + long[:200])
 
+    async def test_booking_tool_results_are_said_as_sentences(self):
+        def answer(tool, content):
+            body = {"model": "m", "tools": chat_tools(tool), "messages": [
+                {"role": "user", "content": "Anything available?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "call_1", "type": "function",
+                     "function": {"name": tool, "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": json.dumps(content)}]}
+            return self.text_of(self.sim.chat(body))
+        self.assertEqual(
+            answer("checkAvailability", {"date": "2031-05-06", "serviceType": "Oil Change",
+                                         "slots": ["08:00", "08:30", "09:00", "09:30"]}),
+            "Here is what I found: on 2031-05-06, Oil Change is open at 08:00, 08:30, 09:00 "
+            "and 1 more times.")
+        self.assertEqual(answer("checkAvailability", {"date": "2031-05-04", "slots": []}),
+                         "Here is what I found: there are no open times on 2031-05-04.")
+        self.assertEqual(
+            answer("bookAppointment", {"confirmationNumber": "PAL-7Q2K9X", "appointment": {
+                "date": "2031-05-06", "time": "10:00", "serviceType": "Brake Repair"}}),
+            "Here is what I found: you are booked for Brake Repair on 2031-05-06 at 10:00. "
+            "Your confirmation number is PAL-7Q2K9X.")
+        self.assertEqual(
+            answer("lookupCustomer", {"found": True, "customer": {
+                "name": "Ann", "phone": "555-0100", "appointments": [{}]}}),
+            "Here is what I found: Ann is a customer, with 1 appointment on record.")
+        self.assertEqual(
+            answer("bookAppointment", {"error": {"code": "slot_unavailable",
+                                                 "message": "that time is taken"}}),
+            "Here is what I found: that time is taken.")
+
     async def test_stream(self):
         r = self.ask("Is anything available?", "checkAvailability", stream=True,
                      stream_options={"include_usage": True})
