@@ -162,6 +162,7 @@ int main(void)
     int leaked = sched_stop(ACTOR_STOP_WAIT_MS);
     log_info("drain.done", LOG_I("ms", (clock_now_ns() - t0) / NS_PER_MS),
              LOG_I("actors_left", leaked));
+    upstream_destroy(); /* no upstream actor is left to send it */
     agentcfg_free(&agentcfg);
     config_free(&cfg);
     metrics_destroy();

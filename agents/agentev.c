@@ -40,9 +40,7 @@ cJSON *agentev_step_update(const char *run_id, int step_number, const tool_event
     cJSON *action = cJSON_AddObjectToObject(ev, "action");
     cJSON_AddStringToObject(action, "type", "tool_call");
     cJSON_AddStringToObject(action, "name", e->name);
-    const char *raw = e->arguments ? e->arguments : "";
-    cJSON *args = cJSON_Parse(raw);
-    cJSON_AddItemToObject(action, "arguments", args ? args : cJSON_CreateString(raw));
+    cJSON_AddItemToObject(action, "arguments", tool_args_json(e->arguments));
     sbuf_t b = SBUF_INIT;
     if (strcmp(e->status, "completed") != 0)
         sbuf_printf(&b, "%s: ", e->status);

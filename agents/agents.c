@@ -107,6 +107,7 @@ int agents_start(void)
     started_ns = clock_now_ns();
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
+    upstream_init();
     g_gate = gate_spawn();
     g_router = router_spawn();
     if (g_gate == NULL || g_router == NULL || supervisor_start() != 0 || web_start() != 0)

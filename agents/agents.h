@@ -80,6 +80,10 @@ typedef struct upstream_state_msg {
 audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len);
 event_msg_t *event_msg_new(uint32_t type, cJSON *event);
 
+/* Builds the session.update all upstreams send (from the agent config, once) / frees it.
+ * Thread: main, before the network threads start and after they stop. */
+void upstream_init(void);
+void upstream_destroy(void);
 /* Spawns the upstream actor of a session (upstream.c); NULL when the runtime refuses. */
 actor_t *upstream_spawn(actor_t *session, conn_id_t near);
 

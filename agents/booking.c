@@ -651,37 +651,24 @@ char *booking_run(booking_t *b, const char *name, const cJSON *args, int64_t now
 
 /* ---- Tool definitions (Chat Completions `tools`) -------------------------------------------- */
 
-static cJSON *prop(cJSON *props, const char *name, const char *description)
-{
-    cJSON *p = cJSON_AddObjectToObject(props, name);
-    cJSON_AddStringToObject(p, "type", "string");
-    cJSON_AddStringToObject(p, "description", description);
-    return p;
-}
-
 /* Adds {type:"function",function:{name,description,parameters}}; returns the properties. */
 static cJSON *add_def(cJSON *arr, const char *name, const char *description,
                       const char *const *required)
 {
-    cJSON *t = cJSON_CreateObject();
+    cJSON *t = cJSON_CreateObject(), *props;
     cJSON_AddStringToObject(t, "type", "function");
     cJSON *f = cJSON_AddObjectToObject(t, "function");
     cJSON_AddStringToObject(f, "name", name);
     cJSON_AddStringToObject(f, "description", description);
-    cJSON *params = cJSON_AddObjectToObject(f, "parameters");
-    cJSON_AddStringToObject(params, "type", "object");
-    cJSON *props = cJSON_AddObjectToObject(params, "properties");
-    cJSON *req = cJSON_AddArrayToObject(params, "required");
-    for (; *required; required++)
-        cJSON_AddItemToArray(req, cJSON_CreateString(*required));
-    cJSON_AddBoolToObject(params, "additionalProperties", false);
+    cJSON_AddItemToObject(f, "parameters", tool_params_new(required, &props));
     cJSON_AddItemToArray(arr, t);
     return props;
 }
 
 static void service_prop(const agentcfg_t *ac, cJSON *props)
 {
-    cJSON *p = prop(props, "serviceType", "The service, exactly one of the listed names");
+    cJSON *p =
+        tool_string_prop(props, "serviceType", "The service, exactly one of the listed names");
     cJSON *e = cJSON_AddArrayToObject(p, "enum");
     for (size_t i = 0; i < ac->n_services; i++)
         cJSON_AddItemToArray(e, cJSON_CreateString(ac->services[i].name));
@@ -701,13 +688,15 @@ void booking_tool_defs(const agentcfg_t *ac, cJSON *arr)
              "booking.",
              ac->company_timezone, SLOT_STEP_MIN);
     cJSON *p = add_def(arr, "checkAvailability", desc, avail_req);
-    prop(p, "date", "The day, YYYY-MM-DD (e.g. 2026-12-03), in the business's local calendar");
+    tool_string_prop(p, "date",
+                     "The day, YYYY-MM-DD (e.g. 2026-12-03), in the business's local calendar");
     service_prop(ac, p);
-    prop(p, "start", "Optional: earliest start time, HH:MM 24-hour, business local time");
-    prop(p, "end", "Optional: latest end time, HH:MM 24-hour, business local time");
-    prop(p, "timeZone",
-         "Optional: the caller's IANA time zone (informational; slots are "
-         "always in the business's local time)");
+    tool_string_prop(p, "start",
+                     "Optional: earliest start time, HH:MM 24-hour, business local time");
+    tool_string_prop(p, "end", "Optional: latest end time, HH:MM 24-hour, business local time");
+    tool_string_prop(p, "timeZone",
+                     "Optional: the caller's IANA time zone (informational; slots are "
+                     "always in the business's local time)");
 
     snprintf(desc, sizeof(desc),
              "Book an appointment after checking availability and confirming the customer's "
@@ -715,18 +704,19 @@ void booking_tool_defs(const agentcfg_t *ac, cJSON *arr)
              "local time (%s). Returns a confirmation number.",
              ac->company_timezone);
     p = add_def(arr, "bookAppointment", desc, book_req);
-    prop(p, "date", "The day, YYYY-MM-DD");
-    prop(p, "time", "Start time, HH:MM 24-hour, one of the slots checkAvailability returned");
-    prop(p, "customerName", "The customer's full name");
-    prop(p, "customerPhone", "The customer's phone number, any formatting");
+    tool_string_prop(p, "date", "The day, YYYY-MM-DD");
+    tool_string_prop(p, "time",
+                     "Start time, HH:MM 24-hour, one of the slots checkAvailability returned");
+    tool_string_prop(p, "customerName", "The customer's full name");
+    tool_string_prop(p, "customerPhone", "The customer's phone number, any formatting");
     service_prop(ac, p);
-    prop(p, "notes", "Optional: anything the shop should know (vehicle, symptoms)");
+    tool_string_prop(p, "notes", "Optional: anything the shop should know (vehicle, symptoms)");
 
     p = add_def(arr, "lookupCustomer",
                 "Look up a returning customer and their appointments by phone number (any "
                 "formatting; only the digits are compared).",
                 lookup_req);
-    prop(p, "phone", "The customer's phone number");
+    tool_string_prop(p, "phone", "The customer's phone number");
 }
 
 /* Initials of the company's words, upper case: "Prime Auto Lab" -> "PAL"; "APT" when none. */

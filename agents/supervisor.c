@@ -680,9 +680,7 @@ cJSON *tool_event_json(const tool_event_msg_t *e)
     if (e->parent_call_id[0])
         cJSON_AddStringToObject(ev, "parent_call_id", e->parent_call_id);
     cJSON_AddStringToObject(ev, "name", e->name);
-    cJSON *args = cJSON_Parse(e->arguments ? e->arguments : "");
-    cJSON_AddItemToObject(ev, "arguments",
-                          args ? args : cJSON_CreateString(e->arguments ? e->arguments : ""));
+    cJSON_AddItemToObject(ev, "arguments", tool_args_json(e->arguments));
     cJSON_AddStringToObject(ev, "status", e->status);
     if (e->output)
         cJSON_AddStringToObject(ev, "output", e->output);

@@ -55,3 +55,29 @@ tool_result_msg_t *tool_result_new(uint64_t cookie, bool is_error, const char *o
     r->output = xstrdup(output ? output : "");
     return r;
 }
+
+cJSON *tool_args_json(const char *raw)
+{
+    cJSON *args = cJSON_Parse(raw ? raw : "");
+    return args ? args : cJSON_CreateString(raw ? raw : "");
+}
+
+cJSON *tool_params_new(const char *const *required, cJSON **props)
+{
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "type", "object");
+    *props = cJSON_AddObjectToObject(params, "properties");
+    cJSON *req = cJSON_AddArrayToObject(params, "required");
+    for (; required && *required; required++)
+        cJSON_AddItemToArray(req, cJSON_CreateString(*required));
+    cJSON_AddBoolToObject(params, "additionalProperties", false);
+    return params;
+}
+
+cJSON *tool_string_prop(cJSON *props, const char *name, const char *description)
+{
+    cJSON *p = cJSON_AddObjectToObject(props, name);
+    cJSON_AddStringToObject(p, "type", "string");
+    cJSON_AddStringToObject(p, "description", description);
+    return p;
+}

@@ -77,6 +77,19 @@ typedef struct tool_result_msg {
     char reason[24]; /* a supervisor run's failure as a code (SUP_REASON_*), "" otherwise */
 } tool_result_msg_t;
 
+/* A tool call's arguments for a client event: the parsed JSON, or the raw text as a string when
+ * it is not valid JSON (SPEC 5.1). raw may be NULL (""). */
+cJSON *tool_args_json(const char *raw);
+
+/*
+ * A tool's parameters schema, {type:"object",properties:{},required:[…],additionalProperties:
+ * false}, for both the Realtime and the Chat Completions tool shapes; *props is set to its
+ * properties. required: NULL-terminated names (NULL = none).
+ */
+cJSON *tool_params_new(const char *const *required, cJSON **props);
+/* Adds the string property name with its description to props; returns it (for an enum). */
+cJSON *tool_string_prop(cJSON *props, const char *name, const char *description);
+
 /* Builds a TOOL_MSG_CALL; takes args (NULL = {}) and a new reference to reply_to. */
 tool_call_msg_t *tool_call_new(actor_t *reply_to, uint64_t cookie, const char *name, cJSON *args);
 /* Builds a TOOL_MSG_CANCEL. */

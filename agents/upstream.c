@@ -62,7 +62,6 @@ typedef struct upstream {
     actor_timer_t *deadline;
     actor_timer_t *retry;
     actor_timer_t *recycle;
-    char *session_update; /* the configuration, serialised once */
     replay_item_t *items; /* ring of the newest replay_items texts */
     size_t n_items;
     size_t items_head;
@@ -107,6 +106,9 @@ static void tell_session(upstream_t *u, upstream_state_t st, const char *detail)
 }
 
 /* ---- Configuration --------------------------------------------------------------------------- */
+
+/* The session.update every upstream sends: built once from the immutable configuration. */
+static char *g_session_update;
 
 static char *build_session_update(void)
 {
@@ -275,7 +277,7 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
         const char *id = str_field(s, "id");
         str_copy(u->openai_session, id ? id : "", sizeof(u->openai_session));
         if (u->phase == PHASE_CONNECTING) {
-            net_ws_send_text(u->conn, u->session_update, strlen(u->session_update));
+            net_ws_send_text(u->conn, g_session_update, strlen(g_session_update));
             u->phase = PHASE_CONFIGURING;
         }
         return;
@@ -456,7 +458,6 @@ static void upstream_stop(actor_t *self)
     for (size_t i = 0; i < u->n_items; i++)
         free(u->items[(u->items_head + i) % cap].text);
     free(u->items);
-    free(u->session_update);
     free(u->b64);
     actor_unref(u->session);
 }
@@ -477,7 +478,6 @@ actor_t *upstream_spawn(actor_t *session, conn_id_t near)
     u->retry = actor_timer_new(&u->actor, UP_MSG_RETRY, NULL);
     u->recycle = actor_timer_new(&u->actor, UP_MSG_RECYCLE, NULL);
     u->items = xcalloc((size_t)g_config->replay_items + 1, sizeof(*u->items));
-    u->session_update = build_session_update();
     if (g_config->openai_api_key == NULL) {
         u->phase = PHASE_DONE;
         tell_session(u, UPSTREAM_UNAVAILABLE, "OPENAI_API_KEY is not set");
@@ -485,4 +485,16 @@ actor_t *upstream_spawn(actor_t *session, conn_id_t near)
         connect_attempt(u); /* safe before the first turn: nobody else runs this actor yet */
     }
     return &u->actor;
+}
+
+void upstream_init(void)
+{
+    if (g_session_update == NULL)
+        g_session_update = build_session_update();
+}
+
+void upstream_destroy(void)
+{
+    free(g_session_update);
+    g_session_update = NULL;
 }

@@ -22,50 +22,43 @@
 
 /* ---- Definitions ----------------------------------------------------------------------------- */
 
-static cJSON *string_prop(cJSON *props, const char *name, const char *description)
-{
-    cJSON *p = cJSON_AddObjectToObject(props, name);
-    cJSON_AddStringToObject(p, "type", "string");
-    cJSON_AddStringToObject(p, "description", description);
-    return p;
-}
-
+/* Adds a Realtime (flat) function tool {type,name,description,parameters}; returns its
+ * properties. */
 static cJSON *function_def(cJSON *arr, const char *name, const char *description,
-                           cJSON **props, cJSON **required)
+                           const char *const *required)
 {
-    cJSON *t = cJSON_CreateObject();
+    cJSON *t = cJSON_CreateObject(), *props;
     cJSON_AddStringToObject(t, "type", "function");
     cJSON_AddStringToObject(t, "name", name);
     cJSON_AddStringToObject(t, "description", description);
-    cJSON *params = cJSON_AddObjectToObject(t, "parameters");
-    cJSON_AddStringToObject(params, "type", "object");
-    *props = cJSON_AddObjectToObject(params, "properties");
-    *required = cJSON_AddArrayToObject(params, "required");
-    cJSON_AddBoolToObject(params, "additionalProperties", 0);
+    cJSON_AddItemToObject(t, "parameters", tool_params_new(required, &props));
     cJSON_AddItemToArray(arr, t);
-    return t;
+    return props;
 }
 
 cJSON *voicetools_defs(const agentcfg_t *ac)
 {
-    cJSON *arr = cJSON_CreateArray(), *props, *req;
+    static const char *const sup_req[] = {"relevantContextFromLastUserMessage", NULL};
+    static const char *const nav_req[] = {"section", NULL};
+    cJSON *arr = cJSON_CreateArray(), *props;
     if (agentcfg_tool_allowed(&ac->tools_voice, VOICETOOL_SUPERVISOR)) {
-        function_def(arr, VOICETOOL_SUPERVISOR,
-                     "Ask the supervisor for the answer to the caller's request: bookings, "
-                     "availability, customer records, or anything the company brief does not "
-                     "answer. Say a short filler phrase first; then read the answer.",
-                     &props, &req);
-        string_prop(props, "relevantContextFromLastUserMessage",
-                    "What the caller asked, with every detail they gave (dates, times, names, "
-                    "phone numbers, services).");
-        cJSON_AddItemToArray(req, cJSON_CreateString("relevantContextFromLastUserMessage"));
+        props =
+            function_def(arr, VOICETOOL_SUPERVISOR,
+                         "Ask the supervisor for the answer to the caller's request: bookings, "
+                         "availability, customer records, or anything the company brief does not "
+                         "answer. Say a short filler phrase first; then read the answer.",
+                         sup_req);
+        tool_string_prop(props, "relevantContextFromLastUserMessage",
+                         "What the caller asked, with every detail they gave (dates, times, "
+                         "names, phone numbers, services).");
     }
     if (ac->n_pages > 0 && agentcfg_tool_allowed(&ac->tools_voice, VOICETOOL_NAVIGATE)) {
-        function_def(arr, VOICETOOL_NAVIGATE,
-                     "Scroll the caller's browser tab to a section of the website, e.g. when "
-                     "they ask to see prices or the contact details.",
-                     &props, &req);
-        cJSON *page = string_prop(props, "page", "The page; leave it out for the caller's page.");
+        props = function_def(arr, VOICETOOL_NAVIGATE,
+                             "Scroll the caller's browser tab to a section of the website, e.g. "
+                             "when they ask to see prices or the contact details.",
+                             nav_req);
+        cJSON *page =
+            tool_string_prop(props, "page", "The page; leave it out for the caller's page.");
         cJSON *pe = cJSON_AddArrayToObject(page, "enum");
         cJSON *sections = cJSON_CreateArray();
         for (size_t i = 0; i < ac->n_pages; i++) {
@@ -79,9 +72,8 @@ cJSON *voicetools_defs(const agentcfg_t *ac)
                     cJSON_AddItemToArray(sections, cJSON_CreateString(sec));
             }
         }
-        cJSON *section = string_prop(props, "section", "The section to scroll to.");
+        cJSON *section = tool_string_prop(props, "section", "The section to scroll to.");
         cJSON_AddItemToObject(section, "enum", sections);
-        cJSON_AddItemToArray(req, cJSON_CreateString("section"));
     }
     return arr;
 }
@@ -131,7 +123,8 @@ void voicetools_call_end(session_t *s, const char *end_reason)
             supervisor_cancel(&s->actor, c->cookie); /* nobody is left to hear the answer */
     if (s->record_id[0] == '\0')
         return;
-    store_call_end(s->record_id, now_ms(), end_reason, s->openai_session[0] ? s->openai_session : NULL,
+    store_call_end(s->record_id, now_ms(), end_reason,
+                   s->openai_session[0] ? s->openai_session : NULL,
                    s->request_id[0] ? s->request_id : NULL, s->input_tokens, s->output_tokens);
 }
 
@@ -272,7 +265,8 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
     c->timer = actor_timer_new(&s->actor, SESSION_MSG_TOOL_TIMEOUT, c);
     actor_timer_start(c->timer, timeout_ms, 0);
     if (sup) {
-        const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(parsed, "relevantContextFromLastUserMessage");
+        const cJSON *ctx =
+            cJSON_GetObjectItemCaseSensitive(parsed, "relevantContextFromLastUserMessage");
         char *context = xstrdup(cJSON_IsString(ctx) ? ctx->valuestring : "");
         cJSON *history = s->history ? cJSON_Duplicate(s->history, 1) : NULL;
         supervisor_run(&s->actor, c->cookie, c->call_id, s->session_id, history, context,
@@ -290,7 +284,10 @@ void voicetools_result(session_t *s, const tool_result_msg_t *m)
     vcall_t *c = call_by_cookie(s, m->cookie);
     if (c == NULL)
         return; /* after its deadline: dropped (SPEC 14) */
-    complete(s, c, m->timeout ? "timeout" : m->is_error ? "failed" : "completed",
+    complete(s, c,
+             m->timeout    ? "timeout"
+             : m->is_error ? "failed"
+                           : "completed",
              m->output ? m->output : "");
 }
 
@@ -334,7 +331,8 @@ void voicetools_timeout(session_t *s, void *call)
     while (c->nested) {
         nested_open_t *n = c->nested;
         c->nested = n->next;
-        tool_event_msg_t e = {.duration_ms = (int64_t)((clock_now_ns() - n->started_ns) / NS_PER_MS)};
+        tool_event_msg_t e = {.duration_ms =
+                                  (int64_t)((clock_now_ns() - n->started_ns) / NS_PER_MS)};
         str_copy(e.parent_call_id, c->call_id, sizeof(e.parent_call_id));
         str_copy(e.call_id, n->call_id, sizeof(e.call_id));
         str_copy(e.name, n->name, sizeof(e.name));

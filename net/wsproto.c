@@ -200,6 +200,25 @@ static bool scan_literal(scan_t *sc, const char *word)
 static bool scan_value(scan_t *sc, bool top);
 
 /* An object at sc->p; top (the outermost) notes the members asked for. */
+/*
+ * After a member or element: a ',' (then more follow: 1) or the closing byte (done: 0);
+ * anything else is not JSON (-1). Consumes what it reads and the space after a comma.
+ */
+static int scan_next(scan_t *sc, char close)
+{
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == ',') {
+        sc->p++;
+        skip_ws(sc);
+        return 1;
+    }
+    if (sc->p < sc->end && *sc->p == close) {
+        sc->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static bool scan_object(scan_t *sc, bool top)
 {
     sc->p++;
@@ -236,17 +255,9 @@ static bool scan_object(scan_t *sc, bool top)
             if (!scan_value(sc, false))
                 return false;
         }
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            skip_ws(sc);
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == '}') {
-            sc->p++;
-            return true;
-        }
-        return false;
+        int more = scan_next(sc, '}');
+        if (more <= 0)
+            return more == 0;
     }
 }
 
@@ -261,17 +272,9 @@ static bool scan_array(scan_t *sc)
     for (;;) {
         if (!scan_value(sc, false))
             return false;
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            skip_ws(sc);
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == ']') {
-            sc->p++;
-            return true;
-        }
-        return false;
+        int more = scan_next(sc, ']');
+        if (more <= 0)
+            return more == 0;
     }
 }
 
