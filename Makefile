@@ -56,7 +56,7 @@ BIN     := $(OUT)/bin
 endif
 
 # Library code: every layer except the program entry points.
-LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c audio/*.c)
+LIB_SRCS := $(wildcard base/*.c mailbox/*.c actors/*.c net/*.c agents/*.c agents/*/*.c audio/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/%.o)
 
 # The browser files (web/), compiled into the service by scripts/embed.sh (agents/web.h).
@@ -208,7 +208,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_DEPS    := net/wsproto.c net/wsframe.c net/wshs.c agents/events.c audio/b64.c
+FUZZ_DEPS    := net/wsproto.c net/wsframe.c net/wshs.c agents/voice/events.c audio/b64.c
 FUZZ_TARGETS := client_events upstream_events utf8 wsrx scan
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)

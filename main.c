@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "actors/sched.h"
-#include "agents/agentcfg.h"
+#include "agents/config/agentcfg.h"
 #include "agents/agents.h"
-#include "agents/mcp.h"
-#include "agents/tools.h"
+#include "agents/mcp/mcp.h"
+#include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"

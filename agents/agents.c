@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "actors/sched.h"
-#include "agents/supervisor.h"
-#include "agents/tools.h"
-#include "agents/web.h"
+#include "agents/supervisor/supervisor.h"
+#include "agents/tools/tools.h"
+#include "agents/web/web.h"
 #include "base/config.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 
 #include "actors/actor.h"
-#include "agents/agentcfg.h"
+#include "agents/config/agentcfg.h"
 #include "net/net.h"
 
 #define ID_MAX 64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */

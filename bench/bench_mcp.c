@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "actors/sched.h"
-#include "agents/mcp.h"
+#include "agents/mcp/mcp.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"

@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "agents/mcp.h"
+#include "agents/mcp/mcp.h"
 
 /* The first message of this type from the client, waiting at most ms; NULL on timeout. */
 msg_t *cli_wait(uint32_t type, uint64_t ms);

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cli/mcp_cli.h"
-#include "agents/mcp_int.h"
+#include "agents/mcp/mcp_int.h"
 
 #define CONF_CALL_TIMEOUT_MS 10000
 

@@ -27,9 +27,9 @@
 #include <time.h>
 
 #include "actors/sched.h"
-#include "agents/agentcfg.h"
-#include "agents/mcp.h"
-#include "agents/mcp_int.h"
+#include "agents/config/agentcfg.h"
+#include "agents/mcp/mcp.h"
+#include "agents/mcp/mcp_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "actors/sched.h"
-#include "agents/agentcfg.h"
-#include "agents/store_int.h"
-#include "agents/tools.h"
+#include "agents/config/agentcfg.h"
+#include "agents/store/store_int.h"
+#include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"

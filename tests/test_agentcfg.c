@@ -1,5 +1,5 @@
 /* The agent config file (SPEC 2.2): the built-in demo, defaults, strict validation, globs. */
-#include "agents/agentcfg.h"
+#include "agents/config/agentcfg.h"
 #include "base/util.h"
 #include "tests/runner.h"
 

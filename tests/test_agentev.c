@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "agents/agentev.h"
+#include "agents/agentrun/agentev.h"
 #include "net/wsproto.h"
 #include "tests/runner.h"
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agents/jwtauth.h"
+#include "agents/auth/jwtauth.h"
 #include "base/sbuf.h"
 #include "tests/runner.h"
 

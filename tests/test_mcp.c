@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "actors/sched.h"
-#include "agents/mcp_int.h"
+#include "agents/mcp/mcp_int.h"
 #include "base/metrics.h"
 #include "base/util.h"
 #include "net/net.h"

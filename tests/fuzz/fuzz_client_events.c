@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agents/events.h"
+#include "agents/voice/events.h"
 #include "net/wsproto.h"
 
 static const char *const voice_types[] = {

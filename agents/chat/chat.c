@@ -1,0 +1,280 @@
+/*
+ * chat: the registry of /ws/chat connections and live chat threads (design in chat_int.h).
+ *
+ * On open it checks the query (threadId and userId: [A-Za-z0-9_-]{1,64}, else 1008
+ * "unauthorized") and the token: an ephemeral `ek_` token is spent through the gate; anything
+ * else must be an HS256 JWT whose sub is the userId (jwtauth.h). Then the connection is attached
+ * to its thread's actor. Events that arrive while the token is being checked are held (a few)
+ * and forwarded after the attach, in order.
+ * Thread: the registry's worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/chat/chat_int.h"
+#include "agents/auth/jwtauth.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/strmap.h"
+#include "base/util.h"
+
+#define CHAT_TOKEN_MAX   4096 /* a JWT in the query; ephemeral tokens are 67 bytes */
+#define CHAT_HELD_MAX    8    /* events held per connection while its token is checked */
+#define EPHEMERAL_PREFIX "ek_"
+#define MS_PER_S         1000
+
+actor_t *g_chat;
+
+static const char *const chat_types[] = {"message", NULL};
+
+typedef struct chat_conn {
+    conn_id_t conn;
+    char thread_id[ID_MAX + 1];
+    char user_id[ID_MAX + 1];
+    actor_t *thread; /* once attached: the thread's actor (the thread entry holds the reference) */
+    net_ws_text_msg_t *held[CHAT_HELD_MAX];
+    int n_held;
+} chat_conn_t;
+
+typedef struct thread_entry {
+    actor_t *actor;    /* a reference */
+    int conns;         /* attached connections */
+    uint64_t attaches; /* ATTACH messages sent to this actor */
+} thread_entry_t;
+
+typedef struct chat {
+    actor_t actor;
+    strmap_t conns;   /* "<conn id hex>" -> chat_conn_t */
+    strmap_t threads; /* threadId -> thread_entry_t */
+} chat_t;
+
+static void conn_key(char *buf, size_t n, conn_id_t c)
+{
+    snprintf(buf, n, "%llx", (unsigned long long)c);
+}
+
+static chat_conn_t *conn_get(chat_t *ch, conn_id_t c)
+{
+    char key[24];
+    conn_key(key, sizeof(key), c);
+    return strmap_get(&ch->conns, key);
+}
+
+static void conn_free(chat_conn_t *cc)
+{
+    for (int i = 0; i < cc->n_held; i++)
+        msg_free(&cc->held[i]->hdr);
+    free(cc);
+}
+
+/* Query value name as an id, or false. */
+static bool query_id(const char *query, const char *name, char out[ID_MAX + 1])
+{
+    char buf[ID_MAX + 2];
+    int n = net_query_get(query, name, buf, sizeof(buf));
+    if (n < 0 || !str_is_id(buf, (size_t)n, 1, ID_MAX))
+        return false;
+    memcpy(out, buf, (size_t)n + 1);
+    return true;
+}
+
+/* The token checked: attach to the thread (spawning its actor), then forward what was held. */
+static void attach(chat_t *ch, chat_conn_t *cc)
+{
+    thread_entry_t *t = strmap_get(&ch->threads, cc->thread_id);
+    if (t == NULL) {
+        actor_t *a = chatthread_spawn(cc->thread_id);
+        if (a == NULL) {
+            log_warn("chat.spawn_failed", LOG_S("thread", cc->thread_id));
+            net_ws_close(cc->conn, 1013, "at capacity");
+            return;
+        }
+        t = xcalloc(1, sizeof(*t));
+        t->actor = a;
+        strmap_put(&ch->threads, cc->thread_id, t);
+    }
+    t->conns++;
+    t->attaches++;
+    cc->thread = t->actor;
+    chat_attach_msg_t *m = MSG_NEW(chat_attach_msg_t, CHAT_MSG_ATTACH);
+    m->conn = cc->conn;
+    str_copy(m->user_id, cc->user_id, sizeof(m->user_id));
+    actor_send(t->actor, &m->hdr);
+    for (int i = 0; i < cc->n_held; i++)
+        actor_send(t->actor, &cc->held[i]->hdr);
+    cc->n_held = 0;
+}
+
+static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
+{
+    chat_conn_t *cc = xcalloc(1, sizeof(*cc));
+    cc->conn = m->conn;
+    char key[24];
+    conn_key(key, sizeof(key), m->conn);
+    strmap_put(&ch->conns, key, cc);
+    char *token = xmalloc(CHAT_TOKEN_MAX + 1);
+    int tl = net_query_get(m->query, "token", token, CHAT_TOKEN_MAX + 1);
+    bool ids =
+        query_id(m->query, "threadId", cc->thread_id) && query_id(m->query, "userId", cc->user_id);
+    if (!ids || tl <= 0 || tl > CHAT_TOKEN_MAX) {
+        net_ws_close(m->conn, 1008, "unauthorized");
+    } else if (strncmp(token, EPHEMERAL_PREFIX, strlen(EPHEMERAL_PREFIX)) == 0) {
+        actor_send(g_gate, &gate_redeem_new(&ch->actor, m->conn, token)->hdr);
+    } else {
+        char sub[JWTAUTH_SUB_MAX + 1];
+        int64_t now_s = (int64_t)(clock_wall_ms() / MS_PER_S);
+        jwtauth_status_t st = jwtauth_verify(token, g_config->jwt_secret, now_s, sub, sizeof(sub));
+        if (st == JWTAUTH_OK && strcmp(sub, cc->user_id) == 0) {
+            attach(ch, cc);
+        } else {
+            log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
+                     LOG_S("reason", st == JWTAUTH_OK ? "sub is not userId" : jwtauth_reason(st)));
+            net_ws_close(m->conn, 1008, "unauthorized");
+        }
+    }
+    free(token);
+}
+
+static void on_redeemed(chat_t *ch, const gate_redeemed_msg_t *m)
+{
+    chat_conn_t *cc = conn_get(ch, (conn_id_t)m->cookie);
+    if (cc == NULL || cc->thread)
+        return; /* closed meanwhile */
+    if (m->ok) {
+        attach(ch, cc);
+    } else {
+        log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
+                 LOG_S("reason", "ephemeral token unknown, spent or expired"));
+        net_ws_close(cc->conn, 1008, "unauthorized");
+    }
+}
+
+/* Takes m: forwarded to the thread, held until the attach, or dropped. */
+static void on_text(chat_t *ch, net_ws_text_msg_t *m)
+{
+    chat_conn_t *cc = conn_get(ch, m->conn);
+    if (cc && cc->thread) {
+        actor_send(cc->thread, &m->hdr);
+        return;
+    }
+    if (cc && cc->n_held < CHAT_HELD_MAX) {
+        cc->held[cc->n_held++] = m;
+        return;
+    }
+    msg_free(&m->hdr);
+}
+
+static void on_closed(chat_t *ch, conn_id_t conn)
+{
+    char key[24];
+    conn_key(key, sizeof(key), conn);
+    chat_conn_t *cc = strmap_del(&ch->conns, key);
+    if (cc == NULL)
+        return;
+    thread_entry_t *t = cc->thread ? strmap_get(&ch->threads, cc->thread_id) : NULL;
+    if (t) {
+        t->conns--;
+        chat_attach_msg_t *d = MSG_NEW(chat_attach_msg_t, CHAT_MSG_DETACH);
+        d->conn = conn;
+        actor_send(t->actor, &d->hdr);
+    }
+    conn_free(cc);
+}
+
+static void on_idle(chat_t *ch, const chat_idle_msg_t *m)
+{
+    thread_entry_t *t = strmap_get(&ch->threads, m->thread_id);
+    if (t == NULL || t->actor != m->thread || t->conns > 0 || t->attaches != m->attaches)
+        return; /* a connection came back since: the actor carries on */
+    strmap_del(&ch->threads, m->thread_id);
+    actor_stop(t->actor);
+    actor_unref(t->actor);
+    free(t);
+}
+
+static void chat_handle(actor_t *self, msg_t *m)
+{
+    chat_t *ch = (chat_t *)self;
+    switch (m->type) {
+    case NET_MSG_WS_OPEN:
+        on_open(ch, (net_ws_open_msg_t *)m);
+        break;
+    case GATE_MSG_REDEEMED:
+        on_redeemed(ch, (gate_redeemed_msg_t *)m);
+        break;
+    case NET_MSG_WS_TEXT:
+        on_text(ch, (net_ws_text_msg_t *)m);
+        return; /* taken */
+    case NET_MSG_WS_CLOSED:
+        on_closed(ch, ((net_ws_closed_msg_t *)m)->conn);
+        break;
+    case CHAT_MSG_IDLE:
+        on_idle(ch, (chat_idle_msg_t *)m);
+        break;
+    default:
+        break;
+    }
+    msg_free(m);
+}
+
+static int drop_conn(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    conn_free(value);
+    return 1;
+}
+
+static int drop_thread(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    thread_entry_t *t = value;
+    actor_stop(t->actor);
+    actor_unref(t->actor);
+    free(t);
+    return 1;
+}
+
+static void chat_stop(actor_t *self)
+{
+    chat_t *ch = (chat_t *)self;
+    strmap_filter(&ch->conns, drop_conn, NULL);
+    strmap_filter(&ch->threads, drop_thread, NULL);
+    strmap_destroy(&ch->conns);
+    strmap_destroy(&ch->threads);
+    actor_unref(g_gate);
+}
+
+static const actor_type_t chat_type = {"chat", chat_handle, chat_stop};
+
+actor_t *chat_spawn(void)
+{
+    chat_t *ch = xcalloc(1, sizeof(*ch));
+    if (actor_spawn(&ch->actor, &chat_type, LANE_TOOLS) != 0) {
+        free(ch);
+        return NULL;
+    }
+    strmap_init(&ch->conns);
+    strmap_init(&ch->threads);
+    actor_ref(g_gate); /* redeems tokens until it stops */
+    return &ch->actor;
+}
+
+actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *close_code,
+                        const char **close_reason)
+{
+    (void)arg;
+    (void)peer;
+    (void)query;
+    (void)close_code;
+    (void)close_reason;
+    actor_ref(g_chat);
+    return g_chat;
+}
+
+const char *const *chat_event_types(void)
+{
+    return chat_types;
+}

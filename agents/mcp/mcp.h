@@ -1,0 +1,123 @@
+/*
+ * mcp: one client actor per configured MCP server (SPEC 8), on the tools lane, and the registry
+ * of the tools they expose to the supervisor as `<alias>__<tool>`.
+ *
+ * A client speaks JSON-RPC to its server over stdio (a child process owned by a network thread,
+ * net_proc_*) or Streamable HTTP (net_fetch); it never does I/O itself. Lifecycle: initialize
+ * (10 s deadline; protocol 2025-11-25, accepting 2025-06-18 and 2025-03-26) ->
+ * notifications/initialized -> tools/list (all pages) -> ready; list_changed re-lists; a ping
+ * every MCP_PING_INTERVAL_MS. A crash or a lost connection restarts it after a backoff of 1 s
+ * doubling to 30 s; calls meanwhile fail at once with a tool error.
+ *
+ * Calls: TOOL_MSG_CALL (name = the exposed name, or the server's own name) -> tools/call with the
+ * call's timeout_ms (SWITCHBOARD_MCP_CALL_TIMEOUT_MS when 0) -> exactly one TOOL_MSG_RESULT (text
+ * joined, structuredContent as JSON, the first image in image_b64/image_mime, isError and
+ * JSON-RPC errors as is_error; `timeout` past the deadline, after notifications/cancelled).
+ * TOOL_MSG_CANCEL sends notifications/cancelled and answers nothing; late responses are dropped.
+ *
+ * The registry (mcpreg_*) is an immutable snapshot of every published tool, swapped under a
+ * mutex by the clients when their lists change and read by supervisor runs: a reader takes a
+ * reference to the current snapshot (one lock, no copying), so a list refresh never blocks or
+ * changes a run that is already building its request.
+ *
+ * CONTRACT
+ *   mcp_start_all() / mcp_stop_all(): main thread, between net_start() and net_stop().
+ *   mcp_spawn(): any thread, while the network threads run.
+ *   mcpreg_*(): any thread. A snapshot is immutable; mcpreg_release() drops the reference.
+ */
+#ifndef SB_AGENTS_MCP_H
+#define SB_AGENTS_MCP_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "agents/config/agentcfg.h"
+#include "agents/tools/tools.h"
+
+#define MCP_PROTOCOL_VERSION "2025-11-25"
+#define MCP_INIT_TIMEOUT_MS  10000
+#define MCP_PING_INTERVAL_MS 30000
+#define MCP_PING_TIMEOUT_MS  10000
+#define MCP_BACKOFF_MIN_MS   1000
+#define MCP_BACKOFF_MAX_MS   30000
+#define MCP_STOP_GRACE_MS    1000 /* stdio shutdown: close stdin, then SIGTERM, then SIGKILL */
+
+enum {
+    MCP_MSG_STATUS = 0x1A00u, /* client -> owner: mcp_status_msg_t */
+    MCP_MSG_CLOSED,           /* client -> owner: the shutdown has finished */
+    MCP_MSG_SHUTDOWN,         /* -> client: end the session, then stop */
+    MCP_MSG_REQ_DEADLINE,     /* the client's own timers */
+    MCP_MSG_RESTART,
+    MCP_MSG_PING,
+    MCP_MSG_RELIST,
+    MCP_MSG_RESUME,
+};
+
+/* The client's state changed: up after a complete tools/list, down after a failure. */
+typedef struct mcp_status_msg {
+    msg_t hdr;
+    bool up;
+    char error[200]; /* why it is down, "" when up */
+    cJSON *tools;    /* owned, when up: [{name, exposed, description, inputSchema}], server order */
+} mcp_status_msg_t;
+
+typedef struct mcp_opts {
+    const agent_mcp_server_t *server; /* copied by mcp_spawn() */
+    actor_t *owner;                   /* gets STATUS and CLOSED (a reference is taken); or NULL */
+    bool publish;                     /* expose the tools through the registry */
+    bool restart;                     /* restart after a failure (else report down and idle) */
+    bool elicit_defaults;     /* advertise elicitation; accept requests with each field's default */
+    uint32_t call_timeout_ms; /* default deadline of a tools/call */
+} mcp_opts_t;
+
+/* Spawns a client and starts connecting. Returns it with a reference for the caller, or NULL. */
+actor_t *mcp_spawn(const mcp_opts_t *o);
+
+/* Spawns a publishing client for every server of ac. Returns 0, or -EAGAIN. Thread: main. */
+int mcp_start_all(const agentcfg_t *ac);
+/* Shuts every client down (DELETE the session; stdio: close stdin, SIGTERM, SIGKILL) and waits
+ * at most wait_ms for them to finish. Thread: main. */
+void mcp_stop_all(uint64_t wait_ms);
+
+/* ---- The registry of exposed tools (mcpreg.c) ---------------------------------------------- */
+
+typedef struct mcpreg_tool {
+    char exposed[TOOL_NAME_MAX + 1];
+    char *alias;
+    char *original;
+    actor_t *server; /* a reference held by the snapshot */
+    cJSON *def;      /* {type:"function",function:{name,description,parameters}} */
+} mcpreg_tool_t;
+
+typedef struct mcpreg_snap {
+    int refs; /* {registry lock} */
+    size_t n;
+    mcpreg_tool_t *tools;
+} mcpreg_snap_t;
+
+/* One tool a client publishes: its server name, description and input schema (copied). */
+typedef struct mcpreg_entry {
+    const char *original;
+    const char *description;
+    const cJSON *input_schema;
+} mcpreg_entry_t;
+
+/*
+ * Replaces alias's tools with entries: assigns each an exposed name (mcpname rules, unique across
+ * every alias) and writes it to exposed[i]. server gets the calls.
+ */
+void mcpreg_publish(const char *alias, actor_t *server, const mcpreg_entry_t *entries, size_t n,
+                    char (*exposed)[TOOL_NAME_MAX + 1]);
+/* Removes alias's tools. */
+void mcpreg_withdraw(const char *alias);
+/* The current snapshot with a reference (never NULL). */
+mcpreg_snap_t *mcpreg_acquire(void);
+void mcpreg_release(mcpreg_snap_t *s);
+/* The tool exposed as name in s, or NULL. */
+const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *name);
+/* Drops every tool (shutdown, tests). */
+void mcpreg_clear(void);
+
+#endif

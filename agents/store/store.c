@@ -1,0 +1,637 @@
+/*
+ * store: the single SQLite writer (SPEC 3, 9). One actor on LANE_TOOLS owns the connection:
+ * it writes the call records that sessions, upstreams and tool runners send with the store_*()
+ * functions (which never wait), runs the built-in booking tools, answers GET/DELETE
+ * /api/calls…, sends the post-call webhook, and expires old records daily.
+ *
+ * Batching: the first record of a burst opens a transaction and queues a flush message to the
+ * store itself; it arrives after everything already queued, so one commit covers the burst.
+ * Tool calls and deletes commit the batch first (a booking needs BEGIN IMMEDIATE of its own).
+ *
+ * Lifetime: store_open() runs on main before the network starts, so start-up can fail on a
+ * bad path; store_close() runs after the network and the product actors have stopped: it queues
+ * the stop behind every record already sent and waits for the stop behaviour to close the file.
+ * A sender that may still call store_*() after that holds its own reference to g_store (as
+ * sessions do to the gate), so a late record is freed unread, never sent to freed memory.
+ */
+#include <ck_pr.h>
+#include <errno.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/timer.h"
+#include "agents/agents.h"
+#include "agents/store/store_int.h"
+#include "agents/tools/tools.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "net/net.h"
+
+#define CALLS_PATH           "/api/calls"
+#define LIMIT_DEFAULT        20
+#define LIMIT_MAX            100
+#define LIMIT_TEXT_MAX       8
+#define MS_PER_S             1000
+#define MS_PER_DAY           (86400LL * MS_PER_S)
+#define RETENTION_EVERY_MS   MS_PER_DAY
+#define WEBHOOK_TIMEOUT_MS   10000
+#define WEBHOOK_MAX_RESPONSE (64 * 1024)
+#define STORE_CLOSE_WAIT_MS  5000
+#define HTTP_2XX_FIRST       200
+#define HTTP_2XX_LAST        299
+
+/* Private to the store, above tools.h's TOOL_/STORE_ range. */
+#define STORE_MSG_FLUSH (TOOL_MSG_CALL + 0xF0u)
+
+actor_t *g_store; /* [atomic, any] set by store_open(), cleared by store_close() (main) */
+
+static sem_t closed_sem; /* posted by the stop behaviour, awaited by store_close() */
+
+/* One record for the database; every string is a copy owned by the message. */
+typedef struct store_rec_msg {
+    msg_t hdr;
+    int64_t at_ms;
+    int64_t duration_ms;                                           /* tool record */
+    int64_t input_tokens, output_tokens;                           /* call end */
+    char *call_id;                                                 /* every record */
+    char *session_id;                                              /* call start */
+    char *end_reason, *openai_session_id, *request_id;             /* call end */
+    char *role, *text;                                             /* transcript */
+    char *tool_call_id, *name, *arguments, *output, *status, *via; /* tool record */
+} store_rec_msg_t;
+
+/* A post-call webhook until it succeeds or gives up. */
+typedef struct webhook_job {
+    struct webhook_job *next;
+    char *call_id;
+    char *body;
+    size_t len;
+    int attempts;         /* made so far */
+    uint64_t fetch_id;    /* the attempt in flight, 0 while waiting for the timer */
+    actor_timer_t *timer; /* the backoff before the next attempt */
+} webhook_job_t;
+
+/* A chat or agent-run record, or a thread to open; every string is a copy owned by it. */
+typedef struct store_chat_msg {
+    msg_t hdr;
+    actor_t *reply_to;              /* open: a reference */
+    uint64_t cookie;                /* open */
+    int limit;                      /* open */
+    int64_t at_ms;                  /* message: its time; open: now; run: started */
+    int64_t ended_at_ms, record_id; /* run */
+    char *thread_id, *user_id, *message_id, *client_message_id, *role, *text; /* chat */
+    char *run_id, *task, *status, *result, *error;                            /* run */
+} store_chat_msg_t;
+
+typedef struct store {
+    actor_t actor;
+    storedb_t *db;         /* [owner] */
+    booking_t *booking;    /* [owner] */
+    chatdb_t *chat;        /* [owner] */
+    actor_timer_t *expiry; /* [owner] daily retention */
+    webhook_job_t *jobs;   /* [owner] */
+    bool flush_queued;     /* [owner] a STORE_MSG_FLUSH is on its way */
+    bool warned_unsigned;  /* [owner] the empty-key warning was logged */
+} store_t;
+
+/* ---- Records (any thread) ------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void rec_free(msg_t *m)
+{
+    store_rec_msg_t *r = (store_rec_msg_t *)m;
+    char *owned[] = {r->call_id,    r->session_id, r->end_reason, r->openai_session_id,
+                     r->request_id, r->role,       r->text,       r->tool_call_id,
+                     r->name,       r->arguments,  r->output,     r->status,
+                     r->via};
+    for (size_t i = 0; i < ARRAY_LEN(owned); i++)
+        free(owned[i]);
+    free(r);
+}
+
+static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_ms)
+{
+    store_rec_msg_t *r = MSG_NEW(store_rec_msg_t, type);
+    r->hdr.free_fn = rec_free;
+    r->call_id = xstrdup(call_id ? call_id : "");
+    r->at_ms = at_ms;
+    return r;
+}
+
+/* Sends a record message to the store, or frees it once the store has closed. */
+static void rec_send(msg_t *m)
+{
+    actor_t *s = ck_pr_load_ptr(&g_store);
+    ck_pr_fence_load(); /* pairs with the fence before the store in store_open() */
+    if (s)
+        actor_send(s, m);
+    else
+        msg_free(m);
+}
+
+void store_call_start(const char *call_id, const char *session_id, int64_t started_at_ms)
+{
+    store_rec_msg_t *r = rec_new(STORE_MSG_CALL_START, call_id, started_at_ms);
+    r->session_id = dup_or_null(session_id);
+    rec_send(&r->hdr);
+}
+
+void store_call_end(const char *call_id, int64_t ended_at_ms, const char *end_reason,
+                    const char *openai_session_id, const char *request_id, int64_t input_tokens,
+                    int64_t output_tokens)
+{
+    store_rec_msg_t *r = rec_new(STORE_MSG_CALL_END, call_id, ended_at_ms);
+    r->end_reason = dup_or_null(end_reason);
+    r->openai_session_id = dup_or_null(openai_session_id);
+    r->request_id = dup_or_null(request_id);
+    r->input_tokens = input_tokens;
+    r->output_tokens = output_tokens;
+    rec_send(&r->hdr);
+}
+
+void store_transcript(const char *call_id, const char *role, const char *text, int64_t at_ms)
+{
+    store_rec_msg_t *r = rec_new(STORE_MSG_TRANSCRIPT, call_id, at_ms);
+    r->role = dup_or_null(role);
+    r->text = dup_or_null(text);
+    rec_send(&r->hdr);
+}
+
+void store_tool_record(const char *call_id, const char *tool_call_id, const char *name,
+                       const char *arguments, const char *output, const char *status,
+                       int64_t duration_ms, const char *via, int64_t at_ms)
+{
+    store_rec_msg_t *r = rec_new(STORE_MSG_TOOL_RECORD, call_id, at_ms);
+    r->tool_call_id = dup_or_null(tool_call_id);
+    r->name = dup_or_null(name);
+    r->arguments = dup_or_null(arguments);
+    r->output = dup_or_null(output);
+    r->status = dup_or_null(status);
+    r->duration_ms = duration_ms;
+    r->via = dup_or_null(via);
+    rec_send(&r->hdr);
+}
+
+static void chat_msg_free(msg_t *m)
+{
+    store_chat_msg_t *c = (store_chat_msg_t *)m;
+    char *owned[] = {c->thread_id, c->user_id, c->message_id, c->client_message_id,
+                     c->role,      c->text,    c->run_id,     c->task,
+                     c->status,    c->result,  c->error};
+    for (size_t i = 0; i < ARRAY_LEN(owned); i++)
+        free(owned[i]);
+    if (c->reply_to)
+        actor_unref(c->reply_to);
+    free(c);
+}
+
+static void chat_thread_free(msg_t *m)
+{
+    cJSON_Delete(((store_chat_thread_msg_t *)m)->messages);
+    free(m);
+}
+
+static store_chat_msg_t *chat_msg_new(uint32_t type, int64_t at_ms)
+{
+    store_chat_msg_t *c = MSG_NEW(store_chat_msg_t, type);
+    c->hdr.free_fn = chat_msg_free;
+    c->at_ms = at_ms;
+    return c;
+}
+
+void store_chat_open(actor_t *reply_to, uint64_t cookie, const char *thread_id, const char *user_id,
+                     int limit)
+{
+    store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_OPEN, (int64_t)clock_wall_ms());
+    actor_ref(reply_to);
+    c->reply_to = reply_to;
+    c->cookie = cookie;
+    c->limit = limit;
+    c->thread_id = xstrdup(thread_id);
+    c->user_id = xstrdup(user_id);
+    rec_send(&c->hdr);
+}
+
+void store_chat_message(const char *thread_id, const char *message_id,
+                        const char *client_message_id, const char *role, const char *text,
+                        int64_t at_ms)
+{
+    store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_MESSAGE, at_ms);
+    c->thread_id = xstrdup(thread_id);
+    c->message_id = xstrdup(message_id);
+    c->client_message_id = dup_or_null(client_message_id);
+    c->role = xstrdup(role);
+    c->text = dup_or_null(text);
+    rec_send(&c->hdr);
+}
+
+void store_agent_run(int64_t record_id, const char *run_id, const char *user_id, const char *task,
+                     const char *status, const char *result, const char *error,
+                     int64_t started_at_ms, int64_t ended_at_ms)
+{
+    store_chat_msg_t *c = chat_msg_new(STORE_MSG_AGENT_RUN, started_at_ms);
+    c->record_id = record_id;
+    c->ended_at_ms = ended_at_ms;
+    c->run_id = dup_or_null(run_id);
+    c->user_id = dup_or_null(user_id);
+    c->task = dup_or_null(task);
+    c->status = dup_or_null(status);
+    c->result = dup_or_null(result);
+    c->error = dup_or_null(error);
+    rec_send(&c->hdr);
+}
+
+/* ---- Post-call webhook ---------------------------------------------------------------------- */
+
+static void job_free(store_t *s, webhook_job_t *j)
+{
+    for (webhook_job_t **pp = &s->jobs; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    }
+    actor_timer_free(j->timer);
+    free(j->call_id);
+    free(j->body);
+    free(j);
+}
+
+/* Sends the next attempt of j, signed now. Thread: owner. */
+static void webhook_attempt(store_t *s, webhook_job_t *j)
+{
+    const char *secret = g_config->api_secret;
+    if (secret == NULL && !s->warned_unsigned) {
+        log_warn("webhook.unsigned", LOG_S("reason", "SWITCHBOARD_API_SECRET is not set; "
+                                                     "signing with an empty key"));
+        s->warned_unsigned = true;
+    }
+    char sig[WEBHOOK_SIG_VALUE_MAX], sig_header[WEBHOOK_SIG_VALUE_MAX + 32];
+    webhook_signature(secret, (int64_t)(clock_wall_ms() / MS_PER_S), j->body, j->len, sig);
+    snprintf(sig_header, sizeof(sig_header), "%s: %s", WEBHOOK_SIG_HEADER, sig);
+    net_fetch_req_t req = {.method = "POST",
+                           .url = g_config->postcall_webhook_url,
+                           .headers = {"Content-Type: application/json", sig_header},
+                           .body = j->body,
+                           .body_len = j->len,
+                           .timeout_ms = WEBHOOK_TIMEOUT_MS,
+                           .max_body = WEBHOOK_MAX_RESPONSE};
+    j->attempts++;
+    j->fetch_id = net_fetch(&req, &s->actor);
+    if (j->fetch_id == 0) {
+        log_error("webhook.failed", LOG_S("call", j->call_id), LOG_S("reason", "not sent"));
+        job_free(s, j);
+    }
+}
+
+static void webhook_start(store_t *s, const char *call_id)
+{
+    char *body = storedb_call_json(s->db, call_id);
+    if (body == NULL)
+        return;
+    webhook_job_t *j = xcalloc(1, sizeof(*j));
+    j->call_id = xstrdup(call_id);
+    j->body = body;
+    j->len = strlen(body);
+    j->timer = actor_timer_new(&s->actor, STORE_MSG_WEBHOOK_RETRY, j);
+    j->next = s->jobs;
+    s->jobs = j;
+    webhook_attempt(s, j);
+}
+
+static void webhook_done(store_t *s, const net_fetch_done_msg_t *d)
+{
+    webhook_job_t *j = s->jobs;
+    while (j && j->fetch_id != d->id)
+        j = j->next;
+    if (j == NULL)
+        return;
+    j->fetch_id = 0;
+    if (d->status >= HTTP_2XX_FIRST && d->status <= HTTP_2XX_LAST) {
+        log_info("webhook.sent", LOG_S("call", j->call_id), LOG_I("status", d->status),
+                 LOG_I("attempts", j->attempts));
+        job_free(s, j);
+        return;
+    }
+    int64_t delay = webhook_next_delay_ms(d->status, j->attempts);
+    log_warn("webhook.attempt", LOG_S("call", j->call_id), LOG_I("status", d->status),
+             LOG_S("error", d->error), LOG_I("attempt", j->attempts), LOG_I("retry_in_ms", delay));
+    if (delay < 0)
+        job_free(s, j);
+    else
+        actor_timer_start(j->timer, (uint64_t)delay, 0);
+}
+
+/* ---- GET /api/calls, GET and DELETE /api/calls/{id} ----------------------------------------- */
+
+/* limit from the query: absent = LIMIT_DEFAULT; otherwise whole digits in 1..LIMIT_MAX. */
+static int parse_limit(const char *query)
+{
+    size_t cap = strlen(query) + 1; /* a value is never longer than the query */
+    char *v = xmalloc(cap);
+    int n = net_query_get(query, "limit", v, cap), limit = 0;
+    if (n < 0) {
+        free(v);
+        return LIMIT_DEFAULT;
+    }
+    for (int i = 0; i < n && limit >= 0; i++)
+        limit = (v[i] >= '0' && v[i] <= '9' && i < LIMIT_TEXT_MAX) ? limit * 10 + (v[i] - '0') : -1;
+    free(v);
+    return limit >= 1 && limit <= LIMIT_MAX ? limit : -1;
+}
+
+static void respond_take(conn_id_t c, char *body)
+{
+    net_http_respond(c, 200, body, strlen(body), NULL);
+    free(body);
+}
+
+static void calls_http(store_t *s, const net_http_msg_t *req)
+{
+    const char *rest = req->path + strlen(CALLS_PATH);
+    if (*rest != '\0' && *rest != '/') {
+        net_http_error(req->conn, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (!agents_api_auth_ok(req)) {
+        net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
+        return;
+    }
+    const char *id = *rest == '/' ? rest + 1 : rest;
+    if (*id == '\0') {
+        if (req->method != NET_GET) {
+            net_http_error(req->conn, 405, "method_not_allowed", "use GET on /api/calls");
+            return;
+        }
+        int limit = parse_limit(req->query);
+        if (limit < 0) {
+            net_http_error(req->conn, 400, "invalid_limit",
+                           "limit must be a whole number from 1 to 100");
+            return;
+        }
+        respond_take(req->conn, storedb_calls_json(s->db, limit));
+        return;
+    }
+    if (req->method == NET_DELETE) {
+        storedb_batch_commit(s->db);
+        int rc = storedb_call_delete(s->db, id);
+        if (rc < 0)
+            net_http_error(req->conn, 500, "internal_error", "the database failed");
+        else if (rc == 0)
+            net_http_error(req->conn, 404, "not_found", "no call with this id");
+        else
+            net_http_respond(req->conn, 200, "{\"ok\":true}", strlen("{\"ok\":true}"), NULL);
+        return;
+    }
+    char *body = strchr(id, '/') ? NULL : storedb_call_json(s->db, id);
+    if (body == NULL)
+        net_http_error(req->conn, 404, "not_found", "no call with this id");
+    else
+        respond_take(req->conn, body);
+}
+
+/* ---- The actor ------------------------------------------------------------------------------ */
+
+static void tool_call(store_t *s, tool_call_msg_t *c)
+{
+    bool is_error = true;
+    char *out;
+    if (booking_is_tool(c->name)) {
+        storedb_batch_commit(s->db);
+        out = booking_run(s->booking, c->name, c->args, c->now_ms, &is_error);
+    } else {
+        out = xstrdup("{\"error\":{\"code\":\"unknown_tool\",\"message\":\"the store runs only "
+                      "the built-in booking tools\"}}");
+    }
+    tool_result_msg_t *r = tool_result_new(c->cookie, is_error, out);
+    free(out);
+    if (c->reply_to)
+        actor_send(c->reply_to, &r->hdr);
+    else
+        msg_free(&r->hdr);
+}
+
+static void expire(store_t *s)
+{
+    if (s->expiry == NULL) {
+        s->expiry = actor_timer_new(&s->actor, STORE_MSG_RETENTION, NULL);
+        actor_timer_start(s->expiry, RETENTION_EVERY_MS, RETENTION_EVERY_MS);
+    }
+    storedb_batch_commit(s->db);
+    int64_t cutoff = (int64_t)clock_wall_ms() - (int64_t)g_config->retention_days * MS_PER_DAY;
+    int n = storedb_expire(s->db, cutoff);
+    if (n != 0)
+        log_info("store.retention", LOG_I("calls_deleted", n),
+                 LOG_I("retention_days", g_config->retention_days));
+}
+
+/* Opens a batch unless one is open, with its flush queued behind what is waiting now. */
+static void batch(store_t *s)
+{
+    storedb_batch_begin(s->db);
+    if (!s->flush_queued) {
+        s->flush_queued = true;
+        actor_send(&s->actor, msg_new(STORE_MSG_FLUSH, sizeof(msg_t)));
+    }
+}
+
+/* Chat threads, messages and agent runs; the thread open answers its asker. */
+static void chat_record(store_t *s, store_chat_msg_t *c)
+{
+    batch(s);
+    if (c->hdr.type == STORE_MSG_CHAT_MESSAGE) {
+        chatdb_message(s->chat, c->thread_id, c->message_id, c->client_message_id, c->role, c->text,
+                       c->at_ms);
+        return;
+    }
+    if (c->hdr.type == STORE_MSG_AGENT_RUN) {
+        chatdb_run_t run = {.record_id = c->record_id,
+                            .run_id = c->run_id,
+                            .user_id = c->user_id,
+                            .task = c->task,
+                            .status = c->status,
+                            .result = c->result,
+                            .error = c->error,
+                            .started_at_ms = c->at_ms,
+                            .ended_at_ms = c->ended_at_ms};
+        chatdb_agent_run(s->chat, &run);
+        return;
+    }
+    store_chat_thread_msg_t *t = MSG_NEW(store_chat_thread_msg_t, STORE_MSG_CHAT_THREAD);
+    t->hdr.free_fn = chat_thread_free;
+    t->cookie = c->cookie;
+    t->status =
+        chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->at_ms, t->owner, sizeof(t->owner));
+    t->messages = chatdb_history(s->chat, c->thread_id, c->limit);
+    actor_send(c->reply_to, &t->hdr);
+}
+
+/* A record write, inside the current batch (opening one when none is open). */
+static void record(store_t *s, const store_rec_msg_t *r)
+{
+    batch(s);
+    switch (r->hdr.type) {
+    case STORE_MSG_CALL_START:
+        storedb_call_start(s->db, r->call_id, r->session_id, r->at_ms);
+        break;
+    case STORE_MSG_CALL_END:
+        if (storedb_call_end(s->db, r->call_id, r->at_ms, r->end_reason, r->openai_session_id,
+                             r->request_id, r->input_tokens, r->output_tokens) == -ENOENT) {
+            log_warn("store.call_end", LOG_S("call", r->call_id), LOG_S("reason", "no start"));
+            break;
+        }
+        if (g_config->postcall_webhook_url)
+            webhook_start(s, r->call_id);
+        break;
+    case STORE_MSG_TRANSCRIPT:
+        storedb_transcript(s->db, r->call_id, r->role, r->text, r->at_ms);
+        break;
+    default: /* STORE_MSG_TOOL_RECORD */
+        storedb_tool_record(s->db, r->call_id, r->tool_call_id, r->name, r->arguments, r->output,
+                            r->status, r->duration_ms, r->via, r->at_ms);
+        break;
+    }
+}
+
+static void store_handle(actor_t *self, msg_t *m)
+{
+    store_t *s = (store_t *)self;
+    switch (m->type) {
+    case STORE_MSG_CALL_START:
+    case STORE_MSG_CALL_END:
+    case STORE_MSG_TRANSCRIPT:
+    case STORE_MSG_TOOL_RECORD:
+        record(s, (store_rec_msg_t *)m);
+        break;
+    case STORE_MSG_CHAT_OPEN:
+    case STORE_MSG_CHAT_MESSAGE:
+    case STORE_MSG_AGENT_RUN:
+        chat_record(s, (store_chat_msg_t *)m);
+        break;
+    case STORE_MSG_FLUSH:
+        s->flush_queued = false;
+        storedb_batch_commit(s->db);
+        break;
+    case TOOL_MSG_CALL:
+        tool_call(s, (tool_call_msg_t *)m);
+        break;
+    case NET_MSG_HTTP:
+        calls_http(s, (net_http_msg_t *)m);
+        break;
+    case NET_MSG_FETCH_DONE:
+        webhook_done(s, (net_fetch_done_msg_t *)m);
+        break;
+    case STORE_MSG_WEBHOOK_RETRY:
+        webhook_attempt(s, ((timer_msg_t *)m)->timer->data);
+        break;
+    case STORE_MSG_RETENTION:
+        expire(s);
+        break;
+    default:
+        break;
+    }
+    msg_free(m);
+}
+
+static void store_stop(actor_t *self)
+{
+    store_t *s = (store_t *)self;
+    int abandoned = 0;
+    while (s->jobs) {
+        job_free(s, s->jobs);
+        abandoned++;
+    }
+    if (abandoned)
+        log_warn("webhook.abandoned", LOG_I("webhooks", abandoned));
+    actor_timer_free(s->expiry);
+    s->expiry = NULL;
+    booking_free(s->booking);
+    s->booking = NULL;
+    chatdb_free(s->chat);
+    s->chat = NULL;
+    storedb_close(s->db); /* commits the open batch */
+    s->db = NULL;
+    sem_post(&closed_sem);
+}
+
+static const actor_type_t store_type = {"store", store_handle, store_stop};
+
+int store_open(const char *path, char *err, size_t errlen)
+{
+    storedb_t *db = storedb_open(path, err, errlen);
+    if (db == NULL)
+        return -EIO;
+    booking_t *bk = booking_new(storedb_handle(db), g_agentcfg, err, errlen);
+    if (bk == NULL) {
+        storedb_close(db);
+        return -EINVAL;
+    }
+    chatdb_t *chat = chatdb_new(storedb_handle(db), err, errlen);
+    if (chat == NULL) {
+        booking_free(bk);
+        storedb_close(db);
+        return -EIO;
+    }
+    store_t *s = xcalloc(1, sizeof(*s));
+    s->db = db;
+    s->booking = bk;
+    s->chat = chat;
+    int rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the store actor: %s", strerror(-rc));
+        chatdb_free(chat);
+        booking_free(bk);
+        storedb_close(db);
+        free(s);
+        return rc;
+    }
+    sem_init(&closed_sem, 0, 0);
+    /* Release: the actor's fields are visible to whoever loads g_store (store_*()). */
+    ck_pr_fence_store();
+    ck_pr_store_ptr(&g_store, &s->actor);
+    /* Retention runs once now, then daily. */
+    actor_send(&s->actor, msg_new(STORE_MSG_RETENTION, sizeof(msg_t)));
+    log_info("store.open", LOG_S("path", path), LOG_I("schema", STOREDB_SCHEMA_VERSION));
+    return 0;
+}
+
+void store_close(void)
+{
+    actor_t *a = ck_pr_load_ptr(&g_store);
+    if (a == NULL)
+        return;
+    ck_pr_store_ptr(&g_store, NULL);
+    actor_stop(a);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += STORE_CLOSE_WAIT_MS / MS_PER_S;
+    int rc;
+    while ((rc = sem_timedwait(&closed_sem, &ts)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0)
+        log_error("store.close", LOG_S("reason", "the store did not stop in time"),
+                  LOG_I("waited_ms", STORE_CLOSE_WAIT_MS));
+    /* Not destroyed after a timeout: the stop behaviour may still post it. */
+    else
+        sem_destroy(&closed_sem);
+    actor_unref(a);
+}
+
+void store_add_routes(void)
+{
+    static net_http_route_t route = {CALLS_PATH, true, NET_GET | NET_DELETE, NULL, NULL};
+    actor_t *a = ck_pr_load_ptr(&g_store);
+    if (a == NULL)
+        return;
+    actor_ref(a); /* the route's reference, dropped by net_stop() */
+    route.target = a;
+    net_add_http_route(&route);
+}

@@ -1,0 +1,194 @@
+/*
+ * store_int: the pieces behind the store actor (store.c), each a file of its own so that tests
+ * can drive them without the actor:
+ *
+ *   storedb  the SQLite file: folder, pragmas, schema and its version, call records, their JSON
+ *   booking  the built-in booking tools on a connection (SPEC 7, 14)
+ *   webhook  the post-call webhook's signature and retry policy (SPEC 9, 14), pure functions
+ *   chatdb   chat threads and messages, agent runs (SPEC 5.3, 5.4, 9)
+ *
+ * CONTRACT
+ *   A storedb_t, booking_t or chatdb_t belongs to the one thread that uses its connection (the
+ * store's worker; a test's thread): nothing here locks. Two connections to one file, in one process
+ * or two, are safe with each other: SQLite's file locks serialise writers (WAL), and bookings are
+ *   made inside BEGIN IMMEDIATE with a database constraint behind the overlap check.
+ *   The webhook functions are pure: any thread.
+ */
+#ifndef SB_AGENTS_STORE_INT_H
+#define SB_AGENTS_STORE_INT_H
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "agents/config/agentcfg.h"
+
+/* Prints j compactly and frees it; the text is malloc'd. Aborts only when memory is gone. */
+static inline char *store_json_take(cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (s == NULL)
+        abort();
+    return s;
+}
+
+/*
+ * Prepares sql[0..n-1] into st[] as long-lived statements. Returns true, or false with st[]
+ * partly filled (the caller finalizes every entry; unfilled ones are NULL).
+ */
+static inline bool store_prepare_all(sqlite3 *db, const char *const *sql, sqlite3_stmt **st, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) !=
+            SQLITE_OK)
+            return false;
+    return true;
+}
+
+/* A cached statement reset and unbound, ready for new bindings. */
+static inline sqlite3_stmt *store_stmt_fresh(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Binds a copy of s, or NULL when s is NULL. */
+static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* ---- storedb.c ------------------------------------------------------------------------------ */
+
+#define STOREDB_SCHEMA_VERSION  1
+#define STOREDB_BUSY_TIMEOUT_MS 5000 /* another process holding the write lock */
+
+typedef struct storedb storedb_t;
+
+/*
+ * Opens path (creating its folder and the file), sets WAL, synchronous=NORMAL and the busy
+ * timeout, and applies the schema (or checks that an existing file's version is one this
+ * build knows). Returns the handle, or NULL with a message in err naming path and the reason.
+ */
+storedb_t *storedb_open(const char *path, char *err, size_t errlen);
+/* Finishes an open batch, finalises every statement and closes the file. NULL is ignored. */
+void storedb_close(storedb_t *s);
+/* The connection, for booking_new(). */
+sqlite3 *storedb_handle(storedb_t *s);
+
+/*
+ * Batching: writes between begin and commit share one transaction (one fsync at checkpoint time
+ * instead of one per record). begin is a no-op inside a batch; commit a no-op outside one.
+ */
+void storedb_batch_begin(storedb_t *s);
+void storedb_batch_commit(storedb_t *s);
+
+/* Record writes; each returns 0 or -EIO (the reason is logged). Strings may be NULL. */
+int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id, int64_t at_ms);
+/* Returns -ENOENT when no call_start was recorded for call_id. */
+int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const char *end_reason,
+                     const char *openai_session_id, const char *request_id, int64_t input_tokens,
+                     int64_t output_tokens);
+int storedb_transcript(storedb_t *s, const char *call_id, const char *role, const char *text,
+                       int64_t at_ms);
+int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call_id,
+                        const char *name, const char *arguments, const char *output,
+                        const char *status, int64_t duration_ms, const char *via, int64_t at_ms);
+
+/* {"calls":[…]} newest first, at most limit entries (SPEC 4). Returns malloc'd JSON text. */
+char *storedb_calls_json(storedb_t *s, int limit);
+/* The record of one call with its transcript and tool calls (SPEC 4, 9); NULL when unknown. */
+char *storedb_call_json(storedb_t *s, const char *call_id);
+/* Deletes a call and its rows. Returns 1 when it existed, 0 when not, -EIO on failure. */
+int storedb_call_delete(storedb_t *s, const char *call_id);
+/*
+ * Retention: deletes calls started before cutoff_ms (with their transcript and tool rows) and
+ * chat messages older than cutoff_ms. Returns the number of calls deleted, or -EIO.
+ */
+int storedb_expire(storedb_t *s, int64_t cutoff_ms);
+
+/* ---- booking.c ------------------------------------------------------------------------------ */
+
+typedef struct booking booking_t;
+
+/*
+ * Prepares the booking tools on db (schema applied by storedb_open()) for the business in ac:
+ * hours, services, and ac->company_timezone, loaded here from the system's zone files. Returns
+ * NULL with a message in err (an unknown time zone names the config key).
+ */
+booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, char *err, size_t errlen);
+void booking_free(booking_t *b);
+/*
+ * Runs the booking tool name with args (an object; NULL = {}) as of now_ms (Unix ms: "today"
+ * in the company time zone). Returns the output JSON text (malloc'd) and sets *is_error for a
+ * tool error, whose output is {"error":{"code","message"}} (SPEC 14).
+ */
+char *booking_run(booking_t *b, const char *name, const cJSON *args, int64_t now_ms,
+                  bool *is_error);
+
+/* ---- chatdb.c ------------------------------------------------------------------------------- */
+
+typedef struct chatdb chatdb_t;
+
+/* One agent run's record; strings may be NULL. */
+typedef struct chatdb_run {
+    int64_t record_id; /* the row's key, chosen by the agent actor (random, positive) */
+    const char *run_id;
+    const char *user_id;
+    const char *task;
+    const char *status; /* running, success, failed */
+    const char *result;
+    const char *error;
+    int64_t started_at_ms;
+    int64_t ended_at_ms; /* 0 while running */
+} chatdb_run_t;
+
+/* Prepares the chat and agent-run statements on db (schema applied by storedb_open()). Returns
+ * NULL with a message in err. */
+chatdb_t *chatdb_new(sqlite3 *db, char *err, size_t errlen);
+void chatdb_free(chatdb_t *c);
+/*
+ * Opens thread_id for user_id: creates it owned by user_id unless it exists, and copies its
+ * owner (the first user that opened it) into owner. Returns 0 or -EIO.
+ */
+int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, int64_t at_ms,
+                       char *owner, size_t owner_len);
+/* The newest `limit` messages of thread_id, oldest first, as SPEC 5.3 history items
+ * ({role, text, messageId, at, clientMessageId?}). Never NULL. */
+cJSON *chatdb_history(chatdb_t *c, const char *thread_id, int limit);
+/* Appends a message (a message_id already stored is left as it is). Returns 0 or -EIO. */
+int chatdb_message(chatdb_t *c, const char *thread_id, const char *message_id,
+                   const char *client_message_id, const char *role, const char *text,
+                   int64_t at_ms);
+/* Inserts or updates (by record_id) an agent run's record. Returns 0 or -EIO. */
+int chatdb_agent_run(chatdb_t *c, const chatdb_run_t *r);
+
+/* ---- webhook.c ------------------------------------------------------------------------------ */
+
+#define WEBHOOK_ATTEMPTS      4 /* the first and 3 retries (SPEC 9) */
+#define WEBHOOK_SIG_HEADER    "Switchboard-Signature"
+#define WEBHOOK_SIG_VALUE_MAX 96 /* "t=<20 digits>,v1=<64 hex>" */
+
+/*
+ * The Switchboard-Signature value for body sent at t_s (Unix seconds):
+ * "t=<t_s>,v1=<hex HMAC-SHA256(secret, "<t_s>.<body>")>". secret NULL signs with an empty key.
+ */
+void webhook_signature(const char *secret, int64_t t_s, const char *body, size_t len,
+                       char out[WEBHOOK_SIG_VALUE_MAX]);
+/* Whether a response status is worth another attempt: network errors (0) and 5xx. */
+bool webhook_should_retry(int status);
+/*
+ * The delay before the next attempt after attempts_done attempts (1..) ended with status, or
+ * -1 when there is none (success, a final status, or WEBHOOK_ATTEMPTS reached).
+ */
+int64_t webhook_next_delay_ms(int status, int attempts_done);
+
+#endif

@@ -1,0 +1,92 @@
+#include "agents/voice/events.h"
+
+#include <string.h>
+
+#include "audio/b64.h"
+
+/* Upstream events the client sees, with the GA name to use (beta aliases renamed). */
+static const struct {
+    const char *from;
+    const char *to;
+} relayed[] = {
+    {"input_audio_buffer.speech_started", NULL},
+    {"input_audio_buffer.speech_stopped", NULL},
+    {"input_audio_buffer.committed", NULL},
+    {"conversation.item.input_audio_transcription.delta", NULL},
+    {"conversation.item.input_audio_transcription.completed", NULL},
+    {"conversation.item.input_audio_transcription.failed", NULL},
+    {"response.created", NULL},
+    {"response.output_item.added", NULL},
+    {"response.output_item.done", NULL},
+    {"response.output_audio_transcript.delta", NULL},
+    {"response.output_audio_transcript.done", NULL},
+    {"response.audio_transcript.delta", "response.output_audio_transcript.delta"},
+    {"response.audio_transcript.done", "response.output_audio_transcript.done"},
+    {"response.output_text.delta", NULL},
+    {"response.output_text.done", NULL},
+    {"response.text.delta", "response.output_text.delta"},
+    {"response.text.done", "response.output_text.done"},
+    {"conversation.item.truncated", NULL},
+    {"response.done", NULL},
+};
+
+const char *events_relay_name(const char *type)
+{
+    for (size_t i = 0; i < sizeof(relayed) / sizeof(relayed[0]); i++)
+        if (strcmp(type, relayed[i].from) == 0)
+            return relayed[i].to ? relayed[i].to : relayed[i].from;
+    return NULL;
+}
+
+int events_is_audio_delta(const char *type)
+{
+    return strcmp(type, "response.output_audio.delta") == 0 ||
+           strcmp(type, "response.audio.delta") == 0;
+}
+
+size_t events_audio_max(const cJSON *ev)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+    return cJSON_IsString(d) ? b64_decoded_max(strlen(d->valuestring)) : 0;
+}
+
+ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char **item_id)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
+    *item_id = cJSON_IsString(item) ? item->valuestring : NULL;
+    if (!cJSON_IsString(d))
+        return -1;
+    size_t n = strlen(d->valuestring);
+    if (b64_decoded_max(n) > cap)
+        return -1;
+    ssize_t len = b64_decode(d->valuestring, n, out);
+    return len < 0 ? -1 : len;
+}
+
+size_t events_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+int events_check_client_item(const cJSON *ev, size_t max_chars)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(item, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
+    const cJSON *part = cJSON_IsArray(content) ? cJSON_GetArrayItem(content, 0) : NULL;
+    const cJSON *ptype = cJSON_GetObjectItemCaseSensitive(part, "type");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "message") != 0 ||
+        !cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0 ||
+        !cJSON_IsArray(content) || cJSON_GetArraySize(content) != 1 || !cJSON_IsString(ptype) ||
+        strcmp(ptype->valuestring, "input_text") != 0 || !cJSON_IsString(text))
+        return EVENTS_ITEM_INVALID;
+    if (events_utf8_chars(text->valuestring) > max_chars)
+        return EVENTS_ITEM_TOO_LONG;
+    return EVENTS_ITEM_OK;
+}

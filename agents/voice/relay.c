@@ -1,0 +1,368 @@
+/*
+ * The session's side of the relay (SPEC 5.1, 6, 14): client audio up (resampled to 24 kHz,
+ * buffered while the upstream is not ready), upstream events down with GA names, assistant audio
+ * down (resampled to the client's rate), one response at a time, and barge-in.
+ * Thread: the session's worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/voice/events.h"
+#include "agents/voice/session_int.h"
+#include "agents/voice/voicetools.h"
+#include "audio/pcm.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/sbuf.h"
+#include "base/util.h"
+
+#define PREBUFFER_MS 2000
+
+static int16_t *scratch(session_t *s, size_t samples)
+{
+    if (samples > s->scratch_cap) {
+        s->scratch = xrealloc(s->scratch, samples * sizeof(int16_t));
+        s->scratch_cap = samples;
+    }
+    return s->scratch;
+}
+
+static void send_text(session_t *s, const char *text)
+{
+    net_ws_send_text(s->conn, text, strlen(text));
+}
+
+static void send_upstream_event(session_t *s, const char *json)
+{
+    cJSON *ev = cJSON_Parse(json);
+    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+}
+
+/* ---- Client -> upstream ---------------------------------------------------------------------- */
+
+static void send_audio_up(session_t *s, const net_ws_binary_msg_t *f)
+{
+    size_t n_in = f->len / PCM_BYTES_PER_SAMPLE;
+    audio_msg_t *a;
+    if (s->rs_in == NULL) {
+        a = audio_msg_new(UP_MSG_AUDIO, f->data, n_in * PCM_BYTES_PER_SAMPLE);
+    } else {
+        int16_t *in = scratch(s, n_in + resample_out_max(s->rs_in, n_in));
+        pcm_from_le(f->data, n_in * PCM_BYTES_PER_SAMPLE, in);
+        int16_t *out = in + n_in;
+        size_t n_out = resample_process(s->rs_in, in, n_in, out, resample_out_max(s->rs_in, n_in));
+        a = audio_msg_new(UP_MSG_AUDIO, NULL, n_out * PCM_BYTES_PER_SAMPLE);
+        pcm_to_le(out, n_out, a->pcm);
+    }
+    a->t_in_ns = f->hdr.sent_ns;
+    actor_send(s->upstream, &a->hdr);
+}
+
+static size_t prebuffer_limit(const session_t *s)
+{
+    return pcm_bytes_for_ms(s->rate, PREBUFFER_MS);
+}
+
+/* Keeps client audio until the upstream is ready: the newest 2 s, oldest dropped (counted). */
+static void prebuffer(session_t *s, net_ws_binary_msg_t *f)
+{
+    s->prebuf = xrealloc(s->prebuf, (s->n_prebuf + 1) * sizeof(*s->prebuf));
+    s->prebuf[s->n_prebuf++] = f;
+    s->prebuf_bytes += f->len;
+    size_t drop = 0;
+    while (s->prebuf_bytes > prebuffer_limit(s) && drop < s->n_prebuf - 1) {
+        s->prebuf_bytes -= s->prebuf[drop]->len;
+        msg_free(&s->prebuf[drop]->hdr);
+        drop++;
+    }
+    if (drop) {
+        memmove(s->prebuf, s->prebuf + drop, (s->n_prebuf - drop) * sizeof(*s->prebuf));
+        s->n_prebuf -= drop;
+        metric_inc(&g_metrics.audio_dropped_total, drop);
+    }
+}
+
+void relay_client_audio(session_t *s, net_ws_binary_msg_t *m)
+{
+    if (s->state == SESSION_CLOSING) {
+        msg_free(&m->hdr);
+    } else if (s->up_ready && s->n_prebuf == 0) {
+        send_audio_up(s, m);
+        msg_free(&m->hdr);
+    } else {
+        prebuffer(s, m); /* takes m */
+    }
+}
+
+/* Strips what clients may not change (SPEC 5.1): response overrides. */
+static cJSON *sanitise(cJSON *ev, const char *type)
+{
+    if (strcmp(type, "response.create") == 0) {
+        cJSON_Delete(ev);
+        return cJSON_Parse("{\"type\":\"response.create\"}");
+    }
+    return ev;
+}
+
+void relay_client_event(session_t *s, cJSON *ev)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    const char *type = t->valuestring;
+    bool create = strcmp(type, "response.create") == 0;
+    ev = sanitise(ev, type);
+    if (!s->up_ready) {
+        if (s->n_pending < SESSION_PENDING_MAX)
+            s->pending[s->n_pending++] = ev;
+        else
+            cJSON_Delete(ev);
+        return;
+    }
+    if (create && (s->response_active || s->n_calls > 0)) {
+        /* Sent after response.done; at most one waits (SPEC 14). */
+        s->create_waiting = true;
+        cJSON_Delete(ev);
+        return;
+    }
+    if (create)
+        s->response_active = true; /* from now: a second create must not overtake it */
+    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+}
+
+/* Flushes buffered audio (in order) and held events once the upstream is ready. */
+static void flush(session_t *s)
+{
+    for (size_t i = 0; i < s->n_prebuf; i++) {
+        send_audio_up(s, s->prebuf[i]);
+        msg_free(&s->prebuf[i]->hdr);
+    }
+    s->n_prebuf = 0;
+    s->prebuf_bytes = 0;
+    int n = s->n_pending;
+    s->n_pending = 0;
+    for (int i = 0; i < n; i++)
+        relay_client_event(s, s->pending[i]);
+}
+
+/* ---- The playback clock and barge-in --------------------------------------------------------- */
+
+void relay_audio_played(session_t *s, const cJSON *ev)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(ev, "ms");
+    if (!cJSON_IsString(item) || !cJSON_IsNumber(ms) || ms->valuedouble < 0)
+        return;
+    if (strcmp(item->valuestring, s->play_item) != 0)
+        return;
+    s->played_reported = true;
+    s->played_ms = (uint64_t)ms->valuedouble;
+    s->played_at_ns = clock_now_ns();
+}
+
+/* How much of the current item the client has played by now: its last report advanced at real
+ * time, or real time since the first audio went out when it never reported. */
+static uint64_t played_now_ms(const session_t *s)
+{
+    uint64_t now = clock_now_ns();
+    if (s->played_reported)
+        return s->played_ms + (now - s->played_at_ns) / NS_PER_MS;
+    return s->first_audio_ns ? (now - s->first_audio_ns) / NS_PER_MS : 0;
+}
+
+static void barge_in(session_t *s)
+{
+    if (s->play_item[0] == '\0')
+        return;
+    uint64_t received_ms = pcm_ms_for_bytes(SESSION_UPSTREAM_RATE, s->item_bytes);
+    uint64_t played = played_now_ms(s);
+    if (s->item_audio_done && played >= received_ms) {
+        s->play_item[0] = '\0'; /* finished playing: nothing to cut */
+        return;
+    }
+    uint64_t end_ms = played < received_ms ? played : received_ms;
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"type\":\"audio.clear\",\"item_id\":");
+    sbuf_json_str(&b, s->play_item);
+    sbuf_putc(&b, '}');
+    net_ws_send_text(s->conn, b.data, b.len);
+    sbuf_reset(&b);
+    sbuf_puts(&b, "{\"type\":\"conversation.item.truncate\",\"item_id\":");
+    sbuf_json_str(&b, s->play_item);
+    sbuf_printf(&b, ",\"content_index\":0,\"audio_end_ms\":%llu}", (unsigned long long)end_ms);
+    send_upstream_event(s, b.data);
+    sbuf_destroy(&b);
+    log_debug("session.barge_in", LOG_S("sid", s->session_id), LOG_I("audio_end_ms", end_ms));
+    s->play_item[0] = '\0';
+}
+
+static void new_item(session_t *s, const char *item_id)
+{
+    str_copy(s->play_item, item_id, sizeof(s->play_item));
+    s->item_bytes = 0;
+    s->item_audio_done = false;
+    s->first_audio_ns = 0;
+    s->played_reported = false;
+}
+
+/* ---- Upstream -> client ---------------------------------------------------------------------- */
+
+void relay_upstream_audio(session_t *s, const audio_msg_t *m)
+{
+    if (s->state == SESSION_CLOSING)
+        return;
+    if (strcmp(m->item_id, s->play_item) != 0)
+        new_item(s, m->item_id);
+    uint64_t now = clock_now_ns();
+    if (s->first_audio_ns == 0) {
+        s->first_audio_ns = now;
+        if (s->speech_stopped_ns) {
+            metric_hist_observe_ns(&g_metrics.first_audio_seconds, now - s->speech_stopped_ns);
+            s->speech_stopped_ns = 0;
+        }
+    }
+    s->item_bytes += m->len;
+    if (s->rs_out == NULL) {
+        net_ws_send_binary(s->conn, m->pcm, m->len);
+    } else {
+        size_t n_in = m->len / PCM_BYTES_PER_SAMPLE;
+        size_t cap = resample_out_max(s->rs_out, n_in);
+        int16_t *in = scratch(s, n_in + cap);
+        pcm_from_le(m->pcm, n_in * PCM_BYTES_PER_SAMPLE, in);
+        int16_t *out = in + n_in;
+        size_t n_out = resample_process(s->rs_out, in, n_in, out, cap);
+        pcm_to_le(out, n_out, (uint8_t *)out); /* in place: same size, little-endian host order */
+        net_ws_send_binary(s->conn, out, n_out * PCM_BYTES_PER_SAMPLE);
+    }
+    if (m->t_in_ns)
+        metric_hist_observe_ns(&g_metrics.relay_latency_seconds[METRIC_RELAY_DOWN],
+                               clock_now_ns() - m->t_in_ns);
+}
+
+/* Relays an upstream `error` sanitised: its code (or upstream_error) and message only. */
+static void relay_error(session_t *s, const cJSON *ev)
+{
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(ev, "error");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
+    const char *c =
+        cJSON_IsString(code) && code->valuestring[0] ? code->valuestring : "upstream_error";
+    /* Benign races of barge-in and cancel are not the caller's business. */
+    if (strcmp(c, "response_cancel_not_active") == 0)
+        return;
+    net_ws_send_error(s->conn, c, cJSON_IsString(msg) ? msg->valuestring : "upstream error");
+}
+
+void relay_upstream_event(session_t *s, event_msg_t *m)
+{
+    cJSON *ev = m->event;
+    cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    const char *t = type->valuestring;
+    if (s->state == SESSION_CLOSING)
+        return;
+    if (strcmp(t, "error") == 0) {
+        relay_error(s, ev);
+        return;
+    }
+    voicetools_upstream_event(s, t, ev);
+    if (strcmp(t, "response.created") == 0) {
+        s->response_active = true;
+    } else if (strcmp(t, "response.done") == 0) {
+        s->response_active = false;
+    } else if (strcmp(t, "input_audio_buffer.speech_started") == 0) {
+        barge_in(s);
+    } else if (strcmp(t, "input_audio_buffer.speech_stopped") == 0) {
+        s->speech_stopped_ns = clock_now_ns();
+    } else if (strcmp(t, "response.output_item.added") == 0) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(item, "type");
+        if (cJSON_IsString(id) && cJSON_IsString(it) && strcmp(it->valuestring, "message") == 0)
+            new_item(s, id->valuestring);
+    } else if (strcmp(t, "response.output_audio.done") == 0 ||
+               strcmp(t, "response.audio.done") == 0) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
+        if (cJSON_IsString(id) && strcmp(id->valuestring, s->play_item) == 0)
+            s->item_audio_done = true;
+    }
+    const char *ga = events_relay_name(t);
+    if (ga) {
+        if (strcmp(ga, t) != 0)
+            cJSON_SetValuestring(type, ga);
+        net_ws_send_json(s->conn, ev);
+    }
+    if (strcmp(t, "response.done") == 0)
+        voicetools_maybe_create(s); /* a waiting client create, or the one after tool outputs */
+}
+
+void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
+{
+    switch (m->state) {
+    case UPSTREAM_READY:
+    case UPSTREAM_RECONNECTED:
+        s->up_ready = true;
+        str_copy(s->openai_session, m->openai_session, sizeof(s->openai_session));
+        str_copy(s->request_id, m->request_id, sizeof(s->request_id));
+        if (!s->ready_sent) {
+            sbuf_t b = SBUF_INIT;
+            sbuf_puts(&b, "{\"type\":\"session.ready\",\"sessionId\":");
+            sbuf_json_str(&b, s->session_id);
+            sbuf_printf(&b,
+                        ",\"audio\":{\"input_rate\":%d,\"output_rate\":%d,"
+                        "\"format\":\"pcm16\"}}",
+                        s->rate, s->rate);
+            net_ws_send_text(s->conn, b.data, b.len);
+            sbuf_destroy(&b);
+            s->ready_sent = true;
+        } else {
+            send_text(s, "{\"type\":\"upstream.reconnected\"}");
+        }
+        s->response_active = false;
+        flush(s);
+        break;
+    case UPSTREAM_RECONNECTING:
+        s->up_ready = false;
+        send_text(s, "{\"type\":\"upstream.reconnecting\"}");
+        break;
+    case UPSTREAM_UNAVAILABLE:
+        log_warn("session.upstream_unavailable", LOG_S("sid", s->session_id),
+                 LOG_S("detail", m->detail));
+        session_close(s, 1011, "upstream unavailable", END_UPSTREAM_UNAVAILABLE);
+        break;
+    case UPSTREAM_REJECTED:
+        log_error("session.upstream_rejected_config", LOG_S("sid", s->session_id),
+                  LOG_S("detail", m->detail));
+        net_ws_send_error(s->conn, "upstream_rejected_config",
+                          "the voice service rejected the session configuration");
+        session_close(s, 1011, "upstream rejected config", END_UPSTREAM_REJECTED);
+        break;
+    }
+}
+
+bool relay_start(session_t *s)
+{
+    if (s->rate != SESSION_UPSTREAM_RATE) {
+        s->rs_in = resample_new(s->rate, SESSION_UPSTREAM_RATE, RESAMPLE_QUALITY_DEFAULT);
+        s->rs_out = resample_new(SESSION_UPSTREAM_RATE, s->rate, RESAMPLE_QUALITY_DEFAULT);
+    }
+    s->upstream = upstream_spawn(&s->actor, s->conn);
+    return s->upstream != NULL;
+}
+
+void relay_free(session_t *s)
+{
+    if (s->upstream) {
+        actor_send(s->upstream, msg_new(UP_MSG_END, sizeof(msg_t)));
+        actor_unref(s->upstream);
+        s->upstream = NULL;
+    }
+    for (size_t i = 0; i < s->n_prebuf; i++)
+        msg_free(&s->prebuf[i]->hdr);
+    free(s->prebuf);
+    s->prebuf = NULL;
+    s->n_prebuf = 0;
+    for (int i = 0; i < s->n_pending; i++)
+        cJSON_Delete(s->pending[i]);
+    s->n_pending = 0;
+    resample_free(s->rs_in);
+    resample_free(s->rs_out);
+    free(s->scratch);
+}

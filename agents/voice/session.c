@@ -1,0 +1,315 @@
+/*
+ * session: one actor per voice WebSocket (/ws, SPEC 5.1).
+ *
+ * It validates the query (rate, then token through the gate), enforces the idle and maximum
+ * durations, validates client events and forwards `command.ack` to the router. The upstream
+ * OpenAI connection attaches here (the relay); until it is configured, client audio is kept in
+ * a bounded 2 s buffer as the spec requires for audio that arrives before the upstream is ready.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/voice/events.h"
+#include "agents/voice/session_int.h"
+#include "agents/supervisor/supervisor.h"
+#include "agents/voice/voicetools.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+
+#define DEFAULT_RATE   24000
+#define TEXT_MAX_CHARS 4096
+
+static const char *const end_reason_names[] = {
+    "none",
+    "client_closed",
+    "idle_timeout",
+    "max_duration",
+    "shutdown",
+    "upstream_unavailable",
+    "upstream_rejected_config",
+    "too_slow",
+    "error",
+};
+
+static const char *const session_types[] = {
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "response.cancel",
+    "response.create",
+    "conversation.item.create",
+    "audio.played",
+    "command.ack",
+    NULL,
+};
+
+void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why)
+{
+    if (s->state == SESSION_CLOSING)
+        return;
+    s->state = SESSION_CLOSING;
+    if (s->end == END_NONE)
+        s->end = why;
+    net_ws_close(s->conn, code, reason);
+}
+
+static void on_open(session_t *s, net_ws_open_msg_t *m)
+{
+    s->conn = m->conn;
+    s->started_ns = s->last_client_ns = clock_now_ns();
+    str_copy(s->ip, m->peer.ip, sizeof(s->ip));
+    char rate[16], sid[ID_MAX + 2], token[80];
+    s->rate = DEFAULT_RATE;
+    if (net_query_get(m->query, "rate", rate, sizeof(rate)) >= 0) {
+        if (strcmp(rate, "16000") == 0 || strcmp(rate, "24000") == 0 ||
+            strcmp(rate, "48000") == 0) {
+            s->rate = atoi(rate);
+        } else {
+            metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+            session_close(s, 1003, "unsupported rate", END_ERROR);
+            return;
+        }
+    }
+    int sl = net_query_get(m->query, "sessionId", sid, sizeof(sid));
+    if (sl < 0 || !str_is_id(sid, (size_t)sl, 1, ID_MAX))
+        sid[0] = '\0';
+    if (net_query_get(m->query, "token", token, sizeof(token)) < 0)
+        token[0] = '\0';
+    str_copy(s->session_id, sid, sizeof(s->session_id));
+    gate_admit_msg_t *a = MSG_NEW(gate_admit_msg_t, GATE_MSG_ADMIT);
+    actor_ref(&s->actor);
+    a->session = &s->actor;
+    str_copy(a->session_id, sid, sizeof(a->session_id));
+    str_copy(a->token, token, sizeof(a->token));
+    a->peer = m->peer;
+    actor_send(g_gate, &a->hdr);
+}
+
+static void on_admitted(session_t *s, const session_admitted_msg_t *m)
+{
+    if (s->state != SESSION_CHECKING)
+        return;
+    if (!m->ok) {
+        metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+        log_info("session.refused", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
+                 LOG_S("reason", m->reason));
+        session_close(s, m->close_code, m->reason, END_ERROR);
+        return;
+    }
+    s->admitted = true;
+    s->state = SESSION_LIVE;
+    if (!relay_start(s)) {
+        session_close(s, 1013, "at capacity", END_ERROR);
+        return;
+    }
+    voicetools_call_start(s);
+    actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * 1000, 0);
+    actor_timer_start(s->max, (uint64_t)g_config->session_max_s * 1000, 0);
+    router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
+    str_copy(r->session_id, s->session_id, sizeof(r->session_id));
+    r->conn = s->conn;
+    actor_send(g_router, &r->hdr);
+    log_info("session.start", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
+             LOG_I("rate", s->rate));
+}
+
+/* conversation.item.create accepts one user text message only (SPEC 5.1). */
+static bool valid_item(session_t *s, const cJSON *ev)
+{
+    switch (events_check_client_item(ev, TEXT_MAX_CHARS)) {
+    case EVENTS_ITEM_INVALID:
+        net_ws_protocol_error(s->conn, "invalid_event",
+                              "conversation.item.create takes one user message with input_text");
+        return false;
+    case EVENTS_ITEM_TOO_LONG:
+        net_ws_send_error(s->conn, "text_too_long", "text is limited to 4096 characters");
+        return false;
+    default:
+        return true;
+    }
+}
+
+static void on_text(session_t *s, net_ws_text_msg_t *m)
+{
+    s->last_client_ns = clock_now_ns();
+    if (strcmp(m->type, "command.ack") == 0) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(m->json, "id");
+        if (cJSON_IsString(id) && s->admitted) {
+            router_ack_msg_t *a = MSG_NEW(router_ack_msg_t, ROUTER_MSG_ACK);
+            str_copy(a->session_id, s->session_id, sizeof(a->session_id));
+            str_copy(a->id, id->valuestring, sizeof(a->id));
+            actor_send(g_router, &a->hdr);
+        }
+        return;
+    }
+    if (strcmp(m->type, "audio.played") == 0) {
+        relay_audio_played(s, m->json);
+        return;
+    }
+    if (strcmp(m->type, "conversation.item.create") == 0) {
+        if (!valid_item(s, m->json))
+            return;
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(m->json, "item");
+        const cJSON *part = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(text) && s->admitted)
+            voicetools_user_text(s, text->valuestring);
+    }
+    if (s->admitted && s->state == SESSION_LIVE) {
+        relay_client_event(s, m->json); /* takes the event */
+        m->json = NULL;
+    }
+}
+
+static void on_binary(session_t *s, net_ws_binary_msg_t *m)
+{
+    s->last_client_ns = clock_now_ns();
+    relay_client_audio(s, m); /* takes m */
+}
+
+static void on_idle(session_t *s)
+{
+    uint64_t idle_ns = (uint64_t)g_config->session_idle_s * NS_PER_SEC;
+    uint64_t since = clock_now_ns() - s->last_client_ns;
+    if (since >= idle_ns)
+        session_close(s, 4408, "idle timeout", END_IDLE);
+    else
+        actor_timer_start(s->idle, (idle_ns - since) / NS_PER_MS + 1, 0);
+}
+
+static end_reason_t reason_from_close(const net_ws_closed_msg_t *m)
+{
+    if (!m->by_server)
+        return END_CLIENT_CLOSED;
+    if (m->code == 1001 && strcmp(m->reason, "server shutting down") == 0)
+        return END_SHUTDOWN;
+    if (m->code == 1008 && strcmp(m->reason, "too slow") == 0)
+        return END_TOO_SLOW;
+    return END_ERROR;
+}
+
+static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
+{
+    if (s->end == END_NONE)
+        s->end = reason_from_close(m);
+    if (s->admitted) {
+        gate_ended_msg_t *g = MSG_NEW(gate_ended_msg_t, GATE_MSG_ENDED);
+        str_copy(g->session_id, s->session_id, sizeof(g->session_id));
+        str_copy(g->ip, s->ip, sizeof(g->ip));
+        actor_send(g_gate, &g->hdr);
+        router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_CLOSED);
+        str_copy(r->session_id, s->session_id, sizeof(r->session_id));
+        r->conn = s->conn;
+        actor_send(g_router, &r->hdr);
+        bool error = s->end == END_TOO_SLOW || s->end == END_ERROR ||
+                     s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
+        metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
+                   1);
+        voicetools_call_end(s, end_reason_names[s->end]);
+        log_info("session.end", LOG_S("sid", s->session_id),
+                 LOG_S("reason", end_reason_names[s->end]), LOG_I("code", m->code),
+                 LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS),
+                 LOG_S("call", s->record_id), LOG_S("openai_session", s->openai_session),
+                 LOG_S("request_id", s->request_id), LOG_I("input_tokens", s->input_tokens),
+                 LOG_I("output_tokens", s->output_tokens));
+    }
+    actor_stop_self(&s->actor);
+}
+
+static void session_handle(actor_t *self, msg_t *m)
+{
+    session_t *s = (session_t *)self;
+    switch (m->type) {
+    case NET_MSG_WS_OPEN:
+        on_open(s, (net_ws_open_msg_t *)m);
+        break;
+    case SESSION_MSG_ADMITTED:
+        on_admitted(s, (session_admitted_msg_t *)m);
+        break;
+    case NET_MSG_WS_TEXT:
+        on_text(s, (net_ws_text_msg_t *)m);
+        break;
+    case NET_MSG_WS_BINARY:
+        on_binary(s, (net_ws_binary_msg_t *)m);
+        return; /* ownership taken */
+    case SESSION_MSG_UP_STATE:
+        relay_upstream_state(s, (upstream_state_msg_t *)m);
+        break;
+    case SESSION_MSG_UP_EVENT:
+        relay_upstream_event(s, (event_msg_t *)m);
+        break;
+    case SESSION_MSG_UP_AUDIO:
+        relay_upstream_audio(s, (audio_msg_t *)m);
+        break;
+    case TOOL_MSG_RESULT:
+        voicetools_result(s, (tool_result_msg_t *)m);
+        break;
+    case SUP_MSG_TOOL_EVENT:
+        voicetools_nested(s, (tool_event_msg_t *)m);
+        break;
+    case SESSION_MSG_TOOL_TIMEOUT:
+        voicetools_timeout(s, ((timer_msg_t *)m)->timer->data);
+        break;
+    case NET_MSG_WS_ACTIVITY:
+        s->last_client_ns = clock_now_ns();
+        break;
+    case SESSION_MSG_IDLE:
+        on_idle(s);
+        break;
+    case SESSION_MSG_MAX:
+        session_close(s, 4409, "max duration", END_MAX);
+        break;
+    case NET_MSG_WS_CLOSED:
+        on_closed(s, (net_ws_closed_msg_t *)m);
+        break;
+    default:
+        break;
+    }
+    msg_free(m);
+}
+
+static void session_stop(actor_t *self)
+{
+    session_t *s = (session_t *)self;
+    actor_timer_free(s->idle);
+    actor_timer_free(s->max);
+    relay_free(s);
+    voicetools_free(s);
+    actor_unref(g_gate);
+    actor_unref(g_router);
+    actor_unref(g_supervisors);
+    actor_unref(g_store);
+}
+
+static const actor_type_t session_type = {"session", session_handle, session_stop};
+
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                           uint16_t *close_code, const char **close_reason)
+{
+    (void)arg;
+    (void)peer;
+    (void)query;
+    session_t *s = xcalloc(1, sizeof(*s));
+    if (actor_spawn(&s->actor, &session_type, LANE_REALTIME) != 0) {
+        free(s);
+        metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+        *close_code = 1013;
+        *close_reason = "at capacity";
+        return NULL;
+    }
+    /* Sessions send to the singletons until they stop: keep them alive that long. */
+    actor_ref(g_gate);
+    actor_ref(g_router);
+    actor_ref(g_supervisors);
+    actor_ref(g_store);
+    s->idle = actor_timer_new(&s->actor, SESSION_MSG_IDLE, NULL);
+    s->max = actor_timer_new(&s->actor, SESSION_MSG_MAX, NULL);
+    return &s->actor; /* the spawn reference becomes the connection's */
+}
+
+const char *const *session_event_types(void)
+{
+    return session_types;
+}

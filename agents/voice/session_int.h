@@ -1,0 +1,138 @@
+/*
+ * The voice session actor's state, shared by session.c (lifecycle and client events) and
+ * relay.c (the upstream: events, audio both ways, barge-in). Thread: the session's worker.
+ */
+#ifndef SB_AGENTS_SESSION_INT_H
+#define SB_AGENTS_SESSION_INT_H
+
+#include <stdint.h>
+
+#include "actors/timer.h"
+#include "agents/agents.h"
+#include "agents/tools/tools.h"
+#include "audio/resample.h"
+
+#define SESSION_UPSTREAM_RATE 24000
+#define SESSION_PENDING_MAX   16 /* client events held while the upstream is not ready */
+#define SESSION_SEEN_CALLS    8  /* recent call_ids, so a call announced twice runs once */
+#define SESSION_MSG_TOOL_TIMEOUT (MSG_TYPE_AGENT_BASE + 0x200) /* a voice tool's deadline */
+
+/* A nested call (of a supervisor run) that has started and not yet ended. */
+typedef struct nested_open {
+    struct nested_open *next;
+    char call_id[CALL_ID_MAX + 1];
+    char name[TOOL_NAME_MAX + 1];
+    char via[80];
+    char *arguments;
+    uint64_t started_ns;
+} nested_open_t;
+
+/* A function call of the voice model in flight. */
+typedef struct vcall {
+    struct vcall *next;
+    char call_id[CALL_ID_MAX + 1];
+    char name[TOOL_NAME_MAX + 1];
+    const char *via; /* supervisor, client, builtin */
+    char *arguments; /* the raw text */
+    uint64_t cookie;
+    uint64_t started_ns;
+    actor_timer_t *timer;
+    nested_open_t *nested;
+} vcall_t;
+
+typedef enum session_state {
+    SESSION_CHECKING, /* waiting for the gate */
+    SESSION_LIVE,
+    SESSION_CLOSING, /* a close was requested; waiting for WS_CLOSED */
+} session_state_t;
+
+/* Why the session ended, for records and metrics (SPEC 14 "Records"). */
+typedef enum end_reason {
+    END_NONE,
+    END_CLIENT_CLOSED,
+    END_IDLE,
+    END_MAX,
+    END_SHUTDOWN,
+    END_UPSTREAM_UNAVAILABLE,
+    END_UPSTREAM_REJECTED,
+    END_TOO_SLOW,
+    END_ERROR,
+} end_reason_t;
+
+typedef struct session {
+    actor_t actor;
+    conn_id_t conn;
+    session_state_t state;
+    bool admitted;
+    char session_id[ID_MAX + 1];
+    char ip[48];
+    int rate;
+    uint64_t started_ns;
+    uint64_t last_client_ns;
+    end_reason_t end;
+    actor_timer_t *idle;
+    actor_timer_t *max;
+
+    /* The upstream. */
+    actor_t *upstream;  /* a reference; NULL until admitted */
+    bool up_ready;      /* audio may go upstream now */
+    bool ready_sent;    /* session.ready was sent to the client */
+    resample_t *rs_in;  /* client rate -> 24 kHz, NULL at 24 kHz */
+    resample_t *rs_out; /* 24 kHz -> client rate */
+    int16_t *scratch;
+    size_t scratch_cap;
+    /* Client audio while the upstream is not ready: the newest 2 s, oldest dropped first. */
+    net_ws_binary_msg_t **prebuf;
+    size_t n_prebuf;
+    size_t prebuf_bytes;
+    cJSON *pending[SESSION_PENDING_MAX]; /* client events while not ready */
+    int n_pending;
+
+    /* Responses: at most one active; one client response.create may wait for it. */
+    bool response_active;
+    bool create_waiting;
+
+    /* Playback of the current assistant item (the barge-in clock, SPEC 6). */
+    char play_item[64];
+    uint64_t item_bytes;     /* 24 kHz audio received for it */
+    bool item_audio_done;    /* response.output_audio.done seen for it */
+    uint64_t first_audio_ns; /* when its first audio went to the client */
+    bool played_reported;
+    uint64_t played_ms;      /* the client's last audio.played position */
+    uint64_t played_at_ns;   /* when that report arrived */
+    uint64_t speech_stopped_ns; /* for switchboard_first_audio_seconds; 0 when not waiting */
+
+    /* Tools (voicetools.c) and the call record. */
+    char record_id[CALL_ID_MAX + 1]; /* "" until the call record is opened */
+    vcall_t *calls;                  /* function calls in flight */
+    int n_calls;
+    bool need_create; /* a function output was sent: one response.create is due */
+    char seen_calls[SESSION_SEEN_CALLS][CALL_ID_MAX + 1];
+    int seen_next;
+    uint64_t next_cookie;
+    cJSON *history; /* [{role, content}]: the conversation so far, for the supervisor */
+    char openai_session[64];
+    char request_id[64];
+    int64_t input_tokens;
+    int64_t output_tokens;
+} session_t;
+
+/* session.c */
+void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why);
+
+/* relay.c */
+/* Client audio in: resampled to 24 kHz, sent upstream or kept while not ready. Takes m. */
+void relay_client_audio(session_t *s, net_ws_binary_msg_t *m);
+/* A validated client event for the upstream (held while not ready). Takes ev. */
+void relay_client_event(session_t *s, cJSON *ev);
+/* audio.played from the client. */
+void relay_audio_played(session_t *s, const cJSON *ev);
+void relay_upstream_state(session_t *s, const upstream_state_msg_t *m);
+void relay_upstream_event(session_t *s, event_msg_t *m);
+void relay_upstream_audio(session_t *s, const audio_msg_t *m);
+/* Starts the upstream after admission; false when it could not be spawned. */
+bool relay_start(session_t *s);
+/* Frees what relay.c owns in s. */
+void relay_free(session_t *s);
+
+#endif

@@ -1,0 +1,500 @@
+/*
+ * upstream: one actor per voice session owning its OpenAI Realtime connection (SPEC 6, 14).
+ *
+ * Life of a connection: connect (each attempt has UPSTREAM_ATTEMPT_MS from DNS to
+ * session.created) -> session.created -> one session.update (GA shape) -> session.updated =
+ * ready. Failures before ready are retried after 250, 500 and 1000 ms (401, 403 and 404 at the
+ * upgrade are not), then the session is told UPSTREAM_UNAVAILABLE. An `error` answering the
+ * session.update is fatal (UPSTREAM_REJECTED). Once ready, an unexpected drop, close 1001,
+ * `session_expired` or the recycle timer starts a new connection: the session buffers client
+ * audio meanwhile, and the new connection is configured and given the conversation so far (the
+ * newest SWITCHBOARD_REPLAY_ITEMS user and assistant texts) before the session hears
+ * UPSTREAM_RECONNECTED.
+ *
+ * Audio: PCM16 from the session is sent as input_audio_buffer.append built with a template (no
+ * JSON DOM); output audio deltas are base64-decoded here and sent to the session.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/timer.h"
+#include "agents/agents.h"
+#include "agents/voice/events.h"
+#include "agents/voice/voicetools.h"
+#include "audio/b64.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/sbuf.h"
+#include "base/util.h"
+
+#define UPSTREAM_ATTEMPT_MS    5000
+#define UPSTREAM_RETRIES       3
+#define UPSTREAM_RETRY_BASE_MS 250
+#define UPSTREAM_MAX_MSG       (16u * 1024 * 1024)
+#define APPEND_PREFIX          "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
+#define APPEND_SUFFIX          "\"}"
+
+typedef enum phase {
+    PHASE_CONNECTING,  /* waiting for the upgrade and session.created */
+    PHASE_CONFIGURING, /* session.update sent, waiting for session.updated */
+    PHASE_READY,
+    PHASE_WAITING, /* between attempts */
+    PHASE_DONE,    /* failed for good or ended */
+} phase_t;
+
+typedef struct replay_item {
+    bool user; /* else assistant */
+    char *text;
+} replay_item_t;
+
+typedef struct upstream {
+    actor_t actor;
+    actor_t *session; /* a reference */
+    conn_id_t near;   /* the client's socket: the upstream lives on its network thread */
+    conn_id_t conn;   /* the current connection, 0 when none */
+    uint64_t attempt; /* cookie of the current attempt */
+    int failures;     /* failed attempts in this connect cycle */
+    phase_t phase;
+    bool ever_ready; /* a later connect cycle is a reconnect */
+    uint64_t attempt_ns;
+    actor_timer_t *deadline;
+    actor_timer_t *retry;
+    actor_timer_t *recycle;
+    replay_item_t *items; /* ring of the newest replay_items texts */
+    size_t n_items;
+    size_t items_head;
+    char *b64; /* scratch buffer for appends */
+    size_t b64_cap;
+    char openai_session[64];
+    char request_id[64]; /* x-request-id of the current connection's upgrade */
+} upstream_t;
+
+audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len)
+{
+    audio_msg_t *m = (audio_msg_t *)msg_new(type, sizeof(audio_msg_t) + len);
+    m->hdr.flags = MSG_F_AUDIO;
+    m->len = len;
+    if (pcm)
+        memcpy(m->pcm, pcm, len);
+    return m;
+}
+
+static void event_msg_free(msg_t *m)
+{
+    cJSON_Delete(((event_msg_t *)m)->event);
+    free(m);
+}
+
+event_msg_t *event_msg_new(uint32_t type, cJSON *event)
+{
+    event_msg_t *m = MSG_NEW(event_msg_t, type);
+    m->hdr.free_fn = event_msg_free;
+    m->event = event;
+    return m;
+}
+
+static void tell_session(upstream_t *u, upstream_state_t st, const char *detail)
+{
+    upstream_state_msg_t *m = MSG_NEW(upstream_state_msg_t, SESSION_MSG_UP_STATE);
+    m->state = st;
+    str_copy(m->detail, detail ? detail : "", sizeof(m->detail));
+    str_copy(m->openai_session, u->openai_session, sizeof(m->openai_session));
+    str_copy(m->request_id, u->request_id, sizeof(m->request_id));
+    actor_send(u->session, &m->hdr);
+}
+
+/* ---- Configuration --------------------------------------------------------------------------- */
+
+/* The session.update every upstream sends: built once from the immutable configuration. */
+static char *g_session_update;
+
+static char *build_session_update(void)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "type", "session.update");
+    cJSON *s = cJSON_AddObjectToObject(root, "session");
+    cJSON_AddStringToObject(s, "type", "realtime");
+    cJSON *mod = cJSON_AddArrayToObject(s, "output_modalities");
+    cJSON_AddItemToArray(mod, cJSON_CreateString("audio"));
+    char *instructions = prompt_receptionist(g_agentcfg);
+    cJSON_AddStringToObject(s, "instructions", instructions);
+    free(instructions);
+    cJSON *audio = cJSON_AddObjectToObject(s, "audio");
+    cJSON *in = cJSON_AddObjectToObject(audio, "input");
+    cJSON *fmt = cJSON_AddObjectToObject(in, "format");
+    cJSON_AddStringToObject(fmt, "type", "audio/pcm");
+    cJSON_AddNumberToObject(fmt, "rate", 24000);
+    cJSON *tr = cJSON_AddObjectToObject(in, "transcription");
+    cJSON_AddStringToObject(tr, "model", "gpt-4o-mini-transcribe");
+    cJSON *td = cJSON_AddObjectToObject(in, "turn_detection");
+    cJSON_AddStringToObject(td, "type", "server_vad");
+    cJSON_AddNumberToObject(td, "threshold", 0.5);
+    cJSON_AddNumberToObject(td, "prefix_padding_ms", 300);
+    cJSON_AddNumberToObject(td, "silence_duration_ms", 500);
+    cJSON_AddBoolToObject(td, "create_response", 1);
+    cJSON_AddBoolToObject(td, "interrupt_response", 1);
+    cJSON *out = cJSON_AddObjectToObject(audio, "output");
+    cJSON *ofmt = cJSON_AddObjectToObject(out, "format");
+    cJSON_AddStringToObject(ofmt, "type", "audio/pcm");
+    cJSON_AddNumberToObject(ofmt, "rate", 24000);
+    cJSON_AddStringToObject(out, "voice", g_agentcfg->voice);
+    cJSON_AddItemToObject(s, "tools", voicetools_defs(g_agentcfg));
+    cJSON_AddStringToObject(s, "tool_choice", "auto");
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+/* ---- Connecting ------------------------------------------------------------------------------ */
+
+static void connect_attempt(upstream_t *u)
+{
+    char url[2300];
+    const char *base = g_config->realtime_url;
+    snprintf(url, sizeof(url), "%s%cmodel=%s", base, strchr(base, '?') ? '&' : '?',
+             g_config->realtime_model);
+    u->attempt++;
+    u->conn = 0;
+    u->phase = PHASE_CONNECTING;
+    u->attempt_ns = clock_now_ns();
+    actor_timer_start(u->deadline, UPSTREAM_ATTEMPT_MS, 0);
+    if (net_wsc_connect(u->near, url, g_config->openai_api_key, &u->actor, u->attempt,
+                        UPSTREAM_MAX_MSG) != 0) {
+        u->phase = PHASE_DONE;
+        actor_timer_stop(u->deadline);
+        tell_session(u, UPSTREAM_UNAVAILABLE, "invalid realtime URL");
+    }
+}
+
+/* An attempt failed before the session was ready: retry, or give up. */
+static void attempt_failed(upstream_t *u, const char *why, bool retryable)
+{
+    actor_timer_stop(u->deadline);
+    if (u->conn) {
+        net_ws_close(u->conn, 1000, "");
+        u->conn = 0;
+    }
+    u->failures++;
+    log_info("upstream.attempt_failed", LOG_I("attempt", u->failures), LOG_S("reason", why));
+    if (!retryable || u->failures > UPSTREAM_RETRIES) {
+        u->phase = PHASE_DONE;
+        tell_session(u, UPSTREAM_UNAVAILABLE, why);
+        return;
+    }
+    u->phase = PHASE_WAITING;
+    actor_timer_start(u->retry, (uint64_t)UPSTREAM_RETRY_BASE_MS << (u->failures - 1), 0);
+}
+
+/* A ready connection went away or is due for recycling: connect again, keep the session. */
+static void reconnect(upstream_t *u, const char *why)
+{
+    log_info("upstream.reconnect", LOG_S("reason", why),
+             LOG_S("openai_session", u->openai_session));
+    actor_timer_stop(u->recycle);
+    if (u->conn) {
+        net_ws_close(u->conn, 1000, "");
+        u->conn = 0;
+    }
+    u->failures = 0;
+    tell_session(u, UPSTREAM_RECONNECTING, why);
+    connect_attempt(u);
+}
+
+/* ---- Conversation replay --------------------------------------------------------------------- */
+
+static void remember(upstream_t *u, bool user, const char *text)
+{
+    size_t cap = (size_t)g_config->replay_items;
+    if (text == NULL || *text == '\0' || cap == 0)
+        return;
+    size_t idx;
+    if (u->n_items < cap) {
+        idx = (u->items_head + u->n_items) % cap;
+        u->n_items++;
+    } else {
+        idx = u->items_head;
+        free(u->items[idx].text);
+        u->items_head = (u->items_head + 1) % cap;
+    }
+    u->items[idx].user = user;
+    u->items[idx].text = xstrdup(text);
+}
+
+static void replay(upstream_t *u)
+{
+    size_t cap = (size_t)g_config->replay_items;
+    for (size_t i = 0; i < u->n_items; i++) {
+        const replay_item_t *it = &u->items[(u->items_head + i) % cap];
+        sbuf_t b = SBUF_INIT;
+        sbuf_printf(&b,
+                    "{\"type\":\"conversation.item.create\",\"item\":{\"type\":\"message\","
+                    "\"role\":\"%s\",\"content\":[{\"type\":\"%s\",\"text\":",
+                    it->user ? "user" : "assistant", it->user ? "input_text" : "output_text");
+        sbuf_json_str(&b, it->text);
+        sbuf_puts(&b, "}]}}");
+        net_ws_send_text(u->conn, b.data, b.len);
+        sbuf_destroy(&b);
+    }
+}
+
+/* ---- Upstream events ------------------------------------------------------------------------- */
+
+static const char *str_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void on_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
+{
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
+    size_t cap = events_audio_max(ev);
+    audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, NULL, cap);
+    const char *item;
+    ssize_t len = events_audio_delta(ev, m->pcm, cap, &item);
+    if (len < 0) {
+        msg_free(&m->hdr);
+        log_warn("upstream.bad_audio", LOG_S("openai_session", u->openai_session));
+        return;
+    }
+    m->len = (size_t)len;
+    m->t_in_ns = t_in_ns;
+    str_copy(m->item_id, item ? item : "", sizeof(m->item_id));
+    actor_send(u->session, &m->hdr);
+}
+
+static void on_event(upstream_t *u, net_ws_text_msg_t *t)
+{
+    const char *type = t->type;
+    if (events_is_audio_delta(type)) {
+        on_audio_delta(u, t->json, t->hdr.sent_ns);
+        return;
+    }
+    if (strcmp(type, "session.created") == 0) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(t->json, "session");
+        const char *id = str_field(s, "id");
+        str_copy(u->openai_session, id ? id : "", sizeof(u->openai_session));
+        if (u->phase == PHASE_CONNECTING) {
+            net_ws_send_text(u->conn, g_session_update, strlen(g_session_update));
+            u->phase = PHASE_CONFIGURING;
+        }
+        return;
+    }
+    if (strcmp(type, "session.updated") == 0) {
+        if (u->phase != PHASE_CONFIGURING)
+            return;
+        actor_timer_stop(u->deadline);
+        u->phase = PHASE_READY;
+        u->failures = 0;
+        metric_hist_observe_ns(&g_metrics.upstream_connect_seconds, clock_now_ns() - u->attempt_ns);
+        actor_timer_start(u->recycle, (uint64_t)g_config->upstream_recycle_s * 1000, 0);
+        if (u->ever_ready) {
+            replay(u);
+            tell_session(u, UPSTREAM_RECONNECTED, NULL);
+        } else {
+            tell_session(u, UPSTREAM_READY, NULL);
+        }
+        u->ever_ready = true;
+        log_info("upstream.ready", LOG_S("openai_session", u->openai_session));
+        return;
+    }
+    if (strcmp(type, "error") == 0) {
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(t->json, "error");
+        const char *code = str_field(err, "code");
+        const char *message = str_field(err, "message");
+        log_warn("upstream.error", LOG_S("code", code ? code : ""),
+                 LOG_S("openai_session", u->openai_session));
+        if (u->phase == PHASE_CONFIGURING) {
+            actor_timer_stop(u->deadline);
+            u->phase = PHASE_DONE;
+            tell_session(u, UPSTREAM_REJECTED, message ? message : "session.update refused");
+            return;
+        }
+        if (code && strcmp(code, "session_expired") == 0) {
+            reconnect(u, "session_expired");
+            return;
+        }
+    }
+    /* Remember the conversation for a replay into a recycled upstream. */
+    if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0)
+        remember(u, true, str_field(t->json, "transcript"));
+    else if (strcmp(type, "response.output_audio_transcript.done") == 0 ||
+             strcmp(type, "response.audio_transcript.done") == 0)
+        remember(u, false, str_field(t->json, "transcript"));
+    else if (strcmp(type, "response.output_text.done") == 0 ||
+             strcmp(type, "response.text.done") == 0)
+        remember(u, false, str_field(t->json, "text"));
+    /* Everything else goes to the session, which decides what the client sees. */
+    event_msg_t *m = event_msg_new(SESSION_MSG_UP_EVENT, t->json);
+    t->json = NULL;
+    actor_send(u->session, &m->hdr);
+}
+
+/* ---- Session requests ------------------------------------------------------------------------ */
+
+static void send_audio(upstream_t *u, const audio_msg_t *a)
+{
+    if (u->phase != PHASE_READY || u->conn == 0)
+        return; /* the session buffers until ready; anything racing a drop is lost upstream */
+    size_t need = sizeof(APPEND_PREFIX) + b64_encoded_len(a->len) + sizeof(APPEND_SUFFIX);
+    if (need > u->b64_cap) {
+        u->b64 = xrealloc(u->b64, need);
+        u->b64_cap = need;
+    }
+    size_t pl = sizeof(APPEND_PREFIX) - 1;
+    memcpy(u->b64, APPEND_PREFIX, pl);
+    size_t n = b64_encode(a->pcm, a->len, u->b64 + pl);
+    memcpy(u->b64 + pl + n, APPEND_SUFFIX, sizeof(APPEND_SUFFIX));
+    net_ws_send_text(u->conn, u->b64, pl + n + sizeof(APPEND_SUFFIX) - 1);
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT][METRIC_KIND_AUDIO], 1);
+    if (a->t_in_ns)
+        metric_hist_observe_ns(&g_metrics.relay_latency_seconds[METRIC_RELAY_UP],
+                               clock_now_ns() - a->t_in_ns);
+}
+
+static void send_event(upstream_t *u, const cJSON *ev)
+{
+    if (u->phase != PHASE_READY || u->conn == 0)
+        return;
+    const char *type = str_field(ev, "type");
+    if (type && strcmp(type, "conversation.item.create") == 0) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+        const cJSON *content =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
+        const char *role = str_field(item, "role");
+        if (role && strcmp(role, "user") == 0)
+            remember(u, true, str_field(content, "text"));
+    }
+    net_ws_send_json(u->conn, ev);
+}
+
+static void end(upstream_t *u)
+{
+    if (u->conn)
+        net_ws_close(u->conn, 1000, "");
+    u->conn = 0;
+    u->phase = PHASE_DONE;
+    actor_stop_self(&u->actor);
+}
+
+/* ---- The actor ------------------------------------------------------------------------------- */
+
+static void upstream_handle(actor_t *self, msg_t *m)
+{
+    upstream_t *u = (upstream_t *)self;
+    switch (m->type) {
+    case NET_MSG_WS_OPEN: {
+        net_ws_open_msg_t *o = (net_ws_open_msg_t *)m;
+        if (o->cookie != u->attempt || u->phase != PHASE_CONNECTING) {
+            net_ws_close(o->conn, 1000, ""); /* a late answer to an abandoned attempt */
+            break;
+        }
+        u->conn = o->conn;
+        str_copy(u->request_id, o->request_id, sizeof(u->request_id));
+        log_info("upstream.open", LOG_S("request_id", o->request_id));
+        break;
+    }
+    case NET_MSG_WS_TEXT: {
+        net_ws_text_msg_t *t = (net_ws_text_msg_t *)m;
+        if (t->conn == u->conn && u->conn != 0)
+            on_event(u, t);
+        break;
+    }
+    case NET_MSG_WS_CLOSED: {
+        net_ws_closed_msg_t *c = (net_ws_closed_msg_t *)m;
+        if (c->cookie != u->attempt || u->phase == PHASE_DONE || u->phase == PHASE_WAITING)
+            break; /* an earlier connection, or one we closed on purpose */
+        u->conn = 0;
+        if (u->phase == PHASE_READY) {
+            reconnect(u, c->code == 1001 ? "upstream closed 1001" : "upstream dropped");
+        } else {
+            char why[96];
+            snprintf(why, sizeof(why), "connect failed (HTTP %d, close %u)", c->http_status,
+                     c->code);
+            bool retryable =
+                !(c->http_status == 401 || c->http_status == 403 || c->http_status == 404);
+            attempt_failed(u, why, retryable);
+        }
+        break;
+    }
+    case UP_MSG_DEADLINE:
+        if (u->phase == PHASE_CONNECTING || u->phase == PHASE_CONFIGURING)
+            attempt_failed(u, "no session.created within 5 s", true);
+        break;
+    case UP_MSG_RETRY:
+        if (u->phase == PHASE_WAITING)
+            connect_attempt(u);
+        break;
+    case UP_MSG_RECYCLE:
+        if (u->phase == PHASE_READY)
+            reconnect(u, "recycle");
+        break;
+    case UP_MSG_AUDIO:
+        send_audio(u, (audio_msg_t *)m);
+        break;
+    case UP_MSG_EVENT:
+        send_event(u, ((event_msg_t *)m)->event);
+        break;
+    case UP_MSG_END:
+        end(u);
+        break;
+    default:
+        break;
+    }
+    msg_free(m);
+}
+
+static void upstream_stop(actor_t *self)
+{
+    upstream_t *u = (upstream_t *)self;
+    if (u->conn)
+        net_ws_close(u->conn, 1000, "");
+    actor_timer_free(u->deadline);
+    actor_timer_free(u->retry);
+    actor_timer_free(u->recycle);
+    size_t cap = (size_t)g_config->replay_items;
+    for (size_t i = 0; i < u->n_items; i++)
+        free(u->items[(u->items_head + i) % cap].text);
+    free(u->items);
+    free(u->b64);
+    actor_unref(u->session);
+}
+
+static const actor_type_t upstream_type = {"upstream", upstream_handle, upstream_stop};
+
+actor_t *upstream_spawn(actor_t *session, conn_id_t near)
+{
+    upstream_t *u = xcalloc(1, sizeof(*u));
+    if (actor_spawn(&u->actor, &upstream_type, LANE_REALTIME) != 0) {
+        free(u);
+        return NULL;
+    }
+    actor_ref(session);
+    u->session = session;
+    u->near = near;
+    u->deadline = actor_timer_new(&u->actor, UP_MSG_DEADLINE, NULL);
+    u->retry = actor_timer_new(&u->actor, UP_MSG_RETRY, NULL);
+    u->recycle = actor_timer_new(&u->actor, UP_MSG_RECYCLE, NULL);
+    u->items = xcalloc((size_t)g_config->replay_items + 1, sizeof(*u->items));
+    if (g_config->openai_api_key == NULL) {
+        u->phase = PHASE_DONE;
+        tell_session(u, UPSTREAM_UNAVAILABLE, "OPENAI_API_KEY is not set");
+    } else {
+        connect_attempt(u); /* safe before the first turn: nobody else runs this actor yet */
+    }
+    return &u->actor;
+}
+
+void upstream_init(void)
+{
+    if (g_session_update == NULL)
+        g_session_update = build_session_update();
+}
+
+void upstream_destroy(void)
+{
+    free(g_session_update);
+    g_session_update = NULL;
+}

@@ -1,0 +1,49 @@
+/*
+ * voicetools: the tools of the voice model and how a session runs them (SPEC 5.1, 6, 14).
+ *
+ * The voice model gets getNextResponseFromSupervisor {relevantContextFromLastUserMessage} (run by
+ * a supervisor) and, when pages are configured, navigate {page?, section} (run by the router: a
+ * `command` to the caller's tabs). A call is read from response.output_item.done (or
+ * response.function_call_arguments.done, whichever comes first), reported to the client as
+ * tool.call events (nested supervisor calls included, in order), answered with a
+ * function_call_output, and followed by exactly one response.create once the calling response is
+ * done and every call of it has its output. A call past SWITCHBOARD_TOOL_TIMEOUT_MS answers the
+ * spoken apology. Thread: the session's worker.
+ */
+#ifndef SB_AGENTS_VOICETOOLS_H
+#define SB_AGENTS_VOICETOOLS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "agents/config/agentcfg.h"
+
+#define VOICETOOL_SUPERVISOR "getNextResponseFromSupervisor"
+#define VOICETOOL_NAVIGATE   "navigate"
+
+/* The Realtime `session.tools` array for this agent config (allow-list `tools.voice`). */
+cJSON *voicetools_defs(const agentcfg_t *ac);
+
+struct session;
+struct tool_result_msg;
+struct tool_event_msg;
+
+/* Looks at every upstream event before it is relayed: function calls, response.done, and the
+ * transcript lines of the call record. */
+void voicetools_upstream_event(struct session *s, const char *type, const cJSON *ev);
+/* After response.done (or a tool's output): sends the one response.create that is due. */
+void voicetools_maybe_create(struct session *s);
+void voicetools_result(struct session *s, const struct tool_result_msg *m);
+void voicetools_nested(struct session *s, const struct tool_event_msg *m);
+/* A tool call's deadline timer fired (call: the timer's data). */
+void voicetools_timeout(struct session *s, void *call);
+/* The client said something as text (a user transcript line). */
+void voicetools_user_text(struct session *s, const char *text);
+/* The session became live: opens its call record. */
+void voicetools_call_start(struct session *s);
+/* The session ended: closes its call record with the reason. */
+void voicetools_call_end(struct session *s, const char *end_reason);
+/* Ends every call in flight (the session is closing) and frees what voicetools owns in s. */
+void voicetools_free(struct session *s);
+
+#endif
