@@ -15,7 +15,6 @@
 #include "agents/config/agentcfg.h"
 #include "agents/agents.h"
 #include "agents/mcp/mcp.h"
-#include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -103,17 +102,13 @@ int main(void)
         fprintf(stderr, "switchboard: cannot start the actor runtime\n");
         return EXIT_FAILURE;
     }
-    /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. */
-    if (store_open(cfg.db_path, err, sizeof(err)) != 0) {
+    /* The database first (inside): a bad SWITCHBOARD_DB stops start-up before anything listens. */
+    if (agents_start(&agentcfg, cfg.db_path, err, sizeof(err)) != 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         sched_stop(ACTOR_STOP_WAIT_MS);
+        agents_free();
         return EXIT_FAILURE;
     }
-    if (agents_start() != 0) {
-        fprintf(stderr, "switchboard: cannot start the actor runtime\n");
-        return EXIT_FAILURE;
-    }
-    store_add_routes();
     net_config_t nc = {.host = cfg.host,
                        .port = cfg.port,
                        .threads = cfg.net_threads,
@@ -127,17 +122,18 @@ int main(void)
         fprintf(stderr, "switchboard: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
                 strerror(-rc));
         agents_stop();
-        store_close();
         sched_stop(ACTOR_STOP_WAIT_MS);
+        agents_free();
         return EXIT_FAILURE;
     }
     /* MCP clients need the network threads (child processes, HTTP). */
-    if (mcp_start_all(&agentcfg) != 0) {
+    if (agents_start_clients(&agentcfg) != 0) {
         fprintf(stderr, "switchboard: cannot start the MCP clients\n");
+        agents_stop_clients(MCP_STOP_WAIT_MS);
         net_stop();
         agents_stop();
-        store_close();
         sched_stop(ACTOR_STOP_WAIT_MS);
+        agents_free();
         return EXIT_FAILURE;
     }
     char url[320];
@@ -155,14 +151,14 @@ int main(void)
              LOG_I("websockets", net_ws_open_count()));
     net_drain();
     wait_for_ws_close(DRAIN_WAIT_MS);
-    mcp_stop_all(MCP_STOP_WAIT_MS); /* before net_stop: the children get a polite shutdown */
+    agents_stop_clients(MCP_STOP_WAIT_MS); /* before net_stop: a polite shutdown for children */
     net_stop();
-    agents_stop();
-    store_close(); /* the records already sent are written before the file closes */
+    /* The reverse of start-up; returns once the records already sent are written. */
+    int store_rc = agents_stop();
     int leaked = sched_stop(ACTOR_STOP_WAIT_MS);
     log_info("drain.done", LOG_I("ms", (clock_now_ns() - t0) / NS_PER_MS),
-             LOG_I("actors_left", leaked));
-    upstream_destroy(); /* no upstream actor is left to send it */
+             LOG_I("actors_left", leaked), LOG_I("store_closed", store_rc == 0));
+    agents_free(); /* no upstream actor is left to send the session.update */
     agentcfg_free(&agentcfg);
     config_free(&cfg);
     metrics_destroy();

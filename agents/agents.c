@@ -1,49 +1,52 @@
 /*
- * Wiring of the product's actors to the network: the singletons, the route tables, the answers
- * the network threads give themselves (health, readiness, metrics) and shared auth helpers.
+ * The wiring (agents.h): the long-lived actors, the dependencies handed to the actors spawned
+ * per connection, the route tables, start-up and shutdown order, and the answers the network
+ * threads give themselves (health, readiness, metrics).
+ *
+ * The state below belongs to the main thread. The deps structs are read by network threads when
+ * a connection is accepted (route args); they hold main's references, which stay valid until
+ * agents_stop(), after net_stop() has retired every route.
  */
 #include "agents/agents.h"
 
-#include <sodium.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "actors/sched.h"
+#include "agents/agentrun/agentrun.h"
+#include "agents/auth/auth.h"
+#include "agents/chat/chat.h"
+#include "agents/mcp/mcp.h"
+#include "agents/page/page.h"
+#include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
-#include "agents/tools/tools.h"
+#include "agents/voice/voice.h"
 #include "agents/web/web.h"
 #include "base/config.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
 #include "base/util.h"
+#include "net/net.h"
 
-#define BEARER_PREFIX         "Bearer "
 #define AGENTS_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
 
-actor_t *g_gate;
-actor_t *g_router;
+/* main's references to the long-lived actors, in start-up order. */
+static struct {
+    actor_t *store;
+    actor_t *gate;
+    actor_t *router;
+    actor_t *pool;
+    actor_t *chat;
+    bool web;
+    char *session_update;
+} A;
+
+static voice_deps_t voice_deps;
+static agentrun_deps_t agentrun_deps;
 static uint64_t started_ns;
-
-static const char *const page_types[] = {"command.ack", NULL};
-
-bool agents_bearer_ok(const char *authorization, const char *secret)
-{
-    if (authorization == NULL || secret == NULL)
-        return false;
-    size_t pl = strlen(BEARER_PREFIX);
-    if (strncmp(authorization, BEARER_PREFIX, pl) != 0)
-        return false;
-    const char *given = authorization + pl;
-    size_t n = strlen(secret);
-    return strlen(given) == n && sodium_memcmp(given, secret, n) == 0;
-}
-
-bool agents_api_auth_ok(const net_http_msg_t *req)
-{
-    if (g_config->api_secret)
-        return agents_bearer_ok(req->authorization, g_config->api_secret);
-    return req->peer.loopback;
-}
 
 /* ---- Answered on the network thread -------------------------------------------------------- */
 
@@ -97,52 +100,112 @@ static net_http_route_t http_routes[] = {
 
 static net_ws_route_t ws_routes[] = {
     {"/ws", 0, 0, NULL, session_ws_target, NULL, true, NULL},
-    {"/ws/page", 0, 0, page_types, router_ws_target, NULL, false, NULL},
+    {"/ws/page", 0, 0, NULL, router_ws_target, NULL, false, NULL},
     {"/ws/chat", AGENTS_MAX_TEXT_BYTES, 0, NULL, chat_ws_target, NULL, false, NULL},
     {"/ws/agent", AGENTS_MAX_TEXT_BYTES, 0, NULL, agentrun_ws_target, NULL, true, "answer"},
 };
 
-int agents_start(void)
+/* Gives an HTTP route its target, with a reference of the route's own (dropped by net_stop). */
+static void route_to(net_http_route_t *r, actor_t *target)
+{
+    actor_ref(target);
+    r->target = target;
+}
+
+static void add_routes(void)
+{
+    route_to(&http_routes[3], A.gate);
+    route_to(&http_routes[4], A.router);
+    for (size_t i = 0; i < ARRAY_LEN(http_routes); i++)
+        net_add_http_route(&http_routes[i]);
+    store_add_routes(A.store);
+
+    voice_deps = (voice_deps_t){.gate = A.gate,
+                                .router = A.router,
+                                .pool = A.pool,
+                                .store = A.store,
+                                .session_update = A.session_update};
+    agentrun_deps = (agentrun_deps_t){.pool = A.pool, .store = A.store};
+    ws_routes[0].max_text_bytes = (size_t)g_config->max_control_bytes;
+    ws_routes[0].max_binary_bytes = (size_t)g_config->max_audio_bytes;
+    ws_routes[0].types = session_event_types();
+    ws_routes[0].arg = &voice_deps;
+    ws_routes[1].max_text_bytes = (size_t)g_config->max_control_bytes;
+    ws_routes[1].types = router_event_types();
+    ws_routes[1].arg = A.router;
+    ws_routes[2].types = chat_event_types();
+    ws_routes[2].arg = A.chat;
+    ws_routes[3].types = agentrun_event_types();
+    ws_routes[3].arg = &agentrun_deps;
+    for (size_t i = 0; i < ARRAY_LEN(ws_routes); i++)
+        net_add_ws_route(&ws_routes[i]);
+}
+
+/* ---- Start and stop ------------------------------------------------------------------------ */
+
+/* Stops a long-lived actor and drops main's reference; NULL-safe. */
+static void stop_actor(actor_t **a)
+{
+    if (*a == NULL)
+        return;
+    actor_stop(*a);
+    actor_unref(*a);
+    *a = NULL;
+}
+
+int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t errlen)
 {
     started_ns = clock_now_ns();
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
-    upstream_init();
-    g_gate = gate_spawn();
-    g_router = router_spawn();
-    if (g_gate == NULL || g_router == NULL || supervisor_start() != 0 || web_start() != 0)
+    /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. */
+    if (store_open(db_path, &A.store, err, errlen) != 0)
         return -1;
-    g_chat = chat_spawn();
-    if (g_chat == NULL)
+    A.session_update = voice_session_update_new(ac);
+    A.gate = gate_spawn();
+    A.router = A.gate ? router_spawn() : NULL;
+    A.pool = A.router ? supervisor_pool_spawn(A.store) : NULL;
+    if (A.pool) {
+        chat_deps_t cd = {.gate = A.gate, .pool = A.pool, .store = A.store};
+        A.chat = chat_spawn(&cd);
+    }
+    A.web = A.chat && web_start() == 0;
+    if (!A.web) {
+        snprintf(err, errlen, "cannot start the actor runtime");
+        agents_stop();
         return -1;
-    http_routes[3].target = g_gate;
-    actor_ref(g_gate); /* the route's reference, dropped by net_stop() */
-    http_routes[4].target = g_router;
-    actor_ref(g_router);
-    for (size_t i = 0; i < ARRAY_LEN(http_routes); i++)
-        net_add_http_route(&http_routes[i]);
-
-    ws_routes[0].max_text_bytes = (size_t)g_config->max_control_bytes;
-    ws_routes[0].max_binary_bytes = (size_t)g_config->max_audio_bytes;
-    ws_routes[0].types = session_event_types();
-    ws_routes[1].max_text_bytes = (size_t)g_config->max_control_bytes;
-    ws_routes[2].types = chat_event_types();
-    ws_routes[3].types = agentrun_event_types();
-    for (size_t i = 0; i < ARRAY_LEN(ws_routes); i++)
-        net_add_ws_route(&ws_routes[i]);
+    }
+    add_routes();
     return 0;
 }
 
-void agents_stop(void)
+int agents_start_clients(const agentcfg_t *ac)
 {
-    supervisor_stop();
-    web_stop();
-    if (g_gate)
-        actor_unref(g_gate);
-    if (g_router)
-        actor_unref(g_router);
-    if (g_chat) {
-        actor_stop(g_chat); /* its thread actors hold references to it: stop them first */
-        actor_unref(g_chat);
-    }
+    return mcp_start_all(ac) == 0 ? 0 : -1;
+}
+
+void agents_stop_clients(uint64_t wait_ms)
+{
+    mcp_stop_all(wait_ms);
+}
+
+int agents_stop(void)
+{
+    if (A.web)
+        web_stop();
+    A.web = false;
+    stop_actor(&A.chat); /* stops its thread actors */
+    stop_actor(&A.pool); /* stops its runs */
+    stop_actor(&A.router);
+    stop_actor(&A.gate);
+    int rc = store_close(A.store); /* waits for the last holder, then closes the file */
+    A.store = NULL;
+    return rc;
+}
+
+/* Frees what outlives the actors (main, after sched_stop()). */
+void agents_free(void)
+{
+    free(A.session_update);
+    A.session_update = NULL;
 }

@@ -12,14 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mailbox/msgtypes.h" /* the type ranges */
+
 /* Flags. */
 #define MSG_F_AUDIO 0x1u /* droppable under backpressure (SPEC 3): oldest audio goes first */
 #define MSG_F_TIMER 0x2u /* a timer expiry (actors/timer.h); stale ones never reach behaviour */
-
-/* Message type ranges, so that layers never collide. */
-#define MSG_TYPE_ACTOR_BASE 0x0100u /* actors/ runtime */
-#define MSG_TYPE_NET_BASE   0x0200u /* net/ -> actors */
-#define MSG_TYPE_AGENT_BASE 0x1000u /* agents/ product messages */
 
 typedef struct msg msg_t;
 typedef void (*msg_free_fn)(msg_t *m);

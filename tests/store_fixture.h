@@ -6,7 +6,6 @@
 #ifndef SB_TESTS_STORE_FIXTURE_H
 #define SB_TESTS_STORE_FIXTURE_H
 
-#include <ck_pr.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "actors/sched.h"
 #include "agents/config/agentcfg.h"
 #include "agents/store/store_int.h"
+#include "agents/store/store.h"
 #include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -76,19 +76,23 @@ static inline void fixture_cleanup(void)
     agentcfg_free(&fixture_ac);
 }
 
+/* The store under test: the opener's reference (fixture_start_store .. fixture_stop_store). */
+static actor_t *fixture_store;
+
 static inline void fixture_start_store(void)
 {
     char err[FIXTURE_ERR_LEN] = "";
     metrics_init();
     sched_config_t sc = {.workers = FIXTURE_WORKERS, .max_actors = 1000, .mailbox_cap = 1024};
     ASSERT_EQ(sched_start(&sc), 0);
-    if (store_open(fixture_db, err, sizeof(err)) != 0)
+    if (store_open(fixture_db, &fixture_store, err, sizeof(err)) != 0)
         TEST_FAIL_("store_open: %s", err);
 }
 
 static inline void fixture_stop_store(void)
 {
-    store_close();
+    ASSERT_EQ(store_close(fixture_store), 0);
+    fixture_store = NULL;
     ASSERT_EQ(sched_stop(FIXTURE_WAIT_S * 1000), 0);
     metrics_destroy();
 }
@@ -151,7 +155,7 @@ static inline void fixture_call_tool(collector_t *c, uint64_t cookie, const char
 {
     tool_call_msg_t *m = tool_call_new(&c->actor, cookie, name, cJSON_Parse(args_json));
     m->now_ms = fixture_now_ms();
-    actor_send(ck_pr_load_ptr(&g_store), &m->hdr);
+    actor_send(fixture_store, &m->hdr);
 }
 
 #endif

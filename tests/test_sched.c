@@ -11,10 +11,10 @@
 #include "base/util.h"
 #include "tests/runner.h"
 
-#define MSG_T_WORK       (MSG_TYPE_AGENT_BASE + 1)
-#define MSG_T_BLOCK      (MSG_TYPE_AGENT_BASE + 2)
-#define MSG_T_TICK       (MSG_TYPE_AGENT_BASE + 3)
-#define MSG_T_FREE_TIMER (MSG_TYPE_AGENT_BASE + 4)
+#define MSG_T_WORK       (MSG_TYPE_TEST_BASE + 1)
+#define MSG_T_BLOCK      (MSG_TYPE_TEST_BASE + 2)
+#define MSG_T_TICK       (MSG_TYPE_TEST_BASE + 3)
+#define MSG_T_FREE_TIMER (MSG_TYPE_TEST_BASE + 4)
 
 /* A log of which actor handled messages, in order (one worker, so no lock needed). */
 static int order_log[4096]; /* {order_lock} */

@@ -56,15 +56,15 @@ static cJSON *call_json(storedb_t *db, const char *id)
 /* The records of one finished call, as a session and its tools would send them. */
 static void send_call(const char *id, const char *sid, int64_t t0)
 {
-    store_call_start(id, sid, t0);
-    store_transcript(id, "user", "Can I book an oil change?", t0 + 1000);
-    store_tool_record(id, "call_t1", "checkAvailability",
+    store_call_start(fixture_store, id, sid, t0);
+    store_transcript(fixture_store, id, "user", "Can I book an oil change?", t0 + 1000);
+    store_tool_record(fixture_store, id, "call_t1", "checkAvailability",
                       "{\"date\":\"2026-12-03\",\"serviceType\":\"Oil change\"}",
                       "{\"slots\":[\"08:00\"]}", "completed", 12, "builtin", t0 + 1500);
-    store_tool_record(id, "call_t2", "getNextResponseFromSupervisor", "not json {",
+    store_tool_record(fixture_store, id, "call_t2", "getNextResponseFromSupervisor", "not json {",
                       "We have 8 AM open.", "completed", 900, "supervisor", t0 + 2000);
-    store_transcript(id, "assistant", "We have 8 AM open.", t0 + 2500);
-    store_call_end(id, t0 + 4000, "client_closed", "sess_abc", "req_123", 321, 654);
+    store_transcript(fixture_store, id, "assistant", "We have 8 AM open.", t0 + 2500);
+    store_call_end(fixture_store, id, t0 + 4000, "client_closed", "sess_abc", "req_123", 321, 654);
 }
 
 static void check_call(const cJSON *c, const char *id, int64_t t0)
@@ -116,9 +116,9 @@ TEST(store_records_survive_reopen)
     fixture_start_store();
     collector_t *c = collector_new();
     send_call("call_one", "session_1641234567890_k3m5n8p2q", t0);
-    store_call_start("call_live", "session_live_0001", t0 + 10000);
+    store_call_start(fixture_store, "call_live", "session_live_0001", t0 + 10000);
     store_sync(c);
-    store_close(); /* writes what is queued, closes the file */
+    ASSERT_EQ(store_close(fixture_store), 0); /* writes what is queued, closes the file */
 
     /* Reopened, as after a restart. */
     storedb_t *db = open_db();
@@ -143,9 +143,9 @@ TEST(store_records_survive_reopen)
 
     /* The store opens the same file again and keeps adding to it. */
     char err[FIXTURE_ERR_LEN] = "";
-    if (store_open(fixture_db, err, sizeof(err)) != 0)
+    if (store_open(fixture_db, &fixture_store, err, sizeof(err)) != 0)
         TEST_FAIL_("store_open again: %s", err);
-    store_transcript("call_live", "user", "still here", t0 + 11000);
+    store_transcript(fixture_store, "call_live", "user", "still here", t0 + 11000);
     store_sync(c);
     actor_unref(&c->actor);
     fixture_stop_store();
@@ -240,6 +240,7 @@ TEST(store_open_failures)
 {
     fixture_init();
     char err[FIXTURE_ERR_LEN] = "", path[256];
+    actor_t *store = NULL; /* never set: every open here fails */
     /* A file where the folder should be. */
     snprintf(path, sizeof(path), "%s/blocker", fixture_dir);
     FILE *f = fopen(path, "w");
@@ -249,7 +250,7 @@ TEST(store_open_failures)
     ASSERT(storedb_open(path, err, sizeof(err)) == NULL);
     ASSERT_STR_CONTAINS(err, "SWITCHBOARD_DB=");
     ASSERT_STR_CONTAINS(err, "blocker");
-    ASSERT(store_open(path, err, sizeof(err)) < 0);
+    ASSERT(store_open(path, &store, err, sizeof(err)) < 0);
     /* A folder where the file should be. */
     snprintf(path, sizeof(path), "%s", fixture_dir);
     ASSERT(storedb_open(path, err, sizeof(err)) == NULL);
@@ -279,7 +280,7 @@ TEST(store_open_failures)
                        "\"brief\": \"b\"}";
     ASSERT_EQ(agentcfg_parse(&ac, json, strlen(json), NULL, err, sizeof(err)), 0);
     g_agentcfg = &ac;
-    ASSERT(store_open(path, err, sizeof(err)) < 0);
+    ASSERT(store_open(path, &store, err, sizeof(err)) < 0);
     ASSERT_STR_CONTAINS(err, "company.timezone");
     ASSERT_STR_CONTAINS(err, "Etc/Nowhere");
     agentcfg_free(&ac);

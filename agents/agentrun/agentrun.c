@@ -22,10 +22,11 @@
 
 #include "actors/timer.h"
 #include "agents/agentrun/agentev.h"
-#include "agents/agents.h"
+#include "agents/agentrun/agentrun.h"
 #include "agents/voice/events.h"
 #include "agents/auth/jwtauth.h"
 #include "agents/supervisor/supervisor.h"
+#include "agents/store/store.h"
 #include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -38,7 +39,7 @@
 #define AGENT_RUN_IDS_MAX      1000   /* runIds remembered per connection, for duplicate_run_id */
 #define AGENT_RUN_ID_MAX       128    /* bytes */
 #define AGENT_TEXT_MAX_CHARS   8000   /* task and answer, code points */
-#define AGENT_MSG_AUTH_TIMEOUT (MSG_TYPE_AGENT_BASE + 0x400)
+#define AGENT_MSG_AUTH_TIMEOUT (MSG_TYPE_AGENTRUN_BASE + 1)
 #define ASK_USER               "ask_user"
 #define MS_PER_S               1000
 
@@ -72,6 +73,8 @@ typedef enum agent_state {
 
 typedef struct agent {
     actor_t actor;
+    actor_t *pool;  /* a reference: supervisor runs */
+    actor_t *store; /* a reference: run records */
     conn_id_t conn;
     agent_state_t state;
     char user_id[JWTAUTH_SUB_MAX + 1]; /* the token's sub */
@@ -156,8 +159,9 @@ static void run_end(agent_t *a, arun_t *r, const char *result, const char *error
             break;
         }
     }
-    store_agent_run(r->record_id, r->run_id, a->user_id, r->task, error ? "failed" : "success",
-                    error ? NULL : result, error, r->started_ms, (int64_t)clock_wall_ms());
+    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, r->task,
+                    error ? "failed" : "success", error ? NULL : result, error, r->started_ms,
+                    (int64_t)clock_wall_ms());
     log_info("agent.run_end", LOG_S("run", r->run_id), LOG_S("user", a->user_id),
              LOG_S("status", error ? "failed" : "success"), LOG_S("error", error ? error : ""),
              LOG_I("steps", r->steps));
@@ -240,10 +244,10 @@ static void on_start(agent_t *a, const cJSON *ev)
     r->next = a->runs;
     a->runs = r;
     a->n_runs++;
-    store_agent_run(r->record_id, r->run_id, a->user_id, task, "running", NULL, NULL, r->started_ms,
-                    0);
+    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, task, "running", NULL, NULL,
+                    r->started_ms, 0);
     log_info("agent.run_start", LOG_S("run", r->run_id), LOG_S("user", a->user_id));
-    supervisor_run_observed(&a->actor, r->cookie, NULL, xstrdup(task),
+    supervisor_run_observed(a->pool, &a->actor, r->cookie, NULL, xstrdup(task),
                             clock_now_ns() + AGENT_RUN_DEADLINE_MS * NS_PER_MS, SURFACE_AGENT,
                             ask_user_defs());
 }
@@ -256,7 +260,7 @@ static void on_cancel(agent_t *a, const cJSON *ev)
         net_ws_send_error(a->conn, "unknown_run", "no agent run with this runId is in progress");
         return;
     }
-    supervisor_cancel(&a->actor, r->cookie);
+    supervisor_cancel(a->pool, &a->actor, r->cookie);
     send_ev(a, agentev_completion(r->run_id, NULL, "cancelled", NULL));
     run_end(a, r, NULL, "cancelled");
 }
@@ -376,7 +380,7 @@ static void on_closed(agent_t *a)
     a->state = AGENT_CLOSING;
     while (a->runs) {
         arun_t *r = a->runs;
-        supervisor_cancel(&a->actor, r->cookie);
+        supervisor_cancel(a->pool, &a->actor, r->cookie);
         run_end(a, r, NULL, "cancelled");
     }
     actor_stop_self(&a->actor);
@@ -431,14 +435,14 @@ static void agent_stop(actor_t *self)
     agent_t *a = (agent_t *)self;
     while (a->runs) {
         arun_t *r = a->runs;
-        supervisor_cancel(&a->actor, r->cookie);
+        supervisor_cancel(a->pool, &a->actor, r->cookie);
         run_end(a, r, NULL, "cancelled");
     }
     actor_timer_free(a->auth_timer);
     strmap_filter(&a->seen, keep_none, NULL);
     strmap_destroy(&a->seen);
-    actor_unref(g_supervisors);
-    actor_unref(g_store);
+    actor_unref(a->pool);
+    actor_unref(a->store);
 }
 
 static const actor_type_t agent_type = {"agent run", agent_handle, agent_stop};
@@ -446,9 +450,9 @@ static const actor_type_t agent_type = {"agent run", agent_handle, agent_stop};
 actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
                             uint16_t *close_code, const char **close_reason)
 {
-    (void)arg;
     (void)peer;
     (void)query;
+    const agentrun_deps_t *deps = arg;
     agent_t *a = xcalloc(1, sizeof(*a));
     if (actor_spawn(&a->actor, &agent_type, LANE_TOOLS) != 0) {
         free(a);
@@ -459,8 +463,10 @@ actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query
     strmap_init(&a->seen);
     a->auth_timer = actor_timer_new(&a->actor, AGENT_MSG_AUTH_TIMEOUT, NULL);
     /* It sends to these until it stops. */
-    actor_ref(g_supervisors);
-    actor_ref(g_store);
+    actor_ref(deps->pool);
+    a->pool = deps->pool;
+    actor_ref(deps->store);
+    a->store = deps->store;
     return &a->actor; /* the spawn reference becomes the connection's */
 }
 

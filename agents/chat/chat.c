@@ -24,8 +24,6 @@
 #define EPHEMERAL_PREFIX "ek_"
 #define MS_PER_S         1000
 
-actor_t *g_chat;
-
 static const char *const chat_types[] = {"message", NULL};
 
 typedef struct chat_conn {
@@ -45,6 +43,7 @@ typedef struct thread_entry {
 
 typedef struct chat {
     actor_t actor;
+    chat_deps_t deps; /* references, released at stop */
     strmap_t conns;   /* "<conn id hex>" -> chat_conn_t */
     strmap_t threads; /* threadId -> thread_entry_t */
 } chat_t;
@@ -84,7 +83,7 @@ static void attach(chat_t *ch, chat_conn_t *cc)
 {
     thread_entry_t *t = strmap_get(&ch->threads, cc->thread_id);
     if (t == NULL) {
-        actor_t *a = chatthread_spawn(cc->thread_id);
+        actor_t *a = chatthread_spawn(cc->thread_id, &ch->actor, &ch->deps);
         if (a == NULL) {
             log_warn("chat.spawn_failed", LOG_S("thread", cc->thread_id));
             net_ws_close(cc->conn, 1013, "at capacity");
@@ -120,7 +119,7 @@ static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
     if (!ids || tl <= 0 || tl > CHAT_TOKEN_MAX) {
         net_ws_close(m->conn, 1008, "unauthorized");
     } else if (strncmp(token, EPHEMERAL_PREFIX, strlen(EPHEMERAL_PREFIX)) == 0) {
-        actor_send(g_gate, &gate_redeem_new(&ch->actor, m->conn, token)->hdr);
+        actor_send(ch->deps.gate, &gate_redeem_new(&ch->actor, m->conn, token)->hdr);
     } else {
         char sub[JWTAUTH_SUB_MAX + 1];
         int64_t now_s = (int64_t)(clock_wall_ms() / MS_PER_S);
@@ -244,12 +243,14 @@ static void chat_stop(actor_t *self)
     strmap_filter(&ch->threads, drop_thread, NULL);
     strmap_destroy(&ch->conns);
     strmap_destroy(&ch->threads);
-    actor_unref(g_gate);
+    actor_unref(ch->deps.gate);
+    actor_unref(ch->deps.pool);
+    actor_unref(ch->deps.store);
 }
 
 static const actor_type_t chat_type = {"chat", chat_handle, chat_stop};
 
-actor_t *chat_spawn(void)
+actor_t *chat_spawn(const chat_deps_t *deps)
 {
     chat_t *ch = xcalloc(1, sizeof(*ch));
     if (actor_spawn(&ch->actor, &chat_type, LANE_TOOLS) != 0) {
@@ -258,20 +259,23 @@ actor_t *chat_spawn(void)
     }
     strmap_init(&ch->conns);
     strmap_init(&ch->threads);
-    actor_ref(g_gate); /* redeems tokens until it stops */
+    ch->deps = *deps; /* the gate redeems tokens; the rest is passed on to thread actors */
+    actor_ref(deps->gate);
+    actor_ref(deps->pool);
+    actor_ref(deps->store);
     return &ch->actor;
 }
 
 actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *close_code,
                         const char **close_reason)
 {
-    (void)arg;
     (void)peer;
     (void)query;
     (void)close_code;
     (void)close_reason;
-    actor_ref(g_chat);
-    return g_chat;
+    actor_t *registry = arg;
+    actor_ref(registry);
+    return registry;
 }
 
 const char *const *chat_event_types(void)

@@ -2,7 +2,7 @@
  * chat_int: the messages between the chat registry (chat.c) and its thread actors
  * (chatthread.c), SPEC 5.3 and 14 "Chat".
  *
- * Design. /ws/chat connections all target one registry actor, g_chat. It checks the query and
+ * Design. /ws/chat connections all target one registry actor. It checks the query and
  * the token (a JWT in place; an ephemeral token through the gate), then attaches the connection
  * to the actor of its thread, spawning it on the first connection. It forwards the connection's
  * events there and, on close, detaches it. One thread actor per live thread owns everything
@@ -24,16 +24,17 @@
 #ifndef SB_AGENTS_CHAT_INT_H
 #define SB_AGENTS_CHAT_INT_H
 
-#include "agents/agents.h"
+#include "agents/auth/auth.h"
+#include "agents/chat/chat.h"
+#include "mailbox/msgtypes.h"
 
-#define CHAT_MSG_BASE       (MSG_TYPE_AGENT_BASE + 0x300)
 #define CHAT_HISTORY_MAX    50   /* history items on connect (SPEC 5.3), and kept per live thread */
 #define CHAT_TEXT_MAX_CHARS 8000 /* SPEC 5.3 */
 
 enum {
-    CHAT_MSG_ATTACH = CHAT_MSG_BASE + 1, /* registry -> thread: chat_attach_msg_t */
-    CHAT_MSG_DETACH,                     /* registry -> thread: chat_attach_msg_t (conn only) */
-    CHAT_MSG_IDLE,                       /* thread -> registry: chat_idle_msg_t */
+    CHAT_MSG_ATTACH = MSG_TYPE_CHAT_BASE + 1, /* registry -> thread: chat_attach_msg_t */
+    CHAT_MSG_DETACH, /* registry -> thread: chat_attach_msg_t (conn only) */
+    CHAT_MSG_IDLE,   /* thread -> registry: chat_idle_msg_t */
 };
 
 typedef struct chat_attach_msg {
@@ -50,7 +51,8 @@ typedef struct chat_idle_msg {
 } chat_idle_msg_t;
 
 /* Spawns the actor of thread_id; NULL when the runtime refuses. The reference is the caller's.
- * Thread: the registry's worker. */
-actor_t *chatthread_spawn(const char *thread_id);
+ * The thread takes references of its own to the registry (told when idle) and to deps' pool
+ * and store. Thread: the registry's worker. */
+actor_t *chatthread_spawn(const char *thread_id, actor_t *registry, const chat_deps_t *deps);
 
 #endif

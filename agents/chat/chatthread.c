@@ -19,6 +19,7 @@
 #include "agents/chat/chat_int.h"
 #include "agents/voice/events.h"
 #include "agents/supervisor/supervisor.h"
+#include "agents/store/store.h"
 #include "agents/tools/tools.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -51,6 +52,9 @@ typedef enum thread_state {
 
 typedef struct chat_thread {
     actor_t actor;
+    actor_t *registry;                 /* a reference: told when the thread is idle */
+    actor_t *pool;                     /* a reference: supervisor runs */
+    actor_t *store;                    /* a reference: history and messages */
     char thread_id[ID_MAX + 1];        /* immutable */
     char owner[STORE_CHAT_ID_MAX + 1]; /* [owner] once loaded */
     thread_state_t state;              /* [owner] */
@@ -108,7 +112,7 @@ static void post(chat_thread_t *t, const char *role, const char *text, const cha
                  const char *client_message_id)
 {
     int64_t at = (int64_t)clock_wall_ms();
-    store_chat_message(t->thread_id, message_id, client_message_id, role, text, at);
+    store_chat_message(t->store, t->thread_id, message_id, client_message_id, role, text, at);
     cJSON_AddItemToArray(t->history,
                          message_json(NULL, role, text, message_id, at, client_message_id));
     while (cJSON_GetArraySize(t->history) > CHAT_HISTORY_MAX)
@@ -169,8 +173,8 @@ static void run_next(chat_thread_t *t)
     fan_out(t, typing);
     cJSON_Delete(typing);
     uint64_t deadline = clock_now_ns() + CHAT_RUN_DEADLINE_MS * NS_PER_MS;
-    supervisor_run(&t->actor, t->run_cookie, NULL, NULL, run_history(t), xstrdup(t->queue->text),
-                   deadline, SURFACE_CHAT);
+    supervisor_run(t->pool, &t->actor, t->run_cookie, NULL, NULL, run_history(t),
+                   xstrdup(t->queue->text), deadline, SURFACE_CHAT);
 }
 
 static void on_event(chat_thread_t *t, const tool_event_msg_t *e)
@@ -325,7 +329,7 @@ static void maybe_idle(chat_thread_t *t)
     m->thread = &t->actor;
     m->attaches = t->attaches;
     str_copy(m->thread_id, t->thread_id, sizeof(m->thread_id));
-    actor_send(g_chat, &m->hdr);
+    actor_send(t->registry, &m->hdr);
 }
 
 /* A message once the thread is loaded. Takes m. */
@@ -357,7 +361,7 @@ static void thread_handle(actor_t *self, msg_t *m)
         t->attaches++;
         if (t->state == THREAD_NEW) {
             t->state = THREAD_LOADING;
-            store_chat_open(&t->actor, 0, t->thread_id, ((chat_attach_msg_t *)m)->user_id,
+            store_chat_open(t->store, &t->actor, 0, t->thread_id, ((chat_attach_msg_t *)m)->user_id,
                             CHAT_HISTORY_MAX);
         }
         /* fall through */
@@ -388,7 +392,7 @@ static void thread_stop(actor_t *self)
 {
     chat_thread_t *t = (chat_thread_t *)self;
     if (t->run_cookie)
-        supervisor_cancel(&t->actor, t->run_cookie);
+        supervisor_cancel(t->pool, &t->actor, t->run_cookie);
     for (size_t i = 0; i < t->n_held; i++)
         msg_free(t->held[i]);
     free(t->held);
@@ -400,14 +404,14 @@ static void thread_stop(actor_t *self)
     }
     free(t->conns);
     cJSON_Delete(t->history);
-    actor_unref(g_chat);
-    actor_unref(g_supervisors);
-    actor_unref(g_store);
+    actor_unref(t->registry);
+    actor_unref(t->pool);
+    actor_unref(t->store);
 }
 
 static const actor_type_t thread_type = {"chat thread", thread_handle, thread_stop};
 
-actor_t *chatthread_spawn(const char *thread_id)
+actor_t *chatthread_spawn(const char *thread_id, actor_t *registry, const chat_deps_t *deps)
 {
     chat_thread_t *t = xcalloc(1, sizeof(*t));
     if (actor_spawn(&t->actor, &thread_type, LANE_TOOLS) != 0) {
@@ -417,8 +421,11 @@ actor_t *chatthread_spawn(const char *thread_id)
     str_copy(t->thread_id, thread_id, sizeof(t->thread_id));
     t->history = cJSON_CreateArray();
     /* It sends to these until it stops. */
-    actor_ref(g_chat);
-    actor_ref(g_supervisors);
-    actor_ref(g_store);
+    actor_ref(registry);
+    t->registry = registry;
+    actor_ref(deps->pool);
+    t->pool = deps->pool;
+    actor_ref(deps->store);
+    t->store = deps->store;
     return &t->actor;
 }

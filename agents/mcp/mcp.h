@@ -45,10 +45,10 @@
 #define MCP_STOP_GRACE_MS    1000 /* stdio shutdown: close stdin, then SIGTERM, then SIGKILL */
 
 enum {
-    MCP_MSG_STATUS = 0x1A00u, /* client -> owner: mcp_status_msg_t */
-    MCP_MSG_CLOSED,           /* client -> owner: the shutdown has finished */
-    MCP_MSG_SHUTDOWN,         /* -> client: end the session, then stop */
-    MCP_MSG_REQ_DEADLINE,     /* the client's own timers */
+    MCP_MSG_STATUS = MSG_TYPE_MCP_BASE + 1, /* client -> owner: mcp_status_msg_t */
+    MCP_MSG_CLOSED,                         /* client -> owner: the shutdown has finished */
+    MCP_MSG_SHUTDOWN,                       /* -> client: end the session, then stop */
+    MCP_MSG_REQ_DEADLINE,                   /* the client's own timers */
     MCP_MSG_RESTART,
     MCP_MSG_PING,
     MCP_MSG_RELIST,

@@ -10,7 +10,7 @@
 
 #include "actors/timer.h"
 #include "agents/config/agentcfg.h"
-#include "agents/agents.h"
+#include "agents/page/page.h"
 #include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -19,11 +19,12 @@
 #include "base/strmap.h"
 #include "base/util.h"
 
-#define PAGE_CONNS_MAX  4
-#define ACK_WAIT_MS     1500
-#define INTERACT_PREFIX "/api/interact/"
-#define NAVIGATE_SUFFIX "/navigate"
-#define PAGE_NAME_MAX   64
+#define ROUTER_MSG_CMD_TIMEOUT (MSG_TYPE_PAGE_BASE + 0xF0u) /* a command's ack deadline */
+#define PAGE_CONNS_MAX         4
+#define ACK_WAIT_MS            1500
+#define INTERACT_PREFIX        "/api/interact/"
+#define NAVIGATE_SUFFIX        "/navigate"
+#define PAGE_NAME_MAX          64
 
 typedef struct page_conn {
     conn_id_t conn;
@@ -245,7 +246,7 @@ static void navigate(router_t *r, const net_http_msg_t *req)
         net_http_error(req->conn, 404, "not_found", "no such endpoint");
         return;
     }
-    if (!agents_api_auth_ok(req)) {
+    if (!auth_api_ok(req)) {
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
     }
@@ -290,14 +291,16 @@ static void navigate(router_t *r, const net_http_msg_t *req)
     send_command(r, t, sid->valuestring, page->name, section->valuestring, req->conn, NULL);
 }
 
-/* ---- The navigate tool of the voice model (SPEC 6, 14) ----------------------------------------- */
+/* ---- The navigate tool of the voice model (SPEC 6, 14) -----------------------------------------
+ */
 
 static void tool_fail(const tool_call_msg_t *c, const char *code, const char *message,
                       const agent_page_t *page)
 {
     sbuf_t b = SBUF_INIT;
-    sbuf_printf(&b, "{\"ok\":false,\"delivered\":0,\"acked\":false,\"error\":{\"code\":\"%s\","
-                    "\"message\":",
+    sbuf_printf(&b,
+                "{\"ok\":false,\"delivered\":0,\"acked\":false,\"error\":{\"code\":\"%s\","
+                "\"message\":",
                 code);
     sbuf_json_str(&b, message);
     sbuf_puts(&b, ",\"valid\":[");
@@ -441,11 +444,17 @@ actor_t *router_spawn(void)
 actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
                           uint16_t *close_code, const char **close_reason)
 {
-    (void)arg;
     (void)peer;
     (void)query;
     (void)close_code;
     (void)close_reason;
-    actor_ref(g_router);
-    return g_router;
+    actor_t *router = arg;
+    actor_ref(router);
+    return router;
+}
+
+const char *const *router_event_types(void)
+{
+    static const char *const types[] = {"command.ack", NULL};
+    return types;
 }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/store/store.h"
 #include "agents/store/store_int.h"
 #include "agents/tools/tools.h"
 #include "base/log.h"

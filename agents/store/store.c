@@ -8,13 +8,13 @@
  * store itself; it arrives after everything already queued, so one commit covers the burst.
  * Tool calls and deletes commit the batch first (a booking needs BEGIN IMMEDIATE of its own).
  *
- * Lifetime: store_open() runs on main before the network starts, so start-up can fail on a
- * bad path; store_close() runs after the network and the product actors have stopped: it queues
- * the stop behind every record already sent and waits for the stop behaviour to close the file.
- * A sender that may still call store_*() after that holds its own reference to g_store (as
- * sessions do to the gate), so a late record is freed unread, never sent to freed memory.
+ * Lifetime (store.h): store_open() runs on main before the network starts, so start-up can fail
+ * on a bad path. Every actor that writes records holds its own reference to the store. The stop
+ * behaviour, which closes the file, runs when the last reference goes: the scheduler holds one
+ * while messages are queued, so by then every record sent has been written. store_close() first
+ * sends STORE_MSG_CLOSING (cancel the timers and webhooks, which hold references of their own),
+ * then gives back the opener's reference and waits for the stop behaviour.
  */
-#include <ck_pr.h>
 #include <errno.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -23,7 +23,8 @@
 #include <time.h>
 
 #include "actors/timer.h"
-#include "agents/agents.h"
+#include "agents/auth/auth.h"
+#include "agents/store/store.h"
 #include "agents/store/store_int.h"
 #include "agents/tools/tools.h"
 #include "base/config.h"
@@ -44,10 +45,11 @@
 #define HTTP_2XX_FIRST       200
 #define HTTP_2XX_LAST        299
 
-/* Private to the store, above tools.h's TOOL_/STORE_ range. */
-#define STORE_MSG_FLUSH (TOOL_MSG_CALL + 0xF0u)
-
-actor_t *g_store; /* [atomic, any] set by store_open(), cleared by store_close() (main) */
+/* The store's own messages, at the top of its range (store.h has the public ones). */
+#define STORE_MSG_FLUSH         (MSG_TYPE_STORE_BASE + 0xF0u) /* commit the batch */
+#define STORE_MSG_WEBHOOK_RETRY (MSG_TYPE_STORE_BASE + 0xF1u) /* timers */
+#define STORE_MSG_RETENTION     (MSG_TYPE_STORE_BASE + 0xF2u)
+#define STORE_MSG_CLOSING       (MSG_TYPE_STORE_BASE + 0xF3u) /* store_close(): drop timers */
 
 static sem_t closed_sem; /* posted by the stop behaviour, awaited by store_close() */
 
@@ -96,6 +98,7 @@ typedef struct store {
     webhook_job_t *jobs;   /* [owner] */
     bool flush_queued;     /* [owner] a STORE_MSG_FLUSH is on its way */
     bool warned_unsigned;  /* [owner] the empty-key warning was logged */
+    bool closing;          /* [owner] store_close() has begun: no new timers or webhooks */
 } store_t;
 
 /* ---- Records (any thread) ------------------------------------------------------------------- */
@@ -126,27 +129,23 @@ static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_m
     return r;
 }
 
-/* Sends a record message to the store, or frees it once the store has closed. */
-static void rec_send(msg_t *m)
+/* Sends a record message; the caller holds a reference to the store (store.h). */
+static void rec_send(actor_t *store, msg_t *m)
 {
-    actor_t *s = ck_pr_load_ptr(&g_store);
-    ck_pr_fence_load(); /* pairs with the fence before the store in store_open() */
-    if (s)
-        actor_send(s, m);
-    else
-        msg_free(m);
+    actor_send(store, m);
 }
 
-void store_call_start(const char *call_id, const char *session_id, int64_t started_at_ms)
+void store_call_start(actor_t *store, const char *call_id, const char *session_id,
+                      int64_t started_at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_CALL_START, call_id, started_at_ms);
     r->session_id = dup_or_null(session_id);
-    rec_send(&r->hdr);
+    rec_send(store, &r->hdr);
 }
 
-void store_call_end(const char *call_id, int64_t ended_at_ms, const char *end_reason,
-                    const char *openai_session_id, const char *request_id, int64_t input_tokens,
-                    int64_t output_tokens)
+void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
+                    const char *end_reason, const char *openai_session_id, const char *request_id,
+                    int64_t input_tokens, int64_t output_tokens)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_CALL_END, call_id, ended_at_ms);
     r->end_reason = dup_or_null(end_reason);
@@ -154,20 +153,21 @@ void store_call_end(const char *call_id, int64_t ended_at_ms, const char *end_re
     r->request_id = dup_or_null(request_id);
     r->input_tokens = input_tokens;
     r->output_tokens = output_tokens;
-    rec_send(&r->hdr);
+    rec_send(store, &r->hdr);
 }
 
-void store_transcript(const char *call_id, const char *role, const char *text, int64_t at_ms)
+void store_transcript(actor_t *store, const char *call_id, const char *role, const char *text,
+                      int64_t at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_TRANSCRIPT, call_id, at_ms);
     r->role = dup_or_null(role);
     r->text = dup_or_null(text);
-    rec_send(&r->hdr);
+    rec_send(store, &r->hdr);
 }
 
-void store_tool_record(const char *call_id, const char *tool_call_id, const char *name,
-                       const char *arguments, const char *output, const char *status,
-                       int64_t duration_ms, const char *via, int64_t at_ms)
+void store_tool_record(actor_t *store, const char *call_id, const char *tool_call_id,
+                       const char *name, const char *arguments, const char *output,
+                       const char *status, int64_t duration_ms, const char *via, int64_t at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_TOOL_RECORD, call_id, at_ms);
     r->tool_call_id = dup_or_null(tool_call_id);
@@ -177,7 +177,7 @@ void store_tool_record(const char *call_id, const char *tool_call_id, const char
     r->status = dup_or_null(status);
     r->duration_ms = duration_ms;
     r->via = dup_or_null(via);
-    rec_send(&r->hdr);
+    rec_send(store, &r->hdr);
 }
 
 static void chat_msg_free(msg_t *m)
@@ -207,8 +207,8 @@ static store_chat_msg_t *chat_msg_new(uint32_t type, int64_t at_ms)
     return c;
 }
 
-void store_chat_open(actor_t *reply_to, uint64_t cookie, const char *thread_id, const char *user_id,
-                     int limit)
+void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const char *thread_id,
+                     const char *user_id, int limit)
 {
     store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_OPEN, (int64_t)clock_wall_ms());
     actor_ref(reply_to);
@@ -217,10 +217,10 @@ void store_chat_open(actor_t *reply_to, uint64_t cookie, const char *thread_id, 
     c->limit = limit;
     c->thread_id = xstrdup(thread_id);
     c->user_id = xstrdup(user_id);
-    rec_send(&c->hdr);
+    rec_send(store, &c->hdr);
 }
 
-void store_chat_message(const char *thread_id, const char *message_id,
+void store_chat_message(actor_t *store, const char *thread_id, const char *message_id,
                         const char *client_message_id, const char *role, const char *text,
                         int64_t at_ms)
 {
@@ -230,11 +230,11 @@ void store_chat_message(const char *thread_id, const char *message_id,
     c->client_message_id = dup_or_null(client_message_id);
     c->role = xstrdup(role);
     c->text = dup_or_null(text);
-    rec_send(&c->hdr);
+    rec_send(store, &c->hdr);
 }
 
-void store_agent_run(int64_t record_id, const char *run_id, const char *user_id, const char *task,
-                     const char *status, const char *result, const char *error,
+void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, const char *user_id,
+                     const char *task, const char *status, const char *result, const char *error,
                      int64_t started_at_ms, int64_t ended_at_ms)
 {
     store_chat_msg_t *c = chat_msg_new(STORE_MSG_AGENT_RUN, started_at_ms);
@@ -246,7 +246,7 @@ void store_agent_run(int64_t record_id, const char *run_id, const char *user_id,
     c->status = dup_or_null(status);
     c->result = dup_or_null(result);
     c->error = dup_or_null(error);
-    rec_send(&c->hdr);
+    rec_send(store, &c->hdr);
 }
 
 /* ---- Post-call webhook ---------------------------------------------------------------------- */
@@ -294,6 +294,10 @@ static void webhook_attempt(store_t *s, webhook_job_t *j)
 
 static void webhook_start(store_t *s, const char *call_id)
 {
+    if (s->closing) {
+        log_warn("webhook.abandoned", LOG_S("call", call_id), LOG_S("reason", "shutting down"));
+        return;
+    }
     char *body = storedb_call_json(s->db, call_id);
     if (body == NULL)
         return;
@@ -361,7 +365,7 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
         net_http_error(req->conn, 404, "not_found", "no such endpoint");
         return;
     }
-    if (!agents_api_auth_ok(req)) {
+    if (!auth_api_ok(req)) {
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
     }
@@ -421,6 +425,8 @@ static void tool_call(store_t *s, tool_call_msg_t *c)
 
 static void expire(store_t *s)
 {
+    if (s->closing)
+        return;
     if (s->expiry == NULL) {
         s->expiry = actor_timer_new(&s->actor, STORE_MSG_RETENTION, NULL);
         actor_timer_start(s->expiry, RETENTION_EVERY_MS, RETENTION_EVERY_MS);
@@ -501,6 +507,24 @@ static void record(store_t *s, const store_rec_msg_t *r)
     }
 }
 
+/* Drops what keeps the store alive by itself (armed timers, webhooks in flight), so that it
+ * stops once the last actor holding it lets go. */
+static void closing(store_t *s)
+{
+    s->closing = true;
+    int abandoned = 0;
+    while (s->jobs) {
+        if (s->jobs->fetch_id)
+            net_fetch_cancel(s->jobs->fetch_id); /* its DONE is ignored: the job is gone */
+        job_free(s, s->jobs);
+        abandoned++;
+    }
+    if (abandoned)
+        log_warn("webhook.abandoned", LOG_I("webhooks", abandoned));
+    actor_timer_free(s->expiry);
+    s->expiry = NULL;
+}
+
 static void store_handle(actor_t *self, msg_t *m)
 {
     store_t *s = (store_t *)self;
@@ -535,6 +559,9 @@ static void store_handle(actor_t *self, msg_t *m)
     case STORE_MSG_RETENTION:
         expire(s);
         break;
+    case STORE_MSG_CLOSING:
+        closing(s);
+        break;
     default:
         break;
     }
@@ -544,15 +571,7 @@ static void store_handle(actor_t *self, msg_t *m)
 static void store_stop(actor_t *self)
 {
     store_t *s = (store_t *)self;
-    int abandoned = 0;
-    while (s->jobs) {
-        job_free(s, s->jobs);
-        abandoned++;
-    }
-    if (abandoned)
-        log_warn("webhook.abandoned", LOG_I("webhooks", abandoned));
-    actor_timer_free(s->expiry);
-    s->expiry = NULL;
+    closing(s); /* when the runtime stopped it first (sched_stop) */
     booking_free(s->booking);
     s->booking = NULL;
     chatdb_free(s->chat);
@@ -564,7 +583,7 @@ static void store_stop(actor_t *self)
 
 static const actor_type_t store_type = {"store", store_handle, store_stop};
 
-int store_open(const char *path, char *err, size_t errlen)
+int store_open(const char *path, actor_t **store, char *err, size_t errlen)
 {
     storedb_t *db = storedb_open(path, err, errlen);
     if (db == NULL)
@@ -594,44 +613,40 @@ int store_open(const char *path, char *err, size_t errlen)
         return rc;
     }
     sem_init(&closed_sem, 0, 0);
-    /* Release: the actor's fields are visible to whoever loads g_store (store_*()). */
-    ck_pr_fence_store();
-    ck_pr_store_ptr(&g_store, &s->actor);
+    *store = &s->actor;
     /* Retention runs once now, then daily. */
     actor_send(&s->actor, msg_new(STORE_MSG_RETENTION, sizeof(msg_t)));
     log_info("store.open", LOG_S("path", path), LOG_I("schema", STOREDB_SCHEMA_VERSION));
     return 0;
 }
 
-void store_close(void)
+int store_close(actor_t *store)
 {
-    actor_t *a = ck_pr_load_ptr(&g_store);
-    if (a == NULL)
-        return;
-    ck_pr_store_ptr(&g_store, NULL);
-    actor_stop(a);
+    if (store == NULL)
+        return 0;
+    actor_send(store, msg_new(STORE_MSG_CLOSING, sizeof(msg_t)));
+    actor_unref(store); /* the opener's reference; the last one runs store_stop() */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += STORE_CLOSE_WAIT_MS / MS_PER_S;
     int rc;
     while ((rc = sem_timedwait(&closed_sem, &ts)) != 0 && errno == EINTR)
         ;
-    if (rc != 0)
-        log_error("store.close", LOG_S("reason", "the store did not stop in time"),
+    if (rc != 0) {
+        /* Someone still holds the store; sched_stop() will stop it. The semaphore stays: the
+         * stop behaviour may still post it. */
+        log_error("store.close", LOG_S("reason", "the store is still held by another actor"),
                   LOG_I("waited_ms", STORE_CLOSE_WAIT_MS));
-    /* Not destroyed after a timeout: the stop behaviour may still post it. */
-    else
-        sem_destroy(&closed_sem);
-    actor_unref(a);
+        return -ETIMEDOUT;
+    }
+    sem_destroy(&closed_sem);
+    return 0;
 }
 
-void store_add_routes(void)
+void store_add_routes(actor_t *store)
 {
     static net_http_route_t route = {CALLS_PATH, true, NET_GET | NET_DELETE, NULL, NULL};
-    actor_t *a = ck_pr_load_ptr(&g_store);
-    if (a == NULL)
-        return;
-    actor_ref(a); /* the route's reference, dropped by net_stop() */
-    route.target = a;
+    actor_ref(store); /* the route's reference, dropped by net_stop() */
+    route.target = store;
     net_add_http_route(&route);
 }

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "agents/agents.h"
+#include "agents/supervisor/prompt.h"
 #include "agents/supervisor/supervisor.h"
 #include "base/sbuf.h"
 

@@ -19,7 +19,8 @@
 #include <string.h>
 
 #include "actors/timer.h"
-#include "agents/agents.h"
+#include "agents/store/store.h"
+#include "agents/supervisor/prompt.h"
 #include "agents/mcp/mcp.h"
 #include "agents/supervisor/supervisor_int.h"
 #include "base/config.h"
@@ -36,8 +37,6 @@
 #define SUP_MAX_COMPLETION_TOK 800
 #define SUP_MAX_BODY_BYTES     (4u * 1024 * 1024)
 #define CHAT_PATH              "/chat/completions"
-
-#define g_pool g_supervisors
 
 /* ---- Nested tool calls ----------------------------------------------------------------------- */
 
@@ -56,6 +55,8 @@ typedef struct nested {
 
 typedef struct run {
     actor_t actor;
+    actor_t *pool;     /* a reference: told when the run is done */
+    actor_t *store;    /* a reference: runs the built-in tools */
     actor_t *observer; /* a reference */
     uint64_t cookie;
     char parent_call_id[CALL_ID_MAX + 1];
@@ -293,7 +294,7 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
         nested_end(r, n, "failed", err, NULL);
         return;
     }
-    actor_t *executor = by_observer ? r->observer : builtin ? g_store : n->mcp;
+    actor_t *executor = by_observer ? r->observer : builtin ? r->store : n->mcp;
     /* Its deadline: its own, or what is left of the run's when that is sooner. The observer's
      * tools (a person answering a question) have the run's only. */
     uint64_t ms = by_observer ? UINT64_MAX
@@ -534,7 +535,7 @@ static void finish(run_t *r, const char *text, bool is_error, bool timeout)
              LOG_I("error", is_error), LOG_I("ms", (clock_now_ns() - r->started_ns) / NS_PER_MS));
     run_done_msg_t *d = MSG_NEW(run_done_msg_t, SUP_MSG_RUN_DONE);
     d->run = &r->actor;
-    actor_send(g_pool, &d->hdr);
+    actor_send(r->pool, &d->hdr);
     actor_stop_self(&r->actor);
 }
 
@@ -548,7 +549,7 @@ static void abandon(run_t *r)
         net_fetch_cancel(r->fetch_id);
     run_done_msg_t *d = MSG_NEW(run_done_msg_t, SUP_MSG_RUN_DONE);
     d->run = &r->actor;
-    actor_send(g_pool, &d->hdr);
+    actor_send(r->pool, &d->hdr);
     actor_stop_self(&r->actor);
 }
 
@@ -605,8 +606,8 @@ static void run_stop(actor_t *self)
     cJSON_Delete(r->tools);
     cJSON_Delete(r->observer_tools);
     actor_unref(r->observer);
-    actor_unref(g_pool);
-    actor_unref(g_store);
+    actor_unref(r->pool);
+    actor_unref(r->store);
 }
 
 static const actor_type_t run_type = {"supervisor", run_handle, run_stop};
@@ -639,7 +640,7 @@ static cJSON *build_messages(supervisor_req_msg_t *q)
     return msgs;
 }
 
-bool supervisor_run_spawn(supervisor_req_msg_t *q, actor_t **out)
+bool supervisor_run_spawn(supervisor_req_msg_t *q, actor_t *pool, actor_t *store, actor_t **out)
 {
     run_t *r = xcalloc(1, sizeof(*r));
     if (actor_spawn(&r->actor, &run_type, LANE_TOOLS) != 0) {
@@ -665,8 +666,10 @@ bool supervisor_run_spawn(supervisor_req_msg_t *q, actor_t **out)
     r->deadline = actor_timer_new(&r->actor, SUP_MSG_DEADLINE, NULL);
     r->retry = actor_timer_new(&r->actor, SUP_MSG_RETRY, NULL);
     r->started_ns = clock_now_ns();
-    actor_ref(g_pool);
-    actor_ref(g_store);
+    actor_ref(pool);
+    r->pool = pool;
+    actor_ref(store);
+    r->store = store;
     actor_send(&r->actor, msg_new(SUP_MSG_START, sizeof(msg_t)));
     *out = &r->actor;
     return true;

@@ -20,8 +20,8 @@
  * overtake its children's (SPEC 14 "Tool calls").
  *
  * CONTRACT
- *   supervisor_start() / supervisor_stop(): main thread (agents_start/agents_stop).
- *   supervisor_run() / supervisor_cancel(): any thread.
+ *   supervisor_pool_spawn(): main thread (agents.c).
+ *   supervisor_run() / supervisor_cancel(): any thread, holding a reference to the pool.
  */
 #ifndef SB_AGENTS_SUPERVISOR_H
 #define SB_AGENTS_SUPERVISOR_H
@@ -39,7 +39,8 @@
 #define SUP_SAY_TECHNICAL   "I apologize, we're experiencing technical difficulties."
 #define SUP_SAY_TIMEOUT                                                                            \
     "I apologize, that is taking longer than expected. Could we try that again in a moment?"
-#define SUP_SAY_TROUBLE "I apologize, I'm having trouble processing that request. Could you rephrase?"
+#define SUP_SAY_TROUBLE                                                                            \
+    "I apologize, I'm having trouble processing that request. Could you rephrase?"
 #define SUP_SAY_TOO_MANY_ROUNDS                                                                    \
     "I apologize, but I encountered an issue processing your request. Please try again or "        \
     "rephrase your question."
@@ -52,11 +53,11 @@
 #define SUP_REASON_FAILED          "failed"       /* anything else */
 
 enum {
-    SUP_MSG_RUN = 0x1900u, /* -> pool: supervisor_req_msg_t */
-    SUP_MSG_CANCEL,        /* -> pool: supervisor_cancel_msg_t */
-    SUP_MSG_RUN_DONE,      /* run -> pool */
-    SUP_MSG_START,         /* pool -> run */
-    SUP_MSG_RETRY,         /* run timers */
+    SUP_MSG_RUN = MSG_TYPE_SUPERVISOR_BASE + 1, /* -> pool: supervisor_req_msg_t */
+    SUP_MSG_CANCEL,                             /* -> pool: supervisor_cancel_msg_t */
+    SUP_MSG_RUN_DONE,                           /* run -> pool */
+    SUP_MSG_START,                              /* pool -> run */
+    SUP_MSG_RETRY,                              /* run timers */
     SUP_MSG_DEADLINE,
     SUP_MSG_TOOL_DEADLINE,
     SUP_MSG_TOOL_EVENT, /* run -> observer: tool_event_msg_t */
@@ -71,8 +72,8 @@ typedef struct supervisor_req_msg {
     uint64_t cookie;
     char parent_call_id[CALL_ID_MAX + 1]; /* the tool call this run answers ("" = none) */
     char session_id[65];                  /* the caller's voice sessionId, "" when none */
-    cJSON *history;   /* owned: [{"role":"user"|"assistant","content":"…"}], oldest first */
-    char *context;    /* owned: relevantContextFromLastUserMessage (or the chat text / task) */
+    cJSON *history;       /* owned: [{"role":"user"|"assistant","content":"…"}], oldest first */
+    char *context;        /* owned: relevantContextFromLastUserMessage (or the chat text / task) */
     uint64_t deadline_ns; /* monotonic; 0 = none */
     tool_surface_t surface;
     cJSON *observer_tools; /* owned, may be NULL: definitions of tools the observer runs */
@@ -91,27 +92,27 @@ typedef struct tool_event_msg {
     char parent_call_id[CALL_ID_MAX + 1];
     char call_id[CALL_ID_MAX + 1];
     char name[TOOL_NAME_MAX + 1];
-    char status[12]; /* started, completed, failed, timeout */
-    char via[80];    /* builtin, mcp:<alias> */
-    char *arguments; /* owned: the raw arguments text */
-    char *output;    /* owned, NULL for started */
-    char *image_b64; /* owned, NULL unless the tool returned an image */
+    char status[12];     /* started, completed, failed, timeout */
+    char via[80];        /* builtin, mcp:<alias> */
+    char *arguments;     /* owned: the raw arguments text */
+    char *output;        /* owned, NULL for started */
+    char *image_b64;     /* owned, NULL unless the tool returned an image */
     int64_t duration_ms; /* -1 for started */
 } tool_event_msg_t;
 
-/* The pool; actors that call supervisor_run() hold a reference while they live. */
-extern actor_t *g_supervisors;
-
-/* Spawns the pool. Returns 0 or -EAGAIN. Thread: main. */
-int supervisor_start(void);
-void supervisor_stop(void);
+/*
+ * Spawns the pool; it and every run it starts hold a reference to store (the built-in tools'
+ * executor). Actors that ask for runs hold a reference to the pool while they live. NULL when
+ * the runtime refuses. Thread: main.
+ */
+actor_t *supervisor_pool_spawn(actor_t *store);
 
 /*
  * Asks for a run: takes history (may be NULL) and context, copies the rest. The observer gets
  * the nested events and one TOOL_MSG_RESULT with this cookie (is_error for a fallback).
  * Thread: any.
  */
-void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_id,
+void supervisor_run(actor_t *pool, actor_t *observer, uint64_t cookie, const char *parent_call_id,
                     const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
                     tool_surface_t surface);
 /*
@@ -120,15 +121,13 @@ void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_
  * to the observer as TOOL_MSG_CALL (via "client"); its only deadline is the run's. Agent runs
  * offer `ask_user` this way. Thread: any.
  */
-void supervisor_run_observed(actor_t *observer, uint64_t cookie, cJSON *history, char *context,
-                             uint64_t deadline_ns, tool_surface_t surface, cJSON *observer_tools);
+void supervisor_run_observed(actor_t *pool, actor_t *observer, uint64_t cookie, cJSON *history,
+                             char *context, uint64_t deadline_ns, tool_surface_t surface,
+                             cJSON *observer_tools);
 /* The observer gave up (deadline, hang-up): the run stops and answers nothing. Thread: any. */
-void supervisor_cancel(actor_t *observer, uint64_t cookie);
+void supervisor_cancel(actor_t *pool, actor_t *observer, uint64_t cookie);
 
 /* A tool.call event object for the client from a nested event (arguments parsed when JSON). */
 cJSON *tool_event_json(const tool_event_msg_t *e);
-
-/* The system prompt of a run (prompt.c). */
-char *prompt_supervisor(const agentcfg_t *ac, int64_t now_ms);
 
 #endif

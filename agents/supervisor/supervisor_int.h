@@ -16,8 +16,9 @@ typedef struct run_done_msg {
 } run_done_msg_t;
 
 /* Spawns a run for q, moving what the run keeps out of q (the caller still frees q), and
- * returns the run's reference in *out; false when the runtime refused. */
-bool supervisor_run_spawn(supervisor_req_msg_t *q, actor_t **out);
+ * returns the run's reference in *out; false when the runtime refused. The run takes references
+ * of its own to pool and store. */
+bool supervisor_run_spawn(supervisor_req_msg_t *q, actor_t *pool, actor_t *store, actor_t **out);
 
 /* The outcome code (SUP_REASON_*) a spoken fallback stands for. */
 const char *supervisor_fallback_reason(const char *say);

@@ -14,9 +14,6 @@
 #include "base/log.h"
 #include "base/util.h"
 
-actor_t *g_supervisors;
-#define g_pool g_supervisors
-
 /* ---- The pool -------------------------------------------------------------------------------- */
 
 typedef struct slot {
@@ -29,6 +26,7 @@ typedef struct slot {
 
 typedef struct pool {
     actor_t actor;
+    actor_t *store; /* a reference, passed on to every run */
     slot_t *running;
     slot_t *queue_head;
     slot_t *queue_tail;
@@ -54,7 +52,7 @@ static void pool_start_one(pool_t *p, supervisor_req_msg_t *q)
         return;
     }
     actor_t *run;
-    if (!supervisor_run_spawn(q, &run)) {
+    if (!supervisor_run_spawn(q, &p->actor, p->store, &run)) {
         log_warn("supervisor.spawn_failed", LOG_S("parent", q->parent_call_id));
         reply_now(q, SUP_SAY_HIGH_DEMAND, false);
         msg_free(&q->hdr);
@@ -184,25 +182,21 @@ static void pool_stop(actor_t *self)
         actor_unref(s->run);
         free(s);
     }
+    actor_unref(p->store);
 }
 
 static const actor_type_t pool_type = {"supervisors", pool_handle, pool_stop};
 
-int supervisor_start(void)
+actor_t *supervisor_pool_spawn(actor_t *store)
 {
     pool_t *p = xcalloc(1, sizeof(*p));
     if (actor_spawn(&p->actor, &pool_type, LANE_TOOLS) != 0) {
         free(p);
-        return -EAGAIN;
+        return NULL;
     }
-    g_pool = &p->actor;
-    return 0;
-}
-
-void supervisor_stop(void)
-{
-    if (g_pool)
-        actor_unref(g_pool);
+    actor_ref(store);
+    p->store = store;
+    return &p->actor;
 }
 
 static void req_free(msg_t *m)
@@ -234,22 +228,23 @@ static supervisor_req_msg_t *req_new(actor_t *observer, uint64_t cookie, const c
     return q;
 }
 
-void supervisor_run(actor_t *observer, uint64_t cookie, const char *parent_call_id,
+void supervisor_run(actor_t *pool, actor_t *observer, uint64_t cookie, const char *parent_call_id,
                     const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
                     tool_surface_t surface)
 {
     supervisor_req_msg_t *q = req_new(observer, cookie, parent_call_id, session_id, history,
                                       context, deadline_ns, surface);
-    actor_send(g_pool, &q->hdr);
+    actor_send(pool, &q->hdr);
 }
 
-void supervisor_run_observed(actor_t *observer, uint64_t cookie, cJSON *history, char *context,
-                             uint64_t deadline_ns, tool_surface_t surface, cJSON *observer_tools)
+void supervisor_run_observed(actor_t *pool, actor_t *observer, uint64_t cookie, cJSON *history,
+                             char *context, uint64_t deadline_ns, tool_surface_t surface,
+                             cJSON *observer_tools)
 {
     supervisor_req_msg_t *q =
         req_new(observer, cookie, NULL, NULL, history, context, deadline_ns, surface);
     q->observer_tools = observer_tools;
-    actor_send(g_pool, &q->hdr);
+    actor_send(pool, &q->hdr);
 }
 
 static void cancel_free(msg_t *m)
@@ -258,12 +253,12 @@ static void cancel_free(msg_t *m)
     free(m);
 }
 
-void supervisor_cancel(actor_t *observer, uint64_t cookie)
+void supervisor_cancel(actor_t *pool, actor_t *observer, uint64_t cookie)
 {
     supervisor_cancel_msg_t *c = MSG_NEW(supervisor_cancel_msg_t, SUP_MSG_CANCEL);
     c->hdr.free_fn = cancel_free;
     actor_ref(observer);
     c->observer = observer;
     c->cookie = cookie;
-    actor_send(g_pool, &c->hdr);
+    actor_send(pool, &c->hdr);
 }

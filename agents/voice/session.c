@@ -45,14 +45,14 @@ static const char *const session_types[] = {
     NULL,
 };
 
-void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why)
+void session_close(session_t *s, ws_close_t close, end_reason_t why)
 {
     if (s->state == SESSION_CLOSING)
         return;
     s->state = SESSION_CLOSING;
     if (s->end == END_NONE)
         s->end = why;
-    net_ws_close(s->conn, code, reason);
+    net_ws_close(s->conn, ws_close_code(close), ws_close_reason(close));
 }
 
 static void on_open(session_t *s, net_ws_open_msg_t *m)
@@ -68,7 +68,7 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
             s->rate = atoi(rate);
         } else {
             metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-            session_close(s, 1003, "unsupported rate", END_ERROR);
+            session_close(s, WS_CLOSE_UNSUPPORTED_RATE, END_ERROR);
             return;
         }
     }
@@ -84,24 +84,24 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
     str_copy(a->session_id, sid, sizeof(a->session_id));
     str_copy(a->token, token, sizeof(a->token));
     a->peer = m->peer;
-    actor_send(g_gate, &a->hdr);
+    actor_send(s->gate, &a->hdr);
 }
 
-static void on_admitted(session_t *s, const session_admitted_msg_t *m)
+static void on_admitted(session_t *s, const gate_admitted_msg_t *m)
 {
     if (s->state != SESSION_CHECKING)
         return;
     if (!m->ok) {
         metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
         log_info("session.refused", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
-                 LOG_S("reason", m->reason));
-        session_close(s, m->close_code, m->reason, END_ERROR);
+                 LOG_S("reason", ws_close_reason(m->why)));
+        session_close(s, m->why, END_ERROR);
         return;
     }
     s->admitted = true;
     s->state = SESSION_LIVE;
     if (!relay_start(s)) {
-        session_close(s, 1013, "at capacity", END_ERROR);
+        session_close(s, WS_CLOSE_AT_CAPACITY, END_ERROR);
         return;
     }
     voicetools_call_start(s);
@@ -110,7 +110,7 @@ static void on_admitted(session_t *s, const session_admitted_msg_t *m)
     router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
     str_copy(r->session_id, s->session_id, sizeof(r->session_id));
     r->conn = s->conn;
-    actor_send(g_router, &r->hdr);
+    actor_send(s->router, &r->hdr);
     log_info("session.start", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
              LOG_I("rate", s->rate));
 }
@@ -140,7 +140,7 @@ static void on_text(session_t *s, net_ws_text_msg_t *m)
             router_ack_msg_t *a = MSG_NEW(router_ack_msg_t, ROUTER_MSG_ACK);
             str_copy(a->session_id, s->session_id, sizeof(a->session_id));
             str_copy(a->id, id->valuestring, sizeof(a->id));
-            actor_send(g_router, &a->hdr);
+            actor_send(s->router, &a->hdr);
         }
         return;
     }
@@ -152,7 +152,8 @@ static void on_text(session_t *s, net_ws_text_msg_t *m)
         if (!valid_item(s, m->json))
             return;
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(m->json, "item");
-        const cJSON *part = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
+        const cJSON *part =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
         if (cJSON_IsString(text) && s->admitted)
             voicetools_user_text(s, text->valuestring);
@@ -174,7 +175,7 @@ static void on_idle(session_t *s)
     uint64_t idle_ns = (uint64_t)g_config->session_idle_s * NS_PER_SEC;
     uint64_t since = clock_now_ns() - s->last_client_ns;
     if (since >= idle_ns)
-        session_close(s, 4408, "idle timeout", END_IDLE);
+        session_close(s, WS_CLOSE_IDLE, END_IDLE);
     else
         actor_timer_start(s->idle, (idle_ns - since) / NS_PER_MS + 1, 0);
 }
@@ -198,11 +199,11 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
         gate_ended_msg_t *g = MSG_NEW(gate_ended_msg_t, GATE_MSG_ENDED);
         str_copy(g->session_id, s->session_id, sizeof(g->session_id));
         str_copy(g->ip, s->ip, sizeof(g->ip));
-        actor_send(g_gate, &g->hdr);
+        actor_send(s->gate, &g->hdr);
         router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_CLOSED);
         str_copy(r->session_id, s->session_id, sizeof(r->session_id));
         r->conn = s->conn;
-        actor_send(g_router, &r->hdr);
+        actor_send(s->router, &r->hdr);
         bool error = s->end == END_TOO_SLOW || s->end == END_ERROR ||
                      s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
@@ -225,8 +226,8 @@ static void session_handle(actor_t *self, msg_t *m)
     case NET_MSG_WS_OPEN:
         on_open(s, (net_ws_open_msg_t *)m);
         break;
-    case SESSION_MSG_ADMITTED:
-        on_admitted(s, (session_admitted_msg_t *)m);
+    case GATE_MSG_ADMITTED:
+        on_admitted(s, (gate_admitted_msg_t *)m);
         break;
     case NET_MSG_WS_TEXT:
         on_text(s, (net_ws_text_msg_t *)m);
@@ -259,7 +260,7 @@ static void session_handle(actor_t *self, msg_t *m)
         on_idle(s);
         break;
     case SESSION_MSG_MAX:
-        session_close(s, 4409, "max duration", END_MAX);
+        session_close(s, WS_CLOSE_MAX_DURATION, END_MAX);
         break;
     case NET_MSG_WS_CLOSED:
         on_closed(s, (net_ws_closed_msg_t *)m);
@@ -277,10 +278,10 @@ static void session_stop(actor_t *self)
     actor_timer_free(s->max);
     relay_free(s);
     voicetools_free(s);
-    actor_unref(g_gate);
-    actor_unref(g_router);
-    actor_unref(g_supervisors);
-    actor_unref(g_store);
+    actor_unref(s->gate);
+    actor_unref(s->router);
+    actor_unref(s->pool);
+    actor_unref(s->store);
 }
 
 static const actor_type_t session_type = {"session", session_handle, session_stop};
@@ -288,9 +289,9 @@ static const actor_type_t session_type = {"session", session_handle, session_sto
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
                            uint16_t *close_code, const char **close_reason)
 {
-    (void)arg;
     (void)peer;
     (void)query;
+    const voice_deps_t *deps = arg;
     session_t *s = xcalloc(1, sizeof(*s));
     if (actor_spawn(&s->actor, &session_type, LANE_REALTIME) != 0) {
         free(s);
@@ -299,11 +300,16 @@ actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
         *close_reason = "at capacity";
         return NULL;
     }
-    /* Sessions send to the singletons until they stop: keep them alive that long. */
-    actor_ref(g_gate);
-    actor_ref(g_router);
-    actor_ref(g_supervisors);
-    actor_ref(g_store);
+    /* It sends to these until it stops: its own references keep them alive that long. */
+    actor_ref(deps->gate);
+    s->gate = deps->gate;
+    actor_ref(deps->router);
+    s->router = deps->router;
+    actor_ref(deps->pool);
+    s->pool = deps->pool;
+    actor_ref(deps->store);
+    s->store = deps->store;
+    s->session_update = deps->session_update;
     s->idle = actor_timer_new(&s->actor, SESSION_MSG_IDLE, NULL);
     s->max = actor_timer_new(&s->actor, SESSION_MSG_MAX, NULL);
     return &s->actor; /* the spawn reference becomes the connection's */

@@ -8,14 +8,17 @@
 #include <stdint.h>
 
 #include "actors/timer.h"
-#include "agents/agents.h"
+#include "agents/auth/auth.h"
+#include "agents/page/page.h"
+#include "agents/store/store.h"
 #include "agents/tools/tools.h"
+#include "agents/voice/upstream.h"
+#include "agents/voice/voice.h"
 #include "audio/resample.h"
 
-#define SESSION_UPSTREAM_RATE 24000
+#define SESSION_UPSTREAM_RATE UPSTREAM_RATE_HZ
 #define SESSION_PENDING_MAX   16 /* client events held while the upstream is not ready */
 #define SESSION_SEEN_CALLS    8  /* recent call_ids, so a call announced twice runs once */
-#define SESSION_MSG_TOOL_TIMEOUT (MSG_TYPE_AGENT_BASE + 0x200) /* a voice tool's deadline */
 
 /* A nested call (of a supervisor run) that has started and not yet ended. */
 typedef struct nested_open {
@@ -61,6 +64,12 @@ typedef enum end_reason {
 
 typedef struct session {
     actor_t actor;
+    /* What it talks to: references taken at spawn, released at stop (voice.h). */
+    actor_t *gate;
+    actor_t *router;
+    actor_t *pool;
+    actor_t *store;
+    const char *session_update; /* for its upstreams; outlives every session */
     conn_id_t conn;
     session_state_t state;
     bool admitted;
@@ -98,8 +107,8 @@ typedef struct session {
     bool item_audio_done;    /* response.output_audio.done seen for it */
     uint64_t first_audio_ns; /* when its first audio went to the client */
     bool played_reported;
-    uint64_t played_ms;      /* the client's last audio.played position */
-    uint64_t played_at_ns;   /* when that report arrived */
+    uint64_t played_ms;         /* the client's last audio.played position */
+    uint64_t played_at_ns;      /* when that report arrived */
     uint64_t speech_stopped_ns; /* for switchboard_first_audio_seconds; 0 when not waiting */
 
     /* Tools (voicetools.c) and the call record. */
@@ -118,7 +127,7 @@ typedef struct session {
 } session_t;
 
 /* session.c */
-void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why);
+void session_close(session_t *s, ws_close_t close, end_reason_t why);
 
 /* relay.c */
 /* Client audio in: resampled to 24 kHz, sent upstream or kept while not ready. Takes m. */

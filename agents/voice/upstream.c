@@ -19,7 +19,9 @@
 #include <string.h>
 
 #include "actors/timer.h"
-#include "agents/agents.h"
+#include "agents/supervisor/prompt.h"
+#include "agents/voice/upstream.h"
+#include "agents/voice/voice.h"
 #include "agents/voice/events.h"
 #include "agents/voice/voicetools.h"
 #include "audio/b64.h"
@@ -44,11 +46,6 @@ typedef enum phase {
     PHASE_DONE,    /* failed for good or ended */
 } phase_t;
 
-typedef struct replay_item {
-    bool user; /* else assistant */
-    char *text;
-} replay_item_t;
-
 typedef struct upstream {
     actor_t actor;
     actor_t *session; /* a reference */
@@ -62,10 +59,8 @@ typedef struct upstream {
     actor_timer_t *deadline;
     actor_timer_t *retry;
     actor_timer_t *recycle;
-    replay_item_t *items; /* ring of the newest replay_items texts */
-    size_t n_items;
-    size_t items_head;
-    char *b64; /* scratch buffer for appends */
+    const char *session_update; /* sent after every session.created (voice.h) */
+    char *b64;                  /* scratch buffer for appends */
     size_t b64_cap;
     char openai_session[64];
     char request_id[64]; /* x-request-id of the current connection's upgrade */
@@ -107,10 +102,7 @@ static void tell_session(upstream_t *u, upstream_state_t st, const char *detail)
 
 /* ---- Configuration --------------------------------------------------------------------------- */
 
-/* The session.update every upstream sends: built once from the immutable configuration. */
-static char *g_session_update;
-
-static char *build_session_update(void)
+char *voice_session_update_new(const agentcfg_t *ac)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "type", "session.update");
@@ -118,29 +110,29 @@ static char *build_session_update(void)
     cJSON_AddStringToObject(s, "type", "realtime");
     cJSON *mod = cJSON_AddArrayToObject(s, "output_modalities");
     cJSON_AddItemToArray(mod, cJSON_CreateString("audio"));
-    char *instructions = prompt_receptionist(g_agentcfg);
+    char *instructions = prompt_receptionist(ac);
     cJSON_AddStringToObject(s, "instructions", instructions);
     free(instructions);
     cJSON *audio = cJSON_AddObjectToObject(s, "audio");
     cJSON *in = cJSON_AddObjectToObject(audio, "input");
     cJSON *fmt = cJSON_AddObjectToObject(in, "format");
     cJSON_AddStringToObject(fmt, "type", "audio/pcm");
-    cJSON_AddNumberToObject(fmt, "rate", 24000);
+    cJSON_AddNumberToObject(fmt, "rate", UPSTREAM_RATE_HZ);
     cJSON *tr = cJSON_AddObjectToObject(in, "transcription");
-    cJSON_AddStringToObject(tr, "model", "gpt-4o-mini-transcribe");
+    cJSON_AddStringToObject(tr, "model", UPSTREAM_TRANSCRIBE_MODEL);
     cJSON *td = cJSON_AddObjectToObject(in, "turn_detection");
     cJSON_AddStringToObject(td, "type", "server_vad");
-    cJSON_AddNumberToObject(td, "threshold", 0.5);
-    cJSON_AddNumberToObject(td, "prefix_padding_ms", 300);
-    cJSON_AddNumberToObject(td, "silence_duration_ms", 500);
+    cJSON_AddNumberToObject(td, "threshold", UPSTREAM_VAD_THRESHOLD);
+    cJSON_AddNumberToObject(td, "prefix_padding_ms", UPSTREAM_VAD_PREFIX_MS);
+    cJSON_AddNumberToObject(td, "silence_duration_ms", UPSTREAM_VAD_SILENCE_MS);
     cJSON_AddBoolToObject(td, "create_response", 1);
     cJSON_AddBoolToObject(td, "interrupt_response", 1);
     cJSON *out = cJSON_AddObjectToObject(audio, "output");
     cJSON *ofmt = cJSON_AddObjectToObject(out, "format");
     cJSON_AddStringToObject(ofmt, "type", "audio/pcm");
-    cJSON_AddNumberToObject(ofmt, "rate", 24000);
-    cJSON_AddStringToObject(out, "voice", g_agentcfg->voice);
-    cJSON_AddItemToObject(s, "tools", voicetools_defs(g_agentcfg));
+    cJSON_AddNumberToObject(ofmt, "rate", UPSTREAM_RATE_HZ);
+    cJSON_AddStringToObject(out, "voice", ac->voice);
+    cJSON_AddItemToObject(s, "tools", voicetools_defs(ac));
     cJSON_AddStringToObject(s, "tool_choice", "auto");
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -202,43 +194,6 @@ static void reconnect(upstream_t *u, const char *why)
     connect_attempt(u);
 }
 
-/* ---- Conversation replay --------------------------------------------------------------------- */
-
-static void remember(upstream_t *u, bool user, const char *text)
-{
-    size_t cap = (size_t)g_config->replay_items;
-    if (text == NULL || *text == '\0' || cap == 0)
-        return;
-    size_t idx;
-    if (u->n_items < cap) {
-        idx = (u->items_head + u->n_items) % cap;
-        u->n_items++;
-    } else {
-        idx = u->items_head;
-        free(u->items[idx].text);
-        u->items_head = (u->items_head + 1) % cap;
-    }
-    u->items[idx].user = user;
-    u->items[idx].text = xstrdup(text);
-}
-
-static void replay(upstream_t *u)
-{
-    size_t cap = (size_t)g_config->replay_items;
-    for (size_t i = 0; i < u->n_items; i++) {
-        const replay_item_t *it = &u->items[(u->items_head + i) % cap];
-        sbuf_t b = SBUF_INIT;
-        sbuf_printf(&b,
-                    "{\"type\":\"conversation.item.create\",\"item\":{\"type\":\"message\","
-                    "\"role\":\"%s\",\"content\":[{\"type\":\"%s\",\"text\":",
-                    it->user ? "user" : "assistant", it->user ? "input_text" : "output_text");
-        sbuf_json_str(&b, it->text);
-        sbuf_puts(&b, "}]}}");
-        net_ws_send_text(u->conn, b.data, b.len);
-        sbuf_destroy(&b);
-    }
-}
-
 /* ---- Upstream events ------------------------------------------------------------------------- */
 
 static const char *str_field(const cJSON *o, const char *name)
@@ -277,7 +232,7 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
         const char *id = str_field(s, "id");
         str_copy(u->openai_session, id ? id : "", sizeof(u->openai_session));
         if (u->phase == PHASE_CONNECTING) {
-            net_ws_send_text(u->conn, g_session_update, strlen(g_session_update));
+            net_ws_send_text(u->conn, u->session_update, strlen(u->session_update));
             u->phase = PHASE_CONFIGURING;
         }
         return;
@@ -291,8 +246,7 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
         metric_hist_observe_ns(&g_metrics.upstream_connect_seconds, clock_now_ns() - u->attempt_ns);
         actor_timer_start(u->recycle, (uint64_t)g_config->upstream_recycle_s * 1000, 0);
         if (u->ever_ready) {
-            replay(u);
-            tell_session(u, UPSTREAM_RECONNECTED, NULL);
+            tell_session(u, UPSTREAM_RECONNECTED, NULL); /* the session replays its history */
         } else {
             tell_session(u, UPSTREAM_READY, NULL);
         }
@@ -317,15 +271,6 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
             return;
         }
     }
-    /* Remember the conversation for a replay into a recycled upstream. */
-    if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0)
-        remember(u, true, str_field(t->json, "transcript"));
-    else if (strcmp(type, "response.output_audio_transcript.done") == 0 ||
-             strcmp(type, "response.audio_transcript.done") == 0)
-        remember(u, false, str_field(t->json, "transcript"));
-    else if (strcmp(type, "response.output_text.done") == 0 ||
-             strcmp(type, "response.text.done") == 0)
-        remember(u, false, str_field(t->json, "text"));
     /* Everything else goes to the session, which decides what the client sees. */
     event_msg_t *m = event_msg_new(SESSION_MSG_UP_EVENT, t->json);
     t->json = NULL;
@@ -358,15 +303,6 @@ static void send_event(upstream_t *u, const cJSON *ev)
 {
     if (u->phase != PHASE_READY || u->conn == 0)
         return;
-    const char *type = str_field(ev, "type");
-    if (type && strcmp(type, "conversation.item.create") == 0) {
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
-        const cJSON *content =
-            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
-        const char *role = str_field(item, "role");
-        if (role && strcmp(role, "user") == 0)
-            remember(u, true, str_field(content, "text"));
-    }
     net_ws_send_json(u->conn, ev);
 }
 
@@ -454,17 +390,13 @@ static void upstream_stop(actor_t *self)
     actor_timer_free(u->deadline);
     actor_timer_free(u->retry);
     actor_timer_free(u->recycle);
-    size_t cap = (size_t)g_config->replay_items;
-    for (size_t i = 0; i < u->n_items; i++)
-        free(u->items[(u->items_head + i) % cap].text);
-    free(u->items);
     free(u->b64);
     actor_unref(u->session);
 }
 
 static const actor_type_t upstream_type = {"upstream", upstream_handle, upstream_stop};
 
-actor_t *upstream_spawn(actor_t *session, conn_id_t near)
+actor_t *upstream_spawn(actor_t *session, conn_id_t near, const char *session_update)
 {
     upstream_t *u = xcalloc(1, sizeof(*u));
     if (actor_spawn(&u->actor, &upstream_type, LANE_REALTIME) != 0) {
@@ -477,7 +409,7 @@ actor_t *upstream_spawn(actor_t *session, conn_id_t near)
     u->deadline = actor_timer_new(&u->actor, UP_MSG_DEADLINE, NULL);
     u->retry = actor_timer_new(&u->actor, UP_MSG_RETRY, NULL);
     u->recycle = actor_timer_new(&u->actor, UP_MSG_RECYCLE, NULL);
-    u->items = xcalloc((size_t)g_config->replay_items + 1, sizeof(*u->items));
+    u->session_update = session_update;
     if (g_config->openai_api_key == NULL) {
         u->phase = PHASE_DONE;
         tell_session(u, UPSTREAM_UNAVAILABLE, "OPENAI_API_KEY is not set");
@@ -485,16 +417,4 @@ actor_t *upstream_spawn(actor_t *session, conn_id_t near)
         connect_attempt(u); /* safe before the first turn: nobody else runs this actor yet */
     }
     return &u->actor;
-}
-
-void upstream_init(void)
-{
-    if (g_session_update == NULL)
-        g_session_update = build_session_update();
-}
-
-void upstream_destroy(void)
-{
-    free(g_session_update);
-    g_session_update = NULL;
 }

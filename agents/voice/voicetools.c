@@ -78,6 +78,12 @@ cJSON *voicetools_defs(const agentcfg_t *ac)
     return arr;
 }
 
+static const char *str_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 /* ---- The call record ------------------------------------------------------------------------- */
 
 static int64_t now_ms(void)
@@ -90,7 +96,7 @@ static void remember(session_t *s, const char *role, const char *text)
     if (text == NULL || text[0] == '\0')
         return;
     if (s->record_id[0])
-        store_transcript(s->record_id, role, text, now_ms());
+        store_transcript(s->store, s->record_id, role, text, now_ms());
     if (s->history == NULL)
         s->history = cJSON_CreateArray();
     cJSON *m = cJSON_CreateObject();
@@ -99,6 +105,26 @@ static void remember(session_t *s, const char *role, const char *text)
     cJSON_AddItemToArray(s->history, m);
     while (cJSON_GetArraySize(s->history) > g_config->replay_items)
         cJSON_DeleteItemFromArray(s->history, 0);
+}
+
+void voicetools_replay(session_t *s)
+{
+    const cJSON *h;
+    cJSON_ArrayForEach(h, s->history)
+    {
+        const char *role = str_field(h, "role"), *text = str_field(h, "content");
+        bool user = role && strcmp(role, "user") == 0;
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddStringToObject(ev, "type", "conversation.item.create");
+        cJSON *item = cJSON_AddObjectToObject(ev, "item");
+        cJSON_AddStringToObject(item, "type", "message");
+        cJSON_AddStringToObject(item, "role", user ? "user" : "assistant");
+        cJSON *part = cJSON_CreateObject();
+        cJSON_AddStringToObject(part, "type", user ? "input_text" : "output_text");
+        cJSON_AddStringToObject(part, "text", text ? text : "");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(item, "content"), part);
+        actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    }
 }
 
 void voicetools_user_text(session_t *s, const char *text)
@@ -113,17 +139,18 @@ void voicetools_call_start(session_t *s)
     char hex[RECORD_ID_BYTES * 2 + 1];
     sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
     snprintf(s->record_id, sizeof(s->record_id), "call_%s", hex);
-    store_call_start(s->record_id, s->session_id, now_ms());
+    store_call_start(s->store, s->record_id, s->session_id, now_ms());
 }
 
 void voicetools_call_end(session_t *s, const char *end_reason)
 {
     for (vcall_t *c = s->calls; c; c = c->next)
         if (strcmp(c->via, "supervisor") == 0)
-            supervisor_cancel(&s->actor, c->cookie); /* nobody is left to hear the answer */
+            supervisor_cancel(s->pool, &s->actor,
+                              c->cookie); /* nobody is left to hear the answer */
     if (s->record_id[0] == '\0')
         return;
-    store_call_end(s->record_id, now_ms(), end_reason,
+    store_call_end(s->store, s->record_id, now_ms(), end_reason,
                    s->openai_session[0] ? s->openai_session : NULL,
                    s->request_id[0] ? s->request_id : NULL, s->input_tokens, s->output_tokens);
 }
@@ -137,8 +164,8 @@ static void report(session_t *s, const tool_event_msg_t *e)
     net_ws_send_json(s->conn, ev);
     cJSON_Delete(ev);
     if (strcmp(e->status, "started") != 0 && s->record_id[0])
-        store_tool_record(s->record_id, e->call_id, e->name, e->arguments, e->output, e->status,
-                          e->duration_ms, e->via, now_ms());
+        store_tool_record(s->store, s->record_id, e->call_id, e->name, e->arguments, e->output,
+                          e->status, e->duration_ms, e->via, now_ms());
 }
 
 static void report_call(session_t *s, const vcall_t *c, const char *status, const char *output)
@@ -269,13 +296,13 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
             cJSON_GetObjectItemCaseSensitive(parsed, "relevantContextFromLastUserMessage");
         char *context = xstrdup(cJSON_IsString(ctx) ? ctx->valuestring : "");
         cJSON *history = s->history ? cJSON_Duplicate(s->history, 1) : NULL;
-        supervisor_run(&s->actor, c->cookie, c->call_id, s->session_id, history, context,
+        supervisor_run(s->pool, &s->actor, c->cookie, c->call_id, s->session_id, history, context,
                        c->started_ns + timeout_ms * NS_PER_MS, SURFACE_VOICE);
         cJSON_Delete(parsed);
     } else {
         tool_call_msg_t *m = tool_call_new(&s->actor, c->cookie, name, parsed);
         str_copy(m->session_id, s->session_id, sizeof(m->session_id));
-        actor_send(g_router, &m->hdr);
+        actor_send(s->router, &m->hdr);
     }
 }
 
@@ -346,7 +373,7 @@ void voicetools_timeout(session_t *s, void *call)
         free(n);
     }
     if (strcmp(c->via, "supervisor") == 0)
-        supervisor_cancel(&s->actor, c->cookie);
+        supervisor_cancel(s->pool, &s->actor, c->cookie);
     complete(s, c, "timeout", SUP_SAY_TIMEOUT);
 }
 
@@ -363,12 +390,6 @@ void voicetools_maybe_create(session_t *s)
 }
 
 /* ---- Upstream events ------------------------------------------------------------------------- */
-
-static const char *str_field(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static void add_usage(session_t *s, const cJSON *ev)
 {

@@ -37,6 +37,9 @@ void voicetools_result(struct session *s, const struct tool_result_msg *m);
 void voicetools_nested(struct session *s, const struct tool_event_msg *m);
 /* A tool call's deadline timer fired (call: the timer's data). */
 void voicetools_timeout(struct session *s, void *call);
+/* A new upstream is configured: sends it the conversation so far (the one history, also the
+ * supervisor's context), newest SWITCHBOARD_REPLAY_ITEMS items, as conversation.item.create. */
+void voicetools_replay(struct session *s);
 /* The client said something as text (a user transcript line). */
 void voicetools_user_text(struct session *s, const char *text);
 /* The session became live: opens its call record. */

@@ -1,0 +1,85 @@
+/*
+ * auth: who may do what (SPEC 4, 14). The gate actor owns the ephemeral tokens, the per-IP rate
+ * windows of POST /api/sessions and the registry of live voice sessions (gate.c); jwtauth.h
+ * checks the HS256 JWTs of /ws/chat and /ws/agent; the bearer checks guard the server-to-server
+ * API (bearer.c). It may call agents/config only: askers name themselves in their messages
+ * (reply_to), so the gate never needs to know what a session or a chat registry is.
+ *
+ * CONTRACT
+ *   gate_spawn(): main thread (agents.c). The message builders and the bearer checks: any
+ *   thread. Messages are owned by the receiver once sent.
+ */
+#ifndef SB_AGENTS_AUTH_AUTH_H
+#define SB_AGENTS_AUTH_AUTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "mailbox/msgtypes.h"
+#include "net/net.h"
+#include "net/wsclose.h"
+
+#define ID_MAX 64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */
+
+enum {
+    GATE_MSG_ADMIT = MSG_TYPE_AUTH_BASE + 1, /* session -> gate: gate_admit_msg_t */
+    GATE_MSG_ADMITTED,                       /* gate -> session: gate_admitted_msg_t */
+    GATE_MSG_ENDED,                          /* session -> gate: gate_ended_msg_t */
+    GATE_MSG_REDEEM,                         /* any -> gate: gate_redeem_msg_t */
+    GATE_MSG_REDEEMED,                       /* gate -> the asker: gate_redeemed_msg_t */
+};
+
+/* session -> gate: admit this connection (the token is spent if valid). */
+typedef struct gate_admit_msg {
+    msg_t hdr;
+    actor_t *session; /* a reference, owned by the message */
+    char session_id[ID_MAX + 1];
+    char token[80];
+    net_peer_t peer;
+} gate_admit_msg_t;
+
+/* gate -> session: the answer to GATE_MSG_ADMIT. */
+typedef struct gate_admitted_msg {
+    msg_t hdr;
+    bool ok;
+    ws_close_t why; /* when refused: how to close the socket */
+} gate_admitted_msg_t;
+
+/*
+ * chat -> gate: spend this ephemeral token for a /ws/chat connection. Tokens of either purpose
+ * are good (SPEC 5.3, 14): the sessionId binding and the voice capacity do not apply. The token
+ * is spent when valid; expired ones are dropped too. The gate answers GATE_MSG_REDEEMED.
+ */
+typedef struct gate_redeem_msg {
+    msg_t hdr;
+    actor_t *reply_to; /* a reference, owned by the message */
+    uint64_t cookie;   /* echoed */
+    char token[80];
+} gate_redeem_msg_t;
+
+typedef struct gate_redeemed_msg {
+    msg_t hdr;
+    uint64_t cookie;
+    bool ok;
+} gate_redeemed_msg_t;
+
+/* session -> gate: an admitted session has ended. */
+typedef struct gate_ended_msg {
+    msg_t hdr;
+    char session_id[ID_MAX + 1];
+    char ip[48];
+} gate_ended_msg_t;
+
+/* Builds a GATE_MSG_REDEEM (takes a new reference to reply_to). */
+gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const char *token);
+
+/* Spawns the gate (the target of POST /api/sessions); NULL when the runtime refuses. */
+actor_t *gate_spawn(void);
+
+/* Constant-time comparison of a bearer Authorization header with the secret (bearer.c). */
+bool auth_bearer_ok(const char *authorization, const char *secret);
+/* Server-to-server auth (SPEC 4): the API secret when set, else loopback callers only. */
+bool auth_api_ok(const net_http_msg_t *req);
+
+#endif

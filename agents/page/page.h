@@ -1,0 +1,48 @@
+/*
+ * page: the page command channel (seed 000, SPEC 4 and 5.2). The router actor owns, per
+ * sessionId, the tab's /ws/page sockets and its voice socket, delivers `command` events to them,
+ * answers POST /api/interact/… and runs the voice model's `navigate` tool (the tool-call protocol
+ * of agents/tools). It may call agents/auth (the API secret check), agents/tools and
+ * agents/config; voice sessions tell it about their sockets with the messages below.
+ *
+ * CONTRACT
+ *   router_spawn(): main thread (agents.c). router_ws_target(): a network thread. Messages are
+ *   owned by the receiver once sent.
+ */
+#ifndef SB_AGENTS_PAGE_PAGE_H
+#define SB_AGENTS_PAGE_PAGE_H
+
+#include "actors/actor.h"
+#include "agents/auth/auth.h"
+#include "mailbox/msgtypes.h"
+#include "net/net.h"
+
+enum {
+    ROUTER_MSG_VOICE_OPEN = MSG_TYPE_PAGE_BASE + 1, /* session -> router: router_voice_msg_t */
+    ROUTER_MSG_VOICE_CLOSED,                        /* session -> router: router_voice_msg_t */
+    ROUTER_MSG_ACK,                                 /* session -> router: router_ack_msg_t */
+};
+
+/* session -> router: the voice socket of a sessionId opened or closed. */
+typedef struct router_voice_msg {
+    msg_t hdr;
+    char session_id[ID_MAX + 1];
+    conn_id_t conn;
+} router_voice_msg_t;
+
+/* session -> router: `command.ack` received on the voice socket. */
+typedef struct router_ack_msg {
+    msg_t hdr;
+    char session_id[ID_MAX + 1];
+    char id[64];
+} router_ack_msg_t;
+
+/* Spawns the router; NULL when the runtime refuses. */
+actor_t *router_spawn(void);
+/* The WebSocket target for /ws/page; arg is the router. Thread: net. */
+actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                          uint16_t *close_code, const char **close_reason);
+/* The client event types /ws/page accepts (SPEC 5.2). */
+const char *const *router_event_types(void);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * store: the single SQLite writer (SPEC 3, 9) as an actor on the tools lane. It owns the
+ * database file: call records, chat threads and messages, agent runs, bookings; it runs the
+ * built-in booking tools (the tool-call protocol of agents/tools), answers GET/DELETE
+ * /api/calls…, sends the post-call webhook and expires old records. It may call agents/tools,
+ * agents/auth (the API secret check) and agents/config; it talks to no other actor but the ones
+ * that ask it something (reply_to).
+ *
+ * Records are sent with the store_*() functions, which never wait: nothing on the audio path
+ * waits for the disk. Every one of them takes the store actor as its first argument: the caller
+ * holds a reference to it (taken when the caller was spawned, released when it stops), so the
+ * store lives as long as anyone may still write to it.
+ *
+ * Lifetime: store_open() spawns it and returns the opener's reference; store_close() gives that
+ * reference back and waits until the last holder has released its own, every record sent before
+ * has been written and the file is closed.
+ *
+ * CONTRACT
+ *   store_open()/store_close(): the main thread (agents.c). Every other function: any thread,
+ *   with a reference to the store held. Messages are owned by the receiver once sent.
+ */
+#ifndef SB_AGENTS_STORE_STORE_H
+#define SB_AGENTS_STORE_STORE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "agents/config/agentcfg.h"
+#include "mailbox/msgtypes.h"
+
+enum {
+    STORE_MSG_CALL_START = MSG_TYPE_STORE_BASE + 1, /* store_call_start() */
+    STORE_MSG_CALL_END,                             /* store_call_end() */
+    STORE_MSG_TRANSCRIPT,                           /* store_transcript() */
+    STORE_MSG_TOOL_RECORD,                          /* store_tool_record() */
+    STORE_MSG_CHAT_OPEN,                            /* store_chat_open() */
+    STORE_MSG_CHAT_THREAD,                          /* store -> asker: store_chat_thread_msg_t */
+    STORE_MSG_CHAT_MESSAGE,                         /* store_chat_message() */
+    STORE_MSG_AGENT_RUN,                            /* store_agent_run() */
+};
+
+/* ---- The built-in booking tools (booking.c), run by the store on its connection ----------- */
+
+/* True when name is checkAvailability, bookAppointment or lookupCustomer. */
+bool booking_is_tool(const char *name);
+/*
+ * The Chat Completions `tools` entries of the built-in tools ({type:"function",function:{…}}),
+ * appended to arr. Service names in the schemas come from the agent config.
+ */
+void booking_tool_defs(const agentcfg_t *ac, cJSON *arr);
+
+/* ---- The store actor (store.c) ------------------------------------------------------------ */
+
+/*
+ * Opens (creating the file and its folder) the SQLite database at path in WAL mode, applies the
+ * schema and spawns the store actor; *store gets the opener's reference. Returns 0, or -errno
+ * with a message in err (start-up exits 1 then). Thread: main, before net_start().
+ */
+int store_open(const char *path, actor_t **store, char *err, size_t errlen);
+/*
+ * Gives back the opener's reference and waits (at most STORE_CLOSE_WAIT_MS) until every other
+ * holder has released its own and the store has written what it was sent and closed the file.
+ * Returns the references still held when it gave up waiting (0 = closed cleanly). Thread: main,
+ * after the network has stopped.
+ */
+int store_close(actor_t *store);
+
+/* A voice call began (call_id: a new "call_" id chosen by the session). */
+void store_call_start(actor_t *store, const char *call_id, const char *session_id,
+                      int64_t started_at_ms);
+/*
+ * The call ended. end_reason: client_closed, idle_timeout, max_duration, shutdown,
+ * upstream_unavailable, upstream_rejected, too_slow, error. The OpenAI session id and
+ * x-request-id may be NULL; tokens are the sums of response.done usage. Triggers the post-call
+ * webhook when configured.
+ */
+void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
+                    const char *end_reason, const char *openai_session_id, const char *request_id,
+                    int64_t input_tokens, int64_t output_tokens);
+/* A transcript line: role "user" or "assistant". */
+void store_transcript(actor_t *store, const char *call_id, const char *role, const char *text,
+                      int64_t at_ms);
+/*
+ * A finished tool call (any depth). arguments and output are the texts as the model saw them;
+ * status: completed, failed, timeout; via as in SPEC 5.1's tool.call.
+ */
+void store_tool_record(actor_t *store, const char *call_id, const char *tool_call_id,
+                       const char *name, const char *arguments, const char *output,
+                       const char *status, int64_t duration_ms, const char *via, int64_t at_ms);
+
+/* ---- Chat threads and agent runs (SPEC 5.3, 5.4, 9) ---------------------------------------- */
+
+#define STORE_CHAT_ID_MAX 64
+
+/* The answer to store_chat_open(). */
+typedef struct store_chat_thread_msg {
+    msg_t hdr;
+    uint64_t cookie;
+    int status;                        /* 0, or -EIO when the database failed */
+    char owner[STORE_CHAT_ID_MAX + 1]; /* the user the thread belongs to */
+    cJSON *messages; /* owned: the newest history items {role,text,messageId,at,clientMessageId?},
+                        oldest first */
+} store_chat_thread_msg_t;
+
+/*
+ * Opens a chat thread for user_id (creating it, owned by user_id, unless it exists) and reads
+ * its newest `limit` messages; the store answers reply_to with STORE_MSG_CHAT_THREAD. Records
+ * the asker sent before are visible to the read (one mailbox, in order).
+ */
+void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const char *thread_id,
+                     const char *user_id, int limit);
+/* A chat message (role "user" or "assistant"); client_message_id may be NULL. */
+void store_chat_message(actor_t *store, const char *thread_id, const char *message_id,
+                        const char *client_message_id, const char *role, const char *text,
+                        int64_t at_ms);
+/*
+ * An agent run's record, inserted on its first call and updated by record_id on the next
+ * (status running -> success | failed). ended_at_ms 0 while running; strings may be NULL.
+ */
+void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, const char *user_id,
+                     const char *task, const char *status, const char *result, const char *error,
+                     int64_t started_at_ms, int64_t ended_at_ms);
+
+/* The HTTP route of the store: GET /api/calls and GET/DELETE /api/calls/{id} (SPEC 4), with a
+ * reference to the store for the route. Thread: main. */
+void store_add_routes(actor_t *store);
+
+#endif

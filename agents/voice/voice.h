@@ -1,0 +1,36 @@
+/*
+ * voice: one session actor per voice WebSocket (/ws, SPEC 5.1) and one upstream actor per
+ * session owning its OpenAI Realtime connection (SPEC 6); the relay of audio and events between
+ * them, the voice model's tools and the call record (SPEC 9). It may call agents/auth (the gate),
+ * agents/page (the router), agents/supervisor, agents/store, agents/tools and agents/config.
+ *
+ * CONTRACT
+ *   voice_session_update_new(): main thread, before the network threads start.
+ *   session_ws_target(): a network thread; arg is a voice_deps_t that outlives the routes.
+ */
+#ifndef SB_AGENTS_VOICE_VOICE_H
+#define SB_AGENTS_VOICE_VOICE_H
+
+#include "actors/actor.h"
+#include "agents/config/agentcfg.h"
+#include "net/net.h"
+
+/* What a voice session talks to; a session takes references of its own at spawn. */
+typedef struct voice_deps {
+    actor_t *gate;              /* admissions */
+    actor_t *router;            /* page commands: the voice socket, command.ack, navigate */
+    actor_t *pool;              /* supervisor runs */
+    actor_t *store;             /* the call record */
+    const char *session_update; /* the upstream configuration (voice_session_update_new()) */
+} voice_deps_t;
+
+/* The GA session.update every upstream sends, built once from the agent config (malloc'd). */
+char *voice_session_update_new(const agentcfg_t *ac);
+
+/* The WebSocket target for /ws: spawns a session actor. Thread: net. */
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                           uint16_t *close_code, const char **close_reason);
+/* The client event types /ws accepts (SPEC 5.1). */
+const char *const *session_event_types(void);
+
+#endif
