@@ -15,6 +15,7 @@ Stdlib only, for Debian's /usr/bin/python3.
 import argparse
 import os
 import re
+import signal
 import sys
 
 # ---------------------------------------------------------------------------------------------
@@ -329,4 +330,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quietly, into head or less
     sys.exit(main())
