@@ -4,6 +4,7 @@
 #   make run             install what is missing, build, start switchboard (+ simulator when present)
 #   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan,
 #                        the browser tests in chromium)
+#   make check-layering  the include layering rules (scripts/layering.py), first step of make test
 #   make asan | tsan     build that flavour and run its tests
 #   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
 #   make format | clean
@@ -97,8 +98,8 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test test-unit test-integration test-browser test-stress asan tsan bench fuzz \
-	format clean
+.PHONY: all build deps run test check-layering test-unit test-integration test-browser test-stress \
+	asan tsan bench fuzz format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
 
@@ -170,12 +171,19 @@ run: deps
 # make test: every flavour, every suite. Each step prints TAP or a summary; the first failure
 # stops the run with a non-zero status.
 test: deps
+	@$(MAKE) --no-print-directory check-layering
 	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	@echo "make test: all suites passed"
+
+# Which folder may include which (the table at the top of scripts/layering.py): its self-test on
+# the fake trees of tests/layering/, then the check of this tree, which prints the include graph.
+check-layering:
+	@/usr/bin/python3 tests/layering/test_layering.py
+	@/usr/bin/python3 scripts/layering.py
 
 test-unit: $(OUT)/tests/unit
 	$(OUT)/tests/unit

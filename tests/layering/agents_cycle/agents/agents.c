@@ -1,0 +1,1 @@
+#include "agents/voice/voice.h"

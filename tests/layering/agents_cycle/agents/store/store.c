@@ -1,0 +1,2 @@
+#include "agents/store/store.h"
+#include "agents/voice/voice.h"

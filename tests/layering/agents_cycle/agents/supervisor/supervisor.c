@@ -1,0 +1,2 @@
+#include "agents/supervisor/supervisor.h"
+#include "agents/store/store.h"

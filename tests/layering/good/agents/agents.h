@@ -1,0 +1,2 @@
+#pragma once
+#include "agents/voice/voice.h"

@@ -1,0 +1,1 @@
+#include "agents/supervisor/supervisor.h"

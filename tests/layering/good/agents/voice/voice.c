@@ -1,0 +1,3 @@
+#include "agents/voice/voice.h"
+#include "agents/supervisor/supervisor.h"
+#include "audio/pcm.h"

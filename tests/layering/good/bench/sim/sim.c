@@ -1,0 +1,2 @@
+#include "net/net.h"
+#include "bench/sim/sim.h"

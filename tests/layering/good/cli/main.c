@@ -1,0 +1,2 @@
+#include "cli/cli.h"
+#include "net/net.h"

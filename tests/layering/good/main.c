@@ -1,0 +1,3 @@
+#include "agents/agents.h"
+#include "cli/cli.h"
+#include <stdio.h>

@@ -1,0 +1,3 @@
+#pragma once
+#include "actors/actor.h"
+#include "mailbox/mbox.h"

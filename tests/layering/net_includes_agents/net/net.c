@@ -1,0 +1,2 @@
+#include "base/util.h"
+#include "agents/agents.h"

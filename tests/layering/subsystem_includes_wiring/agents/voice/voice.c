@@ -1,0 +1,2 @@
+#include "agents/voice/voice.h"
+#include "agents/agents.h"
