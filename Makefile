@@ -83,10 +83,12 @@ LOADGEN_LIB  := $(OUT)/libloadgen.a
 MCPCLI_SRCS  := $(wildcard cli/mcp_*.c)
 MCPCLI_OBJS  := $(MCPCLI_SRCS:%.c=$(OUT)/%.o)
 
-UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
+# Unit and stress tests live in tests/<folder>/ beside what they test (tests/net/test_wsframe.c
+# tests net/wsframe.c); the tests/<folder>/ tree mirrors the sources.
+UNIT_SRCS   := tests/runner.c $(sort $(wildcard tests/*/test_*.c tests/agents/*/test_*.c))
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
-STRESS_SRCS := $(wildcard tests/stress_*.c)
-STRESS_BINS := $(STRESS_SRCS:tests/%.c=$(OUT)/tests/%)
+STRESS_SRCS := $(wildcard tests/*/stress_*.c)
+STRESS_BINS := $(STRESS_SRCS:%.c=$(OUT)/%)
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
 
@@ -150,7 +152,7 @@ $(BIN)/switchboard: $(OUT)/main.o $(LIB)
 $(OUT)/tests/unit: $(UNIT_OBJS) $(LOADGEN_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/tests/stress_%: $(OUT)/tests/stress_%.o $(LIB)
+$(STRESS_BINS): %: %.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/bench/bench_%: $(OUT)/bench/bench_%.o $(LIB)

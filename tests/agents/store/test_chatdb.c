@@ -3,7 +3,7 @@
  * that opened it, history is the newest N oldest first with clientMessageId only when given,
  * and agent-run records are inserted then updated by their record id.
  */
-#include "tests/store_fixture.h"
+#include "tests/agents/store/store_fixture.h"
 
 #define T0_MS 1764633600000LL /* 2025-12-02T00:00:00Z */
 

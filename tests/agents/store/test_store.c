@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "tests/store_fixture.h"
+#include "tests/agents/store/store_fixture.h"
 
 #define DAY_MS      (86400LL * 1000)
 #define HOUR_MS     (3600LL * 1000)

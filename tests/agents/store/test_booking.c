@@ -5,7 +5,7 @@
  */
 #include <regex.h>
 
-#include "tests/store_fixture.h"
+#include "tests/agents/store/store_fixture.h"
 
 #define RACE_ROUNDS   24
 #define ACTOR_BOOKERS 20
