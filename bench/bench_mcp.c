@@ -1,6 +1,6 @@
 /*
  * tools/call round trip through the MCP client actor: the main thread sends TOOL_MSG_CALL to the
- * client (agents/mcp.c) and waits for TOOL_MSG_RESULT; the client talks to the server over stdio
+ * client (agents/mcp/mcp.c) and waits for TOOL_MSG_RESULT; the client talks to the server over stdio
  * (child process on a network thread) or Streamable HTTP (net_fetch). Calls are sequential.
  *
  *   bench_mcp [-n CALLS] stdio <command> [args...]

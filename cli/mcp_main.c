@@ -1,6 +1,6 @@
 /*
  * switchboard-mcp: the MCP client CLI (SPEC 1, 8, 14), on the service's own client actor
- * (agents/mcp.c), actor runtime and network threads (outbound only: no listening socket).
+ * (agents/mcp/mcp.c), actor runtime and network threads (outbound only: no listening socket).
  *
  *   switchboard-mcp list <alias|url|-- command args...>
  *   switchboard-mcp call <alias|url> <tool> '<json>'

@@ -264,7 +264,7 @@ static bool span_is(wsp_span_t s, const char *lit)
 /*
  * The event as cJSON. Audio deltas (25 a second per session, ~1.4 KB) skip cJSON's parser: when
  * wsp_scan_event() vouches for the text, a tree with only the members the upstream actor reads
- * (type, delta, item_id) is built from it. The names are those of agents/events.c
+ * (type, delta, item_id) is built from it. The names are those of agents/voice/events.c
  * events_is_audio_delta(); anything else is parsed in full.
  */
 static cJSON *parse_event(const char *s, size_t len)

@@ -1,7 +1,8 @@
 /*
  * The agent config file (SPEC 2.2): one JSON document describing the business and its agent.
  * Loaded once at start-up, strictly validated (unknown keys and wrong types are errors naming the
- * key path), then read-only and shared by all threads.
+ * key path), then read-only and shared by all threads. A leaf of agents/: it calls nothing else
+ * in agents/ (base/ only).
  */
 #ifndef SB_AGENTS_AGENTCFG_H
 #define SB_AGENTS_AGENTCFG_H
@@ -85,7 +86,7 @@ bool agentcfg_page_has_section(const agent_page_t *page, const char *section);
 /* True when name matches one of the globs ('*' matches any run of characters). */
 bool agentcfg_tool_allowed(const agent_tool_globs_t *g, const char *name);
 
-/* The built-in demo config (Prime Auto Lab) as JSON text, in agents/agentcfg_demo.c. */
+/* The built-in demo config (Prime Auto Lab) as JSON text, in agents/config/agentcfg_demo.c. */
 extern const char agentcfg_demo_json[];
 
 /* The configuration of this process, set once by main() before threads start. */

@@ -1,6 +1,7 @@
 /*
  * mcp: one client actor per configured MCP server (SPEC 8), on the tools lane, and the registry
- * of the tools they expose to the supervisor as `<alias>__<tool>`.
+ * of the tools they expose to the supervisor as `<alias>__<tool>`. It may call agents/tools (the
+ * tool-call protocol it executes) and agents/config; callers find a client through the registry.
  *
  * A client speaks JSON-RPC to its server over stdio (a child process owned by a network thread,
  * net_proc_*) or Streamable HTTP (net_fetch); it never does I/O itself. Lifecycle: initialize

@@ -7,6 +7,8 @@
  * Runs are actors on the tools lane. A pool actor admits at most SWITCHBOARD_MAX_SUPERVISOR_RUNS
  * at once; as many more wait in a FIFO queue; past that the "high demand" fallback is answered
  * at once. Failures become the spoken fallbacks of SPEC 7 (the run's output), never silence.
+ * It may call agents/store (the built-in tools' executor), agents/mcp (the registry of MCP
+ * tools), agents/tools and agents/config; the pool and every run hold a reference to the store.
  *
  * Messages to the observer (the actor that asked for the run):
  *   SUP_MSG_TOOL_EVENT  a nested tool call started or ended (tool_event_msg_t), in order;

@@ -1,5 +1,5 @@
 /*
- * The browser side served by the service (agents/web.h): embedded files with their content type,
+ * The browser side served by the service (agents/web/web.h): embedded files with their content type,
  * a strong ETag and `Cache-Control: no-cache` (browsers revalidate each load and get a 304 while
  * the binary is the same), and the demo website rendered from the agent config.
  *

@@ -1,7 +1,8 @@
 /*
  * web: the browser side served by the service itself (SPEC 4, 12): the console at `/`, the demo
  * website at `/demo/{page}` (one page per `pages` entry of the agent config), the client library
- * at `/switchboard.js` and the console's own files under `/static/`.
+ * at `/switchboard.js` and the console's own files under `/static/`. No actor; it may call
+ * agents/config only.
  *
  * The files live in web/ and are compiled into the binary (scripts/embed.sh writes the table
  * below at build time), so the service needs no file paths at run time and a running binary
