@@ -103,8 +103,7 @@ typedef struct gate_admit_msg {
 typedef struct session_admitted_msg {
     msg_t hdr;
     bool ok;
-    uint16_t close_code; /* when refused */
-    char reason[64];
+    ws_close_t close; /* when refused */
 } session_admitted_msg_t;
 
 /*
@@ -163,22 +162,21 @@ actor_t *router_spawn(void);
 actor_t *chat_spawn(void);
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                           uint16_t *close_code, const char **close_reason);
+                           ws_close_t *why);
 /* The client event types /ws accepts (SPEC 5.1). */
 const char *const *session_event_types(void);
 /* The WebSocket target for /ws/page: the router. Thread: net. */
 actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          uint16_t *close_code, const char **close_reason);
+                          ws_close_t *why);
 
 /* The WebSocket target for /ws/chat: the chat registry. Thread: net. */
-actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *close_code,
-                        const char **close_reason);
+actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The client event types /ws/chat accepts (SPEC 5.3). */
 const char *const *chat_event_types(void);
 
 /* The WebSocket target for /ws/agent: spawns an agent-run actor. Thread: net. */
 actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                            uint16_t *close_code, const char **close_reason);
+                            ws_close_t *why);
 /* The client event types /ws/agent accepts (SPEC 5.4). */
 const char *const *agentrun_event_types(void);
 

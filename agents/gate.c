@@ -182,12 +182,11 @@ static void mint(gate_t *g, const net_http_msg_t *req)
              LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"));
 }
 
-static void answer(actor_t *session, bool ok, uint16_t code, const char *reason)
+static void answer(actor_t *session, bool ok, ws_close_t close)
 {
     session_admitted_msg_t *m = MSG_NEW(session_admitted_msg_t, SESSION_MSG_ADMITTED);
     m->ok = ok;
-    m->close_code = code;
-    str_copy(m->reason, reason ? reason : "", sizeof(m->reason));
+    m->close = close;
     actor_send(session, &m->hdr);
 }
 
@@ -201,16 +200,16 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     if (t && (valid || now >= t->expires_ns))
         free(strmap_del(&g->tokens, m->token)); /* single use; expired ones go too */
     if (!valid) {
-        answer(m->session, false, 1008, "unauthorized");
+        answer(m->session, false, WS_CLOSE_UNAUTHORIZED);
         return;
     }
     if (strmap_get(&g->sessions, m->session_id)) {
-        answer(m->session, false, 1008, "session exists");
+        answer(m->session, false, WS_CLOSE_SESSION_EXISTS);
         return;
     }
     uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, m->peer.ip);
     if (g->live >= g_config->max_sessions || ip_live >= (uintptr_t)g_config->sessions_per_ip) {
-        answer(m->session, false, 1013, "at capacity");
+        answer(m->session, false, WS_CLOSE_AT_CAPACITY);
         return;
     }
     live_session_t *s = xcalloc(1, sizeof(*s));
@@ -221,7 +220,7 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     strmap_put(&g->per_ip, m->peer.ip, (void *)(ip_live + 1));
     g->live++;
     metric_gauge_set(&g_metrics.sessions_active, g->live);
-    answer(m->session, true, 0, NULL);
+    answer(m->session, true, WS_CLOSE_NONE);
 }
 
 /* A /ws/chat connection presents its token: any purpose, any sessionId; spent when valid. */

@@ -325,14 +325,14 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
     case UPSTREAM_UNAVAILABLE:
         log_warn("session.upstream_unavailable", LOG_S("sid", s->session_id),
                  LOG_S("detail", m->detail));
-        session_close(s, 1011, "upstream unavailable", END_UPSTREAM_UNAVAILABLE);
+        session_close(s, WS_CLOSE_UPSTREAM_UNAVAILABLE, END_UPSTREAM_UNAVAILABLE);
         break;
     case UPSTREAM_REJECTED:
         log_error("session.upstream_rejected_config", LOG_S("sid", s->session_id),
                   LOG_S("detail", m->detail));
         net_ws_send_error(s->conn, "upstream_rejected_config",
                           "the voice service rejected the session configuration");
-        session_close(s, 1011, "upstream rejected config", END_UPSTREAM_REJECTED);
+        session_close(s, WS_CLOSE_UPSTREAM_REJECTED, END_UPSTREAM_REJECTED);
         break;
     }
 }

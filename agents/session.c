@@ -45,14 +45,14 @@ static const char *const session_types[] = {
     NULL,
 };
 
-void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why)
+void session_close(session_t *s, ws_close_t close, end_reason_t why)
 {
     if (s->state == SESSION_CLOSING)
         return;
     s->state = SESSION_CLOSING;
     if (s->end == END_NONE)
         s->end = why;
-    net_ws_close(s->conn, code, reason);
+    net_ws_close(s->conn, close);
 }
 
 static void on_open(session_t *s, net_ws_open_msg_t *m)
@@ -68,7 +68,7 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
             s->rate = atoi(rate);
         } else {
             metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-            session_close(s, 1003, "unsupported rate", END_ERROR);
+            session_close(s, WS_CLOSE_UNSUPPORTED_RATE, END_ERROR);
             return;
         }
     }
@@ -94,14 +94,14 @@ static void on_admitted(session_t *s, const session_admitted_msg_t *m)
     if (!m->ok) {
         metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
         log_info("session.refused", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
-                 LOG_S("reason", m->reason));
-        session_close(s, m->close_code, m->reason, END_ERROR);
+                 LOG_S("reason", ws_close_reason(m->close)));
+        session_close(s, m->close, END_ERROR);
         return;
     }
     s->admitted = true;
     s->state = SESSION_LIVE;
     if (!relay_start(s)) {
-        session_close(s, 1013, "at capacity", END_ERROR);
+        session_close(s, WS_CLOSE_AT_CAPACITY, END_ERROR);
         return;
     }
     voicetools_call_start(s);
@@ -174,18 +174,18 @@ static void on_idle(session_t *s)
     uint64_t idle_ns = (uint64_t)g_config->session_idle_s * NS_PER_SEC;
     uint64_t since = clock_now_ns() - s->last_client_ns;
     if (since >= idle_ns)
-        session_close(s, 4408, "idle timeout", END_IDLE);
+        session_close(s, WS_CLOSE_IDLE, END_IDLE);
     else
         actor_timer_start(s->idle, (idle_ns - since) / NS_PER_MS + 1, 0);
 }
 
 static end_reason_t reason_from_close(const net_ws_closed_msg_t *m)
 {
-    if (!m->by_server)
+    if (m->why == WS_CLOSE_NONE)
         return END_CLIENT_CLOSED;
-    if (m->code == 1001 && strcmp(m->reason, "server shutting down") == 0)
+    if (m->why == WS_CLOSE_SHUTDOWN)
         return END_SHUTDOWN;
-    if (m->code == 1008 && strcmp(m->reason, "too slow") == 0)
+    if (m->why == WS_CLOSE_TOO_SLOW)
         return END_TOO_SLOW;
     return END_ERROR;
 }
@@ -259,7 +259,7 @@ static void session_handle(actor_t *self, msg_t *m)
         on_idle(s);
         break;
     case SESSION_MSG_MAX:
-        session_close(s, 4409, "max duration", END_MAX);
+        session_close(s, WS_CLOSE_MAX_DURATION, END_MAX);
         break;
     case NET_MSG_WS_CLOSED:
         on_closed(s, (net_ws_closed_msg_t *)m);
@@ -286,7 +286,7 @@ static void session_stop(actor_t *self)
 static const actor_type_t session_type = {"session", session_handle, session_stop};
 
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                           uint16_t *close_code, const char **close_reason)
+                           ws_close_t *why)
 {
     (void)arg;
     (void)peer;
@@ -295,8 +295,7 @@ actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
     if (actor_spawn(&s->actor, &session_type, LANE_REALTIME) != 0) {
         free(s);
         metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-        *close_code = 1013;
-        *close_reason = "at capacity";
+        *why = WS_CLOSE_AT_CAPACITY;
         return NULL;
     }
     /* Sessions send to the singletons until they stop: keep them alive that long. */

@@ -118,7 +118,7 @@ typedef struct session {
 } session_t;
 
 /* session.c */
-void session_close(session_t *s, uint16_t code, const char *reason, end_reason_t why);
+void session_close(session_t *s, ws_close_t close, end_reason_t why);
 
 /* relay.c */
 /* Client audio in: resampled to 24 kHz, sent upstream or kept while not ready. Takes m. */

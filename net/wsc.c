@@ -125,7 +125,7 @@ int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t
 }
 
 /* Posts the end of an outbound connection to its actor, once. */
-static void report_closed(conn_t *c, bool never_opened, int http_status, const char *why)
+static void report_closed(conn_t *c, bool never_opened, int http_status, const char *failure)
 {
     if (c->target == NULL)
         return;
@@ -134,9 +134,12 @@ static void report_closed(conn_t *c, bool never_opened, int http_status, const c
     m->cookie = c->wsc->cookie;
     m->never_opened = never_opened;
     m->http_status = http_status;
-    m->by_server = c->close_by_server;
-    m->code = c->close_by_server ? c->close_code : (c->peer_close_code ? c->peer_close_code : 1006);
-    str_copy(m->reason, c->close_by_server ? c->close_reason : (why ? why : ""), sizeof(m->reason));
+    m->why = c->close_why;
+    m->by_server = c->close_why != WS_CLOSE_NONE;
+    m->code = m->by_server ? ws_close_code(c->close_why)
+                           : (c->peer_close_code ? c->peer_close_code : WS_CODE_ABNORMAL);
+    str_copy(m->reason, m->by_server ? ws_close_reason(c->close_why) : (failure ? failure : ""),
+             sizeof(m->reason));
     actor_send(c->target, &m->hdr);
     actor_unref(c->target);
     c->target = NULL;
@@ -333,29 +336,30 @@ static int write_control(struct lws *wsi, conn_t *c, unsigned op, const uint8_t 
     return wsc_send_net(wsi, c, f + WSF_HEADER_MAX - h, h + len);
 }
 
-/* A close code a peer may send (RFC 6455 7.4); others are reported as 1002. */
+/* A close code a peer may send (RFC 6455 7.4); others are reported as a protocol error. */
 static uint16_t peer_close_code(const uint8_t *p, size_t len)
 {
     if (len < 2)
-        return len == 0 ? 1005 : WSF_CLOSE_PROTOCOL_ERROR;
+        return len == 0 ? WS_CODE_NO_STATUS : WS_CODE_PROTOCOL;
     uint16_t code = (uint16_t)(p[0] << 8 | p[1]);
-    bool ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-              (code >= 3000 && code <= 4999);
-    return ok ? code : WSF_CLOSE_PROTOCOL_ERROR;
+    bool ok = (code >= WS_CODE_NORMAL && code <= WS_CODE_UNSUPPORTED) ||
+              (code >= WS_CODE_INVALID_DATA && code <= WS_CODE_BAD_GATEWAY) ||
+              (code >= WS_CODE_APP_MIN && code <= WS_CODE_APP_MAX);
+    return ok ? code : WS_CODE_PROTOCOL;
 }
 
-/* Closes at once with code (our close frame, then the socket): returns -1 for lws. */
-static int fail_now(struct lws *wsi, conn_t *c, uint16_t code, const char *reason)
+/* Closes at once (our close frame, then the socket): returns -1 for lws. */
+static int fail_now(struct lws *wsi, conn_t *c, ws_close_t why)
 {
-    if (!c->close_by_server) {
-        c->close_by_server = true;
-        c->close_code = code;
-        str_copy(c->close_reason, reason, sizeof(c->close_reason));
-        uint8_t p[2 + sizeof(c->close_reason)];
-        size_t rl = strlen(c->close_reason);
+    if (c->close_why == WS_CLOSE_NONE) {
+        c->close_why = why;
+        uint16_t code = ws_close_code(why);
+        const char *reason = ws_close_reason(why);
+        uint8_t p[WSF_CONTROL_MAX];
+        size_t rl = strlen(reason);
         p[0] = (uint8_t)(code >> 8);
         p[1] = (uint8_t)(code & 0xff);
-        memcpy(p + 2, c->close_reason, rl);
+        memcpy(p + 2, reason, rl);
         write_control(wsi, c, WSF_OP_CLOSE, p, 2 + rl);
     }
     return -1;
@@ -373,7 +377,7 @@ static void on_data(conn_t *c, const wsf_chunk_t *ch)
     }
     if (c->rx_len + ch->len + ch->frame_left > w->max_msg) {
         c->rx_len = 0;
-        conn_close(c, 1009, "message too big");
+        conn_close(c, WS_CLOSE_TOO_BIG);
         return;
     }
     const uint8_t *msg = ch->data;
@@ -397,7 +401,7 @@ static void on_data(conn_t *c, const wsf_chunk_t *ch)
     if (c->rx_binary)
         return; /* the Realtime API sends text only; binary is ignored as before */
     if (!wsp_utf8_valid(msg, len))
-        conn_close(c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "bad utf8");
+        conn_close(c, WS_CLOSE_BAD_UTF8);
     else
         on_text(c, (const char *)msg, len);
 }
@@ -413,7 +417,7 @@ static int on_frames(struct lws *wsi, conn_t *c, const uint8_t *p, size_t n)
             on_data(c, &ch);
             break;
         case WSF_PING:
-            if (!c->close_by_server && write_control(wsi, c, WSF_OP_PONG, ch.data, ch.len) < 0)
+            if (c->close_why == WS_CLOSE_NONE && write_control(wsi, c, WSF_OP_PONG, ch.data, ch.len) < 0)
                 return -1;
             break;
         case WSF_PONG:
@@ -421,13 +425,13 @@ static int on_frames(struct lws *wsi, conn_t *c, const uint8_t *p, size_t n)
         case WSF_CLOSE:
             /* RFC 6455 5.5.1: echo the close unless ours went first, then drop the socket. */
             c->peer_close_code = peer_close_code(ch.data, ch.len);
-            if (!c->close_by_server)
+            if (c->close_why == WS_CLOSE_NONE)
                 write_control(wsi, c, WSF_OP_CLOSE, ch.data, ch.len >= 2 ? 2 : 0);
             return -1;
         }
     }
     if (rc < 0)
-        return fail_now(wsi, c, WSF_CLOSE_PROTOCOL_ERROR, "protocol error");
+        return fail_now(wsi, c, WS_CLOSE_PROTOCOL_ERROR);
     return 0;
 }
 
