@@ -21,12 +21,12 @@
 #include "base/util.h"
 #include "net/net_int.h"
 #include "net/tlsc.h"
+#include "net/url.h"
 #include "net/wsproto.h"
 
 #define WSC_URL_MAX  2048
-#define WSC_HOST_MAX 256
 /* The upgrade request: the URL's path, the host, a bearer token and fixed headers. */
-#define WSC_REQUEST_MAX  (WSC_URL_MAX + WSC_HOST_MAX + 1024)
+#define WSC_REQUEST_MAX  (WSC_URL_MAX + URL_HOST_MAX + 1024)
 #define WSC_HS_TIMEOUT_S 20 /* from the socket's connect to the 101 (lws's own context timeout) */
 #define WSC_TLS_CHUNK    16384 /* a TLS record's worth of plaintext or ciphertext */
 
@@ -35,7 +35,7 @@ typedef struct wsc_req {
     actor_t *target; /* a reference, moved to the connection */
     uint64_t cookie;
     size_t max_msg;
-    char *url;
+    url_parts_t url; /* the target moves to the connection */
     char *bearer;
 } wsc_req_t;
 
@@ -49,7 +49,7 @@ static void connect_msg_free(msg_t *m)
     wsc_req_t *r = req_of((net_out_t *)m);
     if (r->target)
         actor_unref(r->target);
-    free(r->url);
+    url_parts_destroy(&r->url);
     if (r->bearer) {
         memset(r->bearer, 0, strlen(r->bearer));
         free(r->bearer);
@@ -57,60 +57,17 @@ static void connect_msg_free(msg_t *m)
     free(m);
 }
 
-/* Splits ws[s]://host[:port]/path?query; returns 0 or -EINVAL. */
-static int parse_url(const char *url, bool *tls, char *host, size_t hostlen, int *port,
-                     const char **path)
-{
-    const char *p;
-    if (strncmp(url, "ws://", 5) == 0) {
-        *tls = false;
-        p = url + 5;
-    } else if (strncmp(url, "wss://", 6) == 0) {
-        *tls = true;
-        p = url + 6;
-    } else {
-        return -EINVAL;
-    }
-    const char *end = p + strcspn(p, "/?");
-    const char *colon = NULL;
-    if (*p == '[') { /* [v6]:port */
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (rb == NULL)
-            return -EINVAL;
-        colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-        if ((size_t)(rb - p - 1) >= hostlen)
-            return -EINVAL;
-        memcpy(host, p + 1, (size_t)(rb - p - 1));
-        host[rb - p - 1] = '\0';
-    } else {
-        colon = memchr(p, ':', (size_t)(end - p));
-        const char *he = colon ? colon : end;
-        if (he == p || (size_t)(he - p) >= hostlen)
-            return -EINVAL;
-        memcpy(host, p, (size_t)(he - p));
-        host[he - p] = '\0';
-    }
-    *port = *tls ? 443 : 80;
-    if (colon) {
-        char *e;
-        long v = strtol(colon + 1, &e, 10);
-        if (e != end || v <= 0 || v > 65535)
-            return -EINVAL;
-        *port = (int)v;
-    }
-    *path = *end ? end : "/";
-    return 0;
-}
-
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
                     uint64_t cookie, size_t max_msg_bytes)
 {
-    bool tls;
-    char host[WSC_HOST_MAX];
-    int port;
-    const char *path;
-    if (strlen(url) > WSC_URL_MAX || parse_url(url, &tls, host, sizeof(host), &port, &path) != 0)
+    static const char *const schemes[] = {"ws", "wss", NULL};
+    url_parts_t u;
+    if (strlen(url) > WSC_URL_MAX || url_parse(url, schemes, &u) != 0)
         return -EINVAL;
+    if (u.userinfo) { /* never sent: refuse rather than drop credentials silently */
+        url_parts_destroy(&u);
+        return -EINVAL;
+    }
     net_out_t *o = net_out_new(near, OUT_CONNECT, sizeof(wsc_req_t));
     o->hdr.free_fn = connect_msg_free;
     wsc_req_t *r = req_of(o);
@@ -118,7 +75,7 @@ int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t
     r->target = target;
     r->cookie = cookie;
     r->max_msg = max_msg_bytes;
-    r->url = xstrdup(url);
+    r->url = u;
     r->bearer = bearer ? xstrdup(bearer) : NULL;
     net_post(o);
     return 0;
@@ -218,31 +175,25 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 void wsc_start_net(netthr_t *thr, net_out_t *o)
 {
     wsc_req_t *r = req_of(o);
-    bool tls;
-    char host[WSC_HOST_MAX];
-    int port;
-    const char *path;
     conn_t *c = conn_new(thr, NULL);
-    if (c == NULL || parse_url(r->url, &tls, host, sizeof(host), &port, &path) != 0) {
-        if (c)
-            conn_free(c);
-        return; /* net_wsc_connect() validated the url; only a full slot table lands here */
-    }
+    if (c == NULL)
+        return; /* a full slot table */
     c->target = r->target; /* the reference moves to the connection */
     r->target = NULL;
     c->state = CONN_WS_CLOSING; /* not writable until established */
     wsc_t *w = xcalloc(1, sizeof(*w));
     c->wsc = w;
     w->cookie = r->cookie;
-    w->host = xstrdup(host);
-    w->path = xstrdup(path);
-    w->port = port;
-    w->tls = tls;
+    w->host = xstrdup(r->url.host);
+    w->path = r->url.target;
+    r->url.target = NULL;
+    w->port = r->url.port;
+    w->tls = r->url.tls;
     w->max_msg = r->max_msg;
     w->bearer = r->bearer;
     r->bearer = NULL;
     w->dns.data = c;
-    if (tls && (w->tlsc = tlsc_new(host)) == NULL) {
+    if (w->tls && (w->tlsc = tlsc_new(w->host)) == NULL) {
         report_closed(c, true, 0, "tls setup failed");
         wsc_free(c);
         conn_free(c);
@@ -250,8 +201,8 @@ void wsc_start_net(netthr_t *thr, net_out_t *o)
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     char ports[8];
-    snprintf(ports, sizeof(ports), "%d", port);
-    int rc = uv_getaddrinfo(&thr->loop, &w->dns, on_resolved, host, ports, &hints);
+    snprintf(ports, sizeof(ports), "%d", w->port);
+    int rc = uv_getaddrinfo(&thr->loop, &w->dns, on_resolved, w->host, ports, &hints);
     if (rc != 0) {
         report_closed(c, true, 0, "dns failure");
         wsc_free(c);
