@@ -11,6 +11,7 @@
 
 #define NS_PER_MS  1000000ULL
 #define NS_PER_SEC 1000000000ULL
+#define MS_PER_SEC 1000ULL
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -46,10 +46,9 @@ static void echo_handle(actor_t *self, msg_t *m)
 static const actor_type_t echo_type = {"echo", echo_handle, NULL};
 static actor_t *echo_actor;
 
-static actor_t *echo_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *code,
-                            const char **reason)
+static actor_t *echo_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
 {
-    (void)arg, (void)peer, (void)query, (void)code, (void)reason;
+    (void)arg, (void)peer, (void)query, (void)why;
     actor_ref(echo_actor);
     return echo_actor;
 }

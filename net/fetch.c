@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/net_int.h"
+#include "net/url.h"
 
 #define FETCH_MAX_BODY_DEFAULT_BYTES (8u * 1024 * 1024)
 #define FETCH_CONNECT_TIMEOUT_MS     10000
@@ -180,19 +181,13 @@ static void fetch_complete(fetch_t *f, const char *error)
 /* Checks the scheme and that curl finds a host; copies the host for logs. Returns 0 or -EINVAL. */
 static int fetch_parse_url(const char *url, char *host, size_t hostlen)
 {
-    if (url == NULL || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8)))
+    static const char *const schemes[] = {"http", "https", NULL};
+    url_parts_t u;
+    if (url_parse(url, schemes, &u) != 0)
         return -EINVAL;
-    CURLU *u = curl_url();
-    char *h = NULL;
-    int rc = -EINVAL;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h[0] != '\0') {
-        str_copy(host, h, hostlen);
-        rc = 0;
-    }
-    curl_free(h);
-    curl_url_cleanup(u);
-    return rc;
+    str_copy(host, u.host, hostlen);
+    url_parts_destroy(&u);
+    return 0;
 }
 
 /* A header line or method we pass on must not smuggle in another line. */

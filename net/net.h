@@ -24,6 +24,7 @@
 
 #include "actors/actor.h"
 #include "mailbox/msg.h"
+#include "net/wsclose.h"
 
 /* {thread:8, slot:24, generation:32}; 0 is never a valid id. */
 typedef uint64_t conn_id_t;
@@ -100,8 +101,12 @@ typedef struct net_ws_activity_msg {
 typedef struct net_ws_closed_msg {
     msg_t hdr;
     conn_id_t conn;
-    uint16_t code;  /* the close code sent or received; 1006 when the socket just went */
-    bool by_server; /* we closed it (error, too slow, drain, actor request) */
+    ws_close_t why; /* why we closed it; WS_CLOSE_NONE when the peer closed or the socket went */
+    /* For logs and tests: the close code sent or received (1006 when the socket just went), whether
+     * we closed it (why != WS_CLOSE_NONE), and the reason text (ours, or why an outbound
+     * connection failed). Decide on `why`, never on these. */
+    uint16_t code;
+    bool by_server;
     char reason[64];
     uint64_t cookie;   /* outbound: the caller's cookie */
     bool never_opened; /* outbound: the connection failed before the upgrade completed */
@@ -153,10 +158,11 @@ typedef struct net_http_route {
 /*
  * Picks the actor for a new WebSocket connection on this route, after the origin check; returns
  * it with a reference that the connection keeps until WS_CLOSED is delivered, or NULL to refuse
- * (the connection is then closed with close_code/close_reason). Thread: net.
+ * (the connection is then closed with *why, which is WS_CLOSE_AT_CAPACITY unless the function
+ * sets it). Thread: net.
  */
 typedef actor_t *(*net_ws_target_fn)(void *arg, const net_peer_t *peer, const char *query,
-                                     uint16_t *close_code, const char **close_reason);
+                                     ws_close_t *why);
 
 typedef struct net_ws_route {
     const char *path;
@@ -214,8 +220,8 @@ void net_ws_send_error(conn_id_t c, const char *code, const char *message);
  * toward the 20-errors-in-10-s close, which the network thread enforces.
  */
 void net_ws_protocol_error(conn_id_t c, const char *code, const char *message);
-/* Closes after the frames already queued. reason: one of SPEC 14's texts. */
-void net_ws_close(conn_id_t c, uint16_t code, const char *reason);
+/* Closes after the frames already queued, with the code and reason of why (not WS_CLOSE_NONE). */
+void net_ws_close(conn_id_t c, ws_close_t why);
 
 /*
  * Answers an HTTP request. body may be NULL; extra_headers are "Name: value\r\n" lines or NULL.

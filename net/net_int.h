@@ -48,8 +48,9 @@ typedef struct net_out {
     msg_t hdr; /* link: the inbox, then the connection's out queue */
     conn_id_t conn;
     uint8_t kind;
-    uint16_t code;       /* close code or HTTP status */
-    char text[64];       /* close reason, or the HTTP Content-Type ("" = JSON) */
+    uint8_t why;         /* OUT_CLOSE: a ws_close_t */
+    uint16_t code;       /* HTTP status, or OUT_PROC_*'s argument */
+    char text[64];       /* the HTTP Content-Type ("" = JSON), or an error code */
     char *extra_headers; /* HTTP: owned */
     size_t len;
     unsigned char buf[]; /* LWS_PRE bytes of headroom, then len bytes */
@@ -113,10 +114,8 @@ typedef struct conn {
     net_out_t *out_head;
     net_out_t *out_tail;
     uint32_t out_count; /* data frames waiting (not counting the close) */
-    uint16_t close_code;
-    char close_reason[64];
-    bool close_by_server;
-    uint16_t peer_close_code;
+    ws_close_t close_why;     /* why we closed it; WS_CLOSE_NONE while we have not */
+    uint16_t peer_close_code; /* from the peer's close frame; 0 when none came */
     uint64_t err_ts[NET_ERR_WINDOW]; /* ring of the times of the last protocol errors */
     uint32_t err_n;
     uint64_t last_rx_ns;
@@ -177,7 +176,7 @@ conn_t *conn_lookup(netthr_t *thr, conn_id_t id);
 net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len);
 void net_post(net_out_t *o);
 void conn_queue(conn_t *c, net_out_t *o);
-void conn_close(conn_t *c, uint16_t code, const char *reason);
+void conn_close(conn_t *c, ws_close_t why);
 
 /* ws.c */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in, size_t len);

@@ -205,11 +205,10 @@ void net_ws_protocol_error(conn_id_t c, const char *code, const char *message)
     net_post(o);
 }
 
-void net_ws_close(conn_id_t c, uint16_t code, const char *reason)
+void net_ws_close(conn_id_t c, ws_close_t why)
 {
     net_out_t *o = net_out_new(c, OUT_CLOSE, 0);
-    o->code = code;
-    str_copy(o->text, reason ? reason : "", sizeof(o->text));
+    o->why = (uint8_t)why;
     net_post(o);
 }
 
@@ -249,20 +248,17 @@ void conn_queue(conn_t *c, net_out_t *o)
 }
 
 /*
- * Closes a WebSocket with code and reason after what is queued. A client that does not take
- * its frames (more than out_cap waiting) is closed at once with 1008 "too slow" instead.
+ * Closes a WebSocket with why's code and reason after what is queued. A client that does not
+ * take its frames (more than out_cap waiting) is closed at once as WS_CLOSE_TOO_SLOW instead.
  */
-void conn_close(conn_t *c, uint16_t code, const char *reason)
+void conn_close(conn_t *c, ws_close_t why)
 {
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS || why <= WS_CLOSE_NONE || why >= WS_CLOSE_COUNT_)
         return;
     c->state = CONN_WS_CLOSING;
-    c->close_code = code;
-    c->close_by_server = true;
-    str_copy(c->close_reason, reason, sizeof(c->close_reason));
+    c->close_why = why;
     net_out_t *o = net_out_new(c->id, OUT_CLOSE, 0);
-    o->code = code;
-    str_copy(o->text, reason, sizeof(o->text));
+    o->why = (uint8_t)why;
     conn_queue(c, o);
     /* If the peer does not read, the close frame may never leave: do not wait forever. */
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
@@ -312,7 +308,7 @@ static void handle_out(netthr_t *thr, net_out_t *o)
         lws_callback_on_writable(c->wsi);
         return;
     case OUT_CLOSE:
-        conn_close(c, o->code, o->text);
+        conn_close(c, (ws_close_t)o->why);
         msg_free(&o->hdr);
         return;
     case OUT_PROTO_ERROR:
@@ -334,14 +330,14 @@ static void handle_out(netthr_t *thr, net_out_t *o)
         if (c->out_head == NULL && (o->kind == OUT_TEXT || o->kind == OUT_BINARY) &&
             !lws_partial_buffered(c->wsi)) {
             if (ws_write_data_net(c->wsi, o) != 0)
-                conn_close(c, 1011, "");
+                conn_close(c, WS_CLOSE_INTERNAL);
             msg_free(&o->hdr);
             return;
         }
         if (c->out_count >= g_net.cfg.out_cap) {
             msg_free(&o->hdr);
             free_out_queue(c);
-            conn_close(c, 1008, "too slow");
+            conn_close(c, WS_CLOSE_TOO_SLOW);
             return;
         }
         conn_queue(c, o);

@@ -46,7 +46,7 @@ static void send_text_net(conn_t *c, const char *s)
 }
 
 /* A protocol error (invalid_json, invalid_event, unsupported_event): answer it, and close the
- * socket 1008 when it is the NET_ERR_WINDOW-th within NET_ERR_WINDOW_S seconds. */
+ * socket (too many errors) when it is the NET_ERR_WINDOW-th within NET_ERR_WINDOW_S seconds. */
 void ws_protocol_error_net(conn_t *c, const char *code, const char *message)
 {
     if (c->state != CONN_WS)
@@ -58,7 +58,7 @@ void ws_protocol_error_net(conn_t *c, const char *code, const char *message)
     /* The ring holds the last NET_ERR_WINDOW error times; the oldest is the next to go. */
     uint64_t oldest = c->err_ts[c->err_n % NET_ERR_WINDOW];
     if (c->err_n >= NET_ERR_WINDOW && now - oldest <= NET_ERR_WINDOW_S * NS_PER_SEC)
-        conn_close(c, 1008, "too many errors");
+        conn_close(c, WS_CLOSE_TOO_MANY_ERRORS);
 }
 
 /* Tells the actor that the client sent a frame it will not see (ping, protocol error), for
@@ -76,13 +76,13 @@ static void post_activity(conn_t *c, bool refused)
 void ws_drain_net(conn_t *c)
 {
     ws_send_error_net(c, "server_shutting_down", "the server is shutting down");
-    conn_close(c, 1001, "server shutting down");
+    conn_close(c, WS_CLOSE_SHUTDOWN);
 }
 
 void ws_sweep_net(conn_t *c, uint64_t now_ns)
 {
     if (now_ns - c->last_rx_ns >= (uint64_t)NET_PONG_TIMEOUT_S * NS_PER_SEC) {
-        conn_close(c, 1001, "ping timeout");
+        conn_close(c, WS_CLOSE_PING_TIMEOUT);
     } else if (now_ns - c->last_ping_ns >= (uint64_t)NET_PING_INTERVAL_S * NS_PER_SEC) {
         c->last_ping_ns = now_ns;
         conn_queue(c, net_out_new(c->id, OUT_PING, 0));
@@ -95,9 +95,11 @@ static void post_closed(conn_t *c)
         return;
     net_ws_closed_msg_t *m = MSG_NEW(net_ws_closed_msg_t, NET_MSG_WS_CLOSED);
     m->conn = c->id;
-    m->by_server = c->close_by_server;
-    m->code = c->close_by_server ? c->close_code : (c->peer_close_code ? c->peer_close_code : 1006);
-    str_copy(m->reason, c->close_by_server ? c->close_reason : "", sizeof(m->reason));
+    m->why = c->close_why;
+    m->by_server = c->close_why != WS_CLOSE_NONE;
+    m->code = m->by_server ? ws_close_code(c->close_why)
+                           : (c->peer_close_code ? c->peer_close_code : WS_CODE_ABNORMAL);
+    str_copy(m->reason, ws_close_reason(c->close_why), sizeof(m->reason));
     actor_send(c->target, &m->hdr);
     actor_unref(c->target);
     c->target = NULL;
@@ -123,24 +125,23 @@ static void on_established(struct lws *wsi, conn_t *c)
     free(origin);
     c->ws_route = find_route(path);
     if (c->ws_route == NULL) {
-        conn_close(c, 1008, "unauthorized");
+        conn_close(c, WS_CLOSE_UNAUTHORIZED);
         return;
     }
     if (!origin_ok) {
-        conn_close(c, 1008, "forbidden origin");
+        conn_close(c, WS_CLOSE_FORBIDDEN_ORIGIN);
         return;
     }
     if (net_draining()) {
-        conn_close(c, 1001, "server shutting down");
+        conn_close(c, WS_CLOSE_SHUTDOWN);
         return;
     }
     char *query = http_query_dup(wsi);
-    uint16_t code = 1013;
-    const char *reason = "at capacity";
-    c->target = c->ws_route->target(c->ws_route->arg, &c->peer, query, &code, &reason);
+    ws_close_t why = WS_CLOSE_AT_CAPACITY;
+    c->target = c->ws_route->target(c->ws_route->arg, &c->peer, query, &why);
     if (c->target == NULL) {
         free(query);
-        conn_close(c, code, reason);
+        conn_close(c, why);
         return;
     }
     net_ws_open_msg_t *m = MSG_NEW(net_ws_open_msg_t, NET_MSG_WS_OPEN);
@@ -247,6 +248,14 @@ int ws_reassemble_net(struct lws *wsi, conn_t *c, const void *in, size_t len, si
     return lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
 }
 
+/* Sets the close frame lws sends when the callback returns -1 (it works from RECEIVE). */
+static void close_now(struct lws *wsi, ws_close_t why)
+{
+    const char *reason = ws_close_reason(why);
+    lws_close_reason(wsi, (enum lws_close_status)ws_close_code(why), (unsigned char *)reason,
+                     strlen(reason));
+}
+
 /* A chunk from a client; returns -1 (after setting the close) when the message is too big. */
 static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
 {
@@ -262,17 +271,15 @@ static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
     if (rc < 0) {
         /* Server side may return -1 mid-frame (the client-side bug does not apply here). */
         c->state = CONN_WS_CLOSING;
-        c->close_code = 1009;
-        c->close_by_server = true;
-        str_copy(c->close_reason, "message too big", sizeof(c->close_reason));
-        lws_close_reason(wsi, 1009, (unsigned char *)"message too big", 15);
+        c->close_why = WS_CLOSE_TOO_BIG;
+        close_now(wsi, WS_CLOSE_TOO_BIG);
         return -1;
     }
     if (rc == 0)
         return 0;
     if (!c->rx_binary && !wsp_utf8_valid(c->rx, c->rx_len)) {
-        /* What lws did when it validated (netthr.c): 1007, and the peer's close is not ours. */
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, (unsigned char *)"bad utf8", 8);
+        /* What lws did when it validated: 1007, and the end is reported as the peer's. */
+        close_now(wsi, WS_CLOSE_BAD_UTF8);
         return -1;
     }
     if (c->rx_binary)
@@ -339,14 +346,14 @@ int ws_writeable_net(struct lws *wsi, conn_t *c)
          * SERVER_WRITEABLE, dropped the socket without sending the frame (peers saw 1006).
          * RFC 6455 7.1.1 lets the server close TCP right after its close frame.
          */
-        c->close_by_server = true;
-        c->close_code = o->code;
-        str_copy(c->close_reason, o->text, sizeof(c->close_reason));
-        size_t rl = strlen(o->text);
-        unsigned char frame[LWS_PRE + 2 + sizeof(o->text)];
-        frame[LWS_PRE] = (unsigned char)(o->code >> 8);
-        frame[LWS_PRE + 1] = (unsigned char)(o->code & 0xff);
-        memcpy(frame + LWS_PRE + 2, o->text, rl);
+        ws_close_t why = (ws_close_t)o->why;
+        uint16_t code = ws_close_code(why);
+        const char *reason = ws_close_reason(why);
+        size_t rl = strlen(reason);
+        unsigned char frame[LWS_PRE + 2 + WSF_CONTROL_MAX];
+        frame[LWS_PRE] = (unsigned char)(code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+        memcpy(frame + LWS_PRE + 2, reason, rl);
         write_control_net(wsi, c, WSF_OP_CLOSE, frame + LWS_PRE, 2 + rl);
         rc = -1;
         break;
@@ -381,7 +388,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, vo
             const uint8_t *p = in;
             c->peer_close_code = (uint16_t)(p[0] << 8 | p[1]);
         } else {
-            c->peer_close_code = 1005;
+            c->peer_close_code = WS_CODE_NO_STATUS;
         }
         return 0;
     case LWS_CALLBACK_CLOSED:

@@ -21,12 +21,12 @@
 #include "base/util.h"
 #include "net/net_int.h"
 #include "net/tlsc.h"
+#include "net/url.h"
 #include "net/wsproto.h"
 
 #define WSC_URL_MAX  2048
-#define WSC_HOST_MAX 256
 /* The upgrade request: the URL's path, the host, a bearer token and fixed headers. */
-#define WSC_REQUEST_MAX  (WSC_URL_MAX + WSC_HOST_MAX + 1024)
+#define WSC_REQUEST_MAX  (WSC_URL_MAX + URL_HOST_MAX + 1024)
 #define WSC_HS_TIMEOUT_S 20 /* from the socket's connect to the 101 (lws's own context timeout) */
 #define WSC_TLS_CHUNK    16384 /* a TLS record's worth of plaintext or ciphertext */
 
@@ -35,7 +35,7 @@ typedef struct wsc_req {
     actor_t *target; /* a reference, moved to the connection */
     uint64_t cookie;
     size_t max_msg;
-    char *url;
+    url_parts_t url; /* the target moves to the connection */
     char *bearer;
 } wsc_req_t;
 
@@ -49,7 +49,7 @@ static void connect_msg_free(msg_t *m)
     wsc_req_t *r = req_of((net_out_t *)m);
     if (r->target)
         actor_unref(r->target);
-    free(r->url);
+    url_parts_destroy(&r->url);
     if (r->bearer) {
         memset(r->bearer, 0, strlen(r->bearer));
         free(r->bearer);
@@ -57,60 +57,17 @@ static void connect_msg_free(msg_t *m)
     free(m);
 }
 
-/* Splits ws[s]://host[:port]/path?query; returns 0 or -EINVAL. */
-static int parse_url(const char *url, bool *tls, char *host, size_t hostlen, int *port,
-                     const char **path)
-{
-    const char *p;
-    if (strncmp(url, "ws://", 5) == 0) {
-        *tls = false;
-        p = url + 5;
-    } else if (strncmp(url, "wss://", 6) == 0) {
-        *tls = true;
-        p = url + 6;
-    } else {
-        return -EINVAL;
-    }
-    const char *end = p + strcspn(p, "/?");
-    const char *colon = NULL;
-    if (*p == '[') { /* [v6]:port */
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (rb == NULL)
-            return -EINVAL;
-        colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-        if ((size_t)(rb - p - 1) >= hostlen)
-            return -EINVAL;
-        memcpy(host, p + 1, (size_t)(rb - p - 1));
-        host[rb - p - 1] = '\0';
-    } else {
-        colon = memchr(p, ':', (size_t)(end - p));
-        const char *he = colon ? colon : end;
-        if (he == p || (size_t)(he - p) >= hostlen)
-            return -EINVAL;
-        memcpy(host, p, (size_t)(he - p));
-        host[he - p] = '\0';
-    }
-    *port = *tls ? 443 : 80;
-    if (colon) {
-        char *e;
-        long v = strtol(colon + 1, &e, 10);
-        if (e != end || v <= 0 || v > 65535)
-            return -EINVAL;
-        *port = (int)v;
-    }
-    *path = *end ? end : "/";
-    return 0;
-}
-
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
                     uint64_t cookie, size_t max_msg_bytes)
 {
-    bool tls;
-    char host[WSC_HOST_MAX];
-    int port;
-    const char *path;
-    if (strlen(url) > WSC_URL_MAX || parse_url(url, &tls, host, sizeof(host), &port, &path) != 0)
+    static const char *const schemes[] = {"ws", "wss", NULL};
+    url_parts_t u;
+    if (strlen(url) > WSC_URL_MAX || url_parse(url, schemes, &u) != 0)
         return -EINVAL;
+    if (u.userinfo) { /* never sent: refuse rather than drop credentials silently */
+        url_parts_destroy(&u);
+        return -EINVAL;
+    }
     net_out_t *o = net_out_new(near, OUT_CONNECT, sizeof(wsc_req_t));
     o->hdr.free_fn = connect_msg_free;
     wsc_req_t *r = req_of(o);
@@ -118,14 +75,14 @@ int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t
     r->target = target;
     r->cookie = cookie;
     r->max_msg = max_msg_bytes;
-    r->url = xstrdup(url);
+    r->url = u;
     r->bearer = bearer ? xstrdup(bearer) : NULL;
     net_post(o);
     return 0;
 }
 
 /* Posts the end of an outbound connection to its actor, once. */
-static void report_closed(conn_t *c, bool never_opened, int http_status, const char *why)
+static void report_closed(conn_t *c, bool never_opened, int http_status, const char *failure)
 {
     if (c->target == NULL)
         return;
@@ -134,9 +91,12 @@ static void report_closed(conn_t *c, bool never_opened, int http_status, const c
     m->cookie = c->wsc->cookie;
     m->never_opened = never_opened;
     m->http_status = http_status;
-    m->by_server = c->close_by_server;
-    m->code = c->close_by_server ? c->close_code : (c->peer_close_code ? c->peer_close_code : 1006);
-    str_copy(m->reason, c->close_by_server ? c->close_reason : (why ? why : ""), sizeof(m->reason));
+    m->why = c->close_why;
+    m->by_server = c->close_why != WS_CLOSE_NONE;
+    m->code = m->by_server ? ws_close_code(c->close_why)
+                           : (c->peer_close_code ? c->peer_close_code : WS_CODE_ABNORMAL);
+    str_copy(m->reason, m->by_server ? ws_close_reason(c->close_why) : (failure ? failure : ""),
+             sizeof(m->reason));
     actor_send(c->target, &m->hdr);
     actor_unref(c->target);
     c->target = NULL;
@@ -215,31 +175,25 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 void wsc_start_net(netthr_t *thr, net_out_t *o)
 {
     wsc_req_t *r = req_of(o);
-    bool tls;
-    char host[WSC_HOST_MAX];
-    int port;
-    const char *path;
     conn_t *c = conn_new(thr, NULL);
-    if (c == NULL || parse_url(r->url, &tls, host, sizeof(host), &port, &path) != 0) {
-        if (c)
-            conn_free(c);
-        return; /* net_wsc_connect() validated the url; only a full slot table lands here */
-    }
+    if (c == NULL)
+        return; /* a full slot table */
     c->target = r->target; /* the reference moves to the connection */
     r->target = NULL;
     c->state = CONN_WS_CLOSING; /* not writable until established */
     wsc_t *w = xcalloc(1, sizeof(*w));
     c->wsc = w;
     w->cookie = r->cookie;
-    w->host = xstrdup(host);
-    w->path = xstrdup(path);
-    w->port = port;
-    w->tls = tls;
+    w->host = xstrdup(r->url.host);
+    w->path = r->url.target;
+    r->url.target = NULL;
+    w->port = r->url.port;
+    w->tls = r->url.tls;
     w->max_msg = r->max_msg;
     w->bearer = r->bearer;
     r->bearer = NULL;
     w->dns.data = c;
-    if (tls && (w->tlsc = tlsc_new(host)) == NULL) {
+    if (w->tls && (w->tlsc = tlsc_new(w->host)) == NULL) {
         report_closed(c, true, 0, "tls setup failed");
         wsc_free(c);
         conn_free(c);
@@ -247,8 +201,8 @@ void wsc_start_net(netthr_t *thr, net_out_t *o)
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     char ports[8];
-    snprintf(ports, sizeof(ports), "%d", port);
-    int rc = uv_getaddrinfo(&thr->loop, &w->dns, on_resolved, host, ports, &hints);
+    snprintf(ports, sizeof(ports), "%d", w->port);
+    int rc = uv_getaddrinfo(&thr->loop, &w->dns, on_resolved, w->host, ports, &hints);
     if (rc != 0) {
         report_closed(c, true, 0, "dns failure");
         wsc_free(c);
@@ -333,29 +287,30 @@ static int write_control(struct lws *wsi, conn_t *c, unsigned op, const uint8_t 
     return wsc_send_net(wsi, c, f + WSF_HEADER_MAX - h, h + len);
 }
 
-/* A close code a peer may send (RFC 6455 7.4); others are reported as 1002. */
+/* A close code a peer may send (RFC 6455 7.4); others are reported as a protocol error. */
 static uint16_t peer_close_code(const uint8_t *p, size_t len)
 {
     if (len < 2)
-        return len == 0 ? 1005 : WSF_CLOSE_PROTOCOL_ERROR;
+        return len == 0 ? WS_CODE_NO_STATUS : WS_CODE_PROTOCOL;
     uint16_t code = (uint16_t)(p[0] << 8 | p[1]);
-    bool ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-              (code >= 3000 && code <= 4999);
-    return ok ? code : WSF_CLOSE_PROTOCOL_ERROR;
+    bool ok = (code >= WS_CODE_NORMAL && code <= WS_CODE_UNSUPPORTED) ||
+              (code >= WS_CODE_INVALID_DATA && code <= WS_CODE_BAD_GATEWAY) ||
+              (code >= WS_CODE_APP_MIN && code <= WS_CODE_APP_MAX);
+    return ok ? code : WS_CODE_PROTOCOL;
 }
 
-/* Closes at once with code (our close frame, then the socket): returns -1 for lws. */
-static int fail_now(struct lws *wsi, conn_t *c, uint16_t code, const char *reason)
+/* Closes at once (our close frame, then the socket): returns -1 for lws. */
+static int fail_now(struct lws *wsi, conn_t *c, ws_close_t why)
 {
-    if (!c->close_by_server) {
-        c->close_by_server = true;
-        c->close_code = code;
-        str_copy(c->close_reason, reason, sizeof(c->close_reason));
-        uint8_t p[2 + sizeof(c->close_reason)];
-        size_t rl = strlen(c->close_reason);
+    if (c->close_why == WS_CLOSE_NONE) {
+        c->close_why = why;
+        uint16_t code = ws_close_code(why);
+        const char *reason = ws_close_reason(why);
+        uint8_t p[WSF_CONTROL_MAX];
+        size_t rl = strlen(reason);
         p[0] = (uint8_t)(code >> 8);
         p[1] = (uint8_t)(code & 0xff);
-        memcpy(p + 2, c->close_reason, rl);
+        memcpy(p + 2, reason, rl);
         write_control(wsi, c, WSF_OP_CLOSE, p, 2 + rl);
     }
     return -1;
@@ -373,7 +328,7 @@ static void on_data(conn_t *c, const wsf_chunk_t *ch)
     }
     if (c->rx_len + ch->len + ch->frame_left > w->max_msg) {
         c->rx_len = 0;
-        conn_close(c, 1009, "message too big");
+        conn_close(c, WS_CLOSE_TOO_BIG);
         return;
     }
     const uint8_t *msg = ch->data;
@@ -397,7 +352,7 @@ static void on_data(conn_t *c, const wsf_chunk_t *ch)
     if (c->rx_binary)
         return; /* the Realtime API sends text only; binary is ignored as before */
     if (!wsp_utf8_valid(msg, len))
-        conn_close(c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "bad utf8");
+        conn_close(c, WS_CLOSE_BAD_UTF8);
     else
         on_text(c, (const char *)msg, len);
 }
@@ -413,7 +368,7 @@ static int on_frames(struct lws *wsi, conn_t *c, const uint8_t *p, size_t n)
             on_data(c, &ch);
             break;
         case WSF_PING:
-            if (!c->close_by_server && write_control(wsi, c, WSF_OP_PONG, ch.data, ch.len) < 0)
+            if (c->close_why == WS_CLOSE_NONE && write_control(wsi, c, WSF_OP_PONG, ch.data, ch.len) < 0)
                 return -1;
             break;
         case WSF_PONG:
@@ -421,13 +376,13 @@ static int on_frames(struct lws *wsi, conn_t *c, const uint8_t *p, size_t n)
         case WSF_CLOSE:
             /* RFC 6455 5.5.1: echo the close unless ours went first, then drop the socket. */
             c->peer_close_code = peer_close_code(ch.data, ch.len);
-            if (!c->close_by_server)
+            if (c->close_why == WS_CLOSE_NONE)
                 write_control(wsi, c, WSF_OP_CLOSE, ch.data, ch.len >= 2 ? 2 : 0);
             return -1;
         }
     }
     if (rc < 0)
-        return fail_now(wsi, c, WSF_CLOSE_PROTOCOL_ERROR, "protocol error");
+        return fail_now(wsi, c, WS_CLOSE_PROTOCOL_ERROR);
     return 0;
 }
 

@@ -3,7 +3,7 @@
  *
  * A close is a (code, reason) pair with an exact reason text; code and text are chosen together
  * through a ws_close_t so they cannot drift apart. The network layer reports why a socket it
- * closed itself ended as a ws_close_t too (net_ws_closed_t.why), so nobody decides anything by
+ * closed itself ended as a ws_close_t too (net_ws_closed_msg_t.why), so nobody decides anything by
  * comparing reason texts. Thread: any (constants only).
  */
 #ifndef SB_NET_WSCLOSE_H
@@ -23,6 +23,9 @@
 #define WS_CODE_TOO_BIG      1009
 #define WS_CODE_INTERNAL     1011
 #define WS_CODE_TRY_AGAIN    1013
+#define WS_CODE_BAD_GATEWAY  1014 /* the highest RFC 6455 code a peer may send */
+#define WS_CODE_APP_MIN      3000 /* 3000-4999: registered and private codes a peer may send */
+#define WS_CODE_APP_MAX      4999
 #define WS_CODE_REPLACED     4000
 #define WS_CODE_IDLE         4408
 #define WS_CODE_MAX_DURATION 4409
@@ -34,6 +37,8 @@ typedef enum ws_close {
     WS_CLOSE_SHUTDOWN,             /* 1001 "server shutting down" */
     WS_CLOSE_PING_TIMEOUT,         /* 1001 "ping timeout" */
     WS_CLOSE_PROTOCOL,             /* 1002 "" (an RFC 6455 violation by the peer) */
+    WS_CLOSE_PROTOCOL_ERROR,       /* 1002 "protocol error" (our client, to a server breaking
+                                      RFC 6455: an upstream sees it, never a client) */
     WS_CLOSE_UNSUPPORTED_RATE,     /* 1003 "unsupported rate" */
     WS_CLOSE_BAD_UTF8,             /* 1007 "bad utf8" */
     WS_CLOSE_UNAUTHORIZED,         /* 1008 "unauthorized" */
@@ -65,6 +70,7 @@ static const ws_close_def_t ws_close_defs[WS_CLOSE_COUNT_] = {
     [WS_CLOSE_SHUTDOWN] = {WS_CODE_GOING_AWAY, "server shutting down"},
     [WS_CLOSE_PING_TIMEOUT] = {WS_CODE_GOING_AWAY, "ping timeout"},
     [WS_CLOSE_PROTOCOL] = {WS_CODE_PROTOCOL, ""},
+    [WS_CLOSE_PROTOCOL_ERROR] = {WS_CODE_PROTOCOL, "protocol error"},
     [WS_CLOSE_UNSUPPORTED_RATE] = {WS_CODE_UNSUPPORTED, "unsupported rate"},
     [WS_CLOSE_BAD_UTF8] = {WS_CODE_INVALID_DATA, "bad utf8"},
     [WS_CLOSE_UNAUTHORIZED] = {WS_CODE_POLICY, "unauthorized"},

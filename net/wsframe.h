@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/wsclose.h"
+
 #define WSF_HEADER_MAX 14 /* 2 + 8 (64-bit length) + 4 (masking key): fits in LWS_PRE */
 
 #define WSF_OP_TEXT   0x1
@@ -52,7 +54,7 @@ size_t wsf_client_frame(uint8_t *p, size_t len, unsigned opcode);
 #define WSF_OP_PING         0x9
 #define WSF_OP_PONG         0xa
 
-#define WSF_CLOSE_PROTOCOL_ERROR 1002
+#define WSF_CLOSE_PROTOCOL_ERROR WS_CODE_PROTOCOL
 
 typedef enum wsf_kind { WSF_DATA, WSF_PING, WSF_PONG, WSF_CLOSE } wsf_kind_t;
 

@@ -184,7 +184,7 @@ static void auth_fail(agent_t *a, const char *error)
     a->state = AGENT_CLOSING;
     actor_timer_stop(a->auth_timer);
     send_ev(a, agentev_authentication(error));
-    net_ws_close(a->conn, 1008, "unauthorized");
+    net_ws_close(a->conn, WS_CLOSE_UNAUTHORIZED);
     log_info("agent.auth_failed", LOG_S("reason", error));
 }
 
@@ -448,7 +448,7 @@ static void agent_stop(actor_t *self)
 static const actor_type_t agent_type = {"agent run", agent_handle, agent_stop};
 
 actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                            uint16_t *close_code, const char **close_reason)
+                            ws_close_t *why)
 {
     (void)peer;
     (void)query;
@@ -456,8 +456,7 @@ actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query
     agent_t *a = xcalloc(1, sizeof(*a));
     if (actor_spawn(&a->actor, &agent_type, LANE_TOOLS) != 0) {
         free(a);
-        *close_code = 1013;
-        *close_reason = "at capacity";
+        *why = WS_CLOSE_AT_CAPACITY;
         return NULL;
     }
     strmap_init(&a->seen);

@@ -12,6 +12,7 @@
 
 #include "actors/actor.h"
 #include "net/net.h"
+#include "net/wsclose.h"
 
 /* The actors an agent-run actor talks to; it takes references of its own at spawn. */
 typedef struct agentrun_deps {
@@ -21,7 +22,7 @@ typedef struct agentrun_deps {
 
 /* The WebSocket target for /ws/agent: spawns an agent-run actor. Thread: net. */
 actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                            uint16_t *close_code, const char **close_reason);
+                          ws_close_t *why);
 /* The client event types /ws/agent accepts (SPEC 5.4). */
 const char *const *agentrun_event_types(void);
 

@@ -86,7 +86,7 @@ static void attach(chat_t *ch, chat_conn_t *cc)
         actor_t *a = chatthread_spawn(cc->thread_id, &ch->actor, &ch->deps);
         if (a == NULL) {
             log_warn("chat.spawn_failed", LOG_S("thread", cc->thread_id));
-            net_ws_close(cc->conn, 1013, "at capacity");
+            net_ws_close(cc->conn, WS_CLOSE_AT_CAPACITY);
             return;
         }
         t = xcalloc(1, sizeof(*t));
@@ -117,7 +117,7 @@ static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
     bool ids =
         query_id(m->query, "threadId", cc->thread_id) && query_id(m->query, "userId", cc->user_id);
     if (!ids || tl <= 0 || tl > CHAT_TOKEN_MAX) {
-        net_ws_close(m->conn, 1008, "unauthorized");
+        net_ws_close(m->conn, WS_CLOSE_UNAUTHORIZED);
     } else if (strncmp(token, EPHEMERAL_PREFIX, strlen(EPHEMERAL_PREFIX)) == 0) {
         actor_send(ch->deps.gate, &gate_redeem_new(&ch->actor, m->conn, token)->hdr);
     } else {
@@ -129,7 +129,7 @@ static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
         } else {
             log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
                      LOG_S("reason", st == JWTAUTH_OK ? "sub is not userId" : jwtauth_reason(st)));
-            net_ws_close(m->conn, 1008, "unauthorized");
+            net_ws_close(m->conn, WS_CLOSE_UNAUTHORIZED);
         }
     }
     free(token);
@@ -145,7 +145,7 @@ static void on_redeemed(chat_t *ch, const gate_redeemed_msg_t *m)
     } else {
         log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
                  LOG_S("reason", "ephemeral token unknown, spent or expired"));
-        net_ws_close(cc->conn, 1008, "unauthorized");
+        net_ws_close(cc->conn, WS_CLOSE_UNAUTHORIZED);
     }
 }
 
@@ -266,13 +266,11 @@ actor_t *chat_spawn(const chat_deps_t *deps)
     return &ch->actor;
 }
 
-actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *close_code,
-                        const char **close_reason)
+actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
 {
     (void)peer;
     (void)query;
-    (void)close_code;
-    (void)close_reason;
+    (void)why;
     actor_t *registry = arg;
     actor_ref(registry);
     return registry;

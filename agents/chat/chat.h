@@ -13,6 +13,7 @@
 
 #include "actors/actor.h"
 #include "net/net.h"
+#include "net/wsclose.h"
 
 /* The actors the chat registry and its threads talk to; each takes references of its own. */
 typedef struct chat_deps {
@@ -24,8 +25,8 @@ typedef struct chat_deps {
 /* Spawns the registry; NULL when the runtime refuses. Stopping it stops its thread actors. */
 actor_t *chat_spawn(const chat_deps_t *deps);
 /* The WebSocket target for /ws/chat; arg is the registry. Thread: net. */
-actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, uint16_t *close_code,
-                        const char **close_reason);
+actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                          ws_close_t *why);
 /* The client event types /ws/chat accepts (SPEC 5.3). */
 const char *const *chat_event_types(void);
 

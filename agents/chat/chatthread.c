@@ -222,12 +222,12 @@ static void conn_remove(chat_thread_t *t, conn_id_t conn)
 static void on_attach(chat_thread_t *t, const chat_attach_msg_t *a)
 {
     if (t->load_failed) {
-        net_ws_close(a->conn, 1008, "unauthorized");
+        net_ws_close(a->conn, WS_CLOSE_UNAUTHORIZED);
         return;
     }
     if (strcmp(a->user_id, t->owner) != 0) {
         log_info("chat.forbidden", LOG_S("thread", t->thread_id), LOG_S("user", a->user_id));
-        net_ws_close(a->conn, 1008, "forbidden");
+        net_ws_close(a->conn, WS_CLOSE_FORBIDDEN);
         return;
     }
     if (t->n_conns == t->cap_conns) {

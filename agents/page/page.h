@@ -16,6 +16,7 @@
 #include "agents/auth/auth.h"
 #include "mailbox/msgtypes.h"
 #include "net/net.h"
+#include "net/wsclose.h"
 
 enum {
     ROUTER_MSG_VOICE_OPEN = MSG_TYPE_PAGE_BASE + 1, /* session -> router: router_voice_msg_t */
@@ -41,7 +42,7 @@ typedef struct router_ack_msg {
 actor_t *router_spawn(void);
 /* The WebSocket target for /ws/page; arg is the router. Thread: net. */
 actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          uint16_t *close_code, const char **close_reason);
+                          ws_close_t *why);
 /* The client event types /ws/page accepts (SPEC 5.2). */
 const char *const *router_event_types(void);
 

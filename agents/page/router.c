@@ -86,7 +86,7 @@ static void page_open(router_t *r, const net_ws_open_msg_t *m)
     char sid[ID_MAX + 2], page[PAGE_NAME_MAX + 2];
     int sl = net_query_get(m->query, "sessionId", sid, sizeof(sid));
     if (sl < 0 || !str_is_id(sid, (size_t)sl, 1, ID_MAX)) {
-        net_ws_close(m->conn, 1008, "unauthorized");
+        net_ws_close(m->conn, WS_CLOSE_UNAUTHORIZED);
         return;
     }
     int pl = net_query_get(m->query, "page", page, sizeof(page));
@@ -99,7 +99,7 @@ static void page_open(router_t *r, const net_ws_open_msg_t *m)
         char key[24];
         conn_key(key, sizeof(key), t->pages[0].conn);
         free(strmap_del(&r->page_owners, key));
-        net_ws_close(t->pages[0].conn, 4000, "replaced");
+        net_ws_close(t->pages[0].conn, WS_CLOSE_REPLACED);
         memmove(t->pages, t->pages + 1, (PAGE_CONNS_MAX - 1) * sizeof(page_conn_t));
         t->n_pages--;
     }
@@ -442,12 +442,11 @@ actor_t *router_spawn(void)
 }
 
 actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          uint16_t *close_code, const char **close_reason)
+                          ws_close_t *why)
 {
     (void)peer;
     (void)query;
-    (void)close_code;
-    (void)close_reason;
+    (void)why;
     actor_t *router = arg;
     actor_ref(router);
     return router;

@@ -52,7 +52,7 @@ void session_close(session_t *s, ws_close_t close, end_reason_t why)
     s->state = SESSION_CLOSING;
     if (s->end == END_NONE)
         s->end = why;
-    net_ws_close(s->conn, ws_close_code(close), ws_close_reason(close));
+    net_ws_close(s->conn, close);
 }
 
 static void on_open(session_t *s, net_ws_open_msg_t *m)
@@ -105,8 +105,8 @@ static void on_admitted(session_t *s, const gate_admitted_msg_t *m)
         return;
     }
     voicetools_call_start(s);
-    actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * 1000, 0);
-    actor_timer_start(s->max, (uint64_t)g_config->session_max_s * 1000, 0);
+    actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * MS_PER_SEC, 0);
+    actor_timer_start(s->max, (uint64_t)g_config->session_max_s * MS_PER_SEC, 0);
     router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
     str_copy(r->session_id, s->session_id, sizeof(r->session_id));
     r->conn = s->conn;
@@ -182,11 +182,11 @@ static void on_idle(session_t *s)
 
 static end_reason_t reason_from_close(const net_ws_closed_msg_t *m)
 {
-    if (!m->by_server)
+    if (m->why == WS_CLOSE_NONE)
         return END_CLIENT_CLOSED;
-    if (m->code == 1001 && strcmp(m->reason, "server shutting down") == 0)
+    if (m->why == WS_CLOSE_SHUTDOWN)
         return END_SHUTDOWN;
-    if (m->code == 1008 && strcmp(m->reason, "too slow") == 0)
+    if (m->why == WS_CLOSE_TOO_SLOW)
         return END_TOO_SLOW;
     return END_ERROR;
 }
@@ -287,7 +287,7 @@ static void session_stop(actor_t *self)
 static const actor_type_t session_type = {"session", session_handle, session_stop};
 
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                           uint16_t *close_code, const char **close_reason)
+                           ws_close_t *why)
 {
     (void)peer;
     (void)query;
@@ -296,8 +296,7 @@ actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
     if (actor_spawn(&s->actor, &session_type, LANE_REALTIME) != 0) {
         free(s);
         metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-        *close_code = 1013;
-        *close_reason = "at capacity";
+        *why = WS_CLOSE_AT_CAPACITY;
         return NULL;
     }
     /* It sends to these until it stops: its own references keep them alive that long. */

@@ -165,7 +165,7 @@ static void attempt_failed(upstream_t *u, const char *why, bool retryable)
 {
     actor_timer_stop(u->deadline);
     if (u->conn) {
-        net_ws_close(u->conn, 1000, "");
+        net_ws_close(u->conn, WS_CLOSE_NORMAL);
         u->conn = 0;
     }
     u->failures++;
@@ -186,7 +186,7 @@ static void reconnect(upstream_t *u, const char *why)
              LOG_S("openai_session", u->openai_session));
     actor_timer_stop(u->recycle);
     if (u->conn) {
-        net_ws_close(u->conn, 1000, "");
+        net_ws_close(u->conn, WS_CLOSE_NORMAL);
         u->conn = 0;
     }
     u->failures = 0;
@@ -244,7 +244,7 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
         u->phase = PHASE_READY;
         u->failures = 0;
         metric_hist_observe_ns(&g_metrics.upstream_connect_seconds, clock_now_ns() - u->attempt_ns);
-        actor_timer_start(u->recycle, (uint64_t)g_config->upstream_recycle_s * 1000, 0);
+        actor_timer_start(u->recycle, (uint64_t)g_config->upstream_recycle_s * MS_PER_SEC, 0);
         if (u->ever_ready) {
             tell_session(u, UPSTREAM_RECONNECTED, NULL); /* the session replays its history */
         } else {
@@ -309,7 +309,7 @@ static void send_event(upstream_t *u, const cJSON *ev)
 static void end(upstream_t *u)
 {
     if (u->conn)
-        net_ws_close(u->conn, 1000, "");
+        net_ws_close(u->conn, WS_CLOSE_NORMAL);
     u->conn = 0;
     u->phase = PHASE_DONE;
     actor_stop_self(&u->actor);
@@ -324,7 +324,7 @@ static void upstream_handle(actor_t *self, msg_t *m)
     case NET_MSG_WS_OPEN: {
         net_ws_open_msg_t *o = (net_ws_open_msg_t *)m;
         if (o->cookie != u->attempt || u->phase != PHASE_CONNECTING) {
-            net_ws_close(o->conn, 1000, ""); /* a late answer to an abandoned attempt */
+            net_ws_close(o->conn, WS_CLOSE_NORMAL); /* a late answer to an abandoned attempt */
             break;
         }
         u->conn = o->conn;
@@ -344,7 +344,7 @@ static void upstream_handle(actor_t *self, msg_t *m)
             break; /* an earlier connection, or one we closed on purpose */
         u->conn = 0;
         if (u->phase == PHASE_READY) {
-            reconnect(u, c->code == 1001 ? "upstream closed 1001" : "upstream dropped");
+            reconnect(u, c->code == WS_CODE_GOING_AWAY ? "upstream closed 1001" : "upstream dropped");
         } else {
             char why[96];
             snprintf(why, sizeof(why), "connect failed (HTTP %d, close %u)", c->http_status,
@@ -386,7 +386,7 @@ static void upstream_stop(actor_t *self)
 {
     upstream_t *u = (upstream_t *)self;
     if (u->conn)
-        net_ws_close(u->conn, 1000, "");
+        net_ws_close(u->conn, WS_CLOSE_NORMAL);
     actor_timer_free(u->deadline);
     actor_timer_free(u->retry);
     actor_timer_free(u->recycle);

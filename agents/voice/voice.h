@@ -14,6 +14,7 @@
 #include "actors/actor.h"
 #include "agents/config/agentcfg.h"
 #include "net/net.h"
+#include "net/wsclose.h"
 
 /* What a voice session talks to; a session takes references of its own at spawn. */
 typedef struct voice_deps {
@@ -29,7 +30,7 @@ char *voice_session_update_new(const agentcfg_t *ac);
 
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                           uint16_t *close_code, const char **close_reason);
+                          ws_close_t *why);
 /* The client event types /ws accepts (SPEC 5.1). */
 const char *const *session_event_types(void);
 
