@@ -375,7 +375,7 @@ def backtrace(binary, core, out_path):
         f.write(r.stdout + r.stderr)
     crashing = r.stdout.partition("@@bt\n")[2].partition("@@end\n")[0]
     frames = [ln for ln in crashing.splitlines() if re.match(r"#\d+ ", ln)]
-    m = re.search(r'^@@actor (0x[0-9a-f]+ )?"([^"]+)"', r.stdout, re.M)
+    m = re.search(r'^@@actor ?(0x[0-9a-f]+ )?"([^"]+)"', r.stdout, re.M)
     if m:
         frames.append("(running actor of type \"%s\")" % m.group(2))
     return frames
