@@ -25,7 +25,11 @@ iteration's directory (database, the service's stderr, a core file with its back
 service died of a signal) under --artifacts; --keep-going runs every iteration and counts them.
 
 Iterations: --iterations or $SHUTDOWN_ITERATIONS (default 20). Seed: --seed or $SHUTDOWN_SEED
-(default: random, printed). Iteration i uses seed S+i, so `--seed S+i --iterations 1` replays it.
+(default: random, printed). Iteration i uses seed S+i, so `--seed S+i --iterations 1` replays its
+load and its SIGTERM moment (whether a race then bites still depends on the threads' timing).
+A sanitizer build fails an iteration by its exit status (ASan/UBSan abort or exit 1, TSan's
+halt_on_error exits 66, LeakSanitizer 23) and, should the options let it exit 0, by the report
+in its log.
 """
 import argparse
 import asyncio
@@ -60,9 +64,10 @@ VOICE_SESSIONS = 3
 CHAT_THREADS = 2
 FRAME_MS = 20
 FRAME_BYTES = 24000 * 2 * FRAME_MS // 1000  # 20 ms of 24 kHz PCM16
+MAX_CORES_KEPT = 3  # per run (--keep-going); later crashes keep their backtraces only
 END_REASONS = {"client_closed", "idle_timeout", "max_duration", "shutdown", "upstream_unavailable",
                "upstream_rejected_config", "too_slow", "error"}
-SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|"
+SANITIZER_RE = re.compile(r"\w+Sanitizer:DEADLYSIGNAL|ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|"
                           r"SUMMARY: \w+Sanitizer|runtime error: ")
 SESSION_START_RE = re.compile(r"session\.start\b.*?\bsid\"?[=:]\"?([A-Za-z0-9_-]+)")
 
@@ -409,11 +414,24 @@ def attach_backtrace(pid, out_path):
         pass
 
 
+def report_signature(rep):
+    """What a sanitizer report says, and where: its headline and the innermost functions."""
+    head = ""
+    for ln in rep.splitlines():
+        m = re.search(r"(runtime error: .*|(?:ERROR|WARNING): \w+Sanitizer: [^(]*)", ln)
+        if m:
+            head = re.sub(r"\s+on address.*|\s*\(pid=\d+\)", "", m.group(1)).strip()
+            break
+    frames = [ln.strip() for ln in rep.splitlines()
+              if re.match(r"\s*#\d+ ", ln) and "libsanitizer" not in ln]
+    return "%s in %s" % (head, signature(frames))
+
+
 def sanitizer_report(text):
     m = SANITIZER_RE.search(text)
     if not m:
         return None
-    start = text.rfind("\n", 0, max(0, m.start() - 400)) + 1
+    start = text.rfind("\n", 0, m.start()) + 1
     return text[start:start + 3000]
 
 
@@ -424,6 +442,8 @@ class IterationFailed(Exception):
 
 
 class Iteration:
+    cores_kept = 0
+
     def __init__(self, n, seed, sim, args, run_dir):
         self.n = n
         self.seed = seed
@@ -466,6 +486,10 @@ class Iteration:
                 self.signature = signature(frames)
             self.notes.append("backtrace of the crashing thread (all threads in %s.gdb.txt):\n%s"
                               % (dst, "\n".join(frames)))
+            Iteration.cores_kept += 1
+            if Iteration.cores_kept > MAX_CORES_KEPT:  # tens of MB each: the backtrace will do
+                os.unlink(dst)
+                self.notes.append("(core file deleted: %d kept already)" % MAX_CORES_KEPT)
 
     def cleanup(self, ok):
         for i, s in enumerate(self.servers):
@@ -520,15 +544,16 @@ class Iteration:
         summary = ("voice %d/%d ready, sup in flight %d, tools v%d c%d a%d, SIGTERM at +%.2fs"
                    % (len(load.ready_sids), VOICE_SESSIONS, in_flight, load.counts["voice_tools"],
                       load.counts["chat_tools"], load.counts["agent_steps"], delay))
+        rep = sanitizer_report(text)
+        if rep:
+            self.signature = report_signature(rep)
         if status != 0:
             self.keep(s, "first")
             what = signal_name(status) or "status %d" % status
-            rep = sanitizer_report(text)
-            raise IterationFailed("exit %s %.2fs after SIGTERM (%s)%s\n--- stderr tail ---\n%s"
+            raise IterationFailed("exit %s %.2fs after SIGTERM (%s)\n%s"
                                   % (what, exit_s, summary,
-                                     "\n--- sanitizer ---\n" + rep if rep else "",
-                                     text[-2500:]))
-        rep = sanitizer_report(text)
+                                     "--- sanitizer report ---\n" + rep if rep else
+                                     "--- stderr tail ---\n" + text[-2500:]))
         if rep:
             self.keep(s, "first")
             raise IterationFailed("exit 0 but the log holds a sanitizer report:\n%s" % rep)
@@ -650,7 +675,7 @@ def main(argv):
                 it.cleanup(False)
                 kind = re.sub(r" [\d.]+s after.*| \(.*", "", str(e).splitlines()[0])
                 if it.signature:
-                    kind += " in " + it.signature
+                    kind += ": " + it.signature
                 failures.append((i, it_seed, kind))
                 for note in it.notes:
                     log(note)
