@@ -5,7 +5,7 @@
 #   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan,
 #                        the browser tests in chromium)
 #   make asan | tsan     build that flavour and run its tests
-#   make stress-shutdown SIGTERM under load, 200 times (release; tests/integration/stress_shutdown.py)
+#   make stress-shutdown SIGTERM under load, 200 times (tests/integration/stress_shutdown.py)
 #   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
 #   make format | clean
 #
