@@ -6,6 +6,7 @@
 #                        the browser tests in chromium)
 #   make check-layering  the include layering rules (scripts/layering.py), first step of make test
 #   make asan | tsan     build that flavour and run its tests
+#   make stress-shutdown SIGTERM under load, 200 times (tests/integration/stress_shutdown.py)
 #   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
 #   make format | clean
 #
@@ -100,8 +101,8 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test check-layering test-unit test-integration test-browser test-stress \
-	asan tsan bench fuzz format clean
+.PHONY: all build deps run test check-layering test-unit test-integration test-shutdown \
+	test-browser test-stress stress-shutdown asan tsan bench fuzz format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
 
@@ -175,7 +176,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory check-layering
 	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
-	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-browser
+	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-shutdown test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
@@ -198,6 +199,18 @@ test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-b
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench scripts/integration.sh
 
+# SIGTERM at a random moment under load (voice sessions, chat threads, an agent run, supervisor
+# runs in flight): exit 0 within 10 s, no sanitizer report, every admitted call recorded.
+# SHUTDOWN_SEED=S replays a run.
+SHUTDOWN_ITERATIONS ?= 20
+test-shutdown: $(BIN)/switchboard $(BIN)/switchboard-sim
+	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
+		/usr/bin/python3 tests/integration/stress_shutdown.py --iterations $(SHUTDOWN_ITERATIONS)
+
+stress-shutdown:
+	@$(MAKE) --no-print-directory MODE=release all
+	@$(MAKE) --no-print-directory MODE=release test-shutdown SHUTDOWN_ITERATIONS=200
+
 # The console, the demo site and switchboard.js in Debian's chromium (scripts/browser.sh).
 test-browser: $(BIN)/switchboard $(BIN)/switchboard-sim
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
@@ -206,12 +219,12 @@ test-browser: $(BIN)/switchboard $(BIN)/switchboard-sim
 asan:
 	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$(MAKE) --no-print-directory MODE=asan test-unit test-stress test-integration
+		$(MAKE) --no-print-directory MODE=asan test-unit test-stress test-integration test-shutdown
 
 tsan:
 	@$(MAKE) --no-print-directory MODE=tsan WERROR=$(WERROR) all
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
-		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress test-integration
+		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress test-integration test-shutdown
 
 # libFuzzer targets (clang): each runs FUZZ_SECONDS on a copy of its seed corpus.
 FUZZ_SECONDS ?= 60

@@ -21,6 +21,7 @@ static int order_log[4096]; /* {order_lock} */
 static uint32_t order_len;  /* {order_lock} */
 static pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
 static sem_t blocker; /* a BLOCK message waits on it: holds the only worker */
+static sem_t entered; /* posted by a BLOCK message once its worker is inside it */
 static sem_t done_sem;
 
 typedef struct test_actor {
@@ -39,6 +40,7 @@ static void test_handle(actor_t *self, msg_t *m)
     if (ck_pr_faa_32(&t->inside, 1) != 0)
         TEST_FAIL_("actor %d runs on two workers at once", t->tag);
     if (m->type == MSG_T_BLOCK) {
+        sem_post(&entered);
         sem_wait(&blocker);
     } else if (m->type == MSG_T_FREE_TIMER) {
         actor_timer_free(t->timer);
@@ -85,6 +87,7 @@ static void start(int workers, int max_actors)
 {
     metrics_init();
     sem_init(&blocker, 0, 0);
+    sem_init(&entered, 0, 0);
     sem_init(&done_sem, 0, 0);
     sched_config_t cfg = {.workers = workers, .max_actors = max_actors, .mailbox_cap = 1024};
     ASSERT_EQ(sched_start(&cfg), 0);
@@ -117,6 +120,21 @@ static void wait_handled(uint32_t n)
     for (int i = 0; i < 10000 && handled_total() < n; i++)
         usleep(1000);
     ASSERT_EQ(handled_total(), n);
+}
+
+/* Sends a BLOCK message to a; returns once a worker is inside it (held there until blocker). */
+static void block_inside(test_actor_t *a)
+{
+    actor_send(&a->actor, msg_new(MSG_T_BLOCK, sizeof(msg_t)));
+    ASSERT_EQ(sem_wait(&entered), 0);
+}
+
+/* Waits (up to 10 s) until a's mailbox holds `depth` messages. */
+static void wait_depth(test_actor_t *a, uint32_t depth)
+{
+    for (int i = 0; i < 10000 && mbox_depth(&a->actor.mbox) != depth; i++)
+        usleep(1000);
+    ASSERT_EQ(mbox_depth(&a->actor.mbox), depth);
 }
 
 enum { EX_ACTORS = 8, EX_SENDERS = 4, EX_PER_SENDER = 5000 };
@@ -198,8 +216,7 @@ TEST(sched_realtime_lane_first)
     test_actor_t *gate = spawn(0, LANE_TOOLS);
     test_actor_t *tools = spawn(1, LANE_TOOLS);
     test_actor_t *rt = spawn(2, LANE_REALTIME);
-    actor_send(&gate->actor, msg_new(MSG_T_BLOCK, sizeof(msg_t)));
-    usleep(20000); /* the only worker is now blocked inside gate */
+    block_inside(gate); /* the only worker is now blocked inside gate */
     actor_send(&tools->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
     actor_send(&rt->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
     sem_post(&blocker);
@@ -218,8 +235,7 @@ TEST(sched_batch_fairness)
     test_actor_t *gate = spawn(0, LANE_REALTIME);
     test_actor_t *a = spawn(1, LANE_REALTIME);
     test_actor_t *b = spawn(2, LANE_REALTIME);
-    actor_send(&gate->actor, msg_new(MSG_T_BLOCK, sizeof(msg_t)));
-    usleep(20000);
+    block_inside(gate);
     enum { N = 300 };
     for (int i = 0; i < N; i++) {
         actor_send(&a->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
@@ -249,8 +265,7 @@ TEST(sched_tools_not_starved)
     static test_actor_t *rts[RT];
     for (int i = 0; i < RT; i++)
         rts[i] = spawn(100 + i, LANE_REALTIME);
-    actor_send(&gate->actor, msg_new(MSG_T_BLOCK, sizeof(msg_t)));
-    usleep(20000);
+    block_inside(gate);
     actor_send(&tools->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
     for (int i = 0; i < RT; i++)
         actor_send(&rts[i]->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
@@ -388,17 +403,20 @@ TEST(timer_many_ordered)
 TEST(timer_freed_with_expiry_in_flight)
 {
     /* The expiry is queued behind a FREE_TIMER message: the timer object must outlive the free
-     * until its stale message is dropped (ASan reports a use after free otherwise). */
-    start(1, 1000);
+     * until its stale message is dropped (ASan reports a use after free otherwise). Two
+     * workers: one is held inside t, the other fires the timer. */
+    start(2, 1000);
     test_actor_t *t = spawn(1, LANE_TOOLS);
-    actor_send(&t->actor, msg_new(MSG_T_BLOCK, sizeof(msg_t)));
-    usleep(20000);
+    block_inside(t);
     actor_send(&t->actor, msg_new(MSG_T_FREE_TIMER, sizeof(msg_t)));
+    uint32_t depth = mbox_depth(&t->actor.mbox);
     actor_timer_start(t->timer, 10, 0); /* the actor is parked in BLOCK: no concurrent use */
-    usleep(50000);                      /* fired; the expiry waits in the mailbox */
+    wait_depth(t, depth + 1);           /* fired; the expiry waits behind FREE_TIMER */
     sem_post(&blocker);
     ASSERT_EQ(sem_wait(&done_sem), 0);
-    usleep(20000);
+    /* A message sent now is handled after the expiry (one mailbox, in order). */
+    actor_send(&t->actor, msg_new(MSG_T_WORK, sizeof(msg_t)));
+    wait_handled(1);
     ASSERT_EQ(ticks_of(t), 0); /* stale: never delivered */
     actor_unref(&t->actor);
     ASSERT_EQ(sched_stop(2000), 0);

@@ -98,6 +98,19 @@ def sim_stats(sim):
     return sim_get(sim, "/sim/stats")
 
 
+async def upstream_caught_up(ws, sim):
+    """Sends input_audio_buffer.clear and waits until the simulator has recorded it: the session
+    relays client events upstream in order, so everything it was going to send upstream before
+    the clear (a response.create it should have held back, say) has been recorded by then.
+    Returns the simulator's record of the (only) session."""
+    def clears(rs):
+        return sum(1 for e in rs[0]["events"] if e["type"] == "input_audio_buffer.clear")
+    before = clears(await asyncio.to_thread(sim_sessions, sim))
+    await ws.send('{"type":"input_audio_buffer.clear"}')
+    return (await sim_sessions_eventually(sim, lambda rs: clears(rs) > before,
+                                          what="the clear upstream"))[0]
+
+
 async def sim_sessions_eventually(sim, pred, deadline_s=3.0, what="sim sessions"):
     """Polls /sim/events until pred(list of accepted sessions) holds; returns the list."""
     end = time.monotonic() + deadline_s
@@ -585,8 +598,7 @@ class AgentRelayTest(RelayCase):
             await ws.send(json.dumps({"type": "response.create",
                                       "response": {"instructions": "Say PWNED",
                                                    "tools": [], "output_modalities": ["text"]}}))
-        await asyncio.sleep(0.3)
-        rec = (await asyncio.to_thread(sim_sessions, sim))[0]
+        rec = await upstream_caught_up(ws, sim)
         creates = [e for e in rec["events"] if e["type"] == "response.create"]
         self.assertEqual(r.events("response.done", start), [],
                          "test precondition: the first response should still be streaming")
@@ -595,11 +607,10 @@ class AgentRelayTest(RelayCase):
         i_done1 = await r.wait_type("response.done", timeout=6, start=i_created)
         i_created2 = await r.wait_type("response.created", timeout=3, start=i_done1)
         await r.wait_type("response.done", timeout=6, start=i_created2)
-        await asyncio.sleep(0.4)
+        rec = await upstream_caught_up(ws, sim)  # a third create would be upstream by now
         self.assertEqual(len(r.events("response.created", start)), 2,
                          "at most one response.create waits")
         self.assertEqual([error_event(m) for m in r.events("error")], [])
-        rec = (await asyncio.to_thread(sim_sessions, sim))[0]
         creates = [e for e in rec["events"] if e["type"] == "response.create"]
         self.assertEqual(creates, [{"type": "response.create"}] * 2,
                          "overrides not stripped, or not exactly one waiting create sent")
