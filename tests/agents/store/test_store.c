@@ -3,7 +3,9 @@
  * reopening the file; the record JSON of GET /api/calls (SPEC 4); retention; the database path
  * failing; the post-call webhook's signature (checked against OpenSSL's HMAC) and retry policy.
  */
+#include <ck_pr.h>
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -365,6 +367,82 @@ TEST(store_webhook_body_is_record)
                         "\"requestId\":\"req_123\",\"usage\":{\"inputTokens\":321,"
                         "\"outputTokens\":654},\"transcript\":[],\"toolCalls\":[]}");
     free(text);
+    storedb_close(db);
+    fixture_cleanup();
+    FIXTURE_LEAK_CHECK();
+}
+
+/* ---- store_close() waits for the last holder ------------------------------------------------ */
+
+#define HOLDER_MSG_WRITE (MSG_TYPE_TEST_BASE + 1)
+
+/* An actor that holds its own reference to the store, as sessions and runs do. */
+typedef struct holder {
+    actor_t actor;
+    actor_t *store; /* a reference until it stops */
+} holder_t;
+
+static void holder_handle(actor_t *self, msg_t *m)
+{
+    holder_t *h = (holder_t *)self;
+    if (m->type == HOLDER_MSG_WRITE) {
+        int64_t t0 = (int64_t)clock_wall_ms() - HOUR_MS;
+        store_call_start(h->store, "call_late", "session_late_0001", t0);
+        store_call_end(h->store, "call_late", t0 + 5000, "shutdown", NULL, NULL, 0, 0);
+        actor_stop_self(self);
+    }
+    msg_free(m);
+}
+
+static void holder_stop(actor_t *self)
+{
+    actor_unref(((holder_t *)self)->store);
+}
+
+static const actor_type_t holder_type = {"holder", holder_handle, holder_stop};
+
+typedef struct closer {
+    actor_t *store;
+    int rc;
+    int done; /* [atomic] store_close() has returned */
+} closer_t;
+
+static void *close_thread(void *arg)
+{
+    closer_t *c = arg;
+    c->rc = store_close(c->store);
+    ck_pr_store_int(&c->done, 1);
+    return NULL;
+}
+
+TEST(store_close_waits_for_the_last_holder)
+{
+    fixture_init();
+    fixture_start_store();
+    holder_t *h = xcalloc(1, sizeof(*h));
+    ASSERT_EQ(actor_spawn(&h->actor, &holder_type, LANE_TOOLS), 0);
+    actor_ref(fixture_store);
+    h->store = fixture_store;
+
+    closer_t c = {.store = fixture_store};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, close_thread, &c), 0);
+    fixture_store = NULL;
+    /* The holder still has the store: closing must not finish, however long we look. */
+    usleep(200 * 1000);
+    ASSERT_EQ(ck_pr_load_int(&c.done), 0);
+    /* Records it sends now, after the close began, are still written; then it lets go. */
+    actor_send(&h->actor, msg_new(HOLDER_MSG_WRITE, sizeof(msg_t)));
+    actor_unref(&h->actor);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(c.rc, 0);
+    ASSERT_EQ(sched_stop(FIXTURE_WAIT_S * 1000), 0);
+    metrics_destroy();
+
+    storedb_t *db = open_db();
+    cJSON *late = call_json(db, "call_late");
+    ASSERT_STR_EQ(str_of(late, "endReason"), "shutdown");
+    cJSON_Delete(late);
     storedb_close(db);
     fixture_cleanup();
     FIXTURE_LEAK_CHECK();
