@@ -84,6 +84,17 @@ MCPCLI_OBJS  := $(MCPCLI_SRCS:%.c=$(OUT)/%.o)
 
 UNIT_SRCS   := tests/runner.c $(wildcard tests/test_*.c)
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
+# Actor unit tests (tests/agents/<subsystem>/actor_*.c): single product actors driven through a
+# fake network, a fake clock and probe collaborators (tests/fakes/). Their binary links the
+# product's objects from an archive that leaves out what the fakes replace: net/ but its pure
+# files, base/clock.c, the store's record front (agents/store/store.c) and the wiring
+# (agents/agents.c). A test that reached for a real one fails to link instead of running it.
+ACTORS_UNIT_SRCS   := tests/runner.c $(wildcard tests/fakes/*.c tests/agents/*/actor_*.c)
+ACTORS_UNIT_OBJS   := $(ACTORS_UNIT_SRCS:%.c=$(OUT)/%.o)
+ACTORS_UNIT_FAKED  := base/clock.c agents/store/store.c agents/agents.c
+ACTORS_UNIT_NET    := net/query.c net/wsproto.c net/wsframe.c
+ACTORS_UNIT_PROD   := $(filter-out $(ACTORS_UNIT_FAKED) net/%.c,$(LIB_SRCS)) $(ACTORS_UNIT_NET)
+ACTORS_UNIT_LIB    := $(OUT)/libsbactors.a
 STRESS_SRCS := $(wildcard tests/stress_*.c)
 STRESS_BINS := $(STRESS_SRCS:tests/%.c=$(OUT)/tests/%)
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
@@ -97,10 +108,11 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test test-unit test-integration test-browser test-stress asan tsan bench fuzz \
+.PHONY: all build deps run test test-unit test-actors-unit test-integration test-browser test-stress \
+	asan tsan bench fuzz \
 	format clean
 
-all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
+all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(BENCH_BINS)
 
 build: all
 
@@ -149,6 +161,14 @@ $(BIN)/switchboard: $(OUT)/main.o $(LIB)
 $(OUT)/tests/unit: $(UNIT_OBJS) $(LOADGEN_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(ACTORS_UNIT_LIB): $(ACTORS_UNIT_PROD:%.c=$(OUT)/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/tests/actors_unit: $(ACTORS_UNIT_OBJS) $(ACTORS_UNIT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(OUT)/tests/stress_%: $(OUT)/tests/stress_%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -177,8 +197,12 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	@echo "make test: all suites passed"
 
-test-unit: $(OUT)/tests/unit
+test-unit: $(OUT)/tests/unit $(OUT)/tests/actors_unit
 	$(OUT)/tests/unit
+	$(OUT)/tests/actors_unit
+
+test-actors-unit: $(OUT)/tests/actors_unit
+	$(OUT)/tests/actors_unit
 
 test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
