@@ -21,9 +21,9 @@
 
 #include <stdint.h>
 
-#define FAKE_CLOCK_AHEAD_S 86400          /* the fake monotonic clock's lead over the real one */
-#define FAKE_CLOCK_WALL_MS 1796155200000LL /* wall clock at reset: 2026-12-01T20:00:00Z */
-#define FAKE_CLOCK_SETTLE_MS 20               /* real time fake_clock_settle() gives a worker */
+#define FAKE_CLOCK_AHEAD_S   86400           /* the fake monotonic clock's lead over the real one */
+#define FAKE_CLOCK_WALL_MS   1796155200000LL /* wall clock at reset: 2026-12-01T20:00:00Z */
+#define FAKE_CLOCK_SETTLE_MS 20              /* real time fake_clock_settle() gives a worker */
 
 /* Stops time at the start values (wall: FAKE_CLOCK_WALL_MS). */
 void fake_clock_reset(void);

@@ -60,7 +60,7 @@ void fake_net_init(void)
     pthread_mutex_unlock(&N.lock);
 }
 
-/* ---- The log ---------------------------------------------------------------------------------- */
+/* ---- The log --------------------------------------------------------------------------------- */
 
 static fake_net_call_t *call_new(fake_net_op_t op, conn_id_t conn)
 {
@@ -280,7 +280,7 @@ bool net_draining(void)
     return false;
 }
 
-/* ---- net.h: outbound WebSockets, fetches, processes ------------------------------------------- */
+/* ---- net.h: outbound WebSockets, fetches, processes ------------------------------------------ */
 
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
                     uint64_t cookie, size_t max_msg_bytes)
@@ -356,7 +356,10 @@ uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target)
         (strncmp(req->url, "http://", 7) != 0 && strncmp(req->url, "https://", 8) != 0))
         return 0;
     fake_net_call_t *call = call_new(FNET_FETCH, 0);
-    str_copy(call->method, req->method ? req->method : req->body ? "POST" : "GET",
+    str_copy(call->method,
+             req->method ? req->method
+             : req->body ? "POST"
+                         : "GET",
              sizeof(call->method));
     call->url = xstrdup(req->url);
     call->bearer = req->bearer ? xstrdup(req->bearer) : NULL;
@@ -444,7 +447,7 @@ void net_proc_shutdown(uint64_t id, uint32_t grace_ms)
     append(call);
 }
 
-/* ---- Playing the network: connections --------------------------------------------------------- */
+/* ---- Playing the network: connections -------------------------------------------------------- */
 
 conn_id_t fake_net_conn_id(void)
 {
@@ -654,7 +657,7 @@ void fake_net_ws_finish_close(conn_id_t c)
     deliver_closed(conn_take(c), true, last->close_code, last->close_reason);
 }
 
-/* ---- Shutdown --------------------------------------------------------------------------------- */
+/* ---- Shutdown -------------------------------------------------------------------------------- */
 
 static void proc_exit(fjob_t *j)
 {

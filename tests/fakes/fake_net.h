@@ -55,22 +55,22 @@ typedef enum fake_net_op {
 typedef struct fake_net_call {
     uint64_t seq; /* 1, 2, … in the order the calls were made */
     fake_net_op_t op;
-    conn_id_t conn;   /* the connection written to; WSC_CONNECT: the new connection's id */
-    conn_id_t near;   /* WSC_CONNECT */
-    uint64_t id;      /* fetches and processes: the id net_fetch()/net_proc_spawn() returned */
-    uint64_t cookie;  /* WSC_CONNECT */
-    int status;       /* HTTP status */
-    ws_close_t why;   /* WS_CLOSE: the close by name; WS_CLOSE_COUNT_ when no entry matches */
+    conn_id_t conn;        /* the connection written to; WSC_CONNECT: the new connection's id */
+    conn_id_t near;        /* WSC_CONNECT */
+    uint64_t id;           /* fetches and processes: the id net_fetch()/net_proc_spawn() returned */
+    uint64_t cookie;       /* WSC_CONNECT */
+    int status;            /* HTTP status */
+    ws_close_t why;        /* WS_CLOSE: the close by name; WS_CLOSE_COUNT_ when no entry matches */
     uint16_t close_code;   /* WS_CLOSE: as given */
     char close_reason[64]; /* WS_CLOSE: as given */
-    char code[64];    /* PROTOCOL_ERROR: the error code */
-    char method[16];  /* FETCH */
-    char *url;        /* WSC_CONNECT, FETCH; PROC_SPAWN: the file */
-    char *bearer;     /* WSC_CONNECT, FETCH; NULL when none */
-    char *text;       /* frame, body or message (NUL-terminated copy) */
-    size_t len;       /* bytes of text */
-    cJSON *json;      /* text parsed, when it is JSON */
-    const char *type; /* json's string "type", or NULL */
+    char code[64];         /* PROTOCOL_ERROR: the error code */
+    char method[16];       /* FETCH */
+    char *url;             /* WSC_CONNECT, FETCH; PROC_SPAWN: the file */
+    char *bearer;          /* WSC_CONNECT, FETCH; NULL when none */
+    char *text;            /* frame, body or message (NUL-terminated copy) */
+    size_t len;            /* bytes of text */
+    cJSON *json;           /* text parsed, when it is JSON */
+    const char *type;      /* json's string "type", or NULL */
     uint32_t timeout_ms;
     actor_t *target; /* WSC_CONNECT, FETCH, PROC_SPAWN: compared only */
 } fake_net_call_t;
@@ -84,7 +84,7 @@ void fake_net_init(void);
  */
 void fake_net_shutdown(void);
 
-/* ---- Reading the log -------------------------------------------------------------------------- */
+/* ---- Reading the log ------------------------------------------------------------------------- */
 
 /*
  * The first call after *cursor (a seq; start at 0) with this op on conn (0: any connection),
@@ -113,7 +113,7 @@ bool fake_net_is_close(const fake_net_call_t *c, ws_close_t why);
                        ws_close_code(why_), ws_close_reason(why_));                                \
     } while (0)
 
-/* ---- Playing the network ---------------------------------------------------------------------- */
+/* ---- Playing the network --------------------------------------------------------------------- */
 
 /* A fresh connection id (for connections the test names itself, e.g. chat attaches). */
 conn_id_t fake_net_conn_id(void);

@@ -13,11 +13,26 @@ static char *dup_or_null(const char *s)
 static void rec_free(msg_t *m)
 {
     fake_store_rec_t *r = (fake_store_rec_t *)m;
-    char *owned[] = {r->call_id,   r->session_id,        r->end_reason, r->openai_session_id,
-                     r->request_id, r->role,             r->text,       r->tool_call_id,
-                     r->name,      r->arguments,         r->output,     r->status,
-                     r->via,       r->thread_id,         r->user_id,    r->message_id,
-                     r->client_message_id, r->run_id,    r->task,       r->result,
+    char *owned[] = {r->call_id,
+                     r->session_id,
+                     r->end_reason,
+                     r->openai_session_id,
+                     r->request_id,
+                     r->role,
+                     r->text,
+                     r->tool_call_id,
+                     r->name,
+                     r->arguments,
+                     r->output,
+                     r->status,
+                     r->via,
+                     r->thread_id,
+                     r->user_id,
+                     r->message_id,
+                     r->client_message_id,
+                     r->run_id,
+                     r->task,
+                     r->result,
                      r->error};
     for (size_t i = 0; i < ARRAY_LEN(owned); i++)
         free(owned[i]);
@@ -131,8 +146,7 @@ static void thread_free(msg_t *m)
     free(m);
 }
 
-store_chat_thread_msg_t *fake_store_thread_new(uint64_t cookie, const char *owner,
-                                               cJSON *messages)
+store_chat_thread_msg_t *fake_store_thread_new(uint64_t cookie, const char *owner, cJSON *messages)
 {
     store_chat_thread_msg_t *t = MSG_NEW(store_chat_thread_msg_t, STORE_MSG_CHAT_THREAD);
     t->hdr.free_fn = thread_free;

@@ -35,7 +35,6 @@ typedef struct fake_store_rec {
 } fake_store_rec_t;
 
 /* The store's answer to a chat open: status 0, owner, and messages (taken; NULL = []). */
-store_chat_thread_msg_t *fake_store_thread_new(uint64_t cookie, const char *owner,
-                                               cJSON *messages);
+store_chat_thread_msg_t *fake_store_thread_new(uint64_t cookie, const char *owner, cJSON *messages);
 
 #endif

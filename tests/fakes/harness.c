@@ -15,9 +15,9 @@
 #define HARNESS_LEAK_CHECK() ((void)0)
 #endif
 
-#define HARNESS_ERR_LEN   512
+#define HARNESS_ERR_LEN    512
 #define HARNESS_MAX_ACTORS 1000
-#define HARNESS_MAILBOX   1024
+#define HARNESS_MAILBOX    1024
 
 extern char **environ;
 

@@ -98,8 +98,7 @@ msg_t *probe_take(probe_t *p, uint32_t type)
 {
     msg_t *m = take(p, type);
     if (m == NULL)
-        TEST_FAIL_("probe %s: no message of type 0x%x within %d ms", p->name, type,
-                   PROBE_WAIT_MS);
+        TEST_FAIL_("probe %s: no message of type 0x%x within %d ms", p->name, type, PROBE_WAIT_MS);
     return m;
 }
 

@@ -24,7 +24,7 @@
 
 typedef struct probe {
     actor_t actor;
-    const char *name;    /* immutable: for failure messages */
+    const char *name; /* immutable: for failure messages */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* signalled on every message kept */
     msg_t **msgs;        /* {lock} kept messages, oldest first */

@@ -12,13 +12,13 @@
 #include "agents/supervisor/supervisor.h"
 #include "tests/fakes/harness.h"
 
-#define THREAD_ID     "thr_1"
-#define OWNER         "user_ann"
-#define STRANGER      "user_bob"
-#define RUN_MS        120000 /* CHAT_RUN_DEADLINE_MS */
-#define HISTORY_MAX   50     /* CHAT_HISTORY_MAX */
+#define THREAD_ID   "thr_1"
+#define OWNER       "user_ann"
+#define STRANGER    "user_bob"
+#define RUN_MS      120000 /* CHAT_RUN_DEADLINE_MS */
+#define HISTORY_MAX 50     /* CHAT_HISTORY_MAX */
 #define EARLIER                                                                                    \
-    "[{\"role\":\"user\",\"text\":\"Hello\",\"messageId\":\"msg_a\",\"at\":1},"                   \
+    "[{\"role\":\"user\",\"text\":\"Hello\",\"messageId\":\"msg_a\",\"at\":1},"                    \
     "{\"role\":\"assistant\",\"text\":\"Hi! How can I help?\",\"messageId\":\"msg_b\",\"at\":2}]"
 
 typedef struct rig {
@@ -96,8 +96,7 @@ static void assert_history(uint64_t *at, conn_id_t conn, int n, const char *firs
 }
 
 /* The next `message` event on conn: its role and text; returns its messageId. */
-static const char *assert_message(uint64_t *at, conn_id_t conn, const char *role,
-                                  const char *text)
+static const char *assert_message(uint64_t *at, conn_id_t conn, const char *role, const char *text)
 {
     const fake_net_call_t *m = fake_net_wait_type(at, conn, "message");
     ASSERT(m != NULL);
@@ -112,8 +111,8 @@ static const char *assert_message(uint64_t *at, conn_id_t conn, const char *role
 static void send_message(rig_t *r, conn_id_t conn, const char *text)
 {
     char json[512];
-    snprintf(json, sizeof(json), "{\"type\":\"message\",\"text\":\"%s\",\"clientMessageId\":\"cm_%s\"}",
-             text, text);
+    snprintf(json, sizeof(json),
+             "{\"type\":\"message\",\"text\":\"%s\",\"clientMessageId\":\"cm_%s\"}", text, text);
     fake_net_post_text(r->thread, conn, json);
 }
 
@@ -152,7 +151,7 @@ static void send_tool_started(rig_t *r, uint64_t cookie)
     actor_send(r->thread, &e->hdr);
 }
 
-/* ---- Tests ---------------------------------------------------------------------------------------- */
+/* ---- Tests ----------------------------------------------------------------------------------- */
 
 TEST(chatthread_attach_opens_the_thread_and_sends_its_history)
 {

@@ -12,17 +12,18 @@
 #include "agents/supervisor/supervisor_int.h"
 #include "tests/fakes/harness.h"
 
-#define COOKIE        7
-#define PARENT_CALL   "call_parent_1"
-#define SESSION_ID    "sess_1"
-#define CONTEXT       "Book a haircut tomorrow at 10:00 for Ann, 555-0100."
-#define RUN_MS        15000
-#define SHORT_RUN_MS  2000
-#define CHAT_URL      "https://api.openai.com/v1/chat/completions"
-#define BOOKING_OUT   "{\"confirmationNumber\":\"BK-1\"}"
-#define ANSWER        "You're booked for 10:00 tomorrow, confirmation BK-1."
+#define COOKIE       7
+#define PARENT_CALL  "call_parent_1"
+#define SESSION_ID   "sess_1"
+#define CONTEXT      "Book a haircut tomorrow at 10:00 for Ann, 555-0100."
+#define RUN_MS       15000
+#define SHORT_RUN_MS 2000
+#define CHAT_URL     "https://api.openai.com/v1/chat/completions"
+#define BOOKING_OUT  "{\"confirmationNumber\":\"BK-1\"}"
+#define ANSWER       "You're booked for 10:00 tomorrow, confirmation BK-1."
 #define BOOK_ARGS                                                                                  \
-    "{\\\"date\\\":\\\"2026-12-02\\\",\\\"time\\\":\\\"10:00\\\",\\\"customerName\\\":\\\"Ann\\\"," \
+    "{\\\"date\\\":\\\"2026-12-02\\\",\\\"time\\\":\\\"10:00\\\",\\\"customerName\\\":"            \
+    "\\\"Ann\\\","                                                                                 \
     "\\\"customerPhone\\\":\\\"555-0100\\\",\\\"serviceType\\\":\\\"haircut\\\"}"
 #define TOOL_CALL_BODY                                                                             \
     "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"        \

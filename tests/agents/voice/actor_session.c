@@ -15,27 +15,27 @@
 #include "audio/b64.h"
 #include "tests/fakes/harness.h"
 
-#define SID          "sess_test_1"
-#define TOKEN        "ek_0123456789abcdef"
-#define OPENAI_SID   "sess_oai_1"
-#define UP_REQUEST   "req_up_1"
-#define IDLE_S       30
-#define ACTIVE_AT_S  20 /* the idle test's client frame, after ready */
-#define IDLE_LAST_S  2  /* the idle test's last step: past IDLE_S since that frame */
-#define RECYCLE_S    60
-#define AUDIO_BYTES  480 /* 10 ms of PCM16 at 24 kHz */
-#define MS_PER_S     1000
+#define SID         "sess_test_1"
+#define TOKEN       "ek_0123456789abcdef"
+#define OPENAI_SID  "sess_oai_1"
+#define UP_REQUEST  "req_up_1"
+#define IDLE_S      30
+#define ACTIVE_AT_S 20 /* the idle test's client frame, after ready */
+#define IDLE_LAST_S 2  /* the idle test's last step: past IDLE_S since that frame */
+#define RECYCLE_S   60
+#define AUDIO_BYTES 480 /* 10 ms of PCM16 at 24 kHz */
+#define MS_PER_S    1000
 
 /* A session's world: its collaborators, and where the test has read the network log to. */
 typedef struct rig {
     probe_t *gate, *router, *pool, *store;
     char *session_update;
     voice_deps_t deps;
-    conn_id_t client;      /* the /ws connection */
-    conn_id_t up;          /* the upstream's current connection */
-    uint64_t at_client;    /* cursor: frames to the client */
-    uint64_t at_up;        /* cursor: frames to the upstream */
-    uint64_t at_connect;   /* cursor: net_wsc_connect calls */
+    conn_id_t client;    /* the /ws connection */
+    conn_id_t up;        /* the upstream's current connection */
+    uint64_t at_client;  /* cursor: frames to the client */
+    uint64_t at_up;      /* cursor: frames to the upstream */
+    uint64_t at_connect; /* cursor: net_wsc_connect calls */
 } rig_t;
 
 static void rig_start(rig_t *r, const char *const *env)
@@ -90,7 +90,7 @@ static conn_id_t next_connect(rig_t *r)
     ASSERT(c != NULL);
     ASSERT_STR_EQ(c->url, "wss://api.openai.com/v1/realtime?model=gpt-realtime");
     ASSERT_STR_EQ(c->bearer, HARNESS_API_KEY);
-    ASSERT_EQ(c->near, r->client); /* on the client's network thread */
+    ASSERT_EQ(c->near, r->client);                      /* on the client's network thread */
     ASSERT(c->target != fake_net_ws_target(r->client)); /* the upstream actor, not the session */
     return c->conn;
 }
@@ -136,7 +136,7 @@ static void wait_session_gone(rig_t *r)
     probe_wait_refs(r->gate, 1);
 }
 
-/* ---- Admission ---------------------------------------------------------------------------------- */
+/* ---- Admission ------------------------------------------------------------------------------- */
 
 TEST(session_asks_the_gate_with_token_and_session_id)
 {
@@ -154,8 +154,7 @@ TEST(session_asks_the_gate_with_token_and_session_id)
     actor_send(a->session, &m->hdr);
     actor_unref(a->session);
     msg_free(&a->hdr);
-    FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_client, FNET_WS_CLOSE, r.client),
-                      WS_CLOSE_UNAUTHORIZED);
+    FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_client, FNET_WS_CLOSE, r.client), WS_CLOSE_UNAUTHORIZED);
     fake_net_ws_finish_close(r.client);
     wait_session_gone(&r);
     rig_stop(&r);
@@ -192,7 +191,7 @@ TEST(session_unsupported_rate_closes_1003_before_the_gate)
     rig_stop(&r);
 }
 
-/* ---- The upstream --------------------------------------------------------------------------------- */
+/* ---- The upstream ---------------------------------------------------------------------------- */
 
 TEST(session_admitted_configures_the_upstream_then_is_ready)
 {
@@ -231,8 +230,7 @@ TEST(session_admitted_configures_the_upstream_then_is_ready)
     ASSERT_EQ(num_of(audio, "output_rate"), 24000);
     ASSERT_STR_EQ(str_of(audio, "format"), "pcm16");
 
-    const fake_net_call_t *append =
-        fake_net_wait_type(&r.at_up, r.up, "input_audio_buffer.append");
+    const fake_net_call_t *append = fake_net_wait_type(&r.at_up, r.up, "input_audio_buffer.append");
     ASSERT(append != NULL);
     const char *b64 = str_of(append->json, "audio");
     ASSERT(b64 != NULL);
@@ -264,7 +262,7 @@ TEST(session_upstream_rejecting_the_config_closes_1011)
     rig_stop(&r);
 }
 
-/* ---- Ends ------------------------------------------------------------------------------------------ */
+/* ---- Ends ------------------------------------------------------------------------------------ */
 
 TEST(session_idle_timeout_closes_4408_and_records_idle_timeout)
 {
@@ -347,7 +345,7 @@ TEST(session_end_reason_follows_how_the_socket_closed)
     rig_stop(&r);
 }
 
-/* ---- Recycling -------------------------------------------------------------------------------------- */
+/* ---- Recycling ------------------------------------------------------------------------------- */
 
 /* The role and text of a replayed conversation.item.create. */
 static void assert_item(const fake_net_call_t *c, const char *role, const char *part_type,
