@@ -326,12 +326,12 @@ static uint64_t job_start(fjob_t **list, actor_t *target, fake_net_call_t *call)
     fjob_t *j = xcalloc(1, sizeof(*j));
     actor_ref(target);
     j->target = target;
-    j->id = call->id = ++N.next_id;
+    uint64_t id = j->id = call->id = ++N.next_id;
     j->next = *list;
     *list = j;
     append_locked(call);
     pthread_mutex_unlock(&N.lock);
-    return j->id;
+    return id; /* j may be answered and freed by now */
 }
 
 /* Unlinks job id from list and returns it (the caller delivers and frees), or NULL. */

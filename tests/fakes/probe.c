@@ -16,6 +16,13 @@ static void probe_handle(actor_t *self, msg_t *m)
 {
     probe_t *p = (probe_t *)self;
     pthread_mutex_lock(&p->lock);
+    if (m->type == PROBE_MSG_SYNC) {
+        p->syncs_seen++;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        msg_free(m);
+        return;
+    }
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : PROBE_MSGS_MIN;
         p->msgs = xrealloc(p->msgs, p->cap * sizeof(*p->msgs));
@@ -112,8 +119,17 @@ msg_t *probe_next(probe_t *p)
 
 int probe_count(probe_t *p, uint32_t type)
 {
+    struct timespec deadline;
+    deadline_in(&deadline, PROBE_WAIT_MS);
+    pthread_mutex_lock(&p->lock);
+    uint64_t want = ++p->syncs_sent;
+    pthread_mutex_unlock(&p->lock);
+    actor_send(&p->actor, msg_new(PROBE_MSG_SYNC, sizeof(msg_t)));
     int n = 0;
     pthread_mutex_lock(&p->lock);
+    while (p->syncs_seen < want)
+        if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == ETIMEDOUT)
+            TEST_FAIL_("probe %s: its mailbox did not drain within %d ms", p->name, PROBE_WAIT_MS);
     for (size_t i = 0; i < p->n; i++)
         n += type == 0 || p->msgs[i]->type == type;
     pthread_mutex_unlock(&p->lock);

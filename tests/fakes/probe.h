@@ -20,7 +20,8 @@
 
 #include "actors/actor.h"
 
-#define PROBE_WAIT_MS 5000 /* how long probe_take()/probe_next() wait */
+#define PROBE_WAIT_MS  5000                     /* how long probe_take()/probe_next() wait */
+#define PROBE_MSG_SYNC (MSG_TYPE_TEST_BASE + 1) /* probe_count()'s marker, never kept */
 
 typedef struct probe {
     actor_t actor;
@@ -30,6 +31,8 @@ typedef struct probe {
     msg_t **msgs;        /* {lock} kept messages, oldest first */
     size_t n, cap;       /* {lock} */
     uint64_t received;   /* {lock} messages kept so far, taken or not */
+    uint64_t syncs_sent; /* {lock} probe_count()'s markers sent */
+    uint64_t syncs_seen; /* {lock} and handled */
 } probe_t;
 
 /* A probe on lane with one reference owned by the caller. */
@@ -41,7 +44,11 @@ void probe_free(probe_t *p);
 msg_t *probe_take(probe_t *p, uint32_t type);
 /* Takes the oldest message of any type, waiting PROBE_WAIT_MS at most; fails the test otherwise. */
 msg_t *probe_next(probe_t *p);
-/* Messages of type kept and not taken (0 = any type), without waiting. */
+/*
+ * Messages of type kept and not taken (0 = any type), once every message sent to the probe
+ * before this call has arrived (a marker sent through its own mailbox; PROBE_WAIT_MS at most):
+ * a count of 0 means nothing was sent before, not only that nothing has been handled yet.
+ */
 int probe_count(probe_t *p, uint32_t type);
 /* The probe's reference count right now (the test's own included). */
 uint32_t probe_refs(probe_t *p);
