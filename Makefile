@@ -90,6 +90,17 @@ UNIT_SRCS   := tests/runner.c $(sort $(wildcard tests/*/test_*.c tests/agents/*/
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
 STRESS_SRCS := $(wildcard tests/*/stress_*.c)
 STRESS_BINS := $(STRESS_SRCS:%.c=$(OUT)/%)
+# Actor unit tests (tests/agents/<subsystem>/actor_*.c): single product actors driven through a
+# fake network, a fake clock and probe collaborators (tests/fakes/). Their binary links the
+# product's objects from an archive that leaves out what the fakes replace: net/ but its pure
+# files, base/clock.c, the store's record front (agents/store/store.c) and the wiring
+# (agents/agents.c). A test that reached for a real one fails to link instead of running it.
+ACTORS_UNIT_SRCS   := tests/runner.c $(wildcard tests/fakes/*.c tests/agents/*/actor_*.c)
+ACTORS_UNIT_OBJS   := $(ACTORS_UNIT_SRCS:%.c=$(OUT)/%.o)
+ACTORS_UNIT_FAKED  := base/clock.c agents/store/store.c agents/agents.c
+ACTORS_UNIT_NET    := net/query.c net/wsproto.c net/wsframe.c
+ACTORS_UNIT_PROD   := $(filter-out $(ACTORS_UNIT_FAKED) net/%.c,$(LIB_SRCS)) $(ACTORS_UNIT_NET)
+ACTORS_UNIT_LIB    := $(OUT)/libsbactors.a
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
 
@@ -101,10 +112,10 @@ ifneq ($(LOADGEN_SRCS),)
 PROGRAMS += $(BIN)/switchboard-bench
 endif
 
-.PHONY: all build deps run test check-layering test-unit test-integration test-shutdown \
-	test-browser test-stress stress-shutdown asan tsan bench fuzz format clean
+.PHONY: all build deps run test check-layering test-unit test-actors-unit test-integration \
+	test-shutdown test-browser test-stress stress-shutdown asan tsan bench fuzz format clean
 
-all: $(PROGRAMS) $(OUT)/tests/unit $(STRESS_BINS) $(BENCH_BINS)
+all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(BENCH_BINS)
 
 build: all
 
@@ -153,6 +164,14 @@ $(BIN)/switchboard: $(OUT)/main.o $(LIB)
 $(OUT)/tests/unit: $(UNIT_OBJS) $(LOADGEN_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(ACTORS_UNIT_LIB): $(ACTORS_UNIT_PROD:%.c=$(OUT)/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/tests/actors_unit: $(ACTORS_UNIT_OBJS) $(ACTORS_UNIT_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(STRESS_BINS): %: %.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -188,8 +207,12 @@ check-layering:
 	@/usr/bin/python3 tests/layering/test_layering.py
 	@/usr/bin/python3 scripts/layering.py
 
-test-unit: $(OUT)/tests/unit
+test-unit: $(OUT)/tests/unit $(OUT)/tests/actors_unit
 	$(OUT)/tests/unit
+	$(OUT)/tests/actors_unit
+
+test-actors-unit: $(OUT)/tests/actors_unit
+	$(OUT)/tests/actors_unit
 
 test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done

@@ -32,7 +32,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
-/* Monotonic time in nanoseconds (CLOCK_MONOTONIC). Thread: any. */
+/* Monotonic time in nanoseconds (CLOCK_MONOTONIC; base/clock.c). Thread: any. */
 uint64_t clock_now_ns(void);
 /* Wall-clock time in Unix milliseconds. Thread: any. */
 uint64_t clock_wall_ms(void);
