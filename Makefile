@@ -93,8 +93,8 @@ STRESS_BINS := $(STRESS_SRCS:%.c=$(OUT)/%)
 # Actor unit tests (tests/agents/<subsystem>/actor_*.c): single product actors driven through a
 # fake network, a fake clock and probe collaborators (tests/fakes/). Their binary links the
 # product's objects from an archive that leaves out what the fakes replace: net/ but its pure
-# files, base/clock.c, the store's record front (agents/store/store.c) and the wiring
-# (agents/agents.c). A test that reached for a real one fails to link instead of running it.
+# files, base/clock.c, the store actor (agents/store/store.c: a probe stands in for it and reads
+# the real record messages its front, records.c, builds) and the wiring (agents/agents.c). A test that reached for a real one fails to link instead of running it.
 ACTORS_UNIT_SRCS   := tests/runner.c $(wildcard tests/fakes/*.c tests/agents/*/actor_*.c)
 ACTORS_UNIT_OBJS   := $(ACTORS_UNIT_SRCS:%.c=$(OUT)/%.o)
 ACTORS_UNIT_FAKED  := base/clock.c agents/store/store.c agents/agents.c

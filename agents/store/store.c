@@ -53,19 +53,6 @@
 
 static sem_t closed_sem; /* posted by the stop behaviour, awaited by store_close() */
 
-/* One record for the database; every string is a copy owned by the message. */
-typedef struct store_rec_msg {
-    msg_t hdr;
-    int64_t at_ms;
-    int64_t duration_ms;                                           /* tool record */
-    int64_t input_tokens, output_tokens;                           /* call end */
-    char *call_id;                                                 /* every record */
-    char *session_id;                                              /* call start */
-    char *end_reason, *openai_session_id, *request_id;             /* call end */
-    char *role, *text;                                             /* transcript */
-    char *tool_call_id, *name, *arguments, *output, *status, *via; /* tool record */
-} store_rec_msg_t;
-
 /* A post-call webhook until it succeeds or gives up. */
 typedef struct webhook_job {
     struct webhook_job *next;
@@ -76,18 +63,6 @@ typedef struct webhook_job {
     uint64_t fetch_id;    /* the attempt in flight, 0 while waiting for the timer */
     actor_timer_t *timer; /* the backoff before the next attempt */
 } webhook_job_t;
-
-/* A chat or agent-run record, or a thread to open; every string is a copy owned by it. */
-typedef struct store_chat_msg {
-    msg_t hdr;
-    actor_t *reply_to;              /* open: a reference */
-    uint64_t cookie;                /* open */
-    int limit;                      /* open */
-    int64_t at_ms;                  /* message: its time; open: now; run: started */
-    int64_t ended_at_ms, record_id; /* run */
-    char *thread_id, *user_id, *message_id, *client_message_id, *role, *text; /* chat */
-    char *run_id, *task, *status, *result, *error;                            /* run */
-} store_chat_msg_t;
 
 typedef struct store {
     actor_t actor;
@@ -100,154 +75,6 @@ typedef struct store {
     bool warned_unsigned;  /* [owner] the empty-key warning was logged */
     bool closing;          /* [owner] store_close() has begun: no new timers or webhooks */
 } store_t;
-
-/* ---- Records (any thread) ------------------------------------------------------------------- */
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
-static void rec_free(msg_t *m)
-{
-    store_rec_msg_t *r = (store_rec_msg_t *)m;
-    char *owned[] = {r->call_id,    r->session_id, r->end_reason, r->openai_session_id,
-                     r->request_id, r->role,       r->text,       r->tool_call_id,
-                     r->name,       r->arguments,  r->output,     r->status,
-                     r->via};
-    for (size_t i = 0; i < ARRAY_LEN(owned); i++)
-        free(owned[i]);
-    free(r);
-}
-
-static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_ms)
-{
-    store_rec_msg_t *r = MSG_NEW(store_rec_msg_t, type);
-    r->hdr.free_fn = rec_free;
-    r->call_id = xstrdup(call_id ? call_id : "");
-    r->at_ms = at_ms;
-    return r;
-}
-
-/* Sends a record message; the caller holds a reference to the store (store.h). */
-static void rec_send(actor_t *store, msg_t *m)
-{
-    actor_send(store, m);
-}
-
-void store_call_start(actor_t *store, const char *call_id, const char *session_id,
-                      int64_t started_at_ms)
-{
-    store_rec_msg_t *r = rec_new(STORE_MSG_CALL_START, call_id, started_at_ms);
-    r->session_id = dup_or_null(session_id);
-    rec_send(store, &r->hdr);
-}
-
-void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
-                    const char *end_reason, const char *openai_session_id, const char *request_id,
-                    int64_t input_tokens, int64_t output_tokens)
-{
-    store_rec_msg_t *r = rec_new(STORE_MSG_CALL_END, call_id, ended_at_ms);
-    r->end_reason = dup_or_null(end_reason);
-    r->openai_session_id = dup_or_null(openai_session_id);
-    r->request_id = dup_or_null(request_id);
-    r->input_tokens = input_tokens;
-    r->output_tokens = output_tokens;
-    rec_send(store, &r->hdr);
-}
-
-void store_transcript(actor_t *store, const char *call_id, const char *role, const char *text,
-                      int64_t at_ms)
-{
-    store_rec_msg_t *r = rec_new(STORE_MSG_TRANSCRIPT, call_id, at_ms);
-    r->role = dup_or_null(role);
-    r->text = dup_or_null(text);
-    rec_send(store, &r->hdr);
-}
-
-void store_tool_record(actor_t *store, const char *call_id, const char *tool_call_id,
-                       const char *name, const char *arguments, const char *output,
-                       const char *status, int64_t duration_ms, const char *via, int64_t at_ms)
-{
-    store_rec_msg_t *r = rec_new(STORE_MSG_TOOL_RECORD, call_id, at_ms);
-    r->tool_call_id = dup_or_null(tool_call_id);
-    r->name = dup_or_null(name);
-    r->arguments = dup_or_null(arguments);
-    r->output = dup_or_null(output);
-    r->status = dup_or_null(status);
-    r->duration_ms = duration_ms;
-    r->via = dup_or_null(via);
-    rec_send(store, &r->hdr);
-}
-
-static void chat_msg_free(msg_t *m)
-{
-    store_chat_msg_t *c = (store_chat_msg_t *)m;
-    char *owned[] = {c->thread_id, c->user_id, c->message_id, c->client_message_id,
-                     c->role,      c->text,    c->run_id,     c->task,
-                     c->status,    c->result,  c->error};
-    for (size_t i = 0; i < ARRAY_LEN(owned); i++)
-        free(owned[i]);
-    if (c->reply_to)
-        actor_unref(c->reply_to);
-    free(c);
-}
-
-static void chat_thread_free(msg_t *m)
-{
-    cJSON_Delete(((store_chat_thread_msg_t *)m)->messages);
-    free(m);
-}
-
-static store_chat_msg_t *chat_msg_new(uint32_t type, int64_t at_ms)
-{
-    store_chat_msg_t *c = MSG_NEW(store_chat_msg_t, type);
-    c->hdr.free_fn = chat_msg_free;
-    c->at_ms = at_ms;
-    return c;
-}
-
-void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const char *thread_id,
-                     const char *user_id, int limit)
-{
-    store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_OPEN, (int64_t)clock_wall_ms());
-    actor_ref(reply_to);
-    c->reply_to = reply_to;
-    c->cookie = cookie;
-    c->limit = limit;
-    c->thread_id = xstrdup(thread_id);
-    c->user_id = xstrdup(user_id);
-    rec_send(store, &c->hdr);
-}
-
-void store_chat_message(actor_t *store, const char *thread_id, const char *message_id,
-                        const char *client_message_id, const char *role, const char *text,
-                        int64_t at_ms)
-{
-    store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_MESSAGE, at_ms);
-    c->thread_id = xstrdup(thread_id);
-    c->message_id = xstrdup(message_id);
-    c->client_message_id = dup_or_null(client_message_id);
-    c->role = xstrdup(role);
-    c->text = dup_or_null(text);
-    rec_send(store, &c->hdr);
-}
-
-void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, const char *user_id,
-                     const char *task, const char *status, const char *result, const char *error,
-                     int64_t started_at_ms, int64_t ended_at_ms)
-{
-    store_chat_msg_t *c = chat_msg_new(STORE_MSG_AGENT_RUN, started_at_ms);
-    c->record_id = record_id;
-    c->ended_at_ms = ended_at_ms;
-    c->run_id = dup_or_null(run_id);
-    c->user_id = dup_or_null(user_id);
-    c->task = dup_or_null(task);
-    c->status = dup_or_null(status);
-    c->result = dup_or_null(result);
-    c->error = dup_or_null(error);
-    rec_send(store, &c->hdr);
-}
 
 /* ---- Post-call webhook ---------------------------------------------------------------------- */
 
@@ -471,13 +298,10 @@ static void chat_record(store_t *s, store_chat_msg_t *c)
         chatdb_agent_run(s->chat, &run);
         return;
     }
-    store_chat_thread_msg_t *t = MSG_NEW(store_chat_thread_msg_t, STORE_MSG_CHAT_THREAD);
-    t->hdr.free_fn = chat_thread_free;
-    t->cookie = c->cookie;
-    t->status =
-        chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->at_ms, t->owner, sizeof(t->owner));
-    t->messages = chatdb_history(s->chat, c->thread_id, c->limit);
-    actor_send(c->reply_to, &t->hdr);
+    char owner[STORE_CHAT_ID_MAX + 1] = "";
+    int st = chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->at_ms, owner, sizeof(owner));
+    cJSON *history = chatdb_history(s->chat, c->thread_id, c->limit);
+    actor_send(c->reply_to, &store_chat_thread_new(c->cookie, st, owner, history)->hdr);
 }
 
 /* A record write, inside the current batch (opening one when none is open). */

@@ -6,6 +6,7 @@
  *   booking  the built-in booking tools on a connection (SPEC 7, 14)
  *   webhook  the post-call webhook's signature and retry policy (SPEC 9, 14), pure functions
  *   chatdb   chat threads and messages, agent runs (SPEC 5.3, 5.4, 9)
+ *   records  the store_*() front: the messages senders build (any thread)
  *
  * CONTRACT
  *   A storedb_t, booking_t or chatdb_t belongs to the one thread that uses its connection (the
@@ -24,7 +25,41 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "actors/actor.h"
 #include "agents/config/agentcfg.h"
+#include "agents/store/store.h"
+
+/* ---- The messages of the store's front (records.c), read by the actor (store.c) ---------- */
+
+/* One record for the database; every string is a copy owned by the message. */
+typedef struct store_rec_msg {
+    msg_t hdr;
+    int64_t at_ms;
+    int64_t duration_ms;                                           /* tool record */
+    int64_t input_tokens, output_tokens;                           /* call end */
+    char *call_id;                                                 /* every record */
+    char *session_id;                                              /* call start */
+    char *end_reason, *openai_session_id, *request_id;             /* call end */
+    char *role, *text;                                             /* transcript */
+    char *tool_call_id, *name, *arguments, *output, *status, *via; /* tool record */
+} store_rec_msg_t;
+
+/* A chat or agent-run record, or a thread to open; every string is a copy owned by it. */
+typedef struct store_chat_msg {
+    msg_t hdr;
+    actor_t *reply_to;              /* open: a reference */
+    uint64_t cookie;                /* open */
+    int limit;                      /* open */
+    int64_t at_ms;                  /* message: its time; open: now; run: started */
+    int64_t ended_at_ms, record_id; /* run */
+    char *thread_id, *user_id, *message_id, *client_message_id, *role, *text; /* chat */
+    char *run_id, *task, *status, *result, *error;                            /* run */
+} store_chat_msg_t;
+
+/* The answer to store_chat_open(): status (0 or -EIO), the thread's owner and its newest history
+ * items (taken; NULL = []). */
+store_chat_thread_msg_t *store_chat_thread_new(uint64_t cookie, int status, const char *owner,
+                                               cJSON *messages);
 
 /* Prints j compactly and frees it; the text is malloc'd. Aborts only when memory is gone. */
 static inline char *store_json_take(cJSON *j)

@@ -18,7 +18,7 @@
 #include "base/util.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_net.h"
-#include "tests/fakes/fake_store.h"
+#include "agents/store/store_int.h"
 #include "tests/fakes/probe.h"
 #include "tests/runner.h"
 

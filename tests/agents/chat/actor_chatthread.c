@@ -68,12 +68,12 @@ static void detach(rig_t *r, conn_id_t conn)
 /* The store opens the thread for its first attacher and answers with history (JSON text). */
 static void store_answers_open(rig_t *r, const char *user, const char *owner, const char *history)
 {
-    fake_store_rec_t *o = PROBE_TAKE(r->store, fake_store_rec_t, STORE_MSG_CHAT_OPEN);
+    store_chat_msg_t *o = PROBE_TAKE(r->store, store_chat_msg_t, STORE_MSG_CHAT_OPEN);
     ASSERT_STR_EQ(o->thread_id, THREAD_ID);
     ASSERT_STR_EQ(o->user_id, user);
     ASSERT_EQ(o->limit, HISTORY_MAX);
     ASSERT(o->reply_to == r->thread);
-    actor_send(o->reply_to, &fake_store_thread_new(o->cookie, owner, cJSON_Parse(history))->hdr);
+    actor_send(o->reply_to, &store_chat_thread_new(o->cookie, 0, owner, cJSON_Parse(history))->hdr);
     msg_free(&o->hdr);
 }
 
@@ -118,7 +118,7 @@ static void send_message(rig_t *r, conn_id_t conn, const char *text)
 
 static void stored(rig_t *r, const char *role, const char *text)
 {
-    fake_store_rec_t *m = PROBE_TAKE(r->store, fake_store_rec_t, STORE_MSG_CHAT_MESSAGE);
+    store_chat_msg_t *m = PROBE_TAKE(r->store, store_chat_msg_t, STORE_MSG_CHAT_MESSAGE);
     ASSERT_STR_EQ(m->thread_id, THREAD_ID);
     ASSERT_STR_EQ(m->role, role);
     ASSERT_STR_EQ(m->text, text);

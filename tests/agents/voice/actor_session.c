@@ -201,7 +201,7 @@ TEST(session_admitted_configures_the_upstream_then_is_ready)
     gate_answer(&r, true, WS_CLOSE_NONE);
 
     /* Admitted: the call record opens and the router learns the voice socket. */
-    fake_store_rec_t *start = PROBE_TAKE(r.store, fake_store_rec_t, STORE_MSG_CALL_START);
+    store_rec_msg_t *start = PROBE_TAKE(r.store, store_rec_msg_t, STORE_MSG_CALL_START);
     ASSERT_STR_EQ(start->session_id, SID);
     ASSERT(strncmp(start->call_id, "call_", 5) == 0);
     ASSERT_EQ(start->at_ms, FAKE_CLOCK_WALL_MS);
@@ -256,7 +256,7 @@ TEST(session_upstream_rejecting_the_config_closes_1011)
     FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_client, FNET_WS_CLOSE, r.client),
                       WS_CLOSE_UPSTREAM_REJECTED);
     fake_net_ws_finish_close(r.client);
-    fake_store_rec_t *end = PROBE_TAKE(r.store, fake_store_rec_t, STORE_MSG_CALL_END);
+    store_rec_msg_t *end = PROBE_TAKE(r.store, store_rec_msg_t, STORE_MSG_CALL_END);
     ASSERT_STR_EQ(end->end_reason, "upstream_rejected_config");
     msg_free(&end->hdr);
     rig_stop(&r);
@@ -270,7 +270,7 @@ TEST(session_idle_timeout_closes_4408_and_records_idle_timeout)
     rig_t r;
     rig_start(&r, env);
     rig_ready(&r, "sessionId=" SID "&token=" TOKEN);
-    fake_store_rec_t *start = PROBE_TAKE(r.store, fake_store_rec_t, STORE_MSG_CALL_START);
+    store_rec_msg_t *start = PROBE_TAKE(r.store, store_rec_msg_t, STORE_MSG_CALL_START);
 
     /* Client activity moves the idle clock; upstream events do not (SPEC 14). */
     fake_clock_advance_ms(ACTIVE_AT_S * MS_PER_S);
@@ -286,7 +286,7 @@ TEST(session_idle_timeout_closes_4408_and_records_idle_timeout)
     FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_client, FNET_WS_CLOSE, r.client), WS_CLOSE_IDLE);
     fake_net_ws_finish_close(r.client);
 
-    fake_store_rec_t *end = PROBE_TAKE(r.store, fake_store_rec_t, STORE_MSG_CALL_END);
+    store_rec_msg_t *end = PROBE_TAKE(r.store, store_rec_msg_t, STORE_MSG_CALL_END);
     ASSERT_STR_EQ(end->call_id, start->call_id);
     ASSERT_STR_EQ(end->end_reason, "idle_timeout");
     ASSERT_STR_EQ(end->openai_session_id, OPENAI_SID);
@@ -316,7 +316,7 @@ static char *end_reason_after(rig_t *r, int how)
         fake_net_ws_closed(r->client, WS_CLOSE_TOO_SLOW);
         break;
     }
-    fake_store_rec_t *end = PROBE_TAKE(r->store, fake_store_rec_t, STORE_MSG_CALL_END);
+    store_rec_msg_t *end = PROBE_TAKE(r->store, store_rec_msg_t, STORE_MSG_CALL_END);
     char *reason = xstrdup(end->end_reason);
     msg_free(&end->hdr);
     return reason;
@@ -362,7 +362,7 @@ static void assert_item(const fake_net_call_t *c, const char *role, const char *
 
 static void transcript(rig_t *r, const char *role, const char *text)
 {
-    fake_store_rec_t *t = PROBE_TAKE(r->store, fake_store_rec_t, STORE_MSG_TRANSCRIPT);
+    store_rec_msg_t *t = PROBE_TAKE(r->store, store_rec_msg_t, STORE_MSG_TRANSCRIPT);
     ASSERT_STR_EQ(t->role, role);
     ASSERT_STR_EQ(t->text, text);
     msg_free(&t->hdr);
