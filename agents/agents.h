@@ -161,13 +161,11 @@ actor_t *gate_spawn(void);
 actor_t *router_spawn(void);
 actor_t *chat_spawn(void);
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */
-actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                           ws_close_t *why);
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The client event types /ws accepts (SPEC 5.1). */
 const char *const *session_event_types(void);
 /* The WebSocket target for /ws/page: the router. Thread: net. */
-actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          ws_close_t *why);
+actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 
 /* The WebSocket target for /ws/chat: the chat registry. Thread: net. */
 actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
@@ -175,8 +173,7 @@ actor_t *chat_ws_target(void *arg, const net_peer_t *peer, const char *query, ws
 const char *const *chat_event_types(void);
 
 /* The WebSocket target for /ws/agent: spawns an agent-run actor. Thread: net. */
-actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                            ws_close_t *why);
+actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The client event types /ws/agent accepts (SPEC 5.4). */
 const char *const *agentrun_event_types(void);
 
