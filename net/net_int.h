@@ -107,8 +107,9 @@ struct netthr {
     int ws_open;             /* [atomic, any] */
     struct fetch_thr *fetch; /* the curl multi handle and its requests (fetch.c) */
     struct proc_node *procs; /* child processes of this thread (proc.c) */
-    net_conn_t *adopting;    /* the connection being adopted right now, see on_accept() */
-    bool adopting_freed;     /* lws destroyed it during the adoption */
+    net_conn_t *adopting;    /* the connection lws is making a wsi for right now (on_accept(),
+                                wsc.c on_resolved()) */
+    bool adopting_freed;     /* lws destroyed it during that call */
 };
 
 /* Shared state of all network threads (net.c). */

@@ -243,11 +243,13 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     ci.local_protocol_name = "switchboard";
     ci.opaque_user_data = &c->base;
     ci.pwsi = &c->base.wsi;
-    if (lws_client_connect_via_info(&ci) == NULL) {
-        /* Failed before or after a wsi existed; WSI_DESTROY may already have reported it. */
-        if (c->base.wsi == NULL && c->target)
-            fail_early(c, "connect failed");
-    }
+    thr->adopting = &c->base;
+    thr->adopting_freed = false;
+    struct lws *wsi = lws_client_connect_via_info(&ci);
+    thr->adopting = NULL;
+    /* Failed before or after a wsi existed: when one did, WSI_DESTROY reports (and frees) c. */
+    if (wsi == NULL && !thr->adopting_freed && c->base.wsi == NULL && c->target)
+        fail_early(c, "connect failed");
 }
 
 void wsc_start_net(netthr_t *thr, net_out_t *o)
