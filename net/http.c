@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
-#include "net/net_int.h"
+#include "net/srv.h"
 
 #define HTTP_HDR_BUF   4096
 #define HTTP_QUERY_MAX 2048
@@ -95,13 +95,13 @@ static bool parse_addr(const char *s, uint8_t out[16])
  * X-Forwarded-For entry that is not itself a trusted proxy.
  */
 /* Reads the socket's peer address once (at WSI_CREATE the fd is not attached yet). */
-static void read_raw_peer(conn_t *c)
+static void read_raw_peer(srv_conn_t *c)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     c->raw_peer_known = true;
     memset(c->raw_peer, 0, sizeof(c->raw_peer));
-    if (getpeername(lws_get_socket_fd(c->wsi), (struct sockaddr *)&ss, &sl) != 0)
+    if (getpeername(lws_get_socket_fd(c->base.wsi), (struct sockaddr *)&ss, &sl) != 0)
         return;
     if (ss.ss_family == AF_INET) {
         c->raw_peer[10] = c->raw_peer[11] = 0xff;
@@ -111,14 +111,14 @@ static void read_raw_peer(conn_t *c)
     }
 }
 
-void http_resolve_peer(conn_t *c)
+void http_resolve_peer(srv_conn_t *c)
 {
     uint8_t addr[16];
     if (!c->raw_peer_known)
         read_raw_peer(c);
     memcpy(addr, c->raw_peer, 16);
     if (g_config->n_trusted_proxies > 0 && trusted(addr)) {
-        char *xff = http_hdr_dup(c->wsi, WSI_TOKEN_X_FORWARDED_FOR);
+        char *xff = http_hdr_dup(c->base.wsi, WSI_TOKEN_X_FORWARDED_FOR);
         if (xff) {
             char *save = NULL, *items[32];
             int n = 0;
@@ -188,10 +188,10 @@ static const net_http_route_t *find_route(const char *path)
 }
 
 /* Stores a response written from this thread (errors, preflights, local routes). */
-static void respond_net(conn_t *c, int status, const char *ctype, char *body, size_t len,
+static void respond_net(srv_conn_t *c, int status, const char *ctype, char *body, size_t len,
                         const char *extra)
 {
-    net_out_t *o = net_out_new(c->id, OUT_HTTP, len);
+    net_out_t *o = net_out_new(c->base.id, OUT_HTTP, len);
     o->code = (uint16_t)status;
     if (len)
         memcpy(o->buf + LWS_PRE, body, len);
@@ -205,11 +205,20 @@ static void respond_net(conn_t *c, int status, const char *ctype, char *body, si
         msg_free(&c->http_resp->hdr);
     c->http_resp = o;
     c->awaiting_reply = true;
-    c->http_headers_sent = false;
-    lws_callback_on_writable(c->wsi);
+    lws_callback_on_writable(c->base.wsi);
 }
 
-static void error_net(conn_t *c, int status, const char *code, const char *message)
+void http_respond_net(srv_conn_t *c, net_out_t *o)
+{
+    if (c->state != CONN_HTTP || !c->awaiting_reply || c->http_resp) {
+        msg_free(&o->hdr); /* not ours to answer (an answer came already, or it upgraded) */
+        return;
+    }
+    c->http_resp = o;
+    lws_callback_on_writable(c->base.wsi);
+}
+
+static void error_net(srv_conn_t *c, int status, const char *code, const char *message)
 {
     sbuf_t b = SBUF_INIT;
     net_error_json(&b, false, code, message);
@@ -217,7 +226,7 @@ static void error_net(conn_t *c, int status, const char *code, const char *messa
     respond_net(c, status, CTYPE_JSON, sbuf_take(&b), len, NULL);
 }
 
-static void reset_request(conn_t *c)
+static void reset_request(srv_conn_t *c)
 {
     free(c->path);
     free(c->query);
@@ -229,6 +238,15 @@ static void reset_request(conn_t *c)
     c->content_length = 0;
     c->awaiting_reply = false;
     c->cors = false;
+}
+
+void http_conn_destroy(srv_conn_t *c)
+{
+    reset_request(c);
+    sbuf_destroy(&c->body);
+    if (c->http_resp)
+        msg_free(&c->http_resp->hdr);
+    c->http_resp = NULL;
 }
 
 static void http_msg_free(msg_t *m)
@@ -244,13 +262,13 @@ static void http_msg_free(msg_t *m)
 }
 
 /* The whole request is here: answer it locally or post it to the route's actor. */
-static void dispatch(conn_t *c)
+static void dispatch(srv_conn_t *c)
 {
     const net_http_route_t *r = c->route;
     if (r->local) {
         /* A GET or HEAD is dispatched from on_request(), while its headers are readable. */
         char *inm = (c->method & (NET_GET | NET_HEAD))
-                        ? http_hdr_dup(c->wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH)
+                        ? http_hdr_dup(c->base.wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH)
                         : NULL;
         net_local_req_t req = {c->method, c->path, c->query, &c->peer, inm};
         net_local_resp_t resp;
@@ -269,7 +287,7 @@ static void dispatch(conn_t *c)
     }
     net_http_msg_t *m = MSG_NEW(net_http_msg_t, NET_MSG_HTTP);
     m->hdr.free_fn = http_msg_free;
-    m->conn = c->id;
+    m->conn = c->base.id;
     m->method = c->method;
     m->path = xstrdup(c->path);
     m->query = xstrdup(c->query ? c->query : "");
@@ -286,7 +304,7 @@ static void dispatch(conn_t *c)
     actor_send(r->target, &m->hdr);
 }
 
-static int on_request(struct lws *wsi, conn_t *c, const char *uri)
+static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
 {
     reset_request(c);
     metric_inc(&g_metrics.http_requests_total, 1);
@@ -369,7 +387,7 @@ static void add_extra_headers(struct lws *wsi, const char *extra, unsigned char 
     }
 }
 
-static int on_writeable(struct lws *wsi, conn_t *c)
+static int on_writeable(struct lws *wsi, srv_conn_t *c)
 {
     net_out_t *o = c->http_resp;
     if (o == NULL)
@@ -399,7 +417,7 @@ static int on_writeable(struct lws *wsi, conn_t *c)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
                   size_t len)
 {
     switch (reason) {

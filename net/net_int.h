@@ -12,8 +12,7 @@
 #include "base/sbuf.h"
 #include "mailbox/mbox.h"
 #include "net/net.h"
-#include "net/wsframe.h"
-#include "net/wshs.h"
+#include "net/wsclose.h"
 
 #define NET_ERR_WINDOW   20 /* protocol errors ... */
 #define NET_ERR_WINDOW_S 10 /* ... within this many seconds close the socket 1008 */
@@ -56,72 +55,37 @@ typedef struct net_out {
     unsigned char buf[]; /* LWS_PRE bytes of headroom, then len bytes */
 } net_out_t;
 
-typedef enum conn_state { CONN_HTTP, CONN_WS, CONN_WS_CLOSING } conn_state_t;
-
-/* State only outbound connections have (allocated for them alone, to keep server conns small). */
-typedef struct wsc {
-    uint64_t cookie;
-    char *host;   /* for SNI, certificate checks and the Host header */
-    char *path;   /* path and query */
-    char *bearer; /* NULL = no Authorization header */
-    int port;
-    bool tls;
-    bool opened;
-    bool hs_sent; /* the upgrade request is written */
-    size_t max_msg;
-    char key[WSHS_KEY_CHARS + 1]; /* our Sec-WebSocket-Key */
-    char *hs_buf;                 /* the response head so far (NULL once upgraded) */
-    size_t hs_len;
-    wsf_rx_t rx;       /* frames from the server (wsc.c: our own parser, not lws's) */
-    struct tlsc *tlsc; /* wss://: our TLS over the raw socket (tlsc.h); NULL for ws:// */
-    bool tls_started;  /* the ClientHello is out */
-    bool tls_up;       /* the TLS handshake is done */
-    uv_getaddrinfo_t dns;
-} wsc_t;
-
 typedef struct netthr netthr_t;
 
-typedef struct conn {
+/* Which of the two connection types a net_conn_t is the first member of. */
+typedef enum net_conn_kind {
+    NET_CONN_SERVER, /* srv_conn_t (srv.h): accepted by our listener, HTTP, perhaps upgraded */
+    NET_CONN_CLIENT, /* wsc_conn_t (wsc.c): an outbound WebSocket */
+} net_conn_kind_t;
+
+/*
+ * What the connection table and the send path know of every connection: its id, its socket,
+ * and the WebSocket frames waiting for the socket. The first member of srv_conn_t and
+ * wsc_conn_t; everything else is theirs. [owner: the network thread]
+ */
+typedef struct net_conn {
     conn_id_t id;
     struct lws *wsi;
     netthr_t *thr;
-    conn_state_t state;
-    uint8_t raw_peer[16]; /* the socket's peer address (IPv4-mapped for IPv4) */
-    bool raw_peer_known;
-    net_peer_t peer; /* the client, after trusted proxies */
-
-    /* HTTP request in progress. */
-    unsigned method;
-    char *path;
-    char *query;
-    char *authorization;
-    char *origin;
-    bool cors; /* the request's Origin is allowed: answer with CORS headers */
-    const net_http_route_t *route;
-    sbuf_t body;
-    size_t content_length;
-    bool awaiting_reply;
-    net_out_t *http_resp;
-    bool http_headers_sent;
-
-    /* WebSocket. */
-    const net_ws_route_t *ws_route;
-    actor_t *target; /* holds a reference until WS_CLOSED has been posted */
-    uint8_t *rx;
-    size_t rx_len;
-    size_t rx_cap;
-    bool rx_binary;
-    net_out_t *out_head;
+    net_conn_kind_t kind;
+    net_out_t *out_head; /* frames waiting for the writeable callback, oldest first */
     net_out_t *out_tail;
     uint32_t out_count; /* data frames waiting (not counting the close) */
-    ws_close_t close_why;     /* why we closed it; WS_CLOSE_NONE while we have not */
-    uint16_t peer_close_code; /* from the peer's close frame; 0 when none came */
-    uint64_t err_ts[NET_ERR_WINDOW]; /* ring of the times of the last protocol errors */
-    uint32_t err_n;
-    uint64_t last_rx_ns;
-    uint64_t last_ping_ns;
-    wsc_t *wsc; /* outbound connections only */
-} conn_t;
+} net_conn_t;
+
+/* The connection table of one thread: a slot per live connection, a generation per slot. */
+typedef struct conntab {
+    net_conn_t **slots;
+    uint32_t *gens;
+    uint32_t n_slots;
+    uint32_t *free_slots;
+    uint32_t n_free;
+} conntab_t;
 
 struct netthr {
     int idx;
@@ -139,16 +103,13 @@ struct netthr {
     mbox_t inbox;               /* producers: any thread; consumer: this thread */
     bool stopping;
 
-    conn_t **slots;
-    uint32_t *gens;
-    uint32_t n_slots;
-    uint32_t *free_slots;
-    uint32_t n_free;
+    conntab_t conns;
     int ws_open;             /* [atomic, any] */
     struct fetch_thr *fetch; /* the curl multi handle and its requests (fetch.c) */
     struct proc_node *procs; /* child processes of this thread (proc.c) */
-    conn_t *adopting;        /* the connection being adopted right now, see on_accept() */
-    bool adopting_freed;     /* lws destroyed it during the adoption */
+    net_conn_t *adopting;    /* the connection lws is making a wsi for right now (on_accept(),
+                                wsc.c on_resolved()) */
+    bool adopting_freed;     /* lws destroyed it during that call */
 };
 
 /* Shared state of all network threads (net.c). */
@@ -167,49 +128,63 @@ typedef struct net_global {
 
 extern net_global_t g_net;
 
-/* netthr.c */
+/* conntab.c: the connection table. Thread: the table's network thread. */
+/* Gives c (its kind set) a slot and an id; returns 0, or -ENOSPC when the table is full. */
+int conntab_add(netthr_t *thr, net_conn_t *c);
+/* Frees c's slot; its id will never match again. */
+void conntab_remove(net_conn_t *c);
+/* The live connection with this id, or NULL when it has gone. */
+net_conn_t *conntab_lookup(netthr_t *thr, conn_id_t id);
+/* Frees the table itself (every connection has gone). */
+void conntab_destroy(conntab_t *t);
+
+/* send.c: the send API's internals, the inbox and the per-connection frame queues. */
 /* Appends {"error":{"code","message"}}, or the WebSocket event form with "type":"error". */
 void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message);
-conn_t *conn_new(netthr_t *thr, struct lws *wsi);
-void conn_free(conn_t *c);
-conn_t *conn_lookup(netthr_t *thr, conn_id_t id);
 net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len);
+/* Posts o to the inbox of the thread its conn (or fetch/process id) names. Thread: any. */
 void net_post(net_out_t *o);
-void conn_queue(conn_t *c, net_out_t *o);
-void conn_close(conn_t *c, ws_close_t why);
+/* Posts o to thr's inbox. Thread: any. */
+void net_post_thread(netthr_t *thr, net_out_t *o);
+/* Drains a batch of thr's inbox; returns true when more is waiting. */
+bool send_inbox_net(netthr_t *thr);
+/* Appends o to c's queue and asks lws for a writeable callback. */
+void send_queue(net_conn_t *c, net_out_t *o);
+/* Takes the oldest queued frame of c, or NULL. */
+net_out_t *send_next(net_conn_t *c);
+/* Drops every queued frame of c. */
+void send_clear(net_conn_t *c);
+/* Queues the close frame of why after what is queued, and abandons the socket if it has not left
+ * within NET_CLOSE_KILL_S (a peer that does not read). */
+void send_queue_close(net_conn_t *c, ws_close_t why);
+/* Liveness of an open WebSocket: returns true when nothing has come for NET_PONG_TIMEOUT_S (the
+ * caller closes it); otherwise queues a ping every NET_PING_INTERVAL_S. */
+bool send_keepalive(net_conn_t *c, uint64_t last_rx_ns, uint64_t *last_ping_ns, uint64_t now_ns);
 
-/* ws.c */
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in, size_t len);
-void ws_send_error_net(conn_t *c, const char *code, const char *message);
-/* Sends a protocol error that counts toward the 20-in-10-s close (SPEC 5, 14). */
-void ws_protocol_error_net(conn_t *c, const char *code, const char *message);
-void ws_drain_net(conn_t *c);
-void ws_sweep_net(conn_t *c, uint64_t now_ns);
+/* netmsg.c: messages to actors shared by both WebSocket directions. */
+void netmsg_open_free(msg_t *m);
+void netmsg_text_free(msg_t *m);
+/* A WS_CLOSED message for connection id, with why (ours; WS_CLOSE_NONE when we did not close
+ * it) and the code, by_server and reason that follow from it and from peer_code (the code of the
+ * peer's close frame, 0 = none). The caller fills in the outbound fields and sends it. */
+net_ws_closed_msg_t *netmsg_closed_new(conn_id_t id, ws_close_t why, uint16_t peer_code);
 
-/* wsc.c */
+/* wsc.c: outbound WebSockets. Thread: net. */
 /* Starts the connection described by the OUT_CONNECT message o (owned by the caller). */
 void wsc_start_net(netthr_t *thr, net_out_t *o);
-/* Client-side callbacks; returns 1 when the reason is not a client one. */
-int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
+/* lws callbacks of an outbound connection; returns 1 when the reason is not a client one. */
+int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, net_conn_t *c, void *in,
                  size_t len);
-/* Sends len bytes of whole frames on outbound connection c (through TLS for wss://); lws keeps
- * what the socket does not take. Returns 0, or -1 when the connection is to close. */
-int wsc_send_net(struct lws *wsi, conn_t *c, const void *p, size_t len);
-/* Posts WS_CLOSED for an outbound connection that has not reported its end yet. */
-void wsc_report_closed_net(conn_t *c);
-void wsc_free(conn_t *c);
-
-/* ws.c, shared with wsc.c */
-void net_open_msg_free(msg_t *m);
-void net_text_msg_free(msg_t *m);
-/* Writes one text or binary frame now (an outbound connection's payload is masked in place);
- * returns -1 when lws could not take it. */
-int ws_write_data_net(struct lws *wsi, net_out_t *o);
-/* Writes the next queued frame of c; returns -1 to close the connection. */
-int ws_writeable_net(struct lws *wsi, conn_t *c);
-/* Appends a received chunk to c->rx; returns 1 when a whole message is ready, -1 when it is too
- * big for max (the caller decides how to close), 0 otherwise. */
-int ws_reassemble_net(struct lws *wsi, conn_t *c, const void *in, size_t len, size_t max);
+/* lws is destroying c's socket: reports the end if not yet reported, and frees c. */
+void wsc_destroy_net(net_conn_t *c);
+/* The connection is open for data frames. */
+bool wsc_is_open(const net_conn_t *c);
+/* Closes an open connection with why after what is queued (else nothing). */
+void wsc_close_net(net_conn_t *c, ws_close_t why);
+/* Writes one text or binary frame now (the payload is masked in place); -1 when lws refused. */
+int wsc_write_data_net(net_conn_t *c, net_out_t *o);
+/* The periodic ping and the ping timeout. */
+void wsc_sweep_net(net_conn_t *c, uint64_t now_ns);
 
 /* fetch.c */
 /* curl_global_init(), then net_fetch() accepts requests. Thread: main, before the threads. */
@@ -231,16 +206,5 @@ void fetch_stop_net(netthr_t *thr);
 void proc_command_net(netthr_t *thr, net_out_t *o);
 /* Kills every child (SIGKILL), reports each EXIT and closes their handles. */
 void proc_stop_net(netthr_t *thr);
-
-/* http.c */
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in,
-                  size_t len);
-/* Fills c->peer from the socket address and X-Forwarded-For (headers must be present). */
-void http_resolve_peer(conn_t *c);
-/* The request's Origin is absent, allowed by configuration, or the request's own origin. */
-bool http_origin_allowed(struct lws *wsi, const char *origin);
-/* Copies header tok into a new string, or NULL when absent. */
-char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok);
-char *http_query_dup(struct lws *wsi);
 
 #endif

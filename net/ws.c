@@ -1,6 +1,7 @@
 /*
- * WebSocket server side of the network threads: upgrade checks, frame reassembly and limits,
- * JSON parsing and protocol errors, ping/pong, ordered writes and closes (SPEC 5, 14).
+ * WebSocket server side of the network threads: upgrade checks, message limits, JSON parsing
+ * and protocol errors, ping/pong, ordered writes and closes (SPEC 5, 14). lws frames and parses
+ * these connections' frames; the outbound connections' own framing is in wsc.c.
  * Thread: net (every function here).
  */
 #include <ck_pr.h>
@@ -9,11 +10,9 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
-#include "net/net_int.h"
-#include "net/wsframe.h"
+#include "net/srv.h"
 #include "net/wsproto.h"
 
-#define WS_RX_MIN 4096
 /* lws 4.1's own opcode for a close frame (private-lib-roles-ws.h: LWS_WRITE_CLOSE 4), which
  * lws_write() accepts; the public header leaves it out because lws_close_reason() normally
  * sends the frame. */
@@ -27,95 +26,98 @@ static const net_ws_route_t *find_route(const char *path)
     return NULL;
 }
 
-void ws_send_error_net(conn_t *c, const char *code, const char *message)
+static void send_error_net(srv_conn_t *c, const char *code, const char *message)
 {
     sbuf_t b = SBUF_INIT;
     net_error_json(&b, true, code, message);
-    net_out_t *o = net_out_new(c->id, OUT_TEXT, b.len);
+    net_out_t *o = net_out_new(c->base.id, OUT_TEXT, b.len);
     memcpy(o->buf + LWS_PRE, b.data, b.len);
     sbuf_destroy(&b);
-    conn_queue(c, o);
+    send_queue(&c->base, o);
 }
 
-static void send_text_net(conn_t *c, const char *s)
+static void send_text_net(srv_conn_t *c, const char *s)
 {
     size_t n = strlen(s);
-    net_out_t *o = net_out_new(c->id, OUT_TEXT, n);
+    net_out_t *o = net_out_new(c->base.id, OUT_TEXT, n);
     memcpy(o->buf + LWS_PRE, s, n);
-    conn_queue(c, o);
+    send_queue(&c->base, o);
+}
+
+bool ws_is_open(const srv_conn_t *c)
+{
+    return c->state == CONN_WS_OPEN;
+}
+
+/*
+ * Closes with why's code and reason after what is queued. A client that does not take its
+ * frames (more than out_cap waiting) is closed at once as WS_CLOSE_TOO_SLOW instead (send.c).
+ */
+void ws_close_net(srv_conn_t *c, ws_close_t why)
+{
+    if (c->state != CONN_WS_OPEN || why <= WS_CLOSE_NONE || why >= WS_CLOSE_COUNT_)
+        return;
+    c->state = CONN_WS_CLOSING;
+    c->close_why = why;
+    send_queue_close(&c->base, why);
 }
 
 /* A protocol error (invalid_json, invalid_event, unsupported_event): answer it, and close the
  * socket (too many errors) when it is the NET_ERR_WINDOW-th within NET_ERR_WINDOW_S seconds. */
-void ws_protocol_error_net(conn_t *c, const char *code, const char *message)
+void ws_protocol_error_net(srv_conn_t *c, const char *code, const char *message)
 {
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS_OPEN)
         return;
     uint64_t now = clock_now_ns();
-    ws_send_error_net(c, code, message);
+    send_error_net(c, code, message);
     c->err_ts[c->err_n % NET_ERR_WINDOW] = now;
     c->err_n++;
     /* The ring holds the last NET_ERR_WINDOW error times; the oldest is the next to go. */
     uint64_t oldest = c->err_ts[c->err_n % NET_ERR_WINDOW];
     if (c->err_n >= NET_ERR_WINDOW && now - oldest <= NET_ERR_WINDOW_S * NS_PER_SEC)
-        conn_close(c, WS_CLOSE_TOO_MANY_ERRORS);
+        ws_close_net(c, WS_CLOSE_TOO_MANY_ERRORS);
 }
 
 /* Tells the actor that the client sent a frame it will not see (ping, protocol error), for
  * routes that track client activity (the voice session's idle timeout). */
-static void post_activity(conn_t *c, bool refused)
+static void post_activity(srv_conn_t *c, bool refused)
 {
     if (c->target == NULL || !c->ws_route->track_activity)
         return;
     net_ws_activity_msg_t *m = MSG_NEW(net_ws_activity_msg_t, NET_MSG_WS_ACTIVITY);
-    m->conn = c->id;
+    m->conn = c->base.id;
     m->refused = refused;
     actor_send(c->target, &m->hdr);
 }
 
-void ws_drain_net(conn_t *c)
+void ws_drain_net(srv_conn_t *c)
 {
-    ws_send_error_net(c, "server_shutting_down", "the server is shutting down");
-    conn_close(c, WS_CLOSE_SHUTDOWN);
+    send_error_net(c, "server_shutting_down", "the server is shutting down");
+    ws_close_net(c, WS_CLOSE_SHUTDOWN);
 }
 
-void ws_sweep_net(conn_t *c, uint64_t now_ns)
+void ws_sweep_net(srv_conn_t *c, uint64_t now_ns)
 {
-    if (now_ns - c->last_rx_ns >= (uint64_t)NET_PONG_TIMEOUT_S * NS_PER_SEC) {
-        conn_close(c, WS_CLOSE_PING_TIMEOUT);
-    } else if (now_ns - c->last_ping_ns >= (uint64_t)NET_PING_INTERVAL_S * NS_PER_SEC) {
-        c->last_ping_ns = now_ns;
-        conn_queue(c, net_out_new(c->id, OUT_PING, 0));
-    }
+    if (c->state == CONN_WS_OPEN &&
+        send_keepalive(&c->base, c->last_rx_ns, &c->last_ping_ns, now_ns))
+        ws_close_net(c, WS_CLOSE_PING_TIMEOUT);
 }
 
-static void post_closed(conn_t *c)
+static void post_closed(srv_conn_t *c)
 {
     if (c->target == NULL)
         return;
-    net_ws_closed_msg_t *m = MSG_NEW(net_ws_closed_msg_t, NET_MSG_WS_CLOSED);
-    m->conn = c->id;
-    m->why = c->close_why;
-    m->by_server = c->close_why != WS_CLOSE_NONE;
-    m->code = m->by_server ? ws_close_code(c->close_why)
-                           : (c->peer_close_code ? c->peer_close_code : WS_CODE_ABNORMAL);
-    str_copy(m->reason, ws_close_reason(c->close_why), sizeof(m->reason));
+    net_ws_closed_msg_t *m = netmsg_closed_new(c->base.id, c->close_why, c->peer_close_code);
     actor_send(c->target, &m->hdr);
     actor_unref(c->target);
     c->target = NULL;
 }
 
-void net_open_msg_free(msg_t *m)
-{
-    free(((net_ws_open_msg_t *)m)->query);
-    free(m);
-}
-
-static void on_established(struct lws *wsi, conn_t *c)
+static void on_established(struct lws *wsi, srv_conn_t *c)
 {
     char path[256];
-    c->state = CONN_WS;
-    ck_pr_inc_int(&c->thr->ws_open);
+    c->state = CONN_WS_OPEN;
+    ck_pr_inc_int(&c->base.thr->ws_open);
     c->last_rx_ns = c->last_ping_ns = clock_now_ns();
     if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
         path[0] = '\0';
@@ -125,15 +127,15 @@ static void on_established(struct lws *wsi, conn_t *c)
     free(origin);
     c->ws_route = find_route(path);
     if (c->ws_route == NULL) {
-        conn_close(c, WS_CLOSE_UNAUTHORIZED);
+        ws_close_net(c, WS_CLOSE_UNAUTHORIZED);
         return;
     }
     if (!origin_ok) {
-        conn_close(c, WS_CLOSE_FORBIDDEN_ORIGIN);
+        ws_close_net(c, WS_CLOSE_FORBIDDEN_ORIGIN);
         return;
     }
     if (net_draining()) {
-        conn_close(c, WS_CLOSE_SHUTDOWN);
+        ws_close_net(c, WS_CLOSE_SHUTDOWN);
         return;
     }
     char *query = http_query_dup(wsi);
@@ -141,26 +143,20 @@ static void on_established(struct lws *wsi, conn_t *c)
     c->target = c->ws_route->target(c->ws_route->arg, &c->peer, query, &why);
     if (c->target == NULL) {
         free(query);
-        conn_close(c, why);
+        ws_close_net(c, why);
         return;
     }
     net_ws_open_msg_t *m = MSG_NEW(net_ws_open_msg_t, NET_MSG_WS_OPEN);
-    m->conn = c->id;
+    m->conn = c->base.id;
     m->path = c->ws_route->path;
     m->query = query;
     m->peer = c->peer;
-    m->hdr.free_fn = net_open_msg_free;
+    m->hdr.free_fn = netmsg_open_free;
     actor_send(c->target, &m->hdr);
 }
 
-void net_text_msg_free(msg_t *m)
-{
-    cJSON_Delete(((net_ws_text_msg_t *)m)->json);
-    free(m);
-}
-
 /* A whole text message has arrived. */
-static void on_text(conn_t *c, const char *s, size_t len)
+static void on_text(srv_conn_t *c, const char *s, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
     cJSON *j = NULL;
@@ -196,8 +192,8 @@ static void on_text(conn_t *c, const char *s, size_t len)
             return;
         }
         net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
-        m->hdr.free_fn = net_text_msg_free;
-        m->conn = c->id;
+        m->hdr.free_fn = netmsg_text_free;
+        m->conn = c->base.id;
         m->json = j;
         m->type = cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring;
         m->len = len;
@@ -207,7 +203,7 @@ static void on_text(conn_t *c, const char *s, size_t len)
     post_activity(c, refused);
 }
 
-static void on_binary(conn_t *c, const uint8_t *p, size_t len)
+static void on_binary(srv_conn_t *c, const uint8_t *p, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_BINARY], 1);
     if (c->ws_route->max_binary_bytes == 0) {
@@ -221,31 +217,10 @@ static void on_binary(conn_t *c, const uint8_t *p, size_t len)
         (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY, sizeof(net_ws_binary_msg_t) + len);
     m->hdr.flags = MSG_F_AUDIO;
     m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
-    m->conn = c->id;
+    m->conn = c->base.id;
     m->len = len;
     memcpy(m->data, p, len);
     actor_send(c->target, &m->hdr);
-}
-
-int ws_reassemble_net(struct lws *wsi, conn_t *c, const void *in, size_t len, size_t max)
-{
-    if (lws_is_first_fragment(wsi)) {
-        c->rx_len = 0;
-        c->rx_binary = lws_frame_is_binary(wsi);
-    }
-    size_t remaining = lws_remaining_packet_payload(wsi);
-    if (c->rx_len + len + remaining > max)
-        return -1;
-    if (c->rx_len + len > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : WS_RX_MIN;
-        while (cap < c->rx_len + len + remaining)
-            cap *= 2;
-        c->rx = xrealloc(c->rx, cap + 1);
-        c->rx_cap = cap;
-    }
-    memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len += len;
-    return lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
 }
 
 /* Sets the close frame lws sends when the callback returns -1 (it works from RECEIVE). */
@@ -257,86 +232,63 @@ static void close_now(struct lws *wsi, ws_close_t why)
 }
 
 /* A chunk from a client; returns -1 (after setting the close) when the message is too big. */
-static int on_receive(struct lws *wsi, conn_t *c, const void *in, size_t len)
+static int on_receive(struct lws *wsi, srv_conn_t *c, const void *in, size_t len)
 {
     c->last_rx_ns = clock_now_ns();
-    if (c->state != CONN_WS)
+    if (c->state != CONN_WS_OPEN)
         return 0; /* closing: ignore the rest */
-    if (lws_is_first_fragment(wsi))
-        c->rx_binary = lws_frame_is_binary(wsi);
-    size_t max = c->rx_binary ? c->ws_route->max_binary_bytes : c->ws_route->max_text_bytes;
-    if (c->rx_binary && max == 0)
+    wsf_chunk_t ch = {.kind = WSF_DATA,
+                      .data = in,
+                      .len = len,
+                      .binary = lws_frame_is_binary(wsi),
+                      .first = lws_is_first_fragment(wsi),
+                      .frame_left = lws_remaining_packet_payload(wsi)};
+    ch.last = lws_is_final_fragment(wsi) && ch.frame_left == 0;
+    bool binary = ch.first ? ch.binary : c->rx.binary;
+    size_t max = binary ? c->ws_route->max_binary_bytes : c->ws_route->max_text_bytes;
+    if (binary && max == 0)
         max = c->ws_route->max_text_bytes; /* refused anyway; bound the buffering */
-    int rc = ws_reassemble_net(wsi, c, in, len, max);
-    if (rc < 0) {
+    const uint8_t *msg;
+    size_t n;
+    int rc = wsmsg_add(&c->rx, &ch, max, &msg, &n);
+    if (rc == WSMSG_TOO_BIG) {
         /* Server side may return -1 mid-frame (the client-side bug does not apply here). */
         c->state = CONN_WS_CLOSING;
         c->close_why = WS_CLOSE_TOO_BIG;
         close_now(wsi, WS_CLOSE_TOO_BIG);
         return -1;
     }
-    if (rc == 0)
+    if (rc == WSMSG_MORE)
         return 0;
-    if (!c->rx_binary && !wsp_utf8_valid(c->rx, c->rx_len)) {
+    if (!binary && !wsp_utf8_valid(msg, n)) {
         /* What lws did when it validated: 1007, and the end is reported as the peer's. */
         close_now(wsi, WS_CLOSE_BAD_UTF8);
         return -1;
     }
-    if (c->rx_binary)
-        on_binary(c, c->rx, c->rx_len);
+    if (binary)
+        on_binary(c, msg, n);
     else
-        on_text(c, (const char *)c->rx, c->rx_len);
-    c->rx_len = 0;
+        on_text(c, (const char *)msg, n);
     return 0;
 }
 
-int ws_write_data_net(struct lws *wsi, net_out_t *o)
+int ws_write_data_net(srv_conn_t *c, net_out_t *o)
 {
     bool text = o->kind == OUT_TEXT;
-    conn_t *c = lws_get_opaque_user_data(wsi);
-    unsigned char *p = o->buf + LWS_PRE;
-    int n;
     metric_inc(
         &g_metrics.ws_frames_total[METRIC_DIR_OUT][text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
         1);
-    if (c && c->wsc) {
-        /*
-         * An outbound connection is a raw socket speaking our own WebSocket client framing
-         * (net/DESIGN.md, "Outbound WebSockets"): one whole masked frame that lws sends, or
-         * buffers on a partial write, as opaque bytes, so frames never interleave.
-         */
-        size_t h = wsf_client_frame(p, o->len, text ? WSF_OP_TEXT : WSF_OP_BINARY);
-        return wsc_send_net(wsi, c, p - h, h + o->len);
-    }
-    n = lws_write(wsi, p, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+    int n =
+        lws_write(c->base.wsi, o->buf + LWS_PRE, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
     return n < (int)o->len ? -1 : 0;
 }
 
-/*
- * Writes a close or ping whose payload p has LWS_PRE bytes of headroom: lws frames it on our
- * server connections; an outbound connection is a raw socket (wsc.c) and gets our own frame.
- */
-static void write_control_net(struct lws *wsi, conn_t *c, unsigned op, unsigned char *p, size_t len)
-{
-    if (c->wsc) {
-        size_t h = wsf_client_frame(p, len, op);
-        wsc_send_net(wsi, c, p - h, h + len);
-        return;
-    }
-    lws_write(wsi, p, len, op == WSF_OP_CLOSE ? WS_WRITE_CLOSE : LWS_WRITE_PING);
-}
-
 /* Writes the next queued frame; returns -1 to close the connection. */
-int ws_writeable_net(struct lws *wsi, conn_t *c)
+static int on_writeable(struct lws *wsi, srv_conn_t *c)
 {
-    net_out_t *o = c->out_head;
+    net_out_t *o = send_next(&c->base);
     if (o == NULL)
         return 0;
-    c->out_head = (net_out_t *)o->hdr.link.next;
-    if (c->out_head == NULL)
-        c->out_tail = NULL;
-    if (o->kind != OUT_CLOSE)
-        c->out_count--;
     int rc = 0;
     switch (o->kind) {
     case OUT_CLOSE: {
@@ -354,23 +306,24 @@ int ws_writeable_net(struct lws *wsi, conn_t *c)
         frame[LWS_PRE] = (unsigned char)(code >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(code & 0xff);
         memcpy(frame + LWS_PRE + 2, reason, rl);
-        write_control_net(wsi, c, WSF_OP_CLOSE, frame + LWS_PRE, 2 + rl);
+        lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
         rc = -1;
         break;
     }
     case OUT_PING:
-        write_control_net(wsi, c, WSF_OP_PING, o->buf + LWS_PRE, 0);
+        lws_write(wsi, o->buf + LWS_PRE, 0, LWS_WRITE_PING);
         break;
     default:
-        rc = ws_write_data_net(wsi, o);
+        rc = ws_write_data_net(c, o);
     }
     msg_free(&o->hdr);
-    if (rc == 0 && c->out_head)
+    if (rc == 0 && c->base.out_head)
         lws_callback_on_writable(wsi);
     return rc;
 }
 
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, void *in, size_t len)
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
+                size_t len)
 {
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
@@ -382,7 +335,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, vo
         c->last_rx_ns = clock_now_ns();
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return ws_writeable_net(wsi, c);
+        return on_writeable(wsi, c);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
             const uint8_t *p = in;
@@ -392,9 +345,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, conn_t *c, vo
         }
         return 0;
     case LWS_CALLBACK_CLOSED:
-        if (c->state == CONN_WS || c->state == CONN_WS_CLOSING) {
-            ck_pr_dec_int(&c->thr->ws_open);
-            c->state = CONN_HTTP; /* counted and notified once */
+        if (c->state == CONN_WS_OPEN || c->state == CONN_WS_CLOSING) {
+            ck_pr_dec_int(&c->base.thr->ws_open);
+            c->state = CONN_WS_CLOSED; /* counted and reported once */
             post_closed(c);
         }
         return 0;

@@ -36,7 +36,6 @@ typedef enum ws_close {
     WS_CLOSE_NORMAL,               /* 1000 "" */
     WS_CLOSE_SHUTDOWN,             /* 1001 "server shutting down" */
     WS_CLOSE_PING_TIMEOUT,         /* 1001 "ping timeout" */
-    WS_CLOSE_PROTOCOL,             /* 1002 "" (an RFC 6455 violation by the peer) */
     WS_CLOSE_PROTOCOL_ERROR,       /* 1002 "protocol error" (our client, to a server breaking
                                       RFC 6455: an upstream sees it, never a client) */
     WS_CLOSE_UNSUPPORTED_RATE,     /* 1003 "unsupported rate" */
@@ -69,7 +68,6 @@ static const ws_close_def_t ws_close_defs[WS_CLOSE_COUNT_] = {
     [WS_CLOSE_NORMAL] = {WS_CODE_NORMAL, ""},
     [WS_CLOSE_SHUTDOWN] = {WS_CODE_GOING_AWAY, "server shutting down"},
     [WS_CLOSE_PING_TIMEOUT] = {WS_CODE_GOING_AWAY, "ping timeout"},
-    [WS_CLOSE_PROTOCOL] = {WS_CODE_PROTOCOL, ""},
     [WS_CLOSE_PROTOCOL_ERROR] = {WS_CODE_PROTOCOL, "protocol error"},
     [WS_CLOSE_UNSUPPORTED_RATE] = {WS_CODE_UNSUPPORTED, "unsupported rate"},
     [WS_CLOSE_BAD_UTF8] = {WS_CODE_INVALID_DATA, "bad utf8"},

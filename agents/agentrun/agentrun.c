@@ -447,8 +447,7 @@ static void agent_stop(actor_t *self)
 
 static const actor_type_t agent_type = {"agent run", agent_handle, agent_stop};
 
-actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                            ws_close_t *why)
+actor_t *agentrun_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
 {
     (void)peer;
     (void)query;

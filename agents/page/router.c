@@ -441,8 +441,7 @@ actor_t *router_spawn(void)
     return &r->actor;
 }
 
-actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          ws_close_t *why)
+actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
 {
     (void)peer;
     (void)query;

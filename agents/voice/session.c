@@ -286,8 +286,7 @@ static void session_stop(actor_t *self)
 
 static const actor_type_t session_type = {"session", session_handle, session_stop};
 
-actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                           ws_close_t *why)
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
 {
     (void)peer;
     (void)query;

@@ -344,7 +344,8 @@ static void upstream_handle(actor_t *self, msg_t *m)
             break; /* an earlier connection, or one we closed on purpose */
         u->conn = 0;
         if (u->phase == PHASE_READY) {
-            reconnect(u, c->code == WS_CODE_GOING_AWAY ? "upstream closed 1001" : "upstream dropped");
+            reconnect(u,
+                      c->code == WS_CODE_GOING_AWAY ? "upstream closed 1001" : "upstream dropped");
         } else {
             char why[96];
             snprintf(why, sizeof(why), "connect failed (HTTP %d, close %u)", c->http_status,

@@ -49,9 +49,9 @@ TEST(url_splits_ws_urls)
 
 TEST(url_refuses_malformed)
 {
-    const char *bad[] = {"",           "ws://",         "ws://:80/",   "ws://h:0/", "ws://h:70000/",
-                         "ws://h:80x/", "http://h/",    "ftp://h/",    "h/path",    "ws://h/a b",
-                         "HTTPS://",   "http://:80/"};
+    const char *bad[] = {
+        "",          "ws://",    "ws://:80/", "ws://h:0/",  "ws://h:70000/", "ws://h:80x/",
+        "http://h/", "ftp://h/", "h/path",    "ws://h/a b", "HTTPS://",      "http://:80/"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         url_parts_t u;
         if (url_parse(bad[i], ws_schemes, &u) != -EINVAL)

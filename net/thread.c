@@ -1,5 +1,8 @@
 /*
- * Network threads: loop, libwebsockets context, listener, inbox and connection table.
+ * Network threads: start-up and shutdown, the loop and its handles, the libwebsockets context,
+ * the listening socket and the adoption of accepted sockets, and the one lws protocol callback,
+ * which hands each connection's callbacks to its type (srv.c, wsc.c). The connection table is
+ * conntab.c; the send API and the inbox are send.c.
  *
  * Why per-thread SO_REUSEPORT sockets: Debian's libwebsockets 4.1.6 is built with LWS_MAX_SMP=1
  * and cannot share one listening port between contexts (reference/c-dependencies.md 1.3). Each
@@ -24,325 +27,14 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
-#include "net/net_int.h"
+#include "net/srv.h"
 
 #define LISTEN_BACKLOG 1024
-#define CONN_SLOTS_MIN 64
-#define SLOT_SHIFT     32
-#define SLOT_MASK      0xffffffu
 
 net_global_t g_net;
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER; /* lws has global state at create */
 
-/* ---- Connection table ---------------------------------------------------------------------- */
-
-static conn_id_t make_id(const netthr_t *thr, uint32_t slot)
-{
-    return ((uint64_t)thr->idx << NET_ID_THREAD_SHIFT) | ((uint64_t)slot << SLOT_SHIFT) |
-           thr->gens[slot];
-}
-
-conn_t *conn_new(netthr_t *thr, struct lws *wsi)
-{
-    if (thr->n_free == 0) {
-        uint32_t old = thr->n_slots, cap = old ? old * 2 : CONN_SLOTS_MIN;
-        if (cap > SLOT_MASK)
-            return NULL;
-        thr->slots = xrealloc(thr->slots, cap * sizeof(*thr->slots));
-        thr->gens = xrealloc(thr->gens, cap * sizeof(*thr->gens));
-        thr->free_slots = xrealloc(thr->free_slots, cap * sizeof(*thr->free_slots));
-        for (uint32_t i = cap; i > old; i--) {
-            thr->slots[i - 1] = NULL;
-            thr->gens[i - 1] = 1;
-            thr->free_slots[thr->n_free++] = i - 1;
-        }
-        thr->n_slots = cap;
-    }
-    uint32_t slot = thr->free_slots[--thr->n_free];
-    conn_t *c = xcalloc(1, sizeof(*c));
-    c->thr = thr;
-    c->wsi = wsi;
-    c->id = make_id(thr, slot);
-    c->state = CONN_HTTP;
-    sbuf_init(&c->body);
-    thr->slots[slot] = c;
-    metric_gauge_add(&g_metrics.connections_open, 1);
-    return c;
-}
-
-conn_t *conn_lookup(netthr_t *thr, conn_id_t id)
-{
-    uint32_t slot = (uint32_t)(id >> SLOT_SHIFT) & SLOT_MASK;
-    if (slot >= thr->n_slots)
-        return NULL;
-    conn_t *c = thr->slots[slot];
-    return c && c->id == id ? c : NULL;
-}
-
-static void free_out_queue(conn_t *c)
-{
-    net_out_t *o = c->out_head;
-    while (o) {
-        net_out_t *next = (net_out_t *)o->hdr.link.next;
-        msg_free(&o->hdr);
-        o = next;
-    }
-    c->out_head = c->out_tail = NULL;
-    c->out_count = 0;
-}
-
-void conn_free(conn_t *c)
-{
-    netthr_t *thr = c->thr;
-    uint32_t slot = (uint32_t)(c->id >> SLOT_SHIFT) & SLOT_MASK;
-    thr->slots[slot] = NULL;
-    if (++thr->gens[slot] == 0)
-        thr->gens[slot] = 1;
-    thr->free_slots[thr->n_free++] = slot;
-    free_out_queue(c);
-    if (c->http_resp)
-        msg_free(&c->http_resp->hdr);
-    free(c->path);
-    free(c->query);
-    free(c->authorization);
-    free(c->origin);
-    sbuf_destroy(&c->body);
-    free(c->rx);
-    free(c);
-    metric_gauge_add(&g_metrics.connections_open, -1);
-}
-
-/* ---- Outbound frames ----------------------------------------------------------------------- */
-
-static void out_free(msg_t *m)
-{
-    net_out_t *o = (net_out_t *)m;
-    free(o->extra_headers);
-    free(o);
-}
-
-net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len)
-{
-    net_out_t *o = (net_out_t *)msg_new(0, sizeof(net_out_t) + LWS_PRE + len + 1);
-    o->hdr.free_fn = out_free;
-    o->conn = c;
-    o->kind = (uint8_t)kind;
-    o->len = len;
-    return o;
-}
-
-static netthr_t *thread_of(conn_id_t c)
-{
-    unsigned idx = (unsigned)(c >> NET_ID_THREAD_SHIFT);
-    return idx < (unsigned)g_net.n_threads ? &g_net.threads[idx] : NULL;
-}
-
-static void post_to(netthr_t *thr, net_out_t *o)
-{
-    if (mbox_push_mp(&thr->inbox, &o->hdr) == MBOX_WAS_EMPTY) {
-        /* One wake per batch: only the push that made the inbox non-empty signals. */
-        eventfd_write(thr->wake_fd, 1);
-    }
-}
-
-void net_post(net_out_t *o)
-{
-    netthr_t *thr = thread_of(o->conn);
-    if (thr == NULL || g_net.threads == NULL) {
-        msg_free(&o->hdr);
-        return;
-    }
-    post_to(thr, o);
-}
-
-void net_ws_send_text(conn_id_t c, const char *s, size_t len)
-{
-    net_out_t *o = net_out_new(c, OUT_TEXT, len);
-    memcpy(o->buf + LWS_PRE, s, len);
-    net_post(o);
-}
-
-void net_ws_send_json(conn_id_t c, const cJSON *j)
-{
-    char *s = cJSON_PrintUnformatted(j);
-    if (s == NULL)
-        return;
-    net_ws_send_text(c, s, strlen(s));
-    cJSON_free(s);
-}
-
-void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
-{
-    net_out_t *o = net_out_new(c, OUT_BINARY, len);
-    memcpy(o->buf + LWS_PRE, p, len);
-    net_post(o);
-}
-
-void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message)
-{
-    sbuf_puts(b, ws_event ? "{\"type\":\"error\",\"error\":{\"code\":" : "{\"error\":{\"code\":");
-    sbuf_json_str(b, code);
-    sbuf_puts(b, ",\"message\":");
-    sbuf_json_str(b, message);
-    sbuf_puts(b, "}}");
-}
-
-void net_ws_send_error(conn_id_t c, const char *code, const char *message)
-{
-    sbuf_t b = SBUF_INIT;
-    net_error_json(&b, true, code, message);
-    net_ws_send_text(c, b.data, b.len);
-    sbuf_destroy(&b);
-}
-
-void net_ws_protocol_error(conn_id_t c, const char *code, const char *message)
-{
-    size_t n = strlen(message);
-    net_out_t *o = net_out_new(c, OUT_PROTO_ERROR, n);
-    str_copy(o->text, code, sizeof(o->text));
-    memcpy(o->buf + LWS_PRE, message, n);
-    o->buf[LWS_PRE + n] = '\0';
-    net_post(o);
-}
-
-void net_ws_close(conn_id_t c, ws_close_t why)
-{
-    net_out_t *o = net_out_new(c, OUT_CLOSE, 0);
-    o->why = (uint8_t)why;
-    net_post(o);
-}
-
-void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
-                      const char *extra_headers)
-{
-    net_out_t *o = net_out_new(c, OUT_HTTP, body ? len : 0);
-    o->code = (uint16_t)status;
-    if (body)
-        memcpy(o->buf + LWS_PRE, body, len);
-    if (extra_headers)
-        o->extra_headers = xstrdup(extra_headers);
-    net_post(o);
-}
-
-void net_http_error(conn_id_t c, int status, const char *code, const char *message)
-{
-    sbuf_t b = SBUF_INIT;
-    net_error_json(&b, false, code, message);
-    net_http_respond(c, status, b.data, b.len, NULL);
-    sbuf_destroy(&b);
-}
-
-/* ---- Per-connection queue (network thread) ------------------------------------------------- */
-
-void conn_queue(conn_t *c, net_out_t *o)
-{
-    o->hdr.link.next = NULL;
-    if (c->out_tail)
-        c->out_tail->hdr.link.next = &o->hdr.link;
-    else
-        c->out_head = o;
-    c->out_tail = o;
-    if (o->kind != OUT_CLOSE)
-        c->out_count++;
-    lws_callback_on_writable(c->wsi);
-}
-
-/*
- * Closes a WebSocket with why's code and reason after what is queued. A client that does not
- * take its frames (more than out_cap waiting) is closed at once as WS_CLOSE_TOO_SLOW instead.
- */
-void conn_close(conn_t *c, ws_close_t why)
-{
-    if (c->state != CONN_WS || why <= WS_CLOSE_NONE || why >= WS_CLOSE_COUNT_)
-        return;
-    c->state = CONN_WS_CLOSING;
-    c->close_why = why;
-    net_out_t *o = net_out_new(c->id, OUT_CLOSE, 0);
-    o->why = (uint8_t)why;
-    conn_queue(c, o);
-    /* If the peer does not read, the close frame may never leave: do not wait forever. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
-}
-
-static void handle_out(netthr_t *thr, net_out_t *o)
-{
-    if (o->kind == OUT_DRAIN || o->kind == OUT_STOP) {
-        if (o->kind == OUT_STOP) {
-            thr->stopping = true; /* torn down at the end of this wake */
-            msg_free(&o->hdr);
-            return;
-        }
-        for (uint32_t i = 0; i < thr->n_slots; i++)
-            if (thr->slots[i] && thr->slots[i]->state == CONN_WS && !thr->slots[i]->wsc)
-                ws_drain_net(thr->slots[i]); /* outbound sockets close with their sessions */
-        msg_free(&o->hdr);
-        return;
-    }
-    if (o->kind == OUT_CONNECT) {
-        wsc_start_net(thr, o);
-        msg_free(&o->hdr);
-        return;
-    }
-    if (o->kind >= OUT_PROC_SPAWN && o->kind <= OUT_PROC_SHUTDOWN) {
-        proc_command_net(thr, o); /* frees o */
-        return;
-    }
-    if (o->kind == OUT_FETCH || o->kind == OUT_FETCH_CANCEL) {
-        fetch_command_net(thr, o);
-        msg_free(&o->hdr);
-        return;
-    }
-    conn_t *c = conn_lookup(thr, o->conn);
-    if (c == NULL) {
-        msg_free(&o->hdr); /* the connection has gone */
-        return;
-    }
-    switch (o->kind) {
-    case OUT_HTTP:
-        if (c->state != CONN_HTTP || !c->awaiting_reply || c->http_resp) {
-            msg_free(&o->hdr);
-            return;
-        }
-        c->http_resp = o;
-        c->http_headers_sent = false;
-        lws_callback_on_writable(c->wsi);
-        return;
-    case OUT_CLOSE:
-        conn_close(c, (ws_close_t)o->why);
-        msg_free(&o->hdr);
-        return;
-    case OUT_PROTO_ERROR:
-        ws_protocol_error_net(c, o->text, (const char *)o->buf + LWS_PRE);
-        msg_free(&o->hdr);
-        return;
-    default:
-        if (c->state != CONN_WS) {
-            msg_free(&o->hdr);
-            return;
-        }
-        /*
-         * Nothing queued and the socket takes data: write now. Asking lws for a writeable
-         * callback instead toggles POLLOUT, which libuv turns into two epoll_ctl calls per frame.
-         * This runs from our own uv callback, not inside an lws callback, and lws buffers a
-         * partial write itself; lws_partial_buffered() then says so and later frames queue.
-         * (lws_send_pipe_choked() would also poll() the socket: one more syscall per frame.)
-         */
-        if (c->out_head == NULL && (o->kind == OUT_TEXT || o->kind == OUT_BINARY) &&
-            !lws_partial_buffered(c->wsi)) {
-            if (ws_write_data_net(c->wsi, o) != 0)
-                conn_close(c, WS_CLOSE_INTERNAL);
-            msg_free(&o->hdr);
-            return;
-        }
-        if (c->out_count >= g_net.cfg.out_cap) {
-            msg_free(&o->hdr);
-            free_out_queue(c);
-            conn_close(c, WS_CLOSE_TOO_SLOW);
-            return;
-        }
-        conn_queue(c, o);
-    }
-}
+/* ---- Loop callbacks ------------------------------------------------------------------------ */
 
 /* The inbox's eventfd fired: drain a batch, and come back later if more is waiting. */
 static void on_wake(uv_poll_t *h, int status, int events)
@@ -352,13 +44,7 @@ static void on_wake(uv_poll_t *h, int status, int events)
     netthr_t *thr = h->data;
     eventfd_t v;
     eventfd_read(thr->wake_fd, &v);
-    for (int i = 0; i < NET_INBOX_BATCH; i++) {
-        msg_t *m = mbox_pop_sc(&thr->inbox);
-        if (m == NULL)
-            break;
-        handle_out(thr, (net_out_t *)m);
-    }
-    if (mbox_done_sc(&thr->inbox) > 0)
+    if (send_inbox_net(thr))
         eventfd_write(thr->wake_fd, 1); /* still ours: run again after other I/O */
     if (thr->stopping && thr->ctx) {
         /* Step one of the two-step teardown (reference 1.2), from a uv callback. */
@@ -384,9 +70,15 @@ static void on_sweep(uv_timer_t *t)
 {
     netthr_t *thr = t->data;
     uint64_t now = clock_now_ns();
-    for (uint32_t i = 0; i < thr->n_slots; i++)
-        if (thr->slots[i] && thr->slots[i]->state == CONN_WS)
-            ws_sweep_net(thr->slots[i], now);
+    for (uint32_t i = 0; i < thr->conns.n_slots; i++) {
+        net_conn_t *c = thr->conns.slots[i];
+        if (c == NULL)
+            continue;
+        if (c->kind == NET_CONN_SERVER)
+            ws_sweep_net(srv_conn_of(c), now);
+        else
+            wsc_sweep_net(c, now);
+    }
 }
 
 /* ---- Accepting ----------------------------------------------------------------------------- */
@@ -419,7 +111,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
          * callback but after WSI_CREATE). If adoption fails after the wsi exists, lws frees it
          * through WSI_DESTROY, which frees the conn and tells us here.
          */
-        conn_t *c = conn_new(thr, NULL);
+        srv_conn_t *c = srv_conn_new(thr, NULL);
         if (c == NULL) {
             close(fd);
             continue;
@@ -431,16 +123,16 @@ static void on_accept(uv_poll_t *h, int status, int events)
                                         (g_net.tls ? LWS_ADOPT_ALLOW_SSL : 0));
         info.fd.sockfd = fd;
         info.opaque = c;
-        thr->adopting = c;
+        thr->adopting = &c->base;
         thr->adopting_freed = false;
         struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&info); /* closes fd on failure */
         thr->adopting = NULL;
         if (wsi == NULL) {
             if (!thr->adopting_freed)
-                conn_free(c);
+                srv_destroy_net(c);
             log_warn("net.adopt", LOG_S("error", "libwebsockets refused the socket"));
         } else {
-            c->wsi = wsi;
+            c->base.wsi = wsi;
         }
     }
 }
@@ -456,7 +148,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     (void)user;
     netthr_t *thr = lws_context_user(lws_get_context(wsi));
-    conn_t *c = lws_get_opaque_user_data(wsi);
+    net_conn_t *c = lws_get_opaque_user_data(wsi);
     if (c && c->wsi == NULL)
         c->wsi = wsi; /* a callback from inside lws_adopt_*() */
     switch (reason) {
@@ -465,13 +157,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             thr->adopting_freed = true;
         if (c) {
             lws_set_opaque_user_data(wsi, NULL);
-            if (c->wsc) {
-                wsc_report_closed_net(c); /* no-op when already reported */
-                wsc_free(c);
-            } else {
-                ws_callback(wsi, LWS_CALLBACK_CLOSED, c, NULL, 0); /* no-op unless still open */
-            }
-            conn_free(c);
+            if (c->kind == NET_CONN_CLIENT)
+                wsc_destroy_net(c);
+            else
+                srv_destroy_net(srv_conn_of(c));
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -481,16 +170,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     if (c == NULL)
         return 0;
-    int rc;
-    if (c->wsc && (rc = wsc_callback(wsi, reason, c, in, len)) != 1)
-        return rc;
-    rc = ws_callback(wsi, reason, c, in, len);
-    if (rc != 1)
-        return rc;
-    rc = http_callback(wsi, reason, c, in, len);
-    if (rc != 1)
-        return rc;
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    if (c->kind == NET_CONN_SERVER)
+        return srv_callback(wsi, reason, srv_conn_of(c), in, len, user);
+    int rc = wsc_callback(wsi, reason, c, in, len);
+    return rc != 1 ? rc : lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 static const struct lws_protocols protocols[] = {
@@ -747,7 +430,7 @@ void net_drain(void)
 {
     ck_pr_store_8((uint8_t *)&g_net.draining, 1);
     for (int i = 0; i < g_net.n_threads; i++)
-        post_to(&g_net.threads[i], net_out_new(0, OUT_DRAIN, 0));
+        net_post_thread(&g_net.threads[i], net_out_new(0, OUT_DRAIN, 0));
 }
 
 int net_ws_open_count(void)
@@ -766,7 +449,7 @@ void net_stop(void)
     for (int i = 0; i < g_net.n_threads; i++) {
         netthr_t *thr = &g_net.threads[i];
         if (thr->th)
-            post_to(thr, net_out_new(0, OUT_STOP, 0));
+            net_post_thread(thr, net_out_new(0, OUT_STOP, 0));
     }
     for (int i = 0; i < g_net.n_threads; i++) {
         netthr_t *thr = &g_net.threads[i];
@@ -778,9 +461,7 @@ void net_stop(void)
             mbox_destroy(&thr->inbox);
             close(thr->wake_fd);
         }
-        free(thr->slots);
-        free(thr->gens);
-        free(thr->free_slots);
+        conntab_destroy(&thr->conns);
     }
     free(g_net.threads);
     g_net.threads = NULL;

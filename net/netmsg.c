@@ -1,0 +1,31 @@
+/*
+ * Messages to actors that both WebSocket directions post (server connections in ws.c, outbound
+ * ones in wsc.c): their free functions and the WS_CLOSED message. Thread: any.
+ */
+#include <stdlib.h>
+
+#include "base/util.h"
+#include "net/net_int.h"
+
+void netmsg_open_free(msg_t *m)
+{
+    free(((net_ws_open_msg_t *)m)->query);
+    free(m);
+}
+
+void netmsg_text_free(msg_t *m)
+{
+    cJSON_Delete(((net_ws_text_msg_t *)m)->json);
+    free(m);
+}
+
+net_ws_closed_msg_t *netmsg_closed_new(conn_id_t id, ws_close_t why, uint16_t peer_code)
+{
+    net_ws_closed_msg_t *m = MSG_NEW(net_ws_closed_msg_t, NET_MSG_WS_CLOSED);
+    m->conn = id;
+    m->why = why;
+    m->by_server = why != WS_CLOSE_NONE;
+    m->code = m->by_server ? ws_close_code(why) : (peer_code ? peer_code : WS_CODE_ABNORMAL);
+    str_copy(m->reason, ws_close_reason(why), sizeof(m->reason));
+    return m;
+}

@@ -1,0 +1,317 @@
+/*
+ * The send path: what actors call to write to a connection (net_ws_send_*, net_ws_close,
+ * net_http_respond), the inbox that carries it to the connection's network thread, and the
+ * per-connection queue of frames waiting for the socket.
+ *
+ * An actor's frame is built once, with LWS_PRE bytes of headroom, and posted to the owning
+ * thread's MPSC inbox; only the push that makes the inbox non-empty writes the thread's eventfd,
+ * so a burst of sends wakes the thread once. The thread drains a batch (send_inbox_net), drops
+ * frames whose connection has gone, and hands the rest to the connection's type: server
+ * connections (ws.c, http.c) and outbound ones (wsc.c) frame and write their own.
+ */
+#include <string.h>
+#include <sys/eventfd.h>
+
+#include "base/util.h"
+#include "net/net_int.h"
+#include "net/srv.h"
+
+/* ---- Frames and the inbox (any thread) ------------------------------------------------------ */
+
+static void out_free(msg_t *m)
+{
+    net_out_t *o = (net_out_t *)m;
+    free(o->extra_headers);
+    free(o);
+}
+
+net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len)
+{
+    net_out_t *o = (net_out_t *)msg_new(0, sizeof(net_out_t) + LWS_PRE + len + 1);
+    o->hdr.free_fn = out_free;
+    o->conn = c;
+    o->kind = (uint8_t)kind;
+    o->len = len;
+    return o;
+}
+
+void net_post_thread(netthr_t *thr, net_out_t *o)
+{
+    if (mbox_push_mp(&thr->inbox, &o->hdr) == MBOX_WAS_EMPTY) {
+        /* One wake per batch: only the push that made the inbox non-empty signals. */
+        eventfd_write(thr->wake_fd, 1);
+    }
+}
+
+void net_post(net_out_t *o)
+{
+    unsigned idx = (unsigned)(o->conn >> NET_ID_THREAD_SHIFT);
+    if (g_net.threads == NULL || idx >= (unsigned)g_net.n_threads) {
+        msg_free(&o->hdr);
+        return;
+    }
+    net_post_thread(&g_net.threads[idx], o);
+}
+
+/* ---- The send API (any thread) -------------------------------------------------------------- */
+
+void net_ws_send_text(conn_id_t c, const char *s, size_t len)
+{
+    net_out_t *o = net_out_new(c, OUT_TEXT, len);
+    memcpy(o->buf + LWS_PRE, s, len);
+    net_post(o);
+}
+
+void net_ws_send_json(conn_id_t c, const cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    if (s == NULL)
+        return;
+    net_ws_send_text(c, s, strlen(s));
+    cJSON_free(s);
+}
+
+void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
+{
+    net_out_t *o = net_out_new(c, OUT_BINARY, len);
+    memcpy(o->buf + LWS_PRE, p, len);
+    net_post(o);
+}
+
+void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message)
+{
+    sbuf_puts(b, ws_event ? "{\"type\":\"error\",\"error\":{\"code\":" : "{\"error\":{\"code\":");
+    sbuf_json_str(b, code);
+    sbuf_puts(b, ",\"message\":");
+    sbuf_json_str(b, message);
+    sbuf_puts(b, "}}");
+}
+
+void net_ws_send_error(conn_id_t c, const char *code, const char *message)
+{
+    sbuf_t b = SBUF_INIT;
+    net_error_json(&b, true, code, message);
+    net_ws_send_text(c, b.data, b.len);
+    sbuf_destroy(&b);
+}
+
+void net_ws_protocol_error(conn_id_t c, const char *code, const char *message)
+{
+    size_t n = strlen(message);
+    net_out_t *o = net_out_new(c, OUT_PROTO_ERROR, n);
+    str_copy(o->text, code, sizeof(o->text));
+    memcpy(o->buf + LWS_PRE, message, n);
+    o->buf[LWS_PRE + n] = '\0';
+    net_post(o);
+}
+
+void net_ws_close(conn_id_t c, ws_close_t why)
+{
+    net_out_t *o = net_out_new(c, OUT_CLOSE, 0);
+    o->why = (uint8_t)why;
+    net_post(o);
+}
+
+void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
+                      const char *extra_headers)
+{
+    net_out_t *o = net_out_new(c, OUT_HTTP, body ? len : 0);
+    o->code = (uint16_t)status;
+    if (body)
+        memcpy(o->buf + LWS_PRE, body, len);
+    if (extra_headers)
+        o->extra_headers = xstrdup(extra_headers);
+    net_post(o);
+}
+
+void net_http_error(conn_id_t c, int status, const char *code, const char *message)
+{
+    sbuf_t b = SBUF_INIT;
+    net_error_json(&b, false, code, message);
+    net_http_respond(c, status, b.data, b.len, NULL);
+    sbuf_destroy(&b);
+}
+
+/* ---- Per-connection queue (network thread) -------------------------------------------------- */
+
+void send_queue(net_conn_t *c, net_out_t *o)
+{
+    o->hdr.link.next = NULL;
+    if (c->out_tail)
+        c->out_tail->hdr.link.next = &o->hdr.link;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    if (o->kind != OUT_CLOSE)
+        c->out_count++;
+    lws_callback_on_writable(c->wsi);
+}
+
+net_out_t *send_next(net_conn_t *c)
+{
+    net_out_t *o = c->out_head;
+    if (o == NULL)
+        return NULL;
+    c->out_head = (net_out_t *)o->hdr.link.next;
+    if (c->out_head == NULL)
+        c->out_tail = NULL;
+    if (o->kind != OUT_CLOSE)
+        c->out_count--;
+    return o;
+}
+
+void send_clear(net_conn_t *c)
+{
+    net_out_t *o;
+    while ((o = send_next(c)) != NULL)
+        msg_free(&o->hdr);
+}
+
+void send_queue_close(net_conn_t *c, ws_close_t why)
+{
+    net_out_t *o = net_out_new(c->id, OUT_CLOSE, 0);
+    o->why = (uint8_t)why;
+    send_queue(c, o);
+    /* If the peer does not read, the close frame may never leave: do not wait forever. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
+}
+
+bool send_keepalive(net_conn_t *c, uint64_t last_rx_ns, uint64_t *last_ping_ns, uint64_t now_ns)
+{
+    if (now_ns - last_rx_ns >= (uint64_t)NET_PONG_TIMEOUT_S * NS_PER_SEC)
+        return true;
+    if (now_ns - *last_ping_ns >= (uint64_t)NET_PING_INTERVAL_S * NS_PER_SEC) {
+        *last_ping_ns = now_ns;
+        send_queue(c, net_out_new(c->id, OUT_PING, 0));
+    }
+    return false;
+}
+
+/* ---- Draining the inbox (network thread) ---------------------------------------------------- */
+
+static bool conn_is_open(const net_conn_t *c)
+{
+    return c->kind == NET_CONN_SERVER ? ws_is_open((const srv_conn_t *)c) : wsc_is_open(c);
+}
+
+static void conn_close(net_conn_t *c, ws_close_t why)
+{
+    if (c->kind == NET_CONN_SERVER)
+        ws_close_net(srv_conn_of(c), why);
+    else
+        wsc_close_net(c, why);
+}
+
+/* A text or binary frame for an open WebSocket of either direction. */
+static void send_data(net_conn_t *c, net_out_t *o)
+{
+    if (!conn_is_open(c)) {
+        msg_free(&o->hdr);
+        return;
+    }
+    /*
+     * Nothing queued and the socket takes data: write now. Asking lws for a writeable callback
+     * instead toggles POLLOUT, which libuv turns into two epoll_ctl calls per frame. This runs
+     * from our own uv callback, not inside an lws callback, and lws buffers a partial write
+     * itself; lws_partial_buffered() then says so and later frames queue. (lws_send_pipe_choked()
+     * would also poll() the socket: one more syscall per frame.)
+     */
+    if (c->out_head == NULL && !lws_partial_buffered(c->wsi)) {
+        int rc = c->kind == NET_CONN_SERVER ? ws_write_data_net(srv_conn_of(c), o)
+                                            : wsc_write_data_net(c, o);
+        msg_free(&o->hdr);
+        if (rc != 0)
+            conn_close(c, WS_CLOSE_INTERNAL);
+        return;
+    }
+    if (c->out_count >= g_net.cfg.out_cap) {
+        msg_free(&o->hdr);
+        send_clear(c);
+        conn_close(c, WS_CLOSE_TOO_SLOW);
+        return;
+    }
+    send_queue(c, o);
+}
+
+/* A frame or request for one connection; o is freed or kept here. */
+static void handle_conn_out(netthr_t *thr, net_out_t *o)
+{
+    net_conn_t *c = conntab_lookup(thr, o->conn);
+    if (c == NULL) {
+        msg_free(&o->hdr); /* the connection has gone */
+        return;
+    }
+    bool server = c->kind == NET_CONN_SERVER;
+    switch (o->kind) {
+    case OUT_TEXT:
+    case OUT_BINARY:
+        send_data(c, o);
+        return;
+    case OUT_HTTP:
+        if (server) {
+            http_respond_net(srv_conn_of(c), o);
+            return;
+        }
+        break;
+    case OUT_CLOSE:
+        conn_close(c, (ws_close_t)o->why);
+        break;
+    case OUT_PROTO_ERROR:
+        if (server)
+            ws_protocol_error_net(srv_conn_of(c), o->text, (const char *)o->buf + LWS_PRE);
+        break;
+    default:
+        break;
+    }
+    msg_free(&o->hdr);
+}
+
+/* Closes every open server WebSocket for shutdown; outbound ones close with their sessions. */
+static void drain_net(netthr_t *thr)
+{
+    for (uint32_t i = 0; i < thr->conns.n_slots; i++) {
+        net_conn_t *c = thr->conns.slots[i];
+        if (c && c->kind == NET_CONN_SERVER && ws_is_open(srv_conn_of(c)))
+            ws_drain_net(srv_conn_of(c));
+    }
+}
+
+static void handle_out(netthr_t *thr, net_out_t *o)
+{
+    switch (o->kind) {
+    case OUT_STOP:
+        thr->stopping = true; /* torn down at the end of this wake (thread.c) */
+        break;
+    case OUT_DRAIN:
+        drain_net(thr);
+        break;
+    case OUT_CONNECT:
+        wsc_start_net(thr, o);
+        break;
+    case OUT_FETCH:
+    case OUT_FETCH_CANCEL:
+        fetch_command_net(thr, o);
+        break;
+    case OUT_PROC_SPAWN:
+    case OUT_PROC_WRITE:
+    case OUT_PROC_KILL:
+    case OUT_PROC_SHUTDOWN:
+        proc_command_net(thr, o); /* frees o */
+        return;
+    default:
+        handle_conn_out(thr, o);
+        return;
+    }
+    msg_free(&o->hdr);
+}
+
+bool send_inbox_net(netthr_t *thr)
+{
+    for (int i = 0; i < NET_INBOX_BATCH; i++) {
+        msg_t *m = mbox_pop_sc(&thr->inbox);
+        if (m == NULL)
+            break;
+        handle_out(thr, (net_out_t *)m);
+    }
+    return mbox_done_sc(&thr->inbox) > 0;
+}
