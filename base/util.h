@@ -43,4 +43,14 @@ size_t str_copy(char *dst, const char *src, size_t size);
 /* True when s (of length len) matches [A-Za-z0-9_-]{min,max}. */
 bool str_is_id(const char *s, size_t len, size_t min, size_t max);
 
+/* Code points in a NUL-terminated UTF-8 string (continuation bytes not counted): the unit of
+ * the product's text limits (SPEC 14). The string is assumed valid (net checks UTF-8). */
+static inline size_t str_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 #endif

@@ -23,7 +23,6 @@
 #include "actors/timer.h"
 #include "agents/agentrun/agentev.h"
 #include "agents/agentrun/agentrun.h"
-#include "agents/voice/events.h"
 #include "agents/auth/jwtauth.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/store/store.h"
@@ -224,7 +223,7 @@ static void on_start(agent_t *a, const cJSON *ev)
         net_ws_send_error(a->conn, "duplicate_run_id", "this runId was already used here");
         return;
     }
-    if (events_utf8_chars(task) > AGENT_TEXT_MAX_CHARS) {
+    if (str_utf8_chars(task) > AGENT_TEXT_MAX_CHARS) {
         net_ws_send_error(a->conn, "text_too_long", "task is limited to 8000 characters");
         return;
     }
@@ -275,7 +274,7 @@ static void on_answer(agent_t *a, const cJSON *ev)
                               "answer takes a string answer and an optional string runId");
         return;
     }
-    if (events_utf8_chars(ans->valuestring) > AGENT_TEXT_MAX_CHARS) {
+    if (str_utf8_chars(ans->valuestring) > AGENT_TEXT_MAX_CHARS) {
         net_ws_send_error(a->conn, "text_too_long", "answer is limited to 8000 characters");
         return;
     }

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "agents/chat/chat_int.h"
-#include "agents/voice/events.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/store/store.h"
 #include "agents/tools/tools.h"
@@ -263,7 +262,7 @@ static void on_message(chat_thread_t *t, const net_ws_text_msg_t *m)
                               "clientMessageId of at most 128 bytes");
         return;
     }
-    if (events_utf8_chars(text->valuestring) > CHAT_TEXT_MAX_CHARS) {
+    if (str_utf8_chars(text->valuestring) > CHAT_TEXT_MAX_CHARS) {
         net_ws_send_error(m->conn, "text_too_long", "text is limited to 8000 characters");
         return;
     }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "audio/b64.h"
+#include "base/util.h"
 
 /* Upstream events the client sees, with the GA name to use (beta aliases renamed). */
 static const struct {
@@ -64,14 +65,6 @@ ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char
     return len < 0 ? -1 : len;
 }
 
-size_t events_utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 int events_check_client_item(const cJSON *ev, size_t max_chars)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
@@ -86,7 +79,7 @@ int events_check_client_item(const cJSON *ev, size_t max_chars)
         !cJSON_IsArray(content) || cJSON_GetArraySize(content) != 1 || !cJSON_IsString(ptype) ||
         strcmp(ptype->valuestring, "input_text") != 0 || !cJSON_IsString(text))
         return EVENTS_ITEM_INVALID;
-    if (events_utf8_chars(text->valuestring) > max_chars)
+    if (str_utf8_chars(text->valuestring) > max_chars)
         return EVENTS_ITEM_TOO_LONG;
     return EVENTS_ITEM_OK;
 }

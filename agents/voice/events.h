@@ -33,7 +33,5 @@ ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char
 /* Upper bound of the decoded size of ev's delta (0 when none). */
 size_t events_audio_max(const cJSON *ev);
 
-/* Code points of UTF-8 text (invalid bytes count one each). */
-size_t events_utf8_chars(const char *s);
 
 #endif
