@@ -10,6 +10,7 @@
 #include "agents/agents.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@
 #include "net/net.h"
 
 #define AGENTS_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
+
+_Static_assert(STORE_SERVER_KEY_BYTES == GATE_USER_SECRET_BYTES, "the gate takes the store's key");
 
 /* main's references to the long-lived actors, in start-up order. */
 static struct {
@@ -158,11 +161,14 @@ int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t er
     started_ns = clock_now_ns();
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
-    /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. */
-    if (store_open(db_path, &A.store, err, errlen) != 0)
+    /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
+     * keeps the server keys, which the actors that use them get a copy of at spawn. */
+    store_keys_t keys;
+    if (store_open(db_path, &A.store, &keys, err, errlen) != 0)
         return -1;
     A.session_update = voice_session_update_new(ac);
-    A.gate = gate_spawn();
+    A.gate = gate_spawn(keys.user_key);
+    sodium_memzero(&keys, sizeof(keys));
     A.router = A.gate ? router_spawn() : NULL;
     A.pool = A.router ? supervisor_pool_spawn(A.store) : NULL;
     if (A.pool) {

@@ -135,6 +135,7 @@ static const config_var_t config_vars[] = {
     STR_VAR("SWITCHBOARD_SUPERVISOR_MODEL", VAR_MODEL, supervisor_model, "gpt-4o-mini"),
     COUNT_VAR("SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS", supervisor_max_iterations, "10"),
     COUNT_VAR("SWITCHBOARD_MAX_SUPERVISOR_RUNS", max_supervisor_runs, "64"),
+    COUNT_VAR("SWITCHBOARD_CHAT_RUNS_PER_MIN", chat_runs_per_min, "20"),
     MS_VAR("SWITCHBOARD_TOOL_TIMEOUT_MS", tool_timeout_ms, "15000"),
     MS_VAR("SWITCHBOARD_MCP_CALL_TIMEOUT_MS", mcp_call_timeout_ms, "30000"),
     SECS_VAR("SWITCHBOARD_UPSTREAM_RECYCLE_S", upstream_recycle_s, "3300"),

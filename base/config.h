@@ -59,6 +59,7 @@ typedef struct config {
     char *supervisor_model;
     int supervisor_max_iterations;
     int max_supervisor_runs;
+    int chat_runs_per_min; /* chat messages (supervisor runs) per client IP per minute */
     int tool_timeout_ms;
     int mcp_call_timeout_ms;
     int upstream_recycle_s;

@@ -293,6 +293,7 @@ static void dispatch(srv_conn_t *c)
     m->query = xstrdup(c->query ? c->query : "");
     m->authorization = c->authorization ? xstrdup(c->authorization) : NULL;
     m->origin = c->origin ? xstrdup(c->origin) : NULL;
+    m->origin_allowed = c->origin == NULL || c->cors;
     m->peer = c->peer;
     if (c->body.len > 0) {
         m->body_len = c->body.len;

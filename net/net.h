@@ -121,6 +121,7 @@ typedef struct net_http_msg {
     char *query;         /* owned; raw, "" when none */
     char *authorization; /* owned; NULL when absent */
     char *origin;        /* owned; NULL when absent */
+    bool origin_allowed; /* no Origin, or one SPEC 14 "Origins" allows */
     net_peer_t peer;
     char *body; /* owned; NUL-terminated, NULL when empty */
     size_t body_len;

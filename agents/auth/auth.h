@@ -1,9 +1,10 @@
 /*
  * auth: who may do what (SPEC 4, 14). The gate actor owns the ephemeral tokens, the per-IP rate
  * windows of POST /api/sessions and the registry of live voice sessions (gate.c); jwtauth.h
- * checks the HS256 JWTs of /ws/chat and /ws/agent; the bearer checks guard the server-to-server
- * API (bearer.c). It may call agents/config only: askers name themselves in their messages
- * (reply_to), so the gate never needs to know what a session or a chat registry is.
+ * checks the HS256 JWTs of /ws/chat and /ws/agent; userkey.h makes and checks the keys of
+ * anonymous chat users; the bearer checks guard the server-to-server API (bearer.c). It may call
+ * agents/config only: askers name themselves in their messages (reply_to), so the gate never needs
+ * to know what a session or a chat registry is.
  *
  * CONTRACT
  *   gate_spawn(): main thread (agents.c). The message builders and the bearer checks: any
@@ -47,9 +48,10 @@ typedef struct gate_admitted_msg {
 } gate_admitted_msg_t;
 
 /*
- * chat -> gate: spend this ephemeral token for a /ws/chat connection. Tokens of either purpose
- * are good (SPEC 5.3, 14): the sessionId binding and the voice capacity do not apply. The token
- * is spent when valid; expired ones are dropped too. The gate answers GATE_MSG_REDEEMED.
+ * chat -> gate: spend this ephemeral token for a /ws/chat connection. Only chat tokens are good
+ * (SPEC 5.3, 14), and the sessionId binding and the voice capacity do not apply. A known token
+ * is spent whatever the answer. The gate answers GATE_MSG_REDEEMED with the token's user, which
+ * the asker compares with the userId the connection claims.
  */
 typedef struct gate_redeem_msg {
     msg_t hdr;
@@ -61,7 +63,8 @@ typedef struct gate_redeem_msg {
 typedef struct gate_redeemed_msg {
     msg_t hdr;
     uint64_t cookie;
-    bool ok;
+    bool ok;                  /* a chat token, unexpired and not spent before */
+    char user_id[ID_MAX + 1]; /* when ok: the user the token belongs to */
 } gate_redeemed_msg_t;
 
 /* session -> gate: an admitted session has ended. */
@@ -74,8 +77,14 @@ typedef struct gate_ended_msg {
 /* Builds a GATE_MSG_REDEEM (takes a new reference to reply_to). */
 gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const char *token);
 
-/* Spawns the gate (the target of POST /api/sessions); NULL when the runtime refuses. */
-actor_t *gate_spawn(void);
+#define GATE_USER_SECRET_BYTES 32 /* = USERKEY_SECRET_BYTES = STORE_SERVER_KEY_BYTES */
+
+/*
+ * Spawns the gate (the target of POST /api/sessions); NULL when the runtime refuses.
+ * user_secret is the server key that signs anonymous chat users' userKeys (userkey.h); the gate
+ * keeps a copy.
+ */
+actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
 
 /* Constant-time comparison of a bearer Authorization header with the secret (bearer.c). */
 bool auth_bearer_ok(const char *authorization, const char *secret);

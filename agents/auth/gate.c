@@ -1,7 +1,9 @@
 /*
- * gate: the front door of voice sessions. One actor owns the ephemeral tokens, the per-IP rate
- * windows of POST /api/sessions, and the registry of live voice sessions, so the capacity
- * limits are exact without locks (SPEC 2.1 SWITCHBOARD_MAX_SESSIONS, 14 "Order of checks").
+ * gate: the front door of voice sessions and chat. One actor owns the ephemeral tokens, the
+ * per-IP rate windows of POST /api/sessions, and the registry of live voice sessions, so the
+ * capacity limits are exact without locks (SPEC 2.1 SWITCHBOARD_MAX_SESSIONS, 14 "Order of
+ * checks"). A chat token is bound to a user: one named with the API secret, or an anonymous
+ * one, new or proven by its userKey (userkey.h; SPEC 14 "Voice sessions").
  * Behind the messages it is the token store and session registry of SPEC 13: a Redis-backed
  * gate would answer the same messages.
  */
@@ -12,6 +14,7 @@
 
 #include "actors/timer.h"
 #include "agents/auth/auth.h"
+#include "agents/auth/userkey.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -28,8 +31,11 @@
 #define PURPOSE_CHAT     1
 #define GATE_MSG_SWEEP   (MSG_TYPE_AUTH_BASE + 0xF0u) /* its own timer */
 
+_Static_assert(GATE_USER_SECRET_BYTES == USERKEY_SECRET_BYTES, "one key size");
+
 typedef struct token {
     char session_id[ID_MAX + 1];
+    char user_id[ID_MAX + 1]; /* chat: the user it belongs to; voice: "" */
     uint64_t expires_ns;
     int purpose;
 } token_t;
@@ -52,6 +58,7 @@ typedef struct gate {
     strmap_t per_ip;   /* ip -> (uintptr_t) live sessions of that IP */
     int live;
     actor_timer_t *sweep;
+    uint8_t user_secret[USERKEY_SECRET_BYTES]; /* immutable: signs anonymous users' userKeys */
 } gate_t;
 
 static void hex(char *out, const unsigned char *in, size_t n)
@@ -90,10 +97,55 @@ static int rate_limited(gate_t *g, const char *ip, uint64_t now)
     return secs < 1 ? 1 : secs;
 }
 
+/*
+ * The user of a chat token, from the body: a userId named with the API secret, the anonymous
+ * user of a userKey, or a new anonymous user. Writes it (and for anonymous users, the userKey
+ * to hand back) and returns true; false when the request was answered with an error.
+ */
+static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *body,
+                      char user_id[ID_MAX + 1], char user_key[USERKEY_LEN + 1])
+{
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "userId");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(body, "userKey");
+    user_key[0] = '\0';
+    if (uid && key) {
+        net_http_error(req->conn, 400, "invalid_request", "give userId or userKey, not both");
+        return false;
+    }
+    if (uid) {
+        if (!cJSON_IsString(uid) ||
+            !str_is_id(uid->valuestring, strlen(uid->valuestring), 1, ID_MAX)) {
+            net_http_error(req->conn, 400, "invalid_user_id",
+                           "userId must match [A-Za-z0-9_-]{1,64}");
+            return false;
+        }
+        if (!auth_api_ok(req)) {
+            net_http_error(req->conn, 401, "unauthorized", "naming a userId needs the API secret");
+            return false;
+        }
+        str_copy(user_id, uid->valuestring, ID_MAX + 1);
+        return true;
+    }
+    if (key) {
+        if (!cJSON_IsString(key) || !userkey_check(g->user_secret, key->valuestring, user_id)) {
+            net_http_error(req->conn, 401, "unauthorized", "this userKey is not valid");
+            return false;
+        }
+    } else {
+        userkey_new_anon(user_id);
+    }
+    userkey_make(g->user_secret, user_id, user_key);
+    return true;
+}
+
 /* POST /api/sessions, with the checks in the order of SPEC 14. */
 static void mint(gate_t *g, const net_http_msg_t *req)
 {
     uint64_t now = clock_now_ns();
+    if (!req->origin_allowed) { /* before the rate window: a foreign page spends no quota */
+        net_http_error(req->conn, 403, "forbidden_origin", "this origin is not allowed");
+        return;
+    }
     if (net_draining()) {
         net_http_error(req->conn, 503, "draining", "the server is shutting down");
         return;
@@ -133,6 +185,12 @@ static void mint(gate_t *g, const net_http_msg_t *req)
             return;
         }
     }
+    if (purpose == PURPOSE_VOICE && (cJSON_GetObjectItemCaseSensitive(body, "userId") ||
+                                     cJSON_GetObjectItemCaseSensitive(body, "userKey"))) {
+        net_http_error(req->conn, 400, "invalid_request",
+                       "userId and userKey belong to chat tokens");
+        return;
+    }
     char session_id[ID_MAX + 1];
     const cJSON *sid = cJSON_GetObjectItemCaseSensitive(body, "sessionId");
     if (sid) {
@@ -149,6 +207,10 @@ static void mint(gate_t *g, const net_http_msg_t *req)
         memcpy(session_id, "sess_", 5);
         hex(session_id + 5, rnd, sizeof(rnd));
     }
+    char user_id[ID_MAX + 1] = "";
+    char user_key[USERKEY_LEN + 1] = "";
+    if (purpose == PURPOSE_CHAT && !chat_user(g, req, body, user_id, user_key))
+        return;
     if (purpose == PURPOSE_VOICE) {
         if (strmap_get(&g->sessions, session_id)) {
             net_http_error(req->conn, 409, "session_exists",
@@ -168,6 +230,7 @@ static void mint(gate_t *g, const net_http_msg_t *req)
     sodium_memzero(rnd, sizeof(rnd));
     token_t *t = xcalloc(1, sizeof(*t));
     str_copy(t->session_id, session_id, sizeof(t->session_id));
+    str_copy(t->user_id, user_id, sizeof(t->user_id));
     t->expires_ns = now + (uint64_t)g_config->token_ttl_s * NS_PER_SEC;
     t->purpose = purpose;
     strmap_put(&g->tokens, token, t);
@@ -177,10 +240,18 @@ static void mint(gate_t *g, const net_http_msg_t *req)
     sbuf_t b = SBUF_INIT;
     sbuf_puts(&b, "{\"sessionId\":");
     sbuf_json_str(&b, session_id);
-    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu}", token, (unsigned long long)expires_at);
+    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu", token, (unsigned long long)expires_at);
+    if (purpose == PURPOSE_CHAT) {
+        sbuf_puts(&b, ",\"userId\":");
+        sbuf_json_str(&b, user_id);
+        if (user_key[0])
+            sbuf_printf(&b, ",\"userKey\":\"%s\"", user_key);
+    }
+    sbuf_puts(&b, "}");
     respond_json(req->conn, 200, &b, NULL);
+    sodium_memzero(user_key, sizeof(user_key));
     log_info("token.issued", LOG_S("sid", session_id), LOG_S("ip", req->peer.ip),
-             LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"));
+             LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"), LOG_S("user", user_id));
 }
 
 static void answer(actor_t *session, bool ok, ws_close_t why)
@@ -191,15 +262,27 @@ static void answer(actor_t *session, bool ok, ws_close_t why)
     actor_send(session, &m->hdr);
 }
 
-/* A /ws connection presents its token: token (spent when valid) -> exists -> capacity. */
+/*
+ * Takes the token presented as text out of the store: a token is spent once shown, whether or
+ * not a later check lets it in (SPEC 14 "Order of checks"). Returns it (the caller frees it) when
+ * it was known and unexpired, else NULL.
+ */
+static token_t *spend(gate_t *g, const char *text, uint64_t now)
+{
+    token_t *t = text[0] ? strmap_del(&g->tokens, text) : NULL;
+    if (t && now >= t->expires_ns) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* A /ws connection presents its token: token (spent if known) -> exists -> capacity. */
 static void admit(gate_t *g, gate_admit_msg_t *m)
 {
-    uint64_t now = clock_now_ns();
-    token_t *t = m->token[0] ? strmap_get(&g->tokens, m->token) : NULL;
-    bool valid = t && t->purpose == PURPOSE_VOICE && now < t->expires_ns &&
-                 strcmp(t->session_id, m->session_id) == 0;
-    if (t && (valid || now >= t->expires_ns))
-        free(strmap_del(&g->tokens, m->token)); /* single use; expired ones go too */
+    token_t *t = spend(g, m->token, clock_now_ns());
+    bool valid = t && t->purpose == PURPOSE_VOICE && strcmp(t->session_id, m->session_id) == 0;
+    free(t);
     if (!valid) {
         answer(m->session, false, WS_CLOSE_UNAUTHORIZED);
         return;
@@ -224,17 +307,16 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     answer(m->session, true, WS_CLOSE_NONE);
 }
 
-/* A /ws/chat connection presents its token: any purpose, any sessionId; spent when valid. */
+/* A /ws/chat connection presents its token: a chat token, any sessionId; spent if known. */
 static void redeem(gate_t *g, const gate_redeem_msg_t *m)
 {
-    uint64_t now = clock_now_ns();
-    token_t *t = m->token[0] ? strmap_get(&g->tokens, m->token) : NULL;
-    bool valid = t && now < t->expires_ns;
-    if (t)
-        free(strmap_del(&g->tokens, m->token));
+    token_t *t = spend(g, m->token, clock_now_ns());
     gate_redeemed_msg_t *r = MSG_NEW(gate_redeemed_msg_t, GATE_MSG_REDEEMED);
     r->cookie = m->cookie;
-    r->ok = valid;
+    r->ok = t && t->purpose == PURPOSE_CHAT;
+    if (r->ok)
+        str_copy(r->user_id, t->user_id, sizeof(r->user_id));
+    free(t);
     actor_send(m->reply_to, &r->hdr);
 }
 
@@ -351,14 +433,17 @@ static void gate_stop(actor_t *self)
     strmap_destroy(&g->windows);
     strmap_destroy(&g->sessions);
     strmap_destroy(&g->per_ip);
+    sodium_memzero(g->user_secret, sizeof(g->user_secret));
 }
 
 static const actor_type_t gate_type = {"gate", gate_handle, gate_stop};
 
-actor_t *gate_spawn(void)
+actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
 {
     gate_t *g = xcalloc(1, sizeof(*g));
+    memcpy(g->user_secret, user_secret, sizeof(g->user_secret));
     if (actor_spawn(&g->actor, &gate_type, LANE_REALTIME) != 0) {
+        sodium_memzero(g->user_secret, sizeof(g->user_secret));
         free(g);
         return NULL;
     }

@@ -2,16 +2,22 @@
  * chat: the registry of /ws/chat connections and live chat threads (design in chat_int.h).
  *
  * On open it checks the query (threadId and userId: [A-Za-z0-9_-]{1,64}, else 1008
- * "unauthorized") and the token: an ephemeral `ek_` token is spent through the gate; anything
- * else must be an HS256 JWT whose sub is the userId (jwtauth.h). Then the connection is attached
- * to its thread's actor. Events that arrive while the token is being checked are held (a few)
- * and forwarded after the attach, in order.
+ * "unauthorized") and the token: an ephemeral `ek_` token is spent through the gate, which
+ * answers with the token's user, and that must be the userId; anything else must be an HS256
+ * JWT whose sub is the userId (jwtauth.h). Then the connection is attached to its thread's
+ * actor. Events that arrive while the token is being checked are held (a few) and forwarded
+ * after the attach, in order.
+ *
+ * Every user message starts a paid supervisor run, so messages are counted per client IP in a
+ * fixed window of CHAT_RATE_WINDOW_S; past SWITCHBOARD_CHAT_RUNS_PER_MIN the message is answered
+ * with a rate_limited error and goes no further (the socket stays open).
  * Thread: the registry's worker.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/timer.h"
 #include "agents/chat/chat_int.h"
 #include "agents/auth/jwtauth.h"
 #include "base/config.h"
@@ -19,10 +25,13 @@
 #include "base/strmap.h"
 #include "base/util.h"
 
-#define CHAT_TOKEN_MAX   4096 /* a JWT in the query; ephemeral tokens are 67 bytes */
-#define CHAT_HELD_MAX    8    /* events held per connection while its token is checked */
-#define EPHEMERAL_PREFIX "ek_"
-#define MS_PER_S         1000
+#define CHAT_TOKEN_MAX     4096 /* a JWT in the query; ephemeral tokens are 67 bytes */
+#define CHAT_HELD_MAX      8    /* events held per connection while its token is checked */
+#define EPHEMERAL_PREFIX   "ek_"
+#define MS_PER_S           1000
+#define CHAT_RATE_WINDOW_S 60    /* SWITCHBOARD_CHAT_RUNS_PER_MIN counts in windows this long */
+#define CHAT_SWEEP_MS      60000 /* how often windows of quiet IPs are dropped */
+#define CHAT_MSG_SWEEP     (MSG_TYPE_CHAT_BASE + 0xF0u) /* its own timer */
 
 static const char *const chat_types[] = {"message", NULL};
 
@@ -30,6 +39,7 @@ typedef struct chat_conn {
     conn_id_t conn;
     char thread_id[ID_MAX + 1];
     char user_id[ID_MAX + 1];
+    char ip[sizeof(((net_peer_t *)0)->ip)]; /* the client, for the per-IP run limit */
     actor_t *thread; /* once attached: the thread's actor (the thread entry holds the reference) */
     net_ws_text_msg_t *held[CHAT_HELD_MAX];
     int n_held;
@@ -41,11 +51,19 @@ typedef struct thread_entry {
     uint64_t attaches; /* ATTACH messages sent to this actor */
 } thread_entry_t;
 
+/* The messages of one client IP in the current window. */
+typedef struct run_window {
+    uint64_t start_ns;
+    uint32_t count;
+} run_window_t;
+
 typedef struct chat {
     actor_t actor;
-    chat_deps_t deps; /* references, released at stop */
-    strmap_t conns;   /* "<conn id hex>" -> chat_conn_t */
-    strmap_t threads; /* threadId -> thread_entry_t */
+    chat_deps_t deps;     /* references, released at stop */
+    strmap_t conns;       /* "<conn id hex>" -> chat_conn_t */
+    strmap_t threads;     /* threadId -> thread_entry_t */
+    strmap_t windows;     /* client IP -> run_window_t */
+    actor_timer_t *sweep; /* drops stale windows */
 } chat_t;
 
 static void conn_key(char *buf, size_t n, conn_id_t c)
@@ -78,6 +96,38 @@ static bool query_id(const char *query, const char *name, char out[ID_MAX + 1])
     return true;
 }
 
+/* Counts a user message of ip; true when it is over SWITCHBOARD_CHAT_RUNS_PER_MIN. */
+static bool over_run_limit(chat_t *ch, const char *ip)
+{
+    uint64_t now = clock_now_ns();
+    run_window_t *w = strmap_get(&ch->windows, ip);
+    if (w == NULL) {
+        w = xcalloc(1, sizeof(*w));
+        w->start_ns = now;
+        strmap_put(&ch->windows, ip, w);
+    } else if (now - w->start_ns >= CHAT_RATE_WINDOW_S * NS_PER_SEC) {
+        w->start_ns = now;
+        w->count = 0;
+    }
+    if (w->count >= (uint32_t)g_config->chat_runs_per_min)
+        return true;
+    w->count++;
+    return false;
+}
+
+/* Sends m (taken) on to the thread actor, unless it is a message over the per-IP run limit. */
+static void forward(chat_t *ch, chat_conn_t *cc, net_ws_text_msg_t *m)
+{
+    if (strcmp(m->type, "message") == 0 && over_run_limit(ch, cc->ip)) {
+        log_info("chat.rate_limited", LOG_S("ip", cc->ip), LOG_S("thread", cc->thread_id));
+        net_ws_send_error(m->conn, "rate_limited",
+                          "too many chat messages from this address; retry in a minute");
+        msg_free(&m->hdr);
+        return;
+    }
+    actor_send(cc->thread, &m->hdr);
+}
+
 /* The token checked: attach to the thread (spawning its actor), then forward what was held. */
 static void attach(chat_t *ch, chat_conn_t *cc)
 {
@@ -101,7 +151,7 @@ static void attach(chat_t *ch, chat_conn_t *cc)
     str_copy(m->user_id, cc->user_id, sizeof(m->user_id));
     actor_send(t->actor, &m->hdr);
     for (int i = 0; i < cc->n_held; i++)
-        actor_send(t->actor, &cc->held[i]->hdr);
+        forward(ch, cc, cc->held[i]);
     cc->n_held = 0;
 }
 
@@ -112,6 +162,7 @@ static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
     char key[24];
     conn_key(key, sizeof(key), m->conn);
     strmap_put(&ch->conns, key, cc);
+    str_copy(cc->ip, m->peer.ip, sizeof(cc->ip));
     char *token = xmalloc(CHAT_TOKEN_MAX + 1);
     int tl = net_query_get(m->query, "token", token, CHAT_TOKEN_MAX + 1);
     bool ids =
@@ -140,11 +191,13 @@ static void on_redeemed(chat_t *ch, const gate_redeemed_msg_t *m)
     chat_conn_t *cc = conn_get(ch, (conn_id_t)m->cookie);
     if (cc == NULL || cc->thread)
         return; /* closed meanwhile */
-    if (m->ok) {
+    if (m->ok && strcmp(m->user_id, cc->user_id) == 0) {
         attach(ch, cc);
     } else {
+        /* The gate has spent the token either way: a token is good for one try. */
         log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
-                 LOG_S("reason", "ephemeral token unknown, spent or expired"));
+                 LOG_S("reason", m->ok ? "the token belongs to another user"
+                                       : "not a chat token, or unknown, spent or expired"));
         net_ws_close(cc->conn, WS_CLOSE_UNAUTHORIZED);
     }
 }
@@ -154,7 +207,7 @@ static void on_text(chat_t *ch, net_ws_text_msg_t *m)
 {
     chat_conn_t *cc = conn_get(ch, m->conn);
     if (cc && cc->thread) {
-        actor_send(cc->thread, &m->hdr);
+        forward(ch, cc, m);
         return;
     }
     if (cc && cc->n_held < CHAT_HELD_MAX) {
@@ -192,6 +245,16 @@ static void on_idle(chat_t *ch, const chat_idle_msg_t *m)
     free(t);
 }
 
+static int stale_window(const char *key, void *value, void *arg)
+{
+    (void)key;
+    run_window_t *w = value;
+    if (arg == NULL && clock_now_ns() - w->start_ns < CHAT_RATE_WINDOW_S * NS_PER_SEC)
+        return 0;
+    free(w);
+    return 1;
+}
+
 static void chat_handle(actor_t *self, msg_t *m)
 {
     chat_t *ch = (chat_t *)self;
@@ -210,6 +273,9 @@ static void chat_handle(actor_t *self, msg_t *m)
         break;
     case CHAT_MSG_IDLE:
         on_idle(ch, (chat_idle_msg_t *)m);
+        break;
+    case CHAT_MSG_SWEEP:
+        strmap_filter(&ch->windows, stale_window, NULL);
         break;
     default:
         break;
@@ -239,10 +305,14 @@ static int drop_thread(const char *key, void *value, void *arg)
 static void chat_stop(actor_t *self)
 {
     chat_t *ch = (chat_t *)self;
+    actor_timer_free(ch->sweep);
+    int all = 1;
     strmap_filter(&ch->conns, drop_conn, NULL);
     strmap_filter(&ch->threads, drop_thread, NULL);
+    strmap_filter(&ch->windows, stale_window, &all);
     strmap_destroy(&ch->conns);
     strmap_destroy(&ch->threads);
+    strmap_destroy(&ch->windows);
     actor_unref(ch->deps.gate);
     actor_unref(ch->deps.pool);
     actor_unref(ch->deps.store);
@@ -259,6 +329,10 @@ actor_t *chat_spawn(const chat_deps_t *deps)
     }
     strmap_init(&ch->conns);
     strmap_init(&ch->threads);
+    strmap_init(&ch->windows);
+    ch->sweep = actor_timer_new(&ch->actor, CHAT_MSG_SWEEP, NULL);
+    /* Arming from main before any message is safe: no worker runs this actor yet. */
+    actor_timer_start(ch->sweep, CHAT_SWEEP_MS, CHAT_SWEEP_MS);
     ch->deps = *deps; /* the gate redeems tokens; the rest is passed on to thread actors */
     actor_ref(deps->gate);
     actor_ref(deps->pool);

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <semaphore.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #define STORE_CLOSE_WAIT_MS  5000
 #define HTTP_2XX_FIRST       200
 #define HTTP_2XX_LAST        299
+#define STORE_KEY_USER       "chat_user" /* server_keys.name of store_keys_t.user_key */
 
 /* The store's own messages, at the top of its range (store.h has the public ones). */
 #define STORE_MSG_FLUSH         (MSG_TYPE_STORE_BASE + 0xF0u) /* commit the batch */
@@ -407,11 +409,19 @@ static void store_stop(actor_t *self)
 
 static const actor_type_t store_type = {"store", store_handle, store_stop};
 
-int store_open(const char *path, actor_t **store, char *err, size_t errlen)
+int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err, size_t errlen)
 {
     storedb_t *db = storedb_open(path, err, errlen);
     if (db == NULL)
         return -EIO;
+    store_keys_t k;
+    if (storedb_server_key(db, STORE_KEY_USER, k.user_key, err, errlen) != 0) {
+        storedb_close(db);
+        return -EIO;
+    }
+    if (keys)
+        *keys = k;
+    sodium_memzero(&k, sizeof(k));
     booking_t *bk = booking_new(storedb_handle(db), g_agentcfg, err, errlen);
     if (bk == NULL) {
         storedb_close(db);

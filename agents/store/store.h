@@ -53,12 +53,20 @@ void booking_tool_defs(const agentcfg_t *ac, cJSON *arr);
 
 /* ---- The store actor (store.c) ------------------------------------------------------------ */
 
+#define STORE_SERVER_KEY_BYTES 32
+
+/* The server's own secrets, kept in the database: created with it, the same after a restart. */
+typedef struct store_keys {
+    uint8_t user_key[STORE_SERVER_KEY_BYTES]; /* signs anonymous chat users' userKey (SPEC 14) */
+} store_keys_t;
+
 /*
  * Opens (creating the file and its folder) the SQLite database at path in WAL mode, applies the
- * schema and spawns the store actor; *store gets the opener's reference. Returns 0, or -errno
- * with a message in err (start-up exits 1 then). Thread: main, before net_start().
+ * schema, reads the server keys into *keys (unless keys is NULL) and spawns the store actor;
+ * *store gets the opener's reference. Returns 0, or -errno with a message in err (start-up
+ * exits 1 then). Thread: main, before net_start().
  */
-int store_open(const char *path, actor_t **store, char *err, size_t errlen);
+int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err, size_t errlen);
 /*
  * Gives back the opener's reference and waits (at most STORE_CLOSE_WAIT_MS) until every other
  * holder has released its own and the store has written what it was sent and closed the file.

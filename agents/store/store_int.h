@@ -103,7 +103,7 @@ static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s)
 
 /* ---- storedb.c ------------------------------------------------------------------------------ */
 
-#define STOREDB_SCHEMA_VERSION  1
+#define STOREDB_SCHEMA_VERSION  2
 #define STOREDB_BUSY_TIMEOUT_MS 5000 /* another process holding the write lock */
 
 typedef struct storedb storedb_t;
@@ -118,6 +118,13 @@ storedb_t *storedb_open(const char *path, char *err, size_t errlen);
 void storedb_close(storedb_t *s);
 /* The connection, for booking_new(). */
 sqlite3 *storedb_handle(storedb_t *s);
+/*
+ * The server key called name (STORE_SERVER_KEY_BYTES random bytes), created on first use and
+ * the same on every later open of the file, also by another process (the first insert wins).
+ * Returns 0, or -EIO with a message in err.
+ */
+int storedb_server_key(storedb_t *s, const char *name, uint8_t key[STORE_SERVER_KEY_BYTES],
+                       char *err, size_t errlen);
 
 /*
  * Batching: writes between begin and commit share one transaction (one fsync at checkpoint time

@@ -7,6 +7,7 @@
  * expires by its own time).
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 #define DIR_MODE  0755
 #define PATH_MAX_ 4096
 
-/* Version 1. A later version adds a migration step from the previous one. */
+/* Version 1, as first shipped: a new file gets it and then every migration below. */
 static const char schema_v1[] =
     "CREATE TABLE schema_version (version INTEGER NOT NULL);"
     "CREATE TABLE calls ("
@@ -104,6 +105,20 @@ static const char schema_v1[] =
     "  started_at INTEGER NOT NULL,"
     "  ended_at INTEGER);"
     "INSERT INTO schema_version (version) VALUES (1);";
+
+/*
+ * The migrations: migrations[i] takes a file from version i + 1 to i + 2, inside the opening
+ * transaction. A later version appends one.
+ */
+static const char *const migrations[] = {
+    /* 1 -> 2: the server's own secret keys (storedb_server_key()), e.g. the one that signs the
+     * userKey of anonymous chat users (SPEC 14 "Voice sessions"). */
+    "CREATE TABLE server_keys ("
+    "  name TEXT PRIMARY KEY,"
+    "  key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO schema_version (version) VALUES (2);",
+};
 
 enum {
     SQ_CALL_START,
@@ -196,7 +211,7 @@ static int make_parent(const char *path, char *err, size_t errlen)
     }
 }
 
-/* Creates the schema in a new file, or checks an existing file's version. */
+/* Creates the schema in a new file, or migrates an older file to this build's version. */
 static int apply_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -213,7 +228,7 @@ static int apply_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
     if (!exists) {
         if (sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK)
             goto sql_fail_tx;
-        version = STOREDB_SCHEMA_VERSION;
+        version = 1;
     } else {
         if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL) !=
             SQLITE_OK)
@@ -222,6 +237,9 @@ static int apply_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
             version = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
+    for (; version >= 1 && version < STOREDB_SCHEMA_VERSION; version++)
+        if (sqlite3_exec(db, migrations[version - 1], NULL, NULL, NULL) != SQLITE_OK)
+            goto sql_fail_tx;
     if (version != STOREDB_SCHEMA_VERSION) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         snprintf(err, errlen, "SWITCHBOARD_DB=%s: schema version %d, this build knows %d", path,
@@ -297,6 +315,45 @@ void storedb_close(storedb_t *s)
 sqlite3 *storedb_handle(storedb_t *s)
 {
     return s->db;
+}
+
+int storedb_server_key(storedb_t *s, const char *name, uint8_t key[STORE_SERVER_KEY_BYTES],
+                       char *err, size_t errlen)
+{
+    /* Offer a fresh key, then read whichever is stored: two processes opening one new file
+     * both end up with the first one's key. */
+    uint8_t fresh[STORE_SERVER_KEY_BYTES];
+    randombytes_buf(fresh, sizeof(fresh));
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO server_keys (name, key, created_at) VALUES (?1, ?2, "
+                                "?3) ON CONFLICT (name) DO NOTHING",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        store_bind_text(st, 1, name);
+        sqlite3_bind_blob(st, 2, fresh, sizeof(fresh), SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, (int64_t)clock_wall_ms());
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    sodium_memzero(fresh, sizeof(fresh));
+    st = NULL;
+    bool found = false;
+    if (rc == SQLITE_OK && sqlite3_prepare_v2(s->db, "SELECT key FROM server_keys WHERE name = ?1",
+                                              -1, &st, NULL) == SQLITE_OK) {
+        store_bind_text(st, 1, name);
+        if (sqlite3_step(st) == SQLITE_ROW &&
+            sqlite3_column_bytes(st, 0) == STORE_SERVER_KEY_BYTES) {
+            memcpy(key, sqlite3_column_blob(st, 0), STORE_SERVER_KEY_BYTES);
+            found = true;
+        }
+    }
+    sqlite3_finalize(st);
+    if (!found) {
+        snprintf(err, errlen, "cannot read server key %s: %s", name, sqlite3_errmsg(s->db));
+        return -EIO;
+    }
+    return 0;
 }
 
 void storedb_batch_begin(storedb_t *s)

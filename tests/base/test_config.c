@@ -18,7 +18,7 @@
 
 #define ERR_LEN   512
 #define TEST_NCPU 4
-#define N_VARS    39 /* variables of SPEC 2.1 */
+#define N_VARS    40 /* variables of SPEC 2.1, and SWITCHBOARD_CHAT_RUNS_PER_MIN */
 
 /* Unsets every variable config_from_env() reads, so that the caller's shell cannot leak in. */
 static void clear_env(void)
@@ -139,6 +139,7 @@ TEST(config_defaults)
     ASSERT_STR_EQ(c.supervisor_model, "gpt-4o-mini");
     ASSERT_EQ(c.supervisor_max_iterations, 10);
     ASSERT_EQ(c.max_supervisor_runs, 64);
+    ASSERT_EQ(c.chat_runs_per_min, 20);
     ASSERT_EQ(c.tool_timeout_ms, 15000);
     ASSERT_EQ(c.mcp_call_timeout_ms, 30000);
     ASSERT_EQ(c.upstream_recycle_s, 3300);
@@ -273,6 +274,7 @@ TEST(config_every_number_rejects_garbage)
         "SWITCHBOARD_RETENTION_DAYS",
         "SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS",
         "SWITCHBOARD_MAX_SUPERVISOR_RUNS",
+        "SWITCHBOARD_CHAT_RUNS_PER_MIN",
         "SWITCHBOARD_TOOL_TIMEOUT_MS",
         "SWITCHBOARD_MCP_CALL_TIMEOUT_MS",
         "SWITCHBOARD_UPSTREAM_RECYCLE_S",

@@ -85,7 +85,7 @@ static inline void fixture_start_store(void)
     metrics_init();
     sched_config_t sc = {.workers = FIXTURE_WORKERS, .max_actors = 1000, .mailbox_cap = 1024};
     ASSERT_EQ(sched_start(&sc), 0);
-    if (store_open(fixture_db, &fixture_store, err, sizeof(err)) != 0)
+    if (store_open(fixture_db, &fixture_store, NULL, err, sizeof(err)) != 0)
         TEST_FAIL_("store_open: %s", err);
 }
 

@@ -145,7 +145,7 @@ TEST(store_records_survive_reopen)
 
     /* The store opens the same file again and keeps adding to it. */
     char err[FIXTURE_ERR_LEN] = "";
-    if (store_open(fixture_db, &fixture_store, err, sizeof(err)) != 0)
+    if (store_open(fixture_db, &fixture_store, NULL, err, sizeof(err)) != 0)
         TEST_FAIL_("store_open again: %s", err);
     store_transcript(fixture_store, "call_live", "user", "still here", t0 + 11000);
     store_sync(c);
@@ -252,7 +252,7 @@ TEST(store_open_failures)
     ASSERT(storedb_open(path, err, sizeof(err)) == NULL);
     ASSERT_STR_CONTAINS(err, "SWITCHBOARD_DB=");
     ASSERT_STR_CONTAINS(err, "blocker");
-    ASSERT(store_open(path, &store, err, sizeof(err)) < 0);
+    ASSERT(store_open(path, &store, NULL, err, sizeof(err)) < 0);
     /* A folder where the file should be. */
     snprintf(path, sizeof(path), "%s", fixture_dir);
     ASSERT(storedb_open(path, err, sizeof(err)) == NULL);
@@ -282,11 +282,51 @@ TEST(store_open_failures)
                        "\"brief\": \"b\"}";
     ASSERT_EQ(agentcfg_parse(&ac, json, strlen(json), NULL, err, sizeof(err)), 0);
     g_agentcfg = &ac;
-    ASSERT(store_open(path, &store, err, sizeof(err)) < 0);
+    ASSERT(store_open(path, &store, NULL, err, sizeof(err)) < 0);
     ASSERT_STR_CONTAINS(err, "company.timezone");
     ASSERT_STR_CONTAINS(err, "Etc/Nowhere");
     agentcfg_free(&ac);
     g_agentcfg = &fixture_ac;
+    fixture_cleanup();
+    FIXTURE_LEAK_CHECK();
+}
+
+/* The server key (for anonymous chat users' userKeys) is made once and kept by the file: the
+ * same after reopening, also through store_open(), and added to a file of schema version 1. */
+TEST(store_server_key_survives_reopen_and_migration)
+{
+    fixture_init();
+    uint8_t k1[STORE_SERVER_KEY_BYTES], k2[STORE_SERVER_KEY_BYTES], other[STORE_SERVER_KEY_BYTES];
+    static const uint8_t zero[STORE_SERVER_KEY_BYTES];
+    char err[FIXTURE_ERR_LEN] = "";
+    storedb_t *db = open_db();
+    ASSERT_EQ(storedb_server_key(db, "chat_user", k1, err, sizeof(err)), 0);
+    ASSERT(memcmp(k1, zero, sizeof(k1)) != 0);
+    ASSERT_EQ(storedb_server_key(db, "another", other, err, sizeof(err)), 0);
+    ASSERT(memcmp(k1, other, sizeof(k1)) != 0);
+    storedb_close(db);
+    db = open_db();
+    ASSERT_EQ(storedb_server_key(db, "chat_user", k2, err, sizeof(err)), 0);
+    ASSERT(memcmp(k1, k2, sizeof(k1)) == 0);
+    /* Back to version 1 as an older build left it: opening migrates and makes a new key. */
+    ASSERT_EQ(sqlite3_exec(storedb_handle(db),
+                           "DROP TABLE server_keys; DELETE FROM schema_version WHERE version > 1",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    storedb_close(db);
+    db = open_db();
+    ASSERT_EQ(storedb_server_key(db, "chat_user", k2, err, sizeof(err)), 0);
+    ASSERT(memcmp(k1, k2, sizeof(k1)) != 0);
+    storedb_close(db);
+    /* store_open() hands the same key to its caller. */
+    store_keys_t keys;
+    metrics_init();
+    sched_config_t sc = {.workers = FIXTURE_WORKERS, .max_actors = 1000, .mailbox_cap = 1024};
+    ASSERT_EQ(sched_start(&sc), 0);
+    if (store_open(fixture_db, &fixture_store, &keys, err, sizeof(err)) != 0)
+        TEST_FAIL_("store_open: %s", err);
+    ASSERT(memcmp(keys.user_key, k2, sizeof(k2)) == 0);
+    fixture_stop_store();
     fixture_cleanup();
     FIXTURE_LEAK_CHECK();
 }
