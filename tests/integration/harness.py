@@ -45,11 +45,14 @@ RELAXED_ENV = {
     "SWITCHBOARD_SESSIONS_PER_MIN": "1000000",
     "SWITCHBOARD_SESSIONS_PER_IP": "1000",
     "SWITCHBOARD_MAX_SESSIONS": "1000",
+    "SWITCHBOARD_CHAT_RUNS_PER_MIN": "1000000",
 }
 
 HOMEPAGE_SECTIONS = ["hero", "services", "case-studies", "pricing", "contact"]
 
 TOKEN_RE = re.compile(r"^ek_[0-9a-f]{64}$")
+ANON_USER_RE = re.compile(r"^anon_[0-9a-f]{16}$")
+USER_KEY_RE = re.compile(r"^anon_[0-9a-f]{16}\.[0-9a-f]{64}$")
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 _live_processes = set()

@@ -1,6 +1,7 @@
 """Text chat threads on /ws/chat (SPEC 5.3, 14 "Chat"; seed 001; issue 6) against
-switchboard-sim's chat model: authentication (ephemeral tokens of either purpose, HS256 JWTs
-whose sub is the userId), ownership, history from SQLite (also after a restart), fan-out of the
+switchboard-sim's chat model: authentication (chat tokens bound to their user: anonymous users
+with a userKey, or a userId named with the API secret; HS256 JWTs whose sub is the userId), the
+per-IP limit on messages (supervisor runs), ownership, history from SQLite (also after a restart), fan-out of the
 user message, typing, tool.call events and the assistant message to every connection of a
 thread, one run at a time in order, and the text limit.
 
@@ -16,10 +17,11 @@ import time
 
 import websockets
 
-from harness import (SBTestCase, Server, assert_open, close_quietly, error_event, expect_close,
-                     good_jwt, make_jwt, recv_json, recv_until)
+from harness import (ANON_USER_RE, USER_KEY_RE, SBTestCase, Server, assert_open, close_quietly,
+                     error_event, expect_close, good_jwt, make_jwt, recv_json, recv_until)
 
 SECRET = "chat-test-secret"
+API_SECRET = "chat-api-secret-77"
 MESSAGE_ID_RE = re.compile(r"^msg_[0-9a-f]{24}$")
 
 
@@ -160,16 +162,77 @@ class ChatThreadTest(ChatCase):
         other, _ = await self.chat(self.server, "t_owned", "mallory", expect_history=False)
         await expect_close(other, 1008, "forbidden")
 
-    async def test_ephemeral_tokens_of_both_purposes(self):
-        for purpose in ("chat", "voice"):
-            tok = self.server.mint(purpose=purpose)["token"]
-            ws, hist = await self.chat(self.server, "t_ek_" + purpose, "gina", token=tok)
-            self.assertEqual(hist, [])
-            await close_quietly(ws)
-            # Single use: the same token again is refused.
-            again, _ = await self.chat(self.server, "t_ek_" + purpose, "gina", token=tok,
-                                       expect_history=False)
-            await expect_close(again, 1008, "unauthorized")
+    async def test_chat_token_of_an_anonymous_user(self):
+        b = self.server.mint(purpose="chat")
+        self.assertRegex(b["userId"], ANON_USER_RE)
+        self.assertRegex(b["userKey"], USER_KEY_RE)
+        ws, hist = await self.chat(self.server, "t_ek_chat", b["userId"], token=b["token"])
+        self.assertEqual(hist, [])
+        await close_quietly(ws)
+        # Single use: the same token again is refused.
+        again, _ = await self.chat(self.server, "t_ek_chat", b["userId"], token=b["token"],
+                                   expect_history=False)
+        await expect_close(again, 1008, "unauthorized")
+
+    async def test_voice_token_is_refused_and_spent(self):
+        tok = self.server.mint("sess_voice_on_chat", purpose="voice")["token"]
+        ws, _ = await self.chat(self.server, "t_ek_voice", "gina", token=tok,
+                                expect_history=False)
+        self.assertEqual(await expect_close(ws, 1008, "unauthorized"), [])
+        # Shown once, gone: not even its own /ws takes it now.
+        ws = self.track(await self.server.voice("sess_voice_on_chat", tok))
+        await expect_close(ws, 1008, "unauthorized")
+
+    async def test_anonymous_token_cannot_claim_another_user(self):
+        """The probe's finding: an openly minted chat token carries no user, so it could open
+        anyone's thread by naming their userId, read the history and post into it."""
+        alice, _ = await self.chat(self.server, "t_alice_private", "alice")
+        await self.turn(alice, "my private question")
+        anon = self.server.mint(purpose="chat")
+        ws, _ = await self.chat(self.server, "t_alice_private", "alice", token=anon["token"],
+                                expect_history=False)
+        self.assertEqual(await expect_close(ws, 1008, "unauthorized"), [])
+        # The token is spent by the failed try: not even its own user can use it now.
+        ws, _ = await self.chat(self.server, "t_anon_own", anon["userId"], token=anon["token"],
+                                expect_history=False)
+        await expect_close(ws, 1008, "unauthorized")
+        # Nothing reached Alice's thread.
+        await close_quietly(alice)
+        _, hist = await self.chat(self.server, "t_alice_private", "alice")
+        self.assertEqual([m["text"] for m in hist if m["role"] == "user"],
+                         ["my private question"])
+
+    async def test_user_key_mints_for_the_same_user(self):
+        first = self.server.mint(purpose="chat")
+        ws, _ = await self.chat(self.server, "t_anon_back", first["userId"], token=first["token"])
+        await self.turn(ws, "remember me")
+        await close_quietly(ws)
+        # A later tab presents the userKey: a token for the same user, who finds the thread.
+        again = self.server.mint(purpose="chat", userKey=first["userKey"])
+        self.assertEqual(again["userId"], first["userId"])
+        self.assertEqual(again["userKey"], first["userKey"])
+        self.assertNotEqual(again["token"], first["token"])
+        ws, hist = await self.chat(self.server, "t_anon_back", again["userId"],
+                                   token=again["token"])
+        self.assertEqual(hist[0]["text"], "remember me")
+        # Another anonymous user is a stranger to that thread.
+        other = self.server.mint(purpose="chat")
+        self.assertNotEqual(other["userId"], first["userId"])
+        ws2, _ = await self.chat(self.server, "t_anon_back", other["userId"],
+                                 token=other["token"], expect_history=False)
+        await expect_close(ws2, 1008, "forbidden")
+
+    async def test_bad_user_key_401(self):
+        key = self.server.mint(purpose="chat")["userKey"]
+        uid, mac = key.split(".")
+        flipped = mac[:-1] + ("0" if mac[-1] != "0" else "1")
+        other_id = uid[:-1] + ("0" if uid[-1] != "0" else "1")
+        for bad in (uid + "." + flipped, other_id + "." + mac, uid, "", "alice." + mac, 7,
+                    None, key.upper()):
+            with self.subTest(bad=bad):
+                r = self.server.mint_raw({"purpose": "chat", "userKey": bad})
+                self.assertEqual(r.status, 401, r)
+                self.assertEqual(r.json()["error"]["code"], "unauthorized")
 
     async def test_refused_with_1008_unauthorized(self):
         now = int(time.time())
@@ -207,9 +270,78 @@ class ChatNoSecretTest(ChatCase):
     async def test_jwt_fails_without_a_secret_ephemeral_still_works(self):
         ws, _ = await self.chat(self.server, "t_nosecret", "hank", expect_history=False)
         await expect_close(ws, 1008, "unauthorized")
-        tok = self.server.mint(purpose="chat")["token"]
-        ws, hist = await self.chat(self.server, "t_nosecret", "hank", token=tok)
+        b = self.server.mint(purpose="chat")
+        ws, hist = await self.chat(self.server, "t_nosecret", b["userId"], token=b["token"])
         self.assertEqual(hist, [])
+
+
+class ChatNamedUserTest(ChatCase):
+    """A chat token for a chosen userId needs the API secret (SPEC 14 "Voice sessions")."""
+    SERVER_ENV = {"SWITCHBOARD_JWT_SECRET": SECRET, "SWITCHBOARD_API_SECRET": API_SECRET}
+
+    def auth(self, secret=API_SECRET):
+        return {"Authorization": "Bearer " + secret}
+
+    async def test_user_id_needs_the_api_secret(self):
+        for h in (None, self.auth("wrong")):
+            r = self.server.mint_raw({"purpose": "chat", "userId": "alice"}, headers=h)
+            self.assertEqual(r.status, 401, (h, r))
+            self.assertEqual(r.json()["error"]["code"], "unauthorized")
+        b = self.server.mint(purpose="chat", userId="alice", headers=self.auth())
+        self.assertEqual(b["userId"], "alice")
+        self.assertNotIn("userKey", b)
+        ws, hist = await self.chat(self.server, "t_named", "alice", token=b["token"])
+        self.assertEqual(hist, [])
+        # A token for alice does not open bob's connection, and is spent by trying.
+        b = self.server.mint(purpose="chat", userId="alice", headers=self.auth())
+        ws, _ = await self.chat(self.server, "t_named_bob", "bob", token=b["token"],
+                                expect_history=False)
+        await expect_close(ws, 1008, "unauthorized")
+        ws, _ = await self.chat(self.server, "t_named", "alice", token=b["token"],
+                                expect_history=False)
+        await expect_close(ws, 1008, "unauthorized")
+
+    async def test_malformed_bodies(self):
+        cases = [({"purpose": "chat", "userId": "bad id"}, 400, "invalid_user_id"),
+                 ({"purpose": "chat", "userId": "u" * 65}, 400, "invalid_user_id"),
+                 ({"purpose": "chat", "userId": 5}, 400, "invalid_user_id"),
+                 ({"purpose": "chat", "userId": "alice", "userKey": "x"}, 400,
+                  "invalid_request"),
+                 ({"userId": "alice"}, 400, "invalid_request"),
+                 ({"purpose": "voice", "userKey": "x"}, 400, "invalid_request")]
+        for body, status, code in cases:
+            with self.subTest(body=body):
+                r = self.server.mint_raw(body, headers=self.auth())
+                self.assertEqual(r.status, status, r)
+                self.assertEqual(r.json()["error"]["code"], code, r)
+
+
+class ChatRunLimitTest(ChatCase):
+    """Every chat message starts a paid supervisor run: SWITCHBOARD_CHAT_RUNS_PER_MIN per client
+    IP per minute, then rate_limited error events (the socket stays open)."""
+    SERVER_ENV = {"SWITCHBOARD_JWT_SECRET": SECRET, "SWITCHBOARD_CHAT_RUNS_PER_MIN": "3"}
+
+    async def test_messages_past_the_limit_are_refused(self):
+        a, _ = await self.chat(self.server, "t_limit_a", "lim")
+        for i in range(2):
+            await self.turn(a, "question %d" % i)
+        # The limit is per IP, not per thread or connection.
+        b, _ = await self.chat(self.server, "t_limit_b", "lim")
+        await self.turn(b, "question 2")
+        await b.send(json.dumps({"type": "message", "text": "one too many"}))
+        m = await recv_json(b)
+        self.assertEqual(error_event(m), "rate_limited", m)
+        await a.send(json.dumps({"type": "message", "text": "another one"}))
+        m = await recv_json(a)
+        self.assertEqual(error_event(m), "rate_limited", m)
+        await assert_open(a)
+        await assert_open(b)
+        # Another client address has its own budget.
+        ws = self.track(await self.server.ws("/ws/chat", local_ip="127.0.0.2", threadId="t_limit_c",
+                                             userId="lim2", token=good_jwt(SECRET, sub="lim2")))
+        self.assertEqual((await recv_json(ws))["type"], "history")
+        evs = await self.turn(ws, "from elsewhere")
+        self.assertIn("from elsewhere", evs[-1]["text"])
 
 
 class ChatRestartTest(ChatCase):
@@ -219,6 +351,7 @@ class ChatRestartTest(ChatCase):
         db = os.path.join(tempfile.mkdtemp(prefix="sbchat-"), "chat.db")
         env = {"SWITCHBOARD_JWT_SECRET": SECRET, "SWITCHBOARD_DB": db}
         s1 = self.own_server(env)
+        anon = s1.mint(purpose="chat")
         ws, _ = await self.chat(s1, "t_restart", "ivy")
         first = await self.turn(ws, "before the restart", client_id="cm-1")
         await close_quietly(ws)
@@ -237,3 +370,12 @@ class ChatRestartTest(ChatCase):
         ws, hist = await self.chat(s2, "t_restart", "ivy")
         self.assertEqual([m["text"] for m in hist][0::2], ["before the restart",
                                                            "after the restart"])
+        # The server key that signs userKeys is kept in the database: an anonymous user's key
+        # from before the restart still mints for that user.
+        again = s2.mint(purpose="chat", userKey=anon["userKey"])
+        self.assertEqual(again["userId"], anon["userId"])
+        # A new database has a new key.
+        s3 = self.own_server({"SWITCHBOARD_JWT_SECRET": SECRET,
+                              "SWITCHBOARD_DB": db.replace("chat.db", "other.db")})
+        r = s3.mint_raw({"purpose": "chat", "userKey": anon["userKey"]})
+        self.assertEqual(r.status, 401, r)

@@ -1,7 +1,8 @@
 """POST /api/sessions (SPEC 4, 14 "Order of checks", "Voice sessions")."""
 import time
 
-from harness import SBTestCase, SESSION_ID_RE, TOKEN_RE, assert_open, expect_close
+from harness import (ANON_USER_RE, SBTestCase, SESSION_ID_RE, TOKEN_RE, USER_KEY_RE, assert_open,
+                     expect_close)
 
 SECRET = "mint-secret-Zq81"
 
@@ -69,7 +70,10 @@ class MintTest(SBTestCase):
     async def test_purpose_chat(self):
         b = self.server.mint(purpose="chat")
         self.assertRegex(b["token"], TOKEN_RE)
-        self.assertEqual(set(b), {"sessionId", "token", "expiresAt"})
+        self.assertEqual(set(b), {"sessionId", "token", "expiresAt", "userId", "userKey"})
+        self.assertRegex(b["userId"], ANON_USER_RE)
+        self.assertRegex(b["userKey"], USER_KEY_RE)
+        self.assertTrue(b["userKey"].startswith(b["userId"] + "."))
         b = self.server.mint("chat_with_id_1", purpose="chat")
         self.assertEqual(b["sessionId"], "chat_with_id_1")
 
@@ -98,6 +102,22 @@ class MintTest(SBTestCase):
     async def test_token_is_single_use_and_bound_to_its_id(self):
         tok = self.server.mint("bound_session_1")
         ws = await self.server.voice("other_session_1", tok["token"])
+        await expect_close(ws, 1008, "unauthorized")
+
+    async def test_token_shown_for_another_session_is_spent(self):
+        """SPEC 14 "Order of checks": a presented valid token is spent even if a later check
+        fails, so a token seen once (in a log, a referrer) cannot be tried again."""
+        tok = self.server.mint("spent_session_1")["token"]
+        ws = await self.server.voice("other_session_2", tok)
+        await expect_close(ws, 1008, "unauthorized")
+        ws = self.track(await self.server.voice("spent_session_1", tok))
+        await expect_close(ws, 1008, "unauthorized")
+        # A chat token shown on /ws is spent too.
+        chat = self.server.mint("spent_session_3", purpose="chat")
+        ws = await self.server.voice("spent_session_3", chat["token"])
+        await expect_close(ws, 1008, "unauthorized")
+        ws = self.track(await self.server.ws("/ws/chat", threadId="t_spent", userId=chat["userId"],
+                                             token=chat["token"]))
         await expect_close(ws, 1008, "unauthorized")
 
 
@@ -129,6 +149,28 @@ class RateLimitTest(SBTestCase):
         self.assertEqual(self.server.mint_raw({}, source_ip="127.0.0.3").status, 429)
         r = self.server.mint_raw({}, source_ip="127.0.0.4")
         self.assertEqual(r.status, 200, r)
+
+    async def test_forbidden_origin_403_does_not_count(self):
+        ip = "127.0.0.9"
+        for i in range(5):
+            r = self.server.mint_raw({}, headers={"Origin": "http://evil.example"}, source_ip=ip)
+            self.assertEqual(r.status, 403, (i, r))
+            self.assertEqual(r.json()["error"]["code"], "forbidden_origin")
+            self.assertIsNone(r.headers.get("Access-Control-Allow-Origin"))
+            # 403 comes before 400 as well.
+            r = self.server.mint_raw({"sessionId": "bad id"},
+                                     headers={"Origin": "http://evil.example"}, source_ip=ip)
+            self.assertEqual(r.status, 403, (i, r))
+        # The quota is untouched: allowed origins (the server's own) and no Origin get all 3.
+        r = self.server.mint_raw({}, headers={"Origin": self.server.origin}, source_ip=ip)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), self.server.origin)
+        for i in range(2):
+            self.assertEqual(self.server.mint_raw({}, source_ip=ip).status, 200, i)
+        self.assertEqual(self.server.mint_raw({}, source_ip=ip).status, 429)
+        # Over the limit, a forbidden origin is still 403 (the first check).
+        r = self.server.mint_raw({}, headers={"Origin": "http://evil.example"}, source_ip=ip)
+        self.assertEqual(r.status, 403, r)
 
     async def test_every_request_counts(self):
         ip = "127.0.0.5"
