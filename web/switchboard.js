@@ -7,7 +7,9 @@
  *   const call = sb.voice({ onTranscript, onToolCall, onStatus });
  *   await call.connect();                             // token, socket, microphone, playback
  *   sb.page({ page: "homepage" }).connect();          // scroll to sections on agent commands
- *   sb.chat({ threadId, userId }).connect();          // text chat threads
+ *   sb.chat({ threadId }).connect();                  // text chat threads (as this browser's
+ *                                                     // anonymous user; or { threadId, userId,
+ *                                                     // token } for a user of your own)
  *   sb.agent({ token: jwt }).connect();               // authenticated agent runs
  *
  * Every channel has the same life cycle: status "connecting" -> "connected" -> ("disconnected"
@@ -35,6 +37,7 @@
     const PLAYED_REPORT_MS = 250;
     const PLAYBACK_LEAD_S = 0.06; // first frame of a burst starts this far ahead: absorbs jitter
     const SESSION_KEY = "switchboard.sessionId";
+    const USER_KEY_PREFIX = "switchboard.userKey:"; // + the server's origin, in localStorage
 
     // Close codes after which reconnecting cannot help (SPEC 14): the server refused this client.
     const FATAL_CLOSE = new Set([1003, 1008, 1009, 4000, 4408, 4409]);
@@ -132,7 +135,9 @@
     class Client {
         /*
          * opts.url: the switchboard origin (default: where this script came from);
-         * opts.WebSocket / opts.fetch: implementations for non-browser hosts (Node).
+         * opts.WebSocket / opts.fetch: implementations for non-browser hosts (Node);
+         * opts.storage: where this browser's anonymous chat user is kept (getItem, setItem,
+         * removeItem; default localStorage, or memory when there is none).
          */
         constructor(opts) {
             const o = opts || {};
@@ -143,6 +148,55 @@
             this.WebSocket = o.WebSocket || root.WebSocket;
             this.fetch = o.fetch || (root.fetch && root.fetch.bind(root));
             this.backoff = o.backoff || {};
+            this.storage = o.storage || null;
+            this._memoryUserKey = null;
+        }
+
+        /* The key under which this server's anonymous chat user is stored. */
+        get userKeyName() { return USER_KEY_PREFIX + this.httpBase; }
+
+        _store() {
+            if (this.storage) return this.storage;
+            try { return root.localStorage || null; } catch (e) { return null; } // sandboxed frames throw
+        }
+
+        _loadUserKey() {
+            const st = this._store();
+            try { if (st) return st.getItem(this.userKeyName) || null; } catch (e) { /* blocked */ }
+            return this._memoryUserKey;
+        }
+
+        _saveUserKey(key) {
+            this._memoryUserKey = key || null;
+            const st = this._store();
+            try {
+                if (st && key) st.setItem(this.userKeyName, key);
+                else if (st) st.removeItem(this.userKeyName);
+            } catch (e) { /* blocked or full: memory keeps it for this page */ }
+        }
+
+        /*
+         * A chat token for this browser's anonymous user (SPEC 14): the first mint creates the
+         * user and its userKey, kept in storage; later mints present the key and get tokens for
+         * the same user, so a new tab or a reload finds its threads. A key the server refuses
+         * (a new database) is dropped and a new anonymous user begins. Resolves the mint's
+         * answer {sessionId, token, expiresAt, userId, userKey}.
+         */
+        async mintChatToken(headers) {
+            const key = this._loadUserKey();
+            if (key) {
+                try {
+                    const again = await this.mintToken({ purpose: "chat", userKey: key }, headers);
+                    if (again.userKey) this._saveUserKey(again.userKey);
+                    return again;
+                } catch (e) {
+                    if (e.code !== "unauthorized") throw e;
+                    this._saveUserKey(null);
+                }
+            }
+            const fresh = await this.mintToken({ purpose: "chat" }, headers);
+            if (fresh.userKey) this._saveUserKey(fresh.userKey);
+            return fresh;
         }
 
         /*
@@ -820,9 +874,11 @@ registerProcessor("switchboard-capture", SwitchboardCapture);
     /* ---- Chat threads (/ws/chat, SPEC 5.3) ---------------------------------------------------- */
 
     /*
-     * A chat thread. opts: threadId, userId, token (a JWT string or an async function returning
-     * one; default: a fresh chat token from POST /api/sessions for every connection), and
-     * onHistory(messages), onMessage(message), onTyping(), onToolCall(event), onStatus.
+     * A chat thread. opts: threadId; token (a JWT, or a token your backend minted with the API
+     * secret, or an async function returning one) with the userId it is for; without a token,
+     * every connection mints a chat token for this browser's anonymous user (Client
+     * mintChatToken) and `userId` becomes that user's. Callbacks: onHistory(messages),
+     * onMessage(message), onTyping(), onToolCall(event), onError(error), onStatus.
      * send(text) returns the clientMessageId; messages sent while disconnected wait for the next
      * connection.
      */
@@ -842,7 +898,11 @@ registerProcessor("switchboard-capture", SwitchboardCapture);
             let token;
             if (typeof t === "function") token = await t();
             else if (t) token = t;
-            else token = (await this.client.mintToken({ purpose: "chat" }, this.opts.mintHeaders)).token;
+            else {
+                const minted = await this.client.mintChatToken(this.opts.mintHeaders);
+                token = minted.token;
+                if (minted.userId) this.userId = minted.userId;
+            }
             return this.client.wsBase + "/ws/chat?" + this._query({ threadId: this.threadId, userId: this.userId, token });
         }
 

@@ -16,9 +16,24 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SB = require(path.join(HERE, "..", "..", "web", "switchboard.js"));
 const FAST = { baseMs: 20, maxMs: 80 };
 
-/* A fake service: POST /api/sessions answers from `mint`, WebSockets go to `onSocket(path, ws, query)`. */
+/* A Storage (getItem/setItem/removeItem) in memory, standing in for localStorage in Node. */
+function memoryStorage() {
+  const m = new Map();
+  return {
+    map: m,
+    getItem: (k) => (m.has(k) ? m.get(k) : null),
+    setItem: (k, v) => m.set(k, String(v)),
+    removeItem: (k) => m.delete(k),
+  };
+}
+
+/*
+ * A fake service: POST /api/sessions answers from `mint` (chat tokens belong to anonymous users
+ * "anon_<n>" with userKey "anon_<n>.key"; a userKey in `refusedKeys` gets 401), WebSockets go to
+ * `onSocket(path, ws, query)`.
+ */
 async function fake(opts) {
-  const f = { mints: [], sockets: [], received: [], mintStatus: [] };
+  const f = { mints: [], sockets: [], received: [], mintStatus: [], refusedKeys: new Set(), users: 0 };
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
@@ -26,9 +41,18 @@ async function fake(opts) {
       const parsed = body ? JSON.parse(body) : {};
       f.mints.push(parsed);
       const st = f.mintStatus.length ? f.mintStatus.shift() : 200;
+      const answer = { sessionId: parsed.sessionId || "x", token: "ek_" + f.mints.length, expiresAt: Date.now() + 60000 };
+      if (st === 200 && parsed.purpose === "chat") {
+        if (parsed.userKey && f.refusedKeys.has(parsed.userKey)) {
+          res.writeHead(401, { "Content-Type": "application/json" });
+          return res.end(JSON.stringify({ error: { code: "unauthorized", message: "this userKey is not valid" } }));
+        }
+        answer.userId = parsed.userKey ? parsed.userKey.split(".")[0] : "anon_" + ++f.users;
+        answer.userKey = answer.userId + ".key";
+      }
       res.writeHead(st, { "Content-Type": "application/json" });
       if (st !== 200) return res.end(JSON.stringify({ error: { code: st === 503 ? "at_capacity" : "bad", message: "no" } }));
-      res.end(JSON.stringify({ sessionId: parsed.sessionId || "x", token: "ek_" + f.mints.length, expiresAt: Date.now() + 60000 }));
+      res.end(JSON.stringify(answer));
     });
   });
   const wss = new WebSocketServer({ noServer: true });
@@ -48,7 +72,8 @@ async function fake(opts) {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   f.url = "http://127.0.0.1:" + server.address().port;
-  f.client = SB.connect({ url: f.url, WebSocket, backoff: FAST });
+  f.storage = memoryStorage();
+  f.client = SB.connect({ url: f.url, WebSocket, backoff: FAST, storage: f.storage });
   f.close = () => { for (const s of f.sockets) s.ws.terminate(); wss.close(); server.close(); };
   return f;
 }
@@ -190,7 +215,7 @@ test("chat: chat token, history, fan-out events, queued sends, reconnect", async
   });
   const got = { history: [], messages: [], typing: 0, tools: 0 };
   const chat = f.client.chat({
-    threadId: "t_1", userId: "u_1",
+    threadId: "t_1",
     onHistory: (h) => got.history.push(h),
     onMessage: (m) => got.messages.push(m),
     onTyping: () => got.typing++,
@@ -199,7 +224,8 @@ test("chat: chat token, history, fan-out events, queued sends, reconnect", async
   const cid = chat.send("queued before connect");
   await chat.connect();
   assert.deepEqual(f.mints[0], { purpose: "chat" });
-  assert.deepEqual(f.sockets[0].query, { threadId: "t_1", userId: "u_1", token: "ek_1" });
+  assert.deepEqual(f.sockets[0].query, { threadId: "t_1", userId: "anon_1", token: "ek_1" });
+  assert.equal(chat.userId, "anon_1");
   assert.equal(got.history[0][0].text, "earlier");
   await until(() => got.messages.length === 2, "user echo and assistant answer");
   assert.equal(got.messages[0].clientMessageId, cid);
@@ -209,8 +235,49 @@ test("chat: chat token, history, fan-out events, queued sends, reconnect", async
   f.sockets[0].ws.terminate();
   await until(() => f.sockets.length === 2 && chat.connected, "reconnect");
   assert.equal(f.sockets[1].query.token, "ek_2", "a fresh chat token per connection");
+  assert.deepEqual(f.mints[1], { purpose: "chat", userKey: "anon_1.key" }, "the same user again");
+  assert.equal(f.sockets[1].query.userId, "anon_1");
   assert.equal(got.history.length, 2);
   chat.disconnect();
+  f.close();
+});
+
+test("chat: the anonymous user's key is kept in localStorage for the next tab; a refused key starts a new user", async () => {
+  const f = await fake({ onSocket(c) { c.ws.send(JSON.stringify({ type: "history", threadId: c.query.threadId, messages: [] })); } });
+  const name = "switchboard.userKey:" + f.url;
+  assert.equal(f.client.userKeyName, name);
+  const first = f.client.chat({ threadId: "t_mine" });
+  await first.connect();
+  assert.equal(f.storage.getItem(name), "anon_1.key");
+  first.disconnect();
+
+  // A new tab (another client on the same storage) presents the key: the same user.
+  const tab2 = SB.connect({ url: f.url, WebSocket, backoff: FAST, storage: f.storage });
+  const again = tab2.chat({ threadId: "t_mine" });
+  await again.connect();
+  assert.deepEqual(f.mints[1], { purpose: "chat", userKey: "anon_1.key" });
+  assert.equal(f.sockets[1].query.userId, "anon_1");
+  again.disconnect();
+
+  // The server no longer knows the key (a new database): dropped, and a new user minted.
+  f.refusedKeys.add("anon_1.key");
+  const tab3 = SB.connect({ url: f.url, WebSocket, backoff: FAST, storage: f.storage });
+  const fresh = tab3.chat({ threadId: "t_new" });
+  await fresh.connect();
+  assert.deepEqual(f.mints.slice(2), [{ purpose: "chat", userKey: "anon_1.key" }, { purpose: "chat" }]);
+  assert.equal(f.sockets[2].query.userId, "anon_2");
+  assert.equal(f.storage.getItem(name), "anon_2.key");
+  fresh.disconnect();
+
+  // With no storage at all (Node, blocked storage) the key lives in the client's memory.
+  const bare = SB.connect({ url: f.url, WebSocket, backoff: FAST });
+  const c1 = bare.chat({ threadId: "t_bare" });
+  await c1.connect();
+  c1.disconnect();
+  const c2 = bare.chat({ threadId: "t_bare" });
+  await c2.connect();
+  assert.deepEqual(f.mints.slice(-1), [{ purpose: "chat", userKey: "anon_3.key" }]);
+  c2.disconnect();
   f.close();
 });
 

@@ -106,6 +106,43 @@ test("chat: a JWT for another user or with a wrong secret is refused for good", 
   }
 });
 
+/* A Storage in memory: what localStorage is to a browser tab. */
+function memoryStorage() {
+  const m = new Map();
+  return { getItem: (k) => (m.has(k) ? m.get(k) : null), setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k) };
+}
+
+test("chat: without a token a browser is an anonymous user, kept in localStorage across tabs; another browser cannot enter", async () => {
+  const thread = "t_anon_" + Date.now();
+  const storage = memoryStorage();
+  const tab1 = SB.connect({ url: stack.base, WebSocket, backoff: FAST, storage });
+  const answered = [];
+  const a = tab1.chat({ threadId: thread, onMessage: (m) => m.role === "assistant" && answered.push(m) });
+  await a.connect();
+  assert.match(a.userId, /^anon_[0-9a-f]{16}$/);
+  const key = storage.getItem(tab1.userKeyName);
+  assert.ok(key && key.startsWith(a.userId + "."), "the userKey is stored: " + key);
+  a.send("Remember this tab");
+  await wait(() => answered.length === 1, "the answer");
+  a.disconnect();
+
+  // A second tab of the same browser: the same user, the thread's history.
+  const tab2 = SB.connect({ url: stack.base, WebSocket, backoff: FAST, storage });
+  let history = null;
+  const b = tab2.chat({ threadId: thread, onHistory: (h) => (history = h) });
+  await b.connect();
+  assert.equal(b.userId, a.userId);
+  assert.deepEqual(history.map((m) => m.text)[0], "Remember this tab");
+  b.disconnect();
+
+  // Another browser is another anonymous user: the thread is not theirs.
+  const other = SB.connect({ url: stack.base, WebSocket, backoff: FAST, storage: memoryStorage() });
+  const c = other.chat({ threadId: thread });
+  await assert.rejects(c.connect(), (e) => e instanceof SB.SwitchboardError, "forbidden");
+  assert.notEqual(c.userId, a.userId);
+  c.disconnect();
+});
+
 test("agent: JWT authentication, start_agent -> step_update -> completion, ask_user question -> answer", async () => {
   const statuses = [];
   const agent = client.agent({ token: () => makeJwt(SECRET, { sub: "agent_live" }), onStatus: (s) => statuses.push(s) });
