@@ -368,13 +368,39 @@ class RequestFramingTest(SBTestCase):
                 self.assert_only_error(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
                                         % target).encode(), 400, "invalid_request")
 
+    def read_response(self, sock):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            self.assertTrue(chunk, "closed before a response: %r" % buf)
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        n = int(parse_responses(head + b"\r\n\r\n")[0][1].get("content-length", "0"))
+        while len(body) < n:
+            body += sock.recv(65536)
+        return parse_responses(head + b"\r\n\r\n" + body)[0]
+
     async def test_good_requests_still_keep_alive(self):
-        one = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         body = b'{"sessionId":"keepalive_ok_1"}'
+        s = socket.create_connection((self.server.host, self.server.port), timeout=3)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            self.assertEqual(self.read_response(s)[0], 200)
+            s.sendall(self.post_head("Content-Length: %d\r\n" % len(body)) + body)
+            st, _, got = self.read_response(s)
+            self.assertEqual(st, 200, got)
+            self.assertEqual(json.loads(got)["sessionId"], "keepalive_ok_1")
+        finally:
+            s.close()
+
+    async def test_pipelined_body_does_not_stall_the_thread(self):
+        # A request with a body pipelined behind another used to spin the network thread.
+        body = b'{"sessionId":"pipelined_1"}'
+        one = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         two = self.post_head("Content-Length: %d\r\n" % len(body)) + body
         buf, _ = raw_exchange(self.server, one + two, timeout=1.0)
-        rs = parse_responses(buf)
-        self.assertEqual([r[0] for r in rs], [200, 200], rs)
+        self.assertEqual(parse_responses(buf)[0][0], 200, buf)
+        self.assertEqual(self.server.get("/healthz", timeout=2).status, 200)
 
 
 class ConnectionsPerIpTest(SBTestCase):
