@@ -244,6 +244,7 @@ static void reset_request(srv_conn_t *c)
     c->route = NULL;
     c->content_length = 0;
     c->chunked = false;
+    c->body_completed = false;
     memset(&c->chunks, 0, sizeof(c->chunks));
     c->loopback_host = false;
     c->awaiting_reply = false;
@@ -589,7 +590,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t 
         on_body(c, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (c->awaiting_reply && c->http_resp == NULL) {
+        if (c->body_completed && c->awaiting_reply && c->http_resp == NULL) {
             /*
              * Again, while an actor answers: lws 4.1.6 has more bytes of this socket buffered
              * (a pipelined request) and, the request staying in its body state until answered,
@@ -598,6 +599,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t 
              */
             return -1;
         }
+        c->body_completed = true;
         if (c->route && !c->awaiting_reply && !c->chunked)
             dispatch(c);
         return 0;

@@ -38,6 +38,7 @@ typedef struct srv_conn {
     bool chunked;             /* the body comes chunked (lws hands it over undecoded) */
     httpreq_chunked_t chunks; /* its decoder */
     bool loopback_host;       /* the request's Host is a loopback name */
+    bool body_completed;      /* lws has said HTTP_BODY_COMPLETION for this request */
     bool awaiting_reply;
     bool close_after;     /* close once the response is written (lws may misframe what follows) */
     bool raw_refused;     /* lws gave up on the request line (unknown method): a raw socket now */
