@@ -23,7 +23,7 @@
 #define CTYPE_JSON     "application/json"
 #define HTTP_HOST_MAX  256
 #define HTTP_XFF_ENTRY_MAX 64 /* longest X-Forwarded-For element we try to parse */
-#define NS_PER_US      1000
+#define US_PER_MS      1000
 
 char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
 {
@@ -339,10 +339,8 @@ static bool read_framing(struct lws *wsi, srv_conn_t *c)
     } else if (has_cl) {
         char *cl = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
         uint64_t n = 0;
-        if (cl == NULL || httpreq_content_length(cl, &n) != 0) {
+        if (cl == NULL || httpreq_content_length(cl, &n) != 0)
             bad = "Content-Length is malformed or conflicting";
-            c->close_after = true;
-        }
         c->content_length = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
         free(cl);
     }
@@ -445,7 +443,7 @@ void http_arm_deadline(srv_conn_t *c)
 {
     uint32_t ms = g_net.cfg.request_timeout_ms ? g_net.cfg.request_timeout_ms
                                                 : NET_REQUEST_TIMEOUT_MS;
-    lws_set_timer_usecs(c->base.wsi, (lws_usec_t)ms * 1000);
+    lws_set_timer_usecs(c->base.wsi, (lws_usec_t)ms * US_PER_MS);
 }
 
 /*
