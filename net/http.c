@@ -15,15 +15,15 @@
 #include "net/httpreq.h"
 #include "net/srv.h"
 
-#define HTTP_HDR_BUF   4096
-#define HTTP_QUERY_MAX 2048
-#define CORS_METHODS   "GET, POST, DELETE, OPTIONS"
-#define CORS_HEADERS   "Content-Type, Authorization"
-#define CORS_MAX_AGE_S "600"
-#define CTYPE_JSON     "application/json"
-#define HTTP_HOST_MAX  256
+#define HTTP_HDR_BUF       4096
+#define HTTP_QUERY_MAX     2048
+#define CORS_METHODS       "GET, POST, DELETE, OPTIONS"
+#define CORS_HEADERS       "Content-Type, Authorization"
+#define CORS_MAX_AGE_S     "600"
+#define CTYPE_JSON         "application/json"
+#define HTTP_HOST_MAX      256
 #define HTTP_XFF_ENTRY_MAX 64 /* longest X-Forwarded-For element we try to parse */
-#define US_PER_MS      1000
+#define US_PER_MS          1000
 
 char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
 {
@@ -107,8 +107,8 @@ void http_resolve_peer(srv_conn_t *c)
     static const uint8_t unknown[16];
     uint8_t addr[16];
     memcpy(addr, c->raw_peer, 16);
-    char *xff = http_peer_trusted(addr) ? http_hdr_dup(c->base.wsi, WSI_TOKEN_X_FORWARDED_FOR)
-                                        : NULL;
+    char *xff =
+        http_peer_trusted(addr) ? http_hdr_dup(c->base.wsi, WSI_TOKEN_X_FORWARDED_FOR) : NULL;
     /* Several X-Forwarded-For headers arrive joined by ',' (lws_hdr_copy()), in order. */
     for (char *end = xff ? xff + strlen(xff) : NULL; end != NULL;) {
         char *start = end;
@@ -441,8 +441,8 @@ static void on_body(srv_conn_t *c, const void *in, size_t len)
 
 void http_arm_deadline(srv_conn_t *c)
 {
-    uint32_t ms = g_net.cfg.request_timeout_ms ? g_net.cfg.request_timeout_ms
-                                                : NET_REQUEST_TIMEOUT_MS;
+    uint32_t ms =
+        g_net.cfg.request_timeout_ms ? g_net.cfg.request_timeout_ms : NET_REQUEST_TIMEOUT_MS;
     lws_set_timer_usecs(c->base.wsi, (lws_usec_t)ms * US_PER_MS);
 }
 

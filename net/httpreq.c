@@ -202,8 +202,8 @@ httpreq_chunked_rc_t httpreq_chunked_feed(httpreq_chunked_t *st, const uint8_t *
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 bool httpreq_host_name(const char *h, char *out, size_t outlen)
@@ -298,8 +298,7 @@ static bool same_host(const char *name, const char *configured)
     return strcasecmp(name, bare) == 0;
 }
 
-bool httpreq_host_is_ours(const char *host_header, const char *listen_host,
-                          const char *public_host)
+bool httpreq_host_is_ours(const char *host_header, const char *listen_host, const char *public_host)
 {
     char name[256];
     if (!httpreq_host_name(host_header, name, sizeof(name)))

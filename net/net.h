@@ -126,7 +126,7 @@ typedef struct net_http_msg {
     net_peer_t peer;
     bool loopback_host; /* the Host header names a loopback host (localhost, 127.x, [::1]):
                            loopback-only API mode needs it as well as a loopback peer */
-    char *body; /* owned; NUL-terminated, NULL when empty */
+    char *body;         /* owned; NUL-terminated, NULL when empty */
     size_t body_len;
     cJSON *json;       /* owned; the parsed body when it is valid JSON */
     bool json_invalid; /* a body was sent and is not valid JSON */
@@ -185,7 +185,7 @@ typedef struct net_config {
     int port;
     int threads;
     int max_connections;
-    int connections_per_ip;     /* server sockets per client address; 0 = no cap */
+    int connections_per_ip;      /* server sockets per client address; 0 = no cap */
     uint32_t request_timeout_ms; /* whole-request deadline; 0 = NET_REQUEST_TIMEOUT_MS */
     uint32_t out_cap; /* frames waiting for one client before it is closed 1008 "too slow" */
     const char *tls_cert;

@@ -24,10 +24,10 @@ typedef struct peer_slot {
 
 static struct {
     pthread_mutex_t lock;
-    uint32_t cap;        /* per address; 0 = no cap (set before the threads start) */
-    peer_slot_t *slots;  /* {lock} */
-    uint32_t n_slots;    /* {lock} a power of two */
-    uint32_t n_used;     /* {lock} */
+    uint32_t cap;       /* per address; 0 = no cap (set before the threads start) */
+    peer_slot_t *slots; /* {lock} */
+    uint32_t n_slots;   /* {lock} a power of two */
+    uint32_t n_used;    /* {lock} */
 } g_pl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static uint32_t hash16(const uint8_t a[16])

@@ -40,8 +40,8 @@ typedef struct srv_conn {
     bool loopback_host;       /* the request's Host is a loopback name */
     bool body_completed;      /* lws has said HTTP_BODY_COMPLETION for this request */
     bool awaiting_reply;
-    bool close_after;     /* close once the response is written (lws may misframe what follows) */
-    bool raw_refused;     /* lws gave up on the request line (unknown method): a raw socket now */
+    bool close_after; /* close once the response is written (lws may misframe what follows) */
+    bool raw_refused; /* lws gave up on the request line (unknown method): a raw socket now */
     net_out_t *http_resp;
 
     /* WebSocket (ws.c). */

@@ -223,7 +223,8 @@ static int create_context(netthr_t *thr)
      * turns the socket raw (RAW_ADOPT, then RAW_RX with the bytes) instead of lws answering its
      * own HTML 403, so http.c can answer the JSON 405 of SPEC 14.
      */
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
     /*
      * SSL only when something uses it (serving TLS, or wss:// upstreams): lws 4.1.6 leaves
      * per-context OpenSSL client state behind at teardown, which ASan reports as leaks.

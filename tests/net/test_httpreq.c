@@ -25,8 +25,25 @@ TEST(httpreq_content_length_accepts_one_number)
 TEST(httpreq_content_length_refuses_conflicts_and_junk)
 {
     static const char *const bad[] = {
-        "",   " ",  "abc", "-1", "+2", "1x",    "0x10", "2 2",   "2, 50", "2,50", "2,",
-        ",2", "1.", "1e3", "٣", "\t", "2,,2", "99999999999999999999999", "9007199254740993",
+        "",
+        " ",
+        "abc",
+        "-1",
+        "+2",
+        "1x",
+        "0x10",
+        "2 2",
+        "2, 50",
+        "2,50",
+        "2,",
+        ",2",
+        "1.",
+        "1e3",
+        "٣",
+        "\t",
+        "2,,2",
+        "99999999999999999999999",
+        "9007199254740993",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint64_t n = 7;
@@ -95,9 +112,15 @@ TEST(httpreq_chunked_leaves_what_follows)
 TEST(httpreq_chunked_refuses_bad_framing)
 {
     static const char *const bad[] = {
-        "zz\r\n{}\r\n0\r\n\r\n", "2\r\n{}XX0\r\n\r\n", "-2\r\n{}\r\n0\r\n\r\n",
-        "\r\n",                   "2\n{}\r\n",          "2\r\n{}\r\n0\r\n\n",
-        "2 x\r\n",                "0\r\nX-T\n",         "2\r\n{}\r\r",
+        "zz\r\n{}\r\n0\r\n\r\n",
+        "2\r\n{}XX0\r\n\r\n",
+        "-2\r\n{}\r\n0\r\n\r\n",
+        "\r\n",
+        "2\n{}\r\n",
+        "2\r\n{}\r\n0\r\n\n",
+        "2 x\r\n",
+        "0\r\nX-T\n",
+        "2\r\n{}\r\r",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sbuf_t out = SBUF_INIT;
@@ -134,8 +157,8 @@ TEST(httpreq_host_names)
     ASSERT_STR_EQ(n, "::1");
     ASSERT(httpreq_host_name("127.0.0.1", n, sizeof(n)));
     ASSERT_STR_EQ(n, "127.0.0.1");
-    static const char *const bad[] = {"",      ":80",  "a b", "[::1",     "[x]:1", "h:",
-                                      "h:port", "h:123456", "[::1]x", "evil@h", "h/x"};
+    static const char *const bad[] = {
+        "", ":80", "a b", "[::1", "[x]:1", "h:", "h:port", "h:123456", "[::1]x", "evil@h", "h/x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (httpreq_host_name(bad[i], n, sizeof(n)))
             TEST_FAIL_("accepted Host \"%s\"", bad[i]);

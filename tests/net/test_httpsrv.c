@@ -19,11 +19,11 @@
 #include "net/net.h"
 #include "tests/runner.h"
 
-#define DEADLINE_MS   400
-#define TRICKLE_MS    50
-#define GIVE_UP_MS    5000
-#define RESP_MAX      4096
-#define NS_PER_MS_    1000000ull
+#define DEADLINE_MS 400
+#define TRICKLE_MS  50
+#define GIVE_UP_MS  5000
+#define RESP_MAX    4096
+#define NS_PER_MS_  1000000ull
 
 static void ping(const net_local_req_t *req, net_local_resp_t *resp)
 {
