@@ -113,6 +113,7 @@ int main(void)
                        .port = cfg.port,
                        .threads = cfg.net_threads,
                        .max_connections = cfg.max_connections,
+                       .connections_per_ip = cfg.connections_per_ip,
                        .out_cap = (uint32_t)cfg.mailbox_cap,
                        .tls_cert = cfg.tls_cert,
                        .tls_key = cfg.tls_key,

@@ -120,6 +120,7 @@ static const config_var_t config_vars[] = {
     COUNT_VAR("SWITCHBOARD_SESSIONS_PER_MIN", sessions_per_min, "30"),
     COUNT_VAR("SWITCHBOARD_SESSIONS_PER_IP", sessions_per_ip, "10"),
     COUNT_VAR("SWITCHBOARD_MAX_CONNECTIONS", max_connections, "10000"),
+    COUNT_VAR("SWITCHBOARD_CONNECTIONS_PER_IP", connections_per_ip, "100"),
     STR_VAR("SWITCHBOARD_MINT_AUTH", VAR_MINT_AUTH, mint_auth, "open"),
     STR_VAR("SWITCHBOARD_TRUSTED_PROXIES", VAR_PROXIES, trusted_proxies, NULL),
     STR_VAR("SWITCHBOARD_TLS_CERT", VAR_FILE, tls_cert, NULL),

@@ -45,6 +45,7 @@ typedef struct config {
     int sessions_per_min;
     int sessions_per_ip;
     int max_connections;
+    int connections_per_ip;
     mint_auth_t mint_auth;
     cidr_t trusted_proxies[CONFIG_MAX_PROXIES];
     size_t n_trusted_proxies;

@@ -12,14 +12,18 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
+#include "net/httpreq.h"
 #include "net/srv.h"
 
-#define HTTP_HDR_BUF   4096
-#define HTTP_QUERY_MAX 2048
-#define CORS_METHODS   "GET, POST, DELETE, OPTIONS"
-#define CORS_HEADERS   "Content-Type, Authorization"
-#define CORS_MAX_AGE_S "600"
-#define CTYPE_JSON     "application/json"
+#define HTTP_HDR_BUF       4096
+#define HTTP_QUERY_MAX     2048
+#define CORS_METHODS       "GET, POST, DELETE, OPTIONS"
+#define CORS_HEADERS       "Content-Type, Authorization"
+#define CORS_MAX_AGE_S     "600"
+#define CTYPE_JSON         "application/json"
+#define HTTP_HOST_MAX      256
+#define HTTP_XFF_ENTRY_MAX 64 /* longest X-Forwarded-For element we try to parse */
+#define US_PER_MS          1000
 
 char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
 {
@@ -59,8 +63,10 @@ static bool is_loopback(const uint8_t a[16])
     return memcmp(a, v4_mapped, 12) == 0 && a[12] == 127;
 }
 
-static bool trusted(const uint8_t a[16])
+bool http_peer_trusted(const uint8_t a[16])
 {
+    if (g_config == NULL)
+        return false; /* programs and tests without a service configuration */
     for (size_t i = 0; i < g_config->n_trusted_proxies; i++)
         if (cidr_contains(&g_config->trusted_proxies[i], a))
             return true;
@@ -92,55 +98,46 @@ static bool parse_addr(const char *s, uint8_t out[16])
 
 /*
  * The client address: the socket's peer, or, when that peer is a trusted proxy, the right-most
- * X-Forwarded-For entry that is not itself a trusted proxy.
+ * X-Forwarded-For element that is not itself a trusted proxy. An element that is not an address
+ * (empty, a name, garbage) ends the walk with the unspecified address "::": a client we cannot
+ * name is neither loopback nor the proxy (SPEC 14), whatever the proxy's own address is.
  */
-/* Reads the socket's peer address once (at WSI_CREATE the fd is not attached yet). */
-static void read_raw_peer(srv_conn_t *c)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    c->raw_peer_known = true;
-    memset(c->raw_peer, 0, sizeof(c->raw_peer));
-    if (getpeername(lws_get_socket_fd(c->base.wsi), (struct sockaddr *)&ss, &sl) != 0)
-        return;
-    if (ss.ss_family == AF_INET) {
-        c->raw_peer[10] = c->raw_peer[11] = 0xff;
-        memcpy(c->raw_peer + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-    } else if (ss.ss_family == AF_INET6) {
-        memcpy(c->raw_peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-    }
-}
-
 void http_resolve_peer(srv_conn_t *c)
 {
+    static const uint8_t unknown[16];
     uint8_t addr[16];
-    if (!c->raw_peer_known)
-        read_raw_peer(c);
     memcpy(addr, c->raw_peer, 16);
-    if (g_config->n_trusted_proxies > 0 && trusted(addr)) {
-        char *xff = http_hdr_dup(c->base.wsi, WSI_TOKEN_X_FORWARDED_FOR);
-        if (xff) {
-            char *save = NULL, *items[32];
-            int n = 0;
-            for (char *t = strtok_r(xff, ",", &save); t && n < 32; t = strtok_r(NULL, ",", &save))
-                items[n++] = t;
-            for (int i = n - 1; i >= 0; i--) {
-                char *t = items[i];
-                while (*t == ' ')
-                    t++;
-                char *e = t + strlen(t);
-                while (e > t && e[-1] == ' ')
-                    *--e = '\0';
-                uint8_t a[16];
-                if (!parse_addr(t, a))
-                    break;
-                memcpy(addr, a, 16);
-                if (!trusted(a))
-                    break;
-            }
-            free(xff);
+    char *xff =
+        http_peer_trusted(addr) ? http_hdr_dup(c->base.wsi, WSI_TOKEN_X_FORWARDED_FOR) : NULL;
+    /* Several X-Forwarded-For headers arrive joined by ',' (lws_hdr_copy()), in order. */
+    for (char *end = xff ? xff + strlen(xff) : NULL; end != NULL;) {
+        char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        char *t = start, *e = end;
+        while (t < e && (*t == ' ' || *t == '\t'))
+            t++;
+        while (e > t && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        char entry[HTTP_XFF_ENTRY_MAX];
+        uint8_t a[16];
+        size_t n = (size_t)(e - t);
+        if (n == 0 || n >= sizeof(entry)) {
+            memcpy(addr, unknown, 16);
+            break;
         }
+        memcpy(entry, t, n);
+        entry[n] = '\0';
+        if (!parse_addr(entry, a)) {
+            memcpy(addr, unknown, 16);
+            break;
+        }
+        memcpy(addr, a, 16);
+        if (!http_peer_trusted(a) || start == xff)
+            break;
+        end = start - 1;
     }
+    free(xff);
     set_peer(&c->peer, addr);
 }
 
@@ -151,9 +148,13 @@ bool http_origin_allowed(struct lws *wsi, const char *origin)
     for (size_t i = 0; i < g_config->n_allowed_origins; i++)
         if (strcasecmp(g_config->allowed_origins[i], origin) == 0)
             return true;
-    /* The request's own scheme and Host are always allowed (SPEC 14). */
-    char host[256];
-    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+    /*
+     * The request's own scheme and Host are allowed (SPEC 14), but only when that Host is one
+     * of ours: a DNS-rebinding page sends its own name as Host and as Origin.
+     */
+    char host[HTTP_HOST_MAX];
+    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 ||
+        !httpreq_host_is_ours(host, g_net.cfg.host, NULL))
         return false;
     char self[300];
     snprintf(self, sizeof(self), "%s://%s", g_net.tls ? "https" : "http", host);
@@ -218,8 +219,14 @@ void http_respond_net(srv_conn_t *c, net_out_t *o)
     lws_callback_on_writable(c->base.wsi);
 }
 
+/*
+ * Answers a JSON error from this thread. A request whose body has not all arrived (or whose
+ * framing we refused) is closed after the answer: lws would read the rest as the next request.
+ */
 static void error_net(srv_conn_t *c, int status, const char *code, const char *message)
 {
+    if (c->content_length > 0 || c->chunked)
+        c->close_after = true;
     sbuf_t b = SBUF_INIT;
     net_error_json(&b, false, code, message);
     size_t len = b.len;
@@ -236,7 +243,12 @@ static void reset_request(srv_conn_t *c)
     sbuf_reset(&c->body);
     c->route = NULL;
     c->content_length = 0;
+    c->chunked = false;
+    c->body_completed = false;
+    memset(&c->chunks, 0, sizeof(c->chunks));
+    c->loopback_host = false;
     c->awaiting_reply = false;
+    c->close_after = false;
     c->cors = false;
 }
 
@@ -295,6 +307,7 @@ static void dispatch(srv_conn_t *c)
     m->origin = c->origin ? xstrdup(c->origin) : NULL;
     m->origin_allowed = c->origin == NULL || c->cors;
     m->peer = c->peer;
+    m->loopback_host = c->loopback_host;
     if (c->body.len > 0) {
         m->body_len = c->body.len;
         m->body = sbuf_take(&c->body);
@@ -303,6 +316,41 @@ static void dispatch(srv_conn_t *c)
     }
     c->awaiting_reply = true;
     actor_send(r->target, &m->hdr);
+}
+
+/*
+ * How the body is framed (SPEC 14): Content-Length, a chunked Transfer-Encoding, or neither.
+ * lws would take the first of several lengths, read "abc" as 0 and hand a chunked body over
+ * undecoded; here every such shape is refused (400 invalid_request, then the connection is
+ * closed) before a byte of the body is used. Returns false when it answered.
+ */
+static bool read_framing(struct lws *wsi, srv_conn_t *c)
+{
+    bool has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    char *te = http_hdr_dup(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+    const char *bad = NULL;
+    if (te && has_cl) {
+        bad = "Transfer-Encoding and Content-Length together";
+    } else if (te) {
+        if (!httpreq_te_is_chunked(te))
+            bad = "the only transfer coding accepted is chunked";
+        else if (!(c->method & (NET_POST | NET_PUT | NET_PATCH)))
+            bad = "a chunked body is only accepted with POST, PUT or PATCH";
+        c->chunked = true;
+    } else if (has_cl) {
+        char *cl = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        uint64_t n = 0;
+        if (cl == NULL || httpreq_content_length(cl, &n) != 0)
+            bad = "Content-Length is malformed or conflicting";
+        c->content_length = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+        free(cl);
+    }
+    free(te);
+    if (bad == NULL)
+        return true;
+    c->close_after = true;
+    error_net(c, 400, "invalid_request", bad);
+    return false;
 }
 
 static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
@@ -314,9 +362,20 @@ static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
     c->query = http_query_dup(wsi);
     c->authorization = http_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     c->origin = http_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    char host[HTTP_HOST_MAX], name[HTTP_HOST_MAX];
+    c->loopback_host = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&
+                       httpreq_host_name(host, name, sizeof(name)) &&
+                       httpreq_host_is_loopback(name);
     http_resolve_peer(c);
     c->cors = c->origin && http_origin_allowed(wsi, c->origin);
 
+    if (!read_framing(wsi, c))
+        return 0;
+    if (!srv_recount(c, c->peer.addr16)) {
+        c->close_after = true;
+        error_net(c, 503, "at_capacity", "too many connections from this address");
+        return 0;
+    }
     if (c->method == NET_OPTIONS) {
         if (c->origin && !c->cors) {
             error_net(c, 403, "forbidden_origin", "this origin is not allowed");
@@ -337,16 +396,103 @@ static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
         error_net(c, 405, "method_not_allowed", "this method is not allowed here");
         return 0;
     }
-    char cl[32];
-    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-        c->content_length = strtoull(cl, NULL, 10);
     if (c->content_length > NET_MAX_HTTP_BODY) {
         error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
         return 0;
     }
-    if (c->content_length == 0 || c->method == NET_GET || c->method == NET_HEAD)
+    if (c->chunked)
+        return 0; /* dispatched when the last chunk has been decoded (on_body()) */
+    if (c->content_length == 0 || c->method == NET_GET || c->method == NET_HEAD) {
+        /* A GET or HEAD is answered without its body, which lws would read as what follows. */
+        c->close_after = c->content_length > 0;
         dispatch(c);
+    }
     return 0; /* otherwise wait for HTTP_BODY_COMPLETION */
+}
+
+/* A piece of the body: kept as it is, or decoded when it comes chunked. */
+static void on_body(srv_conn_t *c, const void *in, size_t len)
+{
+    if (c->route == NULL || c->awaiting_reply)
+        return;
+    if (!c->chunked) {
+        if (c->body.len + len > NET_MAX_HTTP_BODY) {
+            error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+            return;
+        }
+        sbuf_append(&c->body, in, len);
+        return;
+    }
+    switch (httpreq_chunked_feed(&c->chunks, in, len, &c->body, NET_MAX_HTTP_BODY, NULL)) {
+    case HTTPREQ_CHUNKED_MORE:
+        return;
+    case HTTPREQ_CHUNKED_DONE:
+        /* lws still expects a body (it does not decode chunks): nothing after it is framed. */
+        c->close_after = true;
+        dispatch(c);
+        return;
+    case HTTPREQ_CHUNKED_TOO_BIG:
+        error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+        return;
+    case HTTPREQ_CHUNKED_MALFORMED:
+        error_net(c, 400, "invalid_request", "the chunked body is malformed");
+        return;
+    }
+}
+
+void http_arm_deadline(srv_conn_t *c)
+{
+    uint32_t ms =
+        g_net.cfg.request_timeout_ms ? g_net.cfg.request_timeout_ms : NET_REQUEST_TIMEOUT_MS;
+    lws_set_timer_usecs(c->base.wsi, (lws_usec_t)ms * US_PER_MS);
+}
+
+/*
+ * The request's deadline (SPEC 14): armed when the connection is accepted and again when a
+ * response has been written, so it runs from no later than the request's first byte. A request
+ * whose head has arrived gets 408 and the connection is closed after it; one still in its head
+ * (or an idle keep-alive connection) is closed, as lws gives no way to answer before the head.
+ * A whole request waiting for its actor, and an upgraded connection, are left alone.
+ */
+static int on_deadline(srv_conn_t *c)
+{
+    if (c->state != CONN_HTTP || c->awaiting_reply)
+        return 0;
+    if (c->raw_refused || c->path == NULL)
+        return -1;
+    c->close_after = true;
+    error_net(c, 408, "request_timeout", "the request did not arrive in time");
+    return 0;
+}
+
+/*
+ * lws gave up on the request line (a method it does not know) and made the socket raw: answer
+ * the JSON 405 of SPEC 14 once and close. Returns -1 once written.
+ */
+static int on_raw(struct lws *wsi, srv_conn_t *c, enum lws_callback_reasons reason)
+{
+    if (reason == LWS_CALLBACK_RAW_RX && !c->raw_refused) {
+        c->raw_refused = true;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (reason != LWS_CALLBACK_RAW_WRITEABLE || !c->raw_refused)
+        return 0;
+    sbuf_t body = SBUF_INIT, b = SBUF_INIT;
+    net_error_json(&body, false, "method_not_allowed", "this method is not allowed here");
+    sbuf_reserve(&b, LWS_PRE);
+    b.len = LWS_PRE;
+    char head[160];
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 405 Method Not Allowed\r\ncontent-type: " CTYPE_JSON
+             "\r\ncontent-length: %zu\r\nconnection: close\r\n\r\n",
+             body.len);
+    sbuf_puts(&b, head);
+    sbuf_append(&b, body.data, body.len);
+    lws_write(wsi, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_RAW);
+    sbuf_destroy(&body);
+    sbuf_destroy(&b);
+    return -1;
 }
 
 /* Adds one header; a header that does not fit the buffer is left out (and logged). */
@@ -409,13 +555,15 @@ static int on_writeable(struct lws *wsi, srv_conn_t *c)
     if (o->len > 0 && c->method != NET_HEAD &&
         lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_HTTP_FINAL) < (int)o->len)
         return -1;
-    bool too_large = o->code == 413; /* the unread body would be parsed as the next request */
+    /* What follows a refused or unread body would be parsed as the next request. */
+    bool close = c->close_after || o->code == 413;
     msg_free(&o->hdr);
     c->http_resp = NULL;
     reset_request(c);
-    if (too_large)
+    if (close || lws_http_transaction_completed(wsi))
         return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    http_arm_deadline(c); /* the next request's */
+    return 0;
 }
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
@@ -426,26 +574,41 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t 
         char path[256];
         if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
             return -1;
-        for (int i = 0; i < g_net.n_ws_routes; i++)
-            if (strcmp(g_net.ws_routes[i]->path, path) == 0)
-                return 0;
-        return -1; /* no WebSocket endpoint here */
+        bool found = false;
+        for (int i = 0; i < g_net.n_ws_routes && !found; i++)
+            found = strcmp(g_net.ws_routes[i]->path, path) == 0;
+        if (!found)
+            return -1; /* no WebSocket endpoint here */
+        /* A trusted proxy's upgrade counts against its client from here on. */
+        http_resolve_peer(c);
+        return srv_recount(c, c->peer.addr16) ? 0 : -1;
     }
     case LWS_CALLBACK_HTTP:
         return on_request(wsi, c, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
-        if (c->route == NULL || c->awaiting_reply)
-            return 0;
-        if (c->body.len + len > NET_MAX_HTTP_BODY) {
-            error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
-            return 0;
-        }
-        sbuf_append(&c->body, in, len);
+        on_body(c, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (c->route && !c->awaiting_reply)
+        if (c->body_completed && c->awaiting_reply && c->http_resp == NULL) {
+            /*
+             * Again, while an actor answers: lws 4.1.6 has more bytes of this socket buffered
+             * (a pipelined request) and, the request staying in its body state until answered,
+             * calls this on every pass of its buffered-input service, which took the whole
+             * network thread. Pipelining is not supported: close.
+             */
+            return -1;
+        }
+        c->body_completed = true;
+        if (c->route && !c->awaiting_reply && !c->chunked)
             dispatch(c);
         return 0;
+    case LWS_CALLBACK_TIMER:
+        return on_deadline(c);
+    case LWS_CALLBACK_RAW_ADOPT:
+    case LWS_CALLBACK_RAW_RX:
+    case LWS_CALLBACK_RAW_WRITEABLE:
+    case LWS_CALLBACK_RAW_CLOSE:
+        return on_raw(wsi, c, reason);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, c);
     case LWS_CALLBACK_CLOSED_HTTP:

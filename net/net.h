@@ -33,6 +33,8 @@ typedef uint64_t conn_id_t;
 #define NET_MAX_HTTP_BODY   (64 * 1024)
 #define NET_PING_INTERVAL_S 30
 #define NET_PONG_TIMEOUT_S  75
+/* A request's line, headers and body must arrive within this of its start (SPEC 14). */
+#define NET_REQUEST_TIMEOUT_MS 20000
 
 /* HTTP methods, as bits for route masks. */
 enum {
@@ -123,7 +125,9 @@ typedef struct net_http_msg {
     char *origin;        /* owned; NULL when absent */
     bool origin_allowed; /* no Origin, or one SPEC 14 "Origins" allows */
     net_peer_t peer;
-    char *body; /* owned; NUL-terminated, NULL when empty */
+    bool loopback_host; /* the Host header names a loopback host (localhost, 127.x, [::1]):
+                           loopback-only API mode needs it as well as a loopback peer */
+    char *body;         /* owned; NUL-terminated, NULL when empty */
     size_t body_len;
     cJSON *json;       /* owned; the parsed body when it is valid JSON */
     bool json_invalid; /* a body was sent and is not valid JSON */
@@ -182,6 +186,8 @@ typedef struct net_config {
     int port;
     int threads;
     int max_connections;
+    int connections_per_ip;      /* server sockets per client address; 0 = no cap */
+    uint32_t request_timeout_ms; /* whole-request deadline; 0 = NET_REQUEST_TIMEOUT_MS */
     uint32_t out_cap; /* frames waiting for one client before it is closed 1008 "too slow" */
     const char *tls_cert;
     const char *tls_key;

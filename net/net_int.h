@@ -138,6 +138,20 @@ net_conn_t *conntab_lookup(netthr_t *thr, conn_id_t id);
 /* Frees the table itself (every connection has gone). */
 void conntab_destroy(conntab_t *t);
 
+/* peerlim.c: open server sockets per client address, shared by every network thread
+ * (SWITCHBOARD_CONNECTIONS_PER_IP). Thread: any. */
+/* Sets the cap per address (0 = none). Thread: main, before the network threads start. */
+void peerlim_init(uint32_t cap_per_addr);
+/* Counts one more socket for addr16; returns false (nothing counted) when addr16 already has
+ * the cap, unless force (a trusted proxy's socket, counted but never refused). */
+bool peerlim_try_add(const uint8_t addr16[16], bool force);
+/* Counts one socket fewer for addr16 (one that peerlim_try_add() counted). */
+void peerlim_remove(const uint8_t addr16[16]);
+/* Sockets counted for addr16 now (tests). */
+uint32_t peerlim_count(const uint8_t addr16[16]);
+/* Forgets every count and the cap. Thread: main, after the network threads have stopped. */
+void peerlim_reset(void);
+
 /* send.c: the send API's internals, the inbox and the per-connection frame queues. */
 /* Appends {"error":{"code","message"}}, or the WebSocket event form with "type":"error". */
 void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message);

@@ -4,22 +4,38 @@
  * HTTP side (http.c). Thread: net (every function here).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "net/srv.h"
 
-srv_conn_t *srv_conn_new(netthr_t *thr, struct lws *wsi)
+srv_conn_t *srv_conn_new(netthr_t *thr, const uint8_t peer16[16])
 {
+    if (!peerlim_try_add(peer16, http_peer_trusted(peer16)))
+        return NULL;
     srv_conn_t *c = xcalloc(1, sizeof(*c));
     c->base.kind = NET_CONN_SERVER;
-    c->base.wsi = wsi;
     if (conntab_add(thr, &c->base) != 0) {
+        peerlim_remove(peer16);
         free(c);
         return NULL;
     }
+    memcpy(c->raw_peer, peer16, 16);
+    memcpy(c->counted, peer16, 16);
     c->state = CONN_HTTP;
     sbuf_init(&c->body);
     return c;
+}
+
+bool srv_recount(srv_conn_t *c, const uint8_t addr16[16])
+{
+    if (memcmp(c->counted, addr16, 16) == 0)
+        return true;
+    if (!peerlim_try_add(addr16, false))
+        return false;
+    peerlim_remove(c->counted);
+    memcpy(c->counted, addr16, 16);
+    return true;
 }
 
 void srv_destroy_net(srv_conn_t *c)
@@ -30,6 +46,7 @@ void srv_destroy_net(srv_conn_t *c)
     http_conn_destroy(c);
     wsmsg_destroy(&c->rx);
     conntab_remove(&c->base);
+    peerlim_remove(c->counted);
     free(c);
 }
 

@@ -7,6 +7,7 @@
 #ifndef SB_NET_SRV_H
 #define SB_NET_SRV_H
 
+#include "net/httpreq.h"
 #include "net/net_int.h"
 #include "net/wsmsg.h"
 
@@ -21,8 +22,8 @@ typedef struct srv_conn {
     net_conn_t base; /* first: the table and the send path see this */
     srv_state_t state;
     uint8_t raw_peer[16]; /* the socket's peer address (IPv4-mapped for IPv4) */
-    bool raw_peer_known;
-    net_peer_t peer; /* the client, after trusted proxies */
+    net_peer_t peer;      /* the client, after trusted proxies */
+    uint8_t counted[16];  /* the address this socket counts against (peerlim.c) */
 
     /* HTTP request in progress (http.c). */
     unsigned method;
@@ -34,7 +35,13 @@ typedef struct srv_conn {
     const net_http_route_t *route;
     sbuf_t body;
     size_t content_length;
+    bool chunked;             /* the body comes chunked (lws hands it over undecoded) */
+    httpreq_chunked_t chunks; /* its decoder */
+    bool loopback_host;       /* the request's Host is a loopback name */
+    bool body_completed;      /* lws has said HTTP_BODY_COMPLETION for this request */
     bool awaiting_reply;
+    bool close_after; /* close once the response is written (lws may misframe what follows) */
+    bool raw_refused; /* lws gave up on the request line (unknown method): a raw socket now */
     net_out_t *http_resp;
 
     /* WebSocket (ws.c). */
@@ -55,8 +62,17 @@ static inline srv_conn_t *srv_conn_of(net_conn_t *c)
 }
 
 /* srv.c */
-/* A new server connection in the table (wsi may be NULL until lws calls back); NULL when full. */
-srv_conn_t *srv_conn_new(netthr_t *thr, struct lws *wsi);
+/*
+ * A new server connection in the table for a socket from peer16 (its wsi is set when lws calls
+ * back), counted against peer16's SWITCHBOARD_CONNECTIONS_PER_IP (a trusted proxy is counted
+ * but never refused). NULL when the table is full or peer16 has its cap.
+ */
+srv_conn_t *srv_conn_new(netthr_t *thr, const uint8_t peer16[16]);
+/*
+ * Counts c against addr16 instead of what it counted against (a trusted proxy's request named
+ * its client). Returns false, leaving the count as it was, when addr16 already has its cap.
+ */
+bool srv_recount(srv_conn_t *c, const uint8_t addr16[16]);
 /* lws callbacks of a server connection: WebSocket first, then HTTP. */
 int srv_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
                  size_t len, void *user);
@@ -87,6 +103,10 @@ void http_respond_net(srv_conn_t *c, net_out_t *o);
 void http_conn_destroy(srv_conn_t *c);
 /* Fills c->peer from the socket address and X-Forwarded-For (headers must be present). */
 void http_resolve_peer(srv_conn_t *c);
+/* addr16 is in SWITCHBOARD_TRUSTED_PROXIES. */
+bool http_peer_trusted(const uint8_t addr16[16]);
+/* Arms the whole-request deadline of c's next request (from now). */
+void http_arm_deadline(srv_conn_t *c);
 /* The request's Origin is absent, allowed by configuration, or the request's own origin. */
 bool http_origin_allowed(struct lws *wsi, const char *origin);
 /* Copies header tok into a new string, or NULL when absent. */

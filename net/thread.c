@@ -83,6 +83,18 @@ static void on_sweep(uv_timer_t *t)
 
 /* ---- Accepting ----------------------------------------------------------------------------- */
 
+/* The peer of an accepted socket as an IPv6 or IPv4-mapped address (all zero when unknown). */
+static void addr16_of(const struct sockaddr_storage *ss, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    if (ss->ss_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    }
+}
+
 static void on_accept(uv_poll_t *h, int status, int events)
 {
     (void)events;
@@ -90,7 +102,10 @@ static void on_accept(uv_poll_t *h, int status, int events)
     if (status < 0)
         return;
     for (;;) {
-        int fd = accept4(thr->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        memset(&ss, 0, sizeof(ss));
+        int fd = accept4(thr->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
@@ -104,6 +119,16 @@ static void on_accept(uv_poll_t *h, int status, int events)
             metric_inc(&g_metrics.connections_refused_total, 1);
             continue;
         }
+        /* Refused as well when the table is full or this address has its
+         * SWITCHBOARD_CONNECTIONS_PER_IP (srv_conn_new()). */
+        uint8_t peer[16];
+        addr16_of(&ss, peer);
+        srv_conn_t *c = srv_conn_new(thr, peer);
+        if (c == NULL) {
+            close(fd);
+            metric_inc(&g_metrics.connections_refused_total, 1);
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         /*
@@ -111,11 +136,6 @@ static void on_accept(uv_poll_t *h, int status, int events)
          * callback but after WSI_CREATE). If adoption fails after the wsi exists, lws frees it
          * through WSI_DESTROY, which frees the conn and tells us here.
          */
-        srv_conn_t *c = srv_conn_new(thr, NULL);
-        if (c == NULL) {
-            close(fd);
-            continue;
-        }
         lws_adopt_desc_t info;
         memset(&info, 0, sizeof(info));
         info.vh = thr->vh;
@@ -133,6 +153,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
             log_warn("net.adopt", LOG_S("error", "libwebsockets refused the socket"));
         } else {
             c->base.wsi = wsi;
+            http_arm_deadline(c);
         }
     }
 }
@@ -196,8 +217,14 @@ static int create_context(netthr_t *thr)
     void *loops[1] = {&thr->loop};
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
-    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: ws.c and wsc.c check whole text messages, faster. */
-    info.options = LWS_SERVER_OPTION_LIBUV;
+    /*
+     * No LWS_SERVER_OPTION_VALIDATE_UTF8: ws.c and wsc.c check whole text messages, faster.
+     * FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG: a request line with a method lws does not know
+     * turns the socket raw (RAW_ADOPT, then RAW_RX with the bytes) instead of lws answering its
+     * own HTML 403, so http.c can answer the JSON 405 of SPEC 14.
+     */
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
     /*
      * SSL only when something uses it (serving TLS, or wss:// upstreams): lws 4.1.6 leaves
      * per-context OpenSSL client state behind at teardown, which ASan reports as leaks.
@@ -377,6 +404,7 @@ int net_start(const net_config_t *cfg)
     g_net.n_threads = cfg->threads > 0 ? cfg->threads : 1;
     g_net.threads = xcalloc((size_t)g_net.n_threads, sizeof(netthr_t));
     lws_set_log_level(LLL_ERR, NULL);
+    peerlim_init(cfg->connections_per_ip > 0 ? (uint32_t)cfg->connections_per_ip : 0);
     fetch_global_init(); /* before any thread can touch curl; cleaned up at the end of net_stop() */
 
     int port = cfg->port;
@@ -470,5 +498,6 @@ void net_stop(void)
             actor_unref(g_net.http_routes[i]->target);
     g_net.n_http_routes = 0;
     g_net.n_ws_routes = 0;
+    peerlim_reset();
     fetch_global_cleanup(); /* after the inboxes: commands freed there clean up easy handles */
 }

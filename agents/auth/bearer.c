@@ -23,5 +23,5 @@ bool auth_api_ok(const net_http_msg_t *req)
 {
     if (g_config->api_secret)
         return auth_bearer_ok(req->authorization, g_config->api_secret);
-    return req->peer.loopback;
+    return req->peer.loopback && req->loopback_host; /* a rebinding page's Host is not loopback */
 }

@@ -18,7 +18,7 @@
 
 #define ERR_LEN   512
 #define TEST_NCPU 4
-#define N_VARS    40 /* variables of SPEC 2.1, and SWITCHBOARD_CHAT_RUNS_PER_MIN */
+#define N_VARS    41 /* variables of SPEC 2.1, and SWITCHBOARD_CHAT_RUNS_PER_MIN */
 
 /* Unsets every variable config_from_env() reads, so that the caller's shell cannot leak in. */
 static void clear_env(void)
@@ -127,6 +127,7 @@ TEST(config_defaults)
     ASSERT_EQ(c.sessions_per_min, 30);
     ASSERT_EQ(c.sessions_per_ip, 10);
     ASSERT_EQ(c.max_connections, 10000);
+    ASSERT_EQ(c.connections_per_ip, 100);
     ASSERT_EQ(c.mint_auth, MINT_AUTH_OPEN);
     ASSERT_EQ(c.n_trusted_proxies, 0);
     ASSERT(c.tls_cert == NULL && c.tls_key == NULL);
@@ -270,6 +271,7 @@ TEST(config_every_number_rejects_garbage)
         "SWITCHBOARD_SESSIONS_PER_MIN",
         "SWITCHBOARD_SESSIONS_PER_IP",
         "SWITCHBOARD_MAX_CONNECTIONS",
+        "SWITCHBOARD_CONNECTIONS_PER_IP",
         "SWITCHBOARD_REPLAY_ITEMS",
         "SWITCHBOARD_RETENTION_DAYS",
         "SWITCHBOARD_SUPERVISOR_MAX_ITERATIONS",

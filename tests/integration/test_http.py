@@ -1,8 +1,12 @@
 """HTTP basics (SPEC 4, 10, 14 "Origins"): health, readiness, metrics, errors, CORS."""
 import asyncio
+import base64
 import http.client
 import json
+import os
+import socket
 import time
+import unittest
 
 import websockets.exceptions
 
@@ -235,3 +239,289 @@ class MaxConnectionsTest(SBTestCase):
                 break
             await asyncio.sleep(0.05)
         self.assertEqual(st, 200)
+
+
+# ---- Request framing and limits (SPEC 14 "Requests") ----------------------------------------
+
+def raw_exchange(server, data, timeout=3.0, source_ip=None, keep=False):
+    """Sends data on a fresh socket and reads until the server closes it (or timeout).
+    Returns (bytes read, closed_by_server)."""
+    s = socket.create_connection((server.host, server.port), timeout=timeout,
+                                 source_address=(source_ip, 0) if source_ip else None)
+    try:
+        s.sendall(data)
+        buf = b""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return buf, False
+            except ConnectionResetError:
+                return buf, True
+            if not chunk:
+                return buf, True
+            buf += chunk
+        return buf, False
+    finally:
+        s.close()
+
+
+def parse_responses(buf):
+    """Splits a byte stream into [(status, headers dict (lower-case names), body)]."""
+    out = []
+    while buf:
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if not sep:
+            raise AssertionError("truncated response: %r" % buf[:200])
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        n = int(hdrs.get("content-length", "0"))
+        out.append((status, hdrs, rest[:n]))
+        buf = rest[n:]
+    return out
+
+
+def chunked(body, size=7):
+    out = b""
+    for i in range(0, len(body), size):
+        part = body[i:i + size]
+        out += b"%x\r\n" % len(part) + part + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+class RequestFramingTest(SBTestCase):
+    SERVER_ENV = {}
+
+    def post_head(self, extra):
+        return ("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                "Content-Type: application/json\r\n%s\r\n" % (self.server.port, extra)).encode()
+
+    def assert_only_error(self, data, status, code):
+        """data gets exactly one answer, the JSON error, and the connection is closed: whatever
+        followed the bad head never runs as a request of its own."""
+        buf, closed = raw_exchange(self.server, data)
+        rs = parse_responses(buf)
+        self.assertEqual(len(rs), 1, rs)
+        st, hdrs, body = rs[0]
+        self.assertEqual(st, status, rs)
+        self.assertTrue(hdrs.get("content-type", "").startswith("application/json"), hdrs)
+        self.assertEqual(json.loads(body)["error"]["code"], code, body)
+        self.assertTrue(closed, "the connection stayed open after %d" % status)
+
+    async def test_conflicting_content_lengths_400(self):
+        smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        for cl in ("Content-Length: 2\r\nContent-Length: 50\r\n", "Content-Length: 2, 50\r\n"):
+            with self.subTest(cl=cl):
+                self.assert_only_error(self.post_head(cl) + b"{}" + smuggled, 400,
+                                       "invalid_request")
+
+    async def test_malformed_content_length_400(self):
+        for cl in ("abc", "-1", "1x", "0x10", "+2", "2 2", "99999999999999999999999"):
+            with self.subTest(cl=cl):
+                self.assert_only_error(self.post_head("Content-Length: %s\r\n" % cl) + b"{}",
+                                       400, "invalid_request")
+
+    async def test_transfer_encoding_with_content_length_400(self):
+        data = self.post_head("Transfer-Encoding: chunked\r\nContent-Length: 7\r\n") + \
+            chunked(b"{}") + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.assert_only_error(data, 400, "invalid_request")
+
+    async def test_chunked_body_is_decoded(self):
+        body = json.dumps({"sessionId": "chunked_body_1"}).encode()
+        buf, _ = raw_exchange(self.server,
+                              self.post_head("Transfer-Encoding: chunked\r\n") + chunked(body))
+        rs = parse_responses(buf)
+        self.assertEqual(len(rs), 1, rs)
+        self.assertEqual(rs[0][0], 200, rs)
+        self.assertEqual(json.loads(rs[0][2])["sessionId"], "chunked_body_1")
+        # Invalid JSON in chunks is invalid JSON.
+        self.assert_only_error(self.post_head("Transfer-Encoding: chunked\r\n") + chunked(b"{x}"),
+                               400, "invalid_json")
+
+    async def test_chunked_body_over_64k_413(self):
+        body = json.dumps({"pad": "x" * (70 * 1024)}).encode()
+        self.assert_only_error(self.post_head("Transfer-Encoding: chunked\r\n") +
+                               chunked(body, 8192), 413, "body_too_large")
+
+    async def test_malformed_chunks_400(self):
+        for bad in (b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n", b"-2\r\n{}\r\n0\r\n\r\n"):
+            with self.subTest(bad=bad):
+                self.assert_only_error(self.post_head("Transfer-Encoding: chunked\r\n") + bad,
+                                       400, "invalid_request")
+        self.assert_only_error(self.post_head("Transfer-Encoding: gzip\r\n") + b"{}", 400,
+                               "invalid_request")
+
+    async def test_unknown_method_is_a_json_405(self):
+        for method in ("FOO", "PROPFIND", "CONNECT"):
+            with self.subTest(method=method):
+                target = "127.0.0.1:80" if method == "CONNECT" else "/healthz"
+                self.assert_only_error(("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                        % (method, target)).encode(), 405, "method_not_allowed")
+
+    # lws 4.1.6 answers a target that does not start with '/' itself (lws_http_action(), HTML
+    # 403, before any callback of ours); SPEC 14 wants the JSON body. Not fixed yet.
+    @unittest.expectedFailure
+    async def test_absolute_form_target_is_a_json_error(self):
+        for target in ("http://127.0.0.1:%d/healthz" % self.server.port, "*", "healthz"):
+            with self.subTest(target=target):
+                self.assert_only_error(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                        % target).encode(), 400, "invalid_request")
+
+    def read_response(self, sock):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            self.assertTrue(chunk, "closed before a response: %r" % buf)
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        n = int(parse_responses(head + b"\r\n\r\n")[0][1].get("content-length", "0"))
+        while len(body) < n:
+            body += sock.recv(65536)
+        return parse_responses(head + b"\r\n\r\n" + body)[0]
+
+    async def test_good_requests_still_keep_alive(self):
+        body = b'{"sessionId":"keepalive_ok_1"}'
+        s = socket.create_connection((self.server.host, self.server.port), timeout=3)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            self.assertEqual(self.read_response(s)[0], 200)
+            s.sendall(self.post_head("Content-Length: %d\r\n" % len(body)) + body)
+            st, _, got = self.read_response(s)
+            self.assertEqual(st, 200, got)
+            self.assertEqual(json.loads(got)["sessionId"], "keepalive_ok_1")
+        finally:
+            s.close()
+
+    async def test_pipelined_body_does_not_stall_the_thread(self):
+        # A request with a body pipelined behind another used to spin the network thread.
+        body = b'{"sessionId":"pipelined_1"}'
+        one = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        two = self.post_head("Content-Length: %d\r\n" % len(body)) + body
+        buf, _ = raw_exchange(self.server, one + two, timeout=1.0)
+        self.assertEqual(parse_responses(buf)[0][0], 200, buf)
+        self.assertEqual(self.server.get("/healthz", timeout=2).status, 200)
+
+
+class ConnectionsPerIpTest(SBTestCase):
+    SERVER_ENV = {"SWITCHBOARD_CONNECTIONS_PER_IP": "3"}
+
+    def healthz(self, source_ip):
+        try:
+            return self.server.get("/healthz", timeout=2, source_ip=source_ip).status
+        except (http.client.HTTPException, OSError):
+            return "refused"
+
+    async def test_one_address_cannot_take_more(self):
+        held = [socket.create_connection((self.server.host, self.server.port),
+                                         source_address=("127.0.0.5", 0)) for _ in range(3)]
+        try:
+            time.sleep(0.2)
+            self.assertEqual(self.healthz("127.0.0.5"), "refused")
+            self.assertEqual(self.healthz("127.0.0.6"), 200)  # another address is not held up
+            held.pop().close()
+            end = time.monotonic() + 3
+            while self.healthz("127.0.0.5") != 200:
+                self.assertLess(time.monotonic(), end, "a freed slot was not given back")
+                time.sleep(0.05)
+        finally:
+            for s in held:
+                s.close()
+
+
+class ConnectionsPerForwardedIpTest(SBTestCase):
+    SERVER_ENV = {"SWITCHBOARD_CONNECTIONS_PER_IP": "2",
+                  "SWITCHBOARD_TRUSTED_PROXIES": "127.0.0.1/32"}
+
+    def hold(self, xff):
+        """A proxied request whose body never comes: its socket stays open."""
+        s = socket.create_connection((self.server.host, self.server.port),
+                                     source_address=("127.0.0.1", 0))
+        s.sendall(("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: %s\r\n"
+                   "Content-Length: 10\r\n\r\n{" % xff).encode())
+        return s
+
+    def healthz(self, xff):
+        try:
+            return self.server.get("/healthz", timeout=2,
+                                   headers={"X-Forwarded-For": xff}).status
+        except (http.client.HTTPException, OSError):
+            return "refused"
+
+    async def test_counted_by_forwarded_address(self):
+        # The proxy's own address is not capped: many clients share it.
+        held = [self.hold("203.0.113.9") for _ in range(2)] + [self.hold("203.0.113.10")]
+        try:
+            time.sleep(0.2)
+            self.assertNotEqual(self.healthz("203.0.113.9"), 200)
+            self.assertEqual(self.healthz("203.0.113.11"), 200)
+        finally:
+            for s in held:
+                s.close()
+
+
+# ---- Host and forwarded addresses (SPEC 14 "Origins", "Order of checks") ---------------------
+
+class HostTrustTest(SBTestCase):
+    """No API secret: loopback-only API mode, which also needs a loopback Host."""
+    SERVER_ENV = {}
+
+    def get_with_host(self, path, host, origin=None):
+        h = "GET %s HTTP/1.1\r\nHost: %s\r\n" % (path, host)
+        if origin:
+            h += "Origin: %s\r\n" % origin
+        buf, _ = raw_exchange(self.server, (h + "Connection: close\r\n\r\n").encode())
+        return parse_responses(buf)[0]
+
+    async def test_rebinding_host_is_not_same_origin(self):
+        host = "evil.example:%d" % self.server.port
+        st, hdrs, body = self.get_with_host("/api/calls", host, "http://" + host)
+        self.assertEqual(st, 401, body)
+        self.assertNotIn("access-control-allow-origin", hdrs)
+        st, hdrs, _ = self.get_with_host("/healthz", host, "http://" + host)
+        self.assertNotIn("access-control-allow-origin", hdrs)
+
+    async def test_rebinding_host_cannot_open_a_websocket(self):
+        host = "evil.example:%d" % self.server.port
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ("GET /ws/page?sessionId=rebind_test_1&page=homepage HTTP/1.1\r\nHost: %s\r\n"
+               "Origin: http://%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, host, key))
+        buf, _ = raw_exchange(self.server, req.encode(), timeout=2.0)
+        head, _, frames = buf.partition(b"\r\n\r\n")
+        self.assertIn(b" 101 ", head.split(b"\r\n")[0])
+        # The first frame is the close: opcode 8, code 1008 "forbidden origin".
+        self.assertGreaterEqual(len(frames), 4, buf)
+        self.assertEqual(frames[0] & 0x0f, 8, frames)
+        self.assertEqual(int.from_bytes(frames[2:4], "big"), 1008, frames)
+        self.assertIn(b"forbidden origin", frames)
+
+    async def test_our_hosts_stay_trusted(self):
+        for host in ("127.0.0.1:%d" % self.server.port, "localhost:%d" % self.server.port,
+                     "localhost", "[::1]:%d" % self.server.port):
+            with self.subTest(host=host):
+                st, hdrs, body = self.get_with_host("/api/calls", host, "http://" + host)
+                self.assertEqual(st, 200, body)
+                self.assertEqual(hdrs.get("access-control-allow-origin"), "http://" + host)
+
+    async def test_loopback_api_needs_a_loopback_host(self):
+        st, _, body = self.get_with_host("/api/calls", "gw.example.com")
+        self.assertEqual(st, 401, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
+
+
+class ForwardedForTest(SBTestCase):
+    SERVER_ENV = {"SWITCHBOARD_TRUSTED_PROXIES": "127.0.0.1/32"}
+
+    async def test_unparsable_forwarded_address_is_not_loopback(self):
+        for xff in ("garbage", "203.0.113.7, not-an-ip", "127.0.0.1, 1.2.3", "::1]", ","):
+            with self.subTest(xff=xff):
+                r = self.server.get("/api/calls", headers={"X-Forwarded-For": xff})
+                self.assertEqual(r.status, 401, r)
+        # A chain of trusted proxies alone still names a loopback client.
+        r = self.server.get("/api/calls", headers={"X-Forwarded-For": "127.0.0.1"})
+        self.assertEqual(r.status, 200, r)
