@@ -145,8 +145,7 @@ int main(void)
                        .client_tls = strncmp(cfg.realtime_url, "wss://", 6) == 0};
     int rc = net_start(&nc);
     if (rc != 0) {
-        snprintf(err, sizeof(err), "cannot listen on %s:%d: %s", cfg.host, cfg.port,
-                 strerror(-rc));
+        snprintf(err, sizeof(err), "cannot listen on %s:%d: %s", cfg.host, cfg.port, strerror(-rc));
         startup_failed(cfg.log_format, err);
         agents_stop();
         sched_stop(ACTOR_STOP_WAIT_MS);

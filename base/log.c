@@ -44,10 +44,11 @@ static int log_level_cur = LOG_INFO;         /* [atomic, any] */
 static int log_format_cur = LOG_FORMAT_TEXT; /* [atomic, any] */
 
 /*
- * Held around the write(2) of one line (and log_print()'s fwrite and fflush of one). A line normally goes out in one call, but write() may
- * return short (a line longer than PIPE_BUF into a nearly full pipe, a signal); the lock keeps the
- * rest of that line ahead of other threads' lines. The kernel serialises writers to one pipe or
- * file anyway, so the lock adds no waiting that the system call would not have had.
+ * Held around the write(2) of one line (and log_print()'s fwrite and fflush of one). A line
+ * normally goes out in one call, but write() may return short (a line longer than PIPE_BUF into a
+ * nearly full pipe, a signal); the lock keeps the rest of that line ahead of other threads' lines.
+ * The kernel serialises writers to one pipe or file anyway, so the lock adds no waiting that the
+ * system call would not have had.
  */
 static pthread_mutex_t log_write_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -197,7 +197,7 @@ TEST(session_unsupported_rate_closes_1003_before_the_gate)
 TEST(session_any_other_rate_closes_1003_whatever_its_length)
 {
     static const char *const rates[] = {
-        "rate=",
+        "rate=",                                       /* empty */
         "rate=1600000000000000",                       /* 16 characters */
         "rate=24000000000000000000000000000000000000", /* longer still */
         "rate=00000000000000016000",                   /* 16000 with leading zeros */
