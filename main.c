@@ -32,6 +32,30 @@ static config_t cfg;
 static agentcfg_t agentcfg;
 
 /*
+ * The log format as the environment names it, for start-up failures before the configuration is
+ * read (SPEC 2.1: in json every line is a JSON object). An unknown word gives text: that is then
+ * the error being reported, and nothing says what else to use.
+ */
+static log_format_t log_format_from_env(void)
+{
+    log_format_t format = LOG_FORMAT_TEXT;
+    const char *word = getenv("SWITCHBOARD_LOG_FORMAT");
+    if (word == NULL || log_format_parse(word, &format) != 0)
+        return LOG_FORMAT_TEXT;
+    return format;
+}
+
+/* Reports a start-up failure: a log line in json format, the plain `switchboard: …` line of the
+ * text format otherwise. */
+static void startup_failed(log_format_t format, const char *what)
+{
+    if (format == LOG_FORMAT_JSON)
+        log_error("startup.failed", LOG_S("error", what));
+    else
+        fprintf(stderr, "switchboard: %s\n", what);
+}
+
+/*
  * Raises RLIMIT_NOFILE to fit every socket the configuration allows: SWITCHBOARD_MAX_CONNECTIONS
  * counts sockets of all kinds (clients and upstreams), plus a reserve for the rest.
  */
@@ -60,29 +84,31 @@ int main(void)
 {
     char err[512];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    log_format_t early = log_format_from_env();
+    log_init(LOG_INFO, early);
     if (config_from_env(&cfg, ncpu > 0 ? (int)ncpu : 1, err, sizeof(err)) != 0) {
-        fprintf(stderr, "switchboard: %s\n", err);
+        startup_failed(early, err);
         return EXIT_CONFIG;
     }
     g_config = &cfg;
+    log_init(cfg.log_level, cfg.log_format);
     if (agentcfg_load(&agentcfg, cfg.config_path, err, sizeof(err)) != 0) {
-        fprintf(stderr, "switchboard: %s\n", err);
+        startup_failed(cfg.log_format, err);
         config_free(&cfg);
         return EXIT_CONFIG;
     }
     g_agentcfg = &agentcfg;
-    log_init(cfg.log_level, cfg.log_format);
     config_print(&cfg, stderr);
 
     if (raise_nofile() != 0) {
-        fprintf(stderr,
-                "switchboard: cannot raise RLIMIT_NOFILE to fit "
-                "SWITCHBOARD_MAX_CONNECTIONS=%d: %s\n",
-                cfg.max_connections, strerror(errno));
+        snprintf(err, sizeof(err),
+                 "cannot raise RLIMIT_NOFILE to fit SWITCHBOARD_MAX_CONNECTIONS=%d: %s",
+                 cfg.max_connections, strerror(errno));
+        startup_failed(cfg.log_format, err);
         return EXIT_FAILURE;
     }
     if (sodium_init() < 0) {
-        fprintf(stderr, "switchboard: libsodium failed to initialise\n");
+        startup_failed(cfg.log_format, "libsodium failed to initialise");
         return EXIT_FAILURE;
     }
 
@@ -99,12 +125,12 @@ int main(void)
                          .max_actors = cfg.max_actors,
                          .mailbox_cap = (uint32_t)cfg.mailbox_cap};
     if (sched_start(&sc) != 0) {
-        fprintf(stderr, "switchboard: cannot start the actor runtime\n");
+        startup_failed(cfg.log_format, "cannot start the actor runtime");
         return EXIT_FAILURE;
     }
     /* The database first (inside): a bad SWITCHBOARD_DB stops start-up before anything listens. */
     if (agents_start(&agentcfg, cfg.db_path, err, sizeof(err)) != 0) {
-        fprintf(stderr, "switchboard: %s\n", err);
+        startup_failed(cfg.log_format, err);
         sched_stop(ACTOR_STOP_WAIT_MS);
         agents_free();
         return EXIT_FAILURE;
@@ -120,8 +146,8 @@ int main(void)
                        .client_tls = strncmp(cfg.realtime_url, "wss://", 6) == 0};
     int rc = net_start(&nc);
     if (rc != 0) {
-        fprintf(stderr, "switchboard: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
-                strerror(-rc));
+        snprintf(err, sizeof(err), "cannot listen on %s:%d: %s", cfg.host, cfg.port, strerror(-rc));
+        startup_failed(cfg.log_format, err);
         agents_stop();
         sched_stop(ACTOR_STOP_WAIT_MS);
         agents_free();
@@ -129,7 +155,7 @@ int main(void)
     }
     /* MCP clients need the network threads (child processes, HTTP). */
     if (agents_start_clients(&agentcfg) != 0) {
-        fprintf(stderr, "switchboard: cannot start the MCP clients\n");
+        startup_failed(cfg.log_format, "cannot start the MCP clients");
         agents_stop_clients(MCP_STOP_WAIT_MS);
         net_stop();
         agents_stop();
@@ -140,9 +166,15 @@ int main(void)
     char url[320];
     snprintf(url, sizeof(url), "%s://%s:%d/", cfg.tls_cert ? "https" : "http", cfg.host,
              net_port());
-    log_info("listening", LOG_S("url", url), LOG_I("net_threads", cfg.net_threads),
-             LOG_I("workers", cfg.workers));
-    fprintf(stderr, "listening on %s\n", url);
+    /* Where it listens is said whatever the level (SPEC 2.1); in json, by this object's url. */
+    const log_kv_t where[] = {LOG_S("url", url), LOG_I("net_threads", cfg.net_threads),
+                              LOG_I("workers", cfg.workers)};
+    if (cfg.log_format == LOG_FORMAT_JSON) {
+        log_print(stderr, LOG_FORMAT_JSON, LOG_INFO, "listening", where, ARRAY_LEN(where));
+    } else {
+        log_write(LOG_INFO, "listening", where, ARRAY_LEN(where));
+        fprintf(stderr, "listening on %s\n", url);
+    }
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/sbuf.h"
 #include "base/util.h"
 
 const config_t *g_config;
@@ -639,54 +640,81 @@ int cidr_format(const cidr_t *net, char *buf, size_t len)
     return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
-void config_print(const config_t *c, FILE *out)
+/* Appends the value of v in c as config_print() shows it: lists comma-separated, secrets as [set]
+ * or [unset], nothing for an unset optional variable. */
+static void var_value_text(const config_t *c, const config_var_t *v, sbuf_t *b)
 {
     char cidr[CIDR_TEXT_MAX_CHARS + 1];
 
+    switch (v->kind) {
+    case VAR_INT:
+    case VAR_WORKERS:
+        sbuf_printf(b, "%d", *(const int *)((const char *)c + v->off));
+        break;
+    case VAR_ORIGINS:
+        if (c->allow_any_origin)
+            sbuf_puts(b, "*");
+        for (size_t j = 0; j < c->n_allowed_origins; j++)
+            sbuf_printf(b, "%s%s", j || c->allow_any_origin ? "," : "", c->allowed_origins[j]);
+        break;
+    case VAR_PROXIES:
+        for (size_t j = 0; j < c->n_trusted_proxies; j++) {
+            cidr_format(&c->trusted_proxies[j], cidr, sizeof(cidr));
+            sbuf_printf(b, "%s%s", j ? "," : "", cidr);
+        }
+        break;
+    case VAR_MINT_AUTH:
+        sbuf_puts(b, mint_words[c->mint_auth]);
+        break;
+    case VAR_LOG_LEVEL:
+        sbuf_puts(b, level_words[c->log_level]);
+        break;
+    case VAR_LOG_FORMAT:
+        sbuf_puts(b, format_words[c->log_format]);
+        break;
+    case VAR_SECRET:
+        sbuf_puts(b, *var_cstr(c, v) ? "[set]" : "[unset]");
+        break;
+    case VAR_HOST:
+    case VAR_FILE:
+    case VAR_URL:
+    case VAR_URL_NOSLASH:
+    case VAR_MODEL:
+    case VAR_PATH:
+        if (*var_cstr(c, v) != NULL)
+            sbuf_puts(b, *var_cstr(c, v));
+        break;
+    }
+}
+
+/*
+ * In json format (SPEC 2.1: every line a JSON object) each variable is a log line of event
+ * "config", {"name":…,"value":…}: numbers stay numbers and an unset variable is null. One line
+ * per variable, as in text, keeps a line short whatever the lists hold, and the variable's name a
+ * value rather than a key, which the log's redaction of keys such as *_KEY would hide.
+ */
+void config_print(const config_t *c, FILE *out)
+{
+    sbuf_t value = SBUF_INIT;
+
     for (size_t i = 0; i < ARRAY_LEN(config_vars); i++) {
         const config_var_t *v = &config_vars[i];
-        fprintf(out, "%s=", v->name);
-        switch (v->kind) {
-        case VAR_INT:
-        case VAR_WORKERS:
-            fprintf(out, "%d", *(const int *)((const char *)c + v->off));
-            break;
-        case VAR_ORIGINS:
-            if (c->allow_any_origin)
-                fprintf(out, "*");
-            for (size_t j = 0; j < c->n_allowed_origins; j++)
-                fprintf(out, "%s%s", j || c->allow_any_origin ? "," : "", c->allowed_origins[j]);
-            break;
-        case VAR_PROXIES:
-            for (size_t j = 0; j < c->n_trusted_proxies; j++) {
-                cidr_format(&c->trusted_proxies[j], cidr, sizeof(cidr));
-                fprintf(out, "%s%s", j ? "," : "", cidr);
-            }
-            break;
-        case VAR_MINT_AUTH:
-            fprintf(out, "%s", mint_words[c->mint_auth]);
-            break;
-        case VAR_LOG_LEVEL:
-            fprintf(out, "%s", level_words[c->log_level]);
-            break;
-        case VAR_LOG_FORMAT:
-            fprintf(out, "%s", format_words[c->log_format]);
-            break;
-        case VAR_SECRET:
-            fprintf(out, "%s", *var_cstr(c, v) ? "[set]" : "[unset]");
-            break;
-        case VAR_HOST:
-        case VAR_FILE:
-        case VAR_URL:
-        case VAR_URL_NOSLASH:
-        case VAR_MODEL:
-        case VAR_PATH:
-            if (*var_cstr(c, v) != NULL)
-                fprintf(out, "%s", *var_cstr(c, v));
-            break;
+        sbuf_reset(&value);
+        var_value_text(c, v, &value);
+        const char *text = value.len ? value.data : "";
+        if (c->log_format != LOG_FORMAT_JSON) {
+            fprintf(out, "%s=%s\n", v->name, text);
+            continue;
         }
-        fprintf(out, "\n");
+        bool number = v->kind == VAR_INT || v->kind == VAR_WORKERS;
+        log_kv_t kv[] = {
+            LOG_S("name", v->name),
+            number ? LOG_I("value", *(const int *)((const char *)c + v->off))
+                   : LOG_S("value", value.len ? value.data : NULL),
+        };
+        log_print(out, LOG_FORMAT_JSON, LOG_INFO, "config", kv, ARRAY_LEN(kv));
     }
+    sbuf_destroy(&value);
 }
 
 void config_free(config_t *c)

@@ -44,10 +44,11 @@ static int log_level_cur = LOG_INFO;         /* [atomic, any] */
 static int log_format_cur = LOG_FORMAT_TEXT; /* [atomic, any] */
 
 /*
- * Held around the write(2) of one line. A line normally goes out in one call, but write() may
- * return short (a line longer than PIPE_BUF into a nearly full pipe, a signal); the lock keeps the
- * rest of that line ahead of other threads' lines. The kernel serialises writers to one pipe or
- * file anyway, so the lock adds no waiting that the system call would not have had.
+ * Held around the write(2) of one line (and log_print()'s fwrite and fflush of one). A line
+ * normally goes out in one call, but write() may return short (a line longer than PIPE_BUF into a
+ * nearly full pipe, a signal); the lock keeps the rest of that line ahead of other threads' lines.
+ * The kernel serialises writers to one pipe or file anyway, so the lock adds no waiting that the
+ * system call would not have had.
  */
 static pthread_mutex_t log_write_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -295,40 +296,59 @@ int log_enabled(log_level_t level)
     return (int)level <= ck_pr_load_int(&log_level_cur);
 }
 
-void log_write(log_level_t level, const char *event, const log_kv_t *kv, size_t n)
+/* Builds the whole line (newline included) in l, in JSON or text as json says. */
+static void line_build(log_line_t *l, bool json, log_level_t level, const char *event,
+                       const log_kv_t *kv, size_t n)
 {
-    if (!log_enabled(level))
-        return;
     if ((int)level < LOG_ERROR || (int)level > LOG_DEBUG)
         level = LOG_ERROR;
-
-    log_line_t l;
-    l.len = 0;
-    l.json = ck_pr_load_int(&log_format_cur) == LOG_FORMAT_JSON;
-    l.full = false;
-    l.marked = false;
+    l->len = 0;
+    l->json = json;
+    l->full = false;
+    l->marked = false;
 
     char ts[LOG_TS_MAX_BYTES];
     format_ts(ts, sizeof(ts));
     const char *lvl = log_level_names[level];
-    if (l.json) {
-        line_put(&l, "{\"ts\":\"", 7);
-        line_put(&l, ts, strlen(ts));
-        line_put(&l, "\",\"level\":\"", 11);
-        line_put(&l, lvl, strlen(lvl));
-        line_put(&l, "\",\"event\":", 10);
+    if (l->json) {
+        line_put(l, "{\"ts\":\"", 7);
+        line_put(l, ts, strlen(ts));
+        line_put(l, "\",\"level\":\"", 11);
+        line_put(l, lvl, strlen(lvl));
+        line_put(l, "\",\"event\":", 10);
     } else {
-        line_put(&l, "ts=", 3);
-        line_put(&l, ts, strlen(ts));
-        line_put(&l, " level=", 7);
-        line_put(&l, lvl, strlen(lvl));
-        line_put(&l, " event=", 7);
+        line_put(l, "ts=", 3);
+        line_put(l, ts, strlen(ts));
+        line_put(l, " level=", 7);
+        line_put(l, lvl, strlen(lvl));
+        line_put(l, " event=", 7);
     }
-    line_put_str(&l, event ? event : "");
+    line_put_str(l, event ? event : "");
     for (size_t i = 0; i < n; i++)
-        line_put_field(&l, &kv[i]);
-    line_finish(&l);
+        line_put_field(l, &kv[i]);
+    line_finish(l);
+}
+
+void log_write(log_level_t level, const char *event, const log_kv_t *kv, size_t n)
+{
+    if (!log_enabled(level))
+        return;
+    log_line_t l;
+    line_build(&l, ck_pr_load_int(&log_format_cur) == LOG_FORMAT_JSON, level, event, kv, n);
     log_emit(l.buf, l.len);
+}
+
+void log_print(FILE *out, log_format_t format, log_level_t level, const char *event,
+               const log_kv_t *kv, size_t n)
+{
+    log_line_t l;
+    line_build(&l, format == LOG_FORMAT_JSON, level, event, kv, n);
+    int saved_errno = errno;
+    pthread_mutex_lock(&log_write_lock);
+    fwrite(l.buf, 1, l.len, out);
+    fflush(out);
+    pthread_mutex_unlock(&log_write_lock);
+    errno = saved_errno;
 }
 
 int log_level_parse(const char *s, log_level_t *out)

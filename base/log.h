@@ -12,6 +12,7 @@
 #define SB_BASE_LOG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level_t;
 typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format_t;
@@ -36,6 +37,15 @@ void log_init(log_level_t level, log_format_t format);
 int log_enabled(log_level_t level);
 /* Writes one line: time, level, event, then the n pairs. */
 void log_write(log_level_t level, const char *event, const log_kv_t *kv, size_t n);
+/*
+ * Writes one line as log_write() would, but to out, in the given format and whatever the
+ * threshold: for a report its caller sends where it chooses and prints in full (the start-up
+ * configuration, config_print(), and where the service listens). The line is written and flushed
+ * under the lock of log_write(), so it never interleaves with other threads' lines on stderr.
+ * Thread: any.
+ */
+void log_print(FILE *out, log_format_t format, log_level_t level, const char *event,
+               const log_kv_t *kv, size_t n);
 /* Parses "error|warn|info|debug" / "text|json"; returns 0 or -1. */
 int log_level_parse(const char *s, log_level_t *out);
 int log_format_parse(const char *s, log_format_t *out);

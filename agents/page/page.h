@@ -18,6 +18,10 @@
 #include "net/net.h"
 #include "net/wsclose.h"
 
+/* The shortest sessionId: one is [A-Za-z0-9_-]{8,64} (SPEC 4, POST /api/sessions), on /ws and
+ * /ws/page alike. */
+#define SESSION_ID_MIN 8
+
 enum {
     ROUTER_MSG_VOICE_OPEN = MSG_TYPE_PAGE_BASE + 1, /* session -> router: router_voice_msg_t */
     ROUTER_MSG_VOICE_CLOSED,                        /* session -> router: router_voice_msg_t */

@@ -85,7 +85,8 @@ static void page_open(router_t *r, const net_ws_open_msg_t *m)
 {
     char sid[ID_MAX + 2], page[PAGE_NAME_MAX + 2];
     int sl = net_query_get(m->query, "sessionId", sid, sizeof(sid));
-    if (sl < 0 || !str_is_id(sid, (size_t)sl, 1, ID_MAX)) {
+    if (sl < 0 || !str_is_id(sid, (size_t)sl, SESSION_ID_MIN, ID_MAX)) {
+        /* Not a sessionId any token could name: nothing to listen to (1008, like /ws). */
         net_ws_close(m->conn, WS_CLOSE_UNAUTHORIZED);
         return;
     }

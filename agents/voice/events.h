@@ -17,6 +17,15 @@
 /* Checks a client conversation.item.create event; returns one of EVENTS_ITEM_*. */
 int events_check_client_item(const cJSON *ev, size_t max_chars);
 
+/*
+ * The event to send upstream for a client event the session accepted (SPEC 5.1), built afresh with
+ * the documented fields only: the type, and for conversation.item.create the one user message
+ * with its input_text. Client-chosen ids (event_id, item.id, previous_item_id), response
+ * overrides and unknown fields never reach the upstream. ev has a string `type`, and an item event
+ * has passed events_check_client_item. The caller owns the result (cJSON_Delete).
+ */
+cJSON *events_client_upstream(const cJSON *ev);
+
 /* The GA name the client sees for an upstream event type (beta aliases renamed), or NULL when the
  * event is not relayed to clients. */
 const char *events_relay_name(const char *type);

@@ -94,22 +94,9 @@ void relay_client_audio(session_t *s, net_ws_binary_msg_t *m)
     }
 }
 
-/* Strips what clients may not change (SPEC 5.1): response overrides. */
-static cJSON *sanitise(cJSON *ev, const char *type)
+/* Sends a documented client event upstream, or holds it until the upstream is ready. Takes ev. */
+static void client_event_up(session_t *s, cJSON *ev)
 {
-    if (strcmp(type, "response.create") == 0) {
-        cJSON_Delete(ev);
-        return cJSON_Parse("{\"type\":\"response.create\"}");
-    }
-    return ev;
-}
-
-void relay_client_event(session_t *s, cJSON *ev)
-{
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
-    const char *type = t->valuestring;
-    bool create = strcmp(type, "response.create") == 0;
-    ev = sanitise(ev, type);
     if (!s->up_ready) {
         if (s->n_pending < SESSION_PENDING_MAX)
             s->pending[s->n_pending++] = ev;
@@ -117,6 +104,8 @@ void relay_client_event(session_t *s, cJSON *ev)
             cJSON_Delete(ev);
         return;
     }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    bool create = strcmp(type->valuestring, "response.create") == 0;
     if (create && (s->response_active || s->n_calls > 0)) {
         /* Sent after response.done; at most one waits (SPEC 14). */
         s->create_waiting = true;
@@ -126,6 +115,15 @@ void relay_client_event(session_t *s, cJSON *ev)
     if (create)
         s->response_active = true; /* from now: a second create must not overtake it */
     actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+}
+
+void relay_client_event(session_t *s, cJSON *ev)
+{
+    /* Only what SPEC 5.1 documents goes up: clients cannot change instructions or tools, nor
+     * choose the upstream's item ids. */
+    cJSON *fresh = events_client_upstream(ev);
+    cJSON_Delete(ev);
+    client_event_up(s, fresh);
 }
 
 /* Flushes buffered audio (in order) and held events once the upstream is ready. */
@@ -140,7 +138,7 @@ static void flush(session_t *s)
     int n = s->n_pending;
     s->n_pending = 0;
     for (int i = 0; i < n; i++)
-        relay_client_event(s, s->pending[i]);
+        client_event_up(s, s->pending[i]);
 }
 
 /* ---- The playback clock and barge-in --------------------------------------------------------- */

@@ -55,25 +55,47 @@ void session_close(session_t *s, ws_close_t close, end_reason_t why)
     net_ws_close(s->conn, close);
 }
 
+/*
+ * The sample rate a /ws query asks for: DEFAULT_RATE when it names none, else one of the rates of
+ * SPEC 5.1 written exactly, else 0 (close 1003). The value is read into a buffer as long as the
+ * whole query: net_query_get() fails the same way for a value too long as for none, and a long
+ * rate must be refused, not taken for the default.
+ */
+static int query_rate(const char *query)
+{
+    static const struct {
+        const char *text;
+        int hz;
+    } rates[] = {{"16000", 16000}, {"24000", 24000}, {"48000", 48000}};
+    size_t cap = strlen(query) + 1;
+    char *value = xmalloc(cap);
+    int hz = DEFAULT_RATE;
+    if (net_query_get(query, "rate", value, cap) >= 0) {
+        hz = 0;
+        for (size_t i = 0; i < ARRAY_LEN(rates); i++)
+            if (strcmp(value, rates[i].text) == 0)
+                hz = rates[i].hz;
+    }
+    free(value);
+    return hz;
+}
+
 static void on_open(session_t *s, net_ws_open_msg_t *m)
 {
     s->conn = m->conn;
     s->started_ns = s->last_client_ns = clock_now_ns();
     str_copy(s->ip, m->peer.ip, sizeof(s->ip));
-    char rate[16], sid[ID_MAX + 2], token[80];
+    char sid[ID_MAX + 2], token[80];
     s->rate = DEFAULT_RATE;
-    if (net_query_get(m->query, "rate", rate, sizeof(rate)) >= 0) {
-        if (strcmp(rate, "16000") == 0 || strcmp(rate, "24000") == 0 ||
-            strcmp(rate, "48000") == 0) {
-            s->rate = atoi(rate);
-        } else {
-            metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-            session_close(s, WS_CLOSE_UNSUPPORTED_RATE, END_ERROR);
-            return;
-        }
+    int rate = query_rate(m->query);
+    if (rate == 0) {
+        metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
+        session_close(s, WS_CLOSE_UNSUPPORTED_RATE, END_ERROR);
+        return;
     }
+    s->rate = rate;
     int sl = net_query_get(m->query, "sessionId", sid, sizeof(sid));
-    if (sl < 0 || !str_is_id(sid, (size_t)sl, 1, ID_MAX))
+    if (sl < 0 || !str_is_id(sid, (size_t)sl, SESSION_ID_MIN, ID_MAX))
         sid[0] = '\0';
     if (net_query_get(m->query, "token", token, sizeof(token)) < 0)
         token[0] = '\0';

@@ -3,6 +3,7 @@
 #include "base/util.h"
 #include "tests/runner.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -797,7 +798,7 @@ TEST(config_print_output_loads_back)
     setenv("SWITCHBOARD_ALLOWED_ORIGINS", "https://A.example:8443", 1);
     setenv("SWITCHBOARD_TRUSTED_PROXIES", "192.168.0.0/16", 1);
     setenv("SWITCHBOARD_MINT_AUTH", "secret", 1);
-    setenv("SWITCHBOARD_LOG_FORMAT", "json", 1);
+    setenv("SWITCHBOARD_LOG_LEVEL", "debug", 1);
     accept(&c);
     char *first = print_to_string(&c);
 
@@ -818,5 +819,67 @@ TEST(config_print_output_loads_back)
     free(second);
     config_free(&c);
     config_free(&again);
+    LEAK_CHECK();
+}
+
+/* The member key of the JSON object o as a string, or NULL. */
+static const char *json_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/*
+ * SWITCHBOARD_LOG_FORMAT=json: every line of the start-up configuration is one JSON object (SPEC
+ * 2.1), a log line of event "config" naming one variable, in the order of the text format; numbers
+ * are numbers, secrets still [set] or [unset], an unset variable null.
+ */
+TEST(config_print_json_is_one_object_per_variable)
+{
+    config_t c;
+
+    clear_env();
+    setenv("OPENAI_API_KEY", "sk-shouldnotappear", 1);
+    setenv("SWITCHBOARD_ALLOWED_ORIGINS", "*,http://a.example", 1);
+    setenv("SWITCHBOARD_LOG_FORMAT", "json", 1);
+    setenv("SWITCHBOARD_LOG_LEVEL", "error", 1); /* the configuration is printed all the same */
+    accept(&c);
+    char *out = print_to_string(&c);
+    ASSERT(strstr(out, "sk-shouldnotappear") == NULL);
+    int lines = 0;
+    for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (!cJSON_IsObject(o))
+            TEST_FAIL_("not a JSON object: %s", line);
+        ASSERT_STR_EQ(json_str(o, "level"), "info");
+        ASSERT_STR_EQ(json_str(o, "event"), "config");
+        ASSERT(json_str(o, "ts") != NULL);
+        const char *name = json_str(o, "name");
+        ASSERT(name != NULL);
+        const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
+        ASSERT(value != NULL);
+        if (lines == 0)
+            ASSERT_STR_EQ(name, "SWITCHBOARD_HOST");
+        if (strcmp(name, "SWITCHBOARD_PORT") == 0)
+            ASSERT(cJSON_IsNumber(value) && value->valueint == 8080);
+        if (strcmp(name, "SWITCHBOARD_WORKERS") == 0)
+            ASSERT(cJSON_IsNumber(value) && value->valueint == TEST_NCPU);
+        if (strcmp(name, "SWITCHBOARD_ALLOWED_ORIGINS") == 0)
+            ASSERT_STR_EQ(json_str(o, "value"), "*,http://a.example");
+        if (strcmp(name, "OPENAI_API_KEY") == 0)
+            ASSERT_STR_EQ(json_str(o, "value"), "[set]");
+        if (strcmp(name, "SWITCHBOARD_JWT_SECRET") == 0)
+            ASSERT_STR_EQ(json_str(o, "value"), "[unset]");
+        if (strcmp(name, "SWITCHBOARD_TLS_CERT") == 0 ||
+            strcmp(name, "SWITCHBOARD_TRUSTED_PROXIES") == 0)
+            ASSERT(cJSON_IsNull(value));
+        if (strcmp(name, "SWITCHBOARD_LOG_FORMAT") == 0)
+            ASSERT_STR_EQ(json_str(o, "value"), "json");
+        cJSON_Delete(o);
+        lines++;
+    }
+    ASSERT_EQ(lines, N_VARS);
+    free(out);
+    config_free(&c);
     LEAK_CHECK();
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -199,6 +200,31 @@ TEST(log_level_filtering)
     out = capture_end();
     ASSERT_STR_CONTAINS(out, " level=debug event=d n=1\n");
     free(out);
+}
+
+/* log_print(): the stream and format its caller names, whatever the threshold and the format
+ * log_init() set; a line all the same (redaction included). */
+TEST(log_print_writes_its_format_to_its_stream)
+{
+    log_init(LOG_ERROR, LOG_FORMAT_TEXT);
+    FILE *f = tmpfile();
+    ASSERT(f != NULL);
+    static const log_kv_t kv[] = {LOG_S("name", "X"), LOG_I("value", 7), LOG_S("v", "sk-abc")};
+    log_print(f, LOG_FORMAT_JSON, LOG_INFO, "config", kv, sizeof(kv) / sizeof(kv[0]));
+    log_print(f, LOG_FORMAT_TEXT, LOG_DEBUG, "config", kv, 1);
+    char buf[512];
+    size_t n = (size_t)ftell(f);
+    ASSERT(n < sizeof(buf));
+    rewind(f);
+    ASSERT_EQ(fread(buf, 1, n, f), n);
+    buf[n] = '\0';
+    fclose(f);
+    char *second = strchr(buf, '\n');
+    ASSERT(second != NULL);
+    *second++ = '\0';
+    ASSERT_STR_EQ(after_json_ts(buf), "\",\"level\":\"info\",\"event\":\"config\",\"name\":\"X\","
+                                      "\"value\":7,\"v\":\"[redacted]\"}");
+    ASSERT_STR_EQ(after_text_ts(second), " level=debug event=config name=X\n");
 }
 
 TEST(log_parse_level_and_format)

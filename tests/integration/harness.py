@@ -3,8 +3,8 @@
 Only Debian's python3 standard library and python3-websockets (10.4) are used.
 
 - Server: starts $SWITCHBOARD_BIN with an environment on port 0, parses the port from the
-  `listening on http://HOST:PORT/` line on stderr (captured to a file in a temp dir), stops it
-  with SIGTERM and checks the exit status.
+  `listening on http://HOST:PORT/` line on stderr (in json format, the `listening` object's
+  url), captured to a file in a temp dir, stops it with SIGTERM and checks the exit status.
 - run_expect_exit(): runs the binary and expects it to exit by itself (configuration errors).
 - HTTP helpers returning Response(status, headers, body); token minting; WebSocket helpers for
   /ws and /ws/page; close assertions; polling with deadlines.
@@ -169,6 +169,31 @@ def base_env(extra=None):
     return env
 
 
+_LISTENING_TEXT = re.compile(r"listening on http://([^/\s]+):(\d+)/")
+_LISTENING_URL = re.compile(r"https?://([^/\s]+):(\d+)/$")
+
+
+def listening_address(output):
+    """(host, port) from the service's start-up output, or None before it listens: the
+    `listening on http://HOST:PORT/` line of the text format, or in the json format the log
+    object {"event":"listening","url":"http://HOST:PORT/",...}."""
+    m = _LISTENING_TEXT.search(output)
+    if m:
+        return m.group(1), int(m.group(2))
+    for line in output.splitlines():
+        if not line.startswith("{") or '"listening"' not in line:
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue  # a line still being written
+        if isinstance(obj, dict) and obj.get("event") == "listening":
+            m = _LISTENING_URL.match(str(obj.get("url", "")))
+            if m:
+                return m.group(1), int(m.group(2))
+    return None
+
+
 class ServerError(AssertionError):
     pass
 
@@ -204,11 +229,10 @@ class Server:
                                      stderr=self._stderr_file)
         _live_processes.add(self.proc)
         deadline = time.monotonic() + START_TIMEOUT
-        pat = re.compile(r"listening on http://([^/\s]+):(\d+)/")
         while time.monotonic() < deadline:
-            m = pat.search(self.stderr())
-            if m:
-                self.host, self.port = m.group(1), int(m.group(2))
+            where = listening_address(self.stderr())
+            if where:
+                self.host, self.port = where
                 if self.port == 0:
                     raise ServerError("the server printed port 0")
                 return self

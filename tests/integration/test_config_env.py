@@ -3,7 +3,7 @@ import json
 import os
 import tempfile
 
-from harness import (PageReader, SBTestCase, Server, expect_exit, port_in_use_socket,
+from harness import (PageReader, SBTestCase, Server, expect_exit, port_in_use_socket, recv_until,
                      run_expect_exit)
 
 OPENAI_KEY = "sk-test-OPENAI-VISIBLE-31337"
@@ -133,6 +133,78 @@ class ConfigEnvTest(SBTestCase):
         # ... without the secrets' values.
         for secret in (OPENAI_KEY, API_SECRET, JWT_SECRET, "VISIBLE"):
             self.assertNotIn(secret, out)
+
+
+class JsonLogFormatTest(SBTestCase):
+    """SWITCHBOARD_LOG_FORMAT=json: every line on stdout and stderr, the start-up configuration
+    included, is one JSON object (SPEC 2.1)."""
+    TEST_TIMEOUT = 30
+    JSON = {"SWITCHBOARD_LOG_FORMAT": "json"}
+
+    def json_lines(self, out):
+        """The output's lines as objects; fails naming every line that is not one."""
+        lines = out.splitlines()
+        self.assertTrue(lines, "no output at all")
+        objs, bad = [], []
+        for line in lines:
+            try:
+                o = json.loads(line)
+            except ValueError:
+                o = None
+            (objs if isinstance(o, dict) else bad).append(o if isinstance(o, dict) else line)
+        self.assertEqual(bad, [], "%d of %d lines are not JSON objects" % (len(bad), len(lines)))
+        return objs
+
+    async def test_a_short_run_prints_only_json_objects(self):
+        s = self.own_server(dict(self.JSON, SWITCHBOARD_LOG_LEVEL="debug",
+                                 SWITCHBOARD_API_SECRET=API_SECRET))
+        ws, sid = await s.live_voice()
+        page = self.track(await s.page(sid))
+        await ws.send(json.dumps({"type": "conversation.item.create",
+                                  "item": {"type": "message", "role": "user",
+                                           "content": [{"type": "input_text", "text": "Hi"}]}}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        await recv_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "response.done",
+                         timeout=5.0)
+        await ws.send("not json")  # an error answer, and a log line about it
+        await s.anavigate("homepage", {"sessionId": sid, "section": "pricing"},
+                          headers={"Authorization": "Bearer " + API_SECRET})
+        await ws.close()
+        await page.close()
+        await s.wait_not_live(sid)
+        s.stop()
+        objs = self.json_lines(s.stderr())
+        config = [o for o in objs if o.get("event") == "config"]
+        self.assertEqual(config[0]["name"], "SWITCHBOARD_HOST")
+        named = {o["name"]: o["value"] for o in config}
+        self.assertEqual(named["SWITCHBOARD_PORT"], 0)
+        self.assertEqual(named["SWITCHBOARD_API_SECRET"], "[set]")
+        self.assertEqual(named["SWITCHBOARD_LOG_FORMAT"], "json")
+        self.assertNotIn(API_SECRET, s.stderr())
+        listening = [o for o in objs if o.get("event") == "listening"]
+        self.assertEqual([o["url"] for o in listening], ["http://%s:%d/" % (s.host, s.port)])
+        events = {o.get("event") for o in objs}
+        for e in ("session.start", "command.sent", "session.end", "drain.done"):
+            self.assertIn(e, events)
+
+    async def test_start_up_failures_print_json_objects(self):
+        with tempfile.TemporaryDirectory() as d:
+            bad_agent = write_config(d, {"company": {"name": "x"}, "nonsense": 1})
+            sock = port_in_use_socket()
+            try:
+                cases = [({"SWITCHBOARD_PORT": "abc"}, 2, "SWITCHBOARD_PORT"),
+                         ({"SWITCHBOARD_CONFIG": "/nonexistent/agent.json"}, 2,
+                          "SWITCHBOARD_CONFIG"),
+                         ({"SWITCHBOARD_CONFIG": bad_agent}, 2, "nonsense"),
+                         ({"SWITCHBOARD_PORT": str(sock.getsockname()[1])}, 1, "listen")]
+                for env, status, named in cases:
+                    with self.subTest(env=env):
+                        rc, out = run_expect_exit(dict(self.JSON, **env), timeout=5.0)
+                        self.assertEqual(rc, status, out)
+                        errors = [o for o in self.json_lines(out) if o.get("level") == "error"]
+                        self.assertTrue(any(named in o.get("error", "") for o in errors), out)
+            finally:
+                sock.close()
 
 
 AGENT_CONFIG = {

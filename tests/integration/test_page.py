@@ -246,6 +246,22 @@ class NavigateTest(PageTestBase):
             await asyncio.sleep(0.05)
         self.assert_error(r, 404, "session_not_connected")
 
+    async def test_malformed_session_id_closes_1008(self):
+        # A sessionId is [A-Za-z0-9_-]{8,64} (SPEC 4), on /ws/page as on /ws. ("ab\r\n" arrives
+        # as "ab": the CRLF ends the decoded query argument before the router sees it.)
+        for sid in ("a", "abcdefg", "x" * 65, "abcd efgh", "abcd+efgh", "ab\r\n", "abcd.efgh",
+                    ""):
+            ws = await self.server.page(sid)
+            try:
+                await expect_close(ws, 1008, "unauthorized")
+            except AssertionError as e:
+                raise AssertionError("sessionId %r: %s" % (sid, e)) from None
+        ws = await self.server.ws("/ws/page", page="homepage")  # none at all
+        await expect_close(ws, 1008, "unauthorized")
+        for sid in ("abcdefgh", "A-Z_0-9x", "y" * 64):
+            ws = self.track(await self.server.page(sid))
+            await assert_open(ws)
+
     async def test_page_forbidden_origin(self):
         ws = await self.server.page(self.sid(), origin="http://evil.example")
         await expect_close(ws, 1008, "forbidden origin")

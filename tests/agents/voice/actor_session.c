@@ -6,6 +6,7 @@
  * (SPEC 9, 14 "Records"), recycling with the replay of the conversation (SPEC 6, 14 "Upstream
  * attempts").
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +192,32 @@ TEST(session_unsupported_rate_closes_1003_before_the_gate)
     rig_stop(&r);
 }
 
+/* Every rate but the three (SPEC 5.1), however long, is refused: a value too long for a small
+ * buffer is not the same as no rate at all. */
+TEST(session_any_other_rate_closes_1003_whatever_its_length)
+{
+    static const char *const rates[] = {
+        "rate=",                                       /* empty */
+        "rate=1600000000000000",                       /* 16 characters */
+        "rate=24000000000000000000000000000000000000", /* longer still */
+        "rate=00000000000000016000",                   /* 16000 with leading zeros */
+    };
+    rig_t r;
+    rig_start(&r, NULL);
+    for (size_t i = 0; i < ARRAY_LEN(rates); i++) {
+        char query[160];
+        snprintf(query, sizeof(query), "sessionId=%s_%zu&token=%s&%s", SID, i, TOKEN, rates[i]);
+        r.at_client = 0;
+        rig_open(&r, query);
+        FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_client, FNET_WS_CLOSE, r.client),
+                          WS_CLOSE_UNSUPPORTED_RATE);
+        fake_net_ws_finish_close(r.client);
+        wait_session_gone(&r);
+    }
+    ASSERT_EQ(probe_count(r.gate, 0), 0);
+    rig_stop(&r);
+}
+
 /* ---- The upstream ---------------------------------------------------------------------------- */
 
 TEST(session_admitted_configures_the_upstream_then_is_ready)
@@ -358,6 +385,52 @@ static void assert_item(const fake_net_call_t *c, const char *role, const char *
     const cJSON *part = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
     ASSERT_STR_EQ(str_of(part, "type"), part_type);
     ASSERT_STR_EQ(str_of(part, "text"), text);
+}
+
+/* The keys of a JSON object, comma-separated in order: what a forwarded event carries. */
+static void keys_of(const cJSON *o, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    const cJSON *c;
+    cJSON_ArrayForEach(c, o)
+    {
+        int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", c->string);
+        if (w < 0 || (size_t)w >= n - len)
+            TEST_FAIL_("the keys do not fit in %zu bytes", n);
+        len += (size_t)w;
+    }
+}
+
+/* A client's conversation.item.create reaches the upstream with the fields SPEC 5.1 documents and
+ * nothing else: no client-chosen ids, no previous_item_id, no extra content fields. */
+TEST(session_item_create_forwards_only_the_documented_fields)
+{
+    rig_t r;
+    rig_start(&r, NULL);
+    rig_ready(&r, "sessionId=" SID "&token=" TOKEN);
+    fake_net_ws_text(r.client,
+                     "{\"type\":\"conversation.item.create\",\"event_id\":\"ev_x\","
+                     "\"previous_item_id\":\"root\",\"extra\":1,"
+                     "\"item\":{\"id\":\"item_client\",\"type\":\"message\",\"role\":\"user\","
+                     "\"status\":\"completed\",\"object\":\"realtime.item\","
+                     "\"content\":[{\"type\":\"input_text\",\"text\":\"Hello there\","
+                     "\"audio\":\"AAAA\",\"transcript\":\"injected\"}]}}");
+    const fake_net_call_t *c = fake_net_wait_type(&r.at_up, r.up, "conversation.item.create");
+    ASSERT(c != NULL);
+    char keys[256];
+    keys_of(c->json, keys, sizeof(keys));
+    ASSERT_STR_EQ(keys, "type,item");
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(c->json, "item");
+    keys_of(item, keys, sizeof(keys));
+    ASSERT_STR_EQ(keys, "type,role,content");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
+    ASSERT_EQ(cJSON_GetArraySize(content), 1);
+    const cJSON *part = cJSON_GetArrayItem(content, 0);
+    keys_of(part, keys, sizeof(keys));
+    ASSERT_STR_EQ(keys, "type,text");
+    assert_item(c, "user", "input_text", "Hello there");
+    rig_stop(&r);
 }
 
 static void transcript(rig_t *r, const char *role, const char *text)
