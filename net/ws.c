@@ -35,7 +35,7 @@ static void send_error_net(srv_conn_t *c, const char *code, const char *message)
     net_out_t *o = net_out_new(c->base.id, OUT_TEXT, b.len);
     memcpy(o->buf + LWS_PRE, b.data, b.len);
     sbuf_destroy(&b);
-    send_queue(&c->base, o);
+    send_queue_data(&c->base, o); /* bounded: a client may send errors and never read */
 }
 
 static void send_text_net(srv_conn_t *c, const char *s)
@@ -43,7 +43,7 @@ static void send_text_net(srv_conn_t *c, const char *s)
     size_t n = strlen(s);
     net_out_t *o = net_out_new(c->base.id, OUT_TEXT, n);
     memcpy(o->buf + LWS_PRE, s, n);
-    send_queue(&c->base, o);
+    send_queue_data(&c->base, o); /* bounded: a client may ping and never read */
 }
 
 bool ws_is_open(const srv_conn_t *c)
@@ -53,7 +53,8 @@ bool ws_is_open(const srv_conn_t *c)
 
 /*
  * Closes with why's code and reason after what is queued. A client that does not take its
- * frames (more than out_cap waiting) is closed at once as WS_CLOSE_TOO_SLOW instead (send.c).
+ * frames (more than out_cap or NET_OUT_MAX_BYTES waiting) is closed at once as
+ * WS_CLOSE_TOO_SLOW instead (send.c).
  */
 void ws_close_net(srv_conn_t *c, ws_close_t why)
 {
