@@ -180,7 +180,7 @@ class ControlFramesTest(RawClient, SBTestCase):
         # Not enforceable with lws 4.1.6 as a library: lws_ws_rx_sm (roles/ws/ops-ws.c) keeps
         # the mask bit in a private field (ws->this_frame_masked), takes masked and unmasked
         # frames alike, and hands RECEIVE the same payload either way; no callback or public
-        # call tells them apart. See net/DESIGN.md "Frames in".
+        # call tells them apart. See net/DESIGN.md "Client frames lws parses".
         ws = self.raw("page")
         ws.send(OP_TEXT, b'{"type":"ping"}', mask=False)
         op, payload = ws.recv_frame()
