@@ -21,6 +21,9 @@
 #define NET_CLOSE_KILL_S 2 /* a close frame that cannot be written within this is abandoned */
 #define NET_MAX_ROUTES   32
 #define NET_HEADER_MAX   1024
+/* A WebSocket peer with more than this many bytes waiting to be sent to it is too slow (SPEC 14:
+ * 1008 "too slow"): our queue plus what lws holds of the frame it is writing. */
+#define NET_OUT_MAX_BYTES (1024 * 1024)
 /* Conn ids and fetch ids keep the index of their network thread in their top 8 bits. */
 #define NET_ID_THREAD_SHIFT 56
 
@@ -76,6 +79,9 @@ typedef struct net_conn {
     net_out_t *out_head; /* frames waiting for the writeable callback, oldest first */
     net_out_t *out_tail;
     uint32_t out_count; /* data frames waiting (not counting the close) */
+    size_t out_bytes;   /* their payload bytes */
+    size_t lws_held;    /* bytes of the last frame handed to lws: the most it still holds while
+                           lws_partial_buffered() (it writes one frame at a time) */
 } net_conn_t;
 
 /* The connection table of one thread: a slot per live connection, a generation per slot. */
@@ -162,9 +168,15 @@ void net_post(net_out_t *o);
 void net_post_thread(netthr_t *thr, net_out_t *o);
 /* Drains a batch of thr's inbox; returns true when more is waiting. */
 bool send_inbox_net(netthr_t *thr);
-/* Appends o to c's queue and asks lws for a writeable callback. */
+/* Appends o to c's queue and asks lws for a writeable callback. Only for pings and closes, which
+ * are not bounded: data frames go through send_queue_data(). */
 void send_queue(net_conn_t *c, net_out_t *o);
-/* Takes the oldest queued frame of c, or NULL. */
+/* Appends the text or binary frame o to c's queue, unless c would then have more than
+ * NET_OUT_MAX_BYTES or out_cap frames waiting: then o and the queue are dropped, c is closed
+ * WS_CLOSE_TOO_SLOW, and false is returned. */
+bool send_queue_data(net_conn_t *c, net_out_t *o);
+/* Takes the oldest queued frame of c, or NULL. The caller writes it at once: from here a data
+ * frame counts as held by lws (lws_held) until lws has sent all of it. */
 net_out_t *send_next(net_conn_t *c);
 /* Drops every queued frame of c. */
 void send_clear(net_conn_t *c);

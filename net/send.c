@@ -142,12 +142,36 @@ void send_queue(net_conn_t *c, net_out_t *o)
     else
         c->out_head = o;
     c->out_tail = o;
-    if (o->kind != OUT_CLOSE)
+    if (o->kind != OUT_CLOSE) {
         c->out_count++;
+        c->out_bytes += o->len;
+    }
     lws_callback_on_writable(c->wsi);
 }
 
-net_out_t *send_next(net_conn_t *c)
+/* Bytes waiting to be sent to c's peer: our queue, and what lws holds of the frame it is writing
+ * (lws_write() takes a whole frame, hands the socket what it will take, at most about
+ * pt_serv_buf_size at a time, and keeps the rest on the wsi's buflist_out; we hand it the next
+ * frame only when that is empty, so it never holds more than one frame). The kernel's send
+ * buffer is not ours to count: it is not this process's memory. */
+static size_t out_pending(const net_conn_t *c)
+{
+    return c->out_bytes + (lws_partial_buffered(c->wsi) ? c->lws_held : 0);
+}
+
+static void too_slow(net_conn_t *c, net_out_t *o);
+
+bool send_queue_data(net_conn_t *c, net_out_t *o)
+{
+    if (c->out_count >= g_net.cfg.out_cap || out_pending(c) + o->len > NET_OUT_MAX_BYTES) {
+        too_slow(c, o);
+        return false;
+    }
+    send_queue(c, o);
+    return true;
+}
+
+static net_out_t *pop(net_conn_t *c)
 {
     net_out_t *o = c->out_head;
     if (o == NULL)
@@ -155,15 +179,25 @@ net_out_t *send_next(net_conn_t *c)
     c->out_head = (net_out_t *)o->hdr.link.next;
     if (c->out_head == NULL)
         c->out_tail = NULL;
-    if (o->kind != OUT_CLOSE)
+    if (o->kind != OUT_CLOSE) {
         c->out_count--;
+        c->out_bytes -= o->len;
+    }
+    return o;
+}
+
+net_out_t *send_next(net_conn_t *c)
+{
+    net_out_t *o = pop(c);
+    if (o && (o->kind == OUT_TEXT || o->kind == OUT_BINARY))
+        c->lws_held = o->len; /* the caller hands it to lws now */
     return o;
 }
 
 void send_clear(net_conn_t *c)
 {
     net_out_t *o;
-    while ((o = send_next(c)) != NULL)
+    while ((o = pop(c)) != NULL)
         msg_free(&o->hdr);
 }
 
@@ -202,6 +236,14 @@ static void conn_close(net_conn_t *c, ws_close_t why)
         wsc_close_net(c, why);
 }
 
+/* A peer that lets more than the bound pile up is closed rather than holding our memory. */
+static void too_slow(net_conn_t *c, net_out_t *o)
+{
+    msg_free(&o->hdr);
+    send_clear(c);
+    conn_close(c, WS_CLOSE_TOO_SLOW);
+}
+
 /* A text or binary frame for an open WebSocket of either direction. */
 static void send_data(net_conn_t *c, net_out_t *o)
 {
@@ -217,6 +259,7 @@ static void send_data(net_conn_t *c, net_out_t *o)
      * would also poll() the socket: one more syscall per frame.)
      */
     if (c->out_head == NULL && !lws_partial_buffered(c->wsi)) {
+        c->lws_held = o->len;
         int rc = c->kind == NET_CONN_SERVER ? ws_write_data_net(srv_conn_of(c), o)
                                             : wsc_write_data_net(c, o);
         msg_free(&o->hdr);
@@ -224,13 +267,7 @@ static void send_data(net_conn_t *c, net_out_t *o)
             conn_close(c, WS_CLOSE_INTERNAL);
         return;
     }
-    if (c->out_count >= g_net.cfg.out_cap) {
-        msg_free(&o->hdr);
-        send_clear(c);
-        conn_close(c, WS_CLOSE_TOO_SLOW);
-        return;
-    }
-    send_queue(c, o);
+    send_queue_data(c, o);
 }
 
 /* A frame or request for one connection; o is freed or kept here. */

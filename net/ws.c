@@ -5,7 +5,9 @@
  * Thread: net (every function here).
  */
 #include <ck_pr.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -33,7 +35,7 @@ static void send_error_net(srv_conn_t *c, const char *code, const char *message)
     net_out_t *o = net_out_new(c->base.id, OUT_TEXT, b.len);
     memcpy(o->buf + LWS_PRE, b.data, b.len);
     sbuf_destroy(&b);
-    send_queue(&c->base, o);
+    send_queue_data(&c->base, o); /* bounded: a client may send errors and never read */
 }
 
 static void send_text_net(srv_conn_t *c, const char *s)
@@ -41,7 +43,7 @@ static void send_text_net(srv_conn_t *c, const char *s)
     size_t n = strlen(s);
     net_out_t *o = net_out_new(c->base.id, OUT_TEXT, n);
     memcpy(o->buf + LWS_PRE, s, n);
-    send_queue(&c->base, o);
+    send_queue_data(&c->base, o); /* bounded: a client may ping and never read */
 }
 
 bool ws_is_open(const srv_conn_t *c)
@@ -51,7 +53,8 @@ bool ws_is_open(const srv_conn_t *c)
 
 /*
  * Closes with why's code and reason after what is queued. A client that does not take its
- * frames (more than out_cap waiting) is closed at once as WS_CLOSE_TOO_SLOW instead (send.c).
+ * frames (more than out_cap or NET_OUT_MAX_BYTES waiting) is closed at once as
+ * WS_CLOSE_TOO_SLOW instead (send.c).
  */
 void ws_close_net(srv_conn_t *c, ws_close_t why)
 {
@@ -223,12 +226,24 @@ static void on_binary(srv_conn_t *c, const uint8_t *p, size_t len)
     actor_send(c->target, &m->hdr);
 }
 
-/* Sets the close frame lws sends when the callback returns -1 (it works from RECEIVE). */
+/* Sets the close frame lws sends when the callback returns -1 (it works from RECEIVE and
+ * WS_PEER_INITIATED_CLOSE, and from WS_SERVER_DROP_PROTOCOL when lws closes by itself). */
 static void close_now(struct lws *wsi, ws_close_t why)
 {
     const char *reason = ws_close_reason(why);
     lws_close_reason(wsi, (enum lws_close_status)ws_close_code(why), (unsigned char *)reason,
                      strlen(reason));
+}
+
+/* Closes at once with why, for a client breaking RFC 6455; returns -1 for lws. */
+static int fail_now(struct lws *wsi, srv_conn_t *c, ws_close_t why)
+{
+    if (c->state == CONN_WS_OPEN) {
+        c->state = CONN_WS_CLOSING;
+        c->close_why = why;
+    }
+    close_now(wsi, why);
+    return -1;
 }
 
 /* A chunk from a client; returns -1 (after setting the close) when the message is too big. */
@@ -251,13 +266,8 @@ static int on_receive(struct lws *wsi, srv_conn_t *c, const void *in, size_t len
     const uint8_t *msg;
     size_t n;
     int rc = wsmsg_add(&c->rx, &ch, max, &msg, &n);
-    if (rc == WSMSG_TOO_BIG) {
-        /* Server side may return -1 mid-frame (the client-side bug does not apply here). */
-        c->state = CONN_WS_CLOSING;
-        c->close_why = WS_CLOSE_TOO_BIG;
-        close_now(wsi, WS_CLOSE_TOO_BIG);
-        return -1;
-    }
+    if (rc == WSMSG_TOO_BIG) /* the server side may return -1 mid-frame (unlike wsc.c) */
+        return fail_now(wsi, c, WS_CLOSE_TOO_BIG);
     if (rc == WSMSG_MORE)
         return 0;
     if (!binary && !wsp_utf8_valid(msg, n)) {
@@ -322,6 +332,49 @@ static int on_writeable(struct lws *wsi, srv_conn_t *c)
     return rc;
 }
 
+/*
+ * The client's close frame (after lws has turned codes below 1000, 1004-1006 and 1012-2999 into
+ * 1002). A valid one is echoed by lws when we return 0 (RFC 6455 5.5.1). lws passes codes of
+ * 5000 and up, a one-byte payload and any reason bytes as they are: those are answered 1002, and
+ * a reason that is not UTF-8 1007 (RFC 6455 7.4.1, 8.1), instead of the echo.
+ */
+static int on_peer_close(struct lws *wsi, srv_conn_t *c, const uint8_t *p, size_t len)
+{
+    c->peer_close_code = len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : WS_CODE_NO_STATUS;
+    if (len == 1 || (len >= 2 && !ws_close_code_valid(c->peer_close_code)))
+        return fail_now(wsi, c, WS_CLOSE_PROTOCOL_ERROR);
+    if (len > 2 && !wsp_utf8_valid(p + 2, len - 2))
+        return fail_now(wsi, c, WS_CLOSE_BAD_UTF8);
+    return 0;
+}
+
+/* The socket is still there for a close frame: not at EOF, no error pending. */
+static bool socket_usable(struct lws *wsi)
+{
+    uint8_t b;
+    ssize_t n = recv(lws_get_socket_fd(wsi), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/*
+ * lws is closing an open WebSocket that neither we nor the client closed. lws refuses some frames
+ * by returning -1 without setting a close reason, and then drops the socket without a close
+ * frame: a control frame with a 16- or 64-bit length (a ping or close over 125 bytes) and a
+ * 64-bit length with its top bit set (roles/ws/ops-ws.c, lws_ws_rx_sm). This callback comes just
+ * before lws decides whether to send a close frame (core-net/close.c: close_via_role_protocol
+ * sends one when a reason is set), so setting 1002 here gets it sent. Frames lws refuses with a
+ * reason of its own (RSV bits, reserved opcodes, fragmented control frames, stray
+ * continuations) already close 1002 and are left alone, as are a socket at EOF or in error and
+ * the teardown of the thread, when no frame can or need be sent.
+ */
+static void on_lws_closing(struct lws *wsi, srv_conn_t *c)
+{
+    if (c->state != CONN_WS_OPEN || c->peer_close_code != 0 || c->base.thr->stopping ||
+        lws_get_close_length(wsi) != 0 || !socket_usable(wsi))
+        return;
+    fail_now(wsi, c, WS_CLOSE_PROTOCOL_ERROR);
+}
+
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
                 size_t len)
 {
@@ -337,12 +390,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(wsi, c);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (len >= 2) {
-            const uint8_t *p = in;
-            c->peer_close_code = (uint16_t)(p[0] << 8 | p[1]);
-        } else {
-            c->peer_close_code = WS_CODE_NO_STATUS;
-        }
+        return on_peer_close(wsi, c, in, len);
+    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+        on_lws_closing(wsi, c);
         return 0;
     case LWS_CALLBACK_CLOSED:
         if (c->state == CONN_WS_OPEN || c->state == CONN_WS_CLOSING) {

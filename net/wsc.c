@@ -416,16 +416,13 @@ static int on_writeable(struct lws *wsi, wsc_conn_t *c)
     return rc;
 }
 
-/* A close code a peer may send (RFC 6455 7.4); others are reported as a protocol error. */
+/* The code of a server's close frame; one it may not send is reported as a protocol error. */
 static uint16_t peer_close_code(const uint8_t *p, size_t len)
 {
     if (len < 2)
         return len == 0 ? WS_CODE_NO_STATUS : WS_CODE_PROTOCOL;
     uint16_t code = (uint16_t)(p[0] << 8 | p[1]);
-    bool ok = (code >= WS_CODE_NORMAL && code <= WS_CODE_UNSUPPORTED) ||
-              (code >= WS_CODE_INVALID_DATA && code <= WS_CODE_BAD_GATEWAY) ||
-              (code >= WS_CODE_APP_MIN && code <= WS_CODE_APP_MAX);
-    return ok ? code : WS_CODE_PROTOCOL;
+    return ws_close_code_valid(code) ? code : WS_CODE_PROTOCOL;
 }
 
 /* Closes at once (our close frame, then the socket): returns -1 for lws. */

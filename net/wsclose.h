@@ -9,6 +9,7 @@
 #ifndef SB_NET_WSCLOSE_H
 #define SB_NET_WSCLOSE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* RFC 6455 7.4.1 status codes, and the product's own in the 4000 range. */
@@ -36,8 +37,7 @@ typedef enum ws_close {
     WS_CLOSE_NORMAL,               /* 1000 "" */
     WS_CLOSE_SHUTDOWN,             /* 1001 "server shutting down" */
     WS_CLOSE_PING_TIMEOUT,         /* 1001 "ping timeout" */
-    WS_CLOSE_PROTOCOL_ERROR,       /* 1002 "protocol error" (our client, to a server breaking
-                                      RFC 6455: an upstream sees it, never a client) */
+    WS_CLOSE_PROTOCOL_ERROR,       /* 1002 "protocol error" (a peer breaking RFC 6455) */
     WS_CLOSE_UNSUPPORTED_RATE,     /* 1003 "unsupported rate" */
     WS_CLOSE_BAD_UTF8,             /* 1007 "bad utf8" */
     WS_CLOSE_UNAUTHORIZED,         /* 1008 "unauthorized" */
@@ -95,6 +95,15 @@ static inline uint16_t ws_close_code(ws_close_t why)
 static inline const char *ws_close_reason(ws_close_t why)
 {
     return ws_close_defs[why].reason;
+}
+
+/* A code a peer may put in its close frame (RFC 6455 7.4; 1012-1014 as registered since);
+ * any other is a protocol error. */
+static inline bool ws_close_code_valid(uint16_t code)
+{
+    return (code >= WS_CODE_NORMAL && code <= WS_CODE_UNSUPPORTED) ||
+           (code >= WS_CODE_INVALID_DATA && code <= WS_CODE_BAD_GATEWAY) ||
+           (code >= WS_CODE_APP_MIN && code <= WS_CODE_APP_MAX);
 }
 
 #endif

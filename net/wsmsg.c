@@ -32,6 +32,8 @@ int wsmsg_add(wsmsg_t *m, const wsf_chunk_t *ch, size_t max, const uint8_t **msg
             size_t cap = m->cap ? m->cap : WSMSG_MIN_BYTES;
             while (cap < want)
                 cap *= 2;
+            if (cap > max)
+                cap = max; /* want <= max (checked above): the buffer never outgrows the limit */
             m->buf = xrealloc(m->buf, cap);
             m->cap = cap;
         }

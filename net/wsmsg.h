@@ -6,8 +6,10 @@
  * A message that arrives as one chunk is handed back in place: nothing is copied or allocated,
  * which is the relay path's case (one audio frame, one chunk). Only fragmented messages, or a
  * frame lws delivers in pieces, are copied into a buffer that grows by doubling to what the frame
- * announces and is kept for the next message. Empty messages and empty fragments are fine: an
- * empty message is handed back as a valid (non-NULL) pointer with length 0.
+ * announces and is kept for the next message. The buffer never grows beyond the largest max it
+ * was given: a connection's inbound memory is bounded by its route's message limits. Empty messages
+ * and empty fragments are fine: an empty message is handed back as a valid (non-NULL) pointer with
+ * length 0.
  *
  * Pure: no I/O, no lws. Thread: the connection's owner.
  */
