@@ -396,6 +396,11 @@ static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
         error_net(c, 405, "method_not_allowed", "this method is not allowed here");
         return 0;
     }
+    if (c->route->foreign_origin_403 && c->origin && !c->cors) {
+        c->close_after = c->content_length > 0 || c->chunked; /* its body is never read */
+        error_net(c, 403, "forbidden_origin", "this origin is not allowed");
+        return 0;
+    }
     if (c->content_length > NET_MAX_HTTP_BODY) {
         error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
         return 0;

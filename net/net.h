@@ -158,6 +158,8 @@ typedef struct net_http_route {
     unsigned methods; /* allowed NET_* bits (OPTIONS is handled by net for CORS) */
     actor_t *target;  /* receives NET_MSG_HTTP; the route holds a reference */
     void (*local)(const net_local_req_t *req, net_local_resp_t *resp); /* or answered here */
+    bool foreign_origin_403; /* an Origin present and not allowed: 403 forbidden_origin first,
+                                before the body's size is looked at (SPEC 14 "Order of checks") */
 } net_http_route_t;
 
 /*

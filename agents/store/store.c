@@ -479,7 +479,7 @@ int store_close(actor_t *store)
 
 void store_add_routes(actor_t *store)
 {
-    static net_http_route_t route = {CALLS_PATH, true, NET_GET | NET_DELETE, NULL, NULL};
+    static net_http_route_t route = {CALLS_PATH, true, NET_GET | NET_DELETE, NULL, NULL, false};
     actor_ref(store); /* the route's reference, dropped by net_stop() */
     route.target = store;
     net_add_http_route(&route);

@@ -1,7 +1,7 @@
 /*
- * The browser side served by the service (agents/web/web.h): embedded files with their content type,
- * a strong ETag and `Cache-Control: no-cache` (browsers revalidate each load and get a 304 while
- * the binary is the same), and the demo website rendered from the agent config.
+ * The browser side served by the service (agents/web/web.h): embedded files with their content
+ * type, a strong ETag and `Cache-Control: no-cache` (browsers revalidate each load and get a 304
+ * while the binary is the same), and the demo website rendered from the agent config.
  *
  * Paths are only ever looked up by exact name in the embedded table, so nothing outside it can be
  * reached: there is no file system behind these routes and no path to traverse.
@@ -282,10 +282,10 @@ static void get_demo(const net_local_req_t *req, net_local_resp_t *resp)
 /* ---- Start and stop ------------------------------------------------------------------------- */
 
 static net_http_route_t routes[] = {
-    {"/", false, NET_GET | NET_HEAD, NULL, get_console},
-    {"/switchboard.js", false, NET_GET | NET_HEAD, NULL, get_library},
-    {STATIC_PREFIX, true, NET_GET | NET_HEAD, NULL, get_static},
-    {DEMO_PREFIX, true, NET_GET | NET_HEAD, NULL, get_demo},
+    {"/", false, NET_GET | NET_HEAD, NULL, get_console, false},
+    {"/switchboard.js", false, NET_GET | NET_HEAD, NULL, get_library, false},
+    {STATIC_PREFIX, true, NET_GET | NET_HEAD, NULL, get_static, false},
+    {DEMO_PREFIX, true, NET_GET | NET_HEAD, NULL, get_demo, false},
 };
 
 int web_start(void)

@@ -171,6 +171,11 @@ class RateLimitTest(SBTestCase):
         # Over the limit, a forbidden origin is still 403 (the first check).
         r = self.server.mint_raw({}, headers={"Origin": "http://evil.example"}, source_ip=ip)
         self.assertEqual(r.status, 403, r)
+        # 403 comes before 413 too: an oversized body from a foreign page is refused for its origin.
+        r = self.server.request("POST", "/api/sessions", body=b"x" * (70 * 1024),
+                                headers={"Origin": "http://evil.example"}, source_ip=ip)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["error"]["code"], "forbidden_origin")
 
     async def test_every_request_counts(self):
         ip = "127.0.0.5"
