@@ -198,7 +198,7 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-shutdown test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3
 	@echo "make test: all suites passed"
 
 # Which folder may include which (the table at the top of scripts/layering.py): its self-test on
