@@ -254,7 +254,8 @@ tsan:
 # (client_events and upstream_events use client/ and upstream/). make fuzz runs each target
 # FUZZ_RUNS times; FUZZ_SECONDS=S runs each for S seconds instead (make test). FUZZ_TARGETS=...
 # picks some. A finding stops the run with its input in build/fuzz/ (crash-*, leak-*, ...).
-# make fuzz-merge folds what a run found into the committed corpora, minimised (-merge=1).
+# make fuzz-merge adds to the committed corpora the inputs of a run that reach new coverage
+# (-merge=1; the named seeds stay as they are).
 FUZZ_RUNS    ?= 10000000
 FUZZ_SECONDS ?=
 FUZZ_MAX_LEN ?= 16384
@@ -298,11 +299,10 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 fuzz-merge: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		c=$${t%_events}; d=tests/fuzz/corpus/$$c; rm -rf $$d.new; mkdir -p $$d.new; \
-		build/fuzz/fuzz_$$t -merge=1 -max_len=$(FUZZ_MAX_LEN) $$d.new $$d \
-			$$(test -d build/fuzz/corpus-$$c && echo build/fuzz/corpus-$$c) \
+		c=$${t%_events}; d=tests/fuzz/corpus/$$c; test -d build/fuzz/corpus-$$c || continue; \
+		build/fuzz/fuzz_$$t -merge=1 -max_len=$(FUZZ_MAX_LEN) $$d build/fuzz/corpus-$$c \
 			> build/fuzz/$$t.merge.log 2>&1 || { tail -20 build/fuzz/$$t.merge.log; exit 1; }; \
-		rm -rf $$d; mv $$d.new $$d; echo "# $$d: $$(ls $$d | wc -l) files"; \
+		echo "# $$d: $$(ls $$d | wc -l) files"; \
 	done
 
 bench: deps
