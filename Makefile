@@ -113,7 +113,7 @@ PROGRAMS += $(BIN)/switchboard-bench
 endif
 
 .PHONY: all build deps run test check-layering test-unit test-actors-unit test-integration \
-	test-shutdown test-browser test-stress stress-shutdown asan tsan bench fuzz format clean
+	test-shutdown test-browser test-stress stress-shutdown asan tsan bench fuzz fuzz-merge format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(BENCH_BINS)
 
@@ -198,7 +198,7 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-shutdown test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3
 	@echo "make test: all suites passed"
 
 # Which folder may include which (the table at the top of scripts/layering.py): its self-test on
@@ -249,15 +249,39 @@ tsan:
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress test-integration test-shutdown
 
-# libFuzzer targets (clang): each runs FUZZ_SECONDS on a copy of its seed corpus.
-FUZZ_SECONDS ?= 60
+# libFuzzer targets (clang, ASan+UBSan), tests/fuzz/fuzz_<name>.c, each linked with only what it
+# exercises (FUZZ_DEPS_<name>) and run on a copy of its seed corpus, tests/fuzz/corpus/<name>/
+# (client_events and upstream_events use client/ and upstream/). make fuzz runs each target
+# FUZZ_RUNS times; FUZZ_SECONDS=S runs each for S seconds instead (make test). FUZZ_TARGETS=...
+# picks some. A finding stops the run with its input in build/fuzz/ (crash-*, leak-*, ...).
+# make fuzz-merge adds to the committed corpora the inputs of a run that reach new coverage
+# (-merge=1; the named seeds stay as they are).
+FUZZ_RUNS    ?= 10000000
+FUZZ_SECONDS ?=
+FUZZ_MAX_LEN ?= 16384
 FUZZ_CC      := clang
-FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) $(WARN) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_DEPS    := net/wsproto.c net/wsframe.c net/wshs.c agents/voice/events.c audio/b64.c
-FUZZ_TARGETS := client_events upstream_events utf8 wsrx scan
+FUZZ_LIMIT   := $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS),-runs=$(FUZZ_RUNS))
+FUZZ_TARGETS ?= client_events upstream_events utf8 wsrx scan wsmsg query url jwt agentcfg \
+                mcpsse mcpproto
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+FUZZ_DEPS_client_events   := net/wsproto.c agents/voice/events.c audio/b64.c base/util.c
+FUZZ_DEPS_upstream_events := agents/voice/events.c audio/b64.c base/util.c
+FUZZ_DEPS_utf8            := net/wsproto.c
+FUZZ_DEPS_wsrx            := net/wsframe.c net/wshs.c
+FUZZ_DEPS_scan            := net/wsproto.c
+FUZZ_DEPS_wsmsg           := net/wsmsg.c net/wsframe.c base/util.c
+FUZZ_DEPS_query           := net/query.c
+FUZZ_DEPS_url             := net/url.c base/util.c
+FUZZ_DEPS_jwt             := agents/auth/jwtauth.c base/util.c
+FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_demo.c base/util.c
+FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
+FUZZ_DEPS_mcpproto        := agents/mcp/mcpproto.c agents/tools/tools.c mailbox/msg.c \
+                             base/sbuf.c base/util.c
+
+.SECONDEXPANSION:
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -265,12 +289,20 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		c=$${t%_events}; rm -rf build/fuzz/corpus-$$c; mkdir -p build/fuzz/corpus-$$c; \
 		cp tests/fuzz/corpus/$$c/* build/fuzz/corpus-$$c/; \
-		echo "# fuzz $$t for $(FUZZ_SECONDS) s"; \
-		if ! build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+		echo "# fuzz $$t ($(FUZZ_LIMIT))"; \
+		if ! build/fuzz/fuzz_$$t $(FUZZ_LIMIT) -max_len=$(FUZZ_MAX_LEN) \
 			-artifact_prefix=build/fuzz/ build/fuzz/corpus-$$c > build/fuzz/$$t.log 2>&1; then \
 			tail -40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (artifact in build/fuzz/)"; exit 1; \
 		fi; \
 		grep -E "^Done" build/fuzz/$$t.log; \
+	done
+
+fuzz-merge: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		c=$${t%_events}; d=tests/fuzz/corpus/$$c; test -d build/fuzz/corpus-$$c || continue; \
+		build/fuzz/fuzz_$$t -merge=1 -max_len=$(FUZZ_MAX_LEN) $$d build/fuzz/corpus-$$c \
+			> build/fuzz/$$t.merge.log 2>&1 || { tail -20 build/fuzz/$$t.merge.log; exit 1; }; \
+		echo "# $$d: $$(ls $$d | wc -l) files"; \
 	done
 
 bench: deps
