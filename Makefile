@@ -263,8 +263,8 @@ FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) $(WARN) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIMIT   := $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS),-runs=$(FUZZ_RUNS))
-FUZZ_TARGETS ?= client_events upstream_events utf8 wsrx scan wsmsg query url jwt agentcfg \
-                mcpsse mcpproto
+FUZZ_TARGETS ?= client_events upstream_events utf8 wsrx scan wsmsg query url httpreq jwt \
+                agentcfg mcpsse mcpproto
 
 FUZZ_DEPS_client_events   := net/wsproto.c agents/voice/events.c audio/b64.c base/util.c
 FUZZ_DEPS_upstream_events := agents/voice/events.c audio/b64.c base/util.c
@@ -274,6 +274,7 @@ FUZZ_DEPS_scan            := net/wsproto.c
 FUZZ_DEPS_wsmsg           := net/wsmsg.c net/wsframe.c base/util.c
 FUZZ_DEPS_query           := net/query.c
 FUZZ_DEPS_url             := net/url.c base/util.c
+FUZZ_DEPS_httpreq         := net/httpreq.c base/sbuf.c base/util.c
 FUZZ_DEPS_jwt             := agents/auth/jwtauth.c base/util.c
 FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_demo.c base/util.c
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
