@@ -134,7 +134,7 @@ class Plan:
         if short:
             self.call_s = (10.0, 30.0)
         else:
-            self.call_s = (min(60.0, self.active_s / 4), min(180.0, self.active_s * 0.6))
+            self.call_s = (min(60.0, self.active_s / 4), min(180.0, self.active_s * 0.66))
         self.mcp_kills = max(1, int(round(self.active_s / 120)))  # per wave
         if self.active_s < self.call_s[0] + BENCH_RAMP_S + BENCH_TAIL_S:
             raise SystemExit("soak: %.1f minutes is too short for %d waves" % (a.minutes,
@@ -720,6 +720,10 @@ class Soak:
                 self.verified.add(sid)  # reported once
 
     async def sample(self, phase):
+        async with self.sampling:  # the sampler's and the quiet phase's samples take turns
+            return await self._sample(phase)
+
+    async def _sample(self, phase):
         pid = self.s.svc.pid
         rss_raw = None
         if phase in ("start", "quiet") and not self.raw_rss:
@@ -834,6 +838,7 @@ class Soak:
 
     async def run(self):
         self.t0 = time.monotonic()
+        self.sampling = asyncio.Lock()  # made on the loop that uses it
         # The MCP server is up before the first wave.
         end = time.monotonic() + START_TIMEOUT_S
         while (await self.metrics()).get('switchboard_mcp_server_up{alias="%s"}' % MCP_ALIAS) != 1:
