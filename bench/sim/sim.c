@@ -38,7 +38,7 @@
 #define SIM_HANDSHAKE_S       20 /* lws pending-state timeouts (handshakes, closes) */
 #define SIM_KEEPALIVE_S       30 /* idle HTTP keep-alive connections */
 #define SIM_MAX_TRANSCRIPTS   1000
-#define SIM_MAX_FAULTS_PER_MIN 60000.0 /* one a millisecond */
+#define SIM_MAX_FAULT_RATE    60000.0 /* faults a minute: one a millisecond */
 
 sim_config_t g_sim_cfg;
 sim_stats_t g_sim_stats;
@@ -543,7 +543,7 @@ static int parse_args(int argc, char **argv)
                 return -1;
             break;
         case OPT_FAULTS:
-            if (parse_rate(flag, optarg, SIM_MAX_FAULTS_PER_MIN, &cfg->faults_per_min))
+            if (parse_rate(flag, optarg, SIM_MAX_FAULT_RATE, &cfg->faults_per_min))
                 return -1;
             break;
         case OPT_FAULT_KINDS:
@@ -560,8 +560,9 @@ static int parse_args(int argc, char **argv)
             errno = 0;
             unsigned long long seed = strtoull(optarg, &end, 10);
             if (errno || end == optarg || *end != '\0' || optarg[0] == '-') {
-                fprintf(stderr, "switchboard-sim: --fault-seed wants an unsigned integer, not "
-                                "'%s'\n",
+                fprintf(stderr,
+                        "switchboard-sim: --fault-seed wants an unsigned integer, not "
+                        "'%s'\n",
                         optarg);
                 return -1;
             }

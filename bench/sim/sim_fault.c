@@ -24,9 +24,9 @@
 #include "base/util.h"
 #include "bench/sim/sim_rt.h"
 
-#define FAULT_MS_PER_MIN     60000.0
-#define FAULT_MAX_GAP_MEANS  10.0 /* the longest gap, in mean gaps: a bound on the tail */
-#define FAULT_CHAT_PENDING   16   /* chat failures armed and not yet served */
+#define FAULT_MS_PER_MIN      60000.0
+#define FAULT_MAX_GAP_MEANS   10.0 /* the longest gap, in mean gaps: a bound on the tail */
+#define FAULT_CHAT_PENDING    16   /* chat failures armed and not yet served */
 #define FAULT_TARGETS_INITIAL 64
 
 static const char *const kind_names[SIM_FAULT_KINDS] = {"drop", "expire", "429", "500"};
