@@ -51,14 +51,12 @@ Counts scale with --minutes: under 5 minutes the short profile (40 voice session
 a sample every 10 s) fits 2 minutes on 2 cores; from 5 minutes the full one (200 voice sessions
 in 10 groups, 1-3 min calls, 20 storm sessions, 20 chat threads, 10 agent runs, 6 faults a
 minute, waves of 5 minutes from 15 minutes on, else three). Binaries come from build/bin
-(SWITCHBOARD_BIN_DIR to change).
+(SWITCHBOARD_BIN_DIR to change). The clients are in soak_load.py, the checks and the report in
+soak_report.py.
 """
 import argparse
 import asyncio
-import base64
 import collections
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -72,8 +70,8 @@ import time
 import urllib.error
 import urllib.request
 
-import websockets
-import websockets.exceptions
+from soak_load import BENCH_RAMP_S, BENCH_TAIL_S, Load
+from soak_report import EXIT_DEADLINE_S, verdicts, write_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -81,15 +79,9 @@ BIN = os.environ.get("SWITCHBOARD_BIN_DIR", os.path.join(REPO, "build", "bin"))
 FAKE_MCP = os.path.join(REPO, "tests", "integration", "fake_mcp.py")
 MCP_ALIAS = "soak"
 
-RSS_GROWTH_MAX_KB = 2048
-FETCH_MAX_HOST_CONNECTIONS = 32  # net/fetch.c: the service's connections per host
-EXIT_DEADLINE_S = 10.0           # SPEC 3 "Shutdown"
 CHAT_DELAY_MS = 50               # the simulator's chat model: slow tools
 START_TIMEOUT_S = 15.0
 STARTUP_S = 5.0                  # of the run's minutes: starting and stopping the processes
-ANSWER_TIMEOUT_S = 60.0          # a chat answer or an agent run: tool loop, retries, MCP restart
-BENCH_RAMP_S = 2.0
-BENCH_TAIL_S = 4.0               # a bench process's grace for echoes and its closes
 SETTLE_POLL_S = 0.5
 SETTLE_STABLE_POLLS = 3
 END_REASONS = {"client_closed", "idle_timeout", "max_duration", "shutdown", "upstream_unavailable",
@@ -98,6 +90,10 @@ SESSION_START_RE = re.compile(r"event=session\.start sid=([A-Za-z0-9_-]+)")
 SESSION_END_RE = re.compile(r"event=session\.end sid=([A-Za-z0-9_-]+) reason=(\S+).* call=(\S+)")
 LEVEL_RE = re.compile(r"level=(warn|error) event=(\S+)")
 LISTEN_RE = re.compile(r"listening on http://[^:]+:(\d+)/")
+
+
+class ServiceDied(Exception):
+    pass
 
 
 def log(*a):
@@ -251,36 +247,6 @@ def fd_census(pid, sim_port):
     return total, to_sim
 
 
-def children(pid):
-    out = []
-    for task in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
-                out += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def b64url(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
-def jwt(secret, sub, ttl_s=7200):
-    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64url(json.dumps({"sub": sub, "exp": int(time.time()) + ttl_s}).encode())
-    sig = hmac.new(secret.encode(), ("%s.%s" % (head, body)).encode(), hashlib.sha256).digest()
-    return "%s.%s.%s" % (head, body, b64url(sig))
-
-
 def agent_config(path):
     """The demo company's services and hours (so the booking tools answer) and the MCP server."""
     hours = {d: ["08:00", "18:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -297,10 +263,6 @@ def agent_config(path):
     }
     with open(path, "w") as f:
         json.dump(cfg, f, indent=1)
-
-
-def weekday_text(rng):
-    return rng.choice(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"])
 
 
 # ---- The processes ------------------------------------------------------------------------------
@@ -421,14 +383,10 @@ class Soak:
         self.t0 = None
         self.wave = 0
         self.phase = "start"
-        self.active_end = 0.0
         self.rows = []            # report rows (dicts)
         self.quiet = []           # quiet-point samples (dicts)
         self.last_metrics = None  # for the interval quantiles
-        self.v = collections.Counter()      # voice and storm figures (switchboard-bench)
-        self.reasons = collections.Counter()
-        self.c = collections.Counter()      # chat and agent figures, MCP kills
-        self.client_errors = collections.Counter()
+        self.load = Load(plan, stack, self.rng, out, BIN, self.now)
         self.warn_events = collections.Counter()
         self.error_lines = []
         self.started = set()      # sids with session.start
@@ -439,217 +397,20 @@ class Soak:
         self.heap_in_use = None   # bytes, from the last malloc_stats() in the service's log
         self.trimmed = True       # every quiet point's RSS was read after malloc_trim(0)
         self.raw_rss = raw_rss
-        self.bench_seq = 0
-        self.bench_failures_path = os.path.join(out, "bench-failures.log")
-        open(self.bench_failures_path, "w").close()
 
     def now(self):
         return time.monotonic() - self.t0
 
-    # ---- voice and storm: switchboard-bench ----------------------------------------------------
-
-    async def bench(self, args, what):
-        self.bench_seq += 1
-        jpath = os.path.join(self.out, "bench-%d.json" % self.bench_seq)
-        cmd = [os.path.join(BIN, "switchboard-bench"), "--url", self.s.base, "--json", jpath,
-               "--ramp", str(BENCH_RAMP_S)] + args
-        p = await asyncio.create_subprocess_exec(*cmd, stdin=subprocess.DEVNULL,
-                                                 stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT)
-        text = (await p.communicate())[0].decode("utf-8", "replace")
-        try:
-            with open(jpath) as f:
-                r = json.load(f)
-            os.unlink(jpath)
-        except (OSError, ValueError):
-            r = None
-        if p.returncode != 0 or r is None:
-            self.v["bench_errors"] += 1
-            self._keep_bench(what, cmd, text)
-            return
-        f = r["frames"]
-        self.v["calls"] += r["sessions"]
-        self.v["connected"] += r["sessions_connected"]
-        self.v["failed"] += r["sessions_failed"]
-        self.v["dropped"] += r["sessions_dropped"]
-        self.v["sent"] += f["sent"]
-        self.v["lost"] += f["lost"]
-        self.v["lost_reconnected"] += f["lost_in_reconnected_sessions"]
-        self.v["lost_elsewhere"] += f["lost_elsewhere"]
-        self.v["reconnected_sessions"] += r["sessions_reconnected"]
-        self.v["reconnects"] += r["upstream_reconnects"]
-        self.v["server_errors"] += r["server_error_events"]
-        for fr in r["failure_reasons"]:
-            self.reasons[fr["reason"]] += fr["count"]
-        st = r.get("storm")
-        if st:
-            self.v["storm_connected"] += st["sessions_connected"]
-            self.v["storm_failed"] += st["sessions_failed"]
-            self.v["storm_turns"] += st["turns_completed"]
-            self.v["storm_timed_out"] += st["turns_timed_out"]
-            self.v["storm_tools_completed"] += st["tool_calls"]["completed"]
-            self.v["storm_tools_failed"] += st["tool_calls"]["failed"]
-        if r["sessions_failed"] or f["lost_elsewhere"] or (st and st["sessions_failed"]):
-            self._keep_bench(what, cmd, text)
-
-    def _keep_bench(self, what, cmd, text):
-        with open(self.bench_failures_path, "a") as f:
-            f.write("## %s at +%.0f s: %s\n%s\n" % (what, self.now(), " ".join(cmd), text))
-
-    async def voice_group(self, g):
-        per = self.p.voice // self.p.groups + (1 if g < self.p.voice % self.p.groups else 0)
-        await asyncio.sleep(self.rng.uniform(0, min(10.0, self.p.call_s[0] / 2)))
-        lo, hi = self.p.call_s
-        while True:
-            left = self.active_end - time.monotonic() - BENCH_RAMP_S - BENCH_TAIL_S
-            if left < lo / 2:
-                return
-            d = min(self.rng.uniform(lo, hi), left)
-            await self.bench(["--sessions", str(per), "--duration", "%.1f" % d], "voice group %d" % g)
-
-    async def storm(self):
-        d = self.active_end - time.monotonic() - BENCH_RAMP_S - BENCH_TAIL_S
-        if self.p.storm and d > 1:
-            await self.bench(["--sessions", "1", "--duration", "%.1f" % d, "--tool-storm",
-                              str(self.p.storm)], "tool storm")
-
-    # ---- chat threads and agent runs: WebSocket clients -----------------------------------------
-
-    async def ws(self, path):
-        return await websockets.connect(self.s.base.replace("http://", "ws://") + path,
-                                        max_size=None, compression=None, ping_interval=None,
-                                        open_timeout=10, close_timeout=2)
-
-    async def recv(self, ws, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise asyncio.TimeoutError()
-        m = await asyncio.wait_for(ws.recv(), left)
-        try:
-            return json.loads(m) if isinstance(m, str) else {}
-        except ValueError:
-            return {}
-
-    def chat_text(self):
-        day = weekday_text(self.rng)
-        return self.rng.choice([
-            "Is %s available for an oil change?" % day,
-            "Please book a brake repair on %s at %02d:%s" % (day, self.rng.randrange(9, 16),
-                                                            self.rng.choice(["00", "30"])),
-            "Can you look up the customer 555-01%02d?" % self.rng.randrange(100),
-            "What are your hours?",
-            "echo soak %d" % self.rng.randrange(1000),
-        ])
-
-    async def chat_client(self, i):
-        user = "soak_user_%d" % i
-        url = "/ws/chat?threadId=soak_thread_%d&userId=%s&token=%s" % (i, user,
-                                                                         jwt(self.s.secret, user))
-        n = 0
-        while time.monotonic() < self.active_end - 5:
-            ws = None
-            try:
-                ws = await self.ws(url)
-                first = await self.recv(ws, time.monotonic() + 10)
-                if first.get("type") != "history":
-                    self.client_errors["chat: first event not history"] += 1
-                for _ in range(self.rng.randint(3, 8)):
-                    if time.monotonic() >= self.active_end - 5:
-                        break
-                    n += 1
-                    await ws.send(json.dumps({"type": "message", "text": self.chat_text(),
-                                              "clientMessageId": "c%d" % n}))
-                    deadline = time.monotonic() + ANSWER_TIMEOUT_S
-                    while True:
-                        m = await self.recv(ws, deadline)
-                        if m.get("type") == "message" and m.get("role") == "assistant":
-                            self.c["chat_answers"] += 1
-                            break
-                    await asyncio.sleep(self.rng.uniform(0.2, 2.0))
-            except asyncio.TimeoutError:
-                self.client_errors["chat: no answer within %.0f s" % ANSWER_TIMEOUT_S] += 1
-            except (OSError, websockets.exceptions.WebSocketException) as e:
-                self.client_errors["chat: %s" % type(e).__name__] += 1
-            finally:
-                if ws is not None:
-                    await close_quietly(ws)
-                    self.c["chat_connections"] += 1
-
-    def agent_task(self):
-        day = weekday_text(self.rng)
-        return self.rng.choice([
-            "Check whether %s is available for an oil change" % day,
-            "keep calling tools: is %s available?" % day,
-            "Look up the customer 555-0100",
-            "echo agent soak",
-            "ask me whether to book %s" % day,
-        ])
-
-    async def agent_client(self, i):
-        n = 0
-        while time.monotonic() < self.active_end - 5:
-            ws = None
-            try:
-                ws = await self.ws("/ws/agent")
-                await ws.send(json.dumps({"type": "authenticate",
-                                          "token": jwt(self.s.secret, "soak_agent_%d" % i)}))
-                m = await self.recv(ws, time.monotonic() + 10)
-                if m != {"type": "authentication", "status": "success"}:
-                    self.client_errors["agent: authentication answered %r" % (m,)] += 1
-                    await asyncio.sleep(1)
-                    continue
-                for _ in range(self.rng.randint(2, 5)):
-                    if time.monotonic() >= self.active_end - 5:
-                        break
-                    n += 1
-                    run = "soak_a%d_r%d" % (i, n)
-                    await ws.send(json.dumps({"type": "start_agent", "runId": run,
-                                              "task": self.agent_task()}))
-                    deadline = time.monotonic() + ANSWER_TIMEOUT_S
-                    while True:
-                        m = await self.recv(ws, deadline)
-                        t = m.get("type")
-                        if t == "step_update":
-                            self.c["agent_steps"] += 1
-                        elif t == "question" and m.get("runId") == run:
-                            await ws.send(json.dumps({"type": "answer", "runId": run,
-                                                      "answer": "yes, go on"}))
-                        elif t == "completion" and m.get("runId") == run:
-                            self.c["agent_runs"] += 1
-                            break
-                    await asyncio.sleep(self.rng.uniform(0.2, 2.0))
-            except asyncio.TimeoutError:
-                self.client_errors["agent: no completion within %.0f s" % ANSWER_TIMEOUT_S] += 1
-            except (OSError, websockets.exceptions.WebSocketException) as e:
-                self.client_errors["agent: %s" % type(e).__name__] += 1
-            finally:
-                if ws is not None:
-                    await close_quietly(ws)
-                    self.c["agent_connections"] += 1
-
-    # ---- the MCP server -------------------------------------------------------------------------
-
-    def mcp_pids(self):
-        return [c for c in children(self.s.svc.pid) if "fake_mcp.py" in cmdline(c)]
-
-    async def mcp_killer(self):
-        start = time.monotonic()
-        span = self.active_end - start
-        for at in sorted(self.rng.uniform(0.15, 0.8) * span for _ in range(self.p.mcp_kills)):
-            await asyncio.sleep(max(0.0, start + at - time.monotonic()))
-            pids = self.mcp_pids()
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    self.c["mcp_kills"] += 1
-                except ProcessLookupError:
-                    pass
-            if not pids:
-                self.c["mcp_kill_missed"] += 1  # in its restart backoff still
-
     # ---- samples --------------------------------------------------------------------------------
 
+    def check_alive(self):
+        st = self.s.svc.poll()
+        if st is not None:
+            raise ServiceDied("switchboard exited with status %s at +%.0f s (wave %d, %s)"
+                              % (st, self.now(), self.wave + 1, self.phase))
+
     async def metrics(self):
+        self.check_alive()
         st, text = await asyncio.to_thread(http, "GET", self.s.base + "/metrics")
         return parse_metrics(text) if st == 200 else {}
 
@@ -724,6 +485,7 @@ class Soak:
             return await self._sample(phase)
 
     async def _sample(self, phase):
+        self.check_alive()
         pid = self.s.svc.pid
         rss_raw = None
         if phase in ("start", "quiet") and not self.raw_rss:
@@ -735,6 +497,7 @@ class Soak:
         ss = await self.sim_stats()
         self.follow_log()
         await self.check_records()
+        self.check_alive()
         fds, to_sim = fd_census(pid, self.s.sim_port)
         faults = ss.get("faults", {})
         row = {
@@ -748,15 +511,16 @@ class Soak:
             "q_rt": interval_p99_ms(m, self.last_metrics, "realtime"),
             "q_tools": interval_p99_ms(m, self.last_metrics, "tools"),
             "calls_ended": len(self.ended), "calls_verified": len(self.verified),
-            "lost_elsewhere": self.v["lost_elsewhere"], "lost_reconnected": self.v["lost_reconnected"],
+            "lost_elsewhere": self.load.v["lost_elsewhere"],
+            "lost_reconnected": self.load.v["lost_reconnected"],
             "audio_dropped": int(m.get("switchboard_audio_dropped_total", 0)),
             "faults": "%d/%d/%d/%d/%d" % (faults.get("drop", 0), faults.get("expire", 0),
                                           faults.get("chat_429", 0), faults.get("chat_500", 0),
-                                          self.c["mcp_kills"]),
+                                          self.load.c["mcp_kills"]),
             "errors": "%d/%d" % (sum(v for k, v in self.warn_events.items()
                                      if k.startswith("error")),
-                                 sum(self.client_errors.values()) + self.v["failed"]
-                                 + self.v["bench_errors"]),
+                                 sum(self.load.client_errors.values()) + self.load.v["failed"]
+                                 + self.load.v["bench_errors"]),
             "sim_open": ss.get("sessions_open", -1),
             "mcp_up": m.get('switchboard_mcp_server_up{alias="%s"}' % MCP_ALIAS, 0),
         }
@@ -807,28 +571,8 @@ class Soak:
         self.wave = w
         self.phase = "load"
         start = time.monotonic()
-        self.active_end = start + self.p.active_s
         log("wave %d of %d at +%.0f s" % (w + 1, self.p.waves, self.now()))
-        benches = [asyncio.ensure_future(self.voice_group(g)) for g in range(self.p.groups)]
-        benches.append(asyncio.ensure_future(self.storm()))
-        clients = [asyncio.ensure_future(self.chat_client(i)) for i in range(self.p.chat)]
-        clients += [asyncio.ensure_future(self.agent_client(i)) for i in range(self.p.agent)]
-        clients.append(asyncio.ensure_future(self.mcp_killer()))
-        # The chat and agent clients stop at the end of the load, in the middle of whatever they
-        # were waiting for (the service must clean up after them too); the bench processes have
-        # been sized to end by then, and are waited for.
-        await asyncio.wait(clients, timeout=max(0.0, self.active_end - time.monotonic()))
-        done, pending = await asyncio.wait(benches, timeout=max(0.0, self.active_end
-                                                                  - time.monotonic()) + 60)
-        for t in clients + list(pending):
-            t.cancel()
-        await asyncio.gather(*clients, *pending, return_exceptions=True)
-        for t in done:
-            if t.exception() is not None:
-                self.client_errors["driver: %r" % (t.exception(),)] += 1
-        if pending:
-            self.client_errors["driver: %d bench runs still going 60 s after the load"
-                               % len(pending)] += 1
+        await self.load.run(start + self.p.active_s)
         self.phase = "pause"
         q = await self.settle()
         log("wave %d quiet after %.1f s: RSS %.1f MB, %d fds (%d to the simulator), %d actors"
@@ -854,152 +598,6 @@ class Soak:
             sampler.cancel()
         self.follow_log()
         await self.check_records()
-
-
-async def close_quietly(ws):
-    try:
-        await asyncio.wait_for(ws.close(), 3)
-    except Exception:
-        pass
-
-
-# ---- The report -------------------------------------------------------------------------------
-
-def fmt_ms(v):
-    if v is None:
-        return "-"
-    if v == float("inf"):
-        return "> 10000"
-    return "<= %g" % v
-
-
-def verdicts(soak, exit_status, exit_s):
-    """[(ok, line)] of the pass criteria."""
-    out = []
-    q = soak.quiet
-    base = q[0] if q else None
-    later = q[1:]
-    if base and later:
-        growth = max(r["rss_kb"] for r in later) - base["rss_kb"]
-        heap = ""
-        if base.get("heap_kb") is not None and all(r.get("heap_kb") is not None for r in later):
-            heap = "; heap in use %.1f MB, then %s MB" % (
-                base["heap_kb"] / 1024, ", ".join("%.1f" % (r["heap_kb"] / 1024) for r in later))
-        raw = ""
-        if soak.trimmed and not soak.raw_rss:
-            raw = " (after malloc_trim(0); before it %s MB)" % ", ".join(
-                "%.1f" % (r["rss_raw_kb"] / 1024) for r in q)
-        out.append((growth < RSS_GROWTH_MAX_KB,
-                    "RSS after the warm-up (first wave): baseline %.1f MB at +%.0f s, later quiet "
-                    "points %s MB%s: grew %+d KB (limit < %d KB)%s"
-                    % (base["rss_kb"] / 1024, base["t"],
-                       ", ".join("%.1f" % (r["rss_kb"] / 1024) for r in later), raw, growth,
-                       RSS_GROWTH_MAX_KB, heap)))
-        bad = [r for r in later if r["actors"] != base["actors"]
-               or r["fds"] - r["fds_sim"] != base["fds"] - base["fds_sim"]
-               or r["sim_open"] != 0 or r["fds_sim"] > FETCH_MAX_HOST_CONNECTIONS or not r["idle"]]
-        out.append((not bad,
-                    "between waves: actors %s (baseline %d); descriptors other than connections "
-                    "to the simulator %s (baseline %d); connections to the simulator %s (at most "
-                    "%d, the fetch pool); Realtime sessions left open on the simulator %s; "
-                    "settled in %s s"
-                    % ("/".join(str(r["actors"]) for r in later), base["actors"],
-                       "/".join(str(r["fds"] - r["fds_sim"]) for r in later),
-                       base["fds"] - base["fds_sim"],
-                       "/".join(str(r["fds_sim"]) for r in later), FETCH_MAX_HOST_CONNECTIONS,
-                       "/".join(str(r["sim_open"]) for r in later),
-                       "/".join("%.1f" % r["settle_s"] for r in q))))
-    else:
-        out.append((False, "fewer than two quiet points: no baseline comparison"))
-    v = soak.v
-    out.append((v["lost_elsewhere"] == 0 and v["calls"] > 0,
-                "lost frames outside the injected faults: %d of %d sent (%d more in %d sessions "
-                "whose upstream reconnected, %d upstream.reconnecting)"
-                % (v["lost_elsewhere"], v["sent"], v["lost_reconnected"],
-                   v["reconnected_sessions"], v["reconnects"])))
-    unended = sorted(soak.started - set(soak.ended))
-    probs = soak.record_problems
-    out.append((not unended and not probs and len(soak.verified) == len(soak.ended) > 0,
-                "call records: %d calls started, %d ended, %d records checked with GET "
-                "/api/calls/{id} (endedAt, endReason)%s%s"
-                % (len(soak.started), len(soak.ended), len(soak.verified) - len(probs),
-                   "; never ended: %s" % ", ".join(unended[:5]) if unended else "",
-                   "; bad: %s" % "; ".join(probs[:5]) if probs else "")))
-    out.append((exit_status == 0 and exit_s <= EXIT_DEADLINE_S,
-                "SIGTERM at the end: exit %s in %.2f s" % (exit_status, exit_s)))
-    return out
-
-
-def write_report(path, plan, soak, seed, verdict_lines, wall_s):
-    v, c = soak.v, soak.c
-    lines = ["# switchboard soak", "",
-             "%s, %d CPUs, %s; seed %d; %.1f minutes planned, %.1f run" % (
-                 time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), os.cpu_count(),
-                 os.uname().release, seed, plan.total_s / 60, wall_s / 60), "",
-             "Plan: %s." % plan.describe(), "",
-             "RSS is the service's resident memory; at the start and at the quiet points "
-             "between waves it is read after malloc_trim(0) (%s), with the RSS before it and "
-             "the heap in use (malloc_stats) beside it. fds: open descriptors (those that are "
-             "connections to the simulator in brackets). queue p99: the bucket of "
-             "switchboard_actor_queue_seconds holding the interval's 99th percentile. Faults: "
-             "simulator drops, expiries, chat 429 and 500 answers, MCP server kills (cumulative). "
-             "Errors: error lines in the service's log / client-side errors and failed calls."
-             % ("through gdb" if soak.trimmed and not soak.raw_rss else "NOT done: raw RSS"), "",
-             "| t (s) | wave | phase | RSS (MB) | RSS before trim / heap in use (MB) "
-             "| fds (to sim) | actors | sessions | conns "
-             "| mailbox | queue p99 realtime / tools (ms) | calls ended / verified "
-             "| lost frames: elsewhere / reconnected | audio dropped "
-             "| faults drop/expire/429/500/mcp | errors svc/client |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in soak.rows:
-        before = "-"
-        if r.get("rss_raw_kb") is not None:
-            before = "%.1f / %s" % (r["rss_raw_kb"] / 1024, "%.1f" % (r["heap_kb"] / 1024)
-                                    if r.get("heap_kb") is not None else "-")
-        lines.append("| %.0f | %d | %s | %.1f | %s | %d (%d) | %d | %d | %d | %d | %s / %s "
-                     "| %d / %d | %d / %d | %d | %s | %s |"
-                     % (r["t"], r["wave"], r["phase"], r["rss_kb"] / 1024, before, r["fds"],
-                        r["fds_sim"],
-                        r["actors"], r["sessions"], r["conns"], r["mailbox"], fmt_ms(r["q_rt"]),
-                        fmt_ms(r["q_tools"]), r["calls_ended"], r["calls_verified"],
-                        r["lost_elsewhere"], r["lost_reconnected"], r["audio_dropped"],
-                        r["faults"], r["errors"]))
-    lines += ["", "## Load", "",
-              "- voice calls (switchboard-bench): %d calls, %d connected, %d failed, %d dropped; "
-              "%d frames sent; %d sessions heard upstream.reconnecting (%d events); %d error "
-              "events; %d bench runs failed"
-              % (v["calls"], v["connected"], v["failed"], v["dropped"], v["sent"],
-                 v["reconnected_sessions"], v["reconnects"], v["server_errors"],
-                 v["bench_errors"]),
-              "- tool storm: %d sessions connected (%d failed), %d turns, %d timed out; tool calls "
-              "%d completed, %d failed"
-              % (v["storm_connected"], v["storm_failed"], v["storm_turns"], v["storm_timed_out"],
-                 v["storm_tools_completed"], v["storm_tools_failed"]),
-              "- chat threads: %d answers over %d connections; agent runs: %d completed, %d "
-              "steps, over %d connections"
-              % (c["chat_answers"], c["chat_connections"], c["agent_runs"], c["agent_steps"],
-                 c["agent_connections"]),
-              "- MCP server killed %d times (%d times it was still restarting)"
-              % (c["mcp_kills"], c["mcp_kill_missed"])]
-    if soak.reasons:
-        lines.append("- voice failures and drops: " + "; ".join(
-            "%d x %s" % (n, r) for r, n in soak.reasons.most_common(8)))
-    if soak.client_errors:
-        lines.append("- client errors: " + "; ".join(
-            "%d x %s" % (n, r) for r, n in soak.client_errors.most_common(8)))
-    if soak.warn_events:
-        lines.append("- service warnings and errors (log events): " + ", ".join(
-            "%s x%d" % (k, n) for k, n in soak.warn_events.most_common(12)))
-    for e in soak.error_lines[:5]:
-        lines.append("  - `%s`" % e.replace("`", "'"))
-    lines += ["", "## Verdict", ""]
-    ok = all(o for o, _ in verdict_lines)
-    for o, text in verdict_lines:
-        lines.append("- %s %s" % ("PASS" if o else "FAIL", text))
-    lines += ["", "**%s**" % ("PASS" if ok else "FAIL"), ""]
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
-    return ok
 
 
 def main(argv):
@@ -1032,20 +630,27 @@ def main(argv):
     log("%.1f minutes, seed %d: %s" % (a.minutes, seed, plan.describe()))
     stack = Stack(plan, out, seed)
     t0 = time.monotonic()
-    soak = None
+    died = None
     try:
         stack.start()
         soak = Soak(plan, stack, seed, out, raw_rss=a.raw_rss)
-        asyncio.run(soak.run())
-        st, exit_s = stack.stop_service()
+        try:
+            asyncio.run(soak.run())
+        except ServiceDied as e:
+            died = str(e)
+        if died is None:
+            st, exit_s = stack.stop_service()
+        else:
+            st, exit_s = stack.svc.returncode, 0.0
         soak.follow_log()
     except (RuntimeError, OSError) as e:
         log("could not run: %s" % e)
-        stack.kill_all()
         return 2
     finally:
         stack.kill_all()
     verdict_lines = verdicts(soak, st, exit_s)
+    if died:
+        verdict_lines.append((False, "%s; its log: %s" % (died, stack.svc_log_path)))
     report = os.path.join(out, "report.md")
     ok = write_report(report, plan, soak, seed, verdict_lines, time.monotonic() - t0)
     with open(report) as f:
