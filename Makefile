@@ -7,6 +7,8 @@
 #   make check-layering  the include layering rules (scripts/layering.py), first step of make test
 #   make asan | tsan     build that flavour and run its tests
 #   make stress-shutdown SIGTERM under load, 200 times (tests/integration/stress_shutdown.py)
+#   make soak            mixed load with injected faults, leak checks between waves (bench/soak.py;
+#                        SOAK_MINUTES, default 30), report in build/soak/report.md
 #   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
 #   make format | clean
 #
@@ -113,7 +115,8 @@ PROGRAMS += $(BIN)/switchboard-bench
 endif
 
 .PHONY: all build deps run test check-layering test-unit test-actors-unit test-integration \
-	test-shutdown test-browser test-stress stress-shutdown asan tsan bench fuzz fuzz-merge format clean
+	test-shutdown test-browser test-stress stress-shutdown soak asan tsan bench fuzz fuzz-merge \
+	format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(BENCH_BINS)
 
@@ -195,7 +198,9 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory check-layering
 	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
-	@$(MAKE) --no-print-directory MODE=release test-unit test-integration test-shutdown test-browser
+	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
+	@$(MAKE) --no-print-directory soak SOAK_MINUTES=2
+	@$(MAKE) --no-print-directory MODE=release test-shutdown test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3
@@ -233,6 +238,16 @@ test-shutdown: $(BIN)/switchboard $(BIN)/switchboard-sim
 stress-shutdown:
 	@$(MAKE) --no-print-directory MODE=release all
 	@$(MAKE) --no-print-directory MODE=release test-shutdown SHUTDOWN_ITERATIONS=200
+
+# Soak (bench/soak.py): waves of voice calls, a tool storm, chat threads and agent runs on the
+# release build, with switchboard-sim --faults and MCP server kills; samples every 30 s and the
+# pass/fail lines in build/soak/report.md, non-zero exit on a failure. SOAK_MINUTES under 5 runs
+# the short profile (make test runs SOAK_MINUTES=2); SOAK_SEED=S replays the load's choices.
+SOAK_MINUTES ?= 30
+soak:
+	@$(MAKE) --no-print-directory MODE=release build/bin/switchboard build/bin/switchboard-sim \
+		build/bin/switchboard-bench
+	SOAK_MINUTES=$(SOAK_MINUTES) /usr/bin/python3 bench/soak.py --out build/soak
 
 # The console, the demo site and switchboard.js in Debian's chromium (scripts/browser.sh).
 test-browser: $(BIN)/switchboard $(BIN)/switchboard-sim

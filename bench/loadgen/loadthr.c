@@ -268,6 +268,9 @@ static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, 
             s->server_errors++;
         }
         break;
+    case PROTO_EV_RECONNECTING:
+        s->reconnects++;
+        break;
     case PROTO_EV_TOOL_CALL:
     case PROTO_EV_RESPONSE_CREATED:
     case PROTO_EV_RESPONSE_DONE:

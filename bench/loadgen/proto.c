@@ -92,6 +92,7 @@ static const struct {
     {"tool.call", PROTO_EV_TOOL_CALL},
     {"response.created", PROTO_EV_RESPONSE_CREATED},
     {"response.done", PROTO_EV_RESPONSE_DONE},
+    {"upstream.reconnecting", PROTO_EV_RECONNECTING},
 };
 
 /* The string member name of o, or "" when it is missing or not a string. */

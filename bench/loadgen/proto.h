@@ -64,6 +64,7 @@ typedef enum {
     PROTO_EV_TOOL_CALL,        /* tool.call (the service, SPEC 5.1) */
     PROTO_EV_RESPONSE_CREATED, /* response.created */
     PROTO_EV_RESPONSE_DONE,    /* response.done */
+    PROTO_EV_RECONNECTING,     /* upstream.reconnecting (the service, SPEC 6 "Recycling") */
 } proto_ev_type_t;
 
 typedef struct proto_event {

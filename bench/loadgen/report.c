@@ -27,6 +27,11 @@ typedef struct summary {
     int n_reasons;
     double connect_p50_ms, connect_p99_ms, connect_max_ms;
     uint64_t sent, received, lost, dups, reordered, bad, server_errors;
+    /* Sessions that heard upstream.reconnecting (the service lost its upstream: a fault, with
+     * switchboard-sim --faults), their events and the frames they lost: frames in flight at a
+     * drop may be lost legitimately, so a soak counts losses elsewhere only. */
+    int reconnected;
+    uint64_t reconnects, lost_reconnected;
     double audio_minutes; /* minutes of audio the sessions streamed */
     double svc_cpu_s, svc_cpu_per_session_min;
     long svc_rss_before_kb, svc_hwm_kb;
@@ -95,6 +100,11 @@ static void summarize(const report_in_t *in, summary_t *sm)
         sm->reordered += s->reordered;
         sm->bad += s->bad_frames;
         sm->server_errors += s->server_errors;
+        if (s->reconnects) {
+            sm->reconnected++;
+            sm->reconnects += s->reconnects;
+            sm->lost_reconnected += s->frames_sent - s->frames_recv;
+        }
         sm->audio_minutes += (double)s->frames_sent * g_cfg.frame_ms / 60000.0;
     }
     sm->lost = sm->sent - sm->received;
@@ -205,6 +215,13 @@ void report_print(const report_in_t *in, FILE *out)
                 (unsigned long long)sm.dups, (unsigned long long)sm.reordered,
                 (unsigned long long)sm.bad);
     fputc('\n', out);
+    if (sm.reconnected)
+        fprintf(out,
+                "upstream:   %llu upstream.reconnecting in %d sessions, which lost %llu frames "
+                "(the other sessions lost %llu)\n",
+                (unsigned long long)sm.reconnects, sm.reconnected,
+                (unsigned long long)sm.lost_reconnected,
+                (unsigned long long)(sm.lost - sm.lost_reconnected));
     if (sm.server_errors)
         fprintf(out, "errors:     %llu error events from the server after ready\n",
                 (unsigned long long)sm.server_errors);
@@ -287,6 +304,10 @@ static cJSON *build_json(const report_in_t *in, const summary_t *sm)
     cJSON_AddNumberToObject(f, "duplicates", (double)sm->dups);
     cJSON_AddNumberToObject(f, "out_of_order", (double)sm->reordered);
     cJSON_AddNumberToObject(f, "unreadable", (double)sm->bad);
+    cJSON_AddNumberToObject(f, "lost_in_reconnected_sessions", (double)sm->lost_reconnected);
+    cJSON_AddNumberToObject(f, "lost_elsewhere", (double)(sm->lost - sm->lost_reconnected));
+    cJSON_AddNumberToObject(root, "sessions_reconnected", sm->reconnected);
+    cJSON_AddNumberToObject(root, "upstream_reconnects", (double)sm->reconnects);
     cJSON_AddNumberToObject(root, "server_error_events", (double)sm->server_errors);
     cJSON_AddNumberToObject(root, "audio_minutes", sm->audio_minutes);
 

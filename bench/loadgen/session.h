@@ -84,6 +84,7 @@ typedef struct session {
     bool saw_429;
     bool saw_1013;
     uint32_t server_errors;          /* `error` events after ready */
+    uint32_t reconnects;             /* upstream.reconnecting: the service lost its upstream */
     char reason[SESSION_REASON_MAX]; /* why it failed or was dropped (the first reason) */
     struct storm_sess *storm;        /* a --tool-storm session's turns (storm.c); else NULL */
 } session_t;

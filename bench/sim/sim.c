@@ -38,6 +38,7 @@
 #define SIM_HANDSHAKE_S       20 /* lws pending-state timeouts (handshakes, closes) */
 #define SIM_KEEPALIVE_S       30 /* idle HTTP keep-alive connections */
 #define SIM_MAX_TRANSCRIPTS   1000
+#define SIM_MAX_FAULT_RATE    60000.0 /* faults a minute: one a millisecond */
 
 sim_config_t g_sim_cfg;
 sim_stats_t g_sim_stats;
@@ -281,6 +282,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&g.listen_poll, NULL);
     uv_close((uv_handle_t *)&g.sig_int, NULL);
     uv_close((uv_handle_t *)&g.sig_term, NULL);
+    sim_fault_stop();
     lws_context_destroy(g.ctx);
 }
 
@@ -297,6 +299,8 @@ static void usage(FILE *f)
             "[--quiet]\n"
             "                       [--transcripts \"first turn|second turn|...\"] "
             "[--text-answers]\n"
+            "                       [--faults PER_MIN [--fault-kinds drop,expire,429,500]\n"
+            "                        [--fault-seed N]]\n"
             "\n"
             "Offline simulator of the OpenAI Realtime (GA) and Chat Completions APIs.\n"
             "  GET  /v1/realtime?model=M     WebSocket (Authorization: Bearer <anything>)\n"
@@ -311,7 +315,15 @@ static void usage(FILE *f)
             "here): the Nth turn the VAD detects in a session gets the Nth text as its input\n"
             "transcription (deltas a word at a time, then completed) and is answered with the\n"
             "rules of a typed turn (tools included). An empty entry, and every turn after the\n"
-            "list, gets the made-up \"(caller spoke for N seconds)\" and a greeting.\n",
+            "list, gets the made-up \"(caller spoke for N seconds)\" and a greeting.\n"
+            "--faults PER_MIN injects faults at random, PER_MIN a minute on average (a decimal\n"
+            "number; exponential gaps), each kind in turn from a shuffled bag of --fault-kinds\n"
+            "(default all): drop a configured Realtime connection at random without a close\n"
+            "frame, expire one (error session_expired, close 1001), answer the next Chat\n"
+            "Completions request with 429 rate_limit_exceeded or with 500. Each fault is logged\n"
+            "(sim.fault, even with --quiet) and counted in GET /sim/stats (\"faults\").\n"
+            "--fault-seed N replays the sequence of kinds and gaps (default: from the clock;\n"
+            "printed at start).\n",
             SIM_DEFAULT_PACE_X);
 }
 
@@ -323,6 +335,21 @@ static int parse_uint(const char *opt, const char *s, long max, long *out)
     if (errno || end == s || *end != '\0' || v < 0 || v > max) {
         fprintf(stderr, "switchboard-sim: %s wants an integer from 0 to %ld, not '%s'\n", opt, max,
                 s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A decimal number in (0, max], such as a rate. */
+static int parse_rate(const char *opt, const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v > 0) || v > max) {
+        fprintf(stderr, "switchboard-sim: %s wants a number above 0 and at most %.0f, not '%s'\n",
+                opt, max, s);
         return -1;
     }
     *out = v;
@@ -346,6 +373,9 @@ enum {
     OPT_QUIET,
     OPT_TRANSCRIPTS,
     OPT_TEXT_ANSWERS,
+    OPT_FAULTS,
+    OPT_FAULT_KINDS,
+    OPT_FAULT_SEED,
     OPT_HELP,
 };
 
@@ -405,6 +435,9 @@ static int parse_args(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"transcripts", required_argument, NULL, OPT_TRANSCRIPTS},
         {"text-answers", no_argument, NULL, OPT_TEXT_ANSWERS},
+        {"faults", required_argument, NULL, OPT_FAULTS},
+        {"fault-kinds", required_argument, NULL, OPT_FAULT_KINDS},
+        {"fault-seed", required_argument, NULL, OPT_FAULT_SEED},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -415,6 +448,8 @@ static int parse_args(int argc, char **argv)
     cfg->refuse_status = 503;
     cfg->chat_fail_count = -1;
     cfg->pace_x = SIM_DEFAULT_PACE_X;
+    cfg->fault_kinds = (1u << SIM_FAULT_KINDS) - 1;
+    cfg->fault_seed = clock_now_ns() ^ ((uint64_t)getpid() << 40);
     long v;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -507,6 +542,33 @@ static int parse_args(int argc, char **argv)
             if (parse_transcripts(optarg))
                 return -1;
             break;
+        case OPT_FAULTS:
+            if (parse_rate(flag, optarg, SIM_MAX_FAULT_RATE, &cfg->faults_per_min))
+                return -1;
+            break;
+        case OPT_FAULT_KINDS:
+            if (sim_fault_parse_kinds(optarg, &cfg->fault_kinds)) {
+                fprintf(stderr,
+                        "switchboard-sim: --fault-kinds is a comma list of drop, expire, 429 "
+                        "and 500, not '%s'\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case OPT_FAULT_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long seed = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end != '\0' || optarg[0] == '-') {
+                fprintf(stderr,
+                        "switchboard-sim: --fault-seed wants an unsigned integer, not "
+                        "'%s'\n",
+                        optarg);
+                return -1;
+            }
+            cfg->fault_seed = seed;
+            break;
+        }
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -583,6 +645,7 @@ int main(int argc, char **argv)
     uv_signal_init(&g.loop, &g.sig_term);
     uv_signal_start(&g.sig_term, on_signal, SIGTERM);
 
+    sim_fault_start();
     bool v6 = strchr(g_sim_cfg.host, ':') != NULL;
     fprintf(stderr, "switchboard-sim listening on http://%s%s%s:%d/ mode=%s\n", v6 ? "[" : "",
             g_sim_cfg.host, v6 ? "]" : "", port,
@@ -598,6 +661,7 @@ int main(int argc, char **argv)
     close(g.listen_fd);
     uv_loop_close(&g.loop);
     sim_record_shutdown();
+    sim_fault_shutdown();
     free_transcripts();
     return 0;
 }

@@ -17,7 +17,8 @@
  * closes), sim_http.c (HTTP routes and the upgrade check), sim_chat.c (Chat Completions rules),
  * sim_record.c (the /sim/events recording), sim_rt.c (Realtime client events and session),
  * sim_session.c (the session configuration), sim_resp.c (Realtime responses), sim_audio.c (VAD,
- * speech synthesis, G.711), sim_text.c (deterministic reply rules). DESIGN.md tells the story.
+ * speech synthesis, G.711), sim_text.c (deterministic reply rules), sim_fault.c (random faults,
+ * --faults). DESIGN.md tells the story.
  */
 #ifndef SB_BENCH_SIM_H
 #define SB_BENCH_SIM_H
@@ -44,6 +45,15 @@ typedef enum {
     SIM_CHAT_FAIL_401,
 } sim_chat_fail_t;
 
+/* The kinds of --faults, in the order of the names --fault-kinds takes (drop,expire,429,500). */
+typedef enum {
+    SIM_FAULT_DROP = 0, /* a configured Realtime connection loses its TCP connection */
+    SIM_FAULT_EXPIRE,   /* a configured Realtime session gets session_expired and close 1001 */
+    SIM_FAULT_CHAT_429, /* the next Chat Completions request answers 429 rate_limit_exceeded */
+    SIM_FAULT_CHAT_500, /* the next Chat Completions request answers 500 server_error */
+    SIM_FAULT_KINDS,
+} sim_fault_kind_t;
+
 typedef struct sim_config {
     char host[128];
     int port;
@@ -60,6 +70,9 @@ typedef struct sim_config {
     uint32_t pace_x;   /* agent audio is sent at this multiple of real time */
     bool text_answers; /* echo mode: answer text turns in text, without speech */
     bool quiet;
+    double faults_per_min; /* --faults: mean rate of random faults, 0 = none */
+    unsigned fault_kinds;  /* --fault-kinds: a bit per sim_fault_kind_t */
+    uint64_t fault_seed;   /* --fault-seed, else from the clock */
     /* --transcripts "a|b|…": the words of a session's Nth VAD turn (agent mode); an empty
      * entry, or a turn past the end, gets the made-up "(caller spoke for …)". */
     char **transcripts;
@@ -75,6 +88,7 @@ typedef struct sim_stats {
     uint64_t deltas;
     uint64_t responses;
     uint64_t chat_requests;
+    uint64_t faults[SIM_FAULT_KINDS]; /* --faults injected so far (chat: answers served) */
 } sim_stats_t;
 
 extern sim_config_t g_sim_cfg;
@@ -184,6 +198,26 @@ void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status,
  * written as null. */
 void sim_chat_error_body(sbuf_t *b, const char *message, const char *type, const char *param,
                          const char *code);
+
+/* ---- Random faults (sim_fault.c) ----------------------------------------------------------- */
+
+/* Parses a comma-separated list of fault kinds ("drop,expire,429,500") into a mask of
+ * 1 << sim_fault_kind_t. Returns 0, or -1 for an unknown name or an empty list. */
+int sim_fault_parse_kinds(const char *s, unsigned *mask);
+
+/* Starts the fault timer on g_sim_loop when --faults is given, and prints the rate, the kinds
+ * and the seed to stderr; otherwise does nothing. */
+void sim_fault_start(void);
+
+/* Stops and closes the fault timer (the first step of shutdown). */
+void sim_fault_stop(void);
+
+/* Frees what the injector still holds (after the loop has ended). */
+void sim_fault_shutdown(void);
+
+/* The chat failure a fault has armed for the next Chat Completions request, consumed and
+ * counted; SIM_CHAT_FAIL_NONE when none is armed. */
+sim_chat_fail_t sim_fault_take_chat(void);
 
 /* ---- Recording (sim_record.c) ---------------------------------------------------------------- */
 

@@ -1,7 +1,8 @@
 /*
- * POST /v1/chat/completions of the simulator: authentication, the --chat-fail faults with the
- * real error shapes, and deterministic tool rules on the last message and the offered tools,
- * answered as a chat.completion or, with "stream":true, as server-sent events.
+ * POST /v1/chat/completions of the simulator: authentication, the --chat-fail faults (and the
+ * chat kinds of --faults) with the real error shapes, and deterministic tool rules on the last
+ * message and the offered tools, answered as a chat.completion or, with "stream":true, as
+ * server-sent events.
  * Thread: the simulator's only thread.
  */
 #include <stdio.h>
@@ -631,10 +632,10 @@ static void answer_stream(sbuf_t *b, const char *model, const cJSON *messages, c
     sbuf_destroy(&delta);
 }
 
-/* The --chat-fail answer. */
-static void fail(int *status, sbuf_t *headers, sbuf_t *body)
+/* A failed answer: the --chat-fail one, or the one a --faults fault armed. */
+static void fail(sim_chat_fail_t kind, int *status, sbuf_t *headers, sbuf_t *body)
 {
-    switch (g_sim_cfg.chat_fail) {
+    switch (kind) {
     case SIM_CHAT_FAIL_429:
         *status = 429;
         sbuf_puts(headers, "retry-after-ms: " CHAT_RETRY_AFTER_MS "\r\n"
@@ -682,10 +683,15 @@ void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status,
                             "invalid_request_error", NULL, "invalid_api_key");
         return;
     }
+    sim_chat_fail_t injected = sim_fault_take_chat();
+    if (injected != SIM_CHAT_FAIL_NONE) {
+        fail(injected, status, headers, out);
+        return;
+    }
     if (g_sim_cfg.chat_fail != SIM_CHAT_FAIL_NONE &&
         (g_sim_cfg.chat_fail_count < 0 || g_failed < g_sim_cfg.chat_fail_count)) {
         g_failed++;
-        fail(status, headers, out);
+        fail(g_sim_cfg.chat_fail, status, headers, out);
         return;
     }
     cJSON *req = cJSON_ParseWithLength(body, len);

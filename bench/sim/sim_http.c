@@ -249,11 +249,15 @@ static void stats_json(sbuf_t *b)
     sbuf_printf(b,
                 "{\"sessions_open\":%llu,\"sessions_total\":%llu,\"appends\":%llu,"
                 "\"deltas\":%llu,\"responses\":%llu,\"upgrades_rejected\":%llu,"
-                "\"chat_requests\":%llu,\"mode\":\"%s\"}",
+                "\"chat_requests\":%llu,\"faults\":{\"drop\":%llu,\"expire\":%llu,"
+                "\"chat_429\":%llu,\"chat_500\":%llu},\"mode\":\"%s\"}",
                 (unsigned long long)s->sessions_open, (unsigned long long)s->sessions_total,
                 (unsigned long long)s->appends, (unsigned long long)s->deltas,
                 (unsigned long long)s->responses, (unsigned long long)s->upgrades_rejected,
-                (unsigned long long)s->chat_requests,
+                (unsigned long long)s->chat_requests, (unsigned long long)s->faults[SIM_FAULT_DROP],
+                (unsigned long long)s->faults[SIM_FAULT_EXPIRE],
+                (unsigned long long)s->faults[SIM_FAULT_CHAT_429],
+                (unsigned long long)s->faults[SIM_FAULT_CHAT_500],
                 g_sim_cfg.mode == SIM_MODE_ECHO ? "echo" : "agent");
 }
 

@@ -1,7 +1,8 @@
 /*
  * The Realtime session of the simulator: opening, the client events (session.update, the
  * input audio buffer and its VAD turns, conversation items, truncation, responses), recording,
- * and the expiry fault. Responses themselves live in sim_resp.c.
+ * and the expiry fault (--expire-after-ms, and the expire kind of --faults). Responses
+ * themselves live in sim_resp.c.
  * Thread: the simulator's only thread.
  */
 #include <stdio.h>
@@ -181,6 +182,7 @@ void sim_rt_open(sim_conn_t *c)
     c->rt = rt;
     rt->conn = c;
     rt->carry = -1;
+    rt->fault_slot = -1;
     sbuf_init(&rt->out);
     sim_id(rt->id, "sess_");
     sim_id(rt->conv_id, "conv_");
@@ -220,6 +222,7 @@ void sim_rt_close(sim_conn_t *c)
     if (rt == NULL)
         return;
     c->rt = NULL;
+    sim_fault_target_remove(rt);
     sim_resp_free(rt);
     sim_record_close(rt->rec);
     log_info("sim.session.close", LOG_S("session", rt->id));
@@ -232,8 +235,9 @@ void sim_rt_close(sim_conn_t *c)
     g_sim_stats.sessions_open--;
 }
 
-static void expire(sim_rt_t *rt)
+void sim_rt_expire(sim_rt_t *rt)
 {
+    sim_fault_target_remove(rt);
     sim_resp_free(rt);
     rt->vad_on = false;
     sim_rt_event_begin(rt, "error");
@@ -249,7 +253,7 @@ uint64_t sim_rt_tick(sim_conn_t *c, uint64_t now_ns)
     sim_rt_t *rt = c->rt;
     if (rt->expire_at_ns && now_ns >= rt->expire_at_ns) {
         rt->expire_at_ns = 0;
-        expire(rt);
+        sim_rt_expire(rt);
         return 0;
     }
     uint64_t next = sim_resp_tick(rt, now_ns);
@@ -438,6 +442,7 @@ static void on_session_update(sim_rt_t *rt, const cJSON *j, const char *eid)
     sim_session_merge(rt->session, upd);
     sim_session_derive(rt);
     send_session(rt, "session.updated");
+    sim_fault_target_add(rt);
 }
 
 /* Joins the text of a message's content parts; says whether there was audio content. */

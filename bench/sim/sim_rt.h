@@ -63,7 +63,8 @@ typedef struct sim_rt {
     /* Responses and faults. */
     sim_resp_t *resp; /* the active response, or NULL */
     uint64_t expire_at_ns;
-    sbuf_t out; /* where events are built */
+    int fault_slot; /* index among the targets of --faults (sim_fault.c), -1 when not one */
+    sbuf_t out;     /* where events are built */
 } sim_rt_t;
 
 /* ---- sim_rt.c: helpers for building events --------------------------------------------------- */
@@ -86,6 +87,16 @@ const char *sim_rt_last_item_id(const sim_rt_t *rt);
 /* Appends the item as the API shows it in conversation.item.* and response.output_item.*
  * events; status is "completed", "in_progress" or "incomplete". */
 void sim_rt_item_json(sbuf_t *b, const sim_item_t *it, const char *status);
+
+/* Sends error session_expired and closes with 1001 (--expire-after-ms, --faults expire). */
+void sim_rt_expire(sim_rt_t *rt);
+
+/* ---- sim_fault.c ----------------------------------------------------------------------------- */
+
+/* The session is configured: --faults may pick it (no-op without --faults). */
+void sim_fault_target_add(sim_rt_t *rt);
+/* The session is closing or has been hit: --faults no longer picks it. */
+void sim_fault_target_remove(sim_rt_t *rt);
 
 /* ---- sim_session.c --------------------------------------------------------------------------- */
 

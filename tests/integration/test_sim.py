@@ -621,10 +621,54 @@ class SimFaultTest(SimTestCase):
         self.assertEqual(got[0]["error"]["message"], msg)
         sim.stop()
 
+    async def configured(self, sim):
+        ws, _ = await opened(sim)
+        self.track(ws)
+        await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        await recv_until(ws, lambda m: m["type"] == "session.updated")
+        return ws
+
+    async def test_random_expire_hits_configured_sessions_only(self):
+        sim = self.own_sim("--faults", "600", "--fault-kinds", "expire", "--fault-seed", "1")
+        idle, _ = await opened(sim)  # never configured: never a target
+        self.track(idle)
+        ws = await self.configured(sim)
+        got = await expect_close(ws, 1001, "Your session hit the maximum duration of 60 minutes.",
+                                 timeout=5)
+        self.assertEqual([m["error"]["code"] for m in got if m["type"] == "error"],
+                         ["session_expired"])
+        await asyncio.sleep(0.5)  # five more faults, on average, with nothing to hit
+        self.assertTrue(idle.open)
+        self.assertEqual(sim.get("/sim/stats").json()["faults"],
+                         {"drop": 0, "expire": 1, "chat_429": 0, "chat_500": 0})
+        self.assertIn("--fault-seed 1", sim.stderr())
+        self.assertIn("event=sim.fault kind=expire", sim.stderr())
+
+    async def test_random_drop(self):
+        sim = self.own_sim("--faults", "600", "--fault-kinds", "drop", "--quiet")
+        ws = await self.configured(sim)
+        await expect_close(ws, 1006, timeout=5)
+        self.assertEqual(sim.get("/sim/stats").json()["faults"]["drop"], 1)
+
+    async def test_random_chat_failures_take_turns(self):
+        sim = self.own_sim("--faults", "6000", "--fault-kinds", "429,500", "--quiet")
+        await asyncio.sleep(0.3)  # about 30 faults armed, 16 kept
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        first = [sim.chat(body) for _ in range(2)]
+        # One round of the shuffled bag: each kind once, in either order.
+        self.assertEqual(sorted(r.status for r in first), [429, 500], first)
+        r429 = [r for r in first if r.status == 429][0]
+        self.assertEqual(r429.json()["error"]["code"], "rate_limit_exceeded")
+        self.assertEqual(r429.headers.get("retry-after-ms"), "200")
+        f = sim.get("/sim/stats").json()["faults"]
+        self.assertEqual((f["chat_429"], f["chat_500"]), (1, 1))
+
     async def test_bad_flag_exits_2(self):
         skip_without_sim()
         for args in (["--mode", "loud"], ["--chat-fail", "418"], ["--port", "x"], ["extra"],
-                     ["--transcripts", "|" * 1000]):
+                     ["--transcripts", "|" * 1000], ["--faults", "0"], ["--faults", "-1"],
+                     ["--fault-kinds", "drop,fire"], ["--fault-kinds", ""],
+                     ["--fault-seed", "-3"]):
             p = subprocess.run([sim_path()] + args, capture_output=True, timeout=5)
             self.assertEqual(p.returncode, 2, (args, p.stderr))
 
