@@ -86,7 +86,8 @@ def write_report(path, plan, soak, seed, verdict_lines, wall_s):
              "switchboard_actor_queue_seconds holding the interval's 99th percentile. Faults: "
              "simulator drops, expiries, chat 429 and 500 answers, MCP server kills (cumulative). "
              "Errors: error lines in the service's log / client-side errors and failed calls."
-             % ("through gdb" if soak.trimmed and not soak.raw_rss else "NOT done: raw RSS"), "",
+             % ("through gdb" if soak.trimmed and not soak.raw_rss
+                else "through gdb where it could attach; raw RSS where it could not"), "",
              "| t (s) | wave | phase | RSS (MB) | RSS before trim / heap in use (MB) "
              "| fds (to sim) | actors | sessions | conns "
              "| mailbox | queue p99 realtime / tools (ms) | calls ended / verified "
