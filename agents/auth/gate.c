@@ -18,6 +18,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/ratewin.h"
 #include "base/sbuf.h"
 #include "base/strmap.h"
 #include "base/util.h"
@@ -40,11 +41,6 @@ typedef struct token {
     int purpose;
 } token_t;
 
-typedef struct rate_window {
-    uint64_t start_ns;
-    uint32_t count;
-} rate_window_t;
-
 typedef struct live_session {
     actor_t *actor; /* a reference */
     char ip[48];
@@ -53,7 +49,7 @@ typedef struct live_session {
 typedef struct gate {
     actor_t actor;
     strmap_t tokens;   /* token -> token_t */
-    strmap_t windows;  /* ip -> rate_window_t */
+    ratewin_t windows; /* ip -> POST /api/sessions in its minute */
     strmap_t sessions; /* sessionId -> live_session_t */
     strmap_t per_ip;   /* ip -> (uintptr_t) live sessions of that IP */
     int live;
@@ -80,19 +76,9 @@ static void respond_json(conn_id_t c, int status, sbuf_t *b, const char *extra)
 /* Counts this request in its IP's fixed window; returns the seconds to wait when over. */
 static int rate_limited(gate_t *g, const char *ip, uint64_t now)
 {
-    rate_window_t *w = strmap_get(&g->windows, ip);
-    if (w == NULL) {
-        w = xcalloc(1, sizeof(*w));
-        w->start_ns = now;
-        strmap_put(&g->windows, ip, w);
-    } else if (now - w->start_ns >= RATE_WINDOW_S * NS_PER_SEC) {
-        w->start_ns = now;
-        w->count = 0;
-    }
-    w->count++;
-    if (w->count <= (uint32_t)g_config->sessions_per_min)
+    uint64_t left_ns = 0;
+    if (ratewin_hit(&g->windows, ip, now, (uint32_t)g_config->sessions_per_min, &left_ns))
         return 0;
-    uint64_t left_ns = w->start_ns + RATE_WINDOW_S * NS_PER_SEC - now;
     int secs = (int)((left_ns + NS_PER_SEC - 1) / NS_PER_SEC);
     return secs < 1 ? 1 : secs;
 }
@@ -363,16 +349,6 @@ static int expired_token(const char *key, void *value, void *arg)
     return 1;
 }
 
-static int stale_window(const char *key, void *value, void *arg)
-{
-    (void)key;
-    rate_window_t *w = value;
-    if (arg == NULL && clock_now_ns() - w->start_ns < RATE_WINDOW_S * NS_PER_SEC)
-        return 0;
-    free(w);
-    return 1;
-}
-
 static int drop_session(const char *key, void *value, void *arg)
 {
     (void)key;
@@ -412,7 +388,7 @@ static void gate_handle(actor_t *self, msg_t *m)
         break;
     case GATE_MSG_SWEEP:
         strmap_filter(&g->tokens, expired_token, NULL);
-        strmap_filter(&g->windows, stale_window, NULL);
+        ratewin_sweep(&g->windows, clock_now_ns());
         break;
     default:
         break;
@@ -426,11 +402,10 @@ static void gate_stop(actor_t *self)
     actor_timer_free(g->sweep);
     int all = 1;
     strmap_filter(&g->tokens, expired_token, &all);
-    strmap_filter(&g->windows, stale_window, &all);
     strmap_filter(&g->sessions, drop_session, NULL);
     strmap_filter(&g->per_ip, keep_all, NULL);
     strmap_destroy(&g->tokens);
-    strmap_destroy(&g->windows);
+    ratewin_destroy(&g->windows);
     strmap_destroy(&g->sessions);
     strmap_destroy(&g->per_ip);
     sodium_memzero(g->user_secret, sizeof(g->user_secret));
@@ -448,7 +423,7 @@ actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
         return NULL;
     }
     strmap_init(&g->tokens);
-    strmap_init(&g->windows);
+    ratewin_init(&g->windows, RATE_WINDOW_S * NS_PER_SEC);
     strmap_init(&g->sessions);
     strmap_init(&g->per_ip);
     g->sweep = actor_timer_new(&g->actor, GATE_MSG_SWEEP, NULL);

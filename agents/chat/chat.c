@@ -22,6 +22,7 @@
 #include "agents/auth/jwtauth.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/ratewin.h"
 #include "base/strmap.h"
 #include "base/util.h"
 
@@ -51,18 +52,12 @@ typedef struct thread_entry {
     uint64_t attaches; /* ATTACH messages sent to this actor */
 } thread_entry_t;
 
-/* The messages of one client IP in the current window. */
-typedef struct run_window {
-    uint64_t start_ns;
-    uint32_t count;
-} run_window_t;
-
 typedef struct chat {
     actor_t actor;
     chat_deps_t deps;     /* references, released at stop */
     strmap_t conns;       /* "<conn id hex>" -> chat_conn_t */
     strmap_t threads;     /* threadId -> thread_entry_t */
-    strmap_t windows;     /* client IP -> run_window_t */
+    ratewin_t windows;    /* client IP -> its user messages in the current minute */
     actor_timer_t *sweep; /* drops stale windows */
 } chat_t;
 
@@ -99,20 +94,8 @@ static bool query_id(const char *query, const char *name, char out[ID_MAX + 1])
 /* Counts a user message of ip; true when it is over SWITCHBOARD_CHAT_RUNS_PER_MIN. */
 static bool over_run_limit(chat_t *ch, const char *ip)
 {
-    uint64_t now = clock_now_ns();
-    run_window_t *w = strmap_get(&ch->windows, ip);
-    if (w == NULL) {
-        w = xcalloc(1, sizeof(*w));
-        w->start_ns = now;
-        strmap_put(&ch->windows, ip, w);
-    } else if (now - w->start_ns >= CHAT_RATE_WINDOW_S * NS_PER_SEC) {
-        w->start_ns = now;
-        w->count = 0;
-    }
-    if (w->count >= (uint32_t)g_config->chat_runs_per_min)
-        return true;
-    w->count++;
-    return false;
+    return !ratewin_hit(&ch->windows, ip, clock_now_ns(), (uint32_t)g_config->chat_runs_per_min,
+                        NULL);
 }
 
 /* Sends m (taken) on to the thread actor, unless it is a message over the per-IP run limit. */
@@ -245,16 +228,6 @@ static void on_idle(chat_t *ch, const chat_idle_msg_t *m)
     free(t);
 }
 
-static int stale_window(const char *key, void *value, void *arg)
-{
-    (void)key;
-    run_window_t *w = value;
-    if (arg == NULL && clock_now_ns() - w->start_ns < CHAT_RATE_WINDOW_S * NS_PER_SEC)
-        return 0;
-    free(w);
-    return 1;
-}
-
 static void chat_handle(actor_t *self, msg_t *m)
 {
     chat_t *ch = (chat_t *)self;
@@ -275,7 +248,7 @@ static void chat_handle(actor_t *self, msg_t *m)
         on_idle(ch, (chat_idle_msg_t *)m);
         break;
     case CHAT_MSG_SWEEP:
-        strmap_filter(&ch->windows, stale_window, NULL);
+        ratewin_sweep(&ch->windows, clock_now_ns());
         break;
     default:
         break;
@@ -306,13 +279,11 @@ static void chat_stop(actor_t *self)
 {
     chat_t *ch = (chat_t *)self;
     actor_timer_free(ch->sweep);
-    int all = 1;
     strmap_filter(&ch->conns, drop_conn, NULL);
     strmap_filter(&ch->threads, drop_thread, NULL);
-    strmap_filter(&ch->windows, stale_window, &all);
     strmap_destroy(&ch->conns);
     strmap_destroy(&ch->threads);
-    strmap_destroy(&ch->windows);
+    ratewin_destroy(&ch->windows);
     actor_unref(ch->deps.gate);
     actor_unref(ch->deps.pool);
     actor_unref(ch->deps.store);
@@ -329,7 +300,7 @@ actor_t *chat_spawn(const chat_deps_t *deps)
     }
     strmap_init(&ch->conns);
     strmap_init(&ch->threads);
-    strmap_init(&ch->windows);
+    ratewin_init(&ch->windows, CHAT_RATE_WINDOW_S * NS_PER_SEC);
     ch->sweep = actor_timer_new(&ch->actor, CHAT_MSG_SWEEP, NULL);
     /* Arming from main before any message is safe: no worker runs this actor yet. */
     actor_timer_start(ch->sweep, CHAT_SWEEP_MS, CHAT_SWEEP_MS);
