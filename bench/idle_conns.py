@@ -48,6 +48,7 @@ async def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, a.conns * 2 + 100)), hard))
     env = dict(os.environ, SWITCHBOARD_PORT="0", SWITCHBOARD_MAX_SESSIONS=str(a.conns + 10),
                SWITCHBOARD_SESSIONS_PER_IP=str(a.conns + 10),
+               SWITCHBOARD_CONNECTIONS_PER_IP=str(a.conns * 2 + 100),
                SWITCHBOARD_SESSIONS_PER_MIN=str(a.conns * 10), SWITCHBOARD_SESSION_IDLE_S="3600",
                SWITCHBOARD_LOG_LEVEL="warn")
     binary = os.environ.get("SWITCHBOARD_BIN", "build/bin/switchboard")

@@ -80,6 +80,7 @@ def start_service(sim_port, sessions, extra_env=None):
         "SWITCHBOARD_LOG_LEVEL": "warn",
         "SWITCHBOARD_MAX_SESSIONS": str(sessions + 10),
         "SWITCHBOARD_SESSIONS_PER_IP": str(sessions + 10),
+        "SWITCHBOARD_CONNECTIONS_PER_IP": str(sessions * 2 + 100),
         "SWITCHBOARD_SESSIONS_PER_MIN": str(sessions * 2 + 100),
         "SWITCHBOARD_MAX_CONNECTIONS": str(max(4096, sessions * 2 + 100)),
     })

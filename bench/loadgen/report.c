@@ -144,8 +144,8 @@ static void print_hint(const summary_t *sm, FILE *out)
         return;
     fprintf(out,
             "hint:       the service refused sessions (%s%s%s): raise "
-            "SWITCHBOARD_SESSIONS_PER_MIN, SWITCHBOARD_SESSIONS_PER_IP and "
-            "SWITCHBOARD_MAX_SESSIONS above %d\n",
+            "SWITCHBOARD_SESSIONS_PER_MIN, SWITCHBOARD_SESSIONS_PER_IP, "
+            "SWITCHBOARD_CONNECTIONS_PER_IP and SWITCHBOARD_MAX_SESSIONS above %d\n",
             sm->saw_429 ? "HTTP 429" : "", sm->saw_429 && sm->saw_1013 ? ", " : "",
             sm->saw_1013 ? "close 1013" : "", g_cfg.sessions + g_cfg.storm);
 }

@@ -46,6 +46,7 @@ RELAXED_ENV = {
     "SWITCHBOARD_SESSIONS_PER_IP": "1000",
     "SWITCHBOARD_MAX_SESSIONS": "1000",
     "SWITCHBOARD_CHAT_RUNS_PER_MIN": "1000000",
+    "SWITCHBOARD_CONNECTIONS_PER_IP": "100000",
 }
 
 HOMEPAGE_SECTIONS = ["hero", "services", "case-studies", "pricing", "contact"]
