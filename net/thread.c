@@ -397,13 +397,26 @@ int net_port(void)
     return g_net.port;
 }
 
+/* libwebsockets' own error lines go through our log, so that they take its format (a JSON object
+ * per line in json mode) instead of lws's plain text on stderr. Thread: any. */
+static void lws_log_line(int level, const char *line)
+{
+    (void)level;
+    char text[256];
+    str_copy(text, line, sizeof(text));
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    log_error("lws.error", LOG_S("line", text));
+}
+
 int net_start(const net_config_t *cfg)
 {
     g_net.cfg = *cfg;
     g_net.tls = cfg->tls_cert && cfg->tls_key;
     g_net.n_threads = cfg->threads > 0 ? cfg->threads : 1;
     g_net.threads = xcalloc((size_t)g_net.n_threads, sizeof(netthr_t));
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_set_log_level(LLL_ERR, lws_log_line);
     peerlim_init(cfg->connections_per_ip > 0 ? (uint32_t)cfg->connections_per_ip : 0);
     fetch_global_init(); /* before any thread can touch curl; cleaned up at the end of net_stop() */
 

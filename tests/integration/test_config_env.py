@@ -1,5 +1,6 @@
 """Configuration from the environment and the agent config file (SPEC 1 exit codes, 2.1, 2.2)."""
 import json
+import socket
 import os
 import tempfile
 
@@ -167,6 +168,13 @@ class JsonLogFormatTest(SBTestCase):
         await recv_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "response.done",
                          timeout=5.0)
         await ws.send("not json")  # an error answer, and a log line about it
+        # A head too big for libwebsockets: its own error line must come out as JSON too.
+        with socket.create_connection((s.host, s.port), timeout=5) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+            try:
+                raw.recv(4096)
+            except OSError:
+                pass
         await s.anavigate("homepage", {"sessionId": sid, "section": "pricing"},
                           headers={"Authorization": "Bearer " + API_SECRET})
         await ws.close()
@@ -184,7 +192,7 @@ class JsonLogFormatTest(SBTestCase):
         listening = [o for o in objs if o.get("event") == "listening"]
         self.assertEqual([o["url"] for o in listening], ["http://%s:%d/" % (s.host, s.port)])
         events = {o.get("event") for o in objs}
-        for e in ("session.start", "command.sent", "session.end", "drain.done"):
+        for e in ("session.start", "command.sent", "session.end", "drain.done", "lws.error"):
             self.assertIn(e, events)
 
     async def test_start_up_failures_print_json_objects(self):
