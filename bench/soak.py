@@ -470,15 +470,13 @@ class Soak:
         return None
 
     async def check_records(self):
-        todo = [(sid, r, call) for sid, (r, call) in self.ended.items()
-                if sid not in self.verified]
-        for sid, r, call in todo:
+        unchecked = [(sid, r, call) for sid, (r, call) in self.ended.items()
+                     if sid not in self.verified]
+        for sid, r, call in unchecked:
             problem = await asyncio.to_thread(self.check_record, sid, r, call)
-            if problem is None:
-                self.verified.add(sid)
-            elif len(self.record_problems) < 1000:
+            self.verified.add(sid)  # checked once; a problem is reported once
+            if problem is not None and len(self.record_problems) < 1000:
                 self.record_problems.append(problem)
-                self.verified.add(sid)  # reported once
 
     async def sample(self, phase):
         async with self.sampling:  # the sampler's and the quiet phase's samples take turns

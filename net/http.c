@@ -305,7 +305,6 @@ static void dispatch(srv_conn_t *c)
     m->query = xstrdup(c->query ? c->query : "");
     m->authorization = c->authorization ? xstrdup(c->authorization) : NULL;
     m->origin = c->origin ? xstrdup(c->origin) : NULL;
-    m->origin_allowed = c->origin == NULL || c->cors;
     m->peer = c->peer;
     m->loopback_host = c->loopback_host;
     if (c->body.len > 0) {

@@ -123,7 +123,6 @@ typedef struct net_http_msg {
     char *query;         /* owned; raw, "" when none */
     char *authorization; /* owned; NULL when absent */
     char *origin;        /* owned; NULL when absent */
-    bool origin_allowed; /* no Origin, or one SPEC 14 "Origins" allows */
     net_peer_t peer;
     bool loopback_host; /* the Host header names a loopback host (localhost, 127.x, [::1]):
                            loopback-only API mode needs it as well as a loopback peer */

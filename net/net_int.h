@@ -159,7 +159,8 @@ uint32_t peerlim_count(const uint8_t addr16[16]);
 void peerlim_reset(void);
 
 /* send.c: the send API's internals, the inbox and the per-connection frame queues. */
-/* Appends {"error":{"code","message"}}, or the WebSocket event form with "type":"error". */
+/* sendfmt.c: appends {"error":{"code","message"}}, or the WebSocket event form with
+ * "type":"error". */
 void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message);
 net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len);
 /* Posts o to the inbox of the thread its conn (or fetch/process id) names. Thread: any. */

@@ -62,37 +62,11 @@ void net_ws_send_text(conn_id_t c, const char *s, size_t len)
     net_post(o);
 }
 
-void net_ws_send_json(conn_id_t c, const cJSON *j)
-{
-    char *s = cJSON_PrintUnformatted(j);
-    if (s == NULL)
-        return;
-    net_ws_send_text(c, s, strlen(s));
-    cJSON_free(s);
-}
-
 void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
 {
     net_out_t *o = net_out_new(c, OUT_BINARY, len);
     memcpy(o->buf + LWS_PRE, p, len);
     net_post(o);
-}
-
-void net_error_json(sbuf_t *b, bool ws_event, const char *code, const char *message)
-{
-    sbuf_puts(b, ws_event ? "{\"type\":\"error\",\"error\":{\"code\":" : "{\"error\":{\"code\":");
-    sbuf_json_str(b, code);
-    sbuf_puts(b, ",\"message\":");
-    sbuf_json_str(b, message);
-    sbuf_puts(b, "}}");
-}
-
-void net_ws_send_error(conn_id_t c, const char *code, const char *message)
-{
-    sbuf_t b = SBUF_INIT;
-    net_error_json(&b, true, code, message);
-    net_ws_send_text(c, b.data, b.len);
-    sbuf_destroy(&b);
 }
 
 void net_ws_protocol_error(conn_id_t c, const char *code, const char *message)
@@ -122,14 +96,6 @@ void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
     if (extra_headers)
         o->extra_headers = xstrdup(extra_headers);
     net_post(o);
-}
-
-void net_http_error(conn_id_t c, int status, const char *code, const char *message)
-{
-    sbuf_t b = SBUF_INIT;
-    net_error_json(&b, false, code, message);
-    net_http_respond(c, status, b.data, b.len, NULL);
-    sbuf_destroy(&b);
 }
 
 /* ---- Per-connection queue (network thread) -------------------------------------------------- */

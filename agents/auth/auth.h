@@ -21,7 +21,8 @@
 #include "net/net.h"
 #include "net/wsclose.h"
 
-#define ID_MAX 64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */
+#define ID_MAX         64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */
+#define SESSION_ID_MIN 8  /* a sessionId is [A-Za-z0-9_-]{8,64} (SPEC 4, 5.1, 5.2) */
 
 enum {
     GATE_MSG_ADMIT = MSG_TYPE_AUTH_BASE + 1, /* session -> gate: gate_admit_msg_t */

@@ -18,10 +18,6 @@
 #include "net/net.h"
 #include "net/wsclose.h"
 
-/* The shortest sessionId: one is [A-Za-z0-9_-]{8,64} (SPEC 4, POST /api/sessions), on /ws and
- * /ws/page alike. */
-#define SESSION_ID_MIN 8
-
 enum {
     ROUTER_MSG_VOICE_OPEN = MSG_TYPE_PAGE_BASE + 1, /* session -> router: router_voice_msg_t */
     ROUTER_MSG_VOICE_CLOSED,                        /* session -> router: router_voice_msg_t */
@@ -45,8 +41,7 @@ typedef struct router_ack_msg {
 /* Spawns the router; NULL when the runtime refuses. */
 actor_t *router_spawn(void);
 /* The WebSocket target for /ws/page; arg is the router. Thread: net. */
-actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          ws_close_t *why);
+actor_t *router_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The client event types /ws/page accepts (SPEC 5.2). */
 const char *const *router_event_types(void);
 

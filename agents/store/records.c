@@ -37,18 +37,12 @@ static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_m
     return r;
 }
 
-/* Sends a record message; the caller holds a reference to the store (store.h). */
-static void rec_send(actor_t *store, msg_t *m)
-{
-    actor_send(store, m);
-}
-
 void store_call_start(actor_t *store, const char *call_id, const char *session_id,
                       int64_t started_at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_CALL_START, call_id, started_at_ms);
     r->session_id = dup_or_null(session_id);
-    rec_send(store, &r->hdr);
+    actor_send(store, &r->hdr);
 }
 
 void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
@@ -61,7 +55,7 @@ void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
     r->request_id = dup_or_null(request_id);
     r->input_tokens = input_tokens;
     r->output_tokens = output_tokens;
-    rec_send(store, &r->hdr);
+    actor_send(store, &r->hdr);
 }
 
 void store_transcript(actor_t *store, const char *call_id, const char *role, const char *text,
@@ -70,7 +64,7 @@ void store_transcript(actor_t *store, const char *call_id, const char *role, con
     store_rec_msg_t *r = rec_new(STORE_MSG_TRANSCRIPT, call_id, at_ms);
     r->role = dup_or_null(role);
     r->text = dup_or_null(text);
-    rec_send(store, &r->hdr);
+    actor_send(store, &r->hdr);
 }
 
 void store_tool_record(actor_t *store, const char *call_id, const char *tool_call_id,
@@ -85,7 +79,7 @@ void store_tool_record(actor_t *store, const char *call_id, const char *tool_cal
     r->status = dup_or_null(status);
     r->duration_ms = duration_ms;
     r->via = dup_or_null(via);
-    rec_send(store, &r->hdr);
+    actor_send(store, &r->hdr);
 }
 
 static void chat_msg_free(msg_t *m)
@@ -119,7 +113,7 @@ void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const c
     c->limit = limit;
     c->thread_id = xstrdup(thread_id);
     c->user_id = xstrdup(user_id);
-    rec_send(store, &c->hdr);
+    actor_send(store, &c->hdr);
 }
 
 void store_chat_message(actor_t *store, const char *thread_id, const char *message_id,
@@ -132,7 +126,7 @@ void store_chat_message(actor_t *store, const char *thread_id, const char *messa
     c->client_message_id = dup_or_null(client_message_id);
     c->role = xstrdup(role);
     c->text = dup_or_null(text);
-    rec_send(store, &c->hdr);
+    actor_send(store, &c->hdr);
 }
 
 void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, const char *user_id,
@@ -148,7 +142,7 @@ void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, cons
     c->status = dup_or_null(status);
     c->result = dup_or_null(result);
     c->error = dup_or_null(error);
-    rec_send(store, &c->hdr);
+    actor_send(store, &c->hdr);
 }
 
 static void chat_thread_free(msg_t *m)

@@ -84,22 +84,31 @@ int events_check_client_item(const cJSON *ev, size_t max_chars)
     return EVENTS_ITEM_OK;
 }
 
+cJSON *events_item_create(bool user, const char *text)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "conversation.item.create");
+    cJSON *item = cJSON_AddObjectToObject(ev, "item");
+    cJSON_AddStringToObject(item, "type", "message");
+    cJSON_AddStringToObject(item, "role", user ? "user" : "assistant");
+    cJSON *part = cJSON_CreateObject();
+    cJSON_AddStringToObject(part, "type", user ? "input_text" : "output_text");
+    cJSON_AddStringToObject(part, "text", text ? text : "");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(item, "content"), part);
+    return ev;
+}
+
 cJSON *events_client_upstream(const cJSON *ev)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    if (strcmp(type->valuestring, "conversation.item.create") == 0) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+        const cJSON *part =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        return events_item_create(true, text->valuestring);
+    }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "type", type->valuestring);
-    if (strcmp(type->valuestring, "conversation.item.create") != 0)
-        return out;
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
-    const cJSON *part = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "content"), 0);
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
-    cJSON *fresh = cJSON_AddObjectToObject(out, "item");
-    cJSON_AddStringToObject(fresh, "type", "message");
-    cJSON_AddStringToObject(fresh, "role", "user");
-    cJSON *one = cJSON_CreateObject();
-    cJSON_AddStringToObject(one, "type", "input_text");
-    cJSON_AddStringToObject(one, "text", text->valuestring);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(fresh, "content"), one);
     return out;
 }

@@ -6,6 +6,7 @@
 #define SB_AGENTS_EVENTS_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,6 +27,13 @@ int events_check_client_item(const cJSON *ev, size_t max_chars);
  */
 cJSON *events_client_upstream(const cJSON *ev);
 
+/*
+ * A conversation.item.create of one message: role "user" (its text as input_text) or
+ * "assistant" (output_text). Used for the client's typed text and for the history replayed into
+ * a recycled upstream. The caller owns the result.
+ */
+cJSON *events_item_create(bool user, const char *text);
+
 /* The GA name the client sees for an upstream event type (beta aliases renamed), or NULL when the
  * event is not relayed to clients. */
 const char *events_relay_name(const char *type);
@@ -41,6 +49,5 @@ int events_is_audio_delta(const char *type);
 ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char **item_id);
 /* Upper bound of the decoded size of ev's delta (0 when none). */
 size_t events_audio_max(const cJSON *ev);
-
 
 #endif

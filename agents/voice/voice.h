@@ -29,8 +29,7 @@ typedef struct voice_deps {
 char *voice_session_update_new(const agentcfg_t *ac);
 
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */
-actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                          ws_close_t *why);
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The client event types /ws accepts (SPEC 5.1). */
 const char *const *session_event_types(void);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/voice/events.h"
 #include "agents/voice/session_int.h"
 #include "agents/supervisor/supervisor.h"
 #include "base/config.h"
@@ -112,17 +113,8 @@ void voicetools_replay(session_t *s)
     const cJSON *h;
     cJSON_ArrayForEach(h, s->history)
     {
-        const char *role = str_field(h, "role"), *text = str_field(h, "content");
-        bool user = role && strcmp(role, "user") == 0;
-        cJSON *ev = cJSON_CreateObject();
-        cJSON_AddStringToObject(ev, "type", "conversation.item.create");
-        cJSON *item = cJSON_AddObjectToObject(ev, "item");
-        cJSON_AddStringToObject(item, "type", "message");
-        cJSON_AddStringToObject(item, "role", user ? "user" : "assistant");
-        cJSON *part = cJSON_CreateObject();
-        cJSON_AddStringToObject(part, "type", user ? "input_text" : "output_text");
-        cJSON_AddStringToObject(part, "text", text ? text : "");
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(item, "content"), part);
+        const char *role = str_field(h, "role");
+        cJSON *ev = events_item_create(role && strcmp(role, "user") == 0, str_field(h, "content"));
         actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
     }
 }

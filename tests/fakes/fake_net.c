@@ -187,7 +187,6 @@ bool fake_net_is_close(const fake_net_call_t *c, ws_close_t why)
     return c->op == FNET_WS_CLOSE && c->why == why;
 }
 
-/* The ws_close_t with this code and exact reason, WS_CLOSE_COUNT_ when there is none. */
 /* ---- net.h: sending -------------------------------------------------------------------------- */
 
 void net_ws_send_text(conn_id_t c, const char *s, size_t len)
@@ -195,15 +194,6 @@ void net_ws_send_text(conn_id_t c, const char *s, size_t len)
     fake_net_call_t *call = call_new(FNET_WS_TEXT, c);
     call_set_text(call, s, len);
     append(call);
-}
-
-void net_ws_send_json(conn_id_t c, const cJSON *j)
-{
-    char *s = cJSON_PrintUnformatted(j);
-    if (s == NULL)
-        return;
-    net_ws_send_text(c, s, strlen(s));
-    cJSON_free(s);
 }
 
 void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
@@ -214,17 +204,6 @@ void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
     call->text[len] = '\0';
     call->len = len;
     append(call);
-}
-
-void net_ws_send_error(conn_id_t c, const char *code, const char *message)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "type", "error");
-    cJSON *e = cJSON_AddObjectToObject(j, "error");
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", message);
-    net_ws_send_json(c, j);
-    cJSON_Delete(j);
 }
 
 void net_ws_protocol_error(conn_id_t c, const char *code, const char *message)
@@ -252,18 +231,6 @@ void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
     call->status = status;
     call_set_text(call, body ? body : "", body ? len : 0);
     append(call);
-}
-
-void net_http_error(conn_id_t c, int status, const char *code, const char *message)
-{
-    sbuf_t b = SBUF_INIT;
-    sbuf_puts(&b, "{\"error\":{\"code\":");
-    sbuf_json_str(&b, code);
-    sbuf_puts(&b, ",\"message\":");
-    sbuf_json_str(&b, message);
-    sbuf_puts(&b, "}}");
-    net_http_respond(c, status, b.data, b.len, NULL);
-    sbuf_destroy(&b);
 }
 
 bool net_draining(void)
