@@ -94,11 +94,11 @@ static double mailbox_depth(void *arg)
 /* ---- Routes -------------------------------------------------------------------------------- */
 
 static net_http_route_t http_routes[] = {
-    {"/healthz", false, NET_GET | NET_HEAD, NULL, healthz, false},
-    {"/readyz", false, NET_GET | NET_HEAD, NULL, readyz, false},
-    {"/metrics", false, NET_GET | NET_HEAD, NULL, metrics, false},
-    {"/api/sessions", false, NET_POST, NULL, NULL, true},  /* target: gate */
-    {"/api/interact/", true, NET_POST, NULL, NULL, false}, /* target: router */
+    {.path = "/healthz", .methods = NET_GET | NET_HEAD, .local = healthz},
+    {.path = "/readyz", .methods = NET_GET | NET_HEAD, .local = readyz},
+    {.path = "/metrics", .methods = NET_GET | NET_HEAD, .local = metrics},
+    {.path = "/api/sessions", .methods = NET_POST, .foreign_origin_403 = true}, /* target: gate */
+    {.path = "/api/interact/", .prefix = true, .methods = NET_POST},            /* target: router */
 };
 
 static net_ws_route_t ws_routes[] = {

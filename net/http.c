@@ -38,6 +38,20 @@ char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
     return s;
 }
 
+static char *custom_hdr_dup(struct lws *wsi, const char *name_colon)
+{
+    int nl = (int)strlen(name_colon);
+    int n = lws_hdr_custom_length(wsi, name_colon, nl);
+    if (n <= 0)
+        return NULL;
+    char *s = xmalloc((size_t)n + 1);
+    if (lws_hdr_custom_copy(wsi, s, n + 1, name_colon, nl) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 /* URI arguments come from lws already %-decoded, one fragment per name=value; join with '&'. */
 char *http_query_dup(struct lws *wsi)
 {
@@ -233,13 +247,29 @@ static void error_net(srv_conn_t *c, int status, const char *code, const char *m
     respond_net(c, status, CTYPE_JSON, sbuf_take(&b), len, NULL);
 }
 
+/* The route's body limit (SPEC 4: 64 KiB unless the route says more). */
+static size_t max_body(const srv_conn_t *c)
+{
+    return c->route && c->route->max_body ? c->route->max_body : NET_MAX_HTTP_BODY;
+}
+
+static void too_large(srv_conn_t *c)
+{
+    if (max_body(c) == NET_MAX_HTTP_BODY)
+        error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+    else
+        error_net(c, 413, "body_too_large", "the request body is larger than this endpoint takes");
+}
+
 static void reset_request(srv_conn_t *c)
 {
     free(c->path);
     free(c->query);
     free(c->authorization);
     free(c->origin);
-    c->path = c->query = c->authorization = c->origin = NULL;
+    free(c->content_type);
+    free(c->public_key);
+    c->path = c->query = c->authorization = c->origin = c->content_type = c->public_key = NULL;
     sbuf_reset(&c->body);
     c->route = NULL;
     c->content_length = 0;
@@ -268,6 +298,8 @@ static void http_msg_free(msg_t *m)
     free(h->query);
     free(h->authorization);
     free(h->origin);
+    free(h->content_type);
+    free(h->public_key);
     free(h->body);
     cJSON_Delete(h->json);
     free(h);
@@ -305,6 +337,8 @@ static void dispatch(srv_conn_t *c)
     m->query = xstrdup(c->query ? c->query : "");
     m->authorization = c->authorization ? xstrdup(c->authorization) : NULL;
     m->origin = c->origin ? xstrdup(c->origin) : NULL;
+    m->content_type = c->content_type ? xstrdup(c->content_type) : NULL;
+    m->public_key = c->public_key ? xstrdup(c->public_key) : NULL;
     m->peer = c->peer;
     m->loopback_host = c->loopback_host;
     if (c->body.len > 0) {
@@ -361,6 +395,8 @@ static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
     c->query = http_query_dup(wsi);
     c->authorization = http_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     c->origin = http_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    c->content_type = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    c->public_key = custom_hdr_dup(wsi, "x-switchboard-key:");
     char host[HTTP_HOST_MAX], name[HTTP_HOST_MAX];
     c->loopback_host = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&
                        httpreq_host_name(host, name, sizeof(name)) &&
@@ -400,8 +436,8 @@ static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
         error_net(c, 403, "forbidden_origin", "this origin is not allowed");
         return 0;
     }
-    if (c->content_length > NET_MAX_HTTP_BODY) {
-        error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+    if (c->content_length > max_body(c)) {
+        too_large(c);
         return 0;
     }
     if (c->chunked)
@@ -420,14 +456,14 @@ static void on_body(srv_conn_t *c, const void *in, size_t len)
     if (c->route == NULL || c->awaiting_reply)
         return;
     if (!c->chunked) {
-        if (c->body.len + len > NET_MAX_HTTP_BODY) {
-            error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+        if (c->body.len + len > max_body(c)) {
+            too_large(c);
             return;
         }
         sbuf_append(&c->body, in, len);
         return;
     }
-    switch (httpreq_chunked_feed(&c->chunks, in, len, &c->body, NET_MAX_HTTP_BODY, NULL)) {
+    switch (httpreq_chunked_feed(&c->chunks, in, len, &c->body, max_body(c), NULL)) {
     case HTTPREQ_CHUNKED_MORE:
         return;
     case HTTPREQ_CHUNKED_DONE:
@@ -436,7 +472,7 @@ static void on_body(srv_conn_t *c, const void *in, size_t len)
         dispatch(c);
         return;
     case HTTPREQ_CHUNKED_TOO_BIG:
-        error_net(c, 413, "body_too_large", "request bodies are limited to 64 KiB");
+        too_large(c);
         return;
     case HTTPREQ_CHUNKED_MALFORMED:
         error_net(c, 400, "invalid_request", "the chunked body is malformed");

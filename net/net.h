@@ -123,6 +123,8 @@ typedef struct net_http_msg {
     char *query;         /* owned; raw, "" when none */
     char *authorization; /* owned; NULL when absent */
     char *origin;        /* owned; NULL when absent */
+    char *content_type;  /* owned; NULL when absent */
+    char *public_key;    /* owned; the X-Switchboard-Key header (SPEC 16), NULL when absent */
     net_peer_t peer;
     bool loopback_host; /* the Host header names a loopback host (localhost, 127.x, [::1]):
                            loopback-only API mode needs it as well as a loopback peer */
@@ -159,6 +161,8 @@ typedef struct net_http_route {
     void (*local)(const net_local_req_t *req, net_local_resp_t *resp); /* or answered here */
     bool foreign_origin_403; /* an Origin present and not allowed: 403 forbidden_origin first,
                                 before the body's size is looked at (SPEC 14 "Order of checks") */
+    size_t
+        max_body; /* the largest body accepted (413 body_too_large above); 0 = NET_MAX_HTTP_BODY */
 } net_http_route_t;
 
 /*

@@ -31,7 +31,9 @@ typedef struct srv_conn {
     char *query;
     char *authorization;
     char *origin;
-    bool cors; /* the request's Origin is allowed: answer with CORS headers */
+    char *content_type;
+    char *public_key; /* X-Switchboard-Key */
+    bool cors;        /* the request's Origin is allowed: answer with CORS headers */
     const net_http_route_t *route;
     sbuf_t body;
     size_t content_length;

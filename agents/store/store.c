@@ -479,7 +479,8 @@ int store_close(actor_t *store)
 
 void store_add_routes(actor_t *store)
 {
-    static net_http_route_t route = {CALLS_PATH, true, NET_GET | NET_DELETE, NULL, NULL, false};
+    static net_http_route_t route = {
+        .path = CALLS_PATH, .prefix = true, .methods = NET_GET | NET_DELETE};
     actor_ref(store); /* the route's reference, dropped by net_stop() */
     route.target = store;
     net_add_http_route(&route);

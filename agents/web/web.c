@@ -282,10 +282,10 @@ static void get_demo(const net_local_req_t *req, net_local_resp_t *resp)
 /* ---- Start and stop ------------------------------------------------------------------------- */
 
 static net_http_route_t routes[] = {
-    {"/", false, NET_GET | NET_HEAD, NULL, get_console, false},
-    {"/switchboard.js", false, NET_GET | NET_HEAD, NULL, get_library, false},
-    {STATIC_PREFIX, true, NET_GET | NET_HEAD, NULL, get_static, false},
-    {DEMO_PREFIX, true, NET_GET | NET_HEAD, NULL, get_demo, false},
+    {.path = "/", .methods = NET_GET | NET_HEAD, .local = get_console},
+    {.path = "/switchboard.js", .methods = NET_GET | NET_HEAD, .local = get_library},
+    {.path = STATIC_PREFIX, .prefix = true, .methods = NET_GET | NET_HEAD, .local = get_static},
+    {.path = DEMO_PREFIX, .prefix = true, .methods = NET_GET | NET_HEAD, .local = get_demo},
 };
 
 int web_start(void)
