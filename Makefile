@@ -100,7 +100,7 @@ STRESS_BINS := $(STRESS_SRCS:%.c=$(OUT)/%)
 ACTORS_UNIT_SRCS   := tests/runner.c $(wildcard tests/fakes/*.c tests/agents/*/actor_*.c)
 ACTORS_UNIT_OBJS   := $(ACTORS_UNIT_SRCS:%.c=$(OUT)/%.o)
 ACTORS_UNIT_FAKED  := base/clock.c agents/store/store.c agents/agents.c
-ACTORS_UNIT_NET    := net/query.c net/wsproto.c net/wsframe.c net/sendfmt.c
+ACTORS_UNIT_NET    := net/query.c net/httphead.c net/wsproto.c net/wsframe.c net/sendfmt.c
 ACTORS_UNIT_PROD   := $(filter-out $(ACTORS_UNIT_FAKED) net/%.c,$(LIB_SRCS)) $(ACTORS_UNIT_NET)
 ACTORS_UNIT_LIB    := $(OUT)/libsbactors.a
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
@@ -287,9 +287,9 @@ FUZZ_DEPS_utf8            := net/wsproto.c
 FUZZ_DEPS_wsrx            := net/wsframe.c net/wshs.c
 FUZZ_DEPS_scan            := net/wsproto.c
 FUZZ_DEPS_wsmsg           := net/wsmsg.c net/wsframe.c base/util.c
-FUZZ_DEPS_query           := net/query.c
+FUZZ_DEPS_query           := net/query.c net/httphead.c
 FUZZ_DEPS_url             := net/url.c base/util.c
-FUZZ_DEPS_httpreq         := net/httpreq.c base/sbuf.c base/util.c
+FUZZ_DEPS_httpreq         := net/httpreq.c net/httphead.c base/sbuf.c base/util.c
 FUZZ_DEPS_jwt             := agents/auth/jwtauth.c base/util.c
 FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_demo.c base/util.c
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c

@@ -4,6 +4,7 @@
  * Thread: net (every function here).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
@@ -15,8 +16,7 @@
 #include "net/httpreq.h"
 #include "net/srv.h"
 
-#define HTTP_HDR_BUF       4096
-#define HTTP_QUERY_MAX     2048
+#define NET_PATH_MAX       2048
 #define CORS_METHODS       "GET, POST, DELETE, OPTIONS"
 #define CORS_HEADERS       "Content-Type, Authorization"
 #define CORS_MAX_AGE_S     "600"
@@ -24,49 +24,6 @@
 #define HTTP_HOST_MAX      256
 #define HTTP_XFF_ENTRY_MAX 64 /* longest X-Forwarded-For element we try to parse */
 #define US_PER_MS          1000
-
-char *http_hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
-{
-    int n = lws_hdr_total_length(wsi, tok);
-    if (n <= 0)
-        return NULL;
-    char *s = xmalloc((size_t)n + 1);
-    if (lws_hdr_copy(wsi, s, n + 1, tok) < 0) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-static char *custom_hdr_dup(struct lws *wsi, const char *name_colon)
-{
-    int nl = (int)strlen(name_colon);
-    int n = lws_hdr_custom_length(wsi, name_colon, nl);
-    if (n <= 0)
-        return NULL;
-    char *s = xmalloc((size_t)n + 1);
-    if (lws_hdr_custom_copy(wsi, s, n + 1, name_colon, nl) < 0) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* URI arguments come from lws already %-decoded, one fragment per name=value; join with '&'. */
-char *http_query_dup(struct lws *wsi)
-{
-    sbuf_t b = SBUF_INIT;
-    char frag[HTTP_QUERY_MAX];
-    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
-         i++) {
-        if (i)
-            sbuf_putc(&b, '&');
-        sbuf_puts(&b, frag);
-    }
-    if (b.data == NULL)
-        return xstrdup("");
-    return sbuf_take(&b);
-}
 
 static bool is_loopback(const uint8_t a[16])
 {
@@ -121,9 +78,9 @@ void http_resolve_peer(srv_conn_t *c)
     static const uint8_t unknown[16];
     uint8_t addr[16];
     memcpy(addr, c->raw_peer, 16);
-    char *xff =
-        http_peer_trusted(addr) ? http_hdr_dup(c->base.wsi, WSI_TOKEN_X_FORWARDED_FOR) : NULL;
-    /* Several X-Forwarded-For headers arrive joined by ',' (lws_hdr_copy()), in order. */
+    const char *hv = c->head.fields[HH_X_FORWARDED_FOR];
+    char *xff = http_peer_trusted(addr) && hv ? xstrdup(hv) : NULL;
+    /* Several X-Forwarded-For headers arrive joined by ", " (httphead.c), in order. */
     for (char *end = xff ? xff + strlen(xff) : NULL; end != NULL;) {
         char *start = end;
         while (start > xff && start[-1] != ',')
@@ -155,7 +112,7 @@ void http_resolve_peer(srv_conn_t *c)
     set_peer(&c->peer, addr);
 }
 
-bool http_origin_allowed(struct lws *wsi, const char *origin)
+bool http_origin_allowed(const char *host, const char *origin)
 {
     if (origin == NULL || g_config->allow_any_origin)
         return true;
@@ -166,29 +123,26 @@ bool http_origin_allowed(struct lws *wsi, const char *origin)
      * The request's own scheme and Host are allowed (SPEC 14), but only when that Host is one
      * of ours: a DNS-rebinding page sends its own name as Host and as Origin.
      */
-    char host[HTTP_HOST_MAX];
-    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 ||
+    if (host == NULL || strlen(host) >= HTTP_HOST_MAX ||
         !httpreq_host_is_ours(host, g_net.cfg.host, NULL))
         return false;
-    char self[300];
+    char self[HTTP_HOST_MAX + 16];
     snprintf(self, sizeof(self), "%s://%s", g_net.tls ? "https" : "http", host);
     return strcasecmp(self, origin) == 0;
 }
 
-static unsigned request_method(struct lws *wsi)
+static unsigned method_bit(const char *m)
 {
     static const struct {
-        enum lws_token_indexes tok;
-        unsigned m;
+        const char *name;
+        unsigned bit;
     } map[] = {
-        {WSI_TOKEN_GET_URI, NET_GET},         {WSI_TOKEN_POST_URI, NET_POST},
-        {WSI_TOKEN_OPTIONS_URI, NET_OPTIONS}, {WSI_TOKEN_PUT_URI, NET_PUT},
-        {WSI_TOKEN_PATCH_URI, NET_PATCH},     {WSI_TOKEN_DELETE_URI, NET_DELETE},
-        {WSI_TOKEN_HEAD_URI, NET_HEAD},
+        {"GET", NET_GET},     {"POST", NET_POST},     {"OPTIONS", NET_OPTIONS}, {"PUT", NET_PUT},
+        {"PATCH", NET_PATCH}, {"DELETE", NET_DELETE}, {"HEAD", NET_HEAD},
     };
     for (size_t i = 0; i < ARRAY_LEN(map); i++)
-        if (lws_hdr_total_length(wsi, map[i].tok) > 0)
-            return map[i].m;
+        if (strcmp(m, map[i].name) == 0) /* methods are case-sensitive (RFC 9110 9.1) */
+            return map[i].bit;
     return 0;
 }
 
@@ -202,7 +156,7 @@ static const net_http_route_t *find_route(const char *path)
     return NULL;
 }
 
-/* Stores a response written from this thread (errors, preflights, local routes). */
+/* Stores a response made on this thread (errors, preflights, local routes). */
 static void respond_net(srv_conn_t *c, int status, const char *ctype, char *body, size_t len,
                         const char *extra)
 {
@@ -220,6 +174,7 @@ static void respond_net(srv_conn_t *c, int status, const char *ctype, char *body
         msg_free(&c->http_resp->hdr);
     c->http_resp = o;
     c->awaiting_reply = true;
+    c->phase = HTTP_REPLY;
     lws_callback_on_writable(c->base.wsi);
 }
 
@@ -234,17 +189,23 @@ void http_respond_net(srv_conn_t *c, net_out_t *o)
 }
 
 /*
- * Answers a JSON error from this thread. A request whose body has not all arrived (or whose
- * framing we refused) is closed after the answer: lws would read the rest as the next request.
+ * Answers a JSON error from this thread. A request whose body has not all been read is closed
+ * after the answer: what follows on the socket is not a request we could find the start of.
  */
-static void error_net(srv_conn_t *c, int status, const char *code, const char *message)
+void http_error_net(srv_conn_t *c, int status, const char *code, const char *message,
+                    const char *extra_headers)
 {
-    if (c->content_length > 0 || c->chunked)
+    if (c->phase != HTTP_REPLY && (c->body_left > 0 || c->chunked))
         c->close_after = true;
     sbuf_t b = SBUF_INIT;
     net_error_json(&b, false, code, message);
     size_t len = b.len;
-    respond_net(c, status, CTYPE_JSON, sbuf_take(&b), len, NULL);
+    respond_net(c, status, CTYPE_JSON, sbuf_take(&b), len, extra_headers);
+}
+
+static void error_net(srv_conn_t *c, int status, const char *code, const char *message)
+{
+    http_error_net(c, status, code, message, NULL);
 }
 
 /* The route's body limit (SPEC 4: 64 KiB unless the route says more). */
@@ -263,23 +224,22 @@ static void too_large(srv_conn_t *c)
 
 static void reset_request(srv_conn_t *c)
 {
+    httphead_free(&c->head);
+    memset(&c->head, 0, sizeof(c->head));
     free(c->path);
-    free(c->query);
-    free(c->authorization);
-    free(c->origin);
-    free(c->content_type);
-    free(c->public_key);
-    c->path = c->query = c->authorization = c->origin = c->content_type = c->public_key = NULL;
+    c->path = NULL;
+    c->query = NULL;
+    c->method = 0;
     sbuf_reset(&c->body);
     c->route = NULL;
-    c->content_length = 0;
+    c->body_left = 0;
     c->chunked = false;
-    c->body_completed = false;
     memset(&c->chunks, 0, sizeof(c->chunks));
     c->loopback_host = false;
     c->awaiting_reply = false;
     c->close_after = false;
     c->cors = false;
+    c->phase = HTTP_HEAD;
 }
 
 void http_conn_destroy(srv_conn_t *c)
@@ -289,6 +249,11 @@ void http_conn_destroy(srv_conn_t *c)
     if (c->http_resp)
         msg_free(&c->http_resp->hdr);
     c->http_resp = NULL;
+}
+
+static char *dup_field(const srv_conn_t *c, httphead_field_t f)
+{
+    return c->head.fields[f] ? xstrdup(c->head.fields[f]) : NULL;
 }
 
 static void http_msg_free(msg_t *m)
@@ -309,17 +274,14 @@ static void http_msg_free(msg_t *m)
 static void dispatch(srv_conn_t *c)
 {
     const net_http_route_t *r = c->route;
+    c->phase = HTTP_REPLY;
     if (r->local) {
-        /* A GET or HEAD is dispatched from on_request(), while its headers are readable. */
-        char *inm = (c->method & (NET_GET | NET_HEAD))
-                        ? http_hdr_dup(c->base.wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH)
-                        : NULL;
-        net_local_req_t req = {c->method, c->path, c->query, &c->peer, inm};
+        net_local_req_t req = {c->method, c->path, c->query, &c->peer,
+                               c->head.fields[HH_IF_NONE_MATCH]};
         net_local_resp_t resp;
         memset(&resp, 0, sizeof(resp));
         resp.status = 200;
         r->local(&req, &resp);
-        free(inm);
         if (resp.status == 304 || resp.status == 204) {
             free(resp.body);
             resp.body = NULL;
@@ -335,10 +297,10 @@ static void dispatch(srv_conn_t *c)
     m->method = c->method;
     m->path = xstrdup(c->path);
     m->query = xstrdup(c->query ? c->query : "");
-    m->authorization = c->authorization ? xstrdup(c->authorization) : NULL;
-    m->origin = c->origin ? xstrdup(c->origin) : NULL;
-    m->content_type = c->content_type ? xstrdup(c->content_type) : NULL;
-    m->public_key = c->public_key ? xstrdup(c->public_key) : NULL;
+    m->authorization = dup_field(c, HH_AUTHORIZATION);
+    m->origin = dup_field(c, HH_ORIGIN);
+    m->content_type = dup_field(c, HH_CONTENT_TYPE);
+    m->public_key = dup_field(c, HH_X_SWITCHBOARD_KEY);
     m->peer = c->peer;
     m->loopback_host = c->loopback_host;
     if (c->body.len > 0) {
@@ -353,16 +315,16 @@ static void dispatch(srv_conn_t *c)
 
 /*
  * How the body is framed (SPEC 14): Content-Length, a chunked Transfer-Encoding, or neither.
- * lws would take the first of several lengths, read "abc" as 0 and hand a chunked body over
- * undecoded; here every such shape is refused (400 invalid_request, then the connection is
- * closed) before a byte of the body is used. Returns false when it answered.
+ * Several different lengths, a malformed one, Transfer-Encoding with Content-Length, or a coding
+ * other than chunked are refused (400 invalid_request, then the connection is closed) before a
+ * byte of the body is used. Returns false when it answered.
  */
-static bool read_framing(struct lws *wsi, srv_conn_t *c)
+static bool read_framing(srv_conn_t *c)
 {
-    bool has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
-    char *te = http_hdr_dup(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+    const char *cl = c->head.fields[HH_CONTENT_LENGTH];
+    const char *te = c->head.fields[HH_TRANSFER_ENCODING];
     const char *bad = NULL;
-    if (te && has_cl) {
+    if (te && cl) {
         bad = "Transfer-Encoding and Content-Length together";
     } else if (te) {
         if (!httpreq_te_is_chunked(te))
@@ -370,15 +332,12 @@ static bool read_framing(struct lws *wsi, srv_conn_t *c)
         else if (!(c->method & (NET_POST | NET_PUT | NET_PATCH)))
             bad = "a chunked body is only accepted with POST, PUT or PATCH";
         c->chunked = true;
-    } else if (has_cl) {
-        char *cl = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    } else if (cl) {
         uint64_t n = 0;
-        if (cl == NULL || httpreq_content_length(cl, &n) != 0)
+        if (httpreq_content_length(cl, &n) != 0)
             bad = "Content-Length is malformed or conflicting";
-        c->content_length = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
-        free(cl);
+        c->body_left = n;
     }
-    free(te);
     if (bad == NULL)
         return true;
     c->close_after = true;
@@ -386,89 +345,127 @@ static bool read_framing(struct lws *wsi, srv_conn_t *c)
     return false;
 }
 
-static int on_request(struct lws *wsi, srv_conn_t *c, const char *uri)
+/* The head has been read; checks it, routes it and either answers, upgrades, dispatches a
+ * body-less request, or starts reading the body. */
+static void on_request(srv_conn_t *c)
 {
-    reset_request(c);
     metric_inc(&g_metrics.http_requests_total, 1);
-    c->method = request_method(wsi);
-    c->path = xstrdup(uri);
-    c->query = http_query_dup(wsi);
-    c->authorization = http_hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    c->origin = http_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
-    c->content_type = http_hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
-    c->public_key = custom_hdr_dup(wsi, "x-switchboard-key:");
-    char host[HTTP_HOST_MAX], name[HTTP_HOST_MAX];
-    c->loopback_host = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 &&
-                       httpreq_host_name(host, name, sizeof(name)) &&
-                       httpreq_host_is_loopback(name);
+    c->method = method_bit(c->head.method);
+    const char *host = c->head.fields[HH_HOST];
+    char name[HTTP_HOST_MAX];
+    c->loopback_host =
+        host && httpreq_host_name(host, name, sizeof(name)) && httpreq_host_is_loopback(name);
     http_resolve_peer(c);
-    c->cors = c->origin && http_origin_allowed(wsi, c->origin);
+    const char *origin = c->head.fields[HH_ORIGIN];
+    c->cors = origin && http_origin_allowed(host, origin);
+    /* HTTP/1.0, and a client that says so, get one request per connection. */
+    if (c->head.minor == 0 || httphead_has_token(c->head.fields[HH_CONNECTION], "close"))
+        c->close_after = true;
 
-    if (!read_framing(wsi, c))
-        return 0;
+    if (!read_framing(c))
+        return;
     if (!srv_recount(c, c->peer.addr16)) {
         c->close_after = true;
         error_net(c, 503, "at_capacity", "too many connections from this address");
-        return 0;
+        return;
     }
+    if (c->method == 0) {
+        c->close_after = true;
+        error_net(c, 405, "method_not_allowed", "this method is not allowed here");
+        return;
+    }
+    char path[NET_PATH_MAX];
+    int prc = httphead_path(c->head.target, path, sizeof(path), &c->query);
+    if (prc == -EINVAL || prc == -ENOSPC) {
+        c->close_after = true; /* a client that sends this is not one to keep talking to */
+        error_net(c, 400, "invalid_request",
+                  prc == -ENOSPC ? "the request target is too long"
+                                 : "the request target must be a path (origin form)");
+        return;
+    }
+    c->path = xstrdup(prc == 0 ? path : "");
     if (c->method == NET_OPTIONS) {
-        if (c->origin && !c->cors) {
+        if (origin && !c->cors) {
             error_net(c, 403, "forbidden_origin", "this origin is not allowed");
-            return 0;
+            return;
         }
         respond_net(c, 204, NULL, NULL, 0,
                     "Access-Control-Allow-Methods: " CORS_METHODS "\r\n"
                     "Access-Control-Allow-Headers: " CORS_HEADERS "\r\n"
                     "Access-Control-Max-Age: " CORS_MAX_AGE_S "\r\n");
-        return 0;
+        return;
     }
-    c->route = find_route(c->path);
+    if (prc == 0 && c->method == NET_GET &&
+        httphead_has_token(c->head.fields[HH_UPGRADE], "websocket")) {
+        const net_ws_route_t *wr = ws_find_route(c->path);
+        if (wr != NULL) {
+            ws_upgrade_net(c, wr);
+            return;
+        }
+    }
+    c->route = prc == 0 ? find_route(c->path) : NULL;
     if (c->route == NULL) {
         error_net(c, 404, "not_found", "no such endpoint");
-        return 0;
+        return;
     }
     if (!(c->route->methods & c->method)) {
         error_net(c, 405, "method_not_allowed", "this method is not allowed here");
-        return 0;
+        return;
     }
-    if (c->route->foreign_origin_403 && c->origin && !c->cors) {
-        c->close_after = c->content_length > 0 || c->chunked; /* its body is never read */
+    if (c->route->foreign_origin_403 && origin && !c->cors) {
         error_net(c, 403, "forbidden_origin", "this origin is not allowed");
-        return 0;
+        return;
     }
-    if (c->content_length > max_body(c)) {
+    if (c->body_left > max_body(c)) {
         too_large(c);
-        return 0;
+        return;
     }
-    if (c->chunked)
-        return 0; /* dispatched when the last chunk has been decoded (on_body()) */
-    if (c->content_length == 0 || c->method == NET_GET || c->method == NET_HEAD) {
-        /* A GET or HEAD is answered without its body, which lws would read as what follows. */
-        c->close_after = c->content_length > 0;
+    if (c->method & (NET_GET | NET_HEAD)) {
+        /* A GET or HEAD is answered without its body, which is not read. */
+        c->close_after = c->close_after || c->body_left > 0 || c->chunked;
+        c->body_left = 0;
+        c->chunked = false;
         dispatch(c);
+        return;
     }
-    return 0; /* otherwise wait for HTTP_BODY_COMPLETION */
+    if (c->body_left == 0 && !c->chunked) {
+        dispatch(c);
+        return;
+    }
+    c->phase = HTTP_BODY;
 }
 
-/* A piece of the body: kept as it is, or decoded when it comes chunked. */
-static void on_body(srv_conn_t *c, const void *in, size_t len)
+/* Drops the first n bytes of c->in. */
+static void consume_in(srv_conn_t *c, size_t n)
 {
-    if (c->route == NULL || c->awaiting_reply)
-        return;
+    memmove(c->in.data, c->in.data + n, c->in.len - n);
+    c->in.len -= n;
+}
+
+static void read_body(srv_conn_t *c)
+{
     if (!c->chunked) {
-        if (c->body.len + len > max_body(c)) {
+        size_t take = c->in.len < c->body_left ? c->in.len : (size_t)c->body_left;
+        if (c->body.len + take > max_body(c)) {
             too_large(c);
             return;
         }
-        sbuf_append(&c->body, in, len);
+        sbuf_append(&c->body, c->in.data, take);
+        consume_in(c, take);
+        c->body_left -= take;
+        if (c->body_left == 0)
+            dispatch(c);
         return;
     }
-    switch (httpreq_chunked_feed(&c->chunks, in, len, &c->body, max_body(c), NULL)) {
+    size_t used = 0;
+    httpreq_chunked_rc_t rc = httpreq_chunked_feed(&c->chunks, (const uint8_t *)c->in.data,
+                                                   c->in.len, &c->body, max_body(c), &used);
+    consume_in(c, used);
+    switch (rc) {
     case HTTPREQ_CHUNKED_MORE:
         return;
     case HTTPREQ_CHUNKED_DONE:
-        /* lws still expects a body (it does not decode chunks): nothing after it is framed. */
-        c->close_after = true;
+        c->chunked = false; /* read to its end: the connection may go on */
         dispatch(c);
         return;
     case HTTPREQ_CHUNKED_TOO_BIG:
@@ -478,6 +475,147 @@ static void on_body(srv_conn_t *c, const void *in, size_t len)
         error_net(c, 400, "invalid_request", "the chunked body is malformed");
         return;
     }
+}
+
+/* Reads as many requests out of c->in as it can: a head, then its body, until one waits for
+ * its answer. Bytes beyond that (a pipelined request) wait in c->in; past a bound, reading
+ * stops until the answer has been written. */
+void http_rx_net(srv_conn_t *c)
+{
+    while (c->state == CONN_HTTP && c->in.len > 0) {
+        if (c->phase == HTTP_REPLY) {
+            if (c->in.len > HTTPHEAD_MAX && !c->rx_paused) {
+                lws_rx_flow_control(c->base.wsi, 0);
+                c->rx_paused = true;
+            }
+            return;
+        }
+        if (c->phase == HTTP_BODY) {
+            read_body(c);
+            continue;
+        }
+        int n = httphead_end((const uint8_t *)c->in.data, c->in.len);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            c->close_after = true;
+            error_net(c, 431, "headers_too_large", "the request head is larger than 8 KiB");
+            log_info("http.refused", LOG_S("error", "request head too large"),
+                     LOG_S("ip", c->peer.ip[0] ? c->peer.ip : "?"));
+            return;
+        }
+        const char *why = NULL;
+        int rc = httphead_parse(&c->head, (const uint8_t *)c->in.data, (size_t)n, &why);
+        consume_in(c, (size_t)n);
+        if (rc != 0) {
+            c->close_after = true;
+            if (rc == -EMSGSIZE)
+                error_net(c, 431, "headers_too_large", "the request has too many header fields");
+            else
+                error_net(c, 400, "invalid_request", why);
+            return;
+        }
+        on_request(c);
+    }
+}
+
+/* The reason phrase of status (RFC 9110 15); any text is valid, these are the usual ones. */
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 422:
+        return "Unprocessable Content";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
+    }
+}
+
+int http_writeable_net(srv_conn_t *c)
+{
+    net_out_t *o = c->http_resp;
+    if (o == NULL)
+        return 0;
+    bool close = c->close_after || o->code == 413;
+    bool no_body = o->code == 204 || o->code == 304;
+    sbuf_t b = SBUF_INIT;
+    sbuf_reserve(&b, LWS_PRE + 512 + o->len);
+    b.len = LWS_PRE;
+    sbuf_printf(&b, "HTTP/1.1 %u %s\r\n", (unsigned)o->code, reason_phrase(o->code));
+    if (!no_body)
+        sbuf_printf(&b, "content-type: %s\r\ncontent-length: %zu\r\n",
+                    o->text[0] ? o->text : CTYPE_JSON, o->len);
+    if (c->cors)
+        sbuf_printf(&b, "access-control-allow-origin: %s\r\nvary: Origin\r\n",
+                    c->head.fields[HH_ORIGIN]);
+    if (o->extra_headers)
+        sbuf_puts(&b, o->extra_headers);
+    if (close)
+        sbuf_puts(&b, "connection: close\r\n");
+    sbuf_puts(&b, "\r\n");
+    if (o->len > 0 && !no_body && c->method != NET_HEAD)
+        sbuf_append(&b, o->buf + LWS_PRE, o->len);
+    int rc = srv_write(c, b.data + LWS_PRE, b.len - LWS_PRE);
+    sbuf_destroy(&b);
+    msg_free(&o->hdr);
+    c->http_resp = NULL;
+    reset_request(c);
+    if (rc != 0)
+        return -1;
+    if (close)
+        return srv_finish(c);
+    http_arm_deadline(c); /* the next request's */
+    if (c->rx_paused) {
+        lws_rx_flow_control(c->base.wsi, 1);
+        c->rx_paused = false;
+    }
+    http_rx_net(c); /* a pipelined request may be waiting */
+    return 0;
 }
 
 void http_arm_deadline(srv_conn_t *c)
@@ -490,170 +628,17 @@ void http_arm_deadline(srv_conn_t *c)
 /*
  * The request's deadline (SPEC 14): armed when the connection is accepted and again when a
  * response has been written, so it runs from no later than the request's first byte. A request
- * whose head has arrived gets 408 and the connection is closed after it; one still in its head
- * (or an idle keep-alive connection) is closed, as lws gives no way to answer before the head.
- * A whole request waiting for its actor, and an upgraded connection, are left alone.
+ * that has begun gets 408 and the connection is closed after it; an idle kept-alive connection
+ * is closed. A whole request waiting for its actor is left alone.
  */
-static int on_deadline(srv_conn_t *c)
+int http_deadline_net(srv_conn_t *c)
 {
-    if (c->state != CONN_HTTP || c->awaiting_reply)
+    if (c->awaiting_reply || c->http_resp)
         return 0;
-    if (c->raw_refused || c->path == NULL)
+    if (c->phase == HTTP_HEAD && c->in.len == 0)
         return -1;
     c->close_after = true;
+    c->phase = HTTP_REPLY;
     error_net(c, 408, "request_timeout", "the request did not arrive in time");
     return 0;
-}
-
-/*
- * lws gave up on the request line (a method it does not know) and made the socket raw: answer
- * the JSON 405 of SPEC 14 once and close. Returns -1 once written.
- */
-static int on_raw(struct lws *wsi, srv_conn_t *c, enum lws_callback_reasons reason)
-{
-    if (reason == LWS_CALLBACK_RAW_RX && !c->raw_refused) {
-        c->raw_refused = true;
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    if (reason != LWS_CALLBACK_RAW_WRITEABLE || !c->raw_refused)
-        return 0;
-    sbuf_t body = SBUF_INIT, b = SBUF_INIT;
-    net_error_json(&body, false, "method_not_allowed", "this method is not allowed here");
-    sbuf_reserve(&b, LWS_PRE);
-    b.len = LWS_PRE;
-    char head[160];
-    snprintf(head, sizeof(head),
-             "HTTP/1.1 405 Method Not Allowed\r\ncontent-type: " CTYPE_JSON
-             "\r\ncontent-length: %zu\r\nconnection: close\r\n\r\n",
-             body.len);
-    sbuf_puts(&b, head);
-    sbuf_append(&b, body.data, body.len);
-    lws_write(wsi, (unsigned char *)b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_RAW);
-    sbuf_destroy(&body);
-    sbuf_destroy(&b);
-    return -1;
-}
-
-/* Adds one header; a header that does not fit the buffer is left out (and logged). */
-static void add_header(struct lws *wsi, const char *name_colon, const char *value,
-                       unsigned char **p, unsigned char *end)
-{
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)name_colon,
-                                    (const unsigned char *)value, (int)strlen(value), p, end))
-        log_warn("http.header", LOG_S("error", "response header does not fit"),
-                 LOG_S("name", name_colon));
-}
-
-/* Adds "Name: value\r\n" lines as headers. */
-static void add_extra_headers(struct lws *wsi, const char *extra, unsigned char **p,
-                              unsigned char *end)
-{
-    while (extra && *extra) {
-        const char *eol = strstr(extra, "\r\n");
-        size_t line = eol ? (size_t)(eol - extra) : strlen(extra);
-        const char *colon = memchr(extra, ':', line);
-        if (colon) {
-            char name[128], value[512];
-            size_t nl = (size_t)(colon - extra) + 1;
-            if (nl < sizeof(name)) {
-                memcpy(name, extra, nl);
-                name[nl] = '\0';
-                const char *v = colon + 1;
-                while (*v == ' ')
-                    v++;
-                size_t vl = line - (size_t)(v - extra);
-                if (vl < sizeof(value)) {
-                    memcpy(value, v, vl);
-                    value[vl] = '\0';
-                    add_header(wsi, name, value, p, end);
-                }
-            }
-        }
-        extra = eol ? eol + 2 : NULL;
-    }
-}
-
-static int on_writeable(struct lws *wsi, srv_conn_t *c)
-{
-    net_out_t *o = c->http_resp;
-    if (o == NULL)
-        return 0;
-    unsigned char hdr[LWS_PRE + HTTP_HDR_BUF];
-    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    const char *ctype = o->text[0] ? o->text : CTYPE_JSON;
-    bool no_body = o->code == 204 || o->code == 304;
-    if (lws_add_http_common_headers(wsi, o->code, no_body ? NULL : ctype, o->len, &p, end))
-        return -1;
-    if (c->cors) {
-        add_header(wsi, "access-control-allow-origin:", c->origin, &p, end);
-        add_header(wsi, "vary:", "Origin", &p, end);
-    }
-    add_extra_headers(wsi, o->extra_headers, &p, end);
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    if (o->len > 0 && c->method != NET_HEAD &&
-        lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_HTTP_FINAL) < (int)o->len)
-        return -1;
-    /* What follows a refused or unread body would be parsed as the next request. */
-    bool close = c->close_after || o->code == 413;
-    msg_free(&o->hdr);
-    c->http_resp = NULL;
-    reset_request(c);
-    if (close || lws_http_transaction_completed(wsi))
-        return -1;
-    http_arm_deadline(c); /* the next request's */
-    return 0;
-}
-
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
-                  size_t len)
-{
-    switch (reason) {
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
-        char path[256];
-        if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
-            return -1;
-        bool found = false;
-        for (int i = 0; i < g_net.n_ws_routes && !found; i++)
-            found = strcmp(g_net.ws_routes[i]->path, path) == 0;
-        if (!found)
-            return -1; /* no WebSocket endpoint here */
-        /* A trusted proxy's upgrade counts against its client from here on. */
-        http_resolve_peer(c);
-        return srv_recount(c, c->peer.addr16) ? 0 : -1;
-    }
-    case LWS_CALLBACK_HTTP:
-        return on_request(wsi, c, in ? (const char *)in : "/");
-    case LWS_CALLBACK_HTTP_BODY:
-        on_body(c, in, len);
-        return 0;
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (c->body_completed && c->awaiting_reply && c->http_resp == NULL) {
-            /*
-             * Again, while an actor answers: lws 4.1.6 has more bytes of this socket buffered
-             * (a pipelined request) and, the request staying in its body state until answered,
-             * calls this on every pass of its buffered-input service, which took the whole
-             * network thread. Pipelining is not supported: close.
-             */
-            return -1;
-        }
-        c->body_completed = true;
-        if (c->route && !c->awaiting_reply && !c->chunked)
-            dispatch(c);
-        return 0;
-    case LWS_CALLBACK_TIMER:
-        return on_deadline(c);
-    case LWS_CALLBACK_RAW_ADOPT:
-    case LWS_CALLBACK_RAW_RX:
-    case LWS_CALLBACK_RAW_WRITEABLE:
-    case LWS_CALLBACK_RAW_CLOSE:
-        return on_raw(wsi, c, reason);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_writeable(wsi, c);
-    case LWS_CALLBACK_CLOSED_HTTP:
-        return 0;
-    default:
-        return 1;
-    }
 }

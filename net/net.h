@@ -120,7 +120,7 @@ typedef struct net_http_msg {
     conn_id_t conn;
     unsigned method;     /* one NET_* bit */
     char *path;          /* owned; decoded path without query */
-    char *query;         /* owned; raw, "" when none */
+    char *query;         /* owned; raw (not %-decoded: net_query_get() does), "" when none */
     char *authorization; /* owned; NULL when absent */
     char *origin;        /* owned; NULL when absent */
     char *content_type;  /* owned; NULL when absent */
@@ -370,7 +370,8 @@ void net_proc_kill(uint64_t id, int signum);
  */
 void net_proc_shutdown(uint64_t id, uint32_t grace_ms);
 
-/* Decodes the value of name in a raw query string into out; returns its length or -1. */
+/* Decodes the value of name in a raw query string into out (%XX and '+'); returns its length,
+ * or -1 when name is absent, its value does not fit or decodes to a NUL. */
 int net_query_get(const char *query, const char *name, char *out, size_t outlen);
 
 #endif

@@ -32,6 +32,7 @@ typedef enum out_kind {
     OUT_TEXT,
     OUT_BINARY,
     OUT_PING,
+    OUT_PONG, /* the answer to a client's ping, its payload echoed */
     OUT_CLOSE,
     OUT_PROTO_ERROR,   /* an error event that counts toward the error limit (text = code) */
     OUT_HTTP,          /* an HTTP response */
@@ -50,7 +51,7 @@ typedef struct net_out {
     msg_t hdr; /* link: the inbox, then the connection's out queue */
     conn_id_t conn;
     uint8_t kind;
-    uint8_t why;         /* OUT_CLOSE: a ws_close_t */
+    uint8_t why;         /* OUT_CLOSE: a ws_close_t (WS_CLOSE_NONE: echo the payload) */
     uint16_t code;       /* HTTP status, or OUT_PROC_*'s argument */
     char text[64];       /* the HTTP Content-Type ("" = JSON), or an error code */
     char *extra_headers; /* HTTP: owned */
@@ -184,6 +185,8 @@ void send_clear(net_conn_t *c);
 /* Queues the close frame of why after what is queued, and abandons the socket if it has not left
  * within NET_CLOSE_KILL_S (a peer that does not read). */
 void send_queue_close(net_conn_t *c, ws_close_t why);
+/* Drops c NET_CLOSE_KILL_S from now unless it has closed by then (a close frame queued). */
+void send_arm_close_kill(net_conn_t *c);
 /* Liveness of an open WebSocket: returns true when nothing has come for NET_PONG_TIMEOUT_S (the
  * caller closes it); otherwise queues a ping every NET_PING_INTERVAL_S. */
 bool send_keepalive(net_conn_t *c, uint64_t last_rx_ns, uint64_t *last_ping_ns, uint64_t now_ns);

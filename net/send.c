@@ -120,9 +120,16 @@ void send_queue(net_conn_t *c, net_out_t *o)
  * pt_serv_buf_size at a time, and keeps the rest on the wsi's buflist_out; we hand it the next
  * frame only when that is empty, so it never holds more than one frame). The kernel's send
  * buffer is not ours to count: it is not this process's memory. */
+static size_t unsent(const net_conn_t *c)
+{
+    if (c->kind == NET_CONN_SERVER)
+        return srv_unsent((const srv_conn_t *)c);
+    return lws_partial_buffered(c->wsi) ? c->lws_held : 0;
+}
+
 static size_t out_pending(const net_conn_t *c)
 {
-    return c->out_bytes + (lws_partial_buffered(c->wsi) ? c->lws_held : 0);
+    return c->out_bytes + unsent(c);
 }
 
 static void too_slow(net_conn_t *c, net_out_t *o);
@@ -172,8 +179,21 @@ void send_queue_close(net_conn_t *c, ws_close_t why)
     net_out_t *o = net_out_new(c->id, OUT_CLOSE, 0);
     o->why = (uint8_t)why;
     send_queue(c, o);
-    /* If the peer does not read, the close frame may never leave: do not wait forever. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
+    send_arm_close_kill(c);
+}
+
+void send_arm_close_kill(net_conn_t *c)
+{
+    /*
+     * If the peer does not read, the close frame may never leave: do not wait forever. A server
+     * connection is a raw socket to lws, which would first spend up to 5 s more trying to flush
+     * what it holds (core-net/close.c, LRS_FLUSHING_BEFORE_CLOSE); its own timer (srv.c) drops
+     * the socket instead.
+     */
+    if (c->kind == NET_CONN_SERVER)
+        lws_set_timer_usecs(c->wsi, (lws_usec_t)NET_CLOSE_KILL_S * LWS_US_PER_SEC);
+    else
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, NET_CLOSE_KILL_S);
 }
 
 bool send_keepalive(net_conn_t *c, uint64_t last_rx_ns, uint64_t *last_ping_ns, uint64_t now_ns)
@@ -220,11 +240,12 @@ static void send_data(net_conn_t *c, net_out_t *o)
     /*
      * Nothing queued and the socket takes data: write now. Asking lws for a writeable callback
      * instead toggles POLLOUT, which libuv turns into two epoll_ctl calls per frame. This runs
-     * from our own uv callback, not inside an lws callback, and lws buffers a partial write
-     * itself; lws_partial_buffered() then says so and later frames queue. (lws_send_pipe_choked()
-     * would also poll() the socket: one more syscall per frame.)
+     * from our own uv callback, not inside an lws callback. What the socket does not take is
+     * kept (srv.c for server sockets, lws for outbound ones); unsent() then says so and later
+     * frames queue. (lws_send_pipe_choked() would also poll() the socket: one more syscall per
+     * frame.)
      */
-    if (c->out_head == NULL && !lws_partial_buffered(c->wsi)) {
+    if (c->out_head == NULL && unsent(c) == 0) {
         c->lws_held = o->len;
         int rc = c->kind == NET_CONN_SERVER ? ws_write_data_net(srv_conn_of(c), o)
                                             : wsc_write_data_net(c, o);

@@ -139,8 +139,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
         lws_adopt_desc_t info;
         memset(&info, 0, sizeof(info));
         info.vh = thr->vh;
-        info.type = (lws_adoption_type)(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP |
-                                        (g_net.tls ? LWS_ADOPT_ALLOW_SSL : 0));
+        info.type = (lws_adoption_type)(LWS_ADOPT_SOCKET | (g_net.tls ? LWS_ADOPT_ALLOW_SSL : 0));
         info.fd.sockfd = fd;
         info.opaque = c;
         thr->adopting = &c->base;
@@ -192,7 +191,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (c == NULL)
         return 0;
     if (c->kind == NET_CONN_SERVER)
-        return srv_callback(wsi, reason, srv_conn_of(c), in, len, user);
+        return srv_callback(wsi, reason, srv_conn_of(c), in, len);
     int rc = wsc_callback(wsi, reason, c, in, len);
     return rc != 1 ? rc : lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -217,14 +216,8 @@ static int create_context(netthr_t *thr)
     void *loops[1] = {&thr->loop};
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
-    /*
-     * No LWS_SERVER_OPTION_VALIDATE_UTF8: ws.c and wsc.c check whole text messages, faster.
-     * FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG: a request line with a method lws does not know
-     * turns the socket raw (RAW_ADOPT, then RAW_RX with the bytes) instead of lws answering its
-     * own HTML 403, so http.c can answer the JSON 405 of SPEC 14.
-     */
-    info.options =
-        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    /* Every connection is a raw socket to lws: heads, frames and UTF-8 are checked by us. */
+    info.options = LWS_SERVER_OPTION_LIBUV;
     /*
      * SSL only when something uses it (serving TLS, or wss:// upstreams): lws 4.1.6 leaves
      * per-context OpenSSL client state behind at teardown, which ASan reports as leaks.

@@ -1,26 +1,23 @@
 /*
- * WebSocket server side of the network threads: upgrade checks, message limits, JSON parsing
- * and protocol errors, ping/pong, ordered writes and closes (SPEC 5, 14). lws frames and parses
- * these connections' frames; the outbound connections' own framing is in wsc.c.
- * Thread: net (every function here).
+ * WebSocket server side of the network threads (SPEC 5, 14): the upgrade (RFC 6455 4.2), the
+ * client's frames read by our own parser (wsframe.c: masks required, control frames checked),
+ * message limits, JSON parsing and protocol errors, ping/pong, ordered writes and the closing
+ * handshake. lws only carries the bytes (a raw socket). Thread: net (every function here).
  */
 #include <ck_pr.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
 #include "net/srv.h"
+#include "net/wshs.h"
 #include "net/wsproto.h"
 
-/* lws 4.1's own opcode for a close frame (private-lib-roles-ws.h: LWS_WRITE_CLOSE 4), which
- * lws_write() accepts; the public header leaves it out because lws_close_reason() normally
- * sends the frame. */
-#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
+#define WS_UPGRADE_RESPONSE_MAX 160
 
-static const net_ws_route_t *find_route(const char *path)
+const net_ws_route_t *ws_find_route(const char *path)
 {
     for (int i = 0; i < g_net.n_ws_routes; i++)
         if (strcmp(g_net.ws_routes[i]->path, path) == 0)
@@ -116,48 +113,6 @@ static void post_closed(srv_conn_t *c)
     c->target = NULL;
 }
 
-static void on_established(struct lws *wsi, srv_conn_t *c)
-{
-    char path[256];
-    c->state = CONN_WS_OPEN;
-    ck_pr_inc_int(&c->base.thr->ws_open);
-    c->last_rx_ns = c->last_ping_ns = clock_now_ns();
-    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
-        path[0] = '\0';
-    http_resolve_peer(c);
-    char *origin = http_hdr_dup(wsi, WSI_TOKEN_ORIGIN);
-    bool origin_ok = http_origin_allowed(wsi, origin);
-    free(origin);
-    c->ws_route = find_route(path);
-    if (c->ws_route == NULL) {
-        ws_close_net(c, WS_CLOSE_UNAUTHORIZED);
-        return;
-    }
-    if (!origin_ok) {
-        ws_close_net(c, WS_CLOSE_FORBIDDEN_ORIGIN);
-        return;
-    }
-    if (net_draining()) {
-        ws_close_net(c, WS_CLOSE_SHUTDOWN);
-        return;
-    }
-    char *query = http_query_dup(wsi);
-    ws_close_t why = WS_CLOSE_AT_CAPACITY;
-    c->target = c->ws_route->target(c->ws_route->arg, &c->peer, query, &why);
-    if (c->target == NULL) {
-        free(query);
-        ws_close_net(c, why);
-        return;
-    }
-    net_ws_open_msg_t *m = MSG_NEW(net_ws_open_msg_t, NET_MSG_WS_OPEN);
-    m->conn = c->base.id;
-    m->path = c->ws_route->path;
-    m->query = query;
-    m->peer = c->peer;
-    m->hdr.free_fn = netmsg_open_free;
-    actor_send(c->target, &m->hdr);
-}
-
 /* A whole text message has arrived. */
 static void on_text(srv_conn_t *c, const char *s, size_t len)
 {
@@ -226,60 +181,188 @@ static void on_binary(srv_conn_t *c, const uint8_t *p, size_t len)
     actor_send(c->target, &m->hdr);
 }
 
-/* Sets the close frame lws sends when the callback returns -1 (it works from RECEIVE and
- * WS_PEER_INITIATED_CLOSE, and from WS_SERVER_DROP_PROTOCOL when lws closes by itself). */
-static void close_now(struct lws *wsi, ws_close_t why)
+/* The connection is a WebSocket now: checks origin, drain and the route's admission, and tells
+ * the route's actor it opened (or closes it with the reason). */
+static void on_established(srv_conn_t *c)
 {
-    const char *reason = ws_close_reason(why);
-    lws_close_reason(wsi, (enum lws_close_status)ws_close_code(why), (unsigned char *)reason,
-                     strlen(reason));
-}
-
-/* Closes at once with why, for a client breaking RFC 6455; returns -1 for lws. */
-static int fail_now(struct lws *wsi, srv_conn_t *c, ws_close_t why)
-{
-    if (c->state == CONN_WS_OPEN) {
-        c->state = CONN_WS_CLOSING;
-        c->close_why = why;
+    c->state = CONN_WS_OPEN;
+    ck_pr_inc_int(&c->base.thr->ws_open);
+    c->last_rx_ns = c->last_ping_ns = clock_now_ns();
+    bool origin_ok = http_origin_allowed(c->head.fields[HH_HOST], c->head.fields[HH_ORIGIN]);
+    if (!origin_ok) {
+        ws_close_net(c, WS_CLOSE_FORBIDDEN_ORIGIN);
+        return;
     }
-    close_now(wsi, why);
-    return -1;
+    if (net_draining()) {
+        ws_close_net(c, WS_CLOSE_SHUTDOWN);
+        return;
+    }
+    char *query = xstrdup(c->query ? c->query : "");
+    ws_close_t why = WS_CLOSE_AT_CAPACITY;
+    c->target = c->ws_route->target(c->ws_route->arg, &c->peer, query, &why);
+    if (c->target == NULL) {
+        free(query);
+        ws_close_net(c, why);
+        return;
+    }
+    net_ws_open_msg_t *m = MSG_NEW(net_ws_open_msg_t, NET_MSG_WS_OPEN);
+    m->conn = c->base.id;
+    m->path = c->ws_route->path;
+    m->query = query;
+    m->peer = c->peer;
+    m->hdr.free_fn = netmsg_open_free;
+    actor_send(c->target, &m->hdr);
 }
 
-/* A chunk from a client; returns -1 (after setting the close) when the message is too big. */
-static int on_receive(struct lws *wsi, srv_conn_t *c, const void *in, size_t len)
+/*
+ * The upgrade (RFC 6455 4.2.1): a GET with Upgrade: websocket on a WebSocket route. Connection
+ * must name upgrade, the version be 13 and the key base64 of 16 bytes; no extension and no
+ * subprotocol is ever accepted. Then 101, and the bytes after the head are frames.
+ */
+void ws_upgrade_net(srv_conn_t *c, const net_ws_route_t *route)
 {
-    c->last_rx_ns = clock_now_ns();
+    char accept[WSHS_ACCEPT_CHARS + 1];
+    const char *version = c->head.fields[HH_SEC_WEBSOCKET_VERSION];
+    if (!httphead_has_token(c->head.fields[HH_CONNECTION], "upgrade") ||
+        !wshs_accept(c->head.fields[HH_SEC_WEBSOCKET_KEY], accept) || c->body_left > 0 ||
+        c->chunked) {
+        c->close_after = true;
+        http_error_net(c, 400, "invalid_request", "not a valid WebSocket upgrade request", NULL);
+        return;
+    }
+    if (version == NULL || strcmp(version, "13") != 0) {
+        c->close_after = true;
+        http_error_net(c, 426, "invalid_request", "only WebSocket version 13 is spoken here",
+                       "Sec-WebSocket-Version: 13\r\n");
+        return;
+    }
+    unsigned char resp[LWS_PRE + WS_UPGRADE_RESPONSE_MAX];
+    int n = snprintf((char *)resp + LWS_PRE, WS_UPGRADE_RESPONSE_MAX,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    if (srv_write(c, resp + LWS_PRE, (size_t)n) != 0) {
+        lws_set_timeout(c->base.wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    c->ws_route = route;
+    on_established(c);
+    httphead_free(&c->head);
+    memset(&c->head, 0, sizeof(c->head));
+    c->query = NULL;
+    if (c->in.len > 0) { /* frames that came with the head */
+        sbuf_t early = c->in;
+        sbuf_init(&c->in);
+        ws_rx_net(c, (uint8_t *)early.data, early.len);
+        sbuf_destroy(&early);
+    }
+}
+
+/* Closes at once (after the frame lws may be holding) with why, for a client breaking RFC 6455
+ * or a limit: what is queued is dropped, and nothing more is read. */
+static void fail_now(srv_conn_t *c, ws_close_t why)
+{
     if (c->state != CONN_WS_OPEN)
-        return 0; /* closing: ignore the rest */
-    wsf_chunk_t ch = {.kind = WSF_DATA,
-                      .data = in,
-                      .len = len,
-                      .binary = lws_frame_is_binary(wsi),
-                      .first = lws_is_first_fragment(wsi),
-                      .frame_left = lws_remaining_packet_payload(wsi)};
-    ch.last = lws_is_final_fragment(wsi) && ch.frame_left == 0;
-    bool binary = ch.first ? ch.binary : c->rx.binary;
+        return;
+    c->state = CONN_WS_CLOSING;
+    c->close_why = why;
+    send_clear(&c->base);
+    send_queue_close(&c->base, why);
+}
+
+/* A data chunk: reassembled, checked and handed on when the message is whole. */
+static void on_data(srv_conn_t *c, const wsf_chunk_t *ch)
+{
+    bool binary = ch->first ? ch->binary : c->rx.binary;
     size_t max = binary ? c->ws_route->max_binary_bytes : c->ws_route->max_text_bytes;
     if (binary && max == 0)
         max = c->ws_route->max_text_bytes; /* refused anyway; bound the buffering */
     const uint8_t *msg;
     size_t n;
-    int rc = wsmsg_add(&c->rx, &ch, max, &msg, &n);
-    if (rc == WSMSG_TOO_BIG) /* the server side may return -1 mid-frame (unlike wsc.c) */
-        return fail_now(wsi, c, WS_CLOSE_TOO_BIG);
+    int rc = wsmsg_add(&c->rx, ch, max, &msg, &n);
+    if (rc == WSMSG_TOO_BIG) {
+        fail_now(c, WS_CLOSE_TOO_BIG);
+        return;
+    }
     if (rc == WSMSG_MORE)
-        return 0;
+        return;
     if (!binary && !wsp_utf8_valid(msg, n)) {
-        /* What lws did when it validated: 1007, and the end is reported as the peer's. */
-        close_now(wsi, WS_CLOSE_BAD_UTF8);
-        return -1;
+        fail_now(c, WS_CLOSE_BAD_UTF8);
+        return;
     }
     if (binary)
         on_binary(c, msg, n);
     else
         on_text(c, (const char *)msg, n);
-    return 0;
+}
+
+/*
+ * The client's close frame. A valid one is answered with a close frame carrying the same code
+ * (RFC 6455 5.5.1) and the socket is closed once it has left; a one-byte payload or a code a
+ * peer may not send is answered 1002, a reason that is not UTF-8 1007 (RFC 6455 7.4.1, 8.1).
+ */
+static void on_peer_close(srv_conn_t *c, const uint8_t *p, size_t len)
+{
+    c->peer_close_code = len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : WS_CODE_NO_STATUS;
+    if (len == 1 || (len >= 2 && !ws_close_code_valid(c->peer_close_code))) {
+        fail_now(c, WS_CLOSE_PROTOCOL_ERROR);
+        return;
+    }
+    if (len > 2 && !wsp_utf8_valid(p + 2, len - 2)) {
+        fail_now(c, WS_CLOSE_BAD_UTF8);
+        return;
+    }
+    if (c->state != CONN_WS_OPEN)
+        return; /* our own close is on its way: the exchange is complete */
+    c->state = CONN_WS_CLOSING;
+    send_clear(&c->base);
+    net_out_t *o = net_out_new(c->base.id, OUT_CLOSE, len);
+    o->why = WS_CLOSE_NONE; /* an echo of the peer's code and reason */
+    memcpy(o->buf + LWS_PRE, p, len);
+    send_queue(&c->base, o);
+    send_arm_close_kill(&c->base);
+}
+
+void ws_rx_net(srv_conn_t *c, uint8_t *p, size_t len)
+{
+    c->last_rx_ns = clock_now_ns();
+    const uint8_t *q = p;
+    size_t n = len;
+    wsf_chunk_t ch;
+    while (c->state == CONN_WS_OPEN) {
+        int rc = wsf_rx_next(&c->frames, &q, &n, &ch);
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            fail_now(c, WS_CLOSE_PROTOCOL_ERROR);
+            return;
+        }
+        switch (ch.kind) {
+        case WSF_DATA:
+            on_data(c, &ch);
+            break;
+        case WSF_PING: {
+            net_out_t *o = net_out_new(c->base.id, OUT_PONG, ch.len);
+            memcpy(o->buf + LWS_PRE, ch.data, ch.len);
+            send_queue_data(&c->base, o); /* bounded: a client may ping and never read */
+            break;
+        }
+        case WSF_PONG:
+            break;
+        case WSF_CLOSE:
+            on_peer_close(c, ch.data, ch.len);
+            return;
+        }
+    }
+    /* Closing: the rest of what the client sends is not read. */
+}
+
+/* Frames the payload of o (LWS_PRE headroom before it) as one whole frame and writes it. */
+static int write_frame(srv_conn_t *c, net_out_t *o, unsigned opcode)
+{
+    uint8_t *p = o->buf + LWS_PRE;
+    size_t h = wsf_server_header(p, o->len, opcode);
+    return srv_write(c, p - h, o->len + h);
 }
 
 int ws_write_data_net(srv_conn_t *c, net_out_t *o)
@@ -288,120 +371,65 @@ int ws_write_data_net(srv_conn_t *c, net_out_t *o)
     metric_inc(
         &g_metrics.ws_frames_total[METRIC_DIR_OUT][text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
         1);
-    int n =
-        lws_write(c->base.wsi, o->buf + LWS_PRE, o->len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-    return n < (int)o->len ? -1 : 0;
+    return write_frame(c, o, text ? WSF_OP_TEXT : WSF_OP_BINARY);
 }
 
-/* Writes the next queued frame; returns -1 to close the connection. */
-static int on_writeable(struct lws *wsi, srv_conn_t *c)
+/* Writes our close frame: why's code and reason, or (WS_CLOSE_NONE) the peer's close payload
+ * in o echoed. */
+static void write_close(srv_conn_t *c, const net_out_t *o)
+{
+    ws_close_t why = (ws_close_t)o->why;
+    unsigned char frame[LWS_PRE + 2 + WSF_CONTROL_MAX];
+    uint8_t *p = frame + LWS_PRE;
+    size_t len = o->len;
+    if (why != WS_CLOSE_NONE) {
+        uint16_t code = ws_close_code(why);
+        const char *reason = ws_close_reason(why);
+        size_t rl = strlen(reason);
+        p[0] = (uint8_t)(code >> 8);
+        p[1] = (uint8_t)(code & 0xff);
+        memcpy(p + 2, reason, rl);
+        len = 2 + rl;
+    } else {
+        memcpy(p, o->buf + LWS_PRE, len); /* at most WSF_CONTROL_MAX: it came in a control frame */
+    }
+    size_t h = wsf_server_header(p, len, WSF_OP_CLOSE);
+    srv_write(c, p - h, len + h);
+}
+
+int ws_writeable_net(srv_conn_t *c)
 {
     net_out_t *o = send_next(&c->base);
     if (o == NULL)
         return 0;
     int rc = 0;
     switch (o->kind) {
-    case OUT_CLOSE: {
-        /*
-         * We write the close frame ourselves and drop the socket. With this lws build, the
-         * documented lws_close_reason() + return -1 works from RECEIVE but, from
-         * SERVER_WRITEABLE, dropped the socket without sending the frame (peers saw 1006).
-         * RFC 6455 7.1.1 lets the server close TCP right after its close frame.
-         */
-        ws_close_t why = (ws_close_t)o->why;
-        uint16_t code = ws_close_code(why);
-        const char *reason = ws_close_reason(why);
-        size_t rl = strlen(reason);
-        unsigned char frame[LWS_PRE + 2 + WSF_CONTROL_MAX];
-        frame[LWS_PRE] = (unsigned char)(code >> 8);
-        frame[LWS_PRE + 1] = (unsigned char)(code & 0xff);
-        memcpy(frame + LWS_PRE + 2, reason, rl);
-        lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
-        rc = -1;
-        break;
-    }
+    case OUT_CLOSE:
+        /* RFC 6455 7.1.1: the server starts the TCP close after its close frame (and reads
+         * the client's close until the client ends its side). */
+        write_close(c, o);
+        msg_free(&o->hdr);
+        return srv_finish(c);
     case OUT_PING:
-        lws_write(wsi, o->buf + LWS_PRE, 0, LWS_WRITE_PING);
+        rc = write_frame(c, o, WSF_OP_PING);
+        break;
+    case OUT_PONG:
+        rc = write_frame(c, o, WSF_OP_PONG);
         break;
     default:
         rc = ws_write_data_net(c, o);
     }
     msg_free(&o->hdr);
     if (rc == 0 && c->base.out_head)
-        lws_callback_on_writable(wsi);
+        lws_callback_on_writable(c->base.wsi);
     return rc;
 }
 
-/*
- * The client's close frame (after lws has turned codes below 1000, 1004-1006 and 1012-2999 into
- * 1002). A valid one is echoed by lws when we return 0 (RFC 6455 5.5.1). lws passes codes of
- * 5000 and up, a one-byte payload and any reason bytes as they are: those are answered 1002, and
- * a reason that is not UTF-8 1007 (RFC 6455 7.4.1, 8.1), instead of the echo.
- */
-static int on_peer_close(struct lws *wsi, srv_conn_t *c, const uint8_t *p, size_t len)
+void ws_closed_net(srv_conn_t *c)
 {
-    c->peer_close_code = len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : WS_CODE_NO_STATUS;
-    if (len == 1 || (len >= 2 && !ws_close_code_valid(c->peer_close_code)))
-        return fail_now(wsi, c, WS_CLOSE_PROTOCOL_ERROR);
-    if (len > 2 && !wsp_utf8_valid(p + 2, len - 2))
-        return fail_now(wsi, c, WS_CLOSE_BAD_UTF8);
-    return 0;
-}
-
-/* The socket is still there for a close frame: not at EOF, no error pending. */
-static bool socket_usable(struct lws *wsi)
-{
-    uint8_t b;
-    ssize_t n = recv(lws_get_socket_fd(wsi), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-}
-
-/*
- * lws is closing an open WebSocket that neither we nor the client closed. lws refuses some frames
- * by returning -1 without setting a close reason, and then drops the socket without a close
- * frame: a control frame with a 16- or 64-bit length (a ping or close over 125 bytes) and a
- * 64-bit length with its top bit set (roles/ws/ops-ws.c, lws_ws_rx_sm). This callback comes just
- * before lws decides whether to send a close frame (core-net/close.c: close_via_role_protocol
- * sends one when a reason is set), so setting 1002 here gets it sent. Frames lws refuses with a
- * reason of its own (RSV bits, reserved opcodes, fragmented control frames, stray
- * continuations) already close 1002 and are left alone, as are a socket at EOF or in error and
- * the teardown of the thread, when no frame can or need be sent.
- */
-static void on_lws_closing(struct lws *wsi, srv_conn_t *c)
-{
-    if (c->state != CONN_WS_OPEN || c->peer_close_code != 0 || c->base.thr->stopping ||
-        lws_get_close_length(wsi) != 0 || !socket_usable(wsi))
-        return;
-    fail_now(wsi, c, WS_CLOSE_PROTOCOL_ERROR);
-}
-
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, srv_conn_t *c, void *in,
-                size_t len)
-{
-    switch (reason) {
-    case LWS_CALLBACK_ESTABLISHED:
-        on_established(wsi, c);
-        return 0;
-    case LWS_CALLBACK_RECEIVE:
-        return on_receive(wsi, c, in, len);
-    case LWS_CALLBACK_RECEIVE_PONG:
-        c->last_rx_ns = clock_now_ns();
-        return 0;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return on_writeable(wsi, c);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        return on_peer_close(wsi, c, in, len);
-    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
-        on_lws_closing(wsi, c);
-        return 0;
-    case LWS_CALLBACK_CLOSED:
-        if (c->state == CONN_WS_OPEN || c->state == CONN_WS_CLOSING) {
-            ck_pr_dec_int(&c->base.thr->ws_open);
-            c->state = CONN_WS_CLOSED; /* counted and reported once */
-            post_closed(c);
-        }
-        return 0;
-    default:
-        return 1;
+    if (c->state == CONN_WS_OPEN || c->state == CONN_WS_CLOSING) {
+        ck_pr_dec_int(&c->base.thr->ws_open);
+        c->state = CONN_WS_CLOSED; /* counted and reported once */
+        post_closed(c);
     }
 }

@@ -1,4 +1,4 @@
-/* Client data framing for RFC 6455; see wsframe.h. */
+/* RFC 6455 framing and frame parsing; see wsframe.h. */
 #include "net/wsframe.h"
 
 #include <string.h>
@@ -32,24 +32,38 @@ void wsf_mask(uint8_t *p, size_t n, const uint8_t key[4])
         p[i] ^= key[i & 3];
 }
 
+/* Writes FIN, opcode, the mask bit and the length into hdr; returns the bytes written. */
+static size_t put_header(uint8_t *hdr, size_t len, unsigned opcode, uint8_t mask_bit)
+{
+    hdr[0] = (uint8_t)(WSF_FIN | (opcode & 0x0f));
+    if (len <= WSF_LEN7_MAX) {
+        hdr[1] = (uint8_t)(mask_bit | len);
+        return 2;
+    }
+    if (len <= WSF_LEN16_MAX) {
+        hdr[1] = mask_bit | WSF_LEN16;
+        hdr[2] = (uint8_t)(len >> 8);
+        hdr[3] = (uint8_t)len;
+        return 4;
+    }
+    hdr[1] = mask_bit | WSF_LEN64;
+    for (int i = 0; i < 8; i++)
+        hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+size_t wsf_server_header(uint8_t *p, size_t len, unsigned opcode)
+{
+    uint8_t hdr[WSF_SERVER_HEADER_MAX];
+    size_t h = put_header(hdr, len, opcode, 0);
+    memcpy(p - h, hdr, h);
+    return h;
+}
+
 size_t wsf_client_frame_key(uint8_t *p, size_t len, unsigned opcode, const uint8_t key[4])
 {
     uint8_t hdr[WSF_HEADER_MAX];
-    size_t h = 2;
-    hdr[0] = (uint8_t)(WSF_FIN | (opcode & 0x0f));
-    if (len <= WSF_LEN7_MAX) {
-        hdr[1] = (uint8_t)(WSF_MASKED | len);
-    } else if (len <= WSF_LEN16_MAX) {
-        hdr[1] = WSF_MASKED | WSF_LEN16;
-        hdr[2] = (uint8_t)(len >> 8);
-        hdr[3] = (uint8_t)len;
-        h = 4;
-    } else {
-        hdr[1] = WSF_MASKED | WSF_LEN64;
-        for (int i = 0; i < 8; i++)
-            hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-        h = 10;
-    }
+    size_t h = put_header(hdr, len, opcode, WSF_MASKED);
     memcpy(hdr + h, key, WSF_KEY_BYTES);
     h += WSF_KEY_BYTES;
     memcpy(p - h, hdr, h);
@@ -101,8 +115,13 @@ static int start_frame(wsf_rx_t *r)
 {
     const uint8_t *h = r->hdr;
     uint8_t op = h[0] & 0x0f, len7 = h[1] & 0x7f;
-    if ((h[0] & 0x70) || (h[1] & WSF_MASKED))
-        return -WSF_CLOSE_PROTOCOL_ERROR; /* no extension was offered; servers never mask */
+    /* No extension was offered or accepted (RSV bits); clients always mask, servers never. */
+    if ((h[0] & 0x70) || !(h[1] & WSF_MASKED) != !r->server)
+        return -WSF_CLOSE_PROTOCOL_ERROR;
+    if (r->server) {
+        memcpy(r->key, h + header_need(h) - WSF_KEY_BYTES, WSF_KEY_BYTES);
+        r->key_pos = 0;
+    }
     uint64_t len = len7;
     if (len7 == WSF_LEN16) {
         len = (uint64_t)h[2] << 8 | h[3];
@@ -145,6 +164,18 @@ static int start_frame(wsf_rx_t *r)
     return 0;
 }
 
+/* Unmasks n bytes at p, the next of the current frame's payload (server side). */
+static void unmask(wsf_rx_t *r, uint8_t *p, size_t n)
+{
+    if (!r->server || n == 0)
+        return;
+    uint8_t k[WSF_KEY_BYTES];
+    for (int i = 0; i < WSF_KEY_BYTES; i++)
+        k[i] = r->key[(r->key_pos + i) & 3];
+    wsf_mask(p, n, k);
+    r->key_pos = (uint8_t)((r->key_pos + n) & 3);
+}
+
 int wsf_rx_next(wsf_rx_t *r, const uint8_t **p, size_t *n, wsf_chunk_t *out)
 {
     while (!r->in_frame) {
@@ -168,6 +199,7 @@ int wsf_rx_next(wsf_rx_t *r, const uint8_t **p, size_t *n, wsf_chunk_t *out)
     size_t take = r->left < *n ? (size_t)r->left : *n;
     if (r->opcode >= WSF_OP_CLOSE) {
         memcpy(r->ctl + r->ctl_len, *p, take);
+        unmask(r, r->ctl + r->ctl_len, take);
         r->ctl_len = (uint8_t)(r->ctl_len + take);
         *p += take;
         *n -= take;
@@ -187,6 +219,7 @@ int wsf_rx_next(wsf_rx_t *r, const uint8_t **p, size_t *n, wsf_chunk_t *out)
     }
     if (take == 0 && r->left > 0)
         return 0; /* a chunk is only reported with bytes, or when its frame ends */
+    unmask(r, (uint8_t *)(uintptr_t)*p, take); /* server side: the caller's writable input */
     out->kind = WSF_DATA;
     out->data = *p;
     out->len = take;

@@ -1,5 +1,6 @@
 /*
- * wsframe: RFC 6455 framing for the client side, done by us instead of libwebsockets.
+ * wsframe: RFC 6455 framing, done by us instead of libwebsockets: the client side of the
+ * outbound connections, and the parsing of what clients send to our server connections.
  *
  * lws 4.1.6 masks a client's payload one byte at a time, reads a new masking key from
  * /dev/urandom (one read() syscall) for every frame, and parses a client's incoming frames one
@@ -45,7 +46,14 @@ size_t wsf_client_frame_key(uint8_t *p, size_t len, unsigned opcode, const uint8
  */
 size_t wsf_client_frame(uint8_t *p, size_t len, unsigned opcode);
 
-/* ---- Receiving (the client side: frames from a server) -------------------------------------- */
+/*
+ * Writes the header of an unmasked (server) frame with FIN set into the bytes before p, for a
+ * payload of len bytes; returns its length (at most WSF_SERVER_HEADER_MAX). Thread: any.
+ */
+#define WSF_SERVER_HEADER_MAX 10
+size_t wsf_server_header(uint8_t *p, size_t len, unsigned opcode);
+
+/* ---- Receiving ------------------------------------------------------------------------------ */
 
 #define WSF_CONTROL_MAX 125 /* RFC 6455 5.5 */
 
@@ -84,14 +92,19 @@ typedef struct wsf_rx {
     bool first_pending; /* no chunk of the open message delivered yet */
     uint8_t ctl_len;
     uint8_t ctl[WSF_CONTROL_MAX];
+    bool server;     /* set before the first call: frames from a client, which must be masked */
+    uint8_t key[4];  /* the current frame's masking key (server) */
+    uint8_t key_pos; /* payload bytes of the current frame unmasked so far, mod 4 */
 } wsf_rx_t;
 
 /*
  * Takes bytes from *p (*n of them) until a chunk is complete: returns 1 with *out filled, 0
  * when the input is used up first, or -WSF_CLOSE_PROTOCOL_ERROR for a frame RFC 6455 forbids
- * a server to send (reserved bits or opcodes, a masked frame, a fragmented or oversized control
- * frame, a continuation out of place, a 64-bit length with its top bit set). *p and *n advance
- * past what was used. After an error the parser must not be used again. Thread: the owner.
+ * (reserved bits or opcodes, a fragmented or oversized control frame, a continuation out of
+ * place, a 64-bit length with its top bit set, and a masked frame from a server or an unmasked
+ * one from a client). *p and *n advance past what was used. With r->server set the input must
+ * be writable: a client's payload is unmasked where it lies, and data chunks point at it.
+ * After an error the parser must not be used again. Thread: the owner.
  */
 int wsf_rx_next(wsf_rx_t *r, const uint8_t **p, size_t *n, wsf_chunk_t *out);
 

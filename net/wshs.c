@@ -5,17 +5,17 @@
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 
 #include "net/wsframe.h"
 
-#define WSHS_KEY_BYTES    16
-#define WSHS_SHA1_BYTES   20
-#define WSHS_ACCEPT_CHARS 28
-#define WSHS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 1.3 */
-#define HTTP_SWITCHING    101
+#define WSHS_KEY_BYTES  16
+#define WSHS_SHA1_BYTES 20
+#define WSHS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 1.3 */
+#define HTTP_SWITCHING  101
 
 static bool has_crlf(const char *s)
 {
@@ -70,6 +70,21 @@ static void accept_for(const char *key, char *out)
     unsigned int mdlen = 0;
     EVP_Digest(in, kl + sizeof(WSHS_GUID) - 1, md, &mdlen, EVP_sha1(), NULL);
     EVP_EncodeBlock((unsigned char *)out, md, WSHS_SHA1_BYTES);
+}
+
+bool wshs_accept(const char *key, char *out)
+{
+    /* 16 bytes in base64: 22 characters of the alphabet, then "==" (RFC 6455 4.2.1 item 5). */
+    if (key == NULL || strlen(key) != WSHS_KEY_CHARS || strcmp(key + 22, "==") != 0)
+        return false;
+    for (int i = 0; i < 22; i++)
+        if (!isalnum((unsigned char)key[i]) && key[i] != '+' && key[i] != '/')
+            return false;
+    /* The last character before "==" carries 2 bits; the 4 it leaves over must be zero. */
+    if (strchr("AQgw", key[21]) == NULL)
+        return false;
+    accept_for(key, out);
+    return true;
 }
 
 /* Trims spaces and tabs around [*v, *v + *vl). */

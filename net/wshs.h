@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #define WSHS_KEY_CHARS      24   /* base64 of 16 random bytes */
+#define WSHS_ACCEPT_CHARS   28   /* base64 of a SHA-1 */
 #define WSHS_RESPONSE_MAX   8192 /* a longer response head is refused */
 #define WSHS_REQUEST_ID_MAX 64
 
@@ -21,6 +22,13 @@
  */
 int wshs_request(char *buf, size_t cap, const char *host, const char *path, const char *bearer,
                  const char *key);
+
+/*
+ * The server's side: when key is a Sec-WebSocket-Key a client may send (base64 of 16 bytes),
+ * writes the Sec-WebSocket-Accept value for it into out (WSHS_ACCEPT_CHARS + 1 bytes) and
+ * returns true.
+ */
+bool wshs_accept(const char *key, char *out);
 
 /* Fills key (WSHS_KEY_CHARS + 1 bytes) with a fresh random Sec-WebSocket-Key. */
 void wshs_new_key(char *key);

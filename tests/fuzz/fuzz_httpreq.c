@@ -11,6 +11,10 @@
  *      the same bytes.
  *   2  a Host header: the name is lower case and never longer than the header; a loopback name
  *      is always one of ours; a name is ours when it is the listen host (not a wildcard).
+ *   3  a request head (net/httphead.c): its end is found the same way in every prefix; a head
+ *      that parses has a token method, a target of visible ASCII, values without CR, LF or NUL
+ *      inside the store; a target's decoded path never holds a control byte, a "." or ".."
+ *      segment; query values decode within their bounds.
  * Any disagreement aborts.
  */
 #include <ctype.h>
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/httphead.h"
 #include "net/httpreq.h"
 
 #define BODY_MAX  4096
@@ -172,20 +177,65 @@ static void check_host(const uint8_t *data, size_t size)
     free(h);
 }
 
+static void check_head(const uint8_t *in, size_t n)
+{
+    int end = httphead_end(in, n);
+    if (end > (int)n || (end < 0 && end != -EMSGSIZE))
+        abort();
+    if (end > 0 && n > 1 && httphead_end(in, (size_t)end - 1) > 0)
+        abort(); /* the first blank line ends it: no shorter prefix is a head */
+    if (end <= 0)
+        return;
+    httphead_t h;
+    const char *why = NULL;
+    int rc = httphead_parse(&h, in, (size_t)end, &why);
+    if (rc == -EINVAL && why == NULL)
+        abort();
+    if (rc == 0) {
+        for (const char *m = h.method; *m; m++)
+            if (*m <= ' ' || *m >= 0x7f)
+                abort();
+        for (const char *t = h.target; *t; t++)
+            if (*t <= ' ' || *t >= 0x7f)
+                abort();
+        for (int i = 0; i < HH_COUNT_; i++)
+            if (h.fields[i] && strpbrk(h.fields[i], "\r\n"))
+                abort();
+        char path[256];
+        const char *query = NULL;
+        int prc = httphead_path(h.target, path, sizeof(path), &query);
+        if (prc == 0) {
+            for (const char *p = path; *p; p++)
+                if ((unsigned char)*p < ' ' || *p == 0x7f)
+                    abort();
+            if (strstr(path, "/../") || strstr(path, "/./"))
+                abort();
+            char v[64];
+            int vl = httphead_query_decode(query, strlen(query), v, sizeof(v));
+            if (vl >= (int)sizeof(v) || (vl >= 0 && (size_t)vl != strlen(v)))
+                abort();
+        }
+    }
+    httphead_free(&h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0:
         check_content_length(data + 1, size - 1);
         break;
     case 1:
         check_chunked(data + 1, size - 1);
         break;
-    default:
+    case 2:
         check_host(data + 1, size - 1);
+        break;
+    default:
+        check_head(data + 1, size - 1);
         break;
     }
     return 0;

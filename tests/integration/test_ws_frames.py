@@ -175,12 +175,7 @@ class ControlFramesTest(RawClient, SBTestCase):
         ws.send(OP_TEXT, b'"ping"}')
         self.assert_close(ws, 1002, "a new message before the last one ended")
 
-    @unittest.expectedFailure
     def test_unmasked_client_frame_closes_1002(self):
-        # Not enforceable with lws 4.1.6 as a library: lws_ws_rx_sm (roles/ws/ops-ws.c) keeps
-        # the mask bit in a private field (ws->this_frame_masked), takes masked and unmasked
-        # frames alike, and hands RECEIVE the same payload either way; no callback or public
-        # call tells them apart. See net/DESIGN.md "Client frames lws parses".
         ws = self.raw("page")
         ws.send(OP_TEXT, b'{"type":"ping"}', mask=False)
         op, payload = ws.recv_frame()

@@ -2,8 +2,8 @@
  * The server side of net/ over real sockets, with a whole-request deadline short enough for a
  * unit test (net_config_t.request_timeout_ms; the service uses NET_REQUEST_TIMEOUT_MS): a
  * request trickled a byte at a time is answered 408 and closed at its deadline, however often
- * bytes arrive; one still in its head is closed; a keep-alive connection gets a fresh deadline
- * for each request.
+ * bytes arrive, even one still in its head; a keep-alive connection gets a fresh deadline for
+ * each request.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -130,7 +130,7 @@ TEST(httpsrv_trickled_body_gets_408_at_its_deadline)
     finish();
 }
 
-TEST(httpsrv_unfinished_head_is_closed)
+TEST(httpsrv_unfinished_head_gets_408_and_is_closed)
 {
     start();
     int fd = connect_local();
@@ -139,6 +139,8 @@ TEST(httpsrv_unfinished_head_is_closed)
     char buf[RESP_MAX];
     bool eof = false;
     read_for(fd, buf, sizeof(buf), GIVE_UP_MS, &eof, NULL);
+    ASSERT(strncmp(buf, "HTTP/1.1 408 ", 13) == 0);
+    ASSERT(strstr(buf, "\"request_timeout\"") != NULL);
     ASSERT(eof);
     ASSERT_LT(now_ms() - t0, DEADLINE_MS * 4);
     close(fd);

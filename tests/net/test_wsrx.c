@@ -1,6 +1,6 @@
-/* Tests of the client-side frame parser (net/wsframe.h) and the opening handshake (net/wshs.h):
- * RFC 6455 examples, every split of the input, fragmentation with control frames between,
- * protocol errors, and the Sec-WebSocket-Accept of RFC 6455 1.3. */
+/* Tests of the frame parser (net/wsframe.h), as a client and as a server, and the opening
+ * handshake (net/wshs.h): RFC 6455 examples, every split of the input, fragmentation with
+ * control frames between, protocol errors, and the Sec-WebSocket-Accept of RFC 6455 1.3. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,11 +22,15 @@ typedef struct collected {
     int error;
 } collected_t;
 
-static void feed(const uint8_t *in, size_t n, size_t step, collected_t *c)
+static void feed_as(const uint8_t *src, size_t n, size_t step, bool server, collected_t *c)
 {
     memset(c, 0, sizeof(*c));
     wsf_rx_t r;
     memset(&r, 0, sizeof(r));
+    r.server = server;
+    uint8_t in[RX_TEST_OUT_MAX + 16];
+    ASSERT(n <= sizeof(in));
+    memcpy(in, src, n); /* a server unmasks in place */
     for (size_t off = 0; off < n;) {
         size_t piece = n - off < step ? n - off : step;
         const uint8_t *p = in + off;
@@ -61,6 +65,11 @@ static void feed(const uint8_t *in, size_t n, size_t step, collected_t *c)
         ASSERT_EQ(left, 0);
         off += piece;
     }
+}
+
+static void feed(const uint8_t *in, size_t n, size_t step, collected_t *c)
+{
+    feed_as(in, n, step, false, c);
 }
 
 TEST(wsrx_rfc6455_examples_at_every_split)
@@ -229,4 +238,51 @@ TEST(wshs_request_format)
     ASSERT_EQ(wshs_request(buf, 20, "h", "/", NULL, key), -ENOSPC);
     n = wshs_request(buf, sizeof(buf), "h", "/", NULL, key);
     ASSERT(n > 0 && strstr(buf, "Authorization") == NULL);
+}
+
+TEST(wsrx_server_unmasks_client_frames_at_every_split)
+{
+    /* RFC 6455 5.7: a masked "Hello", then a masked ping "Hi" and a fragmented masked text. */
+    static const uint8_t in[] = {0x81,    0x85, 0x37, 0xfa, 0x21, 0x3d,    0x7f,   0x9f,    0x4d,
+                                 0x51,    0x58, 0x89, 0x82, 0x01, 0x02,    0x03,   0x04,    'H' ^ 1,
+                                 'i' ^ 2, 0x01, 0x81, 9,    9,    9,       9,      'a' ^ 9, 0x80,
+                                 0x82,    1,    1,    1,    1,    'b' ^ 1, 'c' ^ 1};
+    collected_t *c = calloc(1, sizeof(*c));
+    for (size_t step = 1; step <= sizeof(in); step++) {
+        feed_as(in, sizeof(in), step, true, c);
+        ASSERT_EQ(c->error, 0);
+        ASSERT_EQ(c->len, 8);
+        ASSERT(memcmp(c->data, "Helloabc", 8) == 0);
+        ASSERT_EQ(c->messages, 2);
+        ASSERT_EQ(c->pings, 1);
+        ASSERT_EQ(c->ctl_len, 2);
+        ASSERT(memcmp(c->ctl, "Hi", 2) == 0);
+    }
+    free(c);
+}
+
+TEST(wsrx_server_refuses_unmasked_client_frames)
+{
+    static const uint8_t text[] = {0x81, 0x02, 'h', 'i'};
+    static const uint8_t ping[] = {0x89, 0x00};
+    collected_t *c = calloc(1, sizeof(*c));
+    feed_as(text, sizeof(text), 1, true, c);
+    ASSERT_EQ(c->error, -WSF_CLOSE_PROTOCOL_ERROR);
+    ASSERT_EQ(c->len, 0);
+    feed_as(ping, sizeof(ping), 2, true, c);
+    ASSERT_EQ(c->error, -WSF_CLOSE_PROTOCOL_ERROR);
+    free(c);
+}
+
+TEST(wshs_accept_checks_the_key)
+{
+    char out[WSHS_ACCEPT_CHARS + 1];
+    ASSERT(wshs_accept("dGhlIHNhbXBsZSBub25jZQ==", out)); /* RFC 6455 1.3 */
+    ASSERT_STR_EQ(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    ASSERT(!wshs_accept(NULL, out));
+    ASSERT(!wshs_accept("", out));
+    ASSERT(!wshs_accept("dGhlIHNhbXBsZSBub25jZQ=", out));  /* 23 characters */
+    ASSERT(!wshs_accept("dGhlIHNhbXBsZSBub25jZQ=x", out)); /* no "==" */
+    ASSERT(!wshs_accept("dGhlIHNhbXBsZSBub25j*Q==", out)); /* not base64 */
+    ASSERT(!wshs_accept("dGhlIHNhbXBsZSBub25jZR==", out)); /* stray low bits */
 }
