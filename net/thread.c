@@ -9,7 +9,7 @@
  * thread therefore owns a socket bound with SO_REUSEPORT to the same address; the kernel spreads
  * new connections over them by hash, no thread hands sockets to another, and a connection lives
  * on one thread for its whole life. Accepted sockets are given to libwebsockets with
- * lws_adopt_descriptor_vhost().
+ * lws_adopt_descriptor_vhost() as raw sockets: srv.c and its parts read HTTP and WebSocket.
  */
 #include <arpa/inet.h>
 #include <ck_pr.h>

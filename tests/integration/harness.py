@@ -170,7 +170,7 @@ def base_env(extra=None):
     return env
 
 
-_LISTENING_TEXT = re.compile(r"listening on http://([^/\s]+):(\d+)/")
+_LISTENING_TEXT = re.compile(r"listening on https?://([^/\s]+):(\d+)/")
 _LISTENING_URL = re.compile(r"https?://([^/\s]+):(\d+)/$")
 
 

@@ -528,3 +528,38 @@ class ForwardedForTest(SBTestCase):
         # A chain of trusted proxies alone still names a loopback client.
         r = self.server.get("/api/calls", headers={"X-Forwarded-For": "127.0.0.1"})
         self.assertEqual(r.status, 200, r)
+
+
+class TlsServeTest(SBTestCase):
+    """SWITCHBOARD_TLS_CERT/KEY: the service speaks HTTPS and WSS itself (SPEC 2.1), with the
+    same JSON errors and WebSocket rules as in plain text."""
+
+    async def test_https_and_wss(self):
+        import ssl
+        import subprocess
+        import tempfile
+        import websockets
+        with tempfile.TemporaryDirectory() as d:
+            cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                           check=True, capture_output=True)
+            s = self.own_server({"SWITCHBOARD_TLS_CERT": cert, "SWITCHBOARD_TLS_KEY": key})
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            for method, path, status in (("GET", "/healthz", 200), ("FOO", "/healthz", 405),
+                                         ("GET", "/nope", 404)):
+                c = http.client.HTTPSConnection(s.host, s.port, context=ctx, timeout=5)
+                c.request(method, path)
+                r = c.getresponse()
+                body = json.loads(r.read())
+                self.assertEqual(r.status, status, body)
+                if status != 200:
+                    self.assertIn("code", body["error"])
+                c.close()
+            url = "wss://%s:%d/ws/page?sessionId=tls_page_01" % (s.host, s.port)
+            async with websockets.connect(url, ssl=ctx) as ws:
+                await ws.send('{"type":"ping"}')
+                self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 5)),
+                                 {"type": "pong"})
