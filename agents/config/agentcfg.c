@@ -14,7 +14,10 @@
  *    missing from a given hours object is closed, as is a day given as null. "24:00" is allowed
  *    as a closing time;
  *  - voice defaults to "marin", instructions_extra to NULL, pages and mcpServers to none;
- *  - tools.voice, tools.chat and tools.agent default to ["*"] each; [] exposes no tool.
+ *  - tools.voice, tools.chat and tools.agent default to ["*"] each; [] exposes no tool;
+ *    tools.phone to getNextResponseFromSupervisor, transferCall and endCall; tools.postcall to
+ *    ["<postcall.crm>__*"], or none without a CRM;
+ *  - phone, postcall and the tenant keys (publicKey, apiSecret, ...): tenantkeys.c.
  * An MCP server may also carry "type" ("stdio" with command, "http" or "streamable-http" with
  * url) because configs copied from other MCP clients have it.
  */
@@ -32,6 +35,7 @@
 #include <unistd.h>
 
 #include "agents/config/cfgparse.h"
+#include "agents/config/tenantkeys.h"
 #include "base/util.h"
 
 const agentcfg_t *g_agentcfg;
@@ -531,13 +535,14 @@ static int parse_mcp_servers(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
     return 0;
 }
 
-/* tools.<key>: an array of patterns, or ["*"] when left out. */
-static int parse_globs(cfgparse_t *p, const cJSON *tools, const char *key, agent_tool_globs_t *g)
+/* tools.<key>: an array of patterns, or the n_defaults defaults when left out. */
+static int parse_globs(cfgparse_t *p, const cJSON *tools, const char *key,
+                       const char *const *defaults, size_t n_defaults, agent_tool_globs_t *g)
 {
     if (tools == NULL || cfgparse_get(tools, key) == NULL) {
-        g->globs = xmalloc(sizeof(char *));
-        g->globs[0] = xstrdup("*");
-        g->n = 1;
+        g->globs = xcalloc(n_defaults + 1, sizeof(char *));
+        for (g->n = 0; g->n < n_defaults; g->n++)
+            g->globs[g->n] = xstrdup(defaults[g->n]);
         return 0;
     }
     return cfgparse_strv(p, tools, key, glob_ok, "an array of tool name patterns",
@@ -546,19 +551,28 @@ static int parse_globs(cfgparse_t *p, const cJSON *tools, const char *key, agent
                          &g->globs, &g->n);
 }
 
+/* The tools offered on each surface; postcall's default needs postcall.crm (parsed before). */
 static int parse_tools(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    static const char *const keys[] = {"voice", "chat", "agent", NULL};
+    static const char *const keys[] = {"voice", "chat", "agent", "phone", "postcall", NULL};
+    static const char *const any[] = {"*"};
+    static const char *const phone[] = {"getNextResponseFromSupervisor", "transferCall", "endCall"};
     const cJSON *j = cfgparse_get(root, "tools");
     size_t saved = cfgparse_path_key(p, "tools");
+    char crm_glob[ALIAS_MAX_CHARS + 4];
+    const char *crm[] = {crm_glob};
     int rc;
 
+    snprintf(crm_glob, sizeof(crm_glob), "%s__*", ac->postcall.crm ? ac->postcall.crm : "");
     if (j != NULL && !cJSON_IsObject(j))
         return cfgparse_fail_type(p, j, "an object");
     if ((j != NULL && (rc = cfgparse_check_keys(p, j, keys)) != 0) ||
-        (rc = parse_globs(p, j, "voice", &ac->tools_voice)) != 0 ||
-        (rc = parse_globs(p, j, "chat", &ac->tools_chat)) != 0 ||
-        (rc = parse_globs(p, j, "agent", &ac->tools_agent)) != 0)
+        (rc = parse_globs(p, j, "voice", any, 1, &ac->tools_voice)) != 0 ||
+        (rc = parse_globs(p, j, "chat", any, 1, &ac->tools_chat)) != 0 ||
+        (rc = parse_globs(p, j, "agent", any, 1, &ac->tools_agent)) != 0 ||
+        (rc = parse_globs(p, j, "phone", phone, ARRAY_LEN(phone), &ac->tools_phone)) != 0 ||
+        (rc = parse_globs(p, j, "postcall", crm, ac->postcall.crm ? 1 : 0, &ac->tools_postcall)) !=
+            0)
         return rc;
     cfgparse_path_pop(p, saved);
     return 0;
@@ -566,9 +580,25 @@ static int parse_tools(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 
 static int parse_root(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    static const char *const keys[] = {
-        "company", "brief",      "brief_file", "services", "hours", "voice", "instructions_extra",
-        "pages",   "mcpServers", "tools",      NULL};
+    static const char *const keys[] = {"company",
+                                       "brief",
+                                       "brief_file",
+                                       "services",
+                                       "hours",
+                                       "voice",
+                                       "instructions_extra",
+                                       "pages",
+                                       "mcpServers",
+                                       "tools",
+                                       "phone",
+                                       "postcall",
+                                       "publicKey",
+                                       "apiSecret",
+                                       "jwtSecret",
+                                       "allowedOrigins",
+                                       "phoneNumbers",
+                                       "maxSessions",
+                                       NULL};
     int rc;
 
     if (!cJSON_IsObject(root))
@@ -581,7 +611,8 @@ static int parse_root(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
         (rc = cfgparse_get_string(p, root, "instructions_extra", false, NULL, "a string",
                                   &ac->instructions_extra)) != 0 ||
         (rc = parse_pages(p, root, ac)) != 0 || (rc = parse_mcp_servers(p, root, ac)) != 0 ||
-        (rc = parse_tools(p, root, ac)) != 0)
+        (rc = tenantkeys_parse_calls(p, root, ac)) != 0 || (rc = parse_tools(p, root, ac)) != 0 ||
+        (rc = tenantkeys_parse_access(p, root, ac)) != 0)
         return rc;
     if (ac->company_phone == NULL)
         ac->company_phone = xstrdup("");
@@ -692,6 +723,9 @@ void agentcfg_free(agentcfg_t *ac)
     cfgparse_strv_free(ac->tools_voice.globs, ac->tools_voice.n);
     cfgparse_strv_free(ac->tools_chat.globs, ac->tools_chat.n);
     cfgparse_strv_free(ac->tools_agent.globs, ac->tools_agent.n);
+    cfgparse_strv_free(ac->tools_phone.globs, ac->tools_phone.n);
+    cfgparse_strv_free(ac->tools_postcall.globs, ac->tools_postcall.n);
+    tenantkeys_free(ac);
     memset(ac, 0, sizeof(*ac));
 }
 
