@@ -24,6 +24,7 @@
 #include "agents/page/page.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
+#include "agents/tenant/tenant.h"
 #include "agents/voice/voice.h"
 #include "agents/web/web.h"
 #include "base/config.h"
@@ -161,6 +162,7 @@ int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t er
     started_ns = clock_now_ns();
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
+    metrics_register_text_fn(tenants_metrics, NULL);
     /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
      * keeps the server keys, which the actors that use them get a copy of at spawn. */
     store_keys_t keys;
@@ -207,6 +209,11 @@ int agents_stop(void)
     int rc = store_close(A.store); /* waits for the last holder, then closes the file */
     A.store = NULL;
     return rc;
+}
+
+void agents_reload(void)
+{
+    tenants_reload();
 }
 
 /* Frees what outlives the actors (main, after sched_stop()). */

@@ -46,6 +46,11 @@ void agents_stop_clients(uint64_t wait_ms);
  * closed cleanly (every record written), -ETIMEDOUT when an actor still held it.
  */
 int agents_stop(void);
+/*
+ * Re-reads the tenant files (SIGHUP, a change in the directory; SPEC 16): live calls keep their
+ * snapshot, new ones get the new. Thread: main, while the service runs.
+ */
+void agents_reload(void);
 /* Frees what the actors shared (the upstream configuration), after sched_stop(). */
 void agents_free(void);
 
