@@ -213,7 +213,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     /* The database first (inside): a bad SWITCHBOARD_DB stops start-up before anything listens. */
-    if (agents_start(&pinned->cfg, cfg.db_path, err, sizeof(err)) != 0) {
+    if (agents_start(cfg.db_path, err, sizeof(err)) != 0) {
         startup_failed(cfg.log_format, err);
         sched_stop(ACTOR_STOP_WAIT_MS);
         agents_free();
@@ -238,7 +238,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     /* MCP clients need the network threads (child processes, HTTP). */
-    if (agents_start_clients(&pinned->cfg) != 0) {
+    if (agents_start_clients() != 0) {
         startup_failed(cfg.log_format, "cannot start the MCP clients");
         agents_stop_clients(MCP_STOP_WAIT_MS);
         net_stop();

@@ -45,7 +45,6 @@ static struct {
     actor_t *pool;
     actor_t *chat;
     bool web;
-    char *session_update;
 } A;
 
 static voice_deps_t voice_deps;
@@ -124,11 +123,8 @@ static void add_routes(void)
         net_add_http_route(&http_routes[i]);
     store_add_routes(A.store);
 
-    voice_deps = (voice_deps_t){.gate = A.gate,
-                                .router = A.router,
-                                .pool = A.pool,
-                                .store = A.store,
-                                .session_update = A.session_update};
+    voice_deps =
+        (voice_deps_t){.gate = A.gate, .router = A.router, .pool = A.pool, .store = A.store};
     agentrun_deps = (agentrun_deps_t){.pool = A.pool, .store = A.store};
     ws_routes[0].max_text_bytes = (size_t)g_config->max_control_bytes;
     ws_routes[0].max_binary_bytes = (size_t)g_config->max_audio_bytes;
@@ -157,7 +153,7 @@ static void stop_actor(actor_t **a)
     *a = NULL;
 }
 
-int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t errlen)
+int agents_start(const char *db_path, char *err, size_t errlen)
 {
     started_ns = clock_now_ns();
     metrics_register_gauge_fn("switchboard_mailbox_depth",
@@ -168,7 +164,6 @@ int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t er
     store_keys_t keys;
     if (store_open(db_path, &A.store, &keys, err, errlen) != 0)
         return -1;
-    A.session_update = voice_session_update_new(ac);
     A.gate = gate_spawn(keys.user_key);
     sodium_memzero(&keys, sizeof(keys));
     A.router = A.gate ? router_spawn() : NULL;
@@ -187,9 +182,15 @@ int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t er
     return 0;
 }
 
-int agents_start_clients(const agentcfg_t *ac)
+int agents_start_clients(void)
 {
-    return mcp_start_all(ac) == 0 ? 0 : -1;
+    tenant_t **all;
+    size_t n = tenants_list(&all);
+    int rc = mcp_start_all(all, n);
+    for (size_t i = 0; i < n; i++)
+        tenant_unref(all[i]);
+    free(all);
+    return rc == 0 ? 0 : -1;
 }
 
 void agents_stop_clients(uint64_t wait_ms)
@@ -219,6 +220,4 @@ void agents_reload(void)
 /* Frees what outlives the actors (main, after sched_stop()). */
 void agents_free(void)
 {
-    free(A.session_update);
-    A.session_update = NULL;
 }

@@ -71,6 +71,9 @@ tenant_t *tenants_sole(void);
  * array (*out; free it after dropping the references). Returns how many. Thread: any.
  */
 size_t tenants_list(tenant_t ***out);
+/* The tenant of a request that names none: the only one, else `default` (a reference), else
+ * NULL. Thread: any. */
+tenant_t *tenants_default(void);
 /* How many tenants are served. Thread: any. */
 size_t tenants_count(void);
 /* Whether origin is in some tenant's allowedOrigins (compared without case). Thread: any. */

@@ -249,6 +249,12 @@ tenant_t *tenants_sole(void)
     return t;
 }
 
+tenant_t *tenants_default(void)
+{
+    tenant_t *t = tenants_sole();
+    return t ? t : tenants_get(TENANT_DEFAULT_ID);
+}
+
 size_t tenants_list(tenant_t ***out)
 {
     *out = NULL;
