@@ -131,7 +131,7 @@ void voicetools_call_start(session_t *s)
     char hex[RECORD_ID_BYTES * 2 + 1];
     sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
     snprintf(s->record_id, sizeof(s->record_id), "call_%s", hex);
-    store_call_start(s->store, s->record_id, s->session_id, now_ms());
+    store_call_start(s->store, s->record_id, s->session_id, s->tenant->id, now_ms());
 }
 
 void voicetools_call_end(session_t *s, const char *end_reason)
