@@ -291,7 +291,8 @@ FUZZ_DEPS_query           := net/query.c net/httphead.c base/util.c base/sbuf.c
 FUZZ_DEPS_url             := net/url.c base/util.c
 FUZZ_DEPS_httpreq         := net/httpreq.c net/httphead.c base/sbuf.c base/util.c
 FUZZ_DEPS_jwt             := agents/auth/jwtauth.c base/util.c
-FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_demo.c base/util.c
+FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_demo.c \
+                             agents/config/cfgparse.c agents/config/tenantkeys.c base/util.c
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
 FUZZ_DEPS_mcpproto        := agents/mcp/mcpproto.c agents/tools/tools.c mailbox/msg.c \
                              base/sbuf.c base/util.c

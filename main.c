@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "actors/sched.h"
-#include "agents/config/agentcfg.h"
 #include "agents/agents.h"
 #include "agents/mcp/mcp.h"
+#include "agents/tenant/tenant.h"
+#include "agents/tenant/tenantwatch.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -29,7 +31,16 @@
 #define MCP_STOP_WAIT_MS   (2 * MCP_STOP_GRACE_MS + 500) /* close stdin, SIGTERM, SIGKILL */
 
 static config_t cfg;
-static agentcfg_t agentcfg;
+static tenant_t *pinned; /* the default tenant (or the first): what is not per-tenant yet uses it */
+
+/* main's loop: the signals and the tenant files' watch (SPEC 3 shutdown, 16 reload). */
+static struct {
+    uv_loop_t loop;
+    uv_signal_t term, intr, hup;
+    tenantwatch_t watch;
+    bool watching;
+    int stop_signal;
+} M;
 
 /*
  * The log format as the environment names it, for start-up failures before the configuration is
@@ -80,10 +91,81 @@ static void wait_for_ws_close(uint64_t timeout_ms)
         usleep(POLL_MS * 1000);
 }
 
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    M.stop_signal = signum;
+    uv_stop(&M.loop);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    log_info("tenant.reload", LOG_S("why", "SIGHUP"));
+    agents_reload();
+}
+
+static void on_files_changed(void *arg)
+{
+    (void)arg;
+    log_info("tenant.reload", LOG_S("why", "files changed"));
+    agents_reload();
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/*
+ * Runs main's loop until SIGTERM or SIGINT: SIGHUP and a change to the tenant files reload the
+ * tenants meanwhile. sigs (blocked in every thread) is unblocked in main only, so the signals
+ * come here. A watch that cannot start (no inotify) is logged; SIGHUP still reloads.
+ */
+static void wait_for_stop(const sigset_t *sigs)
+{
+    uv_loop_init(&M.loop);
+    uv_signal_init(&M.loop, &M.term);
+    uv_signal_init(&M.loop, &M.intr);
+    uv_signal_init(&M.loop, &M.hup);
+    uv_signal_start(&M.term, on_stop_signal, SIGTERM);
+    uv_signal_start(&M.intr, on_stop_signal, SIGINT);
+    uv_signal_start(&M.hup, on_hup, SIGHUP);
+    bool is_dir = false;
+    const char *src = tenants_source(&is_dir);
+    if (src != NULL) {
+        int rc = tenantwatch_start(&M.watch, &M.loop, src, is_dir, on_files_changed, NULL);
+        if (rc != 0)
+            log_warn("tenant.watch_unavailable", LOG_S("path", src),
+                     LOG_S("error", uv_strerror(rc)));
+        M.watching = rc == 0;
+    }
+    pthread_sigmask(SIG_UNBLOCK, sigs, NULL);
+    uv_run(&M.loop, UV_RUN_DEFAULT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    if (M.watching)
+        tenantwatch_close(&M.watch);
+    uv_walk(&M.loop, close_handle, NULL);
+    uv_run(&M.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&M.loop);
+}
+
 int main(void)
 {
     char err[512];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Every thread inherits this mask; main unblocks them for its own loop once the others
+     * run, so only main sees SIGTERM, SIGINT and SIGHUP (a SIGHUP before that waits). */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     log_format_t early = log_format_from_env();
     log_init(LOG_INFO, early);
     if (config_from_env(&cfg, ncpu > 0 ? (int)ncpu : 1, err, sizeof(err)) != 0) {
@@ -92,12 +174,26 @@ int main(void)
     }
     g_config = &cfg;
     log_init(cfg.log_level, cfg.log_format);
-    if (agentcfg_load(&agentcfg, cfg.config_path, err, sizeof(err)) != 0) {
+    if (sodium_init() < 0) {
+        startup_failed(cfg.log_format, "libsodium failed to initialise");
+        return EXIT_FAILURE;
+    }
+    /* Before any other thread: the registry's first table is published without readers. */
+    if (tenants_load(cfg.config_path, err, sizeof(err)) != 0) {
         startup_failed(cfg.log_format, err);
         config_free(&cfg);
         return EXIT_CONFIG;
     }
-    g_agentcfg = &agentcfg;
+    pinned = tenants_get(TENANT_DEFAULT_ID);
+    if (pinned == NULL) {
+        tenant_t **all;
+        size_t n = tenants_list(&all);
+        pinned = all[0];
+        for (size_t i = 1; i < n; i++)
+            tenant_unref(all[i]);
+        free(all);
+    }
+    g_agentcfg = &pinned->cfg;
     config_print(&cfg, stderr);
 
     if (raise_nofile() != 0) {
@@ -107,18 +203,6 @@ int main(void)
         startup_failed(cfg.log_format, err);
         return EXIT_FAILURE;
     }
-    if (sodium_init() < 0) {
-        startup_failed(cfg.log_format, "libsodium failed to initialise");
-        return EXIT_FAILURE;
-    }
-
-    /* Every thread inherits this mask: only main's sigwait() sees SIGTERM/SIGINT. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     metrics_init();
     sched_config_t sc = {.workers = cfg.workers,
@@ -129,7 +213,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     /* The database first (inside): a bad SWITCHBOARD_DB stops start-up before anything listens. */
-    if (agents_start(&agentcfg, cfg.db_path, err, sizeof(err)) != 0) {
+    if (agents_start(cfg.db_path, err, sizeof(err)) != 0) {
         startup_failed(cfg.log_format, err);
         sched_stop(ACTOR_STOP_WAIT_MS);
         agents_free();
@@ -154,7 +238,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     /* MCP clients need the network threads (child processes, HTTP). */
-    if (agents_start_clients(&agentcfg) != 0) {
+    if (agents_start_clients() != 0) {
         startup_failed(cfg.log_format, "cannot start the MCP clients");
         agents_stop_clients(MCP_STOP_WAIT_MS);
         net_stop();
@@ -176,11 +260,9 @@ int main(void)
         fprintf(stderr, "listening on %s\n", url);
     }
 
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    wait_for_stop(&sigs);
     uint64_t t0 = clock_now_ns();
-    log_info("drain.start", LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+    log_info("drain.start", LOG_S("signal", M.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT"),
              LOG_I("websockets", net_ws_open_count()));
     net_drain();
     wait_for_ws_close(DRAIN_WAIT_MS);
@@ -192,7 +274,8 @@ int main(void)
     log_info("drain.done", LOG_I("ms", (clock_now_ns() - t0) / NS_PER_MS),
              LOG_I("actors_left", leaked), LOG_I("store_closed", store_rc == 0));
     agents_free(); /* no upstream actor is left to send the session.update */
-    agentcfg_free(&agentcfg);
+    tenant_unref(pinned);
+    tenants_destroy();
     config_free(&cfg);
     metrics_destroy();
     return 0;

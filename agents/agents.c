@@ -24,6 +24,7 @@
 #include "agents/page/page.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
+#include "agents/tenant/tenant.h"
 #include "agents/voice/voice.h"
 #include "agents/web/web.h"
 #include "base/config.h"
@@ -44,7 +45,6 @@ static struct {
     actor_t *pool;
     actor_t *chat;
     bool web;
-    char *session_update;
 } A;
 
 static voice_deps_t voice_deps;
@@ -123,11 +123,8 @@ static void add_routes(void)
         net_add_http_route(&http_routes[i]);
     store_add_routes(A.store);
 
-    voice_deps = (voice_deps_t){.gate = A.gate,
-                                .router = A.router,
-                                .pool = A.pool,
-                                .store = A.store,
-                                .session_update = A.session_update};
+    voice_deps =
+        (voice_deps_t){.gate = A.gate, .router = A.router, .pool = A.pool, .store = A.store};
     agentrun_deps = (agentrun_deps_t){.pool = A.pool, .store = A.store};
     ws_routes[0].max_text_bytes = (size_t)g_config->max_control_bytes;
     ws_routes[0].max_binary_bytes = (size_t)g_config->max_audio_bytes;
@@ -156,17 +153,17 @@ static void stop_actor(actor_t **a)
     *a = NULL;
 }
 
-int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t errlen)
+int agents_start(const char *db_path, char *err, size_t errlen)
 {
     started_ns = clock_now_ns();
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
+    metrics_register_text_fn(tenants_metrics, NULL);
     /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
      * keeps the server keys, which the actors that use them get a copy of at spawn. */
     store_keys_t keys;
     if (store_open(db_path, &A.store, &keys, err, errlen) != 0)
         return -1;
-    A.session_update = voice_session_update_new(ac);
     A.gate = gate_spawn(keys.user_key);
     sodium_memzero(&keys, sizeof(keys));
     A.router = A.gate ? router_spawn() : NULL;
@@ -185,9 +182,15 @@ int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t er
     return 0;
 }
 
-int agents_start_clients(const agentcfg_t *ac)
+int agents_start_clients(void)
 {
-    return mcp_start_all(ac) == 0 ? 0 : -1;
+    tenant_t **all;
+    size_t n = tenants_list(&all);
+    int rc = mcp_start_all(all, n);
+    for (size_t i = 0; i < n; i++)
+        tenant_unref(all[i]);
+    free(all);
+    return rc == 0 ? 0 : -1;
 }
 
 void agents_stop_clients(uint64_t wait_ms)
@@ -209,9 +212,12 @@ int agents_stop(void)
     return rc;
 }
 
+void agents_reload(void)
+{
+    tenants_reload();
+}
+
 /* Frees what outlives the actors (main, after sched_stop()). */
 void agents_free(void)
 {
-    free(A.session_update);
-    A.session_update = NULL;
 }

@@ -36,9 +36,9 @@
  * Opens the database at db_path, spawns the long-lived actors and registers their routes with
  * net. Returns 0, or -1 with a message in err (what was started is stopped again).
  */
-int agents_start(const agentcfg_t *ac, const char *db_path, char *err, size_t errlen);
-/* Starts the MCP clients (they need the network threads). Returns 0 or -1. */
-int agents_start_clients(const agentcfg_t *ac);
+int agents_start(const char *db_path, char *err, size_t errlen);
+/* Starts the MCP clients of every tenant (they need the network threads). Returns 0 or -1. */
+int agents_start_clients(void);
 /* Shuts the MCP clients down politely, waiting at most wait_ms (before net_stop()). */
 void agents_stop_clients(uint64_t wait_ms);
 /*
@@ -46,6 +46,11 @@ void agents_stop_clients(uint64_t wait_ms);
  * closed cleanly (every record written), -ETIMEDOUT when an actor still held it.
  */
 int agents_stop(void);
+/*
+ * Re-reads the tenant files (SIGHUP, a change in the directory; SPEC 16): live calls keep their
+ * snapshot, new ones get the new. Thread: main, while the service runs.
+ */
+void agents_reload(void);
 /* Frees what the actors shared (the upstream configuration), after sched_stop(). */
 void agents_free(void);
 

@@ -67,6 +67,7 @@ typedef enum {
     VAR_LOG_LEVEL,   /* word of level_words */
     VAR_LOG_FORMAT,  /* word of format_words */
     VAR_FILE,        /* path of a readable regular file */
+    VAR_FILE_OR_DIR, /* a readable regular file or a directory (SWITCHBOARD_CONFIG, SPEC 16) */
     VAR_SECRET,      /* any text without control characters; never echoed */
     VAR_URL,         /* URL whose scheme is one of schemes */
     VAR_URL_NOSLASH, /* VAR_URL without trailing slashes */
@@ -141,7 +142,7 @@ static const config_var_t config_vars[] = {
     MS_VAR("SWITCHBOARD_TOOL_TIMEOUT_MS", tool_timeout_ms, "15000"),
     MS_VAR("SWITCHBOARD_MCP_CALL_TIMEOUT_MS", mcp_call_timeout_ms, "30000"),
     SECS_VAR("SWITCHBOARD_UPSTREAM_RECYCLE_S", upstream_recycle_s, "3300"),
-    STR_VAR("SWITCHBOARD_CONFIG", VAR_FILE, config_path, NULL),
+    STR_VAR("SWITCHBOARD_CONFIG", VAR_FILE_OR_DIR, config_path, NULL),
     STR_VAR("SWITCHBOARD_DB", VAR_PATH, db_path, "var/switchboard.db"),
     STR_VAR("SWITCHBOARD_API_SECRET", VAR_SECRET, api_secret, NULL),
     STR_VAR("SWITCHBOARD_JWT_SECRET", VAR_SECRET, jwt_secret, NULL),
@@ -388,7 +389,7 @@ static const char *origin_check(const char *s, size_t len)
  * Opens path the way its user will (read-only, not blocking on a FIFO) and checks that it is a
  * regular file. Returns NULL when readable, else why not.
  */
-static const char *file_check(const char *path)
+static const char *file_check(const char *path, bool dir_ok)
 {
     struct stat st;
     const char *why = NULL;
@@ -398,8 +399,8 @@ static const char *file_check(const char *path)
         return strerror(errno);
     if (fstat(fd, &st) != 0)
         why = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        why = "not a regular file";
+    else if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
+        why = dir_ok ? "not a regular file or a directory" : "not a regular file";
     close(fd);
     return why;
 }
@@ -528,7 +529,8 @@ static int config_parse_var(config_t *c, const config_var_t *v, const char *val,
         return 0;
     }
     case VAR_FILE:
-        why = file_check(val);
+    case VAR_FILE_OR_DIR:
+        why = file_check(val, v->kind == VAR_FILE_OR_DIR);
         if (why != NULL)
             return config_fail(err, errlen, v, val, "cannot read the file: %s", why);
         *var_str(c, v) = xstrdup(val);
@@ -677,6 +679,7 @@ static void var_value_text(const config_t *c, const config_var_t *v, sbuf_t *b)
         break;
     case VAR_HOST:
     case VAR_FILE:
+    case VAR_FILE_OR_DIR:
     case VAR_URL:
     case VAR_URL_NOSLASH:
     case VAR_MODEL:
@@ -724,6 +727,7 @@ void config_free(config_t *c)
         switch (v->kind) {
         case VAR_HOST:
         case VAR_FILE:
+        case VAR_FILE_OR_DIR:
         case VAR_SECRET:
         case VAR_URL:
         case VAR_URL_NOSLASH:

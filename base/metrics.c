@@ -37,6 +37,7 @@
 
 #define METRICS_FAMILY_MAX_LABELS 2
 #define METRICS_MAX_GAUGE_FNS     32
+#define METRICS_MAX_TEXT_FNS      8
 #define METRICS_OTHER_LABEL       "other" /* label value of a full family's overflow child */
 #define METRICS_NUM_MAX_BYTES     64      /* a formatted double or uint64 with room to spare */
 #define METRICS_FRAC_DIGITS       9       /* nanoseconds as a decimal fraction of a second */
@@ -125,6 +126,14 @@ typedef struct gauge_fn_reg {
 /* [immutable once threads start]: registration happens during start-up only. */
 static gauge_fn_reg_t gauge_fns[METRICS_MAX_GAUGE_FNS];
 static size_t n_gauge_fns;
+
+typedef struct text_fn_reg {
+    metric_text_fn fn;
+    void *arg;
+} text_fn_reg_t;
+
+static text_fn_reg_t text_fns[METRICS_MAX_TEXT_FNS];
+static size_t n_text_fns;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Updates. All relaxed: see the CONTRACT in metrics.h.                                       */
@@ -293,6 +302,15 @@ void metrics_init(void)
     family_clear(&mcp_up_family);
 }
 
+void metrics_register_text_fn(metric_text_fn fn, void *arg)
+{
+    if (n_text_fns == METRICS_MAX_TEXT_FNS) {
+        fprintf(stderr, "fatal: more than %d scrape-time sections\n", METRICS_MAX_TEXT_FNS);
+        abort();
+    }
+    text_fns[n_text_fns++] = (text_fn_reg_t){fn, arg};
+}
+
 /* Too many registrations is a start-up programming error: fail loudly rather than hide one. */
 void metrics_register_gauge_fn(const char *name, const char *help, metric_gauge_fn fn, void *arg)
 {
@@ -318,6 +336,7 @@ void metrics_destroy(void)
     }
     memset(gauge_fns, 0, sizeof(gauge_fns));
     n_gauge_fns = 0;
+    n_text_fns = 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -584,6 +603,8 @@ void metrics_render(sbuf_t *out)
         put_double(out, r->fn(r->arg));
         sbuf_putc(out, '\n');
     }
+    for (size_t i = 0; i < n_text_fns; i++)
+        text_fns[i].fn(out, text_fns[i].arg);
 
     sbuf_destroy(&labels);
 }

@@ -95,6 +95,14 @@ void metric_mcp_server_up_set(const char *alias, int up);
 typedef double (*metric_gauge_fn)(void *arg);
 void metrics_register_gauge_fn(const char *name, const char *help, metric_gauge_fn fn, void *arg);
 
+/*
+ * A section rendered at scrape time by its owner, for families whose label values come and go
+ * with the configuration (tenants): fn appends complete HELP/TYPE/series lines to out. fn runs
+ * on the scraping thread. Register before threads start.
+ */
+typedef void (*metric_text_fn)(sbuf_t *out, void *arg);
+void metrics_register_text_fn(metric_text_fn fn, void *arg);
+
 /* Appends the Prometheus text exposition of every metric to out. Thread: any. */
 void metrics_render(sbuf_t *out);
 

@@ -248,7 +248,7 @@ static void on_start(agent_t *a, const cJSON *ev)
     log_info("agent.run_start", LOG_S("run", r->run_id), LOG_S("user", a->user_id));
     supervisor_run_observed(a->pool, &a->actor, r->cookie, NULL, xstrdup(task),
                             clock_now_ns() + AGENT_RUN_DEADLINE_MS * NS_PER_MS, SURFACE_AGENT,
-                            ask_user_defs());
+                            ask_user_defs(), NULL);
 }
 
 static void on_cancel(agent_t *a, const cJSON *ev)

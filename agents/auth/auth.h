@@ -3,8 +3,9 @@
  * windows of POST /api/sessions and the registry of live voice sessions (gate.c); jwtauth.h
  * checks the HS256 JWTs of /ws/chat and /ws/agent; userkey.h makes and checks the keys of
  * anonymous chat users; the bearer checks guard the server-to-server API (bearer.c). It may call
- * agents/config only: askers name themselves in their messages (reply_to), so the gate never needs
- * to know what a session or a chat registry is.
+ * agents/config and agents/tenant (whose keys name the tenant of a request, SPEC 16) only:
+ * askers name themselves in their messages (reply_to), so the gate never needs to know what a
+ * session or a chat registry is.
  *
  * CONTRACT
  *   gate_spawn(): main thread (agents.c). The message builders and the bearer checks: any
@@ -20,6 +21,7 @@
 #include "mailbox/msgtypes.h"
 #include "net/net.h"
 #include "net/wsclose.h"
+#include "agents/tenant/tenant.h"
 
 #define ID_MAX         64 /* sessionId, threadId, userId: [A-Za-z0-9_-]{1,64} */
 #define SESSION_ID_MIN 8  /* a sessionId is [A-Za-z0-9_-]{8,64} (SPEC 4, 5.1, 5.2) */
@@ -45,7 +47,9 @@ typedef struct gate_admit_msg {
 typedef struct gate_admitted_msg {
     msg_t hdr;
     bool ok;
-    ws_close_t why; /* when refused: how to close the socket */
+    ws_close_t why;   /* when refused: how to close the socket */
+    tenant_t *tenant; /* when ok: the token's tenant as it is now, a reference owned by the
+                         message (take it by setting this NULL) */
 } gate_admitted_msg_t;
 
 /*
@@ -66,6 +70,8 @@ typedef struct gate_redeemed_msg {
     uint64_t cookie;
     bool ok;                  /* a chat token, unexpired and not spent before */
     char user_id[ID_MAX + 1]; /* when ok: the user the token belongs to */
+    tenant_t *tenant;         /* when ok: its tenant, a reference owned by the message (take it
+                                 by setting this NULL); NULL when that tenant is gone */
 } gate_redeemed_msg_t;
 
 /* session -> gate: an admitted session has ended. */
@@ -74,6 +80,9 @@ typedef struct gate_ended_msg {
     char session_id[ID_MAX + 1];
     char ip[48];
 } gate_ended_msg_t;
+
+/* Builds a GATE_MSG_ADMITTED (tenant: a reference the message takes, or NULL). */
+gate_admitted_msg_t *gate_admitted_new(bool ok, ws_close_t why, tenant_t *tenant);
 
 /* Builds a GATE_MSG_REDEEM (takes a new reference to reply_to). */
 gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const char *token);
@@ -91,5 +100,13 @@ actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
 bool auth_bearer_ok(const char *authorization, const char *secret);
 /* Server-to-server auth (SPEC 4): the API secret when set, else loopback callers only. */
 bool auth_api_ok(const net_http_msg_t *req);
+/*
+ * Server-to-server auth with tenants (SPEC 16): true for the operator (SWITCHBOARD_API_SECRET,
+ * or a loopback caller when it is unset; *tenant = NULL: every tenant) or for a tenant's
+ * apiSecret (*tenant = that tenant, a reference for the caller); false otherwise.
+ */
+bool auth_api_scope(const net_http_msg_t *req, tenant_t **tenant);
+/* The tenant whose apiSecret the request's bearer is (a reference), or NULL. */
+tenant_t *auth_bearer_tenant(const net_http_msg_t *req);
 
 #endif

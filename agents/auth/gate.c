@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "actors/timer.h"
 #include "agents/auth/auth.h"
@@ -36,7 +37,8 @@ _Static_assert(GATE_USER_SECRET_BYTES == USERKEY_SECRET_BYTES, "one key size");
 
 typedef struct token {
     char session_id[ID_MAX + 1];
-    char user_id[ID_MAX + 1]; /* chat: the user it belongs to; voice: "" */
+    char tenant[TENANT_ID_MAX + 1]; /* the tenant it was minted for */
+    char user_id[ID_MAX + 1];       /* chat: the user it belongs to; voice: "" */
     uint64_t expires_ns;
     int purpose;
 } token_t;
@@ -44,14 +46,16 @@ typedef struct token {
 typedef struct live_session {
     actor_t *actor; /* a reference */
     char ip[48];
+    char tenant[TENANT_ID_MAX + 1];
 } live_session_t;
 
 typedef struct gate {
     actor_t actor;
-    strmap_t tokens;   /* token -> token_t */
-    ratewin_t windows; /* ip -> POST /api/sessions in its minute */
-    strmap_t sessions; /* sessionId -> live_session_t */
-    strmap_t per_ip;   /* ip -> (uintptr_t) live sessions of that IP */
+    strmap_t tokens;     /* token -> token_t */
+    ratewin_t windows;   /* ip -> POST /api/sessions in its minute */
+    strmap_t sessions;   /* sessionId -> live_session_t */
+    strmap_t per_ip;     /* ip -> (uintptr_t) live sessions of that IP */
+    strmap_t per_tenant; /* tenant id -> (uintptr_t) live sessions of that tenant */
     int live;
     actor_timer_t *sweep;
     uint8_t user_secret[USERKEY_SECRET_BYTES]; /* immutable: signs anonymous users' userKeys */
@@ -124,9 +128,94 @@ static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *b
     return true;
 }
 
+static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenant, bool by_secret,
+                     uint64_t now);
+
+/* A live count kept per key in a strmap of (uintptr_t) values: +1 or -1. */
+static void count_add(strmap_t *m, const char *key, int delta)
+{
+    uintptr_t n = (uintptr_t)strmap_get(m, key);
+    if (delta < 0 && n <= 1)
+        strmap_del(m, key);
+    else
+        strmap_put(m, key, (void *)(n + (uintptr_t)(intptr_t)delta));
+}
+
+/*
+ * Whether origin is the gateway's own (its console and demo pages call it): scheme://host:port
+ * with host one of ours (localhost, 127.0.0.1, [::1], the listen address) and our port. net
+ * allows the request's own Host the same way (SPEC 14 "Origins"); the Host itself is not in the
+ * message, but a page on another host has another origin.
+ */
+static bool origin_is_ours(const char *origin)
+{
+    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+    const char *rest = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                       : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                             : NULL;
+    const char *colon = rest ? strrchr(rest, ':') : NULL;
+    if (colon == NULL || atoi(colon + 1) != net_port())
+        return false;
+    size_t hl = (size_t)(colon - rest);
+    for (size_t i = 0; i < ARRAY_LEN(hosts); i++)
+        if (strlen(hosts[i]) == hl && strncasecmp(rest, hosts[i], hl) == 0)
+            return true;
+    return g_config->host && strlen(g_config->host) == hl &&
+           strncasecmp(rest, g_config->host, hl) == 0;
+}
+
+/* Whether t's callers may come from origin: its allowedOrigins, or (none given) net's rules. */
+static bool origin_allowed_for(const tenant_t *t, const char *origin)
+{
+    const agent_access_t *a = &t->cfg.access;
+    if (origin == NULL || a->n_origins == 0 || origin_is_ours(origin))
+        return true;
+    for (size_t i = 0; i < a->n_origins; i++)
+        if (strcasecmp(a->origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The tenant of a POST /api/sessions (SPEC 16): named by its publicKey (X-Switchboard-Key or
+ * "key" in the body; the Origin must be one of its allowedOrigins) or by its apiSecret as the
+ * bearer; the only tenant when there is one and nothing names it. Returns it (a reference), or
+ * NULL when the request was answered (403 forbidden_origin, 401 unauthorized).
+ */
+static tenant_t *mint_tenant(const net_http_msg_t *req, bool *by_secret)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(req->json, "key");
+    const char *key = req->public_key ? req->public_key : cJSON_GetStringValue(k);
+    tenant_t *t = NULL;
+    *by_secret = false;
+    if (key != NULL) {
+        t = tenants_by_public_key(key);
+        if (t == NULL) {
+            net_http_error(req->conn, 401, "unauthorized", "unknown key");
+            return NULL;
+        }
+        if (!origin_allowed_for(t, req->origin)) {
+            tenant_unref(t);
+            net_http_error(req->conn, 403, "forbidden_origin",
+                           "this origin is not allowed for this key");
+            return NULL;
+        }
+        return t;
+    }
+    if ((t = auth_bearer_tenant(req)) != NULL) {
+        *by_secret = true;
+        return t;
+    }
+    if ((t = tenants_sole()) != NULL)
+        return t;
+    net_http_error(req->conn, 401, "unauthorized",
+                   "name the business with its key (X-Switchboard-Key) or its API secret");
+    return NULL;
+}
+
 /* POST /api/sessions, with the checks in the order of SPEC 14. A foreign Origin (the first
  * check) is refused by net before the request gets here (the route's foreign_origin_403), so it
- * spends no quota. */
+ * spends no quota; so is an origin the named tenant does not allow (mint_tenant()). */
 static void mint(gate_t *g, const net_http_msg_t *req)
 {
     uint64_t now = clock_now_ns();
@@ -134,7 +223,19 @@ static void mint(gate_t *g, const net_http_msg_t *req)
         net_http_error(req->conn, 503, "draining", "the server is shutting down");
         return;
     }
-    if (g_config->mint_auth == MINT_AUTH_SECRET &&
+    bool by_secret = false;
+    tenant_t *tenant = mint_tenant(req, &by_secret);
+    if (tenant == NULL)
+        return;
+    mint_for(g, req, tenant, by_secret, now);
+    tenant_unref(tenant);
+}
+
+/* The rest of mint() once the tenant is known. */
+static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenant, bool by_secret,
+                     uint64_t now)
+{
+    if (g_config->mint_auth == MINT_AUTH_SECRET && !by_secret &&
         !auth_bearer_ok(req->authorization, g_config->api_secret)) {
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
@@ -201,7 +302,9 @@ static void mint(gate_t *g, const net_http_msg_t *req)
                            "this sessionId has a live voice session");
             return;
         }
-        if (g->live >= g_config->max_sessions) {
+        if (g->live >= g_config->max_sessions ||
+            (uintptr_t)strmap_get(&g->per_tenant, tenant->id) >=
+                (uintptr_t)tenant_max_sessions(tenant, g_config->max_sessions)) {
             net_http_error(req->conn, 503, "at_capacity", "all voice sessions are in use");
             return;
         }
@@ -215,6 +318,7 @@ static void mint(gate_t *g, const net_http_msg_t *req)
     token_t *t = xcalloc(1, sizeof(*t));
     str_copy(t->session_id, session_id, sizeof(t->session_id));
     str_copy(t->user_id, user_id, sizeof(t->user_id));
+    str_copy(t->tenant, tenant->id, sizeof(t->tenant));
     t->expires_ns = now + (uint64_t)g_config->token_ttl_s * NS_PER_SEC;
     t->purpose = purpose;
     strmap_put(&g->tokens, token, t);
@@ -235,15 +339,29 @@ static void mint(gate_t *g, const net_http_msg_t *req)
     respond_json(req->conn, 200, &b, NULL);
     sodium_memzero(user_key, sizeof(user_key));
     log_info("token.issued", LOG_S("sid", session_id), LOG_S("ip", req->peer.ip),
-             LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"), LOG_S("user", user_id));
+             LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"), LOG_S("user", user_id),
+             LOG_S("tenant", tenant->id));
 }
 
-static void answer(actor_t *session, bool ok, ws_close_t why)
+static void admitted_free(msg_t *m)
+{
+    tenant_unref(((gate_admitted_msg_t *)m)->tenant);
+    free(m);
+}
+
+gate_admitted_msg_t *gate_admitted_new(bool ok, ws_close_t why, tenant_t *tenant)
 {
     gate_admitted_msg_t *m = MSG_NEW(gate_admitted_msg_t, GATE_MSG_ADMITTED);
+    m->hdr.free_fn = admitted_free;
     m->ok = ok;
     m->why = why;
-    actor_send(session, &m->hdr);
+    m->tenant = tenant;
+    return m;
+}
+
+static void answer(actor_t *session, bool ok, ws_close_t why, tenant_t *tenant)
+{
+    actor_send(session, &gate_admitted_new(ok, why, tenant)->hdr);
 }
 
 /*
@@ -261,34 +379,52 @@ static token_t *spend(gate_t *g, const char *text, uint64_t now)
     return t;
 }
 
-/* A /ws connection presents its token: token (spent if known) -> exists -> capacity. */
+/*
+ * A /ws connection presents its token: token (spent if known) -> exists -> capacity (global,
+ * per IP, per tenant). The session gets the token's tenant as it is now: a reload between the
+ * mint and the connection gives the call the new configuration; a tenant removed meanwhile
+ * refuses it.
+ */
 static void admit(gate_t *g, gate_admit_msg_t *m)
 {
     token_t *t = spend(g, m->token, clock_now_ns());
     bool valid = t && t->purpose == PURPOSE_VOICE && strcmp(t->session_id, m->session_id) == 0;
+    tenant_t *tenant = valid ? tenants_get(t->tenant) : NULL;
     free(t);
-    if (!valid) {
-        answer(m->session, false, WS_CLOSE_UNAUTHORIZED);
+    if (tenant == NULL) {
+        answer(m->session, false, WS_CLOSE_UNAUTHORIZED, NULL);
         return;
     }
     if (strmap_get(&g->sessions, m->session_id)) {
-        answer(m->session, false, WS_CLOSE_SESSION_EXISTS);
+        tenant_unref(tenant);
+        answer(m->session, false, WS_CLOSE_SESSION_EXISTS, NULL);
         return;
     }
     uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, m->peer.ip);
-    if (g->live >= g_config->max_sessions || ip_live >= (uintptr_t)g_config->sessions_per_ip) {
-        answer(m->session, false, WS_CLOSE_AT_CAPACITY);
+    uintptr_t tenant_live = (uintptr_t)strmap_get(&g->per_tenant, tenant->id);
+    if (g->live >= g_config->max_sessions || ip_live >= (uintptr_t)g_config->sessions_per_ip ||
+        tenant_live >= (uintptr_t)tenant_max_sessions(tenant, g_config->max_sessions)) {
+        tenant_unref(tenant);
+        answer(m->session, false, WS_CLOSE_AT_CAPACITY, NULL);
         return;
     }
     live_session_t *s = xcalloc(1, sizeof(*s));
     s->actor = m->session;
     actor_ref(s->actor);
     str_copy(s->ip, m->peer.ip, sizeof(s->ip));
+    str_copy(s->tenant, tenant->id, sizeof(s->tenant));
     strmap_put(&g->sessions, m->session_id, s);
-    strmap_put(&g->per_ip, m->peer.ip, (void *)(ip_live + 1));
+    count_add(&g->per_ip, m->peer.ip, 1);
+    count_add(&g->per_tenant, tenant->id, 1);
     g->live++;
     metric_gauge_set(&g_metrics.sessions_active, g->live);
-    answer(m->session, true, WS_CLOSE_NONE);
+    answer(m->session, true, WS_CLOSE_NONE, tenant);
+}
+
+static void redeemed_free(msg_t *m)
+{
+    tenant_unref(((gate_redeemed_msg_t *)m)->tenant);
+    free(m);
 }
 
 /* A /ws/chat connection presents its token: a chat token, any sessionId; spent if known. */
@@ -297,9 +433,12 @@ static void redeem(gate_t *g, const gate_redeem_msg_t *m)
     token_t *t = spend(g, m->token, clock_now_ns());
     gate_redeemed_msg_t *r = MSG_NEW(gate_redeemed_msg_t, GATE_MSG_REDEEMED);
     r->cookie = m->cookie;
+    r->hdr.free_fn = redeemed_free;
     r->ok = t && t->purpose == PURPOSE_CHAT;
-    if (r->ok)
+    if (r->ok) {
         str_copy(r->user_id, t->user_id, sizeof(r->user_id));
+        r->tenant = tenants_get(t->tenant);
+    }
     free(t);
     actor_send(m->reply_to, &r->hdr);
 }
@@ -326,11 +465,8 @@ static void ended(gate_t *g, const gate_ended_msg_t *m)
     live_session_t *s = strmap_del(&g->sessions, m->session_id);
     if (s == NULL)
         return;
-    uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, s->ip);
-    if (ip_live <= 1)
-        strmap_del(&g->per_ip, s->ip);
-    else
-        strmap_put(&g->per_ip, s->ip, (void *)(ip_live - 1));
+    count_add(&g->per_ip, s->ip, -1);
+    count_add(&g->per_tenant, s->tenant, -1);
     g->live--;
     metric_gauge_set(&g_metrics.sessions_active, g->live);
     actor_unref(s->actor);
@@ -402,10 +538,12 @@ static void gate_stop(actor_t *self)
     strmap_filter(&g->tokens, expired_token, &all);
     strmap_filter(&g->sessions, drop_session, NULL);
     strmap_filter(&g->per_ip, keep_all, NULL);
+    strmap_filter(&g->per_tenant, keep_all, NULL);
     strmap_destroy(&g->tokens);
     ratewin_destroy(&g->windows);
     strmap_destroy(&g->sessions);
     strmap_destroy(&g->per_ip);
+    strmap_destroy(&g->per_tenant);
     sodium_memzero(g->user_secret, sizeof(g->user_secret));
 }
 
@@ -424,6 +562,7 @@ actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
     ratewin_init(&g->windows, RATE_WINDOW_S * NS_PER_SEC);
     strmap_init(&g->sessions);
     strmap_init(&g->per_ip);
+    strmap_init(&g->per_tenant);
     g->sweep = actor_timer_new(&g->actor, GATE_MSG_SWEEP, NULL);
     /* Arming from main before any message is safe: no worker runs this actor yet. */
     actor_timer_start(g->sweep, GATE_SWEEP_MS, GATE_SWEEP_MS);

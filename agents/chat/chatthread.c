@@ -173,7 +173,7 @@ static void run_next(chat_thread_t *t)
     cJSON_Delete(typing);
     uint64_t deadline = clock_now_ns() + CHAT_RUN_DEADLINE_MS * NS_PER_MS;
     supervisor_run(t->pool, &t->actor, t->run_cookie, NULL, NULL, run_history(t),
-                   xstrdup(t->queue->text), deadline, SURFACE_CHAT);
+                   xstrdup(t->queue->text), deadline, SURFACE_CHAT, NULL);
 }
 
 static void on_event(chat_thread_t *t, const tool_event_msg_t *e)

@@ -14,7 +14,10 @@
  *    missing from a given hours object is closed, as is a day given as null. "24:00" is allowed
  *    as a closing time;
  *  - voice defaults to "marin", instructions_extra to NULL, pages and mcpServers to none;
- *  - tools.voice, tools.chat and tools.agent default to ["*"] each; [] exposes no tool.
+ *  - tools.voice, tools.chat and tools.agent default to ["*"] each; [] exposes no tool;
+ *    tools.phone to getNextResponseFromSupervisor, transferCall and endCall; tools.postcall to
+ *    ["<postcall.crm>__*"], or none without a CRM;
+ *  - phone, postcall and the tenant keys (publicKey, apiSecret, ...): tenantkeys.c.
  * An MCP server may also carry "type" ("stdio" with command, "http" or "streamable-http" with
  * url) because configs copied from other MCP clients have it.
  */
@@ -31,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agents/config/cfgparse.h"
+#include "agents/config/tenantkeys.h"
 #include "base/util.h"
 
 const agentcfg_t *g_agentcfg;
@@ -49,9 +54,6 @@ const agentcfg_t *g_agentcfg;
 #define MAX_PAGES                64
 #define MAX_SECTIONS             256
 #define MAX_MCP_SERVERS          32
-#define MAX_LIST_ITEMS           256 /* args, env, headers, globs */
-#define KEY_PATH_MAX_CHARS       256
-#define ERR_REASON_MAX_CHARS     256
 
 #define DEFAULT_VOICE    "marin"
 #define DEFAULT_TIMEZONE "UTC"
@@ -68,148 +70,6 @@ static const agent_hours_t default_hours[7] = {
 };
 
 static const char *const day_keys[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun", NULL};
-
-/* Parser state: where errors go, the folder brief_file is relative to, the current key path. */
-typedef struct pctx {
-    char *err;
-    size_t errlen;
-    const char *base_dir;
-    char path[KEY_PATH_MAX_CHARS];
-    size_t plen;
-} pctx_t;
-
-typedef bool (*str_ok_fn)(const char *s);
-
-/* Appends text to the key path, control bytes shown as '?'. Returns the length to pop back to. */
-static size_t path_push(pctx_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static size_t path_push(pctx_t *p, const char *fmt, ...)
-{
-    size_t saved = p->plen;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(p->path + p->plen, sizeof(p->path) - p->plen, fmt, ap);
-    va_end(ap);
-    p->plen += strlen(p->path + p->plen);
-    for (size_t i = saved; i < p->plen; i++)
-        if ((unsigned char)p->path[i] < 0x20 || p->path[i] == 0x7f)
-            p->path[i] = '?';
-    return saved;
-}
-
-static size_t path_key(pctx_t *p, const char *key)
-{
-    return path_push(p, "%s%s", p->plen ? "." : "", key);
-}
-
-static size_t path_index(pctx_t *p, size_t i)
-{
-    return path_push(p, "[%zu]", i);
-}
-
-static void path_pop(pctx_t *p, size_t saved)
-{
-    p->plen = saved;
-    p->path[saved] = '\0';
-}
-
-/* Writes `config: <path>: <reason>` into the error buffer and returns -EINVAL. */
-static int fail(pctx_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(pctx_t *p, const char *fmt, ...)
-{
-    char reason[ERR_REASON_MAX_CHARS];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    if (p->errlen > 0)
-        snprintf(p->err, p->errlen, "config: %s%s%s", p->path, p->plen ? ": " : "", reason);
-    return -EINVAL;
-}
-
-static const char *json_kind(const cJSON *j)
-{
-    if (cJSON_IsString(j))
-        return "a string";
-    if (cJSON_IsNumber(j))
-        return "a number";
-    if (cJSON_IsBool(j))
-        return "a boolean";
-    if (cJSON_IsNull(j))
-        return "null";
-    if (cJSON_IsArray(j))
-        return "an array";
-    if (cJSON_IsObject(j))
-        return "an object";
-    return "an unknown value";
-}
-
-static int fail_type(pctx_t *p, const cJSON *j, const char *expected)
-{
-    return fail(p, "expected %s, got %s", expected, json_kind(j));
-}
-
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(obj, key);
-}
-
-/*
- * Checks an object's keys: no key twice and, when allowed (NULL-terminated) is given, none
- * outside it. Returns 0 or -EINVAL naming the key.
- */
-static int check_keys(pctx_t *p, const cJSON *obj, const char *const *allowed)
-{
-    for (const cJSON *k = obj->child; k != NULL; k = k->next) {
-        bool known = allowed == NULL;
-        for (size_t i = 0; !known && allowed[i] != NULL; i++)
-            known = strcmp(k->string, allowed[i]) == 0;
-        if (!known) {
-            path_key(p, k->string);
-            return fail(p, "unknown key");
-        }
-        for (const cJSON *d = obj->child; d != k; d = d->next) {
-            if (strcmp(d->string, k->string) == 0) {
-                path_key(p, k->string);
-                return fail(p, "duplicate key");
-            }
-        }
-    }
-    return 0;
-}
-
-/*
- * Copies the string obj.key into *out. A missing key is an error when required and leaves *out
- * alone otherwise. ok (may be NULL) validates the text; expect says what it wants.
- */
-static int get_string(pctx_t *p, const cJSON *obj, const char *key, bool required, str_ok_fn ok,
-                      const char *expect, char **out)
-{
-    const cJSON *j = get(obj, key);
-    size_t saved = path_key(p, key);
-
-    if (j == NULL) {
-        if (required)
-            return fail(p, "required key is missing");
-        path_pop(p, saved);
-        return 0;
-    }
-    if (!cJSON_IsString(j))
-        return fail_type(p, j, expect);
-    if (ok != NULL && !ok(j->valuestring))
-        return fail(p, "expected %s", expect);
-    *out = xstrdup(j->valuestring);
-    path_pop(p, saved);
-    return 0;
-}
-
-static bool nonempty_ok(const char *s)
-{
-    return s[0] != '\0';
-}
 
 static bool email_ok(const char *s)
 {
@@ -298,97 +158,54 @@ static bool header_value_ok(const char *s)
     return strpbrk(s, "\r\n") == NULL;
 }
 
-/*
- * Reads the regular file at path (at most max bytes) into a NUL-terminated buffer in *out.
- * Returns NULL, or why it could not (the caller names the file).
- */
-static const char *read_text_file(const char *path, size_t max, char **out, size_t *len)
-{
-    struct stat st;
-    const char *why = NULL;
-    char *buf = NULL;
-    size_t n = 0;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-    if (fd < 0)
-        return strerror(errno);
-    if (fstat(fd, &st) != 0) {
-        why = strerror(errno);
-    } else if (!S_ISREG(st.st_mode)) {
-        why = "not a regular file";
-    } else if ((size_t)st.st_size > max) {
-        why = "the file is too large";
-    } else {
-        buf = xmalloc((size_t)st.st_size + 1);
-        while (n < (size_t)st.st_size) {
-            ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0) {
-                why = strerror(errno);
-                break;
-            }
-            if (r == 0)
-                break;
-            n += (size_t)r;
-        }
-        buf[n] = '\0';
-    }
-    close(fd);
-    if (why != NULL) {
-        free(buf);
-        return why;
-    }
-    *out = buf;
-    *len = n;
-    return NULL;
-}
-
-static int parse_company(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_company(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
     static const char *const keys[] = {"name", "phone", "email", "timezone", NULL};
-    const cJSON *j = get(root, "company");
-    size_t saved = path_key(p, "company");
+    const cJSON *j = cfgparse_get(root, "company");
+    size_t saved = cfgparse_path_key(p, "company");
     int rc;
 
     if (j == NULL)
-        return fail(p, "required key is missing");
+        return cfgparse_fail(p, "required key is missing");
     if (!cJSON_IsObject(j))
-        return fail_type(p, j, "an object");
-    if ((rc = check_keys(p, j, keys)) != 0 ||
-        (rc = get_string(p, j, "name", true, nonempty_ok, "a non-empty string",
-                         &ac->company_name)) != 0 ||
-        (rc = get_string(p, j, "phone", false, NULL, "a string", &ac->company_phone)) != 0 ||
-        (rc = get_string(p, j, "email", false, email_ok, "an e-mail address",
-                         &ac->company_email)) != 0 ||
-        (rc = get_string(p, j, "timezone", false, timezone_ok,
-                         "an IANA timezone name such as \"America/Los_Angeles\"",
-                         &ac->company_timezone)) != 0)
+        return cfgparse_fail_type(p, j, "an object");
+    if ((rc = cfgparse_check_keys(p, j, keys)) != 0 ||
+        (rc = cfgparse_get_string(p, j, "name", true, cfgparse_nonempty_ok, "a non-empty string",
+                                  &ac->company_name)) != 0 ||
+        (rc = cfgparse_get_string(p, j, "phone", false, NULL, "a string", &ac->company_phone)) !=
+            0 ||
+        (rc = cfgparse_get_string(p, j, "email", false, email_ok, "an e-mail address",
+                                  &ac->company_email)) != 0 ||
+        (rc = cfgparse_get_string(p, j, "timezone", false, timezone_ok,
+                                  "an IANA timezone name such as \"America/Los_Angeles\"",
+                                  &ac->company_timezone)) != 0)
         return rc;
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
 /* brief, or brief_file read relative to the config file's folder. */
-static int parse_brief(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_brief(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    const cJSON *b = get(root, "brief"), *f = get(root, "brief_file");
+    const cJSON *b = cfgparse_get(root, "brief"), *f = cfgparse_get(root, "brief_file");
     char *rel = NULL, *full, *text = NULL;
     const char *why;
     size_t len = 0, saved;
     int rc;
 
     if (b != NULL && f != NULL) {
-        path_key(p, "brief_file");
-        return fail(p, "cannot be given together with brief");
+        cfgparse_path_key(p, "brief_file");
+        return cfgparse_fail(p, "cannot be given together with brief");
     }
     if (b == NULL && f == NULL) {
-        path_key(p, "brief");
-        return fail(p, "required key is missing (give brief or brief_file)");
+        cfgparse_path_key(p, "brief");
+        return cfgparse_fail(p, "required key is missing (give brief or brief_file)");
     }
     if (b != NULL)
-        return get_string(p, root, "brief", true, nonempty_ok, "a non-empty string", &ac->brief);
-    rc = get_string(p, root, "brief_file", true, nonempty_ok, "a file path", &rel);
+        return cfgparse_get_string(p, root, "brief", true, cfgparse_nonempty_ok,
+                                   "a non-empty string", &ac->brief);
+    rc =
+        cfgparse_get_string(p, root, "brief_file", true, cfgparse_nonempty_ok, "a file path", &rel);
     if (rc != 0)
         return rc;
     if (rel[0] == '/' || p->base_dir == NULL) {
@@ -398,75 +215,77 @@ static int parse_brief(pctx_t *p, const cJSON *root, agentcfg_t *ac)
         sprintf(full, "%s/%s", p->base_dir, rel);
         free(rel);
     }
-    saved = path_key(p, "brief_file");
-    why = read_text_file(full, AGENTCFG_MAX_BRIEF_BYTES, &text, &len);
+    saved = cfgparse_path_key(p, "brief_file");
+    why = cfgparse_read_text_file(full, AGENTCFG_MAX_BRIEF_BYTES, &text, &len);
     if (why == NULL && strlen(text) != len)
         why = "the file contains a NUL byte";
     else if (why == NULL && strspn(text, " \t\r\n") == len)
         why = "the file is empty";
     if (why != NULL) {
-        rc = fail(p, "cannot read \"%s\": %s", full, why);
+        rc = cfgparse_fail(p, "cannot read \"%s\": %s", full, why);
         free(full);
         free(text);
         return rc;
     }
     free(full);
     ac->brief = text;
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
-static int parse_services(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_services(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
     static const char *const keys[] = {"name", "duration_min", "price", NULL};
-    const cJSON *j = get(root, "services"), *s;
+    const cJSON *j = cfgparse_get(root, "services"), *s;
     size_t saved, i = 0;
     int rc;
 
     if (j == NULL)
         return 0;
-    saved = path_key(p, "services");
+    saved = cfgparse_path_key(p, "services");
     if (!cJSON_IsArray(j))
-        return fail_type(p, j, "an array");
+        return cfgparse_fail_type(p, j, "an array");
     if (cJSON_GetArraySize(j) > MAX_SERVICES)
-        return fail(p, "at most %d services are allowed", MAX_SERVICES);
+        return cfgparse_fail(p, "at most %d services are allowed", MAX_SERVICES);
     ac->services = xcalloc((size_t)cJSON_GetArraySize(j), sizeof(*ac->services));
     cJSON_ArrayForEach(s, j)
     {
         agent_service_t *sv = &ac->services[i];
-        size_t at = path_index(p, i);
+        size_t at = cfgparse_path_index(p, i);
         ac->n_services = ++i;
         if (!cJSON_IsObject(s))
-            return fail_type(p, s, "an object");
-        if ((rc = check_keys(p, s, keys)) != 0 ||
-            (rc = get_string(p, s, "name", true, nonempty_ok, "a non-empty string", &sv->name)) !=
-                0 ||
-            (rc = get_string(p, s, "price", false, NULL, "a string", &sv->price)) != 0)
+            return cfgparse_fail_type(p, s, "an object");
+        if ((rc = cfgparse_check_keys(p, s, keys)) != 0 ||
+            (rc = cfgparse_get_string(p, s, "name", true, cfgparse_nonempty_ok,
+                                      "a non-empty string", &sv->name)) != 0 ||
+            (rc = cfgparse_get_string(p, s, "price", false, NULL, "a string", &sv->price)) != 0)
             return rc;
         for (size_t k = 0; k + 1 < i; k++) {
             if (strcasecmp(ac->services[k].name, sv->name) == 0) {
-                path_key(p, "name");
-                return fail(p, "duplicate service name \"%s\"", sv->name);
+                cfgparse_path_key(p, "name");
+                return cfgparse_fail(p, "duplicate service name \"%s\"", sv->name);
             }
         }
-        const cJSON *d = get(s, "duration_min");
-        path_key(p, "duration_min");
+        const cJSON *d = cfgparse_get(s, "duration_min");
+        cfgparse_path_key(p, "duration_min");
         if (d == NULL)
-            return fail(p, "required key is missing");
+            return cfgparse_fail(p, "required key is missing");
         if (!cJSON_IsNumber(d))
-            return fail(p, "expected a whole number %d..%d, got %s", SERVICE_DURATION_MIN_MIN,
-                        SERVICE_DURATION_MAX_MIN, json_kind(d));
+            return cfgparse_fail(p, "expected a whole number %d..%d, got %s",
+                                 SERVICE_DURATION_MIN_MIN, SERVICE_DURATION_MAX_MIN,
+                                 cfgparse_json_kind(d));
         if (d->valuedouble < SERVICE_DURATION_MIN_MIN ||
             d->valuedouble > SERVICE_DURATION_MAX_MIN ||
             d->valuedouble != (double)(int)d->valuedouble)
-            return fail(p, "expected a whole number %d..%d, got %g", SERVICE_DURATION_MIN_MIN,
-                        SERVICE_DURATION_MAX_MIN, d->valuedouble);
+            return cfgparse_fail(p, "expected a whole number %d..%d, got %g",
+                                 SERVICE_DURATION_MIN_MIN, SERVICE_DURATION_MAX_MIN,
+                                 d->valuedouble);
         sv->duration_min = (int)d->valuedouble;
         if (sv->price == NULL)
             sv->price = xstrdup("");
-        path_pop(p, at);
+        cfgparse_path_pop(p, at);
     }
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
@@ -488,10 +307,10 @@ static bool parse_hhmm(const char *s, bool allow_end_of_day, int *out)
     return true;
 }
 
-static int parse_hours(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_hours(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
     static const char *const expect = "[\"HH:MM\", \"HH:MM\"] (opening, closing) or null";
-    const cJSON *j = get(root, "hours");
+    const cJSON *j = cfgparse_get(root, "hours");
     size_t saved;
     int rc;
 
@@ -499,115 +318,87 @@ static int parse_hours(pctx_t *p, const cJSON *root, agentcfg_t *ac)
         memcpy(ac->hours, default_hours, sizeof(ac->hours));
         return 0;
     }
-    saved = path_key(p, "hours");
+    saved = cfgparse_path_key(p, "hours");
     if (!cJSON_IsObject(j))
-        return fail_type(p, j, "an object");
-    if ((rc = check_keys(p, j, day_keys)) != 0)
+        return cfgparse_fail_type(p, j, "an object");
+    if ((rc = cfgparse_check_keys(p, j, day_keys)) != 0)
         return rc;
     for (int d = 0; d < 7; d++) {
-        const cJSON *v = get(j, day_keys[d]);
+        const cJSON *v = cfgparse_get(j, day_keys[d]);
         agent_hours_t *h = &ac->hours[d];
-        size_t at = path_key(p, day_keys[d]);
+        size_t at = cfgparse_path_key(p, day_keys[d]);
         h->open = false;
         if (v == NULL || cJSON_IsNull(v)) {
-            path_pop(p, at);
+            cfgparse_path_pop(p, at);
             continue;
         }
         if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
-            return fail(p, "expected %s", expect);
+            return cfgparse_fail(p, "expected %s", expect);
         const cJSON *o = cJSON_GetArrayItem(v, 0), *c = cJSON_GetArrayItem(v, 1);
         if (!cJSON_IsString(o) || !parse_hhmm(o->valuestring, false, &h->open_min)) {
-            path_index(p, 0);
-            return fail(p, "expected an opening time \"HH:MM\" (00:00..23:59)");
+            cfgparse_path_index(p, 0);
+            return cfgparse_fail(p, "expected an opening time \"HH:MM\" (00:00..23:59)");
         }
         if (!cJSON_IsString(c) || !parse_hhmm(c->valuestring, true, &h->close_min)) {
-            path_index(p, 1);
-            return fail(p, "expected a closing time \"HH:MM\" (00:01..24:00)");
+            cfgparse_path_index(p, 1);
+            return cfgparse_fail(p, "expected a closing time \"HH:MM\" (00:01..24:00)");
         }
         if (h->open_min >= h->close_min)
-            return fail(p, "opens at %s but closes at %s: the opening time must come first",
-                        o->valuestring, c->valuestring);
+            return cfgparse_fail(p,
+                                 "opens at %s but closes at %s: the opening time must come first",
+                                 o->valuestring, c->valuestring);
         h->open = true;
-        path_pop(p, at);
+        cfgparse_path_pop(p, at);
     }
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
-static int parse_pages(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_pages(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    const cJSON *j = get(root, "pages"), *pg, *sec;
+    const cJSON *j = cfgparse_get(root, "pages"), *pg, *sec;
     size_t saved;
     int rc;
 
     if (j == NULL)
         return 0;
-    saved = path_key(p, "pages");
+    saved = cfgparse_path_key(p, "pages");
     if (!cJSON_IsObject(j))
-        return fail_type(p, j, "an object");
-    if ((rc = check_keys(p, j, NULL)) != 0)
+        return cfgparse_fail_type(p, j, "an object");
+    if ((rc = cfgparse_check_keys(p, j, NULL)) != 0)
         return rc;
     if (cJSON_GetArraySize(j) > MAX_PAGES)
-        return fail(p, "at most %d pages are allowed", MAX_PAGES);
+        return cfgparse_fail(p, "at most %d pages are allowed", MAX_PAGES);
     ac->pages = xcalloc((size_t)cJSON_GetArraySize(j), sizeof(*ac->pages));
     cJSON_ArrayForEach(pg, j)
     {
         agent_page_t *page = &ac->pages[ac->n_pages++];
-        size_t at = path_key(p, pg->string), i = 0;
+        size_t at = cfgparse_path_key(p, pg->string), i = 0;
         if (!section_ok(pg->string))
-            return fail(p, "invalid page name (expected [A-Za-z0-9_-]{1,%d})", ID_MAX_CHARS);
+            return cfgparse_fail(p, "invalid page name (expected [A-Za-z0-9_-]{1,%d})",
+                                 ID_MAX_CHARS);
         if (!cJSON_IsArray(pg))
-            return fail_type(p, pg, "an array of section ids");
+            return cfgparse_fail_type(p, pg, "an array of section ids");
         if (cJSON_GetArraySize(pg) == 0)
-            return fail(p, "expected at least one section id");
+            return cfgparse_fail(p, "expected at least one section id");
         if (cJSON_GetArraySize(pg) > MAX_SECTIONS)
-            return fail(p, "at most %d sections are allowed", MAX_SECTIONS);
+            return cfgparse_fail(p, "at most %d sections are allowed", MAX_SECTIONS);
         page->name = xstrdup(pg->string);
         page->sections = xcalloc((size_t)cJSON_GetArraySize(pg), sizeof(char *));
         cJSON_ArrayForEach(sec, pg)
         {
-            size_t sec_at = path_index(p, i++);
+            size_t sec_at = cfgparse_path_index(p, i++);
             if (!cJSON_IsString(sec) || !section_ok(sec->valuestring))
-                return fail(p, "expected a section id ([A-Za-z0-9_-]{1,%d})", ID_MAX_CHARS);
+                return cfgparse_fail(p, "expected a section id ([A-Za-z0-9_-]{1,%d})",
+                                     ID_MAX_CHARS);
             if (agentcfg_page_has_section(page, sec->valuestring))
-                return fail(p, "duplicate section \"%s\"", sec->valuestring);
+                return cfgparse_fail(p, "duplicate section \"%s\"", sec->valuestring);
             page->sections[page->n_sections++] = xstrdup(sec->valuestring);
-            path_pop(p, sec_at);
+            cfgparse_path_pop(p, sec_at);
         }
-        path_pop(p, at);
+        cfgparse_path_pop(p, at);
     }
-    path_pop(p, saved);
-    return 0;
-}
-
-/*
- * obj.key, an array of strings each accepted by ok (NULL = any string), into a new vector *out
- * of *n. what_array and what_item say what is expected, for the messages.
- */
-static int parse_strv(pctx_t *p, const cJSON *obj, const char *key, str_ok_fn ok,
-                      const char *what_array, const char *what_item, char ***out, size_t *n)
-{
-    const cJSON *j = get(obj, key), *e;
-    size_t saved = path_key(p, key);
-
-    if (!cJSON_IsArray(j))
-        return fail_type(p, j, what_array);
-    if (cJSON_GetArraySize(j) > MAX_LIST_ITEMS)
-        return fail(p, "at most %d items are allowed", MAX_LIST_ITEMS);
-    *out = xcalloc((size_t)cJSON_GetArraySize(j), sizeof(char *));
-    cJSON_ArrayForEach(e, j)
-    {
-        if (!cJSON_IsString(e)) {
-            path_index(p, *n);
-            return fail_type(p, e, what_item);
-        }
-        if (ok != NULL && !ok(e->valuestring)) {
-            path_index(p, *n);
-            return fail(p, "expected %s", what_item);
-        }
-        (*out)[(*n)++] = xstrdup(e->valuestring);
-    }
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
@@ -615,183 +406,213 @@ static int parse_strv(pctx_t *p, const cJSON *obj, const char *key, str_ok_fn ok
  * env or headers: an object of strings, stored as "<name><sep><value>". name_ok and value_ok
  * check names and values; what names the kind of entry in messages.
  */
-static int parse_pairs(pctx_t *p, const cJSON *j, const char *key, const char *sep,
-                       str_ok_fn name_ok, str_ok_fn value_ok, char ***out, size_t *n_out)
+static int parse_pairs(cfgparse_t *p, const cJSON *j, const char *key, const char *sep,
+                       cfgparse_ok_fn name_ok, cfgparse_ok_fn value_ok, char ***out, size_t *n_out)
 {
     const cJSON *e;
-    size_t saved = path_key(p, key);
+    size_t saved = cfgparse_path_key(p, key);
     int rc;
 
     if (!cJSON_IsObject(j))
-        return fail_type(p, j, "an object of strings");
-    if ((rc = check_keys(p, j, NULL)) != 0)
+        return cfgparse_fail_type(p, j, "an object of strings");
+    if ((rc = cfgparse_check_keys(p, j, NULL)) != 0)
         return rc;
-    if (cJSON_GetArraySize(j) > MAX_LIST_ITEMS)
-        return fail(p, "at most %d entries are allowed", MAX_LIST_ITEMS);
+    if (cJSON_GetArraySize(j) > CFGPARSE_MAX_LIST_ITEMS)
+        return cfgparse_fail(p, "at most %d entries are allowed", CFGPARSE_MAX_LIST_ITEMS);
     *out = xcalloc((size_t)cJSON_GetArraySize(j), sizeof(char *));
     cJSON_ArrayForEach(e, j)
     {
-        size_t at = path_key(p, e->string);
+        size_t at = cfgparse_path_key(p, e->string);
         if (!name_ok(e->string))
-            return fail(p, "invalid name");
+            return cfgparse_fail(p, "invalid name");
         if (!cJSON_IsString(e))
-            return fail_type(p, e, "a string");
+            return cfgparse_fail_type(p, e, "a string");
         if (value_ok != NULL && !value_ok(e->valuestring))
-            return fail(p, "the value must not contain line breaks");
+            return cfgparse_fail(p, "the value must not contain line breaks");
         char *pair = xmalloc(strlen(e->string) + strlen(sep) + strlen(e->valuestring) + 1);
         sprintf(pair, "%s%s%s", e->string, sep, e->valuestring);
         (*out)[(*n_out)++] = pair;
-        path_pop(p, at);
+        cfgparse_path_pop(p, at);
     }
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
-static int parse_mcp_server(pctx_t *p, const cJSON *j, agent_mcp_server_t *srv)
+static int parse_mcp_server(cfgparse_t *p, const cJSON *j, agent_mcp_server_t *srv)
 {
     static const char *const keys[] = {"command", "args", "env", "url", "headers", "type", NULL};
-    const cJSON *cmd = get(j, "command"), *url = get(j, "url"), *type = get(j, "type");
+    const cJSON *cmd = cfgparse_get(j, "command"), *url = cfgparse_get(j, "url"),
+                *type = cfgparse_get(j, "type");
     const cJSON *extra;
     int rc;
 
     if (!cJSON_IsObject(j))
-        return fail_type(p, j, "an object");
-    if ((rc = check_keys(p, j, keys)) != 0)
+        return cfgparse_fail_type(p, j, "an object");
+    if ((rc = cfgparse_check_keys(p, j, keys)) != 0)
         return rc;
     if (cmd != NULL && url != NULL)
-        return fail(p, "give either \"command\" (stdio) or \"url\" (HTTP), not both");
+        return cfgparse_fail(p, "give either \"command\" (stdio) or \"url\" (HTTP), not both");
     if (cmd == NULL && url == NULL)
-        return fail(p, "expected \"command\" (stdio) or \"url\" (HTTP)");
+        return cfgparse_fail(p, "expected \"command\" (stdio) or \"url\" (HTTP)");
     if (type != NULL) {
-        size_t at = path_key(p, "type");
+        size_t at = cfgparse_path_key(p, "type");
         if (!cJSON_IsString(type))
-            return fail_type(p, type, "a string");
+            return cfgparse_fail_type(p, type, "a string");
         bool stdio = strcmp(type->valuestring, "stdio") == 0;
         bool http = strcmp(type->valuestring, "http") == 0 ||
                     strcmp(type->valuestring, "streamable-http") == 0;
         if (!stdio && !http)
-            return fail(p,
-                        "unsupported transport \"%s\" (expected stdio, http or "
-                        "streamable-http)",
-                        type->valuestring);
+            return cfgparse_fail(p,
+                                 "unsupported transport \"%s\" (expected stdio, http or "
+                                 "streamable-http)",
+                                 type->valuestring);
         if (stdio != (cmd != NULL))
-            return fail(p, "\"%s\" does not match the %s given", type->valuestring,
-                        cmd ? "command" : "url");
-        path_pop(p, at);
+            return cfgparse_fail(p, "\"%s\" does not match the %s given", type->valuestring,
+                                 cmd ? "command" : "url");
+        cfgparse_path_pop(p, at);
     }
     if (cmd != NULL) {
-        if ((extra = get(j, "headers")) != NULL) {
-            path_key(p, "headers");
-            return fail(p, "only allowed with \"url\"");
+        if ((extra = cfgparse_get(j, "headers")) != NULL) {
+            cfgparse_path_key(p, "headers");
+            return cfgparse_fail(p, "only allowed with \"url\"");
         }
-        if ((rc = get_string(p, j, "command", true, nonempty_ok, "a non-empty string",
-                             &srv->command)) != 0)
+        if ((rc = cfgparse_get_string(p, j, "command", true, cfgparse_nonempty_ok,
+                                      "a non-empty string", &srv->command)) != 0)
             return rc;
-        if (get(j, "args") != NULL && (rc = parse_strv(p, j, "args", NULL, "an array of strings",
-                                                       "a string", &srv->args, &srv->n_args)) != 0)
+        if (cfgparse_get(j, "args") != NULL &&
+            (rc = cfgparse_strv(p, j, "args", NULL, "an array of strings", "a string", &srv->args,
+                                &srv->n_args)) != 0)
             return rc;
-        if ((extra = get(j, "env")) != NULL &&
+        if ((extra = cfgparse_get(j, "env")) != NULL &&
             (rc = parse_pairs(p, extra, "env", "=", env_name_ok, NULL, &srv->env, &srv->n_env)) !=
                 0)
             return rc;
         return 0;
     }
-    if ((extra = get(j, "args")) != NULL || (extra = get(j, "env")) != NULL) {
-        path_key(p, extra->string);
-        return fail(p, "only allowed with \"command\"");
+    if ((extra = cfgparse_get(j, "args")) != NULL || (extra = cfgparse_get(j, "env")) != NULL) {
+        cfgparse_path_key(p, extra->string);
+        return cfgparse_fail(p, "only allowed with \"command\"");
     }
-    if ((rc = get_string(p, j, "url", true, http_url_ok, "an http:// or https:// URL",
-                         &srv->url)) != 0)
+    if ((rc = cfgparse_get_string(p, j, "url", true, http_url_ok, "an http:// or https:// URL",
+                                  &srv->url)) != 0)
         return rc;
-    if ((extra = get(j, "headers")) != NULL &&
+    if ((extra = cfgparse_get(j, "headers")) != NULL &&
         (rc = parse_pairs(p, extra, "headers", ": ", header_name_ok, header_value_ok, &srv->headers,
                           &srv->n_headers)) != 0)
         return rc;
     return 0;
 }
 
-static int parse_mcp_servers(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_mcp_servers(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    const cJSON *j = get(root, "mcpServers"), *s;
+    const cJSON *j = cfgparse_get(root, "mcpServers"), *s;
     size_t saved;
     int rc;
 
     if (j == NULL)
         return 0;
-    saved = path_key(p, "mcpServers");
+    saved = cfgparse_path_key(p, "mcpServers");
     if (!cJSON_IsObject(j))
-        return fail_type(p, j, "an object");
-    if ((rc = check_keys(p, j, NULL)) != 0)
+        return cfgparse_fail_type(p, j, "an object");
+    if ((rc = cfgparse_check_keys(p, j, NULL)) != 0)
         return rc;
     if (cJSON_GetArraySize(j) > MAX_MCP_SERVERS)
-        return fail(p, "at most %d servers are allowed", MAX_MCP_SERVERS);
+        return cfgparse_fail(p, "at most %d servers are allowed", MAX_MCP_SERVERS);
     ac->mcp_servers = xcalloc((size_t)cJSON_GetArraySize(j), sizeof(*ac->mcp_servers));
     cJSON_ArrayForEach(s, j)
     {
         agent_mcp_server_t *srv = &ac->mcp_servers[ac->n_mcp_servers++];
-        size_t at = path_key(p, s->string);
+        size_t at = cfgparse_path_key(p, s->string);
         if (!str_is_id(s->string, strlen(s->string), 1, ALIAS_MAX_CHARS))
-            return fail(p, "invalid server alias (expected [A-Za-z0-9_-]{1,%d})", ALIAS_MAX_CHARS);
+            return cfgparse_fail(p, "invalid server alias (expected [A-Za-z0-9_-]{1,%d})",
+                                 ALIAS_MAX_CHARS);
         srv->alias = xstrdup(s->string);
         if ((rc = parse_mcp_server(p, s, srv)) != 0)
             return rc;
-        path_pop(p, at);
+        cfgparse_path_pop(p, at);
     }
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
-/* tools.<key>: an array of patterns, or ["*"] when left out. */
-static int parse_globs(pctx_t *p, const cJSON *tools, const char *key, agent_tool_globs_t *g)
+/* tools.<key>: an array of patterns, or the n_defaults defaults when left out. */
+static int parse_globs(cfgparse_t *p, const cJSON *tools, const char *key,
+                       const char *const *defaults, size_t n_defaults, agent_tool_globs_t *g)
 {
-    if (tools == NULL || get(tools, key) == NULL) {
-        g->globs = xmalloc(sizeof(char *));
-        g->globs[0] = xstrdup("*");
-        g->n = 1;
+    if (tools == NULL || cfgparse_get(tools, key) == NULL) {
+        g->globs = xcalloc(n_defaults + 1, sizeof(char *));
+        for (g->n = 0; g->n < n_defaults; g->n++)
+            g->globs[g->n] = xstrdup(defaults[g->n]);
         return 0;
     }
-    return parse_strv(p, tools, key, glob_ok, "an array of tool name patterns",
-                      "a tool name pattern (a non-empty string without spaces; '*' matches any "
-                      "run of characters)",
-                      &g->globs, &g->n);
+    return cfgparse_strv(p, tools, key, glob_ok, "an array of tool name patterns",
+                         "a tool name pattern (a non-empty string without spaces; '*' matches any "
+                         "run of characters)",
+                         &g->globs, &g->n);
 }
 
-static int parse_tools(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+/* The tools offered on each surface; postcall's default needs postcall.crm (parsed before). */
+static int parse_tools(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    static const char *const keys[] = {"voice", "chat", "agent", NULL};
-    const cJSON *j = get(root, "tools");
-    size_t saved = path_key(p, "tools");
+    static const char *const keys[] = {"voice", "chat", "agent", "phone", "postcall", NULL};
+    static const char *const any[] = {"*"};
+    static const char *const phone[] = {"getNextResponseFromSupervisor", "transferCall", "endCall"};
+    const cJSON *j = cfgparse_get(root, "tools");
+    size_t saved = cfgparse_path_key(p, "tools");
+    char crm_glob[ALIAS_MAX_CHARS + 4];
+    const char *crm[] = {crm_glob};
     int rc;
 
+    snprintf(crm_glob, sizeof(crm_glob), "%s__*", ac->postcall.crm ? ac->postcall.crm : "");
     if (j != NULL && !cJSON_IsObject(j))
-        return fail_type(p, j, "an object");
-    if ((j != NULL && (rc = check_keys(p, j, keys)) != 0) ||
-        (rc = parse_globs(p, j, "voice", &ac->tools_voice)) != 0 ||
-        (rc = parse_globs(p, j, "chat", &ac->tools_chat)) != 0 ||
-        (rc = parse_globs(p, j, "agent", &ac->tools_agent)) != 0)
+        return cfgparse_fail_type(p, j, "an object");
+    if ((j != NULL && (rc = cfgparse_check_keys(p, j, keys)) != 0) ||
+        (rc = parse_globs(p, j, "voice", any, 1, &ac->tools_voice)) != 0 ||
+        (rc = parse_globs(p, j, "chat", any, 1, &ac->tools_chat)) != 0 ||
+        (rc = parse_globs(p, j, "agent", any, 1, &ac->tools_agent)) != 0 ||
+        (rc = parse_globs(p, j, "phone", phone, ARRAY_LEN(phone), &ac->tools_phone)) != 0 ||
+        (rc = parse_globs(p, j, "postcall", crm, ac->postcall.crm ? 1 : 0, &ac->tools_postcall)) !=
+            0)
         return rc;
-    path_pop(p, saved);
+    cfgparse_path_pop(p, saved);
     return 0;
 }
 
-static int parse_root(pctx_t *p, const cJSON *root, agentcfg_t *ac)
+static int parse_root(cfgparse_t *p, const cJSON *root, agentcfg_t *ac)
 {
-    static const char *const keys[] = {
-        "company", "brief",      "brief_file", "services", "hours", "voice", "instructions_extra",
-        "pages",   "mcpServers", "tools",      NULL};
+    static const char *const keys[] = {"company",
+                                       "brief",
+                                       "brief_file",
+                                       "services",
+                                       "hours",
+                                       "voice",
+                                       "instructions_extra",
+                                       "pages",
+                                       "mcpServers",
+                                       "tools",
+                                       "phone",
+                                       "postcall",
+                                       "publicKey",
+                                       "apiSecret",
+                                       "jwtSecret",
+                                       "allowedOrigins",
+                                       "phoneNumbers",
+                                       "maxSessions",
+                                       NULL};
     int rc;
 
     if (!cJSON_IsObject(root))
-        return fail_type(p, root, "an object at the top level");
-    if ((rc = check_keys(p, root, keys)) != 0 || (rc = parse_company(p, root, ac)) != 0 ||
+        return cfgparse_fail_type(p, root, "an object at the top level");
+    if ((rc = cfgparse_check_keys(p, root, keys)) != 0 || (rc = parse_company(p, root, ac)) != 0 ||
         (rc = parse_brief(p, root, ac)) != 0 || (rc = parse_services(p, root, ac)) != 0 ||
         (rc = parse_hours(p, root, ac)) != 0 ||
-        (rc = get_string(p, root, "voice", false, voice_ok, "a voice name ([A-Za-z0-9_-]{1,32})",
-                         &ac->voice)) != 0 ||
-        (rc = get_string(p, root, "instructions_extra", false, NULL, "a string",
-                         &ac->instructions_extra)) != 0 ||
+        (rc = cfgparse_get_string(p, root, "voice", false, voice_ok,
+                                  "a voice name ([A-Za-z0-9_-]{1,32})", &ac->voice)) != 0 ||
+        (rc = cfgparse_get_string(p, root, "instructions_extra", false, NULL, "a string",
+                                  &ac->instructions_extra)) != 0 ||
         (rc = parse_pages(p, root, ac)) != 0 || (rc = parse_mcp_servers(p, root, ac)) != 0 ||
-        (rc = parse_tools(p, root, ac)) != 0)
+        (rc = tenantkeys_parse_calls(p, root, ac)) != 0 || (rc = parse_tools(p, root, ac)) != 0 ||
+        (rc = tenantkeys_parse_access(p, root, ac)) != 0)
         return rc;
     if (ac->company_phone == NULL)
         ac->company_phone = xstrdup("");
@@ -807,7 +628,7 @@ static int parse_root(pctx_t *p, const cJSON *root, agentcfg_t *ac)
 int agentcfg_parse(agentcfg_t *ac, const char *json, size_t len, const char *base_dir, char *err,
                    size_t errlen)
 {
-    pctx_t p = {.err = err, .errlen = errlen, .base_dir = base_dir};
+    cfgparse_t p = {.err = err, .errlen = errlen, .base_dir = base_dir};
     const char *end = NULL;
     agentcfg_t tmp;
     cJSON *root;
@@ -833,7 +654,7 @@ int agentcfg_parse(agentcfg_t *ac, const char *json, size_t len, const char *bas
             col = *c == '\n' ? 1 : col + 1;
             line += *c == '\n';
         }
-        return fail(&p, "invalid JSON at line %d, column %d", line, col);
+        return cfgparse_fail(&p, "invalid JSON at line %d, column %d", line, col);
     }
     rc = parse_root(&p, root, &tmp);
     cJSON_Delete(root);
@@ -856,7 +677,7 @@ int agentcfg_load(agentcfg_t *ac, const char *path, char *err, size_t errlen)
         return agentcfg_parse(ac, agentcfg_demo_json, strlen(agentcfg_demo_json), NULL, err,
                               errlen);
     memset(ac, 0, sizeof(*ac));
-    why = read_text_file(path, AGENTCFG_MAX_FILE_BYTES, &text, &len);
+    why = cfgparse_read_text_file(path, AGENTCFG_MAX_FILE_BYTES, &text, &len);
     if (why != NULL) {
         if (errlen > 0)
             snprintf(err, errlen, "config: cannot read \"%s\": %s", path, why);
@@ -868,13 +689,6 @@ int agentcfg_load(agentcfg_t *ac, const char *path, char *err, size_t errlen)
     free(dir);
     free(text);
     return rc;
-}
-
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 void agentcfg_free(agentcfg_t *ac)
@@ -893,22 +707,25 @@ void agentcfg_free(agentcfg_t *ac)
     free(ac->instructions_extra);
     for (size_t i = 0; i < ac->n_pages; i++) {
         free(ac->pages[i].name);
-        strv_free(ac->pages[i].sections, ac->pages[i].n_sections);
+        cfgparse_strv_free(ac->pages[i].sections, ac->pages[i].n_sections);
     }
     free(ac->pages);
     for (size_t i = 0; i < ac->n_mcp_servers; i++) {
         agent_mcp_server_t *s = &ac->mcp_servers[i];
         free(s->alias);
         free(s->command);
-        strv_free(s->args, s->n_args);
-        strv_free(s->env, s->n_env);
+        cfgparse_strv_free(s->args, s->n_args);
+        cfgparse_strv_free(s->env, s->n_env);
         free(s->url);
-        strv_free(s->headers, s->n_headers);
+        cfgparse_strv_free(s->headers, s->n_headers);
     }
     free(ac->mcp_servers);
-    strv_free(ac->tools_voice.globs, ac->tools_voice.n);
-    strv_free(ac->tools_chat.globs, ac->tools_chat.n);
-    strv_free(ac->tools_agent.globs, ac->tools_agent.n);
+    cfgparse_strv_free(ac->tools_voice.globs, ac->tools_voice.n);
+    cfgparse_strv_free(ac->tools_chat.globs, ac->tools_chat.n);
+    cfgparse_strv_free(ac->tools_agent.globs, ac->tools_agent.n);
+    cfgparse_strv_free(ac->tools_phone.globs, ac->tools_phone.n);
+    cfgparse_strv_free(ac->tools_postcall.globs, ac->tools_postcall.n);
+    tenantkeys_free(ac);
     memset(ac, 0, sizeof(*ac));
 }
 

@@ -47,6 +47,33 @@ typedef struct agent_tool_globs {
     size_t n;
 } agent_tool_globs_t;
 
+/* How calls of this business are handed on and followed up (SPEC 5.5, 15). */
+typedef struct agent_phone {
+    char *transfer_to; /* E.164 number for transferCall; NULL when not given */
+} agent_phone_t;
+
+typedef struct agent_postcall {
+    bool enabled;       /* default true */
+    char *crm;          /* an mcpServers alias, NULL when none */
+    int min_user_turns; /* default 1 */
+    char *instructions; /* NULL when none */
+} agent_postcall_t;
+
+/*
+ * Who may act for this business (SPEC 16): the keys of a tenant. All optional in the file; a
+ * tenant directory requires public_key and api_secret (agents/tenant checks that).
+ */
+typedef struct agent_access {
+    char *public_key; /* "pk_" + >= 24 characters, safe in web pages; NULL when none */
+    char *api_secret; /* the tenant's server-to-server secret; NULL when none */
+    char *jwt_secret; /* HS256 secret of the tenant's JWTs; NULL = SWITCHBOARD_JWT_SECRET */
+    char **origins;   /* allowedOrigins: "scheme://host[:port]", lowercase */
+    size_t n_origins;
+    char **phone_numbers; /* E.164 */
+    size_t n_phone_numbers;
+    int max_sessions; /* live voice sessions of this tenant; 0 = the global cap */
+} agent_access_t;
+
 typedef struct agentcfg {
     char *company_name;
     char *company_phone;
@@ -65,6 +92,12 @@ typedef struct agentcfg {
     agent_tool_globs_t tools_voice;
     agent_tool_globs_t tools_chat;
     agent_tool_globs_t tools_agent;
+    agent_tool_globs_t tools_phone;    /* default getNextResponseFromSupervisor, transferCall,
+                                          endCall */
+    agent_tool_globs_t tools_postcall; /* default ["<crm>__*"], [] without postcall.crm */
+    agent_phone_t phone;
+    agent_postcall_t postcall;
+    agent_access_t access;
 } agentcfg_t;
 
 /*
@@ -83,6 +116,8 @@ void agentcfg_free(agentcfg_t *ac);
 const agent_page_t *agentcfg_page(const agentcfg_t *ac, const char *name);
 /* True when section is one of page's sections. */
 bool agentcfg_page_has_section(const agent_page_t *page, const char *section);
+/* True when s is an E.164 number: '+' then 8..15 digits, the first not 0. */
+bool agentcfg_e164_ok(const char *s);
 /* True when name matches one of the globs ('*' matches any run of characters). */
 bool agentcfg_tool_allowed(const agent_tool_globs_t *g, const char *name);
 

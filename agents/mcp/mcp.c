@@ -200,7 +200,7 @@ static void mcp_list_done(mcp_t *m)
         k++;
     }
     if (m->publish) {
-        mcpreg_publish(m->srv.alias, &m->actor, entries, k, exposed);
+        mcpreg_publish(m->tenant, m->srv.alias, &m->actor, entries, k, exposed);
         for (size_t i = 0; i < k; i++) {
             m->tools[i].original = xstrdup(entries[i].original);
             str_copy(m->tools[i].exposed, exposed[i], sizeof(m->tools[i].exposed));
@@ -444,7 +444,7 @@ static void mcp_shutdown(mcp_t *m)
     actor_timer_stop(m->restart_timer);
     actor_timer_stop(m->relist_timer);
     if (m->publish)
-        mcpreg_withdraw(m->srv.alias);
+        mcpreg_withdraw(m->tenant, m->srv.alias);
     metric_mcp_server_up_set(m->srv.alias, 0);
     if (m->proc_id) {
         net_proc_shutdown(m->proc_id, MCP_STOP_GRACE_MS); /* closed when its EXIT arrives */
@@ -738,6 +738,7 @@ static void mcp_stop(actor_t *self)
     if (m->owner)
         actor_unref(m->owner);
     mcp_srv_free(&m->srv);
+    free(m->tenant);
 }
 
 static const actor_type_t mcp_type = {"mcp", mcp_handle, mcp_stop};
@@ -759,6 +760,7 @@ actor_t *mcp_spawn(const mcp_opts_t *o)
     }
     const agent_mcp_server_t *s = o->server;
     m->srv.alias = xstrdup(s->alias ? s->alias : "mcp");
+    m->tenant = xstrdup(o->tenant ? o->tenant : "");
     m->srv.command = s->command ? xstrdup(s->command) : NULL;
     m->srv.url = s->url ? xstrdup(s->url) : NULL;
     m->srv.args = mcp_dup_vec(s->args, s->n_args);
@@ -790,18 +792,25 @@ actor_t *mcp_spawn(const mcp_opts_t *o)
     return &m->actor;
 }
 
-int mcp_start_all(const agentcfg_t *ac)
+int mcp_start_all(tenant_t *const *tenants, size_t n)
 {
-    mcp_clients = xcalloc(ac->n_mcp_servers + 1, sizeof(*mcp_clients));
-    for (size_t i = 0; i < ac->n_mcp_servers; i++) {
-        mcp_opts_t o = {.server = &ac->mcp_servers[i],
-                        .publish = true,
-                        .restart = true,
-                        .call_timeout_ms = (uint32_t)g_config->mcp_call_timeout_ms};
-        actor_t *a = mcp_spawn(&o);
-        if (a == NULL)
-            return -EAGAIN;
-        mcp_clients[mcp_n_clients++] = a;
+    size_t total = 0;
+    for (size_t t = 0; t < n; t++)
+        total += tenants[t]->cfg.n_mcp_servers;
+    mcp_clients = xcalloc(total + 1, sizeof(*mcp_clients));
+    for (size_t t = 0; t < n; t++) {
+        const agentcfg_t *ac = &tenants[t]->cfg;
+        for (size_t i = 0; i < ac->n_mcp_servers; i++) {
+            mcp_opts_t o = {.server = &ac->mcp_servers[i],
+                            .tenant = tenants[t]->id,
+                            .publish = true,
+                            .restart = true,
+                            .call_timeout_ms = (uint32_t)g_config->mcp_call_timeout_ms};
+            actor_t *a = mcp_spawn(&o);
+            if (a == NULL)
+                return -EAGAIN;
+            mcp_clients[mcp_n_clients++] = a;
+        }
     }
     return 0;
 }

@@ -35,6 +35,7 @@
 
 #include "actors/actor.h"
 #include "agents/config/agentcfg.h"
+#include "agents/tenant/tenant.h"
 #include "agents/tools/tools.h"
 
 #define MCP_PROTOCOL_VERSION "2025-11-25"
@@ -66,6 +67,7 @@ typedef struct mcp_status_msg {
 
 typedef struct mcp_opts {
     const agent_mcp_server_t *server; /* copied by mcp_spawn() */
+    const char *tenant;               /* whose server it is (SPEC 16; copied); NULL = "" */
     actor_t *owner;                   /* gets STATUS and CLOSED (a reference is taken); or NULL */
     bool publish;                     /* expose the tools through the registry */
     bool restart;                     /* restart after a failure (else report down and idle) */
@@ -76,8 +78,11 @@ typedef struct mcp_opts {
 /* Spawns a client and starts connecting. Returns it with a reference for the caller, or NULL. */
 actor_t *mcp_spawn(const mcp_opts_t *o);
 
-/* Spawns a publishing client for every server of ac. Returns 0, or -EAGAIN. Thread: main. */
-int mcp_start_all(const agentcfg_t *ac);
+/*
+ * Spawns a publishing client for every server of every tenant of tenants[0..n-1]: one client per
+ * tenant and server, whose tools only that tenant's runs see. Returns 0, or -EAGAIN. Thread: main.
+ */
+int mcp_start_all(tenant_t *const *tenants, size_t n);
 /* Shuts every client down (DELETE the session; stdio: close stdin, SIGTERM, SIGKILL) and waits
  * at most wait_ms for them to finish. Thread: main. */
 void mcp_stop_all(uint64_t wait_ms);
@@ -85,7 +90,8 @@ void mcp_stop_all(uint64_t wait_ms);
 /* ---- The registry of exposed tools (mcpreg.c) ---------------------------------------------- */
 
 typedef struct mcpreg_tool {
-    char exposed[TOOL_NAME_MAX + 1];
+    char exposed[TOOL_NAME_MAX + 1]; /* unique within its tenant */
+    char *tenant;                    /* whose server publishes it */
     char *alias;
     char *original;
     actor_t *server; /* a reference held by the snapshot */
@@ -106,18 +112,18 @@ typedef struct mcpreg_entry {
 } mcpreg_entry_t;
 
 /*
- * Replaces alias's tools with entries: assigns each an exposed name (mcpname rules, unique across
- * every alias) and writes it to exposed[i]. server gets the calls.
+ * Replaces the tools of tenant's server alias with entries: assigns each an exposed name (mcpname
+ * rules, unique across the tenant's aliases) and writes it to exposed[i]. server gets the calls.
  */
-void mcpreg_publish(const char *alias, actor_t *server, const mcpreg_entry_t *entries, size_t n,
-                    char (*exposed)[TOOL_NAME_MAX + 1]);
-/* Removes alias's tools. */
-void mcpreg_withdraw(const char *alias);
+void mcpreg_publish(const char *tenant, const char *alias, actor_t *server,
+                    const mcpreg_entry_t *entries, size_t n, char (*exposed)[TOOL_NAME_MAX + 1]);
+/* Removes the tools of tenant's server alias. */
+void mcpreg_withdraw(const char *tenant, const char *alias);
 /* The current snapshot with a reference (never NULL). */
 mcpreg_snap_t *mcpreg_acquire(void);
 void mcpreg_release(mcpreg_snap_t *s);
-/* The tool exposed as name in s, or NULL. */
-const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *name);
+/* The tool of tenant exposed as name in s, or NULL. */
+const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *tenant, const char *name);
 /* Drops every tool (shutdown, tests). */
 void mcpreg_clear(void);
 

@@ -131,6 +131,7 @@ typedef struct mcphttp mcphttp_t;
 typedef struct mcp {
     actor_t actor;
     agent_mcp_server_t srv; /* [owner] a deep copy */
+    char *tenant;           /* [owner] whose server it is (its tools are that tenant's) */
     char log_name[80];      /* "mcp:<alias>" */
     actor_t *owner;
     bool publish, restart, elicit;

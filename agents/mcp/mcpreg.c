@@ -21,6 +21,7 @@ static mcpreg_snap_t *reg_cur = &reg_empty;   /* {reg_lock} */
 static void mcpreg_snap_free(mcpreg_snap_t *s)
 {
     for (size_t i = 0; i < s->n; i++) {
+        free(s->tools[i].tenant);
         free(s->tools[i].alias);
         free(s->tools[i].original);
         cJSON_Delete(s->tools[i].def);
@@ -50,10 +51,10 @@ void mcpreg_release(mcpreg_snap_t *s)
         mcpreg_snap_free(s);
 }
 
-const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *name)
+const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *tenant, const char *name)
 {
     for (size_t i = 0; s && i < s->n; i++)
-        if (strcmp(s->tools[i].exposed, name) == 0)
+        if (strcmp(s->tools[i].exposed, name) == 0 && strcmp(s->tools[i].tenant, tenant) == 0)
             return &s->tools[i];
     return NULL;
 }
@@ -61,20 +62,22 @@ const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *name)
 static void mcpreg_copy(mcpreg_tool_t *dst, const mcpreg_tool_t *src)
 {
     *dst = *src;
+    dst->tenant = xstrdup(src->tenant);
     dst->alias = xstrdup(src->alias);
     dst->original = xstrdup(src->original);
     dst->def = cJSON_Duplicate(src->def, true);
     actor_ref(dst->server);
 }
 
-/* The next snapshot: everything of old except alias's tools, with room for extra more. */
-static mcpreg_snap_t *mcpreg_without(const mcpreg_snap_t *old, const char *alias, size_t extra)
+/* The next snapshot: everything of old except tenant's alias's tools, with room for extra more. */
+static mcpreg_snap_t *mcpreg_without(const mcpreg_snap_t *old, const char *tenant,
+                                     const char *alias, size_t extra)
 {
     mcpreg_snap_t *s = xcalloc(1, sizeof(*s));
     s->refs = 1;
     s->tools = xcalloc(old->n + extra + 1, sizeof(*s->tools));
     for (size_t i = 0; i < old->n; i++)
-        if (strcmp(old->tools[i].alias, alias) != 0)
+        if (strcmp(old->tools[i].alias, alias) != 0 || strcmp(old->tools[i].tenant, tenant) != 0)
             mcpreg_copy(&s->tools[s->n++], &old->tools[i]);
     return s;
 }
@@ -87,9 +90,16 @@ static mcpreg_snap_t *mcpreg_swap_locked(mcpreg_snap_t *s)
     return --old->refs == 0 && old != &reg_empty ? old : NULL;
 }
 
+/* mcpname's "is this name taken" within one tenant (arg). */
+typedef struct taken_arg {
+    const mcpreg_snap_t *snap;
+    const char *tenant;
+} taken_arg_t;
+
 static bool mcpreg_taken(void *arg, const char *name)
 {
-    return mcpreg_find(arg, name) != NULL;
+    const taken_arg_t *t = arg;
+    return mcpreg_find(t->snap, t->tenant, name) != NULL;
 }
 
 static cJSON *mcpreg_def(const char *exposed, const mcpreg_entry_t *e)
@@ -109,15 +119,17 @@ static cJSON *mcpreg_def(const char *exposed, const mcpreg_entry_t *e)
     return t;
 }
 
-void mcpreg_publish(const char *alias, actor_t *server, const mcpreg_entry_t *entries, size_t n,
-                    char (*exposed)[TOOL_NAME_MAX + 1])
+void mcpreg_publish(const char *tenant, const char *alias, actor_t *server,
+                    const mcpreg_entry_t *entries, size_t n, char (*exposed)[TOOL_NAME_MAX + 1])
 {
     pthread_mutex_lock(&reg_lock);
-    mcpreg_snap_t *s = mcpreg_without(reg_cur, alias, n);
+    mcpreg_snap_t *s = mcpreg_without(reg_cur, tenant, alias, n);
+    taken_arg_t ta = {s, tenant};
     for (size_t i = 0; i < n; i++) {
         mcpreg_tool_t *t = &s->tools[s->n];
-        mcpname_expose(alias, entries[i].original, mcpreg_taken, s, t->exposed);
+        mcpname_expose(alias, entries[i].original, mcpreg_taken, &ta, t->exposed);
         str_copy(exposed[i], t->exposed, TOOL_NAME_MAX + 1);
+        t->tenant = xstrdup(tenant);
         t->alias = xstrdup(alias);
         t->original = xstrdup(entries[i].original);
         t->def = mcpreg_def(t->exposed, &entries[i]);
@@ -131,10 +143,10 @@ void mcpreg_publish(const char *alias, actor_t *server, const mcpreg_entry_t *en
         mcpreg_snap_free(dead);
 }
 
-void mcpreg_withdraw(const char *alias)
+void mcpreg_withdraw(const char *tenant, const char *alias)
 {
     pthread_mutex_lock(&reg_lock);
-    mcpreg_snap_t *dead = mcpreg_swap_locked(mcpreg_without(reg_cur, alias, 0));
+    mcpreg_snap_t *dead = mcpreg_swap_locked(mcpreg_without(reg_cur, tenant, alias, 0));
     pthread_mutex_unlock(&reg_lock);
     if (dead)
         mcpreg_snap_free(dead);

@@ -62,18 +62,21 @@ enum {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_BUSY_OF_DAY] = "SELECT start_min, end_min FROM appointments WHERE date = ?1 "
-                       "ORDER BY start_min",
+    /* :t comes after every ?N: SQLite numbers a named parameter after the largest seen. */
+    [ST_BUSY_OF_DAY] = "SELECT start_min, end_min FROM appointments WHERE date = ?1 AND "
+                       "tenant = :t ORDER BY start_min",
     [ST_OVERLAP] = "SELECT 1 FROM appointments WHERE date = ?1 AND start_min < ?3 "
-                   "AND end_min > ?2 LIMIT 1",
+                   "AND end_min > ?2 AND tenant = :t LIMIT 1",
     [ST_UPSERT_CUSTOMER] = "INSERT INTO customers (phone_digits, phone, name, created_at, "
-                           "updated_at) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (phone_digits) "
+                           "updated_at, tenant) VALUES (?1, ?2, ?3, ?4, ?4, :t) "
+                           "ON CONFLICT (tenant, phone_digits) "
                            "DO UPDATE SET phone = excluded.phone, name = excluded.name, "
                            "updated_at = excluded.updated_at RETURNING id",
     [ST_INSERT_APPT] = "INSERT INTO appointments (confirmation, customer_id, service, date, "
-                       "start_min, end_min, notes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                       "?7, ?8)",
-    [ST_FIND_CUSTOMER] = "SELECT id, name, phone FROM customers WHERE phone_digits = ?1",
+                       "start_min, end_min, notes, created_at, tenant) VALUES (?1, ?2, ?3, ?4, "
+                       "?5, ?6, ?7, ?8, :t)",
+    [ST_FIND_CUSTOMER] = "SELECT id, name, phone FROM customers WHERE phone_digits = ?1 AND "
+                         "tenant = :t",
     [ST_CUSTOMER_APPTS] = "SELECT confirmation, date, start_min, end_min, service, notes "
                           "FROM appointments WHERE customer_id = ?1 ORDER BY date, start_min",
 };
@@ -81,6 +84,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 struct booking {
     sqlite3 *db;
     const agentcfg_t *ac;
+    char tenant[TENANT_ID_MAX + 1]; /* whose calendar and customers (SPEC 16) */
     tz_t *tz;
     char prefix[CONFIRM_PREFIX_MAX + 1];
     sqlite3_stmt *st[ST_COUNT];
@@ -91,6 +95,16 @@ typedef struct local_now {
     int64_t day; /* days since 1970-01-01 */
     int min;     /* minutes after local midnight */
 } local_now_t;
+
+/* A cached statement, reset, unbound, and bound to this booking's tenant (:t) when it has one. */
+static sqlite3_stmt *stmt(const booking_t *b, sqlite3_stmt *st)
+{
+    store_stmt_fresh(st);
+    int i = sqlite3_bind_parameter_index(st, ":t");
+    if (i > 0)
+        sqlite3_bind_text(st, i, b->tenant, -1, SQLITE_STATIC);
+    return st;
+}
 
 /* ---- Results -------------------------------------------------------------------------------- */
 
@@ -287,7 +301,7 @@ typedef struct busy {
 
 static int busy_load(booking_t *b, const char *date, busy_t *out)
 {
-    sqlite3_stmt *st = store_stmt_fresh(b->st[ST_BUSY_OF_DAY]);
+    sqlite3_stmt *st = stmt(b, b->st[ST_BUSY_OF_DAY]);
     store_bind_text(st, 1, date);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -448,7 +462,7 @@ static void new_confirmation(const booking_t *b, char *out, size_t outlen)
 static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *confirm,
                        size_t clen, bool *taken)
 {
-    sqlite3_stmt *st = store_stmt_fresh(b->st[ST_OVERLAP]);
+    sqlite3_stmt *st = stmt(b, b->st[ST_OVERLAP]);
     store_bind_text(st, 1, r->date);
     sqlite3_bind_int(st, 2, r->start);
     sqlite3_bind_int(st, 3, r->start + r->svc->duration_min);
@@ -460,7 +474,7 @@ static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *
     }
     if (rc != SQLITE_DONE)
         return rc;
-    st = store_stmt_fresh(b->st[ST_UPSERT_CUSTOMER]);
+    st = stmt(b, b->st[ST_UPSERT_CUSTOMER]);
     store_bind_text(st, 1, r->digits);
     store_bind_text(st, 2, r->phone);
     store_bind_text(st, 3, r->name);
@@ -473,7 +487,7 @@ static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *
     sqlite3_reset(st);
     for (int attempt = 0; attempt < CONFIRM_TRIES; attempt++) {
         new_confirmation(b, confirm, clen);
-        st = store_stmt_fresh(b->st[ST_INSERT_APPT]);
+        st = stmt(b, b->st[ST_INSERT_APPT]);
         store_bind_text(st, 1, confirm);
         sqlite3_bind_int64(st, 2, customer);
         store_bind_text(st, 3, r->svc->name);
@@ -570,7 +584,7 @@ static char *lookup(booking_t *b, const char *phone, bool *is_error)
     if (nd < PHONE_DIGITS_MIN || nd > PHONE_DIGITS_MAX)
         return tool_error(is_error, "invalid_phone", "phone needs %d to %d digits, got %zu",
                           PHONE_DIGITS_MIN, PHONE_DIGITS_MAX, nd);
-    sqlite3_stmt *st = store_stmt_fresh(b->st[ST_FIND_CUSTOMER]);
+    sqlite3_stmt *st = stmt(b, b->st[ST_FIND_CUSTOMER]);
     store_bind_text(st, 1, digits);
     int rc = sqlite3_step(st);
     cJSON *res = cJSON_CreateObject();
@@ -589,7 +603,7 @@ static char *lookup(booking_t *b, const char *phone, bool *is_error)
     cJSON_AddStringToObject(c, "phone", (const char *)sqlite3_column_text(st, 2));
     sqlite3_reset(st);
     cJSON *appts = cJSON_AddArrayToObject(c, "appointments");
-    st = store_stmt_fresh(b->st[ST_CUSTOMER_APPTS]);
+    st = stmt(b, b->st[ST_CUSTOMER_APPTS]);
     sqlite3_bind_int64(st, 1, id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cJSON *a = cJSON_CreateObject();
@@ -736,7 +750,8 @@ static void confirmation_prefix(const char *company, char out[CONFIRM_PREFIX_MAX
         str_copy(out, "APT", CONFIRM_PREFIX_MAX + 1);
 }
 
-booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, char *err, size_t errlen)
+booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, const char *tenant, char *err,
+                       size_t errlen)
 {
     char why[256];
     tz_t *tz = tz_load(ac->company_timezone, why, sizeof(why));
@@ -748,6 +763,7 @@ booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, char *err, size_t errl
     b->db = db;
     b->ac = ac;
     b->tz = tz;
+    str_copy(b->tenant, tenant ? tenant : TENANT_DEFAULT_ID, sizeof(b->tenant));
     confirmation_prefix(ac->company_name, b->prefix);
     if (!store_prepare_all(db, stmt_sql, b->st, ST_COUNT)) {
         snprintf(err, errlen, "database: cannot prepare the booking queries: %s",

@@ -22,7 +22,7 @@ static void rec_free(msg_t *m)
     char *owned[] = {r->call_id,    r->session_id, r->end_reason, r->openai_session_id,
                      r->request_id, r->role,       r->text,       r->tool_call_id,
                      r->name,       r->arguments,  r->output,     r->status,
-                     r->via};
+                     r->via,        r->tenant};
     for (size_t i = 0; i < ARRAY_LEN(owned); i++)
         free(owned[i]);
     free(r);
@@ -38,10 +38,11 @@ static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_m
 }
 
 void store_call_start(actor_t *store, const char *call_id, const char *session_id,
-                      int64_t started_at_ms)
+                      const char *tenant, int64_t started_at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_CALL_START, call_id, started_at_ms);
     r->session_id = dup_or_null(session_id);
+    r->tenant = dup_or_null(tenant);
     actor_send(store, &r->hdr);
 }
 

@@ -30,6 +30,7 @@
 #include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/strmap.h"
 #include "base/util.h"
 #include "net/net.h"
 
@@ -66,10 +67,17 @@ typedef struct webhook_job {
     actor_timer_t *timer; /* the backoff before the next attempt */
 } webhook_job_t;
 
+/* A tenant's booking tools, for the snapshot they were made from (a reload makes new ones). */
+typedef struct tenant_booking {
+    tenant_t *tenant; /* a reference: its config outlives the booking */
+    booking_t *booking;
+} tenant_booking_t;
+
 typedef struct store {
     actor_t actor;
     storedb_t *db;         /* [owner] */
-    booking_t *booking;    /* [owner] */
+    booking_t *booking;    /* [owner] the default tenant's, for calls that name none */
+    strmap_t bookings;     /* [owner] tenant id -> tenant_booking_t, made on first use */
     chatdb_t *chat;        /* [owner] */
     actor_timer_t *expiry; /* [owner] daily retention */
     webhook_job_t *jobs;   /* [owner] */
@@ -127,7 +135,7 @@ static void webhook_start(store_t *s, const char *call_id)
         log_warn("webhook.abandoned", LOG_S("call", call_id), LOG_S("reason", "shutting down"));
         return;
     }
-    char *body = storedb_call_json(s->db, call_id);
+    char *body = storedb_call_json(s->db, call_id, NULL);
     if (body == NULL)
         return;
     webhook_job_t *j = xcalloc(1, sizeof(*j));
@@ -187,6 +195,9 @@ static void respond_take(conn_id_t c, char *body)
     free(body);
 }
 
+static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest,
+                         const tenant_t *own);
+
 static void calls_http(store_t *s, const net_http_msg_t *req)
 {
     const char *rest = req->path + strlen(CALLS_PATH);
@@ -194,10 +205,27 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
         net_http_error(req->conn, 404, "not_found", "no such endpoint");
         return;
     }
-    if (!auth_api_ok(req)) {
+    tenant_t *own = NULL;
+    if (!auth_api_scope(req, &own)) {
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
     }
+    calls_scoped(s, req, rest, own);
+    tenant_unref(own);
+}
+
+/*
+ * The rest of calls_http() for a caller who sees tenant own's calls (NULL: the operator, who
+ * sees every tenant's and may filter with ?tenant=). Another tenant's call is 404, as if it did
+ * not exist (SPEC 16).
+ */
+static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest,
+                         const tenant_t *own)
+{
+    char filter[TENANT_ID_MAX + 1];
+    const char *scope = own ? own->id : NULL;
+    if (own == NULL && net_query_get(req->query, "tenant", filter, sizeof(filter)) > 0)
+        scope = filter;
     const char *id = *rest == '/' ? rest + 1 : rest;
     if (*id == '\0') {
         if (req->method != NET_GET) {
@@ -210,12 +238,12 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
                            "limit must be a whole number from 1 to 100");
             return;
         }
-        respond_take(req->conn, storedb_calls_json(s->db, limit));
+        respond_take(req->conn, storedb_calls_json(s->db, limit, scope));
         return;
     }
     if (req->method == NET_DELETE) {
         storedb_batch_commit(s->db);
-        int rc = storedb_call_delete(s->db, id);
+        int rc = storedb_call_delete(s->db, id, own ? own->id : NULL);
         if (rc < 0)
             net_http_error(req->conn, 500, "internal_error", "the database failed");
         else if (rc == 0)
@@ -224,7 +252,7 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
             net_http_respond(req->conn, 200, "{\"ok\":true}", strlen("{\"ok\":true}"), NULL);
         return;
     }
-    char *body = strchr(id, '/') ? NULL : storedb_call_json(s->db, id);
+    char *body = strchr(id, '/') ? NULL : storedb_call_json(s->db, id, own ? own->id : NULL);
     if (body == NULL)
         net_http_error(req->conn, 404, "not_found", "no call with this id");
     else
@@ -233,13 +261,58 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
 
 /* ---- The actor ------------------------------------------------------------------------------ */
 
+static void tenant_booking_free(tenant_booking_t *tb)
+{
+    booking_free(tb->booking);
+    tenant_unref(tb->tenant);
+    free(tb);
+}
+
+static int drop_booking(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    tenant_booking_free(value);
+    return 1;
+}
+
+/* The booking tools of t's calendar as t's snapshot says (made on first use); NULL when its
+ * configuration cannot make them (an unknown time zone: err says why). */
+static booking_t *booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
+{
+    if (t == NULL)
+        return s->booking;
+    tenant_booking_t *tb = strmap_get(&s->bookings, t->id);
+    if (tb && tb->tenant == t)
+        return tb->booking;
+    if (tb) {
+        strmap_del(&s->bookings, t->id);
+        tenant_booking_free(tb);
+    }
+    booking_t *b = booking_new(storedb_handle(s->db), &t->cfg, t->id, err, errlen);
+    if (b == NULL)
+        return NULL;
+    tb = xcalloc(1, sizeof(*tb));
+    tenant_ref(t);
+    tb->tenant = t;
+    tb->booking = b;
+    strmap_put(&s->bookings, t->id, tb);
+    return b;
+}
+
 static void tool_call(store_t *s, tool_call_msg_t *c)
 {
     bool is_error = true;
     char *out;
-    if (booking_is_tool(c->name)) {
+    char err[256];
+    booking_t *b = booking_is_tool(c->name) ? booking_of(s, c->tenant, err, sizeof(err)) : NULL;
+    if (b) {
         storedb_batch_commit(s->db);
-        out = booking_run(s->booking, c->name, c->args, c->now_ms, &is_error);
+        out = booking_run(b, c->name, c->args, c->now_ms, &is_error);
+    } else if (booking_is_tool(c->name)) {
+        log_error("store.booking_unavailable", LOG_S("tenant", c->tenant->id), LOG_S("error", err));
+        out = xstrdup("{\"error\":{\"code\":\"unavailable\",\"message\":\"booking is not "
+                      "available for this business\"}}");
     } else {
         out = xstrdup("{\"error\":{\"code\":\"unknown_tool\",\"message\":\"the store runs only "
                       "the built-in booking tools\"}}");
@@ -312,7 +385,7 @@ static void record(store_t *s, const store_rec_msg_t *r)
     batch(s);
     switch (r->hdr.type) {
     case STORE_MSG_CALL_START:
-        storedb_call_start(s->db, r->call_id, r->session_id, r->at_ms);
+        storedb_call_start(s->db, r->call_id, r->session_id, r->tenant, r->at_ms);
         break;
     case STORE_MSG_CALL_END:
         if (storedb_call_end(s->db, r->call_id, r->at_ms, r->end_reason, r->openai_session_id,
@@ -400,6 +473,8 @@ static void store_stop(actor_t *self)
     closing(s); /* when the runtime stopped it first (sched_stop) */
     booking_free(s->booking);
     s->booking = NULL;
+    strmap_filter(&s->bookings, drop_booking, NULL);
+    strmap_destroy(&s->bookings);
     chatdb_free(s->chat);
     s->chat = NULL;
     storedb_close(s->db); /* commits the open batch */
@@ -422,7 +497,7 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     if (keys)
         *keys = k;
     sodium_memzero(&k, sizeof(k));
-    booking_t *bk = booking_new(storedb_handle(db), g_agentcfg, err, errlen);
+    booking_t *bk = booking_new(storedb_handle(db), g_agentcfg, NULL, err, errlen);
     if (bk == NULL) {
         storedb_close(db);
         return -EINVAL;
@@ -436,6 +511,7 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     store_t *s = xcalloc(1, sizeof(*s));
     s->db = db;
     s->booking = bk;
+    strmap_init(&s->bookings);
     s->chat = chat;
     int rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS);
     if (rc != 0) {

@@ -75,9 +75,10 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
  */
 int store_close(actor_t *store);
 
-/* A voice call began (call_id: a new "call_" id chosen by the session). */
+/* A voice call of tenant (NULL = "default") began (call_id: a new "call_" id chosen by the
+ * session). */
 void store_call_start(actor_t *store, const char *call_id, const char *session_id,
-                      int64_t started_at_ms);
+                      const char *tenant, int64_t started_at_ms);
 /*
  * The call ended. end_reason: client_closed, idle_timeout, max_duration, shutdown,
  * upstream_unavailable, upstream_rejected, too_slow, error. The OpenAI session id and

@@ -28,6 +28,7 @@
 #include "actors/actor.h"
 #include "agents/config/agentcfg.h"
 #include "agents/store/store.h"
+#include "agents/tenant/tenant.h"
 
 /* ---- The messages of the store's front (records.c), read by the actor (store.c) ---------- */
 
@@ -38,7 +39,7 @@ typedef struct store_rec_msg {
     int64_t duration_ms;                                           /* tool record */
     int64_t input_tokens, output_tokens;                           /* call end */
     char *call_id;                                                 /* every record */
-    char *session_id;                                              /* call start */
+    char *session_id, *tenant;                                     /* call start */
     char *end_reason, *openai_session_id, *request_id;             /* call end */
     char *role, *text;                                             /* transcript */
     char *tool_call_id, *name, *arguments, *output, *status, *via; /* tool record */
@@ -103,7 +104,7 @@ static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s)
 
 /* ---- storedb.c ------------------------------------------------------------------------------ */
 
-#define STOREDB_SCHEMA_VERSION  2
+#define STOREDB_SCHEMA_VERSION  3
 #define STOREDB_BUSY_TIMEOUT_MS 5000 /* another process holding the write lock */
 
 typedef struct storedb storedb_t;
@@ -134,7 +135,9 @@ void storedb_batch_begin(storedb_t *s);
 void storedb_batch_commit(storedb_t *s);
 
 /* Record writes; each returns 0 or -EIO (the reason is logged). Strings may be NULL. */
-int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id, int64_t at_ms);
+/* tenant NULL = "default". */
+int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id,
+                       const char *tenant, int64_t at_ms);
 /* Returns -ENOENT when no call_start was recorded for call_id. */
 int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const char *end_reason,
                      const char *openai_session_id, const char *request_id, int64_t input_tokens,
@@ -145,12 +148,17 @@ int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call
                         const char *name, const char *arguments, const char *output,
                         const char *status, int64_t duration_ms, const char *via, int64_t at_ms);
 
-/* {"calls":[…]} newest first, at most limit entries (SPEC 4). Returns malloc'd JSON text. */
-char *storedb_calls_json(storedb_t *s, int limit);
-/* The record of one call with its transcript and tool calls (SPEC 4, 9); NULL when unknown. */
-char *storedb_call_json(storedb_t *s, const char *call_id);
-/* Deletes a call and its rows. Returns 1 when it existed, 0 when not, -EIO on failure. */
-int storedb_call_delete(storedb_t *s, const char *call_id);
+/*
+ * {"calls":[…]} newest first, at most limit entries (SPEC 4), of tenant only (NULL = every
+ * tenant's). Returns malloc'd JSON text.
+ */
+char *storedb_calls_json(storedb_t *s, int limit, const char *tenant);
+/* The record of one call with its transcript and tool calls (SPEC 4, 9); NULL when unknown or
+ * (tenant not NULL) another tenant's. */
+char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant);
+/* Deletes a call and its rows (tenant not NULL: only its own). Returns 1 when it existed, 0 when
+ * not, -EIO on failure. */
+int storedb_call_delete(storedb_t *s, const char *call_id, const char *tenant);
 /*
  * Retention: deletes calls started before cutoff_ms (with their transcript and tool rows) and
  * chat messages older than cutoff_ms. Returns the number of calls deleted, or -EIO.
@@ -164,9 +172,11 @@ typedef struct booking booking_t;
 /*
  * Prepares the booking tools on db (schema applied by storedb_open()) for the business in ac:
  * hours, services, and ac->company_timezone, loaded here from the system's zone files. Returns
- * NULL with a message in err (an unknown time zone names the config key).
+ * NULL with a message in err (an unknown time zone names the config key). tenant names the
+ * calendar and the customers it books into (NULL = "default"); ac must outlive it.
  */
-booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, char *err, size_t errlen);
+booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, const char *tenant, char *err,
+                       size_t errlen);
 void booking_free(booking_t *b);
 /*
  * Runs the booking tool name with args (an object; NULL = {}) as of now_ms (Unix ms: "today"

@@ -118,6 +118,36 @@ static const char *const migrations[] = {
     "  key BLOB NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "INSERT INTO schema_version (version) VALUES (2);",
+    /* 2 -> 3: tenants (SPEC 16). Every record carries its tenant (earlier rows were the one
+     * business's: "default"); a tenant's customers and calendar are its own, so the customer's
+     * phone is unique per tenant (a rebuilt table: SQLite cannot drop a UNIQUE) and the slot
+     * index and the overlap trigger are per tenant. */
+    "ALTER TABLE calls ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+    "CREATE INDEX calls_tenant_started ON calls (tenant, started_at);"
+    "ALTER TABLE chat_threads ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE agent_runs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+    "CREATE TABLE customers_v3 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant TEXT NOT NULL DEFAULT 'default',"
+    "  phone_digits TEXT NOT NULL,"
+    "  phone TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (tenant, phone_digits));"
+    "INSERT INTO customers_v3 (id, phone_digits, phone, name, created_at, updated_at)"
+    "  SELECT id, phone_digits, phone, name, created_at, updated_at FROM customers;"
+    "DROP TABLE customers;"
+    "ALTER TABLE customers_v3 RENAME TO customers;"
+    "ALTER TABLE appointments ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+    "DROP INDEX appointments_slot;"
+    "CREATE UNIQUE INDEX appointments_slot ON appointments (tenant, date, start_min);"
+    "DROP TRIGGER appointments_no_overlap;"
+    "CREATE TRIGGER appointments_no_overlap BEFORE INSERT ON appointments"
+    "  WHEN EXISTS (SELECT 1 FROM appointments WHERE tenant = NEW.tenant AND date = NEW.date"
+    "               AND start_min < NEW.end_min AND end_min > NEW.start_min)"
+    "  BEGIN SELECT RAISE (ABORT, 'slot_unavailable'); END;"
+    "INSERT INTO schema_version (version) VALUES (3);",
 };
 
 enum {
@@ -140,8 +170,8 @@ enum {
 };
 
 static const char *const sq_sql[SQ_COUNT] = {
-    [SQ_CALL_START] = "INSERT INTO calls (id, session_id, started_at) VALUES (?1, ?2, ?3) "
-                      "ON CONFLICT (id) DO NOTHING",
+    [SQ_CALL_START] = "INSERT INTO calls (id, session_id, started_at, tenant) "
+                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
     [SQ_CALL_END] = "UPDATE calls SET ended_at = ?2, end_reason = ?3, duration_ms = MAX(0, ?2 - "
                     "started_at), openai_session_id = ?4, request_id = ?5, input_tokens = ?6, "
                     "output_tokens = ?7 WHERE id = ?1",
@@ -149,11 +179,12 @@ static const char *const sq_sql[SQ_COUNT] = {
                       "VALUES (?1, ?2, ?3, ?4)",
     [SQ_TOOL] = "INSERT INTO tool_calls (call_id, tool_call_id, name, arguments, output, status, "
                 "duration_ms, via, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [SQ_LIST] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms "
-                "FROM calls ORDER BY started_at DESC, rowid DESC LIMIT ?1",
-    [SQ_CALL] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, "
+    [SQ_LIST] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant "
+                "FROM calls WHERE ?2 IS NULL OR tenant = ?2 "
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?1",
+    [SQ_CALL] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant, "
                 "openai_session_id, request_id, input_tokens, output_tokens "
-                "FROM calls WHERE id = ?1",
+                "FROM calls WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
     [SQ_CALL_TRANSCRIPT] = "SELECT role, text, at FROM transcript_items WHERE call_id = ?1 "
                            "ORDER BY at, id",
     [SQ_CALL_TOOLS] = "SELECT tool_call_id, name, arguments, output, status, duration_ms, via, "
@@ -390,12 +421,14 @@ static int finish(storedb_t *s, sqlite3_stmt *st, const char *what)
     return -EIO;
 }
 
-int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id, int64_t at_ms)
+int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id,
+                       const char *tenant, int64_t at_ms)
 {
     sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL_START]);
     store_bind_text(st, 1, call_id);
     store_bind_text(st, 2, session_id ? session_id : "");
     sqlite3_bind_int64(st, 3, at_ms);
+    store_bind_text(st, 4, tenant ? tenant : TENANT_DEFAULT_ID);
     return finish(s, st, "call_start");
 }
 
@@ -502,29 +535,31 @@ static void add_rows(cJSON *arr, sqlite3_stmt *st, const col_spec_t *cols, int n
 }
 
 /* The columns of SQ_LIST, and the first ones of SQ_CALL. */
-static const col_spec_t summary_cols[] = {{"id", false},        {"sessionId", false},
-                                          {"startedAt", false}, {"endedAt", false},
-                                          {"endReason", false}, {"durationMs", false}};
+static const col_spec_t summary_cols[] = {
+    {"id", false},        {"sessionId", false},  {"startedAt", false}, {"endedAt", false},
+    {"endReason", false}, {"durationMs", false}, {"tenant", false}};
 static const col_spec_t transcript_cols[] = {{"role", false}, {"text", false}, {"at", false}};
 static const col_spec_t tool_cols[] = {{"callId", false}, {"name", false},   {"arguments", true},
                                        {"output", true},  {"status", false}, {"durationMs", false},
                                        {"via", false},    {"at", false}};
 #define COLS(c) (c), (int)ARRAY_LEN(c)
 
-char *storedb_calls_json(storedb_t *s, int limit)
+char *storedb_calls_json(storedb_t *s, int limit, const char *tenant)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *calls = cJSON_AddArrayToObject(root, "calls");
     sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_LIST]);
     sqlite3_bind_int(st, 1, limit);
+    store_bind_text(st, 2, tenant);
     add_rows(calls, st, COLS(summary_cols));
     return store_json_take(root);
 }
 
-char *storedb_call_json(storedb_t *s, const char *call_id)
+char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant)
 {
     sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL]);
     store_bind_text(st, 1, call_id);
+    store_bind_text(st, 2, tenant);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
         return NULL;
@@ -573,10 +608,19 @@ static int run_all(storedb_t *s, const int *which, int n, const char *id, int64_
     return rc;
 }
 
-int storedb_call_delete(storedb_t *s, const char *call_id)
+int storedb_call_delete(storedb_t *s, const char *call_id, const char *tenant)
 {
     static const int del[] = {SQ_DEL_TRANSCRIPT, SQ_DEL_TOOLS, SQ_DEL_CALL};
     int n = 0;
+    if (tenant != NULL) { /* another tenant's call is not there for this one */
+        sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL]);
+        store_bind_text(st, 1, call_id);
+        store_bind_text(st, 2, tenant);
+        bool own = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+        if (!own)
+            return 0;
+    }
     int rc = run_all(s, del, (int)ARRAY_LEN(del), call_id, 0, &n);
     return rc != 0 ? rc : n > 0;
 }

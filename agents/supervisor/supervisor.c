@@ -77,17 +77,18 @@ typedef struct run {
     uint64_t next_cookie;
     uint64_t started_ns;
     bool finished;
+    tenant_t *tenant; /* a reference: whose brief, tools and servers this run uses */
 } run_t;
 
-static const agent_tool_globs_t *surface_globs(tool_surface_t s)
+static const agent_tool_globs_t *surface_globs(const agentcfg_t *ac, tool_surface_t s)
 {
     switch (s) {
     case SURFACE_CHAT:
-        return &g_agentcfg->tools_chat;
+        return &ac->tools_chat;
     case SURFACE_AGENT:
-        return &g_agentcfg->tools_agent;
+        return &ac->tools_agent;
     default:
-        return &g_agentcfg->tools_voice;
+        return &ac->tools_voice;
     }
 }
 
@@ -96,17 +97,18 @@ static const char *surface_name(tool_surface_t s)
     return s == SURFACE_CHAT ? "chat" : s == SURFACE_AGENT ? "agent" : "voice";
 }
 
-/* The tools this run may offer: the built-in ones and the MCP ones, by the allow-list. */
-static cJSON *offered_tools(tool_surface_t surface)
+/* The tools this run may offer: the built-in ones and its tenant's MCP ones, by the allow-list. */
+static cJSON *offered_tools(const tenant_t *tenant, tool_surface_t surface)
 {
     cJSON *all = cJSON_CreateArray();
-    booking_tool_defs(g_agentcfg, all);
+    booking_tool_defs(&tenant->cfg, all);
     mcpreg_snap_t *snap = mcpreg_acquire();
     for (size_t i = 0; i < snap->n; i++)
-        cJSON_AddItemToArray(all, cJSON_Duplicate(snap->tools[i].def, true));
+        if (strcmp(snap->tools[i].tenant, tenant->id) == 0)
+            cJSON_AddItemToArray(all, cJSON_Duplicate(snap->tools[i].def, true));
     mcpreg_release(snap);
     cJSON *out = cJSON_CreateArray();
-    const agent_tool_globs_t *g = surface_globs(surface);
+    const agent_tool_globs_t *g = surface_globs(&tenant->cfg, surface);
     cJSON *t;
     while ((t = cJSON_DetachItemFromArray(all, 0)) != NULL) {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
@@ -249,11 +251,12 @@ static void tool_error(char *buf, size_t n, const char *code, const char *messag
     snprintf(buf, n, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
 }
 
-/* The MCP client of an exposed MCP tool: n->mcp (a reference) and n->via; false when none. */
-static bool mcp_route(nested_t *n)
+/* The MCP client of an exposed MCP tool of the run's tenant: n->mcp (a reference) and n->via;
+ * false when none. */
+static bool mcp_route(const run_t *r, nested_t *n)
 {
     mcpreg_snap_t *snap = mcpreg_acquire();
-    const mcpreg_tool_t *t = mcpreg_find(snap, n->name);
+    const mcpreg_tool_t *t = mcpreg_find(snap, r->tenant->id, n->name);
     if (t) {
         actor_ref(t->server);
         n->mcp = t->server;
@@ -288,7 +291,7 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
         return;
     }
     bool builtin = booking_is_tool(n->name);
-    if (!offered(r, n->name) || !(by_observer || builtin || mcp_route(n))) {
+    if (!offered(r, n->name) || !(by_observer || builtin || mcp_route(r, n))) {
         cJSON_Delete(parsed);
         tool_error(err, sizeof(err), "unknown_tool", "no such tool is available");
         nested_end(r, n, "failed", err, NULL);
@@ -308,6 +311,8 @@ static void nested_start(run_t *r, nested_t *n, const cJSON *tc)
     }
     tool_call_msg_t *c = tool_call_new(&r->actor, n->cookie, n->name, parsed);
     str_copy(c->session_id, r->session_id, sizeof(c->session_id));
+    tenant_ref(r->tenant);
+    c->tenant = r->tenant;
     if (by_observer) {
         c->parent_cookie = r->cookie;
         str_copy(c->call_id, n->id, sizeof(c->call_id));
@@ -608,6 +613,7 @@ static void run_stop(actor_t *self)
     actor_unref(r->observer);
     actor_unref(r->pool);
     actor_unref(r->store);
+    tenant_unref(r->tenant);
 }
 
 static const actor_type_t run_type = {"supervisor", run_handle, run_stop};
@@ -617,7 +623,7 @@ static cJSON *build_messages(supervisor_req_msg_t *q)
     cJSON *msgs = cJSON_CreateArray();
     cJSON *sys = cJSON_CreateObject();
     cJSON_AddStringToObject(sys, "role", "system");
-    char *prompt = prompt_supervisor(g_agentcfg, (int64_t)clock_wall_ms());
+    char *prompt = prompt_supervisor(&q->tenant->cfg, (int64_t)clock_wall_ms());
     cJSON_AddStringToObject(sys, "content", prompt);
     free(prompt);
     cJSON_AddItemToArray(msgs, sys);
@@ -655,7 +661,9 @@ bool supervisor_run_spawn(supervisor_req_msg_t *q, actor_t *pool, actor_t *store
     r->surface = q->surface;
     r->deadline_ns = q->deadline_ns;
     r->messages = build_messages(q);
-    r->tools = offered_tools(q->surface);
+    r->tenant = q->tenant; /* taken from the request */
+    q->tenant = NULL;
+    r->tools = offered_tools(r->tenant, q->surface);
     r->observer_tools = q->observer_tools;
     q->observer_tools = NULL;
     const cJSON *ot;

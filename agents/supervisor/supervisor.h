@@ -79,6 +79,7 @@ typedef struct supervisor_req_msg {
     uint64_t deadline_ns; /* monotonic; 0 = none */
     tool_surface_t surface;
     cJSON *observer_tools; /* owned, may be NULL: definitions of tools the observer runs */
+    tenant_t *tenant;      /* owned reference: whose brief, tools and servers the run uses */
 } supervisor_req_msg_t;
 
 typedef struct supervisor_cancel_msg {
@@ -110,13 +111,14 @@ typedef struct tool_event_msg {
 actor_t *supervisor_pool_spawn(actor_t *store);
 
 /*
- * Asks for a run: takes history (may be NULL) and context, copies the rest. The observer gets
- * the nested events and one TOOL_MSG_RESULT with this cookie (is_error for a fallback).
- * Thread: any.
+ * Asks for a run: takes history (may be NULL) and context, copies the rest; takes a reference
+ * of its own to tenant (NULL: tenants_default(); a run without a tenant answers a fallback). The
+ * observer gets the nested events and one TOOL_MSG_RESULT with this cookie (is_error for a
+ * fallback). Thread: any.
  */
 void supervisor_run(actor_t *pool, actor_t *observer, uint64_t cookie, const char *parent_call_id,
                     const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
-                    tool_surface_t surface);
+                    tool_surface_t surface, tenant_t *tenant);
 /*
  * The same, plus observer_tools (taken; a Chat Completions `tools` array, may be NULL): tools
  * the observer runs itself, offered whatever the surface's allow-list says. A call of one goes
@@ -125,7 +127,7 @@ void supervisor_run(actor_t *pool, actor_t *observer, uint64_t cookie, const cha
  */
 void supervisor_run_observed(actor_t *pool, actor_t *observer, uint64_t cookie, cJSON *history,
                              char *context, uint64_t deadline_ns, tool_surface_t surface,
-                             cJSON *observer_tools);
+                             cJSON *observer_tools, tenant_t *tenant);
 /* The observer gave up (deadline, hang-up): the run stops and answers nothing. Thread: any. */
 void supervisor_cancel(actor_t *pool, actor_t *observer, uint64_t cookie);
 

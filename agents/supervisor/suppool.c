@@ -52,6 +52,11 @@ static void pool_start_one(pool_t *p, supervisor_req_msg_t *q)
         return;
     }
     actor_t *run;
+    if (q->tenant == NULL) { /* several businesses and none named: no brief, no tools to use */
+        reply_now(q, SUP_SAY_TROUBLE, false);
+        msg_free(&q->hdr);
+        return;
+    }
     if (!supervisor_run_spawn(q, &p->actor, p->store, &run)) {
         log_warn("supervisor.spawn_failed", LOG_S("parent", q->parent_call_id));
         reply_now(q, SUP_SAY_HIGH_DEMAND, false);
@@ -205,6 +210,7 @@ static void req_free(msg_t *m)
     cJSON_Delete(q->history);
     cJSON_Delete(q->observer_tools);
     free(q->context);
+    tenant_unref(q->tenant);
     if (q->observer)
         actor_unref(q->observer);
     free(q);
@@ -212,7 +218,7 @@ static void req_free(msg_t *m)
 
 static supervisor_req_msg_t *req_new(actor_t *observer, uint64_t cookie, const char *parent_call_id,
                                      const char *session_id, cJSON *history, char *context,
-                                     uint64_t deadline_ns, tool_surface_t surface)
+                                     uint64_t deadline_ns, tool_surface_t surface, tenant_t *tenant)
 {
     supervisor_req_msg_t *q = MSG_NEW(supervisor_req_msg_t, SUP_MSG_RUN);
     q->hdr.free_fn = req_free;
@@ -225,24 +231,26 @@ static supervisor_req_msg_t *req_new(actor_t *observer, uint64_t cookie, const c
     q->context = context;
     q->deadline_ns = deadline_ns;
     q->surface = surface;
+    tenant_ref(tenant);
+    q->tenant = tenant ? tenant : tenants_default();
     return q;
 }
 
 void supervisor_run(actor_t *pool, actor_t *observer, uint64_t cookie, const char *parent_call_id,
                     const char *session_id, cJSON *history, char *context, uint64_t deadline_ns,
-                    tool_surface_t surface)
+                    tool_surface_t surface, tenant_t *tenant)
 {
     supervisor_req_msg_t *q = req_new(observer, cookie, parent_call_id, session_id, history,
-                                      context, deadline_ns, surface);
+                                      context, deadline_ns, surface, tenant);
     actor_send(pool, &q->hdr);
 }
 
 void supervisor_run_observed(actor_t *pool, actor_t *observer, uint64_t cookie, cJSON *history,
                              char *context, uint64_t deadline_ns, tool_surface_t surface,
-                             cJSON *observer_tools)
+                             cJSON *observer_tools, tenant_t *tenant)
 {
     supervisor_req_msg_t *q =
-        req_new(observer, cookie, NULL, NULL, history, context, deadline_ns, surface);
+        req_new(observer, cookie, NULL, NULL, history, context, deadline_ns, surface, tenant);
     q->observer_tools = observer_tools;
     actor_send(pool, &q->hdr);
 }

@@ -11,6 +11,7 @@ static void tool_call_free(msg_t *m)
     if (c->reply_to)
         actor_unref(c->reply_to);
     cJSON_Delete(c->args);
+    tenant_unref(c->tenant);
     free(c);
 }
 

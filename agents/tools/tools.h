@@ -2,7 +2,8 @@
  * tools: the messages that run a tool in another actor (SPEC 7): the protocol between a caller
  * (a voice session, a supervisor run, a chat thread, an agent run) and an executor (the store for
  * the built-in booking tools, an MCP client, the page router for navigate, an observer for its
- * own tools). Owns nothing but the message shapes; depends on nothing in agents/.
+ * own tools). Owns nothing but the message shapes; depends on agents/tenant only (a call names
+ * the tenant whose calendar or servers it uses).
  *
  * A tool call is a request message to the actor that executes the tool (the store for the
  * built-in booking tools; an MCP client actor for MCP tools) and exactly one result message back.
@@ -21,6 +22,7 @@
 
 #include "actors/actor.h"
 #include "mailbox/msgtypes.h"
+#include "agents/tenant/tenant.h"
 
 #define TOOL_NAME_MAX 64
 #define CALL_ID_MAX   48 /* "call_" + 32 hex, or an upstream call_id */
@@ -45,6 +47,8 @@ typedef struct tool_call_msg {
      * model's call id, so the observer knows which of its runs asks. 0 and "" otherwise. */
     uint64_t parent_cookie;
     char call_id[CALL_ID_MAX + 1];
+    tenant_t *tenant; /* whose tool it is (booking calendar, services, hours); a reference owned
+                         by the message, NULL when the executor needs none */
 } tool_call_msg_t;
 
 /*

@@ -342,7 +342,7 @@ bool relay_start(session_t *s)
         s->rs_in = resample_new(s->rate, SESSION_UPSTREAM_RATE, RESAMPLE_QUALITY_DEFAULT);
         s->rs_out = resample_new(SESSION_UPSTREAM_RATE, s->rate, RESAMPLE_QUALITY_DEFAULT);
     }
-    s->upstream = upstream_spawn(&s->actor, s->conn, s->session_update);
+    s->upstream = upstream_spawn(&s->actor, s->conn, voice_session_update_new(&s->tenant->cfg));
     return s->upstream != NULL;
 }
 

@@ -109,7 +109,7 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
     actor_send(s->gate, &a->hdr);
 }
 
-static void on_admitted(session_t *s, const gate_admitted_msg_t *m)
+static void on_admitted(session_t *s, gate_admitted_msg_t *m)
 {
     if (s->state != SESSION_CHECKING)
         return;
@@ -122,6 +122,10 @@ static void on_admitted(session_t *s, const gate_admitted_msg_t *m)
     }
     s->admitted = true;
     s->state = SESSION_LIVE;
+    s->tenant = m->tenant; /* taken from the message */
+    m->tenant = NULL;
+    if (s->tenant == NULL)
+        s->tenant = tenants_sole(); /* a gate that names none: the one business */
     if (!relay_start(s)) {
         session_close(s, WS_CLOSE_AT_CAPACITY, END_ERROR);
         return;
@@ -134,7 +138,8 @@ static void on_admitted(session_t *s, const gate_admitted_msg_t *m)
     r->conn = s->conn;
     actor_send(s->router, &r->hdr);
     log_info("session.start", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
-             LOG_I("rate", s->rate));
+             LOG_I("rate", s->rate), LOG_S("tenant", s->tenant->id),
+             LOG_I("generation", s->tenant->generation));
 }
 
 /* conversation.item.create accepts one user text message only (SPEC 5.1). */
@@ -304,6 +309,7 @@ static void session_stop(actor_t *self)
     actor_unref(s->router);
     actor_unref(s->pool);
     actor_unref(s->store);
+    tenant_unref(s->tenant);
 }
 
 static const actor_type_t session_type = {"session", session_handle, session_stop};
@@ -329,7 +335,6 @@ actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
     s->pool = deps->pool;
     actor_ref(deps->store);
     s->store = deps->store;
-    s->session_update = deps->session_update;
     s->idle = actor_timer_new(&s->actor, SESSION_MSG_IDLE, NULL);
     s->max = actor_timer_new(&s->actor, SESSION_MSG_MAX, NULL);
     return &s->actor; /* the spawn reference becomes the connection's */

@@ -69,7 +69,7 @@ typedef struct session {
     actor_t *router;
     actor_t *pool;
     actor_t *store;
-    const char *session_update; /* for its upstreams; outlives every session */
+    tenant_t *tenant; /* its tenant as admitted (a reference): instructions, voice, tools, pages */
     conn_id_t conn;
     session_state_t state;
     bool admitted;

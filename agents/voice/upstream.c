@@ -59,8 +59,8 @@ typedef struct upstream {
     actor_timer_t *deadline;
     actor_timer_t *retry;
     actor_timer_t *recycle;
-    const char *session_update; /* sent after every session.created (voice.h) */
-    char *b64;                  /* scratch buffer for appends */
+    char *session_update; /* sent after every session.created (its tenant's, voice.h) */
+    char *b64;            /* scratch buffer for appends */
     size_t b64_cap;
     char openai_session[64];
     char request_id[64]; /* x-request-id of the current connection's upgrade */
@@ -392,15 +392,17 @@ static void upstream_stop(actor_t *self)
     actor_timer_free(u->retry);
     actor_timer_free(u->recycle);
     free(u->b64);
+    free(u->session_update);
     actor_unref(u->session);
 }
 
 static const actor_type_t upstream_type = {"upstream", upstream_handle, upstream_stop};
 
-actor_t *upstream_spawn(actor_t *session, conn_id_t near, const char *session_update)
+actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update)
 {
     upstream_t *u = xcalloc(1, sizeof(*u));
     if (actor_spawn(&u->actor, &upstream_type, LANE_REALTIME) != 0) {
+        free(session_update);
         free(u);
         return NULL;
     }

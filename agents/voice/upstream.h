@@ -71,8 +71,8 @@ event_msg_t *event_msg_new(uint32_t type, cJSON *event);
 
 /*
  * Spawns the upstream actor of a session; it holds a reference to session and sends
- * session_update (which outlives it) after every session.created. NULL when the runtime refuses.
+ * session_update (taken: it frees it) after every session.created. NULL when the runtime refuses.
  */
-actor_t *upstream_spawn(actor_t *session, conn_id_t near, const char *session_update);
+actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update);
 
 #endif

@@ -5,7 +5,7 @@
  * agents/page (the router), agents/supervisor, agents/store, agents/tools and agents/config.
  *
  * CONTRACT
- *   voice_session_update_new(): main thread, before the network threads start.
+ *   voice_session_update_new(): any thread.
  *   session_ws_target(): a network thread; arg is a voice_deps_t that outlives the routes.
  */
 #ifndef SB_AGENTS_VOICE_VOICE_H
@@ -13,19 +13,19 @@
 
 #include "actors/actor.h"
 #include "agents/config/agentcfg.h"
+#include "agents/tenant/tenant.h"
 #include "net/net.h"
 #include "net/wsclose.h"
 
 /* What a voice session talks to; a session takes references of its own at spawn. */
 typedef struct voice_deps {
-    actor_t *gate;              /* admissions */
-    actor_t *router;            /* page commands: the voice socket, command.ack, navigate */
-    actor_t *pool;              /* supervisor runs */
-    actor_t *store;             /* the call record */
-    const char *session_update; /* the upstream configuration (voice_session_update_new()) */
+    actor_t *gate;   /* admissions */
+    actor_t *router; /* page commands: the voice socket, command.ack, navigate */
+    actor_t *pool;   /* supervisor runs */
+    actor_t *store;  /* the call record */
 } voice_deps_t;
 
-/* The GA session.update every upstream sends, built once from the agent config (malloc'd). */
+/* The GA session.update an upstream sends, from its session's tenant's config (malloc'd). */
 char *voice_session_update_new(const agentcfg_t *ac);
 
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */

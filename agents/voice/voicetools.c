@@ -131,7 +131,7 @@ void voicetools_call_start(session_t *s)
     char hex[RECORD_ID_BYTES * 2 + 1];
     sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
     snprintf(s->record_id, sizeof(s->record_id), "call_%s", hex);
-    store_call_start(s->store, s->record_id, s->session_id, now_ms());
+    store_call_start(s->store, s->record_id, s->session_id, s->tenant->id, now_ms());
 }
 
 void voicetools_call_end(session_t *s, const char *end_reason)
@@ -265,9 +265,9 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
     s->calls = c;
     s->n_calls++;
     bool sup = strcmp(name, VOICETOOL_SUPERVISOR) == 0 &&
-               agentcfg_tool_allowed(&g_agentcfg->tools_voice, name);
-    bool nav = strcmp(name, VOICETOOL_NAVIGATE) == 0 && g_agentcfg->n_pages > 0 &&
-               agentcfg_tool_allowed(&g_agentcfg->tools_voice, name);
+               agentcfg_tool_allowed(&s->tenant->cfg.tools_voice, name);
+    bool nav = strcmp(name, VOICETOOL_NAVIGATE) == 0 && s->tenant->cfg.n_pages > 0 &&
+               agentcfg_tool_allowed(&s->tenant->cfg.tools_voice, name);
     c->via = sup ? "supervisor" : nav ? "client" : "builtin";
     report_call(s, c, "started", NULL);
     cJSON *parsed = cJSON_Parse(c->arguments[0] ? c->arguments : "{}");
@@ -289,7 +289,7 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
         char *context = xstrdup(cJSON_IsString(ctx) ? ctx->valuestring : "");
         cJSON *history = s->history ? cJSON_Duplicate(s->history, 1) : NULL;
         supervisor_run(s->pool, &s->actor, c->cookie, c->call_id, s->session_id, history, context,
-                       c->started_ns + timeout_ms * NS_PER_MS, SURFACE_VOICE);
+                       c->started_ns + timeout_ms * NS_PER_MS, SURFACE_VOICE, s->tenant);
         cJSON_Delete(parsed);
     } else {
         tool_call_msg_t *m = tool_call_new(&s->actor, c->cookie, name, parsed);

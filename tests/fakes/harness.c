@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/tenant/tenant.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -64,6 +65,8 @@ void harness_start(const char *const *env)
     if (agentcfg_load(&harness_ac, NULL, err, sizeof(err)) != 0)
         TEST_FAIL_("demo agent config: %s", err);
     g_agentcfg = &harness_ac;
+    if (tenants_load(NULL, err, sizeof(err)) != 0) /* the demo as the one tenant */
+        TEST_FAIL_("tenants: %s", err);
     log_init(LOG_WARN, LOG_FORMAT_TEXT);
     metrics_init();
     fake_clock_reset();
@@ -80,6 +83,7 @@ void harness_stop(void)
     fake_clock_run_real(); /* sched_stop() times its wait with clock_now_ns() */
     ASSERT_EQ(sched_stop(HARNESS_STOP_MS), 0);
     metrics_destroy();
+    tenants_destroy();
     g_agentcfg = NULL;
     agentcfg_free(&harness_ac);
     g_config = NULL;

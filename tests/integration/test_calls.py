@@ -132,7 +132,8 @@ class CallsDatabaseTest(CallsTestBase):
             # Newest first; the call past SWITCHBOARD_RETENTION_DAYS was deleted at start-up.
             self.assertEqual([c["id"] for c in calls], ["call_live", "call_a"])
             self.assertEqual(set(calls[0]), {"id", "sessionId", "startedAt", "endedAt",
-                                             "endReason", "durationMs"})
+                                             "endReason", "durationMs", "tenant"})
+            self.assertEqual(calls[0]["tenant"], "default")  # SPEC 16: records carry it
             self.assertIsNone(calls[0]["endedAt"])
             self.assertIsNone(calls[0]["endReason"])
             self.assertIsNone(calls[0]["durationMs"])

@@ -716,3 +716,102 @@ TEST(agentcfg_errors_free_partial_state)
               "spaces; '*' matches any run of characters), got a number");
     LEAK_CHECK();
 }
+
+#define PK "pk_abcdefghijklmnopqrstuvwx"
+
+TEST(agentcfg_tenant_keys)
+{
+    agentcfg_t ac;
+    accept_sq(&ac, BASE "'publicKey': '" PK "', 'apiSecret': 'sk_0123456789abcdef', "
+                        "'jwtSecret': 'jwt-0123456789abcdef', "
+                        "'allowedOrigins': ['https://WWW.Acme.example', 'http://[::1]:8080'], "
+                        "'phoneNumbers': ['+14155550100', '+442071838750'], 'maxSessions': 5}");
+    ASSERT_STR_EQ(ac.access.public_key, PK);
+    ASSERT_STR_EQ(ac.access.api_secret, "sk_0123456789abcdef");
+    ASSERT_STR_EQ(ac.access.jwt_secret, "jwt-0123456789abcdef");
+    ASSERT_EQ(ac.access.n_origins, 2);
+    ASSERT_STR_EQ(ac.access.origins[0], "https://www.acme.example"); /* stored lowercase */
+    ASSERT_EQ(ac.access.n_phone_numbers, 2);
+    ASSERT_STR_EQ(ac.access.phone_numbers[1], "+442071838750");
+    ASSERT_EQ(ac.access.max_sessions, 5);
+    agentcfg_free(&ac);
+
+    accept_sq(&ac, MINIMAL); /* all optional in a file */
+    ASSERT(ac.access.public_key == NULL && ac.access.api_secret == NULL);
+    ASSERT_EQ(ac.access.n_origins, 0);
+    ASSERT_EQ(ac.access.max_sessions, 0);
+    agentcfg_free(&ac);
+    LEAK_CHECK();
+}
+
+TEST(agentcfg_tenant_keys_rules)
+{
+    reject_sq(BASE "'publicKey': 'pk_short'}",
+              "config: publicKey: expected \"pk_\" followed by 24..128 of [A-Za-z0-9_-]");
+    reject_sq(BASE "'publicKey': 'xx_abcdefghijklmnopqrstuvwx'}",
+              "config: publicKey: expected \"pk_\" followed by 24..128 of [A-Za-z0-9_-]");
+    reject_sq(BASE "'apiSecret': 'short'}",
+              "config: apiSecret: expected a secret of 16..256 printable characters without "
+              "spaces");
+    reject_sq(BASE "'apiSecret': 5}", "config: apiSecret: expected a secret of 16..256 printable "
+                                      "characters without spaces, got a number");
+    reject_sq(BASE "'allowedOrigins': ['https://a.example/path']}",
+              "config: allowedOrigins[0]: expected an origin such as "
+              "\"https://www.example.com\" (scheme, host and port, no path)");
+    reject_sq(BASE "'allowedOrigins': ['*']}",
+              "config: allowedOrigins[0]: expected an origin such as "
+              "\"https://www.example.com\" (scheme, host and port, no path)");
+    reject_sq(BASE "'allowedOrigins': 'https://a.example'}",
+              "config: allowedOrigins: expected an array of origins, got a string");
+    reject_sq(BASE "'allowedOrigins': ['https://a.example', 'https://A.example']}",
+              "config: allowedOrigins[1]: \"https://A.example\" is listed twice");
+    reject_sq(BASE "'phoneNumbers': ['4155550100']}",
+              "config: phoneNumbers[0]: expected an E.164 number such as \"+14155550123\"");
+    reject_sq(BASE "'phoneNumbers': ['+0155550100']}",
+              "config: phoneNumbers[0]: expected an E.164 number such as \"+14155550123\"");
+    reject_sq(BASE "'maxSessions': 0}", "config: maxSessions: expected a whole number 1..1000000, "
+                                        "got 0");
+    reject_sq(BASE "'maxSessions': '3'}", "config: maxSessions: expected a whole number "
+                                          "1..1000000, got a string");
+}
+
+TEST(agentcfg_phone_and_postcall)
+{
+    agentcfg_t ac;
+    accept_sq(&ac, MINIMAL);
+    ASSERT_EQ(ac.tools_phone.n, 3);
+    ASSERT_STR_EQ(ac.tools_phone.globs[0], "getNextResponseFromSupervisor");
+    ASSERT_STR_EQ(ac.tools_phone.globs[2], "endCall");
+    ASSERT_EQ(ac.tools_postcall.n, 0); /* no CRM: nothing */
+    ASSERT(ac.postcall.enabled);
+    ASSERT_EQ(ac.postcall.min_user_turns, 1);
+    ASSERT(ac.phone.transfer_to == NULL);
+    agentcfg_free(&ac);
+
+    accept_sq(&ac, BASE "'mcpServers': {'crm': {'url': 'http://crm.example/mcp'}}, "
+                        "'phone': {'transferTo': '+14155550199'}, "
+                        "'postcall': {'enabled': false, 'crm': 'crm', 'minUserTurns': 2, "
+                        "'instructions': 'Tag as lead.'}, 'tools': {'phone': ['endCall']}}");
+    ASSERT_STR_EQ(ac.phone.transfer_to, "+14155550199");
+    ASSERT(!ac.postcall.enabled);
+    ASSERT_STR_EQ(ac.postcall.crm, "crm");
+    ASSERT_EQ(ac.postcall.min_user_turns, 2);
+    ASSERT_STR_EQ(ac.postcall.instructions, "Tag as lead.");
+    ASSERT_EQ(ac.tools_postcall.n, 1);
+    ASSERT_STR_EQ(ac.tools_postcall.globs[0], "crm__*");
+    ASSERT_EQ(ac.tools_phone.n, 1);
+    agentcfg_free(&ac);
+
+    reject_sq(BASE "'phone': {'transferTo': '555'}}",
+              "config: phone.transferTo: expected an E.164 number such as \"+14155550123\"");
+    reject_sq(BASE "'phone': {'transfer': '+14155550199'}}", "config: phone.transfer: unknown key");
+    reject_sq(BASE "'postcall': {'crm': 'hubspot'}}",
+              "config: postcall.crm: \"hubspot\" is not one of mcpServers");
+    reject_sq(BASE "'postcall': {'enabled': 'yes'}}",
+              "config: postcall.enabled: expected a boolean, got a string");
+    reject_sq(BASE "'postcall': {'minUserTurns': -1}}",
+              "config: postcall.minUserTurns: expected a whole number 0..1000, got -1");
+    reject_sq(BASE "'tools': {'postcall': 'crm__*'}}",
+              "config: tools.postcall: expected an array of tool name patterns, got a string");
+    LEAK_CHECK();
+}

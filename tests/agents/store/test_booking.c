@@ -23,7 +23,7 @@ static conn_t conn_open(void)
     c.db = storedb_open(fixture_db, err, sizeof(err));
     if (c.db == NULL)
         TEST_FAIL_("storedb_open: %s", err);
-    c.b = booking_new(storedb_handle(c.db), &fixture_ac, err, sizeof(err));
+    c.b = booking_new(storedb_handle(c.db), &fixture_ac, NULL, err, sizeof(err));
     if (c.b == NULL)
         TEST_FAIL_("booking_new: %s", err);
     return c;
@@ -485,4 +485,31 @@ TEST(booking_tool_defs)
     cJSON_Delete(arr);
     fixture_cleanup();
     FIXTURE_LEAK_CHECK();
+}
+
+/* Two tenants keep separate calendars and customers on one database (SPEC 16). */
+TEST(booking_tenants_have_their_own_calendars)
+{
+    conn_t a = setup();
+    char err[FIXTURE_ERR_LEN] = "";
+    conn_t b = {.db = a.db,
+                .b = booking_new(storedb_handle(a.db), &fixture_ac, "beta", err, sizeof(err))};
+    ASSERT(b.b != NULL);
+    const char *slot = "{'date':'2026-12-03','time':'09:30','customerName':'Ann',"
+                       "'customerPhone':'555 010 0199','serviceType':'oil change'}";
+    cJSON *ra = run_ok(&a, "bookAppointment", slot);
+    cJSON *rb = run_ok(&b, "bookAppointment", slot); /* the same slot, the other calendar */
+    bool is_error = false;
+    cJSON *again = run(&b, "bookAppointment", slot, &is_error);
+    ASSERT(is_error); /* but not twice in one */
+    cJSON *found = run_ok(&b, "lookupCustomer", "{'phone':'5550100199'}");
+    const cJSON *appts = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(found, "customer"), "appointments");
+    ASSERT_EQ(cJSON_GetArraySize(appts), 1); /* beta's customer sees beta's booking only */
+    cJSON_Delete(ra);
+    cJSON_Delete(rb);
+    cJSON_Delete(again);
+    cJSON_Delete(found);
+    booking_free(b.b);
+    teardown(&a);
 }

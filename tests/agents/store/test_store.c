@@ -46,7 +46,7 @@ static storedb_t *open_db(void)
 
 static cJSON *call_json(storedb_t *db, const char *id)
 {
-    char *text = storedb_call_json(db, id);
+    char *text = storedb_call_json(db, id, NULL);
     if (text == NULL)
         TEST_FAIL_("no call %s", id);
     cJSON *j = cJSON_Parse(text);
@@ -58,7 +58,7 @@ static cJSON *call_json(storedb_t *db, const char *id)
 /* The records of one finished call, as a session and its tools would send them. */
 static void send_call(const char *id, const char *sid, int64_t t0)
 {
-    store_call_start(fixture_store, id, sid, t0);
+    store_call_start(fixture_store, id, sid, NULL, t0);
     store_transcript(fixture_store, id, "user", "Can I book an oil change?", t0 + 1000);
     store_tool_record(fixture_store, id, "call_t1", "checkAvailability",
                       "{\"date\":\"2026-12-03\",\"serviceType\":\"Oil change\"}",
@@ -118,7 +118,7 @@ TEST(store_records_survive_reopen)
     fixture_start_store();
     collector_t *c = collector_new();
     send_call("call_one", "session_1641234567890_k3m5n8p2q", t0);
-    store_call_start(fixture_store, "call_live", "session_live_0001", t0 + 10000);
+    store_call_start(fixture_store, "call_live", "session_live_0001", NULL, t0 + 10000);
     store_sync(c);
     ASSERT_EQ(store_close(fixture_store), 0); /* writes what is queued, closes the file */
 
@@ -127,7 +127,7 @@ TEST(store_records_survive_reopen)
     cJSON *one = call_json(db, "call_one");
     check_call(one, "call_one", t0);
     cJSON_Delete(one);
-    char *list = storedb_calls_json(db, 20);
+    char *list = storedb_calls_json(db, 20, NULL);
     cJSON *l = cJSON_Parse(list);
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(l, "calls");
     ASSERT_EQ(cJSON_GetArraySize(calls), 2);
@@ -140,7 +140,7 @@ TEST(store_records_survive_reopen)
     cJSON_Delete(l);
     free(list);
     /* A call past SWITCHBOARD_RETENTION_DAYS, which the store deletes when it starts. */
-    ASSERT_EQ(storedb_call_start(db, "call_ancient", "sess_old_0001", t0 - 40 * DAY_MS), 0);
+    ASSERT_EQ(storedb_call_start(db, "call_ancient", "sess_old_0001", NULL, t0 - 40 * DAY_MS), 0);
     storedb_close(db);
 
     /* The store opens the same file again and keeps adding to it. */
@@ -155,7 +155,7 @@ TEST(store_records_survive_reopen)
     cJSON *lv = call_json(db, "call_live");
     ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(lv, "transcript")), 1);
     cJSON_Delete(lv);
-    ASSERT(storedb_call_json(db, "call_ancient") == NULL);
+    ASSERT(storedb_call_json(db, "call_ancient", NULL) == NULL);
     storedb_close(db);
     fixture_cleanup();
     FIXTURE_LEAK_CHECK();
@@ -168,10 +168,10 @@ TEST(store_list_limit_and_delete)
     char id[32];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "call_%d", i);
-        ASSERT_EQ(storedb_call_start(db, id, "sess_list_0001", T0_MS + i * 1000), 0);
+        ASSERT_EQ(storedb_call_start(db, id, "sess_list_0001", NULL, T0_MS + i * 1000), 0);
     }
     ASSERT_EQ(storedb_transcript(db, "call_3", "user", "hi", T0_MS + 3100), 0);
-    char *text = storedb_calls_json(db, 2);
+    char *text = storedb_calls_json(db, 2, NULL);
     cJSON *l = cJSON_Parse(text);
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(l, "calls");
     ASSERT_EQ(cJSON_GetArraySize(calls), 2);
@@ -179,17 +179,17 @@ TEST(store_list_limit_and_delete)
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(calls, 1), "id"), "call_3");
     cJSON_Delete(l);
     free(text);
-    ASSERT(storedb_call_json(db, "call_missing") == NULL);
+    ASSERT(storedb_call_json(db, "call_missing", NULL) == NULL);
     ASSERT_EQ(storedb_call_end(db, "call_missing", T0_MS, "error", NULL, NULL, 0, 0), -ENOENT);
-    ASSERT_EQ(storedb_call_delete(db, "call_3"), 1);
-    ASSERT_EQ(storedb_call_delete(db, "call_3"), 0);
-    ASSERT(storedb_call_json(db, "call_3") == NULL);
+    ASSERT_EQ(storedb_call_delete(db, "call_3", NULL), 1);
+    ASSERT_EQ(storedb_call_delete(db, "call_3", NULL), 0);
+    ASSERT(storedb_call_json(db, "call_3", NULL) == NULL);
     /* An empty database lists nothing. */
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "call_%d", i);
-        storedb_call_delete(db, id);
+        storedb_call_delete(db, id, NULL);
     }
-    text = storedb_calls_json(db, 20);
+    text = storedb_calls_json(db, 20, NULL);
     ASSERT_STR_EQ(text, "{\"calls\":[]}");
     free(text);
     storedb_close(db);
@@ -202,12 +202,12 @@ TEST(store_retention)
     fixture_init();
     storedb_t *db = open_db();
     int64_t now = T0_MS, old = now - 40 * DAY_MS;
-    ASSERT_EQ(storedb_call_start(db, "call_old", "sess_old_0001", old), 0);
+    ASSERT_EQ(storedb_call_start(db, "call_old", "sess_old_0001", NULL, old), 0);
     ASSERT_EQ(storedb_transcript(db, "call_old", "user", "old", old + 1), 0);
     ASSERT_EQ(storedb_tool_record(db, "call_old", "t", "n", "{}", "{}", "completed", 1, "builtin",
                                   old + 2),
               0);
-    ASSERT_EQ(storedb_call_start(db, "call_new", "sess_new_0001", now - DAY_MS), 0);
+    ASSERT_EQ(storedb_call_start(db, "call_new", "sess_new_0001", NULL, now - DAY_MS), 0);
     ASSERT_EQ(storedb_transcript(db, "call_new", "user", "new", now - DAY_MS + 1), 0);
     char sql[256];
     snprintf(sql, sizeof(sql),
@@ -217,7 +217,7 @@ TEST(store_retention)
     ASSERT_EQ(sqlite3_exec(storedb_handle(db), sql, NULL, NULL, NULL), SQLITE_OK);
 
     ASSERT_EQ(storedb_expire(db, now - 30 * DAY_MS), 1);
-    ASSERT(storedb_call_json(db, "call_old") == NULL);
+    ASSERT(storedb_call_json(db, "call_old", NULL) == NULL);
     cJSON *n = call_json(db, "call_new");
     ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(n, "transcript")), 1);
     cJSON_Delete(n);
@@ -308,11 +308,27 @@ TEST(store_server_key_survives_reopen_and_migration)
     db = open_db();
     ASSERT_EQ(storedb_server_key(db, "chat_user", k2, err, sizeof(err)), 0);
     ASSERT(memcmp(k1, k2, sizeof(k1)) == 0);
-    /* Back to version 1 as an older build left it: opening migrates and makes a new key. */
-    ASSERT_EQ(sqlite3_exec(storedb_handle(db),
-                           "DROP TABLE server_keys; DELETE FROM schema_version WHERE version > 1",
-                           NULL, NULL, NULL),
-              SQLITE_OK);
+    /* Back to version 1 as an older build left it (undoing 3, then 2): opening migrates every
+     * step and makes a new key. */
+    ASSERT_EQ(
+        sqlite3_exec(storedb_handle(db),
+                     "DROP INDEX calls_tenant_started; ALTER TABLE calls DROP COLUMN tenant;"
+                     "ALTER TABLE chat_threads DROP COLUMN tenant;"
+                     "ALTER TABLE agent_runs DROP COLUMN tenant;"
+                     "DROP INDEX appointments_slot; DROP TRIGGER appointments_no_overlap;"
+                     "ALTER TABLE appointments DROP COLUMN tenant;"
+                     "CREATE UNIQUE INDEX appointments_slot ON appointments (date, start_min);"
+                     "CREATE TRIGGER appointments_no_overlap BEFORE INSERT ON appointments"
+                     "  WHEN EXISTS (SELECT 1 FROM appointments WHERE date = NEW.date"
+                     "  AND start_min < NEW.end_min AND end_min > NEW.start_min)"
+                     "  BEGIN SELECT RAISE (ABORT, 'slot_unavailable'); END;"
+                     "CREATE TABLE c1 (id INTEGER PRIMARY KEY, phone_digits TEXT NOT NULL "
+                     "UNIQUE, phone TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER "
+                     "NOT NULL, updated_at INTEGER NOT NULL);"
+                     "DROP TABLE customers; ALTER TABLE c1 RENAME TO customers;"
+                     "DROP TABLE server_keys; DELETE FROM schema_version WHERE version > 1",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     storedb_close(db);
     db = open_db();
     ASSERT_EQ(storedb_server_key(db, "chat_user", k2, err, sizeof(err)), 0);
@@ -396,14 +412,15 @@ TEST(store_webhook_body_is_record)
 {
     fixture_init();
     storedb_t *db = open_db();
-    ASSERT_EQ(storedb_call_start(db, "call_wh", "session_1641234567890_k3m5n8p2q", T0_MS), 0);
+    ASSERT_EQ(storedb_call_start(db, "call_wh", "session_1641234567890_k3m5n8p2q", NULL, T0_MS), 0);
     ASSERT_EQ(storedb_call_end(db, "call_wh", T0_MS + 4000, "client_closed", "sess_abc", "req_123",
                                321, 654),
               0);
-    char *text = storedb_call_json(db, "call_wh");
+    char *text = storedb_call_json(db, "call_wh", NULL);
     ASSERT_STR_EQ(text, "{\"id\":\"call_wh\",\"sessionId\":\"session_1641234567890_k3m5n8p2q\","
                         "\"startedAt\":1764633600000,\"endedAt\":1764633604000,\"endReason\":"
-                        "\"client_closed\",\"durationMs\":4000,\"openaiSessionId\":\"sess_abc\","
+                        "\"client_closed\",\"durationMs\":4000,\"tenant\":\"default\","
+                        "\"openaiSessionId\":\"sess_abc\","
                         "\"requestId\":\"req_123\",\"usage\":{\"inputTokens\":321,"
                         "\"outputTokens\":654},\"transcript\":[],\"toolCalls\":[]}");
     free(text);
@@ -427,7 +444,7 @@ static void holder_handle(actor_t *self, msg_t *m)
     holder_t *h = (holder_t *)self;
     if (m->type == HOLDER_MSG_WRITE) {
         int64_t t0 = (int64_t)clock_wall_ms() - HOUR_MS;
-        store_call_start(h->store, "call_late", "session_late_0001", t0);
+        store_call_start(h->store, "call_late", "session_late_0001", NULL, t0);
         store_call_end(h->store, "call_late", t0 + 5000, "shutdown", NULL, NULL, 0, 0);
         actor_stop_self(self);
     }

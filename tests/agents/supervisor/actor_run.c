@@ -57,7 +57,7 @@ static void ask(actor_t *pool, probe_t *observer, uint64_t run_ms)
     cJSON *history = cJSON_Parse("[{\"role\":\"user\",\"content\":\"Hi, this is Ann.\"},"
                                  "{\"role\":\"assistant\",\"content\":\"Hello Ann!\"}]");
     supervisor_run(pool, &observer->actor, COOKIE, PARENT_CALL, SESSION_ID, history,
-                   xstrdup(CONTEXT), clock_now_ns() + run_ms * NS_PER_MS, SURFACE_VOICE);
+                   xstrdup(CONTEXT), clock_now_ns() + run_ms * NS_PER_MS, SURFACE_VOICE, NULL);
 }
 
 /* The next request to Chat Completions, checked for what every request carries. */

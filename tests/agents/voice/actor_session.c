@@ -47,12 +47,11 @@ static void rig_start(rig_t *r, const char *const *env)
     r->router = probe_new("router", LANE_TOOLS);
     r->pool = probe_new("pool", LANE_TOOLS);
     r->store = probe_new("store", LANE_TOOLS);
-    r->session_update = voice_session_update_new(g_agentcfg);
+    r->session_update = voice_session_update_new(g_agentcfg); /* the demo tenant's */
     r->deps = (voice_deps_t){.gate = &r->gate->actor,
                              .router = &r->router->actor,
                              .pool = &r->pool->actor,
-                             .store = &r->store->actor,
-                             .session_update = r->session_update};
+                             .store = &r->store->actor};
 }
 
 static void rig_stop(rig_t *r)
@@ -62,7 +61,7 @@ static void rig_stop(rig_t *r)
     probe_free(r->pool);
     probe_free(r->store);
     harness_stop();
-    free(r->session_update); /* after the last upstream */
+    free(r->session_update);
 }
 
 /* Opens /ws with query; the session asks the gate. */
@@ -76,9 +75,7 @@ static void rig_open(rig_t *r, const char *query)
 static void gate_answer(rig_t *r, bool ok, ws_close_t why)
 {
     gate_admit_msg_t *a = PROBE_TAKE(r->gate, gate_admit_msg_t, GATE_MSG_ADMIT);
-    gate_admitted_msg_t *m = MSG_NEW(gate_admitted_msg_t, GATE_MSG_ADMITTED);
-    m->ok = ok;
-    m->why = why;
+    gate_admitted_msg_t *m = gate_admitted_new(ok, why, ok ? tenants_get(TENANT_DEFAULT_ID) : NULL);
     actor_send(a->session, &m->hdr);
     actor_unref(a->session);
     msg_free(&a->hdr);
