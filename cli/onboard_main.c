@@ -2,7 +2,9 @@
  * switchboard-onboard: a tenant's config file from its PDF brief (SPEC 16).
  *
  *   switchboard-onboard FILE.pdf --tenant ID [--out DIR] [--force]
+ *   switchboard-onboard FILE.pdf --text
  *
+ * FILE "-" is stdin.
  * Reads the PDF's text with poppler, sends it in one Chat Completions request (POST
  * {SWITCHBOARD_OPENAI_BASE_URL}/chat/completions, model SWITCHBOARD_SUPERVISOR_MODEL, bearer
  * OPENAI_API_KEY, read as the service reads them) with the strict json_schema "tenant_config",
@@ -15,6 +17,10 @@
  * On success the path written goes to stdout, a summary and notes for the reviewer to stderr.
  * Exit 0 on success; 1 when the PDF cannot be read or has no text, the request fails, the answer
  * does not make a valid config, or the file exists; 2 on usage and environment errors.
+ *
+ * --text prints the PDF's text as poppler reads it (what the model would be sent) and stops: to
+ * see why a brief extracts badly, and for a process that wants the text without linking poppler
+ * (the service's brief endpoint may run it as a child).
  *
  * The steps are agents/onboard/ (shared with the service's brief endpoint); what is here is the
  * command line, the files and a blocking libcurl request.
@@ -48,12 +54,14 @@
 #define REQUEST_TIMEOUT_MS     180000L /* a long brief takes the model a while */
 #define MAX_RESPONSE_BYTES     (4 * 1024 * 1024)
 #define BYTES_PER_MB           (1024 * 1024)
+#define READ_CHUNK_BYTES       (64 * 1024)
 
 typedef struct opts {
     const char *pdf;
     const char *tenant;
     const char *out_dir;
     bool force;
+    bool text_only;
 } opts_t;
 
 static int say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -74,6 +82,7 @@ static int say(int status, const char *fmt, ...)
 static void usage(FILE *f)
 {
     fputs("usage: " PROG " FILE.pdf --tenant ID [--out DIR] [--force]\n"
+          "       " PROG " FILE.pdf --text\n"
           "\n"
           "Writes DIR/ID.json, a tenant's config extracted from its PDF brief by one Chat\n"
           "Completions request, with a new publicKey and apiSecret, for review.\n"
@@ -82,6 +91,7 @@ static void usage(FILE *f)
           "  --out DIR    where to write (default: SWITCHBOARD_CONFIG when it is a directory,\n"
           "               else the current directory)\n"
           "  --force      replace an existing ID.json\n"
+          "  --text       print the PDF's text (what the model is sent) and stop\n"
           "\n"
           "Environment: OPENAI_API_KEY, SWITCHBOARD_OPENAI_BASE_URL, SWITCHBOARD_SUPERVISOR_MODEL\n"
           "(as the service reads them), SWITCHBOARD_CONFIG.\n",
@@ -94,11 +104,12 @@ static int parse_args(int argc, char **argv, opts_t *o)
     static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
                                              {"out", required_argument, NULL, 'o'},
                                              {"force", no_argument, NULL, 'f'},
+                                             {"text", no_argument, NULL, 'x'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
 
-    while ((c = getopt_long(argc, argv, "t:o:fh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:o:fxh", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             o->tenant = optarg;
@@ -109,6 +120,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case 'f':
             o->force = true;
             break;
+        case 'x':
+            o->text_only = true;
+            break;
         case 'h':
             usage(stdout);
             return EXIT_OK;
@@ -117,12 +131,12 @@ static int parse_args(int argc, char **argv, opts_t *o)
             return EXIT_USAGE;
         }
     }
-    if (optind + 1 != argc || o->tenant == NULL) {
+    if (optind + 1 != argc || (o->tenant == NULL) != o->text_only) {
         usage(stderr);
         return EXIT_USAGE;
     }
     o->pdf = argv[optind];
-    if (!onboard_tenant_id_ok(o->tenant))
+    if (o->tenant != NULL && !onboard_tenant_id_ok(o->tenant))
         return say(EXIT_USAGE, "--tenant: invalid id \"%s\" (expected [a-z0-9-]{1,%d})",
                    o->tenant, ONBOARD_TENANT_ID_MAX_CHARS);
     return -1;
@@ -139,38 +153,41 @@ static const char *default_out_dir(void)
     return ".";
 }
 
-/* Reads the whole PDF (at most ONBOARD_MAX_PDF_BYTES) into *buf; returns 0 or an exit status. */
+/*
+ * Reads the whole PDF (at most ONBOARD_MAX_PDF_BYTES) from path, or from stdin when path is "-",
+ * into *buf; returns 0 or an exit status.
+ */
 static int read_pdf(const char *path, char **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    size_t got = 0;
+    bool from_stdin = strcmp(path, "-") == 0;
+    int fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    sbuf_t b = SBUF_INIT;
+    ssize_t n = 0;
 
     if (fd < 0)
         return say(EXIT_FAIL, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return say(EXIT_FAIL, "%s: not a regular file", path);
-    }
-    if (st.st_size > ONBOARD_MAX_PDF_BYTES) {
-        close(fd);
-        return say(EXIT_FAIL, "%s: larger than %d MB", path, ONBOARD_MAX_PDF_BYTES / BYTES_PER_MB);
-    }
-    *buf = xmalloc((size_t)st.st_size + 1);
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+    while (b.len <= ONBOARD_MAX_PDF_BYTES) {
+        sbuf_reserve(&b, READ_CHUNK_BYTES);
+        n = read(fd, b.data + b.len, READ_CHUNK_BYTES);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
-        got += (size_t)n;
+        b.len += (size_t)n;
     }
-    close(fd);
-    if (got != (size_t)st.st_size) {
-        free(*buf);
-        return say(EXIT_FAIL, "%s: cannot read the file", path);
+    int read_errno = errno;
+    if (!from_stdin)
+        close(fd);
+    if (n < 0) {
+        sbuf_destroy(&b);
+        return say(EXIT_FAIL, "%s: %s", path, strerror(read_errno));
     }
-    *len = got;
+    if (b.len > ONBOARD_MAX_PDF_BYTES) {
+        sbuf_destroy(&b);
+        return say(EXIT_FAIL, "%s: larger than %d MB", path, ONBOARD_MAX_PDF_BYTES / BYTES_PER_MB);
+    }
+    *len = b.len;
+    *buf = b.data ? sbuf_take(&b) : xstrdup("");
     return 0;
 }
 
@@ -225,6 +242,27 @@ static int post(const char *url, const char *key, const char *body, long *status
     return 0;
 }
 
+/* The text of the PDF at path; returns 0 or an exit status after saying why there is none. */
+static int pdf_text(const char *path, pdftext_t *text)
+{
+    char err[ERR_MAX_CHARS], *pdf = NULL;
+    size_t len = 0;
+    int rc = read_pdf(path, &pdf, &len);
+
+    if (rc != 0)
+        return rc;
+    rc = pdftext_extract(pdf, len, text, err, sizeof(err));
+    free(pdf);
+    if (rc == -ENODATA)
+        return say(EXIT_FAIL, "%s: %s", path, ONBOARD_NO_TEXT_MESSAGE);
+    if (rc != 0)
+        return say(EXIT_FAIL, "%s: %s", path, err);
+    if (text->truncated)
+        fprintf(stderr, PROG ": note: %s: only the first %zu bytes of text are used\n", path,
+                text->len);
+    return 0;
+}
+
 /* The steps once the arguments and the environment are good. */
 static int onboard(const opts_t *o, const config_t *cfg)
 {
@@ -234,8 +272,7 @@ static int onboard(const opts_t *o, const config_t *cfg)
     pdftext_t text;
     onboard_keys_t keys;
     sbuf_t resp = SBUF_INIT, notes = SBUF_INIT;
-    char *pdf = NULL, *body = NULL, *json = NULL;
-    size_t pdf_len = 0;
+    char *body = NULL, *json = NULL;
     long status = 0;
     int rc;
 
@@ -245,17 +282,8 @@ static int onboard(const opts_t *o, const config_t *cfg)
         return say(EXIT_FAIL, "%s: the path is too long", dir);
     if (!o->force && lstat(path, &st) == 0)
         return say(EXIT_FAIL, "%s already exists; use --force to replace it", path);
-    if ((rc = read_pdf(o->pdf, &pdf, &pdf_len)) != 0)
+    if ((rc = pdf_text(o->pdf, &text)) != 0)
         return rc;
-    rc = pdftext_extract(pdf, pdf_len, &text, err, sizeof(err));
-    free(pdf);
-    if (rc == -ENODATA)
-        return say(EXIT_FAIL, "%s: %s", o->pdf, ONBOARD_NO_TEXT_MESSAGE);
-    if (rc != 0)
-        return say(EXIT_FAIL, "%s: %s", o->pdf, err);
-    if (text.truncated)
-        fprintf(stderr, PROG ": note: %s: only the first %zu bytes of text are used\n", o->pdf,
-                text.len);
 
     snprintf(url, sizeof(url), "%s%s", cfg->openai_base_url, CHAT_PATH);
     body = onboard_request_body(cfg->supervisor_model, text.text);
@@ -303,6 +331,15 @@ int main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
+    if (o.text_only) {
+        pdftext_t text;
+        if ((rc = pdf_text(o.pdf, &text)) != 0)
+            return rc;
+        fwrite(text.text, 1, text.len, stdout);
+        fputc('\n', stdout);
+        pdftext_free(&text);
+        return fflush(stdout) == 0 ? EXIT_OK : say(EXIT_FAIL, "stdout: %s", strerror(errno));
+    }
     if (config_vars_from_env(&cfg, env_vars, err, sizeof(err)) != 0)
         return say(EXIT_USAGE, "%s", err);
     if (cfg.openai_api_key == NULL) {

@@ -98,7 +98,7 @@ def make_image_pdf(path):
     c.save()
 
 
-def run(args, env=None, cwd=None):
+def run(args, env=None, cwd=None, stdin=None):
     """Runs switchboard-onboard with a clean environment (the shared simulator's unless env
     replaces it); returns the CompletedProcess (text)."""
     full = base_env(shared_sim().env())
@@ -108,8 +108,8 @@ def run(args, env=None, cwd=None):
             full.pop(k, None)
         else:
             full[k] = str(v)
-    return subprocess.run([onboard_path()] + list(args), env=full, cwd=cwd, capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT_S)
+    return subprocess.run([onboard_path()] + list(args), env=full, cwd=cwd, stdin=stdin,
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
 def without_tenant_keys(cfg):
@@ -197,6 +197,30 @@ class OnboardTest(OnboardCase):
         self.assertIn(NO_TEXT, p.stderr)
         self.assertIn("OCR", p.stderr)
         self.assertFalse(os.path.exists(self.out()))
+
+    def test_text_only(self):
+        """--text prints what the model would be sent, from a file or from stdin ("-"), and
+        needs neither a tenant nor a key."""
+        env = {"OPENAI_API_KEY": None}
+        p = run([self.brief, "--text"], env=env)
+        self.assert_ok(p)
+        self.assertIn("Company: Bright Smile Dental\n", p.stdout)
+        self.assertIn("Teeth whitening \u2014 90 min \u2014 $350-500", p.stdout)
+        with open(self.brief, "rb") as f:
+            q = run(["-", "--text"], env=env, stdin=f)
+        self.assert_ok(q)
+        self.assertEqual(q.stdout, p.stdout)
+        make_image_pdf(self.brief)
+        p = run([self.brief, "--text"], env=env)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(NO_TEXT, p.stderr)
+
+    def test_too_large(self):
+        with open(self.brief, "ab") as f:
+            f.write(b"\0" * (10 * 1024 * 1024))
+        p = self.onboard()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("larger than 10 MB", p.stderr)
 
     def test_not_a_pdf(self):
         with open(self.brief, "w") as f:
