@@ -179,12 +179,24 @@ static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
     return rc;
 }
 
-/* Appends at most max bytes of s to b as printable ASCII (anything else as '?'). */
+/* Appends at most about max bytes of s[0..len) to b for a one-line message: control bytes and
+ * broken UTF-8 as '?', "..." when cut. */
 static void put_printable(sbuf_t *b, const char *s, size_t len, size_t max)
 {
-    for (size_t i = 0; i < len && i < max; i++)
-        sbuf_putc(b, s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?');
-    if (len > max)
+    size_t i = 0;
+
+    while (i < len && i < max) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : sbuf_utf8_seq_len(s + i, len - i);
+        if (n <= 1 && (c < 0x20 || c >= 0x7f)) {
+            sbuf_putc(b, '?');
+            i++;
+        } else {
+            sbuf_append(b, s + i, n);
+            i += n;
+        }
+    }
+    if (i < len)
         sbuf_puts(b, "...");
 }
 

@@ -327,6 +327,9 @@ TEST(onboard_http_error_message)
     const char *html = "<html>Bad\ngateway</html>";
     onboard_http_error(502, html, strlen(html), err, sizeof(err));
     ASSERT_STR_EQ(err, "HTTP 502: <html>Bad?gateway</html>");
+    body = "{\"error\":{\"message\":\"Caf\xc3\xa9 \xff\x01 ok\"}}";
+    onboard_http_error(400, body, strlen(body), err, sizeof(err));
+    ASSERT_STR_EQ(err, "HTTP 400: Caf\xc3\xa9 ?? ok");
     onboard_http_error(500, NULL, 0, err, sizeof(err));
     ASSERT_STR_EQ(err, "HTTP 500: (empty body)");
 }
