@@ -43,18 +43,18 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 
-#define EXIT_OK                0
-#define EXIT_FAIL              1
-#define EXIT_USAGE             2
-#define PROG                   "switchboard-onboard"
-#define CHAT_PATH              "/chat/completions"
-#define URL_MAX_CHARS          2048
-#define ERR_MAX_CHARS          512
-#define CONNECT_TIMEOUT_MS     10000L
-#define REQUEST_TIMEOUT_MS     180000L /* a long brief takes the model a while */
-#define MAX_RESPONSE_BYTES     (4 * 1024 * 1024)
-#define BYTES_PER_MB           (1024 * 1024)
-#define READ_CHUNK_BYTES       (64 * 1024)
+#define EXIT_OK            0
+#define EXIT_FAIL          1
+#define EXIT_USAGE         2
+#define PROG               "switchboard-onboard"
+#define CHAT_PATH          "/chat/completions"
+#define URL_MAX_CHARS      2048
+#define ERR_MAX_CHARS      512
+#define CONNECT_TIMEOUT_MS 10000L
+#define REQUEST_TIMEOUT_MS 180000L /* a long brief takes the model a while */
+#define MAX_RESPONSE_BYTES (4 * 1024 * 1024)
+#define BYTES_PER_MB       (1024 * 1024)
+#define READ_CHUNK_BYTES   (64 * 1024)
 
 typedef struct opts {
     const char *pdf;
@@ -101,12 +101,10 @@ static void usage(FILE *f)
 /* Parses the command line into o; returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
-                                             {"out", required_argument, NULL, 'o'},
-                                             {"force", no_argument, NULL, 'f'},
-                                             {"text", no_argument, NULL, 'x'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"tenant", required_argument, NULL, 't'}, {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},        {"text", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
 
     while ((c = getopt_long(argc, argv, "t:o:fxh", longopts, NULL)) != -1) {
@@ -137,8 +135,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
     }
     o->pdf = argv[optind];
     if (o->tenant != NULL && !onboard_tenant_id_ok(o->tenant))
-        return say(EXIT_USAGE, "--tenant: invalid id \"%s\" (expected [a-z0-9-]{1,%d})",
-                   o->tenant, ONBOARD_TENANT_ID_MAX_CHARS);
+        return say(EXIT_USAGE, "--tenant: invalid id \"%s\" (expected [a-z0-9-]{1,%d})", o->tenant,
+                   ONBOARD_TENANT_ID_MAX_CHARS);
     return -1;
 }
 
@@ -310,8 +308,10 @@ static int onboard(const opts_t *o, const config_t *cfg)
                     line);
             line = nl ? nl + 1 : NULL;
         }
-        say(EXIT_OK, "wrote %s from %s (%d page%s); review it, then fill in allowedOrigins and "
-                     "phoneNumbers", path, o->pdf, text.pages, text.pages == 1 ? "" : "s");
+        say(EXIT_OK,
+            "wrote %s from %s (%d page%s); review it, then fill in allowedOrigins and "
+            "phoneNumbers",
+            path, o->pdf, text.pages, text.pages == 1 ? "" : "s");
     }
     free(json);
     sbuf_destroy(&notes);

@@ -374,8 +374,8 @@ static int check_schema(schema_ctx_t *c, const cJSON *schema, const cJSON *v)
     if (any != NULL)
         return check_any_of(c, any, v);
     if (!type_accepts(type, v))
-        return schema_fail(c, "expected %s %s, got %s %s", article(type), type,
-                           article(kind_of(v)), kind_of(v));
+        return schema_fail(c, "expected %s %s, got %s %s", article(type), type, article(kind_of(v)),
+                           kind_of(v));
     if (cJSON_IsObject(v))
         return check_object(c, schema, v);
     if (cJSON_IsArray(v)) {
@@ -490,8 +490,8 @@ static int convert(const cJSON *m, const onboard_keys_t *keys, const char *sourc
         cJSON_ReplaceItemInObjectCaseSensitive(company, "timezone",
                                                cJSON_CreateString(DEFAULT_TIMEZONE));
         if (notes != NULL)
-            sbuf_puts(notes, "company.timezone: the brief does not say; " DEFAULT_TIMEZONE
-                             " assumed\n");
+            sbuf_puts(notes,
+                      "company.timezone: the brief does not say; " DEFAULT_TIMEZONE " assumed\n");
     }
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(m, "services"))
     {

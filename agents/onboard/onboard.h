@@ -33,7 +33,7 @@
  * prints it and exits 1, the endpoint answers 422 with code "no_text" and this message.
  */
 #define ONBOARD_NO_TEXT_MESSAGE                                                                    \
-    "the PDF has no text to extract (a scanned or image-only document?): export it from the "     \
+    "the PDF has no text to extract (a scanned or image-only document?): export it from the "      \
     "original with its text, or run it through OCR first"
 
 /* Tenant ids (SPEC 16): [a-z0-9-]{1,40}, which is also the file's name without ".json". */

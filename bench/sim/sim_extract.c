@@ -13,18 +13,18 @@
 #include "base/util.h"
 #include "bench/sim/sim_text.h"
 
-#define DAYS_PER_WEEK      7
-#define MIN_PER_HOUR       60
-#define TIME_LEN           5 /* HH:MM */
-#define MAX_FIELDS         8 /* of a service line */
-#define SCHEMA_DEPTH_MAX   32
-#define MALFORMED_TRIGGER  "malformed extraction"
-#define UTF8_DASH_BYTES    3 /* en dash U+2013, em dash U+2014 */
+#define DAYS_PER_WEEK     7
+#define MIN_PER_HOUR      60
+#define TIME_LEN          5 /* HH:MM */
+#define MAX_FIELDS        8 /* of a service line */
+#define SCHEMA_DEPTH_MAX  32
+#define MALFORMED_TRIGGER "malformed extraction"
+#define UTF8_DASH_BYTES   3 /* en dash U+2013, em dash U+2014 */
 
 static const char *const day_keys[DAYS_PER_WEEK] = {"mon", "tue", "wed", "thu",
                                                     "fri", "sat", "sun"};
-static const char *const day_names[DAYS_PER_WEEK] = {
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
+static const char *const day_names[DAYS_PER_WEEK] = {"monday", "tuesday",  "wednesday", "thursday",
+                                                     "friday", "saturday", "sunday"};
 
 typedef enum { FIELD_NAME, FIELD_PHONE, FIELD_EMAIL, FIELD_TIMEZONE, FIELDS } field_t;
 
@@ -32,9 +32,9 @@ static const struct {
     const char *label;
     field_t field;
 } labels[] = {
-    {"company", FIELD_NAME},   {"business", FIELD_NAME},     {"name", FIELD_NAME},
-    {"phone", FIELD_PHONE},    {"telephone", FIELD_PHONE},   {"tel", FIELD_PHONE},
-    {"email", FIELD_EMAIL},    {"e-mail", FIELD_EMAIL},      {"timezone", FIELD_TIMEZONE},
+    {"company", FIELD_NAME},       {"business", FIELD_NAME},   {"name", FIELD_NAME},
+    {"phone", FIELD_PHONE},        {"telephone", FIELD_PHONE}, {"tel", FIELD_PHONE},
+    {"email", FIELD_EMAIL},        {"e-mail", FIELD_EMAIL},    {"timezone", FIELD_TIMEZONE},
     {"time zone", FIELD_TIMEZONE},
 };
 
@@ -146,9 +146,15 @@ static int parse_duration(const char *f, size_t len)
     static const struct {
         const char *unit;
         int minutes;
-    } units[] = {{"min", 1},    {"mins", 1}, {"minute", 1},         {"minutes", 1},
-                 {"h", MIN_PER_HOUR},        {"hr", MIN_PER_HOUR},  {"hrs", MIN_PER_HOUR},
-                 {"hour", MIN_PER_HOUR},     {"hours", MIN_PER_HOUR}};
+    } units[] = {{"min", 1},
+                 {"mins", 1},
+                 {"minute", 1},
+                 {"minutes", 1},
+                 {"h", MIN_PER_HOUR},
+                 {"hr", MIN_PER_HOUR},
+                 {"hrs", MIN_PER_HOUR},
+                 {"hour", MIN_PER_HOUR},
+                 {"hours", MIN_PER_HOUR}};
     size_t i = 0;
     long n = 0;
 

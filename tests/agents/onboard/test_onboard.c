@@ -142,7 +142,9 @@ static bool strict_schema(const cJSON *s)
 
 TEST(onboard_request_body)
 {
-    const char *text = "Acme \"Plumbing\"\nMon\xe2\x80\x93" "Fri 08:00\xe2\x80\x93" "18:00\n";
+    const char *text = "Acme \"Plumbing\"\nMon\xe2\x80\x93"
+                       "Fri 08:00\xe2\x80\x93"
+                       "18:00\n";
     char *body = onboard_request_body("gpt-test", text);
     cJSON *root = cJSON_Parse(body), *schema = cJSON_Parse(onboard_schema_json);
     ASSERT(root != NULL && schema != NULL);
@@ -293,8 +295,8 @@ TEST(onboard_tenant_json_bad_responses)
          "model output is not JSON"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        ASSERT_EQ(onboard_tenant_json(cases[i].body, strlen(cases[i].body), &test_keys, NULL,
-                                      &out, NULL, err, sizeof(err)),
+        ASSERT_EQ(onboard_tenant_json(cases[i].body, strlen(cases[i].body), &test_keys, NULL, &out,
+                                      NULL, err, sizeof(err)),
                   -EINVAL);
         ASSERT_STR_CONTAINS(err, cases[i].want);
         ASSERT(out == NULL);

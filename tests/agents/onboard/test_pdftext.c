@@ -12,8 +12,8 @@
 #include "base/util.h"
 #include "tests/runner.h"
 
-#define ERR_LEN      512
-#define MAX_OBJECTS  512
+#define ERR_LEN        512
+#define MAX_OBJECTS    512
 #define FIRST_PAGE_OBJ 4 /* 1 catalog, 2 page tree, 3 font; then a page and its contents each */
 
 /*
