@@ -25,6 +25,11 @@ endif
 PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp libjwt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# poppler (and glib, cairo under it) only where PDFs are read: agents/onboard/pdftext.c and the
+# programs that call it. The archive's other users never pull pdftext.o, so they link without it.
+PDF_PKGS   := poppler-glib
+PDF_CFLAGS := $(shell pkg-config --cflags $(PDF_PKGS) 2>/dev/null)
+PDF_LIBS   := $(shell pkg-config --libs $(PDF_PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wundef \
            -Wimplicit-fallthrough -Wvla
@@ -85,6 +90,9 @@ LOADGEN_LIB  := $(OUT)/libloadgen.a
 # switchboard-mcp (cli/): the MCP client CLI on the service's library.
 MCPCLI_SRCS  := $(wildcard cli/mcp_*.c)
 MCPCLI_OBJS  := $(MCPCLI_SRCS:%.c=$(OUT)/%.o)
+# switchboard-onboard (cli/): a tenant file from a PDF brief (agents/onboard/).
+ONBOARD_SRCS := $(wildcard cli/onboard_*.c)
+ONBOARD_OBJS := $(ONBOARD_SRCS:%.c=$(OUT)/%.o)
 
 # Unit and stress tests live in tests/<folder>/ beside what they test (tests/net/test_wsframe.c
 # tests net/wsframe.c); the tests/<folder>/ tree mirrors the sources.
@@ -106,7 +114,7 @@ ACTORS_UNIT_LIB    := $(OUT)/libsbactors.a
 BENCH_SRCS  := $(wildcard bench/bench_*.c)
 BENCH_BINS  := $(BENCH_SRCS:bench/%.c=$(OUT)/bench/%)
 
-PROGRAMS := $(BIN)/switchboard $(BIN)/switchboard-mcp
+PROGRAMS := $(BIN)/switchboard $(BIN)/switchboard-mcp $(BIN)/switchboard-onboard
 ifneq ($(SIM_SRCS),)
 PROGRAMS += $(BIN)/switchboard-sim
 endif
@@ -129,6 +137,8 @@ $(OUT)/%.o: %.c
 $(WEB_GEN): $(WEB_FILES) scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh $@ $(WEB_FILES)
+
+$(OUT)/agents/onboard/pdftext.o: CFLAGS += $(PDF_CFLAGS)
 
 $(WEB_GEN:%.c=%.o): $(WEB_GEN)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -160,12 +170,16 @@ $(BIN)/switchboard-mcp: $(MCPCLI_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/switchboard-onboard: $(ONBOARD_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PDF_LIBS)
+
 $(BIN)/switchboard: $(OUT)/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/tests/unit: $(UNIT_OBJS) $(LOADGEN_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PDF_LIBS)
 
 $(ACTORS_UNIT_LIB): $(ACTORS_UNIT_PROD:%.c=$(OUT)/%.o)
 	@mkdir -p $(dir $@)
@@ -223,9 +237,10 @@ test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
 test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench \
-		$(BIN)/switchboard-mcp
+		$(BIN)/switchboard-mcp $(BIN)/switchboard-onboard
 	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
-		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench scripts/integration.sh
+		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench \
+		SWITCHBOARD_ONBOARD_BIN=$(BIN)/switchboard-onboard scripts/integration.sh
 
 # SIGTERM at a random moment under load (voice sessions, chat threads, an agent run, supervisor
 # runs in flight): exit 0 within 10 s, no sanitizer report, every admitted call recorded.
@@ -279,7 +294,7 @@ FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) $(WARN) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIMIT   := $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS),-runs=$(FUZZ_RUNS))
 FUZZ_TARGETS ?= client_events upstream_events utf8 wsrx scan wsmsg query url httpreq jwt \
-                agentcfg mcpsse mcpproto
+                agentcfg mcpsse mcpproto onboard
 
 FUZZ_DEPS_client_events   := net/wsproto.c agents/voice/events.c audio/b64.c base/util.c
 FUZZ_DEPS_upstream_events := agents/voice/events.c audio/b64.c base/util.c
@@ -296,6 +311,8 @@ FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_dem
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
 FUZZ_DEPS_mcpproto        := agents/mcp/mcpproto.c agents/tools/tools.c mailbox/msg.c \
                              base/sbuf.c base/util.c
+FUZZ_DEPS_onboard         := agents/onboard/onboard.c agents/config/agentcfg.c \
+                             agents/config/agentcfg_demo.c base/sbuf.c base/util.c
 
 .SECONDEXPANSION:
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*)

@@ -596,6 +596,37 @@ static int config_check_pairs(const config_t *c, char *err, size_t errlen)
     return 0;
 }
 
+/* Sets v's field of c from the environment or v's default. */
+static int config_read_var(config_t *c, const config_var_t *v, int ncpu, char *err, size_t errlen)
+{
+    const char *val = getenv(v->name);
+
+    if (v->kind == VAR_WORKERS) {
+        if (val == NULL) {
+            c->workers = ncpu < 1 ? 1 : ncpu > WORKERS_MAX ? WORKERS_MAX : ncpu;
+            return 0;
+        }
+    } else if (val == NULL || (val[0] == '\0' && v->def == NULL)) {
+        /* An empty optional variable is unset: `FOO= switchboard` must not be an error. */
+        val = v->def;
+    }
+    return val != NULL ? config_parse_var(c, v, val, err, errlen) : 0;
+}
+
+int config_vars_from_env(config_t *c, const char *const *names, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    memset(c, 0, sizeof(*c));
+    if (errlen > 0)
+        err[0] = '\0';
+    for (size_t i = 0; names[i] != NULL && rc == 0; i++)
+        rc = config_read_var(c, config_var(names[i]), 1, err, errlen);
+    if (rc != 0)
+        config_free(c);
+    return rc;
+}
+
 int config_from_env(config_t *c, int ncpu, char *err, size_t errlen)
 {
     int rc = 0;
@@ -603,21 +634,8 @@ int config_from_env(config_t *c, int ncpu, char *err, size_t errlen)
     memset(c, 0, sizeof(*c));
     if (errlen > 0)
         err[0] = '\0';
-    for (size_t i = 0; i < ARRAY_LEN(config_vars) && rc == 0; i++) {
-        const config_var_t *v = &config_vars[i];
-        const char *val = getenv(v->name);
-        if (v->kind == VAR_WORKERS) {
-            if (val == NULL) {
-                c->workers = ncpu < 1 ? 1 : ncpu > WORKERS_MAX ? WORKERS_MAX : ncpu;
-                continue;
-            }
-        } else if (val == NULL || (val[0] == '\0' && v->def == NULL)) {
-            /* An empty optional variable is unset: `FOO= switchboard` must not be an error. */
-            val = v->def;
-        }
-        if (val != NULL)
-            rc = config_parse_var(c, v, val, err, errlen);
-    }
+    for (size_t i = 0; i < ARRAY_LEN(config_vars) && rc == 0; i++)
+        rc = config_read_var(c, &config_vars[i], ncpu, err, errlen);
     if (rc == 0)
         rc = config_check_pairs(c, err, errlen);
     if (rc != 0)

@@ -80,6 +80,14 @@ typedef struct config {
  */
 int config_from_env(config_t *c, int ncpu, char *err, size_t errlen);
 
+/*
+ * Fills only the variables named in names (NULL-terminated, each one of SPEC 2.1's) the way
+ * config_from_env() does, and leaves the rest of c zeroed: for the programs beside the service
+ * (switchboard-onboard) that read a few of its variables and must read them alike. Aborts on a
+ * name that is not a variable. Returns 0 or -EINVAL as config_from_env() does.
+ */
+int config_vars_from_env(config_t *c, const char *const *names, char *err, size_t errlen);
+
 /* Prints the effective configuration, one `NAME=value` per line, secrets shown as `[set]`. */
 void config_print(const config_t *c, FILE *out);
 

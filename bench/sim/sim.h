@@ -17,8 +17,8 @@
  * closes), sim_http.c (HTTP routes and the upgrade check), sim_chat.c (Chat Completions rules),
  * sim_record.c (the /sim/events recording), sim_rt.c (Realtime client events and session),
  * sim_session.c (the session configuration), sim_resp.c (Realtime responses), sim_audio.c (VAD,
- * speech synthesis, G.711), sim_text.c (deterministic reply rules), sim_fault.c (random faults,
- * --faults). DESIGN.md tells the story.
+ * speech synthesis, G.711), sim_text.c (deterministic reply rules), sim_extract.c (the
+ * tenant_config answer of switchboard-onboard), sim_fault.c (random faults, --faults). DESIGN.md tells the story.
  */
 #ifndef SB_BENCH_SIM_H
 #define SB_BENCH_SIM_H

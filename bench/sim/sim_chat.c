@@ -2,7 +2,8 @@
  * POST /v1/chat/completions of the simulator: authentication, the --chat-fail faults (and the
  * chat kinds of --faults) with the real error shapes, and deterministic tool rules on the last
  * message and the offered tools, answered as a chat.completion or, with "stream":true, as
- * server-sent events.
+ * server-sent events. A request for the json_schema "tenant_config" (switchboard-onboard) is
+ * answered by sim_extract.c's rules instead, after its strict schema passes the API's checks.
  * Thread: the simulator's only thread.
  */
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "base/util.h"
 #include "bench/sim/sim.h"
+#include "bench/sim/sim_extract.h"
 #include "bench/sim/sim_text.h"
 
 #define CHAT_DEFAULT_MODEL     "gpt-4.1-mini"
@@ -695,6 +697,8 @@ void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status,
         return;
     }
     cJSON *req = cJSON_ParseWithLength(body, len);
+    const cJSON *schema = NULL;
+    sbuf_t why = SBUF_INIT;
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
     if (!cJSON_IsObject(req)) {
@@ -709,12 +713,25 @@ void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status,
         *status = 400;
         sim_chat_error_body(out, "Invalid type for 'model': expected a string.",
                             "invalid_request_error", "model", "invalid_type");
+    } else if ((schema = sim_extract_wanted(req)) != NULL &&
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "strict")) &&
+               !sim_extract_schema_ok(schema, &why)) {
+        *status = 400;
+        sim_chat_error_body(out, why.data, "invalid_request_error", "response_format", NULL);
     } else {
         *status = 200;
         const char *m = cJSON_IsString(model) ? model->valuestring : CHAT_DEFAULT_MODEL;
         const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
         decision_t d = {.text = SBUF_INIT};
-        decide(messages, tools, &d);
+        if (schema != NULL) {
+            /* The extraction of switchboard-onboard: the answer is the tenant_config object. */
+            sbuf_t text = SBUF_INIT;
+            last_user_text(messages, &text);
+            sim_extract_tenant(text.data ? text.data : "", &d.text);
+            sbuf_destroy(&text);
+        } else {
+            decide(messages, tools, &d);
+        }
         if (d.text.data == NULL)
             sbuf_puts(&d.text, "");
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"))) {
@@ -727,5 +744,6 @@ void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status,
         }
         sbuf_destroy(&d.text);
     }
+    sbuf_destroy(&why);
     cJSON_Delete(req);
 }

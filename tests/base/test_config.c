@@ -883,3 +883,29 @@ TEST(config_print_json_is_one_object_per_variable)
     config_free(&c);
     LEAK_CHECK();
 }
+
+/* config_vars_from_env(): the named variables alike, the others untouched even when invalid. */
+TEST(config_vars_from_env_reads_only_those_named)
+{
+    static const char *const names[] = {"OPENAI_API_KEY", "SWITCHBOARD_OPENAI_BASE_URL",
+                                        "SWITCHBOARD_SUPERVISOR_MODEL", NULL};
+    char err[ERR_LEN] = "";
+    config_t c;
+
+    clear_env();
+    setenv("SWITCHBOARD_PORT", "not a port", 1);
+    setenv("SWITCHBOARD_CONFIG", "/nonexistent/tenants", 1);
+    setenv("SWITCHBOARD_OPENAI_BASE_URL", "http://127.0.0.1:9/v1//", 1);
+    ASSERT_EQ(config_vars_from_env(&c, names, err, sizeof(err)), 0);
+    ASSERT(c.openai_api_key == NULL);
+    ASSERT_STR_EQ(c.openai_base_url, "http://127.0.0.1:9/v1");
+    ASSERT_STR_EQ(c.supervisor_model, "gpt-4o-mini");
+    ASSERT(c.config_path == NULL && c.host == NULL && c.port == 0);
+    config_free(&c);
+
+    setenv("OPENAI_API_KEY", "sk-test", 1);
+    setenv("SWITCHBOARD_SUPERVISOR_MODEL", "two words", 1);
+    ASSERT_EQ(config_vars_from_env(&c, names, err, sizeof(err)), -EINVAL);
+    ASSERT_STR_CONTAINS(err, "SWITCHBOARD_SUPERVISOR_MODEL");
+    clear_env();
+}

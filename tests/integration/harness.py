@@ -98,6 +98,12 @@ def bench_path():
     return _program_path("SWITCHBOARD_BENCH_BIN", "switchboard-bench")
 
 
+def onboard_path():
+    """switchboard-onboard next to the service binary unless SWITCHBOARD_ONBOARD_BIN says
+    otherwise."""
+    return _program_path("SWITCHBOARD_ONBOARD_BIN", "switchboard-onboard")
+
+
 class Sim:
     """One switchboard-sim process (echo mode unless told otherwise)."""
 
