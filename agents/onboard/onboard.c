@@ -8,9 +8,7 @@
  * protocol, and the file written must load as it is.
  *
  * The tenant keys of SPEC 16 (publicKey, apiSecret, allowedOrigins, phoneNumbers) are written
- * into the file, but the check with the service's parser, agentcfg_parse(), reads the file
- * without them (tenant_keys[]): that parser knows the 2.2 keys only and rejects any other. When
- * it learns the tenant keys, the copy without them goes and the file is parsed as it is.
+ * into the file, and the whole file is checked with the service's own parser, agentcfg_parse().
  */
 #include "agents/onboard/onboard.h"
 
@@ -90,10 +88,6 @@ static const char onboard_instructions[] =
     "text's own words.";
 
 static const char *const day_keys[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-
-/* Keys of SPEC 16 that the current config parser does not know (see the top of this file). */
-static const char *const tenant_keys[] = {"publicKey",    "apiSecret",   "allowedOrigins",
-                                          "phoneNumbers", "maxSessions", "jwtSecret"};
 
 bool onboard_tenant_id_ok(const char *id)
 {
@@ -524,17 +518,12 @@ static int convert(const cJSON *m, const onboard_keys_t *keys, const char *sourc
     return 0;
 }
 
-/* 0 when the 2.2 part of the tenant file t loads with the service's parser (see the top). */
+/* 0 when the tenant file t loads with the service's parser as it is. */
 static int check_loads(const cJSON *t, char *err, size_t errlen)
 {
-    cJSON *copy = cJSON_Duplicate(t, true);
     char why[ERR_REASON_MAX_CHARS];
     agentcfg_t ac;
-
-    for (size_t i = 0; i < ARRAY_LEN(tenant_keys); i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, tenant_keys[i]);
-    char *text = cJSON_PrintUnformatted(copy);
-    cJSON_Delete(copy);
+    char *text = cJSON_PrintUnformatted(t);
     int rc = agentcfg_parse(&ac, text, strlen(text), NULL, why, sizeof(why));
     free(text);
     if (rc != 0)
