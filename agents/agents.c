@@ -159,6 +159,7 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
     metrics_register_text_fn(tenants_metrics, NULL);
+    net_set_origin_hook(tenants_origin_allowed); /* every tenant's allowedOrigins (SPEC 16) */
     /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
      * keeps the server keys, which the actors that use them get a copy of at spawn. */
     store_keys_t keys;

@@ -73,6 +73,8 @@ typedef struct net_ws_open_msg {
     const char *path; /* the route's path; NULL for an outbound connection */
     char *query;      /* raw query string without '?', "" when none (owned) */
     net_peer_t peer;
+    char *origin;        /* the upgrade's Origin (owned), NULL when none or outbound */
+    bool same_origin;    /* that Origin is the request's own scheme and Host, a Host of ours */
     uint64_t cookie;     /* outbound: the caller's cookie from net_wsc_connect() */
     char request_id[64]; /* outbound: the x-request-id response header, "" when none */
 } net_ws_open_msg_t;
@@ -128,6 +130,7 @@ typedef struct net_http_msg {
     net_peer_t peer;
     bool loopback_host; /* the Host header names a loopback host (localhost, 127.x, [::1]):
                            loopback-only API mode needs it as well as a loopback peer */
+    bool same_origin;   /* the Origin is the request's own scheme and Host, a Host of ours */
     char *body;         /* owned; NUL-terminated, NULL when empty */
     size_t body_len;
     cJSON *json;       /* owned; the parsed body when it is valid JSON */
@@ -369,6 +372,13 @@ void net_proc_kill(uint64_t id, int signum);
  * grace_ms, and SIGKILL after another grace_ms. EXIT reports the end as usual.
  */
 void net_proc_shutdown(uint64_t id, uint32_t grace_ms);
+
+/*
+ * Origins allowed besides SWITCHBOARD_ALLOWED_ORIGINS and the request's own (SPEC 16: every
+ * tenant's allowedOrigins), for CORS, preflights and WebSocket upgrades. allowed is called on
+ * the network threads. Thread: main, before net_start().
+ */
+void net_set_origin_hook(bool (*allowed)(const char *origin));
 
 /* Decodes the value of name in a raw query string into out (%XX and '+'); returns its length,
  * or -1 when name is absent, its value does not fit or decodes to a NUL. */

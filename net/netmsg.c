@@ -10,6 +10,7 @@
 void netmsg_open_free(msg_t *m)
 {
     free(((net_ws_open_msg_t *)m)->query);
+    free(((net_ws_open_msg_t *)m)->origin);
     free(m);
 }
 

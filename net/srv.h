@@ -152,8 +152,10 @@ void http_resolve_peer(srv_conn_t *c);
 bool http_peer_trusted(const uint8_t addr16[16]);
 /* Arms the whole-request deadline of c's next request (from now). */
 void http_arm_deadline(srv_conn_t *c);
-/* The request's Origin is absent, allowed by configuration, or the request's own origin
- * (host: the request's Host header, NULL when absent). */
+/* The request's Origin is absent, allowed by configuration (or by the origin hook: a tenant's
+ * allowedOrigins), or the request's own origin (host: the Host header, NULL when absent). */
 bool http_origin_allowed(const char *host, const char *origin);
+/* origin is the request's own (scheme and Host) and that Host is one of ours. */
+bool http_same_origin(const char *host, const char *origin);
 
 #endif

@@ -210,6 +210,9 @@ static void on_established(srv_conn_t *c)
     m->path = c->ws_route->path;
     m->query = query;
     m->peer = c->peer;
+    const char *origin = c->head.fields[HH_ORIGIN];
+    m->origin = origin ? xstrdup(origin) : NULL;
+    m->same_origin = http_same_origin(c->head.fields[HH_HOST], origin);
     m->hdr.free_fn = netmsg_open_free;
     actor_send(c->target, &m->hdr);
 }

@@ -141,34 +141,12 @@ static void count_add(strmap_t *m, const char *key, int delta)
         strmap_put(m, key, (void *)(n + (uintptr_t)(intptr_t)delta));
 }
 
-/*
- * Whether origin is the gateway's own (its console and demo pages call it): scheme://host:port
- * with host one of ours (localhost, 127.0.0.1, [::1], the listen address) and our port. net
- * allows the request's own Host the same way (SPEC 14 "Origins"); the Host itself is not in the
- * message, but a page on another host has another origin.
- */
-static bool origin_is_ours(const char *origin)
-{
-    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
-    const char *rest = strncmp(origin, "http://", 7) == 0    ? origin + 7
-                       : strncmp(origin, "https://", 8) == 0 ? origin + 8
-                                                             : NULL;
-    const char *colon = rest ? strrchr(rest, ':') : NULL;
-    if (colon == NULL || atoi(colon + 1) != net_port())
-        return false;
-    size_t hl = (size_t)(colon - rest);
-    for (size_t i = 0; i < ARRAY_LEN(hosts); i++)
-        if (strlen(hosts[i]) == hl && strncasecmp(rest, hosts[i], hl) == 0)
-            return true;
-    return g_config->host && strlen(g_config->host) == hl &&
-           strncasecmp(rest, g_config->host, hl) == 0;
-}
-
 /* Whether t's callers may come from origin: its allowedOrigins, or (none given) net's rules. */
-static bool origin_allowed_for(const tenant_t *t, const char *origin)
+static bool origin_allowed_for(const tenant_t *t, const net_http_msg_t *req)
 {
     const agent_access_t *a = &t->cfg.access;
-    if (origin == NULL || a->n_origins == 0 || origin_is_ours(origin))
+    const char *origin = req->origin;
+    if (origin == NULL || a->n_origins == 0 || req->same_origin)
         return true;
     for (size_t i = 0; i < a->n_origins; i++)
         if (strcasecmp(a->origins[i], origin) == 0)
@@ -194,7 +172,7 @@ static tenant_t *mint_tenant(const net_http_msg_t *req, bool *by_secret)
             net_http_error(req->conn, 401, "unauthorized", "unknown key");
             return NULL;
         }
-        if (!origin_allowed_for(t, req->origin)) {
+        if (!origin_allowed_for(t, req)) {
             tenant_unref(t);
             net_http_error(req->conn, 403, "forbidden_origin",
                            "this origin is not allowed for this key");

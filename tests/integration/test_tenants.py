@@ -189,9 +189,8 @@ class TenantCallsTest(SBTestCase):
         self.sim = Sim("--mode", "echo").start()
         self.addCleanup(self.sim.stop)
         env = dict(self.sim.env())
-        # Until net asks the registry about origins, the gateway-wide list must name them too.
-        env.update({"SWITCHBOARD_CONFIG": self.dir.path, "SWITCHBOARD_API_SECRET": OPERATOR,
-                    "SWITCHBOARD_ALLOWED_ORIGINS": "%s,%s" % (ORIGIN_A, ORIGIN_B)})
+        # No SWITCHBOARD_ALLOWED_ORIGINS: each tenant's own list is allowed (SPEC 16).
+        env.update({"SWITCHBOARD_CONFIG": self.dir.path, "SWITCHBOARD_API_SECRET": OPERATOR})
         self.s = self.own_server(env)
 
     def mint(self, key=None, origin=None, bearer=None, body=None):
@@ -241,6 +240,22 @@ class TenantCallsTest(SBTestCase):
         self.assertEqual(self.mint().status, 401)  # two tenants and no key
         self.assertEqual(self.mint(body={"key": KEY_B}, origin=ORIGIN_B).status, 200)
         self.assertEqual(self.mint(key=KEY_A).status, 200)  # no Origin: a server
+
+    async def test_tenant_origins_get_cors_without_a_gateway_list(self):
+        # Each tenant's allowedOrigins are allowed gateway-wide (CORS, preflights, /ws); others
+        # are not, and a browser may send the key header cross-origin.
+        for origin in (ORIGIN_A, ORIGIN_B):
+            r = self.s.request("OPTIONS", "/api/sessions", headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-switchboard-key"})
+            self.assertEqual(r.status, 204, origin)
+            self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), origin)
+            self.assertIn("X-Switchboard-Key", r.headers.get("Access-Control-Allow-Headers"))
+        r = self.s.request("OPTIONS", "/api/sessions", headers={"Origin": "https://evil.example"})
+        self.assertEqual(r.status, 403)
+        r = self.mint(key=KEY_A, origin=ORIGIN_A)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), ORIGIN_A)
 
     async def test_max_sessions_per_tenant(self):
         await self.call(key=KEY_A)
