@@ -428,7 +428,8 @@ static bool normal_time(const char *s, char out[TIME_TEXT_LEN + 1])
     int m = (s[1] - '0') * 10 + (s[2] - '0');
     if (h > HOURS_PER_DAY || (h == HOURS_PER_DAY && m != 0))
         return false;
-    snprintf(out, TIME_TEXT_LEN + 1, "%02d:%02d", h % 100, m % MIN_PER_HOUR);
+    /* h is 0..24 and m 0..59 (checked above); unsigned so the compiler sees two digits each. */
+    snprintf(out, TIME_TEXT_LEN + 1, "%02u:%02u", (unsigned)h % 100u, (unsigned)m % 60u);
     return true;
 }
 
