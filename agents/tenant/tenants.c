@@ -52,7 +52,7 @@ typedef struct table {
 } table_t;
 
 static ck_epoch_t epoch;
-static table_t *cur; /* [atomic, any] stored by publish() (after a store fence), loaded by
+static table_t *cur; /* [atomic, any] stored by publish() (release), loaded by load_cur() (acquire) by
                         readers inside an epoch section */
 static char *source; /* [main] what tenants_load() was given */
 static bool source_dir;
@@ -168,13 +168,19 @@ static void table_index(table_t *tb)
     }
 }
 
+/* The current table (acquire: its contents as they were published). */
+static table_t *load_cur(void)
+{
+    return __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
+}
+
 /* Makes tb the current table and frees the one before once no reader can hold it. */
 static void publish(table_t *tb)
 {
-    table_t *old = ck_pr_load_ptr(&cur);
-    ck_pr_fence_store(); /* the table's contents before the pointer (pairs with the readers'
-                            ck_epoch_begin, whose fence orders their load after it) */
-    ck_pr_store_ptr(&cur, tb);
+    table_t *old = load_cur();
+    /* Release: the table's contents are visible before the pointer (pairs with load_cur()).
+     * C11 atomics rather than ck_pr's fences, so that ThreadSanitizer sees the ordering too. */
+    __atomic_store_n(&cur, tb, __ATOMIC_RELEASE);
     if (old == NULL)
         return;
     ck_epoch_synchronize(record());
@@ -187,14 +193,14 @@ typedef enum { BY_ID, BY_KEY, BY_SECRET, BY_PHONE } by_t;
 
 static tenant_t *lookup(by_t by, const char *key)
 {
-    if (key == NULL || ck_pr_load_ptr(&cur) == NULL)
+    if (key == NULL || load_cur() == NULL)
         return NULL;
     char tag[2 * TENANT_DIGEST_LEN + 1];
     if (by == BY_SECRET)
         tenantdir_secret_tag(key, tag);
     ck_epoch_record_t *r = record();
     ck_epoch_begin(r, NULL);
-    table_t *tb = ck_pr_load_ptr(&cur);
+    table_t *tb = load_cur();
     tenant_t *t = NULL;
     if (tb != NULL) {
         const strmap_t *m = by == BY_ID       ? &tb->by_id
@@ -236,11 +242,11 @@ tenant_t *tenants_by_phone(const char *e164)
 
 tenant_t *tenants_sole(void)
 {
-    if (ck_pr_load_ptr(&cur) == NULL)
+    if (load_cur() == NULL)
         return NULL;
     ck_epoch_record_t *r = record();
     ck_epoch_begin(r, NULL);
-    table_t *tb = ck_pr_load_ptr(&cur);
+    table_t *tb = load_cur();
     tenant_t *t = NULL;
     for (size_t i = 0; tb && tb->live == 1 && i < tb->n && t == NULL; i++)
         t = tb->e[i].t;
@@ -258,11 +264,11 @@ tenant_t *tenants_default(void)
 size_t tenants_list(tenant_t ***out)
 {
     *out = NULL;
-    if (ck_pr_load_ptr(&cur) == NULL)
+    if (load_cur() == NULL)
         return 0;
     ck_epoch_record_t *r = record();
     ck_epoch_begin(r, NULL);
-    table_t *tb = ck_pr_load_ptr(&cur);
+    table_t *tb = load_cur();
     size_t n = 0;
     *out = xcalloc(tb ? tb->live + 1 : 1, sizeof(**out));
     for (size_t i = 0; tb && i < tb->n; i++) {
@@ -277,11 +283,11 @@ size_t tenants_list(tenant_t ***out)
 
 size_t tenants_count(void)
 {
-    if (ck_pr_load_ptr(&cur) == NULL)
+    if (load_cur() == NULL)
         return 0;
     ck_epoch_record_t *r = record();
     ck_epoch_begin(r, NULL);
-    table_t *tb = ck_pr_load_ptr(&cur);
+    table_t *tb = load_cur();
     size_t n = tb ? tb->live : 0;
     ck_epoch_end(r, NULL);
     return n;
@@ -289,7 +295,7 @@ size_t tenants_count(void)
 
 bool tenants_origin_allowed(const char *origin)
 {
-    if (origin == NULL || ck_pr_load_ptr(&cur) == NULL)
+    if (origin == NULL || load_cur() == NULL)
         return false;
     char low[300];
     size_t n = str_copy(low, origin, sizeof(low));
@@ -299,7 +305,7 @@ bool tenants_origin_allowed(const char *origin)
         *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
     ck_epoch_record_t *r = record();
     ck_epoch_begin(r, NULL);
-    table_t *tb = ck_pr_load_ptr(&cur);
+    table_t *tb = load_cur();
     bool ok = tb && strmap_get(&tb->origins, low) != NULL;
     ck_epoch_end(r, NULL);
     return ok;
@@ -309,11 +315,11 @@ bool tenants_origin_allowed(const char *origin)
 void tenants_metrics(sbuf_t *out, void *arg)
 {
     (void)arg;
-    if (ck_pr_load_ptr(&cur) == NULL)
+    if (load_cur() == NULL)
         return;
     ck_epoch_record_t *r = record();
     ck_epoch_begin(r, NULL);
-    table_t *tb = ck_pr_load_ptr(&cur);
+    table_t *tb = load_cur();
     sbuf_puts(out, "# HELP switchboard_tenant_config_generation Version of each tenant's "
                    "configuration in use (1 = as first loaded).\n"
                    "# TYPE switchboard_tenant_config_generation gauge\n");
@@ -467,7 +473,7 @@ int tenants_reload(void)
     uint64_t t0 = clock_now_ns();
     char err[512];
     tenantdir_t d;
-    table_t *old = ck_pr_load_ptr(&cur);
+    table_t *old = load_cur();
     if (old == NULL)
         return 0;
     if (tenantdir_read(source, source_dir, &d, err, sizeof(err)) != 0) {
@@ -528,7 +534,7 @@ int tenants_reload(void)
 
 void tenants_destroy(void)
 {
-    table_t *old = ck_pr_load_ptr(&cur);
+    table_t *old = load_cur();
     ck_pr_store_ptr(&cur, NULL);
     if (old) {
         ck_epoch_synchronize(record());

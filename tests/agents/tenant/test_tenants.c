@@ -372,13 +372,13 @@ TEST(tenant_max_sessions_inside_the_global_cap)
 }
 
 /* Readers on other threads never see a freed table while the main thread reloads. */
-static volatile int stop_readers;
+static int stop_readers; /* [atomic] */
 
 static void *reader(void *arg)
 {
     (void)arg;
     long seen = 0;
-    while (!stop_readers) {
+    while (!__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
         tenant_t *t = tenants_by_public_key("pk_0123456789abcdefghijkaaa");
         if (t == NULL || strcmp(t->id, "acme") != 0)
             abort();
@@ -403,7 +403,7 @@ TEST(tenants_reload_under_readers)
         put_tenant("acme", brief, "aaa", "");
         ASSERT_EQ(tenants_reload(), 0);
     }
-    stop_readers = 1;
+    __atomic_store_n(&stop_readers, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 3; i++) {
         void *seen;
         pthread_join(th[i], &seen);
