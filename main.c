@@ -146,6 +146,15 @@ static void wait_for_stop(const sigset_t *sigs)
     pthread_sigmask(SIG_UNBLOCK, sigs, NULL);
     uv_run(&M.loop, UV_RUN_DEFAULT);
     pthread_sigmask(SIG_BLOCK, sigs, NULL);
+}
+
+/*
+ * Closes main's loop and its handles. Called once the network threads have stopped: closing its
+ * descriptors while they still accept sockets would hand the same numbers to another thread with
+ * no ordering between the two (ThreadSanitizer reports the reuse).
+ */
+static void close_main_loop(void)
+{
     if (M.watching)
         tenantwatch_close(&M.watch);
     uv_walk(&M.loop, close_handle, NULL);
@@ -268,6 +277,7 @@ int main(void)
     wait_for_ws_close(DRAIN_WAIT_MS);
     agents_stop_clients(MCP_STOP_WAIT_MS); /* before net_stop: a polite shutdown for children */
     net_stop();
+    close_main_loop();
     /* The reverse of start-up; returns once the records already sent are written. */
     int store_rc = agents_stop();
     int leaked = sched_stop(ACTOR_STOP_WAIT_MS);
