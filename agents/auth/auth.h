@@ -41,6 +41,8 @@ typedef struct gate_admit_msg {
     char session_id[ID_MAX + 1];
     char token[80];
     net_peer_t peer;
+    char *origin;     /* owned: the upgrade's Origin, NULL when none */
+    bool same_origin; /* that Origin is the request's own (net_ws_open_msg_t) */
 } gate_admit_msg_t;
 
 /* gate -> session: the answer to GATE_MSG_ADMIT. */
@@ -80,6 +82,10 @@ typedef struct gate_ended_msg {
     char session_id[ID_MAX + 1];
     char ip[48];
 } gate_ended_msg_t;
+
+/* Builds a GATE_MSG_ADMIT (takes a new reference to session; copies the rest). */
+gate_admit_msg_t *gate_admit_new(actor_t *session, const char *session_id, const char *token,
+                                 const net_peer_t *peer, const char *origin, bool same_origin);
 
 /* Builds a GATE_MSG_ADMITTED (tenant: a reference the message takes, or NULL). */
 gate_admitted_msg_t *gate_admitted_new(bool ok, ws_close_t why, tenant_t *tenant);
