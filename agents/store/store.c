@@ -364,6 +364,7 @@ static void chat_record(store_t *s, store_chat_msg_t *c)
         chatdb_run_t run = {.record_id = c->record_id,
                             .run_id = c->run_id,
                             .user_id = c->user_id,
+                            .tenant = c->tenant,
                             .task = c->task,
                             .status = c->status,
                             .result = c->result,
@@ -373,10 +374,11 @@ static void chat_record(store_t *s, store_chat_msg_t *c)
         chatdb_agent_run(s->chat, &run);
         return;
     }
-    char owner[STORE_CHAT_ID_MAX + 1] = "";
-    int st = chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->at_ms, owner, sizeof(owner));
+    chatdb_owner_t owner = {"", ""};
+    int st = chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->tenant, c->at_ms, &owner);
     cJSON *history = chatdb_history(s->chat, c->thread_id, c->limit);
-    actor_send(c->reply_to, &store_chat_thread_new(c->cookie, st, owner, history)->hdr);
+    actor_send(c->reply_to,
+               &store_chat_thread_new(c->cookie, st, owner.user_id, owner.tenant, history)->hdr);
 }
 
 /* A record write, inside the current batch (opening one when none is open). */
