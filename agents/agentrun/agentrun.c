@@ -247,8 +247,8 @@ static void on_start(agent_t *a, const cJSON *ev)
     r->next = a->runs;
     a->runs = r;
     a->n_runs++;
-    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, a->tenant->id, task,
-                    "running", NULL, NULL, r->started_ms, 0);
+    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, a->tenant->id, task, "running",
+                    NULL, NULL, r->started_ms, 0);
     log_info("agent.run_start", LOG_S("run", r->run_id), LOG_S("user", a->user_id),
              LOG_S("tenant", a->tenant->id));
     supervisor_run_observed(a->pool, &a->actor, r->cookie, NULL, xstrdup(task),

@@ -18,11 +18,11 @@
 
 typedef enum jwtauth_status {
     JWTAUTH_OK = 0,
-    JWTAUTH_NO_SECRET,     /* the service has no JWT secret */
-    JWTAUTH_MALFORMED,     /* not a JWT, or the signature does not verify */
-    JWTAUTH_BAD_ALGORITHM, /* the header names another algorithm than HS256 */
-    JWTAUTH_NO_EXPIRY,     /* the payload has no numeric exp */
-    JWTAUTH_EXPIRED,       /* exp <= now */
+    JWTAUTH_NO_SECRET,      /* the service has no JWT secret */
+    JWTAUTH_MALFORMED,      /* not a JWT, or the signature does not verify */
+    JWTAUTH_BAD_ALGORITHM,  /* the header names another algorithm than HS256 */
+    JWTAUTH_NO_EXPIRY,      /* the payload has no numeric exp */
+    JWTAUTH_EXPIRED,        /* exp <= now */
     JWTAUTH_UNKNOWN_TENANT, /* the `tenant` claim names no tenant of the service (auth_jwt()) */
 } jwtauth_status_t;
 

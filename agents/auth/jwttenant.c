@@ -18,13 +18,12 @@ jwtauth_status_t auth_jwt(const char *token, int64_t now_s, jwtauth_claims_t *cl
     tenant_t *t = peek ? tenants_get(named) : tenants_default();
     if (t == NULL)
         return JWTAUTH_UNKNOWN_TENANT;
-    const char *secret = t->cfg.access.jwt_secret ? t->cfg.access.jwt_secret
-                                                   : g_config->jwt_secret;
+    const char *secret = t->cfg.access.jwt_secret ? t->cfg.access.jwt_secret : g_config->jwt_secret;
     jwtauth_status_t st = jwtauth_verify_claims(token, secret, now_s, claims);
     /* The claim that chose the secret must be the one the signature covers as libjwt read it:
      * a payload the two readers see differently (a duplicated key) is refused. */
-    if (st == JWTAUTH_OK && (claims->has_tenant != (peek == 1) ||
-                             (peek == 1 && strcmp(claims->tenant, named) != 0)))
+    if (st == JWTAUTH_OK &&
+        (claims->has_tenant != (peek == 1) || (peek == 1 && strcmp(claims->tenant, named) != 0)))
         st = JWTAUTH_MALFORMED;
     if (st != JWTAUTH_OK) {
         tenant_unref(t);

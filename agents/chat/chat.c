@@ -5,8 +5,8 @@
  * "unauthorized") and the token: an ephemeral `ek_` token is spent through the gate, which
  * answers with the token's user and tenant, and that user must be the userId; anything else
  * must be an HS256 JWT whose sub is the userId, verified for its tenant (auth_jwt()). Then the
- * connection is attached, with its tenant, to its thread's actor. Events that arrive while the token is being checked are held (a few) and forwarded
- * after the attach, in order.
+ * connection is attached, with its tenant, to its thread's actor. Events that arrive while the
+ * token is being checked are held (a few) and forwarded after the attach, in order.
  *
  * Every user message starts a paid supervisor run, so messages are counted per client IP in a
  * fixed window of CHAT_RATE_WINDOW_S; past SWITCHBOARD_CHAT_RUNS_PER_MIN the message is answered
@@ -41,7 +41,7 @@ typedef struct chat_conn {
     char user_id[ID_MAX + 1];
     char ip[sizeof(((net_peer_t *)0)->ip)]; /* the client, for the per-IP run limit */
     tenant_t *tenant; /* once authenticated: the token's tenant (a reference) */
-    actor_t *thread; /* once attached: the thread's actor (the thread entry holds the reference) */
+    actor_t *thread;  /* once attached: the thread's actor (the thread entry holds the reference) */
     net_ws_text_msg_t *held[CHAT_HELD_MAX];
     int n_held;
 } chat_conn_t;
@@ -197,7 +197,7 @@ static void on_redeemed(chat_t *ch, gate_redeemed_msg_t *m)
     } else {
         /* The gate has spent the token either way: a token is good for one try. */
         log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
-                 LOG_S("reason", !m->ok       ? "not a chat token, or unknown, spent or expired"
+                 LOG_S("reason", !m->ok      ? "not a chat token, or unknown, spent or expired"
                                  : m->tenant ? "the token belongs to another user"
                                              : "the token's tenant is gone"));
         net_ws_close(cc->conn, WS_CLOSE_UNAUTHORIZED);

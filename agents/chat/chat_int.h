@@ -6,9 +6,9 @@
  * the token (a JWT in place; an ephemeral token through the gate), then attaches the connection
  * to the actor of its thread, spawning it on the first connection. It forwards the connection's
  * events there and, on close, detaches it. One thread actor per live thread owns everything
- * about it: the owner check (the thread's user and tenant), the history (read once from the store when the actor starts, then
- * kept in step with what it writes), the fan-out to every connection, and the FIFO of user
- * messages that runs one supervisor run at a time.
+ * about it: the owner check (the thread's user and tenant), the history (read once from the store
+ * when the actor starts, then kept in step with what it writes), the fan-out to every connection,
+ * and the FIFO of user messages that runs one supervisor run at a time.
  *
  * Stopping without a race: the registry counts attaches per thread. A thread actor with no
  * connection and nothing to run reports CHAT_MSG_IDLE with the attaches it has seen; the

@@ -4,11 +4,11 @@
  * Life: spawned by the registry on the thread's first connection; asks the store to open the
  * thread (creating it owned by that user and tenant) and for its newest CHAT_HISTORY_MAX
  * messages. Until that answer, connections and their events wait. Then every connection of
- * another user or tenant is closed 1008 "forbidden", the others get the history, and user messages are taken in order:
- * each is stored, sent to every connection, and queued; the queue's head runs the supervisor
- * (SURFACE_CHAT) with the thread so far, and its answer is stored and sent as the assistant
- * message. The actor reports idle to the registry once no connection is left and nothing is
- * queued or running.
+ * another user or tenant is closed 1008 "forbidden", the others get the history, and user
+ * messages are taken in order: each is stored, sent to every connection, and queued; the queue's
+ * head runs the supervisor (SURFACE_CHAT) with the thread's tenant and the thread so far, and
+ * its answer is stored and sent as the assistant message. The actor reports idle to the
+ * registry once no connection is left and nothing is queued or running.
  * Thread: the thread actor's worker.
  */
 #include <sodium.h>
@@ -51,17 +51,17 @@ typedef enum thread_state {
 
 typedef struct chat_thread {
     actor_t actor;
-    actor_t *registry;                 /* a reference: told when the thread is idle */
-    actor_t *pool;                     /* a reference: supervisor runs */
-    actor_t *store;                    /* a reference: history and messages */
-    char thread_id[ID_MAX + 1];        /* immutable */
-    char owner[STORE_CHAT_ID_MAX + 1]; /* [owner] once loaded */
+    actor_t *registry;                        /* a reference: told when the thread is idle */
+    actor_t *pool;                            /* a reference: supervisor runs */
+    actor_t *store;                           /* a reference: history and messages */
+    char thread_id[ID_MAX + 1];               /* immutable */
+    char owner[STORE_CHAT_ID_MAX + 1];        /* [owner] once loaded */
     char owner_tenant[STORE_CHAT_ID_MAX + 1]; /* [owner] once loaded: the thread's tenant */
-    tenant_t *tenant; /* [owner] its tenant as the newest connection's token had it (a
-                         reference): the runs' brief, tools and servers */
-    thread_state_t state;              /* [owner] */
-    bool load_failed;                  /* [owner] the store could not open it */
-    tconn_t *conns;                    /* [owner] live connections of the owner (after load) */
+    tenant_t *tenant;     /* [owner] its tenant as the newest connection's token had it (a
+                             reference): the runs' brief, tools and servers */
+    thread_state_t state; /* [owner] */
+    bool load_failed;     /* [owner] the store could not open it */
+    tconn_t *conns;       /* [owner] live connections of the owner (after load) */
     size_t n_conns, cap_conns;
     uint64_t attaches;      /* [owner] ATTACH messages handled */
     uint64_t idle_reported; /* [owner] `attaches` when CHAT_MSG_IDLE was last sent, +1 */

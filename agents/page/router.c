@@ -36,9 +36,9 @@
 
 typedef struct page_conn {
     conn_id_t conn;
-    char page[PAGE_NAME_MAX + 1];     /* the page this tab says it shows, "" when not said; checked
-                                         against the tenant's pages when used */
-    char tenant[TENANT_ID_MAX + 1];   /* the tenant the tab named by its key, "" when none */
+    char page[PAGE_NAME_MAX + 1];   /* the page this tab says it shows, "" when not said; checked
+                                       against the tenant's pages when used */
+    char tenant[TENANT_ID_MAX + 1]; /* the tenant the tab named by its key, "" when none */
 } page_conn_t;
 
 /* Everything connected for one sessionId. */
@@ -459,8 +459,8 @@ static void navigate_tool(router_t *r, const tool_call_msg_t *c)
     if (cJSON_IsString(pg) && pg->valuestring[0]) {
         page = agentcfg_page(&tenant->cfg, pg->valuestring);
         if (page == NULL) {
-            tool_fail(c, "unknown_page", "no such page; use one of the pages listed",
-                      &tenant->cfg, NULL);
+            tool_fail(c, "unknown_page", "no such page; use one of the pages listed", &tenant->cfg,
+                      NULL);
             return;
         }
     } else if ((page = default_page(t, tenant)) == NULL) {
@@ -469,8 +469,8 @@ static void navigate_tool(router_t *r, const tool_call_msg_t *c)
         return;
     }
     if (!cJSON_IsString(section) || !agentcfg_page_has_section(page, section->valuestring)) {
-        tool_fail(c, "invalid_section", "section is not one of this page's sections",
-                  &tenant->cfg, page);
+        tool_fail(c, "invalid_section", "section is not one of this page's sections", &tenant->cfg,
+                  page);
         return;
     }
     if (reach(t, tenant->id) == 0) {

@@ -72,8 +72,8 @@ static int step_done(chatdb_t *c, sqlite3_stmt *st, const char *what)
     return -EIO;
 }
 
-int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id,
-                       const char *tenant, int64_t at_ms, chatdb_owner_t *owner)
+int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, const char *tenant,
+                       int64_t at_ms, chatdb_owner_t *owner)
 {
     sqlite3_stmt *st = store_stmt_fresh(c->st[CQ_THREAD_CREATE]);
     store_bind_text(st, 1, thread_id);
@@ -86,8 +86,7 @@ int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id,
     store_bind_text(st, 1, thread_id);
     int rc = -EIO;
     if (sqlite3_step(st) == SQLITE_ROW) {
-        str_copy(owner->user_id, (const char *)sqlite3_column_text(st, 0),
-                 sizeof(owner->user_id));
+        str_copy(owner->user_id, (const char *)sqlite3_column_text(st, 0), sizeof(owner->user_id));
         str_copy(owner->tenant, (const char *)sqlite3_column_text(st, 1), sizeof(owner->tenant));
         rc = 0;
     }

@@ -107,7 +107,7 @@ void store_tool_record(actor_t *store, const char *call_id, const char *tool_cal
 typedef struct store_chat_thread_msg {
     msg_t hdr;
     uint64_t cookie;
-    int status;                        /* 0, or -EIO when the database failed */
+    int status;                         /* 0, or -EIO when the database failed */
     char owner[STORE_CHAT_ID_MAX + 1];  /* the user the thread belongs to */
     char tenant[STORE_CHAT_ID_MAX + 1]; /* and its tenant */
     cJSON *messages; /* owned: the newest history items {role,text,messageId,at,clientMessageId?},

@@ -219,8 +219,8 @@ typedef struct chatdb_owner {
  * Opens thread_id for user_id of tenant (NULL = "default"): creates it owned by them unless it
  * exists, and copies its owner into owner. Returns 0 or -EIO.
  */
-int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id,
-                       const char *tenant, int64_t at_ms, chatdb_owner_t *owner);
+int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, const char *tenant,
+                       int64_t at_ms, chatdb_owner_t *owner);
 /* The newest `limit` messages of thread_id, oldest first, as SPEC 5.3 history items
  * ({role, text, messageId, at, clientMessageId?}). Never NULL. */
 cJSON *chatdb_history(chatdb_t *c, const char *thread_id, int limit);

@@ -186,4 +186,3 @@ char *demo_render_console(const char *tmpl, size_t *len)
     cJSON_free(json);
     return out;
 }
-

@@ -22,18 +22,18 @@
 #include "base/util.h"
 #include "net/net.h"
 
-#define STATIC_PREFIX  "/static/"
-#define DEMO_PREFIX    "/demo/"
-#define CONSOLE_ASSET  "console.tmpl.html"
-#define LIBRARY_ASSET  "switchboard.js"
-#define DEMO_TEMPLATE  "demo.tmpl.html"
-#define TEMPLATE_MARK  ".tmpl."
-#define ETAG_LEN       20 /* "\"" + 16 hex + "\"" + NUL, rounded */
-#define FNV_OFFSET     0xcbf29ce484222325ull
-#define FNV_PRIME      0x100000001b3ull
-#define CACHE_HEADERS  "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-#define CTYPE_DEFAULT  "application/octet-stream"
-#define DEMO_PATH_MAX  160 /* "<tenant>/<page>" and more: longer is no demo page */
+#define STATIC_PREFIX "/static/"
+#define DEMO_PREFIX   "/demo/"
+#define CONSOLE_ASSET "console.tmpl.html"
+#define LIBRARY_ASSET "switchboard.js"
+#define DEMO_TEMPLATE "demo.tmpl.html"
+#define TEMPLATE_MARK ".tmpl."
+#define ETAG_LEN      20 /* "\"" + 16 hex + "\"" + NUL, rounded */
+#define FNV_OFFSET    0xcbf29ce484222325ull
+#define FNV_PRIME     0x100000001b3ull
+#define CACHE_HEADERS "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+#define CTYPE_DEFAULT "application/octet-stream"
+#define DEMO_PATH_MAX 160 /* "<tenant>/<page>" and more: longer is no demo page */
 
 /* A file ready to serve: an embedded asset, or a page rendered for one request. */
 typedef struct served {

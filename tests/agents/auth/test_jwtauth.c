@@ -262,8 +262,8 @@ TEST(auth_jwt_verifies_with_the_named_tenants_secret)
     ASSERT_STR_EQ(id, "beta");
     ASSERT_EQ(jwt_for(beta, ACME_SECRET, id, sizeof(id)), JWTAUTH_MALFORMED);
     /* An unknown tenant, and no tenant with two tenants and none `default`. */
-    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"tenant\":\"gamma\",\"exp\":1764633660}", GLOBAL_SECRET,
-                      id, sizeof(id)),
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"tenant\":\"gamma\",\"exp\":1764633660}", GLOBAL_SECRET, id,
+                      sizeof(id)),
               JWTAUTH_UNKNOWN_TENANT);
     ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"exp\":1764633660}", GLOBAL_SECRET, id, sizeof(id)),
               JWTAUTH_UNKNOWN_TENANT);

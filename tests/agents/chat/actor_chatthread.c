@@ -90,9 +90,9 @@ static void store_answers_open_of(rig_t *r, const char *user, const char *owner,
     ASSERT_STR_EQ(o->tenant, TENANT_DEFAULT_ID);
     ASSERT_EQ(o->limit, HISTORY_MAX);
     ASSERT(o->reply_to == r->thread);
-    actor_send(o->reply_to,
-               &store_chat_thread_new(o->cookie, 0, owner, owner_tenant, cJSON_Parse(history))
-                    ->hdr);
+    actor_send(
+        o->reply_to,
+        &store_chat_thread_new(o->cookie, 0, owner, owner_tenant, cJSON_Parse(history))->hdr);
     msg_free(&o->hdr);
 }
 
@@ -223,7 +223,7 @@ TEST(chatthread_message_fans_out_runs_the_supervisor_and_posts_the_answer)
     ASSERT_EQ(q->deadline_ns, clock_now_ns() + RUN_MS * NS_PER_MS);
     ASSERT(q->tenant != NULL);
     ASSERT_STR_EQ(q->tenant->id, TENANT_DEFAULT_ID); /* the thread's tenant */
-    ASSERT_EQ(cJSON_GetArraySize(q->history), 2); /* not the message being answered */
+    ASSERT_EQ(cJSON_GetArraySize(q->history), 2);    /* not the message being answered */
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(q->history, 0), "role"), "user");
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(q->history, 0), "content"), "Hello");
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(q->history, 1), "role"), "assistant");

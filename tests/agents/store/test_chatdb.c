@@ -1,7 +1,7 @@
 /*
  * Tests of agents/chatdb on a real file (SPEC 5.3, 5.4, 9, 16): a thread belongs to the first
- * user (and tenant) that opened it, history is the newest N oldest first with clientMessageId only when given,
- * and agent-run records are inserted then updated by their record id.
+ * user (and tenant) that opened it, history is the newest N oldest first with clientMessageId only
+ * when given, and agent-run records are inserted then updated by their record id.
  */
 #include "tests/agents/store/store_fixture.h"
 
