@@ -119,13 +119,12 @@ static void serve(const net_local_req_t *req, net_local_resp_t *resp, const serv
     resp->body_len = s->len;
 }
 
-/* Serves text rendered for this request (taken). */
+/* Serves an HTML page rendered for this request (text, taken). */
 static void serve_rendered(const net_local_req_t *req, net_local_resp_t *resp, char *text,
                            size_t len)
 {
-    served_t s = {.content_type = content_type_of(CONSOLE_ASSET),
-                  .data = (const unsigned char *)text,
-                  .len = len};
+    served_t s = {
+        .content_type = content_type_of(".html"), .data = (const unsigned char *)text, .len = len};
     set_etag(&s);
     serve(req, resp, &s);
     free(text);
@@ -170,7 +169,7 @@ static void redirect(net_local_resp_t *resp, const char *base, const agentcfg_t 
 static void get_demo(const net_local_req_t *req, net_local_resp_t *resp)
 {
     const char *name = req->path + strlen(DEMO_PREFIX);
-    char tenant_id[TENANT_ID_MAX + 1], base[sizeof(DEMO_PREFIX) + TENANT_ID_MAX + 1];
+    char tenant_id[TENANT_ID_MAX + 1] = "", base[sizeof(DEMO_PREFIX) + TENANT_ID_MAX + 1] = "";
     const char *slash = strchr(name, '/');
     tenant_t *t = NULL;
     if (strlen(name) > DEMO_PATH_MAX) {

@@ -202,7 +202,8 @@ class DemoTenantTest(TwoTenants):
         for path in ("/demo/acme", "/demo/acme/"):
             r = self.s.get(path)
             self.assertEqual((r.status, r.headers.get("Location")), (302, "/demo/acme/smile"))
-        for path in ("/demo/acme/shop", "/demo/gamma/smile", "/demo/smile", "/demo/"):
+        for path in ("/demo/acme/shop", "/demo/gamma/smile", "/demo/smile", "/demo/",
+                     "/demo/" + "a" * 60 + "/smile", "/demo/" + "a" * 300):
             self.assertEqual(self.s.get(path).status, 404, path)  # two tenants, none default
 
     async def test_a_reload_shows_at_once(self):
