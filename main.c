@@ -31,7 +31,6 @@
 #define MCP_STOP_WAIT_MS   (2 * MCP_STOP_GRACE_MS + 500) /* close stdin, SIGTERM, SIGKILL */
 
 static config_t cfg;
-static tenant_t *pinned; /* the default tenant (or the first): what is not per-tenant yet uses it */
 
 /* main's loop: the signals and the tenant files' watch (SPEC 3 shutdown, 16 reload). */
 static struct {
@@ -193,16 +192,6 @@ int main(void)
         config_free(&cfg);
         return EXIT_CONFIG;
     }
-    pinned = tenants_get(TENANT_DEFAULT_ID);
-    if (pinned == NULL) {
-        tenant_t **all;
-        size_t n = tenants_list(&all);
-        pinned = all[0];
-        for (size_t i = 1; i < n; i++)
-            tenant_unref(all[i]);
-        free(all);
-    }
-    g_agentcfg = &pinned->cfg;
     config_print(&cfg, stderr);
 
     if (raise_nofile() != 0) {
@@ -284,7 +273,6 @@ int main(void)
     log_info("drain.done", LOG_I("ms", (clock_now_ns() - t0) / NS_PER_MS),
              LOG_I("actors_left", leaked), LOG_I("store_closed", store_rc == 0));
     agents_free(); /* no upstream actor is left to send the session.update */
-    tenant_unref(pinned);
     tenants_destroy();
     config_free(&cfg);
     metrics_destroy();

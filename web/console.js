@@ -9,7 +9,17 @@ const SPEECH_HANGOVER_MS = 350; // this long below it ends the utterance
 const STATUS_TEXT = { connected: "Connected", connecting: "Connecting…", error: "Error", disconnected: "Disconnected" };
 
 const params = new URLSearchParams(location.search);
-const client = SB.connect({ url: location.origin });
+
+// The businesses this gateway serves (SPEC 16; public data only: id, name, publicKey). The
+// console speaks for one at a time: ?tenant=<id>, else the default one. Its calls mint with that
+// tenant's key and its website frame shows that tenant's demo site.
+const TENANTS = JSON.parse($("tenants").textContent || "{}");
+const tenantList = TENANTS.tenants || [];
+const tenant = tenantList.find((t) => t.id === params.get("tenant")) ||
+  tenantList.find((t) => t.id === TENANTS.default) || tenantList[0] || { id: "", publicKey: null };
+const demoBase = tenant.id && tenant.id !== TENANTS.default ? "/demo/" + encodeURIComponent(tenant.id) + "/" : "/demo/";
+
+const client = SB.connect({ url: location.origin, key: tenant.publicKey || undefined });
 const sessionId = SB.tabSessionId();
 let call = null;
 let currentPage = params.get("page") || "homepage";
@@ -27,6 +37,7 @@ const state = {
 };
 window.sbConsole = {
   get sessionId() { return sessionId; },
+  tenant: tenant.id,
   state,
   metrics() {
     const ready = performance.getEntriesByName("switchboard:session-ready")[0];
@@ -247,20 +258,21 @@ const frame = $("site");
 
 function showPage(page, section) {
   currentPage = page;
-  const url = "/demo/" + encodeURIComponent(page) + "?sessionId=" + encodeURIComponent(sessionId) + (section ? "#" + section : "");
+  const url = demoBase + encodeURIComponent(page) + "?sessionId=" + encodeURIComponent(sessionId) + (section ? "#" + section : "");
   frame.src = url;
-  $("site-path").textContent = "/demo/" + page;
+  $("site-path").textContent = demoBase + page;
   renderTabs();
 }
 
-// A config without the default page: fall back to /demo/, which redirects to its first page.
+// A config without the default page: fall back to the site's root, which redirects to its first
+// page.
 let triedRoot = false;
 frame.addEventListener("load", () => {
   let isDemo = false;
   try { isDemo = !!frame.contentWindow.sbDemo; } catch (e) { /* not ours */ }
   if (!isDemo && !triedRoot) {
     triedRoot = true;
-    frame.src = "/demo/";
+    frame.src = demoBase;
   }
 });
 
@@ -283,7 +295,7 @@ window.addEventListener("message", (e) => {
   if (e.data.type === "switchboard.site") {
     pages = e.data.site.pages;
     currentPage = e.data.site.page;
-    $("site-path").textContent = "/demo/" + currentPage;
+    $("site-path").textContent = demoBase + currentPage;
     renderTabs();
   } else if (e.data.type === "switchboard.scrolled") {
     state.commands.push({ section: e.data.section, page: e.data.page, via: e.data.via, at: Math.round(performance.now()) });
@@ -298,6 +310,30 @@ function onCommand(cmd) {
     return;
   }
   frame.contentWindow.postMessage({ type: "switchboard.command", command: cmd }, location.origin);
+}
+
+/* ---- Tenants -------------------------------------------------------------------------------- */
+
+// With several businesses, a picker: choosing one reloads the console for it (a call in progress
+// belongs to the tenant it was minted for, so it ends with the page).
+function renderTenants() {
+  if (tenantList.length < 2) return;
+  const sel = $("tenant");
+  for (const t of tenantList) {
+    const o = document.createElement("option");
+    o.value = t.id;
+    o.textContent = t.id + " · " + (t.publicKey || "no key");
+    o.title = t.name || "";
+    o.dataset.key = t.publicKey || "";
+    sel.append(o);
+  }
+  sel.value = tenant.id;
+  $("tenant-field").hidden = false;
+  sel.onchange = () => {
+    const q = new URLSearchParams(location.search);
+    q.set("tenant", sel.value);
+    location.search = q.toString();
+  };
 }
 
 /* ---- Microphones ---------------------------------------------------------------------------- */
@@ -430,6 +466,7 @@ $("say").onsubmit = (e) => {
 };
 
 $("session-id").textContent = sessionId;
+renderTenants();
 showPage(currentPage);
 refreshMics();
 if (params.get("autoconnect") === "1") start();

@@ -1,6 +1,8 @@
-// The demo website (GET /demo/{page}): a business site drawn from the agent config, whose
-// sections the voice agent can scroll to. It listens on its own /ws/page channel and, inside the
-// console, to the commands the console forwards from the voice socket; both ack.
+// The demo website (GET /demo/{tenant}/{page}, or /demo/{page} for the default tenant): a
+// business site drawn from its tenant's config, whose sections the voice agent can scroll to. It
+// listens on its own /ws/page channel and, inside the console, to the commands the console
+// forwards from the voice socket; both ack. Its calls and its channel carry the tenant's
+// publicKey, so they are that business's (SPEC 16).
 (function () {
   "use strict";
   const SB = window.Switchboard;
@@ -14,6 +16,7 @@
   const inFrame = window.parent !== window;
   const query = new URLSearchParams(location.search);
   const sessionId = query.get("sessionId") || SB.tabSessionId();
+  const base = site.base || "/demo/"; // where this tenant's pages are
 
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
@@ -154,7 +157,7 @@
   for (const p of Object.keys(site.pages || {})) {
     if (p === site.page) continue;
     const a = el("a", "page", title(p));
-    a.href = "/demo/" + encodeURIComponent(p) + "?sessionId=" + encodeURIComponent(sessionId);
+    a.href = base + encodeURIComponent(p) + "?sessionId=" + encodeURIComponent(sessionId);
     nav.append(a);
   }
   document.getElementById("foot").textContent = "© " + new Date().getFullYear() + " " + name + (company.phone ? " · " + company.phone : "");
@@ -179,14 +182,14 @@
   function onCommand(cmd, via) {
     if (cmd.command !== "navigate") return false;
     if (cmd.page && cmd.page !== site.page) {
-      location.href = "/demo/" + encodeURIComponent(cmd.page) + "?sessionId=" + encodeURIComponent(sessionId) + "#" + cmd.section;
+      location.href = base + encodeURIComponent(cmd.page) + "?sessionId=" + encodeURIComponent(sessionId) + "#" + cmd.section;
       return true;
     }
     return go(cmd.section, via);
   }
 
   // The page's own channel (SPEC 5.2); its ack answers the agent's navigate call.
-  const client = SB.connect({ url: location.origin });
+  const client = SB.connect({ url: location.origin, key: site.publicKey || undefined });
   const channel = client.page({ sessionId, page: site.page, onCommand: (c) => onCommand(c, "page") });
   channel.connect();
   window.sbDemo.channel = channel;
@@ -198,7 +201,7 @@
   });
 
   if (location.hash.length > 1) setTimeout(() => go(location.hash.slice(1), "link"), 50);
-  if (inFrame) window.parent.postMessage({ type: "switchboard.site", site: { page: site.page, pages: site.pages, sections: site.sections } }, location.origin);
+  if (inFrame) window.parent.postMessage({ type: "switchboard.site", site: { tenant: site.tenant, base, page: site.page, pages: site.pages, sections: site.sections } }, location.origin);
 
   // ---- Standalone: the voice widget a business would embed (see README) ----
   if (!inFrame) {

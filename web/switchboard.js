@@ -4,6 +4,8 @@
  * and use window.Switchboard (or require() it in Node, passing url and WebSocket).
  *
  *   const sb = Switchboard.connect();                 // the server this file came from
+ *                                                     // ({ key: "pk_…" }: a business's key on a
+ *                                                     // gateway that serves several, SPEC 16)
  *   const call = sb.voice({ onTranscript, onToolCall, onStatus });
  *   await call.connect();                             // token, socket, microphone, playback
  *   sb.page({ page: "homepage" }).connect();          // scroll to sections on agent commands
@@ -137,7 +139,10 @@
          * opts.url: the switchboard origin (default: where this script came from);
          * opts.WebSocket / opts.fetch: implementations for non-browser hosts (Node);
          * opts.storage: where this browser's anonymous chat user is kept (getItem, setItem,
-         * removeItem; default localStorage, or memory when there is none).
+         * removeItem; default localStorage, or memory when there is none);
+         * opts.key: the business's publicKey on a gateway that serves several (SPEC 16): every
+         * mint sends it as X-Switchboard-Key and page channels name it, so calls, chats and
+         * commands are that business's.
          */
         constructor(opts) {
             const o = opts || {};
@@ -149,6 +154,7 @@
             this.fetch = o.fetch || (root.fetch && root.fetch.bind(root));
             this.backoff = o.backoff || {};
             this.storage = o.storage || null;
+            this.key = o.key || null;
             this._memoryUserKey = null;
         }
 
@@ -210,7 +216,8 @@
             try {
                 res = await this.fetch(this.httpBase + "/api/sessions", {
                     method: "POST",
-                    headers: Object.assign({ "Content-Type": "application/json" }, headers || {}),
+                    headers: Object.assign({ "Content-Type": "application/json" },
+                        this.key ? { "X-Switchboard-Key": this.key } : {}, headers || {}),
                     body: JSON.stringify(body || {}),
                 });
             } catch (e) {
@@ -859,7 +866,7 @@ registerProcessor("switchboard-capture", SwitchboardCapture);
         }
 
         async _url() {
-            return this.client.wsBase + "/ws/page?" + this._query({ sessionId: this.sessionId, page: this.page });
+            return this.client.wsBase + "/ws/page?" + this._query({ sessionId: this.sessionId, page: this.page, key: this.client.key });
         }
 
         _onMessage(m) {

@@ -2,9 +2,11 @@
  * agentrun: one actor per /ws/agent connection (SPEC 5.4, 14 "Agent runs"; seeds 003, 004).
  *
  * The connection first authenticates: an HS256 JWT with exp in {"type":"authenticate"} within
- * AGENT_AUTH_TIMEOUT_MS; anything else first (a ping excepted, which net answers; bad JSON and
- * refused events included, which net reports as refused activity) fails it, and so does
- * silence: the failure is sent and the socket closed 1008 "unauthorized".
+ * AGENT_AUTH_TIMEOUT_MS, whose `tenant` claim (else the default tenant) names the tenant whose
+ * jwtSecret it must verify with and whose brief, tools and servers its runs use (SPEC 16).
+ * Anything else first (a ping excepted, which net answers; bad JSON and refused events
+ * included, which net reports as refused activity) fails it, and so does silence: the failure
+ * is sent and the socket closed 1008 "unauthorized".
  *
  * Then each `start_agent` is a supervisor run on SURFACE_AGENT with every tool the surface
  * allows plus `ask_user`, a tool this actor runs itself (supervisor_run_observed()): the run
@@ -23,7 +25,7 @@
 #include "actors/timer.h"
 #include "agents/agentrun/agentev.h"
 #include "agents/agentrun/agentrun.h"
-#include "agents/auth/jwtauth.h"
+#include "agents/auth/auth.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/store/store.h"
 #include "agents/tools/tools.h"
@@ -77,6 +79,7 @@ typedef struct agent {
     conn_id_t conn;
     agent_state_t state;
     char user_id[JWTAUTH_SUB_MAX + 1]; /* the token's sub */
+    tenant_t *tenant;                  /* the token's tenant (a reference) once authenticated */
     actor_timer_t *auth_timer;
     arun_t *runs; /* in flight */
     int n_runs;
@@ -158,7 +161,7 @@ static void run_end(agent_t *a, arun_t *r, const char *result, const char *error
             break;
         }
     }
-    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, r->task,
+    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, a->tenant->id, r->task,
                     error ? "failed" : "success", error ? NULL : result, error, r->started_ms,
                     (int64_t)clock_wall_ms());
     log_info("agent.run_end", LOG_S("run", r->run_id), LOG_S("user", a->user_id),
@@ -195,16 +198,17 @@ static void on_authenticate(agent_t *a, const cJSON *ev)
         return;
     }
     int64_t now_s = (int64_t)(clock_wall_ms() / MS_PER_S);
-    jwtauth_status_t st =
-        jwtauth_verify(token, g_config->jwt_secret, now_s, a->user_id, sizeof(a->user_id));
+    jwtauth_claims_t claims;
+    jwtauth_status_t st = auth_jwt(token, now_s, &claims, &a->tenant);
     if (st != JWTAUTH_OK) {
         auth_fail(a, jwtauth_reason(st));
         return;
     }
+    str_copy(a->user_id, claims.sub, sizeof(a->user_id));
     a->state = AGENT_AUTHED;
     actor_timer_stop(a->auth_timer);
     send_ev(a, agentev_authentication(NULL));
-    log_info("agent.authenticated", LOG_S("user", a->user_id));
+    log_info("agent.authenticated", LOG_S("user", a->user_id), LOG_S("tenant", a->tenant->id));
 }
 
 /* ---- Client events after authentication ---------------------------------------------------- */
@@ -243,12 +247,13 @@ static void on_start(agent_t *a, const cJSON *ev)
     r->next = a->runs;
     a->runs = r;
     a->n_runs++;
-    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, task, "running", NULL, NULL,
-                    r->started_ms, 0);
-    log_info("agent.run_start", LOG_S("run", r->run_id), LOG_S("user", a->user_id));
+    store_agent_run(a->store, r->record_id, r->run_id, a->user_id, a->tenant->id, task, "running",
+                    NULL, NULL, r->started_ms, 0);
+    log_info("agent.run_start", LOG_S("run", r->run_id), LOG_S("user", a->user_id),
+             LOG_S("tenant", a->tenant->id));
     supervisor_run_observed(a->pool, &a->actor, r->cookie, NULL, xstrdup(task),
                             clock_now_ns() + AGENT_RUN_DEADLINE_MS * NS_PER_MS, SURFACE_AGENT,
-                            ask_user_defs(), NULL);
+                            ask_user_defs(), a->tenant);
 }
 
 static void on_cancel(agent_t *a, const cJSON *ev)
@@ -442,6 +447,7 @@ static void agent_stop(actor_t *self)
     strmap_destroy(&a->seen);
     actor_unref(a->pool);
     actor_unref(a->store);
+    tenant_unref(a->tenant);
 }
 
 static const actor_type_t agent_type = {"agent run", agent_handle, agent_stop};

@@ -2,7 +2,8 @@
  * agentrun: authenticated agent runs on /ws/agent (SPEC 5.4, 14 "Agent runs"; seeds 003, 004).
  * One actor per connection: it authenticates the JWT, starts supervisor runs on the agent
  * surface, streams their steps (agentev.h) and answers ask_user. It may call agents/auth
- * (jwtauth), agents/supervisor, agents/store, agents/tools and agents/voice's pure event helpers.
+ * (auth_jwt, jwtauth), agents/supervisor, agents/store, agents/tools and agents/voice's pure
+ * event helpers.
  *
  * CONTRACT
  *   agentrun_ws_target(): a network thread; arg is an agentrun_deps_t that outlives the routes.

@@ -1,8 +1,9 @@
 /*
  * auth: who may do what (SPEC 4, 14). The gate actor owns the ephemeral tokens, the per-IP rate
  * windows of POST /api/sessions and the registry of live voice sessions (gate.c); jwtauth.h
- * checks the HS256 JWTs of /ws/chat and /ws/agent; userkey.h makes and checks the keys of
- * anonymous chat users; the bearer checks guard the server-to-server API (bearer.c). It may call
+ * checks the HS256 JWTs of /ws/chat and /ws/agent (auth_jwt() picks the tenant's secret);
+ * userkey.h makes and checks the keys of anonymous chat users; the bearer checks guard the
+ * server-to-server API (bearer.c). It may call
  * agents/config and agents/tenant (whose keys name the tenant of a request, SPEC 16) only:
  * askers name themselves in their messages (reply_to), so the gate never needs to know what a
  * session or a chat registry is.
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "actors/actor.h"
+#include "agents/auth/jwtauth.h"
 #include "mailbox/msgtypes.h"
 #include "net/net.h"
 #include "net/wsclose.h"
@@ -41,6 +43,8 @@ typedef struct gate_admit_msg {
     char session_id[ID_MAX + 1];
     char token[80];
     net_peer_t peer;
+    char *origin;     /* owned: the upgrade's Origin, NULL when none */
+    bool same_origin; /* that Origin is the request's own (net_ws_open_msg_t) */
 } gate_admit_msg_t;
 
 /* gate -> session: the answer to GATE_MSG_ADMIT. */
@@ -81,6 +85,10 @@ typedef struct gate_ended_msg {
     char ip[48];
 } gate_ended_msg_t;
 
+/* Builds a GATE_MSG_ADMIT (takes a new reference to session; copies the rest). */
+gate_admit_msg_t *gate_admit_new(actor_t *session, const char *session_id, const char *token,
+                                 const net_peer_t *peer, const char *origin, bool same_origin);
+
 /* Builds a GATE_MSG_ADMITTED (tenant: a reference the message takes, or NULL). */
 gate_admitted_msg_t *gate_admitted_new(bool ok, ws_close_t why, tenant_t *tenant);
 
@@ -108,5 +116,16 @@ bool auth_api_ok(const net_http_msg_t *req);
 bool auth_api_scope(const net_http_msg_t *req, tenant_t **tenant);
 /* The tenant whose apiSecret the request's bearer is (a reference), or NULL. */
 tenant_t *auth_bearer_tenant(const net_http_msg_t *req);
+
+/*
+ * Verifies the JWT of a /ws/chat or /ws/agent connection for its tenant (SPEC 16,
+ * jwttenant.c): the `tenant` claim names the tenant (none: the default tenant), and the token
+ * must verify with that tenant's jwtSecret, else SWITCHBOARD_JWT_SECRET. JWTAUTH_OK with the
+ * claims and *tenant (a reference for the caller); JWTAUTH_UNKNOWN_TENANT when the claim names
+ * no tenant (or none is named and there is no default); otherwise as jwtauth_verify(), and
+ * *tenant is NULL. Thread: any.
+ */
+jwtauth_status_t auth_jwt(const char *token, int64_t now_s, jwtauth_claims_t *claims,
+                          tenant_t **tenant);
 
 #endif

@@ -88,11 +88,12 @@ static int rate_limited(gate_t *g, const char *ip, uint64_t now)
 }
 
 /*
- * The user of a chat token, from the body: a userId named with the API secret, the anonymous
- * user of a userKey, or a new anonymous user. Writes it (and for anonymous users, the userKey
- * to hand back) and returns true; false when the request was answered with an error.
+ * The user of a chat token, from the body: a userId named with the API secret (the operator's,
+ * or the tenant's own apiSecret when by_secret), the anonymous user of a userKey, or a new
+ * anonymous user. Writes it (and for anonymous users, the userKey to hand back) and returns
+ * true; false when the request was answered with an error.
  */
-static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *body,
+static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *body, bool by_secret,
                       char user_id[ID_MAX + 1], char user_key[USERKEY_LEN + 1])
 {
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "userId");
@@ -109,7 +110,7 @@ static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *b
                            "userId must match [A-Za-z0-9_-]{1,64}");
             return false;
         }
-        if (!auth_api_ok(req)) {
+        if (!by_secret && !auth_api_ok(req)) {
             net_http_error(req->conn, 401, "unauthorized", "naming a userId needs the API secret");
             return false;
         }
@@ -141,19 +142,6 @@ static void count_add(strmap_t *m, const char *key, int delta)
         strmap_put(m, key, (void *)(n + (uintptr_t)(intptr_t)delta));
 }
 
-/* Whether t's callers may come from origin: its allowedOrigins, or (none given) net's rules. */
-static bool origin_allowed_for(const tenant_t *t, const net_http_msg_t *req)
-{
-    const agent_access_t *a = &t->cfg.access;
-    const char *origin = req->origin;
-    if (origin == NULL || a->n_origins == 0 || req->same_origin)
-        return true;
-    for (size_t i = 0; i < a->n_origins; i++)
-        if (strcasecmp(a->origins[i], origin) == 0)
-            return true;
-    return false;
-}
-
 /*
  * The tenant of a POST /api/sessions (SPEC 16): named by its publicKey (X-Switchboard-Key or
  * "key" in the body; the Origin must be one of its allowedOrigins) or by its apiSecret as the
@@ -172,7 +160,7 @@ static tenant_t *mint_tenant(const net_http_msg_t *req, bool *by_secret)
             net_http_error(req->conn, 401, "unauthorized", "unknown key");
             return NULL;
         }
-        if (!origin_allowed_for(t, req)) {
+        if (!tenant_origin_allowed(t, req->origin, req->same_origin)) {
             tenant_unref(t);
             net_http_error(req->conn, 403, "forbidden_origin",
                            "this origin is not allowed for this key");
@@ -272,7 +260,7 @@ static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenan
     }
     char user_id[ID_MAX + 1] = "";
     char user_key[USERKEY_LEN + 1] = "";
-    if (purpose == PURPOSE_CHAT && !chat_user(g, req, body, user_id, user_key))
+    if (purpose == PURPOSE_CHAT && !chat_user(g, req, body, by_secret, user_id, user_key))
         return;
     if (purpose == PURPOSE_VOICE) {
         if (strmap_get(&g->sessions, session_id)) {
@@ -358,10 +346,12 @@ static token_t *spend(gate_t *g, const char *text, uint64_t now)
 }
 
 /*
- * A /ws connection presents its token: token (spent if known) -> exists -> capacity (global,
- * per IP, per tenant). The session gets the token's tenant as it is now: a reload between the
- * mint and the connection gives the call the new configuration; a tenant removed meanwhile
- * refuses it.
+ * A /ws connection presents its token: token (spent if known) -> the upgrade's Origin against
+ * the token's tenant -> exists -> capacity (global, per IP, per tenant). net has let in any
+ * origin some tenant allows; only now, with the tenant known, can an origin of another tenant
+ * be refused (1008 forbidden origin, the token spent: SPEC 14 "Order of checks"). The session
+ * gets the token's tenant as it is now: a reload between the mint and the connection gives the
+ * call the new configuration; a tenant removed meanwhile refuses it.
  */
 static void admit(gate_t *g, gate_admit_msg_t *m)
 {
@@ -371,6 +361,13 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     free(t);
     if (tenant == NULL) {
         answer(m->session, false, WS_CLOSE_UNAUTHORIZED, NULL);
+        return;
+    }
+    if (!tenant_origin_allowed(tenant, m->origin, m->same_origin)) {
+        log_info("session.forbidden_origin", LOG_S("sid", m->session_id),
+                 LOG_S("tenant", tenant->id), LOG_S("origin", m->origin));
+        tenant_unref(tenant);
+        answer(m->session, false, WS_CLOSE_FORBIDDEN_ORIGIN, NULL);
         return;
     }
     if (strmap_get(&g->sessions, m->session_id)) {
@@ -397,6 +394,29 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     g->live++;
     metric_gauge_set(&g_metrics.sessions_active, g->live);
     answer(m->session, true, WS_CLOSE_NONE, tenant);
+}
+
+static void admit_free(msg_t *m)
+{
+    gate_admit_msg_t *a = (gate_admit_msg_t *)m;
+    actor_unref(a->session);
+    free(a->origin);
+    free(a);
+}
+
+gate_admit_msg_t *gate_admit_new(actor_t *session, const char *session_id, const char *token,
+                                 const net_peer_t *peer, const char *origin, bool same_origin)
+{
+    gate_admit_msg_t *m = MSG_NEW(gate_admit_msg_t, GATE_MSG_ADMIT);
+    m->hdr.free_fn = admit_free;
+    actor_ref(session);
+    m->session = session;
+    str_copy(m->session_id, session_id, sizeof(m->session_id));
+    str_copy(m->token, token, sizeof(m->token));
+    m->peer = *peer;
+    m->origin = origin ? xstrdup(origin) : NULL;
+    m->same_origin = same_origin;
+    return m;
 }
 
 static void redeemed_free(msg_t *m)
@@ -486,12 +506,9 @@ static void gate_handle(actor_t *self, msg_t *m)
     case NET_MSG_HTTP:
         mint(g, (net_http_msg_t *)m);
         break;
-    case GATE_MSG_ADMIT: {
-        gate_admit_msg_t *a = (gate_admit_msg_t *)m;
-        admit(g, a);
-        actor_unref(a->session);
+    case GATE_MSG_ADMIT:
+        admit(g, (gate_admit_msg_t *)m);
         break;
-    }
     case GATE_MSG_ENDED:
         ended(g, (gate_ended_msg_t *)m);
         break;

@@ -3,10 +3,10 @@
  *
  * On open it checks the query (threadId and userId: [A-Za-z0-9_-]{1,64}, else 1008
  * "unauthorized") and the token: an ephemeral `ek_` token is spent through the gate, which
- * answers with the token's user, and that must be the userId; anything else must be an HS256
- * JWT whose sub is the userId (jwtauth.h). Then the connection is attached to its thread's
- * actor. Events that arrive while the token is being checked are held (a few) and forwarded
- * after the attach, in order.
+ * answers with the token's user and tenant, and that user must be the userId; anything else
+ * must be an HS256 JWT whose sub is the userId, verified for its tenant (auth_jwt()). Then the
+ * connection is attached, with its tenant, to its thread's actor. Events that arrive while the
+ * token is being checked are held (a few) and forwarded after the attach, in order.
  *
  * Every user message starts a paid supervisor run, so messages are counted per client IP in a
  * fixed window of CHAT_RATE_WINDOW_S; past SWITCHBOARD_CHAT_RUNS_PER_MIN the message is answered
@@ -19,7 +19,6 @@
 
 #include "actors/timer.h"
 #include "agents/chat/chat_int.h"
-#include "agents/auth/jwtauth.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/ratewin.h"
@@ -41,7 +40,8 @@ typedef struct chat_conn {
     char thread_id[ID_MAX + 1];
     char user_id[ID_MAX + 1];
     char ip[sizeof(((net_peer_t *)0)->ip)]; /* the client, for the per-IP run limit */
-    actor_t *thread; /* once attached: the thread's actor (the thread entry holds the reference) */
+    tenant_t *tenant; /* once authenticated: the token's tenant (a reference) */
+    actor_t *thread;  /* once attached: the thread's actor (the thread entry holds the reference) */
     net_ws_text_msg_t *held[CHAT_HELD_MAX];
     int n_held;
 } chat_conn_t;
@@ -77,7 +77,26 @@ static void conn_free(chat_conn_t *cc)
 {
     for (int i = 0; i < cc->n_held; i++)
         msg_free(&cc->held[i]->hdr);
+    tenant_unref(cc->tenant);
     free(cc);
+}
+
+static void attach_free(msg_t *m)
+{
+    tenant_unref(((chat_attach_msg_t *)m)->tenant);
+    free(m);
+}
+
+chat_attach_msg_t *chat_attach_new(uint32_t type, conn_id_t conn, const char *user_id,
+                                   tenant_t *tenant)
+{
+    chat_attach_msg_t *m = MSG_NEW(chat_attach_msg_t, type);
+    m->hdr.free_fn = attach_free;
+    m->conn = conn;
+    str_copy(m->user_id, user_id ? user_id : "", sizeof(m->user_id));
+    tenant_ref(tenant);
+    m->tenant = tenant;
+    return m;
 }
 
 /* Query value name as an id, or false. */
@@ -129,10 +148,7 @@ static void attach(chat_t *ch, chat_conn_t *cc)
     t->conns++;
     t->attaches++;
     cc->thread = t->actor;
-    chat_attach_msg_t *m = MSG_NEW(chat_attach_msg_t, CHAT_MSG_ATTACH);
-    m->conn = cc->conn;
-    str_copy(m->user_id, cc->user_id, sizeof(m->user_id));
-    actor_send(t->actor, &m->hdr);
+    actor_send(t->actor, &chat_attach_new(CHAT_MSG_ATTACH, cc->conn, cc->user_id, cc->tenant)->hdr);
     for (int i = 0; i < cc->n_held; i++)
         forward(ch, cc, cc->held[i]);
     cc->n_held = 0;
@@ -155,10 +171,10 @@ static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
     } else if (strncmp(token, EPHEMERAL_PREFIX, strlen(EPHEMERAL_PREFIX)) == 0) {
         actor_send(ch->deps.gate, &gate_redeem_new(&ch->actor, m->conn, token)->hdr);
     } else {
-        char sub[JWTAUTH_SUB_MAX + 1];
+        jwtauth_claims_t claims;
         int64_t now_s = (int64_t)(clock_wall_ms() / MS_PER_S);
-        jwtauth_status_t st = jwtauth_verify(token, g_config->jwt_secret, now_s, sub, sizeof(sub));
-        if (st == JWTAUTH_OK && strcmp(sub, cc->user_id) == 0) {
+        jwtauth_status_t st = auth_jwt(token, now_s, &claims, &cc->tenant);
+        if (st == JWTAUTH_OK && strcmp(claims.sub, cc->user_id) == 0) {
             attach(ch, cc);
         } else {
             log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
@@ -169,18 +185,21 @@ static void on_open(chat_t *ch, const net_ws_open_msg_t *m)
     free(token);
 }
 
-static void on_redeemed(chat_t *ch, const gate_redeemed_msg_t *m)
+static void on_redeemed(chat_t *ch, gate_redeemed_msg_t *m)
 {
     chat_conn_t *cc = conn_get(ch, (conn_id_t)m->cookie);
     if (cc == NULL || cc->thread)
         return; /* closed meanwhile */
-    if (m->ok && strcmp(m->user_id, cc->user_id) == 0) {
+    if (m->ok && m->tenant && strcmp(m->user_id, cc->user_id) == 0) {
+        cc->tenant = m->tenant; /* taken from the message */
+        m->tenant = NULL;
         attach(ch, cc);
     } else {
         /* The gate has spent the token either way: a token is good for one try. */
         log_info("chat.refused", LOG_S("thread", cc->thread_id), LOG_S("user", cc->user_id),
-                 LOG_S("reason", m->ok ? "the token belongs to another user"
-                                       : "not a chat token, or unknown, spent or expired"));
+                 LOG_S("reason", !m->ok      ? "not a chat token, or unknown, spent or expired"
+                                 : m->tenant ? "the token belongs to another user"
+                                             : "the token's tenant is gone"));
         net_ws_close(cc->conn, WS_CLOSE_UNAUTHORIZED);
     }
 }
@@ -210,9 +229,7 @@ static void on_closed(chat_t *ch, conn_id_t conn)
     thread_entry_t *t = cc->thread ? strmap_get(&ch->threads, cc->thread_id) : NULL;
     if (t) {
         t->conns--;
-        chat_attach_msg_t *d = MSG_NEW(chat_attach_msg_t, CHAT_MSG_DETACH);
-        d->conn = conn;
-        actor_send(t->actor, &d->hdr);
+        actor_send(t->actor, &chat_attach_new(CHAT_MSG_DETACH, conn, NULL, NULL)->hdr);
     }
     conn_free(cc);
 }

@@ -6,9 +6,9 @@
  * the token (a JWT in place; an ephemeral token through the gate), then attaches the connection
  * to the actor of its thread, spawning it on the first connection. It forwards the connection's
  * events there and, on close, detaches it. One thread actor per live thread owns everything
- * about it: the owner check, the history (read once from the store when the actor starts, then
- * kept in step with what it writes), the fan-out to every connection, and the FIFO of user
- * messages that runs one supervisor run at a time.
+ * about it: the owner check (the thread's user and tenant), the history (read once from the store
+ * when the actor starts, then kept in step with what it writes), the fan-out to every connection,
+ * and the FIFO of user messages that runs one supervisor run at a time.
  *
  * Stopping without a race: the registry counts attaches per thread. A thread actor with no
  * connection and nothing to run reports CHAT_MSG_IDLE with the attaches it has seen; the
@@ -41,6 +41,8 @@ typedef struct chat_attach_msg {
     msg_t hdr;
     conn_id_t conn;
     char user_id[ID_MAX + 1]; /* authenticated: a JWT's sub, or the userId an ek_ token came with */
+    tenant_t *tenant;         /* ATTACH: the token's tenant, a reference owned by the message
+                                 (take it by setting this NULL); DETACH: NULL */
 } chat_attach_msg_t;
 
 typedef struct chat_idle_msg {
@@ -49,6 +51,11 @@ typedef struct chat_idle_msg {
     uint64_t attaches; /* ATTACH messages the thread actor has handled */
     char thread_id[ID_MAX + 1];
 } chat_idle_msg_t;
+
+/* Builds CHAT_MSG_ATTACH (takes a new reference to tenant) or CHAT_MSG_DETACH (user_id and
+ * tenant NULL). */
+chat_attach_msg_t *chat_attach_new(uint32_t type, conn_id_t conn, const char *user_id,
+                                   tenant_t *tenant);
 
 /* Spawns the actor of thread_id; NULL when the runtime refuses. The reference is the caller's.
  * The thread takes references of its own to the registry (told when idle) and to deps' pool

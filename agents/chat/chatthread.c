@@ -2,13 +2,13 @@
  * chatthread: one actor per live chat thread (design in chat_int.h; SPEC 5.3, 14 "Chat").
  *
  * Life: spawned by the registry on the thread's first connection; asks the store to open the
- * thread (creating it owned by that user) and for its newest CHAT_HISTORY_MAX messages. Until
- * that answer, connections and their events wait. Then every connection of another user is
- * closed 1008 "forbidden", the others get the history, and user messages are taken in order:
- * each is stored, sent to every connection, and queued; the queue's head runs the supervisor
- * (SURFACE_CHAT) with the thread so far, and its answer is stored and sent as the assistant
- * message. The actor reports idle to the registry once no connection is left and nothing is
- * queued or running.
+ * thread (creating it owned by that user and tenant) and for its newest CHAT_HISTORY_MAX
+ * messages. Until that answer, connections and their events wait. Then every connection of
+ * another user or tenant is closed 1008 "forbidden", the others get the history, and user
+ * messages are taken in order: each is stored, sent to every connection, and queued; the queue's
+ * head runs the supervisor (SURFACE_CHAT) with the thread's tenant and the thread so far, and
+ * its answer is stored and sent as the assistant message. The actor reports idle to the
+ * registry once no connection is left and nothing is queued or running.
  * Thread: the thread actor's worker.
  */
 #include <sodium.h>
@@ -51,14 +51,17 @@ typedef enum thread_state {
 
 typedef struct chat_thread {
     actor_t actor;
-    actor_t *registry;                 /* a reference: told when the thread is idle */
-    actor_t *pool;                     /* a reference: supervisor runs */
-    actor_t *store;                    /* a reference: history and messages */
-    char thread_id[ID_MAX + 1];        /* immutable */
-    char owner[STORE_CHAT_ID_MAX + 1]; /* [owner] once loaded */
-    thread_state_t state;              /* [owner] */
-    bool load_failed;                  /* [owner] the store could not open it */
-    tconn_t *conns;                    /* [owner] live connections of the owner (after load) */
+    actor_t *registry;                        /* a reference: told when the thread is idle */
+    actor_t *pool;                            /* a reference: supervisor runs */
+    actor_t *store;                           /* a reference: history and messages */
+    char thread_id[ID_MAX + 1];               /* immutable */
+    char owner[STORE_CHAT_ID_MAX + 1];        /* [owner] once loaded */
+    char owner_tenant[STORE_CHAT_ID_MAX + 1]; /* [owner] once loaded: the thread's tenant */
+    tenant_t *tenant;     /* [owner] its tenant as the newest connection's token had it (a
+                             reference): the runs' brief, tools and servers */
+    thread_state_t state; /* [owner] */
+    bool load_failed;     /* [owner] the store could not open it */
+    tconn_t *conns;       /* [owner] live connections of the owner (after load) */
     size_t n_conns, cap_conns;
     uint64_t attaches;      /* [owner] ATTACH messages handled */
     uint64_t idle_reported; /* [owner] `attaches` when CHAT_MSG_IDLE was last sent, +1 */
@@ -173,7 +176,7 @@ static void run_next(chat_thread_t *t)
     cJSON_Delete(typing);
     uint64_t deadline = clock_now_ns() + CHAT_RUN_DEADLINE_MS * NS_PER_MS;
     supervisor_run(t->pool, &t->actor, t->run_cookie, NULL, NULL, run_history(t),
-                   xstrdup(t->queue->text), deadline, SURFACE_CHAT, NULL);
+                   xstrdup(t->queue->text), deadline, SURFACE_CHAT, t->tenant);
 }
 
 static void on_event(chat_thread_t *t, const tool_event_msg_t *e)
@@ -218,17 +221,23 @@ static void conn_remove(chat_thread_t *t, conn_id_t conn)
     }
 }
 
-static void on_attach(chat_thread_t *t, const chat_attach_msg_t *a)
+static void on_attach(chat_thread_t *t, chat_attach_msg_t *a)
 {
-    if (t->load_failed) {
+    if (t->load_failed || a->tenant == NULL) {
         net_ws_close(a->conn, WS_CLOSE_UNAUTHORIZED);
         return;
     }
-    if (strcmp(a->user_id, t->owner) != 0) {
-        log_info("chat.forbidden", LOG_S("thread", t->thread_id), LOG_S("user", a->user_id));
+    /* A thread is its first user's, of that user's tenant: the same userId of another tenant
+     * is someone else (SPEC 14 "Chat", 16). */
+    if (strcmp(a->user_id, t->owner) != 0 || strcmp(a->tenant->id, t->owner_tenant) != 0) {
+        log_info("chat.forbidden", LOG_S("thread", t->thread_id), LOG_S("user", a->user_id),
+                 LOG_S("tenant", a->tenant->id));
         net_ws_close(a->conn, WS_CLOSE_FORBIDDEN);
         return;
     }
+    tenant_unref(t->tenant);
+    t->tenant = a->tenant; /* taken: the newest snapshot of the tenant runs from now on */
+    a->tenant = NULL;
     if (t->n_conns == t->cap_conns) {
         t->cap_conns = t->cap_conns ? 2 * t->cap_conns : 4;
         t->conns = xrealloc(t->conns, t->cap_conns * sizeof(tconn_t));
@@ -305,6 +314,7 @@ static void on_thread(chat_thread_t *t, store_chat_thread_msg_t *r)
         t->load_failed = true;
     } else {
         str_copy(t->owner, r->owner, sizeof(t->owner));
+        str_copy(t->owner_tenant, r->tenant, sizeof(t->owner_tenant));
         cJSON_Delete(t->history);
         t->history = r->messages;
         r->messages = NULL;
@@ -359,9 +369,10 @@ static void thread_handle(actor_t *self, msg_t *m)
     case CHAT_MSG_ATTACH:
         t->attaches++;
         if (t->state == THREAD_NEW) {
+            const chat_attach_msg_t *a = (chat_attach_msg_t *)m;
             t->state = THREAD_LOADING;
-            store_chat_open(t->store, &t->actor, 0, t->thread_id, ((chat_attach_msg_t *)m)->user_id,
-                            CHAT_HISTORY_MAX);
+            store_chat_open(t->store, &t->actor, 0, t->thread_id, a->user_id,
+                            a->tenant ? a->tenant->id : NULL, CHAT_HISTORY_MAX);
         }
         /* fall through */
     case CHAT_MSG_DETACH:
@@ -406,6 +417,7 @@ static void thread_stop(actor_t *self)
     actor_unref(t->registry);
     actor_unref(t->pool);
     actor_unref(t->store);
+    tenant_unref(t->tenant);
 }
 
 static const actor_type_t thread_type = {"chat thread", thread_handle, thread_stop};

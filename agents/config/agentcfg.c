@@ -38,8 +38,6 @@
 #include "agents/config/tenantkeys.h"
 #include "base/util.h"
 
-const agentcfg_t *g_agentcfg;
-
 #define AGENTCFG_MAX_FILE_BYTES  (1024 * 1024)
 #define AGENTCFG_MAX_BRIEF_BYTES (1024 * 1024)
 #define SERVICE_DURATION_MIN_MIN 5

@@ -124,7 +124,4 @@ bool agentcfg_tool_allowed(const agent_tool_globs_t *g, const char *name);
 /* The built-in demo config (Prime Auto Lab) as JSON text, in agents/config/agentcfg_demo.c. */
 extern const char agentcfg_demo_json[];
 
-/* The configuration of this process, set once by main() before threads start. */
-extern const agentcfg_t *g_agentcfg;
-
 #endif

@@ -3,6 +3,12 @@
  * the tab's /ws/page sockets (up to PAGE_CONNS_MAX; another replaces the oldest) and its voice
  * socket, delivers `command` events to all of them, and answers POST /api/interact/… once a
  * client acks or after ACK_WAIT_MS. Behind its messages it is the command router of SPEC 13.
+ *
+ * Every command is sent for one tenant (page.h): its page and section are that tenant's, and it
+ * goes to the sockets of the sessionId that are that tenant's: the voice socket when its session
+ * is the tenant's, the tabs that named the tenant by its key, and the tabs that named none when
+ * their session is the tenant's (the voice session's tenant while one is live, else the default
+ * tenant).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +17,7 @@
 #include "actors/timer.h"
 #include "agents/config/agentcfg.h"
 #include "agents/page/page.h"
+#include "agents/tenant/tenant.h"
 #include "agents/tools/tools.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -25,17 +32,21 @@
 #define INTERACT_PREFIX        "/api/interact/"
 #define NAVIGATE_SUFFIX        "/navigate"
 #define PAGE_NAME_MAX          64
+#define PUBLIC_KEY_MAX         128
 
 typedef struct page_conn {
     conn_id_t conn;
-    char page[PAGE_NAME_MAX + 1]; /* the page this tab shows, "" when not said */
+    char page[PAGE_NAME_MAX + 1];   /* the page this tab says it shows, "" when not said; checked
+                                       against the tenant's pages when used */
+    char tenant[TENANT_ID_MAX + 1]; /* the tenant the tab named by its key, "" when none */
 } page_conn_t;
 
 /* Everything connected for one sessionId. */
 typedef struct target {
     page_conn_t pages[PAGE_CONNS_MAX]; /* oldest first */
     int n_pages;
-    conn_id_t voice; /* 0 when none */
+    conn_id_t voice;        /* 0 when none */
+    tenant_t *voice_tenant; /* the voice session's tenant (a reference) while voice != 0 */
 } target_t;
 
 /* A command sent and waiting for its first ack. */
@@ -79,20 +90,97 @@ static void target_gc(router_t *r, const char *sid, target_t *t)
         free(strmap_del(&r->targets, sid));
 }
 
+/* ---- Whose sockets -------------------------------------------------------------------------- */
+
+/* Whether the voice socket of t is tenant's. */
+static bool voice_is(const target_t *t, const char *tenant)
+{
+    return t->voice && t->voice_tenant && strcmp(t->voice_tenant->id, tenant) == 0;
+}
+
+/* Whether tenant is the default one (the only tenant, else `default`). */
+static bool is_default(const char *tenant)
+{
+    tenant_t *d = tenants_default();
+    bool yes = d && strcmp(d->id, tenant) == 0;
+    tenant_unref(d);
+    return yes;
+}
+
+/* Whether tab i of t is tenant's: it named tenant, or it named none and its session is tenant's
+ * (the voice session's while one is live, else the default tenant's). */
+static bool page_is(const target_t *t, int i, const char *tenant)
+{
+    const char *own = t->pages[i].tenant;
+    if (own[0])
+        return strcmp(own, tenant) == 0;
+    return t->voice ? voice_is(t, tenant) : is_default(tenant);
+}
+
+/* How many sockets of t (NULL-safe) a command for tenant reaches. */
+static int reach(const target_t *t, const char *tenant)
+{
+    int n = 0;
+    for (int i = 0; t && i < t->n_pages; i++)
+        n += page_is(t, i, tenant);
+    return n + (t && voice_is(t, tenant));
+}
+
+/* The tenant a sessionId belongs to (a reference; NULL-safe): its voice session's, else the one
+ * its newest tab named, else the default tenant (NULL when there is none). */
+static tenant_t *target_tenant(const target_t *t)
+{
+    if (t && t->voice && t->voice_tenant) {
+        tenant_ref(t->voice_tenant);
+        return t->voice_tenant;
+    }
+    for (int i = t ? t->n_pages : 0; i-- > 0;)
+        if (t->pages[i].tenant[0])
+            return tenants_get(t->pages[i].tenant);
+    return tenants_default();
+}
+
 /* ---- /ws/page sockets ---------------------------------------------------------------------- */
+
+/*
+ * The tenant a tab names with `key` (its publicKey; the Origin must be one the tenant allows),
+ * written to out; "" when it names none (it then belongs to its session's tenant). False when
+ * the socket was closed (an unknown key: 1008 unauthorized; a foreign origin: 1008 forbidden
+ * origin).
+ */
+static bool page_tenant(const net_ws_open_msg_t *m, char out[TENANT_ID_MAX + 1])
+{
+    char key[PUBLIC_KEY_MAX + 2];
+    out[0] = '\0';
+    if (net_query_get(m->query, "key", key, sizeof(key)) < 0)
+        return true;
+    tenant_t *t = tenants_by_public_key(key);
+    if (t == NULL) {
+        net_ws_close(m->conn, WS_CLOSE_UNAUTHORIZED);
+        return false;
+    }
+    bool ok = tenant_origin_allowed(t, m->origin, m->same_origin);
+    if (ok)
+        str_copy(out, t->id, TENANT_ID_MAX + 1);
+    else
+        net_ws_close(m->conn, WS_CLOSE_FORBIDDEN_ORIGIN);
+    tenant_unref(t);
+    return ok;
+}
 
 static void page_open(router_t *r, const net_ws_open_msg_t *m)
 {
-    char sid[ID_MAX + 2], page[PAGE_NAME_MAX + 2];
+    char sid[ID_MAX + 2], page[PAGE_NAME_MAX + 2], tenant[TENANT_ID_MAX + 1];
     int sl = net_query_get(m->query, "sessionId", sid, sizeof(sid));
     if (sl < 0 || !str_is_id(sid, (size_t)sl, SESSION_ID_MIN, ID_MAX)) {
         /* Not a sessionId any token could name: nothing to listen to (1008, like /ws). */
         net_ws_close(m->conn, WS_CLOSE_UNAUTHORIZED);
         return;
     }
+    if (!page_tenant(m, tenant))
+        return;
     int pl = net_query_get(m->query, "page", page, sizeof(page));
-    if (pl < 0 || !str_is_id(page, (size_t)pl, 1, PAGE_NAME_MAX) ||
-        agentcfg_page(g_agentcfg, page) == NULL)
+    if (pl < 0 || !str_is_id(page, (size_t)pl, 1, PAGE_NAME_MAX))
         page[0] = '\0';
     target_t *t = target_get(r, sid, true);
     if (t->n_pages == PAGE_CONNS_MAX) {
@@ -104,13 +192,14 @@ static void page_open(router_t *r, const net_ws_open_msg_t *m)
         memmove(t->pages, t->pages + 1, (PAGE_CONNS_MAX - 1) * sizeof(page_conn_t));
         t->n_pages--;
     }
-    t->pages[t->n_pages].conn = m->conn;
-    str_copy(t->pages[t->n_pages].page, page, sizeof(t->pages[0].page));
-    t->n_pages++;
+    page_conn_t *pc = &t->pages[t->n_pages++];
+    pc->conn = m->conn;
+    str_copy(pc->page, page, sizeof(pc->page));
+    str_copy(pc->tenant, tenant, sizeof(pc->tenant));
     char key[24];
     conn_key(key, sizeof(key), m->conn);
     strmap_put(&r->page_owners, key, xstrdup(sid));
-    log_debug("page.open", LOG_S("sid", sid), LOG_S("page", page));
+    log_debug("page.open", LOG_S("sid", sid), LOG_S("page", page), LOG_S("tenant", tenant));
 }
 
 static void page_closed(router_t *r, conn_id_t conn)
@@ -188,10 +277,11 @@ static void page_text(router_t *r, const net_ws_text_msg_t *m)
 
 /* ---- POST /api/interact/{page}/navigate ------------------------------------------------------ */
 
-/* Sends the command and waits for its first ack; answers the HTTP request, or the tool call
- * whose pending entry p the caller allocated (NULL for a request). */
-static void send_command(router_t *r, const target_t *t, const char *sid, const char *page,
-                         const char *section, conn_id_t http, pending_t *p)
+/* Sends the command to the sockets of t that are tenant's and waits for its first ack; answers
+ * the HTTP request, or the tool call whose pending entry p the caller allocated (NULL for a
+ * request). */
+static void send_command(router_t *r, const target_t *t, const char *sid, const char *tenant,
+                         const char *page, const char *section, conn_id_t http, pending_t *p)
 {
     if (p == NULL)
         p = xcalloc(1, sizeof(*p));
@@ -206,17 +296,19 @@ static void send_command(router_t *r, const target_t *t, const char *sid, const 
     sbuf_json_str(&b, section);
     sbuf_putc(&b, '}');
     for (int i = 0; i < t->n_pages; i++) {
-        net_ws_send_text(t->pages[i].conn, b.data, b.len);
-        p->delivered++;
+        if (page_is(t, i, tenant)) {
+            net_ws_send_text(t->pages[i].conn, b.data, b.len);
+            p->delivered++;
+        }
     }
-    if (t->voice) {
+    if (voice_is(t, tenant)) {
         net_ws_send_text(t->voice, b.data, b.len);
         p->delivered++;
     }
     sbuf_destroy(&b);
     metric_inc(&g_metrics.commands_sent_total, 1);
-    log_info("command.sent", LOG_S("sid", sid), LOG_S("page", page), LOG_S("section", section),
-             LOG_I("delivered", p->delivered));
+    log_info("command.sent", LOG_S("sid", sid), LOG_S("tenant", tenant), LOG_S("page", page),
+             LOG_S("section", section), LOG_I("delivered", p->delivered));
     p->timer = actor_timer_new(&r->actor, ROUTER_MSG_CMD_TIMEOUT, p);
     actor_timer_start(p->timer, ACK_WAIT_MS, 0);
     p->next = r->pending;
@@ -238,6 +330,19 @@ static void invalid_section(conn_id_t c, const agent_page_t *page)
     sbuf_destroy(&b);
 }
 
+/*
+ * The tenant a POST /api/interact sends for (a reference, or NULL when none can be named):
+ * a tenant's apiSecret sends for that tenant; the operator for the sessionId's own tenant.
+ */
+static tenant_t *navigate_tenant(tenant_t *scope, const target_t *t)
+{
+    if (scope) {
+        tenant_ref(scope);
+        return scope;
+    }
+    return target_tenant(t);
+}
+
 /* Checks in the order of SPEC 14: 401 -> invalid_json -> unknown_page -> invalid_request ->
  * invalid_section -> session_not_connected. */
 static void navigate(router_t *r, const net_http_msg_t *req)
@@ -247,24 +352,14 @@ static void navigate(router_t *r, const net_http_msg_t *req)
         net_http_error(req->conn, 404, "not_found", "no such endpoint");
         return;
     }
-    if (!auth_api_ok(req)) {
+    tenant_t *scope = NULL;
+    if (!auth_api_scope(req, &scope)) {
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
     }
     if (req->json_invalid || (req->json && !cJSON_IsObject(req->json))) {
+        tenant_unref(scope);
         net_http_error(req->conn, 400, "invalid_json", "the body must be a JSON object");
-        return;
-    }
-    char page_name[PAGE_NAME_MAX + 1];
-    size_t n = len - pl - sl;
-    const agent_page_t *page = NULL;
-    if (n <= PAGE_NAME_MAX) {
-        memcpy(page_name, req->path + pl, n);
-        page_name[n] = '\0';
-        page = agentcfg_page(g_agentcfg, page_name);
-    }
-    if (page == NULL) {
-        net_http_error(req->conn, 404, "unknown_page", "no such page in the agent config");
         return;
     }
     const cJSON *args = req->json;
@@ -273,30 +368,44 @@ static void navigate(router_t *r, const net_http_msg_t *req)
         args = params;
     const cJSON *sid = cJSON_GetObjectItemCaseSensitive(args, "sessionId");
     const cJSON *section = cJSON_GetObjectItemCaseSensitive(args, "section");
-    if (!cJSON_IsString(sid) || !cJSON_IsString(section) ||
-        !str_is_id(sid->valuestring, strlen(sid->valuestring), 1, ID_MAX)) {
+    bool sid_ok =
+        cJSON_IsString(sid) && str_is_id(sid->valuestring, strlen(sid->valuestring), 1, ID_MAX);
+    target_t *t = sid_ok ? target_get(r, sid->valuestring, false) : NULL;
+    tenant_t *tenant = navigate_tenant(scope, t);
+    tenant_unref(scope);
+    char page_name[PAGE_NAME_MAX + 1];
+    size_t n = len - pl - sl;
+    const agent_page_t *page = NULL;
+    if (n <= PAGE_NAME_MAX && tenant) {
+        memcpy(page_name, req->path + pl, n);
+        page_name[n] = '\0';
+        page = agentcfg_page(&tenant->cfg, page_name);
+    }
+    if (page == NULL) {
+        net_http_error(req->conn, 404, "unknown_page", "no such page in the agent config");
+    } else if (!sid_ok || !cJSON_IsString(section)) {
         net_http_error(req->conn, 400, "invalid_request",
                        "the body needs string fields sessionId and section");
-        return;
-    }
-    if (!agentcfg_page_has_section(page, section->valuestring)) {
+    } else if (!agentcfg_page_has_section(page, section->valuestring)) {
         invalid_section(req->conn, page);
-        return;
-    }
-    target_t *t = target_get(r, sid->valuestring, false);
-    if (t == NULL || (t->n_pages == 0 && t->voice == 0)) {
+    } else if (reach(t, tenant->id) == 0) {
+        /* Nothing of this tenant's is connected: another tenant's session is as if absent. */
         net_http_error(req->conn, 404, "session_not_connected",
                        "no page or voice session is connected for this sessionId");
-        return;
+    } else {
+        send_command(r, t, sid->valuestring, tenant->id, page->name, section->valuestring,
+                     req->conn, NULL);
     }
-    send_command(r, t, sid->valuestring, page->name, section->valuestring, req->conn, NULL);
+    tenant_unref(tenant);
 }
 
 /* ---- The navigate tool of the voice model (SPEC 6, 14) -----------------------------------------
  */
 
+/* Fails the call with an error naming the valid choices: page's sections, else the pages of
+ * cfg (NULL: none). */
 static void tool_fail(const tool_call_msg_t *c, const char *code, const char *message,
-                      const agent_page_t *page)
+                      const agentcfg_t *cfg, const agent_page_t *page)
 {
     sbuf_t b = SBUF_INIT;
     sbuf_printf(&b,
@@ -305,51 +414,66 @@ static void tool_fail(const tool_call_msg_t *c, const char *code, const char *me
                 code);
     sbuf_json_str(&b, message);
     sbuf_puts(&b, ",\"valid\":[");
-    size_t n = page ? page->n_sections : g_agentcfg->n_pages;
+    size_t n = page ? page->n_sections : cfg ? cfg->n_pages : 0;
     for (size_t i = 0; i < n; i++) {
         if (i)
             sbuf_putc(&b, ',');
-        sbuf_json_str(&b, page ? page->sections[i] : g_agentcfg->pages[i].name);
+        sbuf_json_str(&b, page ? page->sections[i] : cfg->pages[i].name);
     }
     sbuf_puts(&b, "]}}");
     actor_send(c->reply_to, &tool_result_new(c->cookie, true, b.data)->hdr);
     sbuf_destroy(&b);
 }
 
-/* The page a navigate call without `page` means: the one the caller's newest tab reported, else
- * the only configured page, else none. */
-static const agent_page_t *default_page(const target_t *t)
+/* The page a navigate call without `page` means: the one the caller's newest tab of tenant
+ * reported (if cfg has it), else cfg's only page, else none. */
+static const agent_page_t *default_page(const target_t *t, const tenant_t *tenant)
 {
-    for (int i = t ? t->n_pages : 0; i-- > 0;)
-        if (t->pages[i].page[0])
-            return agentcfg_page(g_agentcfg, t->pages[i].page);
-    return g_agentcfg->n_pages == 1 ? &g_agentcfg->pages[0] : NULL;
+    const agentcfg_t *cfg = &tenant->cfg;
+    for (int i = t ? t->n_pages : 0; i-- > 0;) {
+        const agent_page_t *p = t->pages[i].page[0] && page_is(t, i, tenant->id)
+                                    ? agentcfg_page(cfg, t->pages[i].page)
+                                    : NULL;
+        if (p)
+            return p;
+    }
+    return cfg->n_pages == 1 ? &cfg->pages[0] : NULL;
 }
 
+/* The voice model's navigate: the pages of the call's tenant (the one the call names, else its
+ * session's), to that tenant's sockets of the caller's sessionId. */
 static void navigate_tool(router_t *r, const tool_call_msg_t *c)
 {
     if (c->reply_to == NULL)
         return;
+    static const char none[] = "{\"ok\":false,\"delivered\":0,\"acked\":false}";
     const cJSON *pg = cJSON_GetObjectItemCaseSensitive(c->args, "page");
     const cJSON *section = cJSON_GetObjectItemCaseSensitive(c->args, "section");
     target_t *t = target_get(r, c->session_id, false);
+    const tenant_t *tenant = c->tenant ? c->tenant : t && t->voice ? t->voice_tenant : NULL;
+    if (tenant == NULL) {
+        actor_send(c->reply_to, &tool_result_new(c->cookie, true, none)->hdr);
+        return;
+    }
     const agent_page_t *page;
     if (cJSON_IsString(pg) && pg->valuestring[0]) {
-        page = agentcfg_page(g_agentcfg, pg->valuestring);
+        page = agentcfg_page(&tenant->cfg, pg->valuestring);
         if (page == NULL) {
-            tool_fail(c, "unknown_page", "no such page; use one of the pages listed", NULL);
+            tool_fail(c, "unknown_page", "no such page; use one of the pages listed", &tenant->cfg,
+                      NULL);
             return;
         }
-    } else if ((page = default_page(t)) == NULL) {
-        tool_fail(c, "page_required", "say which page: one of the pages listed", NULL);
+    } else if ((page = default_page(t, tenant)) == NULL) {
+        tool_fail(c, "page_required", "say which page: one of the pages listed", &tenant->cfg,
+                  NULL);
         return;
     }
     if (!cJSON_IsString(section) || !agentcfg_page_has_section(page, section->valuestring)) {
-        tool_fail(c, "invalid_section", "section is not one of this page's sections", page);
+        tool_fail(c, "invalid_section", "section is not one of this page's sections", &tenant->cfg,
+                  page);
         return;
     }
-    if (t == NULL || (t->n_pages == 0 && t->voice == 0)) {
-        static const char none[] = "{\"ok\":false,\"delivered\":0,\"acked\":false}";
+    if (reach(t, tenant->id) == 0) {
         actor_send(c->reply_to, &tool_result_new(c->cookie, true, none)->hdr);
         return;
     }
@@ -357,7 +481,47 @@ static void navigate_tool(router_t *r, const tool_call_msg_t *c)
     actor_ref(c->reply_to);
     p->reply_to = c->reply_to;
     p->cookie = c->cookie;
-    send_command(r, t, c->session_id, page->name, section->valuestring, 0, p);
+    send_command(r, t, c->session_id, tenant->id, page->name, section->valuestring, 0, p);
+}
+
+/* ---- Voice sockets --------------------------------------------------------------------------- */
+
+static void voice_msg_free(msg_t *m)
+{
+    tenant_unref(((router_voice_msg_t *)m)->tenant);
+    free(m);
+}
+
+router_voice_msg_t *router_voice_new(uint32_t type, const char *session_id, conn_id_t conn,
+                                     tenant_t *tenant)
+{
+    router_voice_msg_t *m = MSG_NEW(router_voice_msg_t, type);
+    m->hdr.free_fn = voice_msg_free;
+    str_copy(m->session_id, session_id, sizeof(m->session_id));
+    m->conn = conn;
+    tenant_ref(tenant);
+    m->tenant = tenant;
+    return m;
+}
+
+static void voice_open(router_t *r, router_voice_msg_t *v)
+{
+    target_t *t = target_get(r, v->session_id, true);
+    tenant_unref(t->voice_tenant);
+    t->voice = v->conn;
+    t->voice_tenant = v->tenant; /* taken from the message */
+    v->tenant = NULL;
+}
+
+static void voice_closed(router_t *r, const router_voice_msg_t *v)
+{
+    target_t *t = target_get(r, v->session_id, false);
+    if (t && t->voice == v->conn) {
+        t->voice = 0;
+        tenant_unref(t->voice_tenant);
+        t->voice_tenant = NULL;
+        target_gc(r, v->session_id, t);
+    }
 }
 
 /* ---- The actor ----------------------------------------------------------------------------- */
@@ -381,20 +545,12 @@ static void router_handle(actor_t *self, msg_t *m)
     case TOOL_MSG_CALL:
         navigate_tool(r, (tool_call_msg_t *)m);
         break;
-    case ROUTER_MSG_VOICE_OPEN: {
-        router_voice_msg_t *v = (router_voice_msg_t *)m;
-        target_get(r, v->session_id, true)->voice = v->conn;
+    case ROUTER_MSG_VOICE_OPEN:
+        voice_open(r, (router_voice_msg_t *)m);
         break;
-    }
-    case ROUTER_MSG_VOICE_CLOSED: {
-        router_voice_msg_t *v = (router_voice_msg_t *)m;
-        target_t *t = target_get(r, v->session_id, false);
-        if (t && t->voice == v->conn) {
-            t->voice = 0;
-            target_gc(r, v->session_id, t);
-        }
+    case ROUTER_MSG_VOICE_CLOSED:
+        voice_closed(r, (router_voice_msg_t *)m);
         break;
-    }
     case ROUTER_MSG_ACK: {
         router_ack_msg_t *a = (router_ack_msg_t *)m;
         on_ack(r, a->session_id, a->id);
@@ -417,12 +573,22 @@ static int free_value(const char *key, void *value, void *arg)
     return 1;
 }
 
+static int free_target(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    target_t *t = value;
+    tenant_unref(t->voice_tenant);
+    free(t);
+    return 1;
+}
+
 static void router_stop(actor_t *self)
 {
     router_t *r = (router_t *)self;
     while (r->pending)
         pending_finish(r, r->pending, false);
-    strmap_filter(&r->targets, free_value, NULL);
+    strmap_filter(&r->targets, free_target, NULL);
     strmap_filter(&r->page_owners, free_value, NULL);
     strmap_destroy(&r->targets);
     strmap_destroy(&r->page_owners);

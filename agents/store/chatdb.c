@@ -22,16 +22,16 @@ enum {
 };
 
 static const char *const cq_sql[CQ_COUNT] = {
-    [CQ_THREAD_CREATE] = "INSERT INTO chat_threads (id, user_id, created_at) VALUES (?1, ?2, ?3) "
-                         "ON CONFLICT (id) DO NOTHING",
-    [CQ_THREAD_OWNER] = "SELECT user_id FROM chat_threads WHERE id = ?1",
+    [CQ_THREAD_CREATE] = "INSERT INTO chat_threads (id, user_id, tenant, created_at) "
+                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
+    [CQ_THREAD_OWNER] = "SELECT user_id, tenant FROM chat_threads WHERE id = ?1",
     /* The newest `limit`, read newest first and reversed by the caller's loop. */
     [CQ_HISTORY] = "SELECT role, text, message_id, at, client_message_id FROM chat_messages "
                    "WHERE thread_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
     [CQ_MESSAGE] = "INSERT INTO chat_messages (thread_id, message_id, client_message_id, role, "
                    "text, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (message_id) DO NOTHING",
     [CQ_RUN] = "INSERT INTO agent_runs (id, run_id, user_id, task, status, result, error, "
-               "started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+               "started_at, ended_at, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                "ON CONFLICT (id) DO UPDATE SET status = ?5, result = ?6, error = ?7, "
                "ended_at = ?9",
 };
@@ -72,20 +72,22 @@ static int step_done(chatdb_t *c, sqlite3_stmt *st, const char *what)
     return -EIO;
 }
 
-int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, int64_t at_ms,
-                       char *owner, size_t owner_len)
+int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, const char *tenant,
+                       int64_t at_ms, chatdb_owner_t *owner)
 {
     sqlite3_stmt *st = store_stmt_fresh(c->st[CQ_THREAD_CREATE]);
     store_bind_text(st, 1, thread_id);
     store_bind_text(st, 2, user_id);
-    sqlite3_bind_int64(st, 3, at_ms);
+    store_bind_text(st, 3, tenant ? tenant : TENANT_DEFAULT_ID);
+    sqlite3_bind_int64(st, 4, at_ms);
     if (step_done(c, st, "chat_thread") != 0)
         return -EIO;
     st = store_stmt_fresh(c->st[CQ_THREAD_OWNER]);
     store_bind_text(st, 1, thread_id);
     int rc = -EIO;
     if (sqlite3_step(st) == SQLITE_ROW) {
-        str_copy(owner, (const char *)sqlite3_column_text(st, 0), owner_len);
+        str_copy(owner->user_id, (const char *)sqlite3_column_text(st, 0), sizeof(owner->user_id));
+        str_copy(owner->tenant, (const char *)sqlite3_column_text(st, 1), sizeof(owner->tenant));
         rc = 0;
     }
     sqlite3_reset(st);
@@ -141,5 +143,6 @@ int chatdb_agent_run(chatdb_t *c, const chatdb_run_t *r)
         sqlite3_bind_int64(st, 9, r->ended_at_ms);
     else
         sqlite3_bind_null(st, 9);
+    store_bind_text(st, 10, r->tenant ? r->tenant : TENANT_DEFAULT_ID);
     return step_done(c, st, "agent_run");
 }

@@ -88,7 +88,7 @@ static void chat_msg_free(msg_t *m)
     store_chat_msg_t *c = (store_chat_msg_t *)m;
     char *owned[] = {c->thread_id, c->user_id, c->message_id, c->client_message_id,
                      c->role,      c->text,    c->run_id,     c->task,
-                     c->status,    c->result,  c->error};
+                     c->status,    c->result,  c->error,      c->tenant};
     for (size_t i = 0; i < ARRAY_LEN(owned); i++)
         free(owned[i]);
     if (c->reply_to)
@@ -105,7 +105,7 @@ static store_chat_msg_t *chat_msg_new(uint32_t type, int64_t at_ms)
 }
 
 void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const char *thread_id,
-                     const char *user_id, int limit)
+                     const char *user_id, const char *tenant, int limit)
 {
     store_chat_msg_t *c = chat_msg_new(STORE_MSG_CHAT_OPEN, (int64_t)clock_wall_ms());
     actor_ref(reply_to);
@@ -114,6 +114,7 @@ void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const c
     c->limit = limit;
     c->thread_id = xstrdup(thread_id);
     c->user_id = xstrdup(user_id);
+    c->tenant = dup_or_null(tenant);
     actor_send(store, &c->hdr);
 }
 
@@ -131,14 +132,15 @@ void store_chat_message(actor_t *store, const char *thread_id, const char *messa
 }
 
 void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, const char *user_id,
-                     const char *task, const char *status, const char *result, const char *error,
-                     int64_t started_at_ms, int64_t ended_at_ms)
+                     const char *tenant, const char *task, const char *status, const char *result,
+                     const char *error, int64_t started_at_ms, int64_t ended_at_ms)
 {
     store_chat_msg_t *c = chat_msg_new(STORE_MSG_AGENT_RUN, started_at_ms);
     c->record_id = record_id;
     c->ended_at_ms = ended_at_ms;
     c->run_id = dup_or_null(run_id);
     c->user_id = dup_or_null(user_id);
+    c->tenant = dup_or_null(tenant);
     c->task = dup_or_null(task);
     c->status = dup_or_null(status);
     c->result = dup_or_null(result);
@@ -153,13 +155,14 @@ static void chat_thread_free(msg_t *m)
 }
 
 store_chat_thread_msg_t *store_chat_thread_new(uint64_t cookie, int status, const char *owner,
-                                               cJSON *messages)
+                                               const char *tenant, cJSON *messages)
 {
     store_chat_thread_msg_t *t = MSG_NEW(store_chat_thread_msg_t, STORE_MSG_CHAT_THREAD);
     t->hdr.free_fn = chat_thread_free;
     t->cookie = cookie;
     t->status = status;
     str_copy(t->owner, owner ? owner : "", sizeof(t->owner));
+    str_copy(t->tenant, tenant ? tenant : "", sizeof(t->tenant));
     t->messages = messages ? messages : cJSON_CreateArray();
     return t;
 }

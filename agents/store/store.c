@@ -76,7 +76,6 @@ typedef struct tenant_booking {
 typedef struct store {
     actor_t actor;
     storedb_t *db;         /* [owner] */
-    booking_t *booking;    /* [owner] the default tenant's, for calls that name none */
     strmap_t bookings;     /* [owner] tenant id -> tenant_booking_t, made on first use */
     chatdb_t *chat;        /* [owner] */
     actor_timer_t *expiry; /* [owner] daily retention */
@@ -276,12 +275,19 @@ static int drop_booking(const char *key, void *value, void *arg)
     return 1;
 }
 
-/* The booking tools of t's calendar as t's snapshot says (made on first use); NULL when its
- * configuration cannot make them (an unknown time zone: err says why). */
+/* The booking tools of t's calendar as t's snapshot says (made on first use; t NULL: the default
+ * tenant's); NULL when its configuration cannot make them (an unknown time zone: err says why)
+ * or there is no such tenant. */
 static booking_t *booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
 {
-    if (t == NULL)
-        return s->booking;
+    if (t == NULL) {
+        tenant_t *d = tenants_default();
+        booking_t *b = d ? booking_of(s, d, err, errlen) : NULL;
+        if (d == NULL)
+            snprintf(err, errlen, "the call names no business");
+        tenant_unref(d); /* the entry made for it holds a reference of its own */
+        return b;
+    }
     tenant_booking_t *tb = strmap_get(&s->bookings, t->id);
     if (tb && tb->tenant == t)
         return tb->booking;
@@ -364,6 +370,7 @@ static void chat_record(store_t *s, store_chat_msg_t *c)
         chatdb_run_t run = {.record_id = c->record_id,
                             .run_id = c->run_id,
                             .user_id = c->user_id,
+                            .tenant = c->tenant,
                             .task = c->task,
                             .status = c->status,
                             .result = c->result,
@@ -373,10 +380,11 @@ static void chat_record(store_t *s, store_chat_msg_t *c)
         chatdb_agent_run(s->chat, &run);
         return;
     }
-    char owner[STORE_CHAT_ID_MAX + 1] = "";
-    int st = chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->at_ms, owner, sizeof(owner));
+    chatdb_owner_t owner = {"", ""};
+    int st = chatdb_thread_open(s->chat, c->thread_id, c->user_id, c->tenant, c->at_ms, &owner);
     cJSON *history = chatdb_history(s->chat, c->thread_id, c->limit);
-    actor_send(c->reply_to, &store_chat_thread_new(c->cookie, st, owner, history)->hdr);
+    actor_send(c->reply_to,
+               &store_chat_thread_new(c->cookie, st, owner.user_id, owner.tenant, history)->hdr);
 }
 
 /* A record write, inside the current batch (opening one when none is open). */
@@ -471,8 +479,6 @@ static void store_stop(actor_t *self)
 {
     store_t *s = (store_t *)self;
     closing(s); /* when the runtime stopped it first (sched_stop) */
-    booking_free(s->booking);
-    s->booking = NULL;
     strmap_filter(&s->bookings, drop_booking, NULL);
     strmap_destroy(&s->bookings);
     chatdb_free(s->chat);
@@ -497,27 +503,26 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     if (keys)
         *keys = k;
     sodium_memzero(&k, sizeof(k));
-    booking_t *bk = booking_new(storedb_handle(db), g_agentcfg, NULL, err, errlen);
-    if (bk == NULL) {
-        storedb_close(db);
-        return -EINVAL;
-    }
     chatdb_t *chat = chatdb_new(storedb_handle(db), err, errlen);
     if (chat == NULL) {
-        booking_free(bk);
         storedb_close(db);
         return -EIO;
     }
     store_t *s = xcalloc(1, sizeof(*s));
     s->db = db;
-    s->booking = bk;
     strmap_init(&s->bookings);
     s->chat = chat;
-    int rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS);
-    if (rc != 0) {
+    /* The default tenant's calendar now (not at its first booking), so that a time zone the
+     * system does not know stops start-up with the key that names it. */
+    tenant_t *d = tenants_default();
+    int rc = d && booking_of(s, d, err, errlen) == NULL ? -EINVAL : 0;
+    tenant_unref(d);
+    if (rc == 0 && (rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS)) != 0)
         snprintf(err, errlen, "cannot start the store actor: %s", strerror(-rc));
+    if (rc != 0) {
+        strmap_filter(&s->bookings, drop_booking, NULL);
+        strmap_destroy(&s->bookings);
         chatdb_free(chat);
-        booking_free(bk);
         storedb_close(db);
         free(s);
         return rc;

@@ -107,30 +107,33 @@ void store_tool_record(actor_t *store, const char *call_id, const char *tool_cal
 typedef struct store_chat_thread_msg {
     msg_t hdr;
     uint64_t cookie;
-    int status;                        /* 0, or -EIO when the database failed */
-    char owner[STORE_CHAT_ID_MAX + 1]; /* the user the thread belongs to */
+    int status;                         /* 0, or -EIO when the database failed */
+    char owner[STORE_CHAT_ID_MAX + 1];  /* the user the thread belongs to */
+    char tenant[STORE_CHAT_ID_MAX + 1]; /* and its tenant */
     cJSON *messages; /* owned: the newest history items {role,text,messageId,at,clientMessageId?},
                         oldest first */
 } store_chat_thread_msg_t;
 
 /*
- * Opens a chat thread for user_id (creating it, owned by user_id, unless it exists) and reads
- * its newest `limit` messages; the store answers reply_to with STORE_MSG_CHAT_THREAD. Records
- * the asker sent before are visible to the read (one mailbox, in order).
+ * Opens a chat thread for user_id of tenant (creating it, owned by them, unless it exists) and
+ * reads its newest `limit` messages; the store answers reply_to with STORE_MSG_CHAT_THREAD,
+ * naming the thread's owner and tenant. Records the asker sent before are visible to the read
+ * (one mailbox, in order).
  */
 void store_chat_open(actor_t *store, actor_t *reply_to, uint64_t cookie, const char *thread_id,
-                     const char *user_id, int limit);
+                     const char *user_id, const char *tenant, int limit);
 /* A chat message (role "user" or "assistant"); client_message_id may be NULL. */
 void store_chat_message(actor_t *store, const char *thread_id, const char *message_id,
                         const char *client_message_id, const char *role, const char *text,
                         int64_t at_ms);
 /*
- * An agent run's record, inserted on its first call and updated by record_id on the next
- * (status running -> success | failed). ended_at_ms 0 while running; strings may be NULL.
+ * An agent run of tenant (NULL = "default"), inserted on its first call and updated by record_id
+ * on the next (status running -> success | failed). ended_at_ms 0 while running; strings may be
+ * NULL.
  */
 void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, const char *user_id,
-                     const char *task, const char *status, const char *result, const char *error,
-                     int64_t started_at_ms, int64_t ended_at_ms);
+                     const char *tenant, const char *task, const char *status, const char *result,
+                     const char *error, int64_t started_at_ms, int64_t ended_at_ms);
 
 /* The HTTP route of the store: GET /api/calls and GET/DELETE /api/calls/{id} (SPEC 4), with a
  * reference to the store for the route. Thread: main. */

@@ -54,13 +54,14 @@ typedef struct store_chat_msg {
     int64_t at_ms;                  /* message: its time; open: now; run: started */
     int64_t ended_at_ms, record_id; /* run */
     char *thread_id, *user_id, *message_id, *client_message_id, *role, *text; /* chat */
+    char *tenant;                                                             /* open, run */
     char *run_id, *task, *status, *result, *error;                            /* run */
 } store_chat_msg_t;
 
-/* The answer to store_chat_open(): status (0 or -EIO), the thread's owner and its newest history
- * items (taken; NULL = []). */
+/* The answer to store_chat_open(): status (0 or -EIO), the thread's owner and tenant and its
+ * newest history items (taken; NULL = []). */
 store_chat_thread_msg_t *store_chat_thread_new(uint64_t cookie, int status, const char *owner,
-                                               cJSON *messages);
+                                               const char *tenant, cJSON *messages);
 
 /* Prints j compactly and frees it; the text is malloc'd. Aborts only when memory is gone. */
 static inline char *store_json_take(cJSON *j)
@@ -195,6 +196,7 @@ typedef struct chatdb_run {
     int64_t record_id; /* the row's key, chosen by the agent actor (random, positive) */
     const char *run_id;
     const char *user_id;
+    const char *tenant; /* NULL = "default" */
     const char *task;
     const char *status; /* running, success, failed */
     const char *result;
@@ -207,12 +209,18 @@ typedef struct chatdb_run {
  * NULL with a message in err. */
 chatdb_t *chatdb_new(sqlite3 *db, char *err, size_t errlen);
 void chatdb_free(chatdb_t *c);
+/* Who a chat thread belongs to: the first user (and that user's tenant) that opened it. */
+typedef struct chatdb_owner {
+    char user_id[STORE_CHAT_ID_MAX + 1];
+    char tenant[STORE_CHAT_ID_MAX + 1];
+} chatdb_owner_t;
+
 /*
- * Opens thread_id for user_id: creates it owned by user_id unless it exists, and copies its
- * owner (the first user that opened it) into owner. Returns 0 or -EIO.
+ * Opens thread_id for user_id of tenant (NULL = "default"): creates it owned by them unless it
+ * exists, and copies its owner into owner. Returns 0 or -EIO.
  */
-int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, int64_t at_ms,
-                       char *owner, size_t owner_len);
+int chatdb_thread_open(chatdb_t *c, const char *thread_id, const char *user_id, const char *tenant,
+                       int64_t at_ms, chatdb_owner_t *owner);
 /* The newest `limit` messages of thread_id, oldest first, as SPEC 5.3 history items
  * ({role, text, messageId, at, clientMessageId?}). Never NULL. */
 cJSON *chatdb_history(chatdb_t *c, const char *thread_id, int limit);

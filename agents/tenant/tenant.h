@@ -53,6 +53,12 @@ void tenant_ref(tenant_t *t);
 void tenant_unref(tenant_t *t);
 /* The limit of live voice sessions of t: its maxSessions within global_cap. */
 int tenant_max_sessions(const tenant_t *t, int global_cap);
+/*
+ * Whether a browser at origin may act for t (SPEC 16): no Origin (a server), the request's own
+ * origin (same_origin, as net says), one of t's allowedOrigins, or, when t lists none, one of
+ * SWITCHBOARD_ALLOWED_ORIGINS. Another tenant's origins are never t's. Thread: any.
+ */
+bool tenant_origin_allowed(const tenant_t *t, const char *origin, bool same_origin);
 
 /* ---- The registry (tenants.c) -------------------------------------------------------------- */
 

@@ -25,6 +25,7 @@
 
 #include "agents/tenant/tenant.h"
 #include "agents/tenant/tenantdir.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
@@ -89,6 +90,28 @@ int tenant_max_sessions(const tenant_t *t, int global_cap)
 {
     int own = t ? t->cfg.access.max_sessions : 0;
     return own > 0 && own < global_cap ? own : global_cap;
+}
+
+bool tenant_origin_allowed(const tenant_t *t, const char *origin, bool same_origin)
+{
+    if (origin == NULL || same_origin)
+        return true;
+    const agent_access_t *a = t ? &t->cfg.access : NULL;
+    if (a && a->n_origins > 0) {
+        for (size_t i = 0; i < a->n_origins; i++)
+            if (strcasecmp(a->origins[i], origin) == 0)
+                return true;
+        return false;
+    }
+    /* No list of its own: the gateway's (SWITCHBOARD_ALLOWED_ORIGINS), never another tenant's. */
+    if (g_config == NULL)
+        return false;
+    if (g_config->allow_any_origin)
+        return true;
+    for (size_t i = 0; i < g_config->n_allowed_origins; i++)
+        if (strcasecmp(g_config->allowed_origins[i], origin) == 0)
+            return true;
+    return false;
 }
 
 /* ---- Epoch records ------------------------------------------------------------------------- */

@@ -100,13 +100,8 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
     if (net_query_get(m->query, "token", token, sizeof(token)) < 0)
         token[0] = '\0';
     str_copy(s->session_id, sid, sizeof(s->session_id));
-    gate_admit_msg_t *a = MSG_NEW(gate_admit_msg_t, GATE_MSG_ADMIT);
-    actor_ref(&s->actor);
-    a->session = &s->actor;
-    str_copy(a->session_id, sid, sizeof(a->session_id));
-    str_copy(a->token, token, sizeof(a->token));
-    a->peer = m->peer;
-    actor_send(s->gate, &a->hdr);
+    actor_send(s->gate,
+               &gate_admit_new(&s->actor, sid, token, &m->peer, m->origin, m->same_origin)->hdr);
 }
 
 static void on_admitted(session_t *s, gate_admitted_msg_t *m)
@@ -133,10 +128,8 @@ static void on_admitted(session_t *s, gate_admitted_msg_t *m)
     voicetools_call_start(s);
     actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * MS_PER_SEC, 0);
     actor_timer_start(s->max, (uint64_t)g_config->session_max_s * MS_PER_SEC, 0);
-    router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_OPEN);
-    str_copy(r->session_id, s->session_id, sizeof(r->session_id));
-    r->conn = s->conn;
-    actor_send(s->router, &r->hdr);
+    actor_send(s->router,
+               &router_voice_new(ROUTER_MSG_VOICE_OPEN, s->session_id, s->conn, s->tenant)->hdr);
     log_info("session.start", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
              LOG_I("rate", s->rate), LOG_S("tenant", s->tenant->id),
              LOG_I("generation", s->tenant->generation));
@@ -227,10 +220,8 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
         str_copy(g->session_id, s->session_id, sizeof(g->session_id));
         str_copy(g->ip, s->ip, sizeof(g->ip));
         actor_send(s->gate, &g->hdr);
-        router_voice_msg_t *r = MSG_NEW(router_voice_msg_t, ROUTER_MSG_VOICE_CLOSED);
-        str_copy(r->session_id, s->session_id, sizeof(r->session_id));
-        r->conn = s->conn;
-        actor_send(s->router, &r->hdr);
+        actor_send(s->router,
+                   &router_voice_new(ROUTER_MSG_VOICE_CLOSED, s->session_id, s->conn, NULL)->hdr);
         bool error = s->end == END_TOO_SLOW || s->end == END_ERROR ||
                      s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],

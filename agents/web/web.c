@@ -1,7 +1,9 @@
 /*
  * The browser side served by the service (agents/web/web.h): embedded files with their content
  * type, a strong ETag and `Cache-Control: no-cache` (browsers revalidate each load and get a 304
- * while the binary is the same), and the demo website rendered from the agent config.
+ * while the binary is the same), and the console and the demo websites rendered from the
+ * tenants (demo.c) for each request, so a reload of the tenant files shows at once; their ETag
+ * is the hash of what was rendered.
  *
  * Paths are only ever looked up by exact name in the embedded table, so nothing outside it can be
  * reached: there is no file system behind these routes and no path to traverse.
@@ -13,28 +15,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agents/config/agentcfg.h"
+#include "agents/tenant/tenant.h"
+#include "agents/web/demo.h"
 #include "base/log.h"
 #include "base/sbuf.h"
 #include "base/util.h"
 #include "net/net.h"
 
-#define STATIC_PREFIX  "/static/"
-#define DEMO_PREFIX    "/demo/"
-#define CONSOLE_ASSET  "index.html"
-#define LIBRARY_ASSET  "switchboard.js"
-#define DEMO_TEMPLATE  "demo.tmpl.html"
-#define TEMPLATE_MARK  ".tmpl."
-#define ETAG_LEN       20 /* "\"" + 16 hex + "\"" + NUL, rounded */
-#define FNV_OFFSET     0xcbf29ce484222325ull
-#define FNV_PRIME      0x100000001b3ull
-#define CACHE_HEADERS  "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-#define CTYPE_DEFAULT  "application/octet-stream"
-#define TITLE_FALLBACK "Demo"
+#define STATIC_PREFIX "/static/"
+#define DEMO_PREFIX   "/demo/"
+#define CONSOLE_ASSET "console.tmpl.html"
+#define LIBRARY_ASSET "switchboard.js"
+#define DEMO_TEMPLATE "demo.tmpl.html"
+#define TEMPLATE_MARK ".tmpl."
+#define ETAG_LEN      20 /* "\"" + 16 hex + "\"" + NUL, rounded */
+#define FNV_OFFSET    0xcbf29ce484222325ull
+#define FNV_PRIME     0x100000001b3ull
+#define CACHE_HEADERS "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+#define CTYPE_DEFAULT "application/octet-stream"
+#define DEMO_PATH_MAX 160 /* "<tenant>/<page>" and more: longer is no demo page */
 
-/* A file ready to serve: an embedded asset or a rendered demo page. */
+/* A file ready to serve: an embedded asset, or a page rendered for one request. */
 typedef struct served {
-    const char *name; /* the asset name or the page name */
+    const char *name; /* the asset name; NULL for a rendered page */
     const char *content_type;
     const unsigned char *data;
     size_t len;
@@ -42,9 +45,7 @@ typedef struct served {
 } served_t;
 
 static served_t *assets; /* one per web_assets[] entry */
-static served_t *pages;  /* one per g_agentcfg page, data malloc'd */
-static size_t n_pages;
-static const served_t *console_page, *library;
+static const served_t *console_tmpl, *demo_tmpl, *library;
 
 static const char *content_type_of(const char *name)
 {
@@ -85,126 +86,6 @@ static const web_asset_t *asset_named(const char *name)
     return NULL;
 }
 
-/* ---- Rendering the demo pages --------------------------------------------------------------- */
-
-static void html_escape(sbuf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            sbuf_puts(b, "&lt;");
-            break;
-        case '>':
-            sbuf_puts(b, "&gt;");
-            break;
-        case '&':
-            sbuf_puts(b, "&amp;");
-            break;
-        case '"':
-            sbuf_puts(b, "&quot;");
-            break;
-        default:
-            sbuf_putc(b, *s);
-        }
-    }
-}
-
-/*
- * JSON safe inside <script>: '<', '>' and '&' only occur inside JSON strings, where their \u
- * escapes mean the same, so "</script>" can never close the element early.
- */
-static void json_for_script(sbuf_t *b, const char *json)
-{
-    for (; *json; json++) {
-        if (*json == '<')
-            sbuf_puts(b, "\\u003c");
-        else if (*json == '>')
-            sbuf_puts(b, "\\u003e");
-        else if (*json == '&')
-            sbuf_puts(b, "\\u0026");
-        else
-            sbuf_putc(b, *json);
-    }
-}
-
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    cJSON_AddItemToObject(o, k, v ? cJSON_CreateString(v) : cJSON_CreateNull());
-}
-
-/* What demo.js needs to draw the site: the company, the pages and this page's sections. */
-static char *site_json(const agentcfg_t *ac, const agent_page_t *page)
-{
-    static const char *const days[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-    cJSON *root = cJSON_CreateObject();
-    cJSON *co = cJSON_AddObjectToObject(root, "company");
-    add_str(co, "name", ac->company_name);
-    add_str(co, "phone", ac->company_phone);
-    add_str(co, "email", ac->company_email);
-    add_str(co, "timezone", ac->company_timezone);
-    add_str(root, "page", page->name);
-    cJSON *secs = cJSON_AddArrayToObject(root, "sections");
-    for (size_t i = 0; i < page->n_sections; i++)
-        cJSON_AddItemToArray(secs, cJSON_CreateString(page->sections[i]));
-    cJSON *pl = cJSON_AddObjectToObject(root, "pages");
-    for (size_t i = 0; i < ac->n_pages; i++) {
-        cJSON *a = cJSON_AddArrayToObject(pl, ac->pages[i].name);
-        for (size_t j = 0; j < ac->pages[i].n_sections; j++)
-            cJSON_AddItemToArray(a, cJSON_CreateString(ac->pages[i].sections[j]));
-    }
-    cJSON *sv = cJSON_AddArrayToObject(root, "services");
-    for (size_t i = 0; i < ac->n_services; i++) {
-        cJSON *s = cJSON_CreateObject();
-        add_str(s, "name", ac->services[i].name);
-        cJSON_AddNumberToObject(s, "duration_min", ac->services[i].duration_min);
-        add_str(s, "price", ac->services[i].price);
-        cJSON_AddItemToArray(sv, s);
-    }
-    cJSON *hours = cJSON_AddObjectToObject(root, "hours");
-    for (int d = 0; d < 7; d++) {
-        const agent_hours_t *h = &ac->hours[d];
-        if (!h->open) {
-            cJSON_AddNullToObject(hours, days[d]);
-            continue;
-        }
-        char o[16], c[16]; /* "HH:MM"; sized for any int to keep -Wformat-truncation quiet */
-        snprintf(o, sizeof(o), "%02d:%02d", h->open_min / 60, h->open_min % 60);
-        snprintf(c, sizeof(c), "%02d:%02d", h->close_min / 60, h->close_min % 60);
-        cJSON *a = cJSON_AddArrayToObject(hours, days[d]);
-        cJSON_AddItemToArray(a, cJSON_CreateString(o));
-        cJSON_AddItemToArray(a, cJSON_CreateString(c));
-    }
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return s;
-}
-
-/* The template with {{title}} and {{site}} replaced; other text is copied as is. */
-static char *render_page(const char *tmpl, const agentcfg_t *ac, const agent_page_t *page,
-                         size_t *len)
-{
-    sbuf_t b = SBUF_INIT;
-    char *site = site_json(ac, page);
-    const char *p = tmpl;
-    for (const char *m; (m = strstr(p, "{{")) != NULL;) {
-        sbuf_append(&b, p, (size_t)(m - p));
-        if (strncmp(m, "{{title}}", 9) == 0) {
-            html_escape(&b, ac->company_name ? ac->company_name : TITLE_FALLBACK);
-            p = m + 9;
-        } else if (strncmp(m, "{{site}}", 8) == 0) {
-            json_for_script(&b, site);
-            p = m + 8;
-        } else {
-            sbuf_append(&b, m, 2);
-            p = m + 2;
-        }
-    }
-    sbuf_puts(&b, p);
-    cJSON_free(site);
-    *len = b.len;
-    return sbuf_take(&b);
-}
-
 /* ---- Answers (Thread: net) ------------------------------------------------------------------ */
 
 static void not_found(net_local_resp_t *resp, const char *message)
@@ -238,9 +119,22 @@ static void serve(const net_local_req_t *req, net_local_resp_t *resp, const serv
     resp->body_len = s->len;
 }
 
+/* Serves an HTML page rendered for this request (text, taken). */
+static void serve_rendered(const net_local_req_t *req, net_local_resp_t *resp, char *text,
+                           size_t len)
+{
+    served_t s = {
+        .content_type = content_type_of(".html"), .data = (const unsigned char *)text, .len = len};
+    set_etag(&s);
+    serve(req, resp, &s);
+    free(text);
+}
+
 static void get_console(const net_local_req_t *req, net_local_resp_t *resp)
 {
-    serve(req, resp, console_page);
+    size_t len;
+    char *text = demo_render_console((const char *)console_tmpl->data, &len);
+    serve_rendered(req, resp, text, len);
 }
 
 static void get_library(const net_local_req_t *req, net_local_resp_t *resp)
@@ -260,23 +154,63 @@ static void get_static(const net_local_req_t *req, net_local_resp_t *resp)
     not_found(resp, "no such file");
 }
 
+static void redirect(net_local_resp_t *resp, const char *base, const agentcfg_t *cfg)
+{
+    resp->status = 302;
+    snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Location: %s%s\r\n", base,
+             cfg->pages[0].name);
+}
+
+/*
+ * The demo site of a tenant (SPEC 16): /demo/{tenant}/{page}; /demo/{page} is the default
+ * tenant's (the only one, else `default`). A directory (/demo/, /demo/{tenant}/, and
+ * /demo/{tenant} when the default tenant has no such page) redirects to its first page.
+ */
 static void get_demo(const net_local_req_t *req, net_local_resp_t *resp)
 {
     const char *name = req->path + strlen(DEMO_PREFIX);
-    if (*name == '\0' && n_pages > 0) {
-        /* /demo/ alone: the first configured page. */
-        resp->status = 302;
-        snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Location: %s%s\r\n",
-                 DEMO_PREFIX, pages[0].name);
-        return;
-    }
-    for (size_t i = 0; i < n_pages; i++) {
-        if (strcmp(pages[i].name, name) == 0) {
-            serve(req, resp, &pages[i]);
-            return;
+    char tenant_id[TENANT_ID_MAX + 1] = "", base[sizeof(DEMO_PREFIX) + TENANT_ID_MAX + 1] = "";
+    const char *slash = strchr(name, '/');
+    tenant_t *t = NULL;
+    if (strlen(name) > DEMO_PATH_MAX) {
+        /* no demo page has such a name */
+    } else if (slash) {
+        size_t n = (size_t)(slash - name);
+        if (n <= TENANT_ID_MAX) {
+            memcpy(tenant_id, name, n);
+            tenant_id[n] = '\0';
+            t = tenants_get(tenant_id);
+        }
+        snprintf(base, sizeof(base), "%s%s/", DEMO_PREFIX, tenant_id);
+        name = slash + 1;
+    } else {
+        t = tenants_default();
+        str_copy(base, DEMO_PREFIX, sizeof(base));
+        if (name[0] && (t == NULL || agentcfg_page(&t->cfg, name) == NULL) &&
+            strlen(name) <= TENANT_ID_MAX) {
+            /* /demo/{tenant}: that tenant's first page. */
+            tenant_t *named = tenants_get(name);
+            if (named && named->cfg.n_pages > 0) {
+                snprintf(base, sizeof(base), "%s%s/", DEMO_PREFIX, name);
+                redirect(resp, base, &named->cfg);
+                tenant_unref(named);
+                tenant_unref(t);
+                return;
+            }
+            tenant_unref(named);
         }
     }
-    not_found(resp, "no such demo page");
+    const agent_page_t *page = t ? agentcfg_page(&t->cfg, name) : NULL;
+    if (t && name[0] == '\0' && t->cfg.n_pages > 0) {
+        redirect(resp, base, &t->cfg);
+    } else if (page == NULL) {
+        not_found(resp, "no such demo page");
+    } else {
+        size_t len;
+        char *text = demo_render_page((const char *)demo_tmpl->data, t, page, base, &len);
+        serve_rendered(req, resp, text, len);
+    }
+    tenant_unref(t);
 }
 
 /* ---- Start and stop ------------------------------------------------------------------------- */
@@ -290,8 +224,8 @@ static net_http_route_t routes[] = {
 
 int web_start(void)
 {
-    const web_asset_t *tmpl = asset_named(DEMO_TEMPLATE);
-    if (tmpl == NULL || asset_named(CONSOLE_ASSET) == NULL || asset_named(LIBRARY_ASSET) == NULL) {
+    if (asset_named(DEMO_TEMPLATE) == NULL || asset_named(CONSOLE_ASSET) == NULL ||
+        asset_named(LIBRARY_ASSET) == NULL) {
         log_error("web.start", LOG_S("error", "an embedded file is missing"));
         return -ENOENT;
     }
@@ -304,19 +238,11 @@ int web_start(void)
         s->len = web_assets[i].len;
         set_etag(s);
         if (strcmp(s->name, CONSOLE_ASSET) == 0)
-            console_page = s;
+            console_tmpl = s;
+        else if (strcmp(s->name, DEMO_TEMPLATE) == 0)
+            demo_tmpl = s;
         else if (strcmp(s->name, LIBRARY_ASSET) == 0)
             library = s;
-    }
-    n_pages = g_agentcfg->n_pages;
-    pages = xcalloc(n_pages ? n_pages : 1, sizeof(*pages));
-    for (size_t i = 0; i < n_pages; i++) {
-        served_t *s = &pages[i];
-        s->name = g_agentcfg->pages[i].name;
-        s->content_type = content_type_of(DEMO_TEMPLATE);
-        s->data = (const unsigned char *)render_page((const char *)tmpl->data, g_agentcfg,
-                                                     &g_agentcfg->pages[i], &s->len);
-        set_etag(s);
     }
     for (size_t i = 0; i < ARRAY_LEN(routes); i++)
         net_add_http_route(&routes[i]);
@@ -325,11 +251,7 @@ int web_start(void)
 
 void web_stop(void)
 {
-    for (size_t i = 0; i < n_pages; i++)
-        free((void *)pages[i].data);
-    free(pages);
     free(assets);
-    pages = NULL;
     assets = NULL;
-    n_pages = 0;
+    console_tmpl = demo_tmpl = library = NULL;
 }

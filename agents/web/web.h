@@ -1,13 +1,16 @@
 /*
- * web: the browser side served by the service itself (SPEC 4, 12): the console at `/`, the demo
- * website at `/demo/{page}` (one page per `pages` entry of the agent config), the client library
- * at `/switchboard.js` and the console's own files under `/static/`. No actor; it may call
- * agents/config only.
+ * web: the browser side served by the service itself (SPEC 4, 12, 16): the console at `/` (with
+ * a choice of tenant), the demo website of each tenant at `/demo/{tenant}/{page}` (one page per
+ * `pages` entry of its config; `/demo/{page}` is the default tenant's), the client library at
+ * `/switchboard.js` and the console's own files under `/static/`. No actor; it may call
+ * agents/tenant and agents/config only.
  *
  * The files live in web/ and are compiled into the binary (scripts/embed.sh writes the table
  * below at build time), so the service needs no file paths at run time and a running binary
  * always serves the browser code it was built with. Everything is answered on the network
- * thread (net_local_resp_t): the assets are immutable after web_start(), so no locking.
+ * thread (net_local_resp_t): the assets are immutable after web_start(), and the console and
+ * the demo pages are rendered per request from the tenants' current snapshots (demo.h), so no
+ * locking.
  */
 #ifndef SB_AGENTS_WEB_H
 #define SB_AGENTS_WEB_H
@@ -26,13 +29,13 @@ extern const web_asset_t web_assets[];
 extern const size_t web_n_assets;
 
 /*
- * Renders the demo pages from g_agentcfg, computes every ETag and registers the HTTP routes.
+ * Indexes the embedded files, computes their ETags and registers the HTTP routes.
  * Returns 0, or -ENOENT when a file the routes need is missing from the table.
  * Thread: main, before net_start().
  */
 int web_start(void);
 
-/* Frees the rendered pages. Thread: main, after net_stop(). */
+/* Frees the index. Thread: main, after net_stop(). */
 void web_stop(void);
 
 #endif

@@ -108,6 +108,73 @@ function subsequence(list, want) {
   return i === want.length;
 }
 
+/* ---- Two businesses on one gateway (SPEC 16) ---------------------------------------------- */
+
+const TENANTS = {
+  acme: {
+    company: { name: "Acme Dental", timezone: "America/New_York" },
+    brief: "Acme Dental cleans teeth. ACME-BRIEF-MARKER.",
+    pages: { smile: ["top", "prices"] },
+    publicKey: "pk_acme_0123456789abcdefghijkl",
+    apiSecret: "sk-acme-secret-0123456789",
+  },
+  beta: {
+    company: { name: "Beta Bikes", timezone: "Europe/Berlin" },
+    brief: "Beta Bikes repairs bicycles. BETA-BRIEF-MARKER.",
+    pages: { shop: ["hero", "repairs", "contact"] },
+    publicKey: "pk_beta_0123456789abcdefghijkl",
+    apiSecret: "sk-beta-secret-0123456789",
+  },
+};
+
+/*
+ * A tenant's demo page mints with its own key, so its call is that tenant's: the standalone
+ * page's widget sends X-Switchboard-Key, and the upstream session.update the simulator recorded
+ * carries that tenant's brief. The console lists both tenants and shows the chosen one's site.
+ */
+async function tenantsTest(browser) {
+  const dir = tmpDir("sb-e2e-tenants-");
+  for (const [id, cfg] of Object.entries(TENANTS)) fs.writeFileSync(path.join(dir, id + ".json"), JSON.stringify(cfg));
+  const stack = await startStack({ prefix: "sb-e2e-t-", env: { SWITCHBOARD_CONFIG: dir } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const page = await context.newPage();
+    const mints = [];
+    page.on("request", (r) => { if (r.url().endsWith("/api/sessions")) mints.push(r.headers()["x-switchboard-key"]); });
+    await page.goto(stack.base + "/demo/beta/shop");
+    ok(await page.locator("#repairs").count() === 1 && await page.title() === "Beta Bikes · Shop",
+      "/demo/beta/shop renders beta's page from beta's config");
+    await page.click("#talk");
+    ok(await waitFor(page, () => document.getElementById("widget").dataset.state === "connected"),
+      "beta's demo widget connects");
+    ok(mints.length >= 1 && mints.every((k) => k === TENANTS.beta.publicKey),
+      "beta's demo page mints with beta's publicKey (X-Switchboard-Key)", JSON.stringify(mints));
+    const events = await (await fetch(stack.simBase + "/sim/events")).json();
+    const accepted = events.sessions.filter((s) => s.http_status === 101);
+    const instr = accepted.length ? accepted[accepted.length - 1].events[0].session.instructions : "";
+    ok(instr.includes("BETA-BRIEF-MARKER") && !instr.includes("ACME-BRIEF-MARKER"),
+      "the call's session.update has beta's instructions", instr.slice(0, 200));
+    await page.screenshot({ path: path.join(ART, "demo-tenant-beta.png") });
+    await page.close();
+
+    const con = await context.newPage();
+    await con.goto(stack.base + "/?tenant=acme");
+    const options = await con.$$eval("#tenant option", (os) => os.map((o) => o.textContent));
+    ok(options.length === 2 && options[0].startsWith("acme · pk_acme_") && options[1].startsWith("beta · pk_beta_") &&
+      await con.locator("#tenant-field").isVisible(), "the console lists the tenants with their public keys", JSON.stringify(options));
+    ok(await waitFor(con, () => {
+      const f = document.getElementById("site").contentDocument;
+      return f && f.getElementById("prices") && f.location.pathname === "/demo/acme/smile";
+    }), "the console chosen for acme shows acme's site");
+    await con.screenshot({ path: path.join(ART, "console-tenant-acme.png") });
+    await con.close();
+  } finally {
+    await context.close().catch(() => {});
+    stack.sb.kill("SIGKILL");
+    stack.sim.kill("SIGKILL");
+  }
+}
+
 async function main() {
   const speech = makeSpeech();
   const stack = await startStack({ prefix: "sb-e2e-", simArgs: ["--transcripts", SPOKEN.join("|")] });
@@ -248,6 +315,8 @@ async function main() {
     sb.kill("SIGTERM");
     const code = await exited(sb, 12000);
     ok(code === 0, "switchboard drains on SIGTERM and exits 0", "exit " + code);
+
+    await tenantsTest(browser);
   } catch (e) {
     ok(false, "unexpected failure", e.stack);
     await page.screenshot({ path: path.join(ART, "failure.png") }).catch(() => {});

@@ -63,8 +63,8 @@ export function exited(p, ms) {
 
 /*
  * Starts switchboard-sim (agent mode, simArgs added) and switchboard behind it. Returns
- * { dir, sim, sb, port, base, env, restart(name) }: env pins the port switchboard got, so
- * restart() (after the caller stopped sb) brings it back on the same port and database.
+ * { dir, sim, simBase, sb, port, base, env, restart(name) }: env pins the port switchboard got,
+ * so restart() (after the caller stopped sb) brings it back on the same port and database.
  */
 export async function startStack({ prefix = "sb-browser-", simArgs = [], env: extra = {} } = {}) {
   const dir = tmpDir(prefix);
@@ -78,7 +78,7 @@ export async function startStack({ prefix = "sb-browser-", simArgs = [], env: ex
     SWITCHBOARD_OPENAI_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
     SWITCHBOARD_LOG_LEVEL: "info",
   }, extra);
-  const stack = { dir, sim, env };
+  const stack = { dir, sim, env, simBase: `http://127.0.0.1:${simPort}` };
   stack.sb = startProc(dir, BIN, [], env, "switchboard");
   stack.port = await waitListening(stack.sb, "switchboard");
   env.SWITCHBOARD_PORT = String(stack.port);

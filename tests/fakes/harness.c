@@ -23,7 +23,6 @@
 extern char **environ;
 
 static config_t harness_cfg;
-static agentcfg_t harness_ac;
 
 /* Removes every variable the configuration reads, so the caller's shell cannot steer a test. */
 static void clean_environment(void)
@@ -62,9 +61,6 @@ void harness_start(const char *const *env)
     if (config_from_env(&harness_cfg, HARNESS_WORKERS, err, sizeof(err)) != 0)
         TEST_FAIL_("configuration: %s", err);
     g_config = &harness_cfg;
-    if (agentcfg_load(&harness_ac, NULL, err, sizeof(err)) != 0)
-        TEST_FAIL_("demo agent config: %s", err);
-    g_agentcfg = &harness_ac;
     if (tenants_load(NULL, err, sizeof(err)) != 0) /* the demo as the one tenant */
         TEST_FAIL_("tenants: %s", err);
     log_init(LOG_WARN, LOG_FORMAT_TEXT);
@@ -84,8 +80,6 @@ void harness_stop(void)
     ASSERT_EQ(sched_stop(HARNESS_STOP_MS), 0);
     metrics_destroy();
     tenants_destroy();
-    g_agentcfg = NULL;
-    agentcfg_free(&harness_ac);
     g_config = NULL;
     config_free(&harness_cfg);
     HARNESS_LEAK_CHECK();

@@ -2,14 +2,20 @@
  * Tests of agents/jwtauth: HS256 tokens built here with OpenSSL's HMAC (independent of libjwt's
  * encoder), the jwt.io example as a known answer, and every way a token is refused: wrong
  * secret, tampered payload, alg "none" and other algorithms, no exp, exp not after now (no
- * leeway), no secret configured, garbage.
+ * leeway), no secret configured, garbage. Then the tenant claim: the unverified peek that picks
+ * the secret, and auth_jwt() verifying with the named tenant's jwtSecret or the global one.
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "agents/auth/auth.h"
 #include "agents/auth/jwtauth.h"
+#include "base/config.h"
+#include "base/log.h"
 #include "base/sbuf.h"
 #include "tests/runner.h"
 
@@ -144,4 +150,149 @@ TEST(jwtauth_no_secret_and_garbage)
         ASSERT_EQ(jwtauth_verify(junk[i], SECRET, NOW_S, NULL, 0), JWTAUTH_MALFORMED);
     ASSERT_EQ(jwtauth_verify(NULL, SECRET, NOW_S, NULL, 0), JWTAUTH_MALFORMED);
     ASSERT_STR_EQ(jwtauth_reason(JWTAUTH_EXPIRED), "the token has expired");
+}
+
+TEST(jwtauth_claims_and_peek_at_the_tenant)
+{
+    char tok[TOKEN_MAX], named[JWTAUTH_TENANT_MAX + 1];
+    make_token(tok, HS256_HEAD, "{\"sub\":\"u\",\"tenant\":\"acme\",\"exp\":1764633660}", SECRET);
+    jwtauth_claims_t c;
+    ASSERT_EQ(jwtauth_verify_claims(tok, SECRET, NOW_S, &c), JWTAUTH_OK);
+    ASSERT_STR_EQ(c.sub, "u");
+    ASSERT_STR_EQ(c.tenant, "acme");
+    ASSERT(c.has_tenant);
+    ASSERT_EQ(jwtauth_peek_tenant(tok, named, sizeof(named)), 1);
+    ASSERT_STR_EQ(named, "acme");
+    /* The peek verifies nothing: a wrong signature still shows the claim (to pick a secret). */
+    make_token(tok, HS256_HEAD, "{\"tenant\":\"beta\",\"exp\":1764633660}", "not-the-secret");
+    ASSERT_EQ(jwtauth_peek_tenant(tok, named, sizeof(named)), 1);
+    ASSERT_STR_EQ(named, "beta");
+    ASSERT_EQ(jwtauth_verify_claims(tok, SECRET, NOW_S, &c), JWTAUTH_MALFORMED);
+    /* No claim; a claim that is not a string; not a JWT. */
+    make_token(tok, HS256_HEAD, "{\"sub\":\"u\",\"exp\":1764633660}", SECRET);
+    ASSERT_EQ(jwtauth_peek_tenant(tok, named, sizeof(named)), 0);
+    ASSERT_EQ(jwtauth_verify_claims(tok, SECRET, NOW_S, &c), JWTAUTH_OK);
+    ASSERT(!c.has_tenant);
+    ASSERT_STR_EQ(c.tenant, "");
+    make_token(tok, HS256_HEAD, "{\"tenant\":7,\"exp\":1764633660}", SECRET);
+    ASSERT_EQ(jwtauth_peek_tenant(tok, named, sizeof(named)), -1);
+    make_token(tok, HS256_HEAD, "[1,2]", SECRET);
+    ASSERT_EQ(jwtauth_peek_tenant(tok, named, sizeof(named)), -1);
+    static const char *const junk[] = {"", "a.b", "a.%%%.c", "x"};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+        ASSERT_EQ(jwtauth_peek_tenant(junk[i], named, sizeof(named)), -1);
+    ASSERT_EQ(jwtauth_peek_tenant(NULL, named, sizeof(named)), -1);
+}
+
+/* ---- auth_jwt(): the tenant's secret (agents/auth/jwttenant.c) ---------------------------- */
+
+#define GLOBAL_SECRET "global-jwt-secret-0123"
+#define ACME_SECRET   "acme-jwt-secret-0123456"
+
+/* A tenant directory with acme (its own jwtSecret) and beta (none), loaded; g_config with the
+ * global secret. */
+static char tdir[64];
+static config_t jwt_cfg = {.jwt_secret = GLOBAL_SECRET};
+
+static void load_two_tenants(void)
+{
+    ASSERT_EQ(sodium_init() < 0, 0);
+    log_init(LOG_ERROR, LOG_FORMAT_TEXT);
+    snprintf(tdir, sizeof(tdir), "/tmp/sb_jwt_XXXXXX");
+    ASSERT(mkdtemp(tdir) != NULL);
+    static const char *const files[][2] = {
+        {"acme", "{\"company\":{\"name\":\"A\"},\"brief\":\"a\",\"publicKey\":"
+                 "\"pk_0123456789abcdefghijkaaa\",\"apiSecret\":\"secret-0123456789-aaa\","
+                 "\"jwtSecret\":\"" ACME_SECRET "\"}"},
+        {"beta", "{\"company\":{\"name\":\"B\"},\"brief\":\"b\",\"publicKey\":"
+                 "\"pk_0123456789abcdefghijkbbb\",\"apiSecret\":\"secret-0123456789-bbb\"}"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/%s.json", tdir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        ASSERT(f != NULL);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    char err[512];
+    ASSERT_EQ(tenants_load(tdir, err, sizeof(err)), 0);
+    g_config = &jwt_cfg;
+}
+
+static void unload(void)
+{
+    tenants_destroy();
+    g_config = NULL;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tdir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* auth_jwt() on a token of payload signed with secret: its status, and the tenant's id ("" when
+ * none) in id. */
+static jwtauth_status_t jwt_for(const char *payload, const char *secret, char *id, size_t n)
+{
+    char tok[TOKEN_MAX];
+    make_token(tok, HS256_HEAD, payload, secret);
+    jwtauth_claims_t c;
+    tenant_t *t = NULL;
+    jwtauth_status_t st = auth_jwt(tok, NOW_S, &c, &t);
+    snprintf(id, n, "%s", t ? t->id : "");
+    if (st == JWTAUTH_OK)
+        ASSERT_STR_EQ(c.sub, "u");
+    else
+        ASSERT(t == NULL);
+    tenant_unref(t);
+    return st;
+}
+
+TEST(auth_jwt_verifies_with_the_named_tenants_secret)
+{
+    load_two_tenants();
+    char id[64];
+    const char *acme = "{\"sub\":\"u\",\"tenant\":\"acme\",\"exp\":1764633660}";
+    const char *beta = "{\"sub\":\"u\",\"tenant\":\"beta\",\"exp\":1764633660}";
+    ASSERT_EQ(jwt_for(acme, ACME_SECRET, id, sizeof(id)), JWTAUTH_OK);
+    ASSERT_STR_EQ(id, "acme");
+    /* acme has a secret of its own: the global one does not sign for it. */
+    ASSERT_EQ(jwt_for(acme, GLOBAL_SECRET, id, sizeof(id)), JWTAUTH_MALFORMED);
+    /* beta has none: the global one does, and acme's does not. */
+    ASSERT_EQ(jwt_for(beta, GLOBAL_SECRET, id, sizeof(id)), JWTAUTH_OK);
+    ASSERT_STR_EQ(id, "beta");
+    ASSERT_EQ(jwt_for(beta, ACME_SECRET, id, sizeof(id)), JWTAUTH_MALFORMED);
+    /* An unknown tenant, and no tenant with two tenants and none `default`. */
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"tenant\":\"gamma\",\"exp\":1764633660}", GLOBAL_SECRET, id,
+                      sizeof(id)),
+              JWTAUTH_UNKNOWN_TENANT);
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"exp\":1764633660}", GLOBAL_SECRET, id, sizeof(id)),
+              JWTAUTH_UNKNOWN_TENANT);
+    /* A duplicated claim the two readers could take differently is refused. */
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"tenant\":\"beta\",\"tenant\":\"acme\",\"exp\":1764633660}",
+                      GLOBAL_SECRET, id, sizeof(id)),
+              JWTAUTH_MALFORMED);
+    ASSERT_STR_EQ(jwtauth_reason(JWTAUTH_UNKNOWN_TENANT),
+                  "the token names no tenant of this service");
+    unload();
+}
+
+TEST(auth_jwt_without_a_claim_is_the_only_tenants)
+{
+    ASSERT_EQ(sodium_init() < 0, 0);
+    log_init(LOG_ERROR, LOG_FORMAT_TEXT);
+    char err[512], id[64];
+    ASSERT_EQ(tenants_load(NULL, err, sizeof(err)), 0); /* the demo, as `default` */
+    g_config = &jwt_cfg;
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"exp\":1764633660}", GLOBAL_SECRET, id, sizeof(id)),
+              JWTAUTH_OK);
+    ASSERT_STR_EQ(id, "default");
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"tenant\":\"default\",\"exp\":1764633660}", GLOBAL_SECRET,
+                      id, sizeof(id)),
+              JWTAUTH_OK);
+    jwt_cfg.jwt_secret = NULL;
+    ASSERT_EQ(jwt_for("{\"sub\":\"u\",\"exp\":1764633660}", GLOBAL_SECRET, id, sizeof(id)),
+              JWTAUTH_NO_SECRET);
+    jwt_cfg.jwt_secret = GLOBAL_SECRET;
+    tenants_destroy();
+    g_config = NULL;
 }

@@ -2,8 +2,9 @@
  * A chat thread actor (agents/chat/chatthread.c) on the fake network and clock, its registry,
  * supervisor pool and store played by probes (SPEC 5.3, 14 "Chat"): the thread is opened in the
  * store on the first attach and its history sent to every connection; a user message is stored,
- * fanned out, and answered by one supervisor run at a time; a connection of another user is
- * closed 1008 "forbidden"; the thread reports idle once nobody is left and nothing runs.
+ * fanned out, and answered by one supervisor run at a time, for the thread's tenant; a
+ * connection of another user, or of the same userId of another tenant, is closed 1008
+ * "forbidden"; the thread reports idle once nobody is left and nothing runs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,31 +51,54 @@ static void rig_stop(rig_t *r)
     harness_stop();
 }
 
+/* A tenant snapshot of its own (not in the registry): only its id is read here. */
+static tenant_t *other_tenant(const char *id)
+{
+    tenant_t *t = xcalloc(1, sizeof(*t));
+    t->refs = 1;
+    str_copy(t->id, id, sizeof(t->id));
+    return t;
+}
+
+/* A connection of user of tenant attaches (tenant NULL: the one tenant, `default`). */
+static void attach_of(rig_t *r, conn_id_t conn, const char *user, tenant_t *tenant)
+{
+    tenant_t *t = tenant ? tenant : tenants_get(TENANT_DEFAULT_ID);
+    actor_send(r->thread, &chat_attach_new(CHAT_MSG_ATTACH, conn, user, t)->hdr);
+    if (tenant == NULL)
+        tenant_unref(t);
+}
+
 static void attach(rig_t *r, conn_id_t conn, const char *user)
 {
-    chat_attach_msg_t *a = MSG_NEW(chat_attach_msg_t, CHAT_MSG_ATTACH);
-    a->conn = conn;
-    str_copy(a->user_id, user, sizeof(a->user_id));
-    actor_send(r->thread, &a->hdr);
+    attach_of(r, conn, user, NULL);
 }
 
 static void detach(rig_t *r, conn_id_t conn)
 {
-    chat_attach_msg_t *a = MSG_NEW(chat_attach_msg_t, CHAT_MSG_DETACH);
-    a->conn = conn;
-    actor_send(r->thread, &a->hdr);
+    actor_send(r->thread, &chat_attach_new(CHAT_MSG_DETACH, conn, NULL, NULL)->hdr);
 }
 
-/* The store opens the thread for its first attacher and answers with history (JSON text). */
-static void store_answers_open(rig_t *r, const char *user, const char *owner, const char *history)
+/* The store opens the thread for its first attacher (of the default tenant) and answers with
+ * history (JSON text) and the owner's tenant. */
+static void store_answers_open_of(rig_t *r, const char *user, const char *owner,
+                                  const char *owner_tenant, const char *history)
 {
     store_chat_msg_t *o = PROBE_TAKE(r->store, store_chat_msg_t, STORE_MSG_CHAT_OPEN);
     ASSERT_STR_EQ(o->thread_id, THREAD_ID);
     ASSERT_STR_EQ(o->user_id, user);
+    ASSERT_STR_EQ(o->tenant, TENANT_DEFAULT_ID);
     ASSERT_EQ(o->limit, HISTORY_MAX);
     ASSERT(o->reply_to == r->thread);
-    actor_send(o->reply_to, &store_chat_thread_new(o->cookie, 0, owner, cJSON_Parse(history))->hdr);
+    actor_send(
+        o->reply_to,
+        &store_chat_thread_new(o->cookie, 0, owner, owner_tenant, cJSON_Parse(history))->hdr);
     msg_free(&o->hdr);
+}
+
+static void store_answers_open(rig_t *r, const char *user, const char *owner, const char *history)
+{
+    store_answers_open_of(r, user, owner, TENANT_DEFAULT_ID, history);
 }
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -197,7 +221,9 @@ TEST(chatthread_message_fans_out_runs_the_supervisor_and_posts_the_answer)
     ASSERT_EQ(q->surface, SURFACE_CHAT);
     ASSERT_STR_EQ(q->context, "slots");
     ASSERT_EQ(q->deadline_ns, clock_now_ns() + RUN_MS * NS_PER_MS);
-    ASSERT_EQ(cJSON_GetArraySize(q->history), 2); /* not the message being answered */
+    ASSERT(q->tenant != NULL);
+    ASSERT_STR_EQ(q->tenant->id, TENANT_DEFAULT_ID); /* the thread's tenant */
+    ASSERT_EQ(cJSON_GetArraySize(q->history), 2);    /* not the message being answered */
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(q->history, 0), "role"), "user");
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(q->history, 0), "content"), "Hello");
     ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(q->history, 1), "role"), "assistant");
@@ -321,5 +347,30 @@ TEST(chatthread_finishes_its_run_before_reporting_idle)
     ASSERT_EQ(idle->attaches, 2);
     msg_free(&idle->hdr);
     msg_free(&q->hdr);
+    rig_stop(&r);
+}
+
+TEST(chatthread_closes_the_same_user_of_another_tenant_forbidden)
+{
+    rig_t r;
+    rig_start(&r);
+    conn_id_t c1 = fake_net_conn_id(), c2 = fake_net_conn_id(), c3 = fake_net_conn_id();
+    tenant_t *beta = other_tenant("beta");
+    /* The same userId, once of the thread's tenant and once of another. */
+    attach(&r, c1, OWNER);
+    attach_of(&r, c2, OWNER, beta);
+    store_answers_open(&r, OWNER, OWNER, EARLIER);
+    uint64_t at1 = 0, at2 = 0, at3 = 0;
+    assert_history(&at1, c1, 2, "Hello");
+    FAKE_ASSERT_CLOSE(fake_net_wait(&at2, FNET_WS_CLOSE, c2), WS_CLOSE_FORBIDDEN);
+    ASSERT_EQ(fake_net_count_type(c2, "history"), 0);
+    /* A thread another tenant opened first is not this tenant's either. */
+    tenant_unref(beta);
+    rig_stop(&r);
+
+    rig_start(&r);
+    attach(&r, c3, OWNER);
+    store_answers_open_of(&r, OWNER, OWNER, "beta", "[]");
+    FAKE_ASSERT_CLOSE(fake_net_wait(&at3, FNET_WS_CLOSE, c3), WS_CLOSE_FORBIDDEN);
     rig_stop(&r);
 }

@@ -76,8 +76,7 @@ TEST(agentcfg_demo_company)
     ASSERT_STR_EQ(ac.voice, "marin");
     ASSERT(ac.instructions_extra == NULL);
     ASSERT_EQ(ac.n_mcp_servers, 0);
-    g_agentcfg = &ac;
-    ASSERT_STR_EQ(g_agentcfg->company_name, "Prime Auto Lab");
+    ASSERT_STR_EQ(ac.company_name, "Prime Auto Lab");
     agentcfg_free(&ac);
     LEAK_CHECK();
 }

@@ -51,13 +51,15 @@ static inline int64_t fixture_now_ms(void)
            FIXTURE_MS_PER_S;
 }
 
-/* The demo config, a zeroed g_config with defaults that matter here, a fresh temp folder. */
+/* The demo config (also the one tenant, `default`, whose calendar tool calls that name no tenant
+ * use), a zeroed g_config with defaults that matter here, a fresh temp folder. */
 static inline void fixture_init(void)
 {
     char err[FIXTURE_ERR_LEN];
     if (agentcfg_load(&fixture_ac, NULL, err, sizeof(err)) != 0)
         TEST_FAIL_("demo config: %s", err);
-    g_agentcfg = &fixture_ac;
+    if (tenants_load(NULL, err, sizeof(err)) != 0)
+        TEST_FAIL_("demo tenant: %s", err);
     log_init(LOG_WARN, LOG_FORMAT_TEXT);
     snprintf(fixture_dir, sizeof(fixture_dir), "/tmp/sbtest-store-XXXXXX");
     ASSERT(mkdtemp(fixture_dir) != NULL);
@@ -74,6 +76,7 @@ static inline void fixture_cleanup(void)
     if (system(cmd) != 0)
         fprintf(stderr, "# could not remove %s\n", fixture_dir);
     agentcfg_free(&fixture_ac);
+    tenants_destroy();
 }
 
 /* The store under test: the opener's reference (fixture_start_store .. fixture_stop_store). */

@@ -1,7 +1,7 @@
 /*
- * Tests of agents/chatdb on a real file (SPEC 5.3, 5.4, 9): a thread belongs to the first user
- * that opened it, history is the newest N oldest first with clientMessageId only when given,
- * and agent-run records are inserted then updated by their record id.
+ * Tests of agents/chatdb on a real file (SPEC 5.3, 5.4, 9, 16): a thread belongs to the first
+ * user (and tenant) that opened it, history is the newest N oldest first with clientMessageId only
+ * when given, and agent-run records are inserted then updated by their record id.
  */
 #include "tests/agents/store/store_fixture.h"
 
@@ -24,17 +24,22 @@ TEST(chatdb_owner_is_the_first_user)
     fixture_init();
     chatdb_t *c;
     storedb_t *db = open_db(&c);
-    char owner[STORE_CHAT_ID_MAX + 1];
-    ASSERT_EQ(chatdb_thread_open(c, "t1", "alice", T0_MS, owner, sizeof(owner)), 0);
-    ASSERT_STR_EQ(owner, "alice");
-    ASSERT_EQ(chatdb_thread_open(c, "t1", "mallory", T0_MS + 1, owner, sizeof(owner)), 0);
-    ASSERT_STR_EQ(owner, "alice");
+    chatdb_owner_t owner;
+    ASSERT_EQ(chatdb_thread_open(c, "t1", "alice", "acme", T0_MS, &owner), 0);
+    ASSERT_STR_EQ(owner.user_id, "alice");
+    ASSERT_STR_EQ(owner.tenant, "acme");
+    ASSERT_EQ(chatdb_thread_open(c, "t1", "mallory", "beta", T0_MS + 1, &owner), 0);
+    ASSERT_STR_EQ(owner.user_id, "alice");
+    ASSERT_STR_EQ(owner.tenant, "acme");
+    ASSERT_EQ(chatdb_thread_open(c, "t2", "carol", NULL, T0_MS + 1, &owner), 0);
+    ASSERT_STR_EQ(owner.tenant, "default");
     chatdb_free(c);
     storedb_close(db);
     /* And after reopening the file. */
     db = open_db(&c);
-    ASSERT_EQ(chatdb_thread_open(c, "t1", "bob", T0_MS + 2, owner, sizeof(owner)), 0);
-    ASSERT_STR_EQ(owner, "alice");
+    ASSERT_EQ(chatdb_thread_open(c, "t1", "bob", "acme", T0_MS + 2, &owner), 0);
+    ASSERT_STR_EQ(owner.user_id, "alice");
+    ASSERT_STR_EQ(owner.tenant, "acme");
     chatdb_free(c);
     storedb_close(db);
     fixture_cleanup();
@@ -83,6 +88,7 @@ TEST(chatdb_agent_run_upsert)
     chatdb_run_t r = {.record_id = 42,
                       .run_id = "run-1",
                       .user_id = "u",
+                      .tenant = "acme",
                       .task = "do it",
                       .status = "running",
                       .started_at_ms = T0_MS};
@@ -93,8 +99,8 @@ TEST(chatdb_agent_run_upsert)
     ASSERT_EQ(chatdb_agent_run(c, &r), 0);
     sqlite3_stmt *st;
     ASSERT_EQ(sqlite3_prepare_v2(storedb_handle(db),
-                                 "SELECT count(*), status, error, ended_at - started_at, task "
-                                 "FROM agent_runs",
+                                 "SELECT count(*), status, error, ended_at - started_at, task, "
+                                 "tenant FROM agent_runs",
                                  -1, &st, NULL),
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -103,6 +109,7 @@ TEST(chatdb_agent_run_upsert)
     ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 2), "iteration_limit");
     ASSERT_EQ(sqlite3_column_int64(st, 3), 5000);
     ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 4), "do it");
+    ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 5), "acme");
     sqlite3_finalize(st);
     chatdb_free(c);
     storedb_close(db);

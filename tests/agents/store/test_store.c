@@ -276,17 +276,18 @@ TEST(store_open_failures)
     ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     storedb_close(db);
-    /* A company time zone the system does not have names the config key. */
-    agentcfg_t ac;
-    const char *json = "{\"company\": {\"name\": \"A\", \"timezone\": \"Etc/Nowhere\"}, "
-                       "\"brief\": \"b\"}";
-    ASSERT_EQ(agentcfg_parse(&ac, json, strlen(json), NULL, err, sizeof(err)), 0);
-    g_agentcfg = &ac;
+    /* A company time zone of the default tenant the system does not have names the key. */
+    char cfg_path[160];
+    snprintf(cfg_path, sizeof(cfg_path), "%s/agent.json", fixture_dir);
+    FILE *cf = fopen(cfg_path, "w");
+    ASSERT(cf != NULL);
+    fputs("{\"company\": {\"name\": \"A\", \"timezone\": \"Etc/Nowhere\"}, \"brief\": \"b\"}", cf);
+    fclose(cf);
+    tenants_destroy();
+    ASSERT_EQ(tenants_load(cfg_path, err, sizeof(err)), 0);
     ASSERT(store_open(path, &store, NULL, err, sizeof(err)) < 0);
     ASSERT_STR_CONTAINS(err, "company.timezone");
     ASSERT_STR_CONTAINS(err, "Etc/Nowhere");
-    agentcfg_free(&ac);
-    g_agentcfg = &fixture_ac;
     fixture_cleanup();
     FIXTURE_LEAK_CHECK();
 }

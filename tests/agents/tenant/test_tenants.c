@@ -1,6 +1,7 @@
 /* Tenants (SPEC 16): reading tenant files, refusing clashes, the registry and its reloads. */
 #include "agents/tenant/tenant.h"
 #include "agents/tenant/tenantdir.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
@@ -412,6 +413,37 @@ TEST(tenants_reload_under_readers)
     tenant_t *t = tenants_get("acme");
     ASSERT_EQ(t->generation, 51);
     tenant_unref(t);
+    tenants_destroy();
+    rm_dir();
+    LEAK_CHECK();
+}
+
+TEST(tenant_origin_allowed_is_its_own_list_else_the_gateways)
+{
+    make_dir();
+    put_tenant("acme", "A", "aaa", "'allowedOrigins': ['https://acme.example']");
+    put_tenant("beta", "B", "bbb", "");
+    char err[ERR_LEN];
+    ASSERT_EQ(tenants_load(dir, err, sizeof(err)), 0);
+    static config_t cfg = {.allowed_origins = {"https://gateway.example"}, .n_allowed_origins = 1};
+    g_config = &cfg;
+    tenant_t *a = tenants_get("acme"), *b = tenants_get("beta");
+    /* No Origin (a server) and the request's own origin: always. */
+    ASSERT(tenant_origin_allowed(a, NULL, false));
+    ASSERT(tenant_origin_allowed(a, "http://127.0.0.1:8080", true));
+    /* Its own list, without case; not the gateway's once it has one; never another's. */
+    ASSERT(tenant_origin_allowed(a, "https://ACME.example", false));
+    ASSERT(!tenant_origin_allowed(a, "https://gateway.example", false));
+    ASSERT(!tenant_origin_allowed(b, "https://acme.example", false));
+    /* No list of its own: the gateway's ("*" = any). */
+    ASSERT(tenant_origin_allowed(b, "https://gateway.example", false));
+    ASSERT(!tenant_origin_allowed(b, "https://evil.example", false));
+    cfg.allow_any_origin = true;
+    ASSERT(tenant_origin_allowed(b, "https://evil.example", false));
+    ASSERT(!tenant_origin_allowed(a, "https://evil.example", false));
+    g_config = NULL;
+    tenant_unref(a);
+    tenant_unref(b);
     tenants_destroy();
     rm_dir();
     LEAK_CHECK();

@@ -47,7 +47,9 @@ static void rig_start(rig_t *r, const char *const *env)
     r->router = probe_new("router", LANE_TOOLS);
     r->pool = probe_new("pool", LANE_TOOLS);
     r->store = probe_new("store", LANE_TOOLS);
-    r->session_update = voice_session_update_new(g_agentcfg); /* the demo tenant's */
+    tenant_t *demo = tenants_get(TENANT_DEFAULT_ID);
+    r->session_update = voice_session_update_new(&demo->cfg);
+    tenant_unref(demo);
     r->deps = (voice_deps_t){.gate = &r->gate->actor,
                              .router = &r->router->actor,
                              .pool = &r->pool->actor,
@@ -71,13 +73,12 @@ static void rig_open(rig_t *r, const char *query)
     ASSERT_NE(r->client, 0);
 }
 
-/* The gate answers the session's GATE_MSG_ADMIT (taking it, dropping its reference). */
+/* The gate answers the session's GATE_MSG_ADMIT (taking it; its free drops the reference). */
 static void gate_answer(rig_t *r, bool ok, ws_close_t why)
 {
     gate_admit_msg_t *a = PROBE_TAKE(r->gate, gate_admit_msg_t, GATE_MSG_ADMIT);
     gate_admitted_msg_t *m = gate_admitted_new(ok, why, ok ? tenants_get(TENANT_DEFAULT_ID) : NULL);
     actor_send(a->session, &m->hdr);
-    actor_unref(a->session);
     msg_free(&a->hdr);
 }
 
@@ -150,7 +151,6 @@ TEST(session_asks_the_gate_with_token_and_session_id)
     m->ok = false;
     m->why = WS_CLOSE_UNAUTHORIZED;
     actor_send(a->session, &m->hdr);
-    actor_unref(a->session);
     msg_free(&a->hdr);
     FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_client, FNET_WS_CLOSE, r.client), WS_CLOSE_UNAUTHORIZED);
     fake_net_ws_finish_close(r.client);
