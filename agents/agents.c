@@ -28,6 +28,7 @@
 #include "agents/voice/voice.h"
 #include "agents/web/web.h"
 #include "base/config.h"
+#include "base/log.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
 #include "base/util.h"
@@ -159,6 +160,8 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
     metrics_register_text_fn(tenants_metrics, NULL);
+    metrics_register_text_fn(mcp_metrics, NULL);
+    tenants_on_free(mcp_tenant_freed); /* a snapshot's MCP clients go with its last user */
     net_set_origin_hook(tenants_origin_allowed); /* every tenant's allowedOrigins (SPEC 16) */
     /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
      * keeps the server keys, which the actors that use them get a copy of at spawn. */
@@ -183,15 +186,21 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     return 0;
 }
 
-int agents_start_clients(void)
+/* Gives every current tenant snapshot the MCP clients of its servers (mcp_sync). */
+static int sync_clients(void)
 {
     tenant_t **all;
     size_t n = tenants_list(&all);
-    int rc = mcp_start_all(all, n);
+    int rc = mcp_sync(all, n);
     for (size_t i = 0; i < n; i++)
         tenant_unref(all[i]);
     free(all);
-    return rc == 0 ? 0 : -1;
+    return rc;
+}
+
+int agents_start_clients(void)
+{
+    return sync_clients() == 0 ? 0 : -1;
 }
 
 void agents_stop_clients(uint64_t wait_ms)
@@ -216,6 +225,10 @@ int agents_stop(void)
 void agents_reload(void)
 {
     tenants_reload();
+    /* New tenants' and changed servers' clients start now; the old ones go when the snapshots
+     * that name them are freed (mcp_tenant_freed), after the last run that started with them. */
+    if (sync_clients() != 0)
+        log_error("mcp.sync_failed", LOG_S("why", "cannot spawn an MCP client"));
 }
 
 /* Frees what outlives the actors (main, after sched_stop()). */
