@@ -31,7 +31,10 @@
 #define MCP_STOP_WAIT_MS   (2 * MCP_STOP_GRACE_MS + 500) /* close stdin, SIGTERM, SIGKILL */
 
 static config_t cfg;
-static tenant_t *pinned; /* the default tenant (or the first): what is not per-tenant yet uses it */
+/* The default tenant (or the first): what is not per-tenant yet uses it. Being referenced, it
+ * also keeps the MCP clients of its servers (agents/mcp/mcpset.c) until exit, even when a reload
+ * changes or removes them. */
+static tenant_t *pinned;
 
 /* main's loop: the signals and the tenant files' watch (SPEC 3 shutdown, 16 reload). */
 static struct {
