@@ -21,6 +21,8 @@
 #include "agents/auth/auth.h"
 #include "agents/chat/chat.h"
 #include "agents/mcp/mcp.h"
+#include "agents/onboard/brief.h"
+#include "agents/onboard/onboard.h"
 #include "agents/page/page.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
@@ -45,6 +47,7 @@ static struct {
     actor_t *router;
     actor_t *pool;
     actor_t *chat;
+    actor_t *brief;
     bool web;
 } A;
 
@@ -100,6 +103,10 @@ static net_http_route_t http_routes[] = {
     {.path = "/metrics", .methods = NET_GET | NET_HEAD, .local = metrics},
     {.path = "/api/sessions", .methods = NET_POST, .foreign_origin_403 = true}, /* target: gate */
     {.path = "/api/interact/", .prefix = true, .methods = NET_POST},            /* target: router */
+    {.path = BRIEF_ROUTE,
+     .prefix = true,
+     .methods = NET_POST,
+     .max_body = ONBOARD_MAX_PDF_BYTES}, /* target: brief (SPEC 16: a PDF of up to 10 MB) */
 };
 
 static net_ws_route_t ws_routes[] = {
@@ -120,6 +127,7 @@ static void add_routes(void)
 {
     route_to(&http_routes[3], A.gate);
     route_to(&http_routes[4], A.router);
+    route_to(&http_routes[5], A.brief);
     for (size_t i = 0; i < ARRAY_LEN(http_routes); i++)
         net_add_http_route(&http_routes[i]);
     store_add_routes(A.store);
@@ -176,7 +184,8 @@ int agents_start(const char *db_path, char *err, size_t errlen)
         chat_deps_t cd = {.gate = A.gate, .pool = A.pool, .store = A.store};
         A.chat = chat_spawn(&cd);
     }
-    A.web = A.chat && web_start() == 0;
+    A.brief = A.chat ? brief_spawn(NULL) : NULL;
+    A.web = A.brief && web_start() == 0;
     if (!A.web) {
         snprintf(err, errlen, "cannot start the actor runtime");
         agents_stop();
@@ -213,6 +222,7 @@ int agents_stop(void)
     if (A.web)
         web_stop();
     A.web = false;
+    stop_actor(&A.brief);
     stop_actor(&A.chat); /* stops its thread actors */
     stop_actor(&A.pool); /* stops its runs */
     stop_actor(&A.router);
