@@ -7,12 +7,14 @@ tenant directory, and the directory watch serves it: its generated publicKey min
 refusal: no operator secret, a bad id, not a PDF, no text, an unreadable PDF, a body over 10 MB,
 an existing tenant, a configuration that is not a directory.
 """
+import http.server
 import json
 import os
 import shutil
 import socket
 import stat
 import tempfile
+import threading
 import time
 
 from reportlab.lib.pagesizes import letter
@@ -186,3 +188,79 @@ class BriefWithoutDirectoryTest(BriefCase):
         r = self.brief(s, "dental", self.pdf())
         self.assertEqual((r.status, r.error_code), (409, "no_tenant_directory"), r.text)
         self.assertIn("SWITCHBOARD_CONFIG", r.json()["error"]["message"])
+
+
+class SlowModel:
+    """A Chat Completions API that takes its time and then fails (503): each job holds the
+    onboard actor for about DELAY_S."""
+    DELAY_S = 1.0
+
+    def __init__(self):
+        outer = self
+        self.requests = 0
+        self.active = self.max_active = 0
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with lock:
+                    outer.requests += 1
+                    outer.active += 1
+                    outer.max_active = max(outer.max_active, outer.active)
+                time.sleep(outer.DELAY_S)
+                with lock:
+                    outer.active -= 1
+                body = b'{"error":{"message":"try later","type":"server_error"}}'
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/v1" % self.httpd.server_address[1]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class BriefQueueTest(BriefCase):
+
+    async def test_one_job_at_a_time_three_waiting_then_busy(self):
+        model = SlowModel()
+        self.addCleanup(model.stop)
+        s = self.own_server({"SWITCHBOARD_CONFIG": self.tdir.path,
+                             "SWITCHBOARD_API_SECRET": OPERATOR,
+                             "SWITCHBOARD_OPENAI_BASE_URL": model.url})
+        pdf = self.pdf()
+        answers = {}
+
+        def post(i):
+            answers[i] = self.brief(s, "queued-%d" % i, pdf)
+
+        first = threading.Thread(target=post, args=(0,))
+        first.start()
+        await eventually(lambda: model.requests == 1, deadline_s=10, what="the first job asks")
+        rest = [threading.Thread(target=post, args=(i,)) for i in range(1, 4)]
+        for t in rest:
+            t.start()
+        time.sleep(0.5)  # the three have reached the actor's queue (the first still asks)
+        r = self.brief(s, "one-too-many", pdf)
+        self.assertEqual((r.status, r.error_code), (503, "busy"), r.text)
+        for t in [first] + rest:
+            t.join(30)
+        # Each waited its turn and got the API's failure; one request at a time reached it.
+        self.assertEqual(sorted((a.status, a.error_code) for a in answers.values()),
+                         [(502, "upstream_error")] * 4)
+        self.assertIn("try later", answers[3].json()["error"]["message"])
+        self.assertEqual((model.requests, model.max_active), (4, 1))
+        self.assertEqual(sorted(os.listdir(self.tdir.path)), ["acme.json"])
