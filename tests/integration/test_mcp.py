@@ -483,7 +483,24 @@ class FakeCliTest(McpCase):
         self.assertLess(secs, 8)
 
 
-class FakeSupervisorTest(McpCase):
+class McpTurns:
+    """Turns of a voice session whose supervisor (the simulator in agent mode) lists or calls
+    MCP tools; for ToolCase tests."""
+
+    async def offered(self, ws, r):
+        _, end, _ = await self.turn(ws, r, "What is the price? list your tools", timeout_s=15)
+        self.assertEqual(end["status"], "completed", end)
+        self.assertTrue(end["output"].startswith("Tools: "), end)
+        return end["output"][len("Tools: "):].split(", ")
+
+    async def mcp_turn(self, ws, r, tool, args="{}"):
+        """The nested tool events of "mcp call <tool> <args>", and the supervisor's end."""
+        start, end, _ = await self.turn(ws, r, "What is the price? mcp call %s %s" % (tool, args),
+                                        timeout_s=15)
+        return [e for e in tool_events(r, start) if e["name"] != SUP], end
+
+
+class FakeSupervisorTest(McpTurns, McpCase):
     """The supervisor of a voice session with fake_mcp.py as the MCP server `fake`; the
     simulator's chat model answers "list your tools" with the names of the tools it was offered
     and runs "mcp call <tool> <json>"."""
@@ -509,16 +526,6 @@ class FakeSupervisorTest(McpCase):
             deadline_s=15, what="fake MCP server up")
         return sim, s
 
-    async def offered(self, ws, r):
-        _, end, _ = await self.turn(ws, r, "What is the price? list your tools", timeout_s=15)
-        self.assertEqual(end["status"], "completed", end)
-        self.assertTrue(end["output"].startswith("Tools: "), end)
-        return end["output"][len("Tools: "):].split(", ")
-
-    async def mcp_turn(self, ws, r, tool, args="{}"):
-        start, end, _ = await self.turn(ws, r, "What is the price? mcp call %s %s" % (tool, args),
-                                        timeout_s=15)
-        return [e for e in tool_events(r, start) if e["name"] != SUP], end
 
     async def test_every_page_is_offered_and_list_changed_adds_the_new_tool(self):
         sim, s = await self.stack_fake()

@@ -16,10 +16,10 @@ import signal
 import tempfile
 
 from harness import eventually
-from test_mcp import FAKE, fake_log, tool_call_ids
+from test_mcp import FAKE, McpTurns, fake_log, tool_call_ids
 from test_relay import Reader
 from test_tenants import KEY_A, KEY_B, TenantDir, tenant_a, tenant_b
-from test_tools import SUP, ToolCase, tool_events
+from test_tools import ToolCase
 
 KEY_Z = "pk_zeta_0123456789abcdefghijkl"
 UP = 'switchboard_mcp_server_up{tenant="%s",alias="%s"}'
@@ -40,7 +40,7 @@ def ended(log):
     return "bye" in fake_log(log)[1]
 
 
-class TenantMcpCase(ToolCase):
+class TenantMcpCase(McpTurns, ToolCase):
     TEST_TIMEOUT = 90
 
     async def asyncSetUp(self):
@@ -73,16 +73,6 @@ class TenantMcpCase(ToolCase):
         await r.wait_type("session.ready", timeout=5)
         return ws, r
 
-    async def offered(self, ws, r):
-        _, end, _ = await self.turn(ws, r, "What is the price? list your tools", timeout_s=15)
-        self.assertEqual(end["status"], "completed", end)
-        self.assertTrue(end["output"].startswith("Tools: "), end)
-        return end["output"][len("Tools: "):].split(", ")
-
-    async def mcp_turn(self, ws, r, tool, args="{}"):
-        start, end, _ = await self.turn(ws, r, "What is the price? mcp call %s %s" % (tool, args),
-                                        timeout_s=15)
-        return [e for e in tool_events(r, start) if e["name"] != SUP]
 
 
 class TenantMcpIsolationTest(TenantMcpCase):
@@ -96,11 +86,11 @@ class TenantMcpIsolationTest(TenantMcpCase):
         names = await self.offered(ws, r)
         self.assertIn("acmecrm__echo", names)
         self.assertEqual([n for n in names if "betacrm" in n], [], names)
-        nested = await self.mcp_turn(ws, r, "echo", '{"message":"from-acme"}')
+        nested, _ = await self.mcp_turn(ws, r, "echo", '{"message":"from-acme"}')
         self.assertEqual((nested[-1]["status"], nested[-1]["via"], nested[-1]["output"]),
                          ("completed", "mcp:acmecrm", "Echo: from-acme"), nested)
         # Named outright, beta's tool is not acme's to call: refused, never run.
-        nested = await self.mcp_turn(ws, r, "betacrm__echo", '{"message":"sneaky"}')
+        nested, _ = await self.mcp_turn(ws, r, "betacrm__echo", '{"message":"sneaky"}')
         self.assertEqual(nested[-1]["status"], "failed", nested)
         self.assertEqual(json.loads(nested[-1]["output"])["error"]["code"], "unknown_tool")
 
@@ -108,7 +98,7 @@ class TenantMcpIsolationTest(TenantMcpCase):
         names_b = await self.offered(ws_b, r_b)
         self.assertIn("betacrm__echo", names_b)
         self.assertEqual([n for n in names_b if "acmecrm" in n], [], names_b)
-        nested = await self.mcp_turn(ws_b, r_b, "echo", '{"message":"from-beta"}')
+        nested, _ = await self.mcp_turn(ws_b, r_b, "echo", '{"message":"from-beta"}')
         self.assertEqual((nested[-1]["via"], nested[-1]["output"]),
                          ("mcp:betacrm", "Echo: from-beta"))
 
@@ -127,7 +117,7 @@ class TenantMcpIsolationTest(TenantMcpCase):
         m = self.s.metrics()
         self.assertEqual((m.get(UP % ("acme", "crm")), m.get(UP % ("beta", "crm"))), (1, 1))
         ws, r = await self.call(KEY_B)
-        nested = await self.mcp_turn(ws, r, "crm__echo", '{"message":"b-only"}')
+        nested, _ = await self.mcp_turn(ws, r, "crm__echo", '{"message":"b-only"}')
         self.assertEqual(nested[-1]["output"], "Echo: b-only")
         self.assertEqual(tool_call_ids(fake_log(self.log("acme"))[0], "echo"), [])
         self.assertEqual(len(tool_call_ids(fake_log(self.log("beta"))[0], "echo")), 1)
@@ -144,7 +134,7 @@ class TenantMcpReloadTest(TenantMcpCase):
         await self.up("zeta", "zetacrm")
         self.assertEqual(starts(self.log("zeta")), 1)
         ws, r = await self.call(KEY_Z)
-        nested = await self.mcp_turn(ws, r, "echo", '{"message":"new-tenant"}')
+        nested, _ = await self.mcp_turn(ws, r, "echo", '{"message":"new-tenant"}')
         self.assertEqual((nested[-1]["via"], nested[-1]["output"]),
                          ("mcp:zetacrm", "Echo: new-tenant"))
         await ws.close()
@@ -168,7 +158,7 @@ class TenantMcpReloadTest(TenantMcpCase):
             'switchboard_tenant_config_generation{tenant="acme"}') == 2, deadline_s=5,
             what="acme's generation 2")
         ws, r = await self.call(KEY_A)
-        nested = await self.mcp_turn(ws, r, "echo", '{"message":"same-server"}')
+        nested, _ = await self.mcp_turn(ws, r, "echo", '{"message":"same-server"}')
         self.assertEqual(nested[-1]["output"], "Echo: same-server")
         self.assertEqual(starts(self.log("acme")), 1)
         self.assertFalse(ended(self.log("acme")))
@@ -184,11 +174,11 @@ class TenantMcpReloadTest(TenantMcpCase):
         await eventually(lambda: starts(new) == 1, deadline_s=START_S, what="the new server")
         await self.up("beta", "betacrm")  # the newer client is the one shown
         ws_new, r_new = await self.call(KEY_B)
-        nested = await self.mcp_turn(ws_new, r_new, "echo", '{"message":"to-new"}')
+        nested, _ = await self.mcp_turn(ws_new, r_new, "echo", '{"message":"to-new"}')
         self.assertEqual((nested[-1]["status"], nested[-1]["output"]),
                          ("completed", "Echo: to-new"), nested)
         # The live call keeps the configuration it started with, its server included.
-        nested = await self.mcp_turn(ws_old, r_old, "echo", '{"message":"to-old"}')
+        nested, _ = await self.mcp_turn(ws_old, r_old, "echo", '{"message":"to-old"}')
         self.assertEqual((nested[-1]["status"], nested[-1]["output"]),
                          ("completed", "Echo: to-old"), nested)
         self.assertEqual([m["params"]["arguments"]["message"] for m in fake_log(old)[0]
@@ -203,5 +193,5 @@ class TenantMcpReloadTest(TenantMcpCase):
         self.assertFalse(ended(new))
         self.assertEqual(starts(old), 1)
         self.assertEqual(self.s.metrics().get(UP % ("beta", "betacrm")), 1)
-        nested = await self.mcp_turn(ws_new, r_new, "echo", '{"message":"still-new"}')
+        nested, _ = await self.mcp_turn(ws_new, r_new, "echo", '{"message":"still-new"}')
         self.assertEqual(nested[-1]["output"], "Echo: still-new")
