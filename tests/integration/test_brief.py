@@ -39,6 +39,13 @@ class BriefCase(SBTestCase):
         self.tdir = TenantDir(acme=tenant_a())
         self.addCleanup(self.tdir.remove)
 
+    async def asyncTearDown(self):
+        try:
+            for s in self._servers:
+                s.stop()  # exit 0: a clean drain, and under ASan no leak report
+        finally:
+            await super().asyncTearDown()
+
     def pdf(self, name="brief.pdf", lines=BRIEF, image=False):
         path = os.path.join(self.pdfs, name)
         if image:

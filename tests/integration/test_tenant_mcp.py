@@ -48,6 +48,13 @@ class TenantMcpCase(McpTurns, ToolCase):
         self.logs = tempfile.mkdtemp(prefix="sbtmcp-")
         self.addCleanup(shutil.rmtree, self.logs, True)
 
+    async def asyncTearDown(self):
+        try:
+            if getattr(self, "s", None):
+                self.s.stop()  # exit 0: a clean drain, and under ASan no leak report
+        finally:
+            await super().asyncTearDown()
+
     def log(self, name):
         return os.path.join(self.logs, name + ".log")
 
