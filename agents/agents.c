@@ -234,11 +234,19 @@ int agents_stop(void)
 
 void agents_reload(void)
 {
+    /* The snapshots of now are held across the reload, so that a tenant whose file changed but
+     * whose servers did not still has users of their clients when the new snapshot is counted:
+     * they are kept, not stopped and started again. */
+    tenant_t **before;
+    size_t n = tenants_list(&before);
     tenants_reload();
     /* New tenants' and changed servers' clients start now; the old ones go when the snapshots
      * that name them are freed (mcp_tenant_freed), after the last run that started with them. */
     if (sync_clients() != 0)
         log_error("mcp.sync_failed", LOG_S("why", "cannot spawn an MCP client"));
+    for (size_t i = 0; i < n; i++)
+        tenant_unref(before[i]);
+    free(before);
 }
 
 /* Frees what outlives the actors (main, after sched_stop()). */

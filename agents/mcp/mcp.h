@@ -97,8 +97,10 @@ actor_t *mcp_spawn(const mcp_opts_t *o);
 /*
  * Makes sure every server of every snapshot of tenants[0..n-1] has its client: spawns the ones
  * missing and counts the snapshots as users of theirs (a snapshot already counted is skipped).
- * Call it with the current snapshots at start-up and after each reload. Returns 0, or -EAGAIN
- * when a client could not be spawned. Thread: main, while the network threads run.
+ * Call it with the current snapshots at start-up and after each reload; across a reload, keep
+ * references to the snapshots of before it until this returns, or an unchanged server of a
+ * changed tenant loses its last user in between and is restarted. Returns 0, or -EAGAIN when a
+ * client could not be spawned. Thread: main, while the network threads run.
  */
 int mcp_sync(tenant_t *const *tenants, size_t n);
 /*
@@ -112,9 +114,9 @@ void mcp_tenant_freed(const tenant_t *t);
  * Thread: main. */
 void mcp_stop_all(uint64_t wait_ms);
 /*
- * Appends switchboard_mcp_server_up{tenant,alias} (1 connected, 0 not) for every server of the
- * current configuration: when a changed server's old client still serves a live run, the newer
- * client is the one shown (a metric_text_fn; arg unused). Thread: any (the scraping thread).
+ * Appends switchboard_mcp_server_up{tenant,alias} (1 connected, 0 not) for every client running:
+ * when a changed server's old client still serves a live run, the newer client is the one shown
+ * (a metric_text_fn; arg unused). Thread: any (the scraping thread).
  */
 void mcp_metrics(sbuf_t *out, void *arg);
 /* The 64-bit digest of a server definition that tells two definitions apart (FNV-1a over every

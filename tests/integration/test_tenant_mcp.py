@@ -157,18 +157,20 @@ class TenantMcpReloadTest(TenantMcpCase):
         self.assertEqual(self.s.metrics().get(UP % ("acme", "acmecrm")), 1)
 
     async def test_unchanged_server_keeps_its_process_when_its_tenant_changes(self):
-        await self.start(acme=tenant_a(mcpServers={"acmecrm": crm(self.log("acme"))}))
-        self.tdir.write("acme", tenant_a(brief="A new brief. NEW-ACME-MARKER.",
-                                         mcpServers={"acmecrm": crm(self.log("acme"))}))
+        # beta, not acme: main pins the first tenant's first snapshot (see below).
+        await self.start(acme=tenant_a(), beta=tenant_b(mcpServers={"betacrm": crm(self.log("b"))}))
+        self.tdir.write("beta", tenant_b(brief="A new brief. NEW-BETA-MARKER.",
+                                         mcpServers={"betacrm": crm(self.log("b"))}))
         self.s.signal(signal.SIGHUP)
         await eventually(lambda: self.s.metrics().get(
-            'switchboard_tenant_config_generation{tenant="acme"}') == 2, deadline_s=5,
-            what="acme's generation 2")
-        ws, r = await self.call(KEY_A)
+            'switchboard_tenant_config_generation{tenant="beta"}') == 2, deadline_s=5,
+            what="beta's generation 2")
+        ws, r = await self.call(KEY_B)
         nested, _ = await self.mcp_turn(ws, r, "echo", '{"message":"same-server"}')
         self.assertEqual(nested[-1]["output"], "Echo: same-server")
-        self.assertEqual(starts(self.log("acme")), 1)
-        self.assertFalse(ended(self.log("acme")))
+        self.assertEqual(starts(self.log("b")), 1)
+        self.assertFalse(ended(self.log("b")))
+        self.assertNotIn("mcp.client_retired", self.s.stderr())
 
     async def test_changed_server_runs_beside_the_old_until_the_live_call_ends(self):
         # beta, not acme: main pins the first tenant's first snapshot for the demo pages, and a
