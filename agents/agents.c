@@ -21,6 +21,8 @@
 #include "agents/auth/auth.h"
 #include "agents/chat/chat.h"
 #include "agents/mcp/mcp.h"
+#include "agents/onboard/brief.h"
+#include "agents/onboard/onboard.h"
 #include "agents/page/page.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
@@ -28,6 +30,7 @@
 #include "agents/voice/voice.h"
 #include "agents/web/web.h"
 #include "base/config.h"
+#include "base/log.h"
 #include "base/metrics.h"
 #include "base/sbuf.h"
 #include "base/util.h"
@@ -44,6 +47,7 @@ static struct {
     actor_t *router;
     actor_t *pool;
     actor_t *chat;
+    actor_t *brief;
     bool web;
 } A;
 
@@ -99,6 +103,10 @@ static net_http_route_t http_routes[] = {
     {.path = "/metrics", .methods = NET_GET | NET_HEAD, .local = metrics},
     {.path = "/api/sessions", .methods = NET_POST, .foreign_origin_403 = true}, /* target: gate */
     {.path = "/api/interact/", .prefix = true, .methods = NET_POST},            /* target: router */
+    {.path = BRIEF_ROUTE,
+     .prefix = true,
+     .methods = NET_POST,
+     .max_body = ONBOARD_MAX_PDF_BYTES}, /* target: brief (SPEC 16: a PDF of up to 10 MB) */
 };
 
 static net_ws_route_t ws_routes[] = {
@@ -119,6 +127,7 @@ static void add_routes(void)
 {
     route_to(&http_routes[3], A.gate);
     route_to(&http_routes[4], A.router);
+    route_to(&http_routes[5], A.brief);
     for (size_t i = 0; i < ARRAY_LEN(http_routes); i++)
         net_add_http_route(&http_routes[i]);
     store_add_routes(A.store);
@@ -159,6 +168,8 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     metrics_register_gauge_fn("switchboard_mailbox_depth",
                               "Messages waiting in all actor mailboxes.", mailbox_depth, NULL);
     metrics_register_text_fn(tenants_metrics, NULL);
+    metrics_register_text_fn(mcp_metrics, NULL);
+    tenants_on_free(mcp_tenant_freed); /* a snapshot's MCP clients go with its last user */
     net_set_origin_hook(tenants_origin_allowed); /* every tenant's allowedOrigins (SPEC 16) */
     /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
      * keeps the server keys, which the actors that use them get a copy of at spawn. */
@@ -173,7 +184,8 @@ int agents_start(const char *db_path, char *err, size_t errlen)
         chat_deps_t cd = {.gate = A.gate, .pool = A.pool, .store = A.store};
         A.chat = chat_spawn(&cd);
     }
-    A.web = A.chat && web_start() == 0;
+    A.brief = A.chat ? brief_spawn(NULL) : NULL;
+    A.web = A.brief && web_start() == 0;
     if (!A.web) {
         snprintf(err, errlen, "cannot start the actor runtime");
         agents_stop();
@@ -183,15 +195,21 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     return 0;
 }
 
-int agents_start_clients(void)
+/* Gives every current tenant snapshot the MCP clients of its servers (mcp_sync). */
+static int sync_clients(void)
 {
     tenant_t **all;
     size_t n = tenants_list(&all);
-    int rc = mcp_start_all(all, n);
+    int rc = mcp_sync(all, n);
     for (size_t i = 0; i < n; i++)
         tenant_unref(all[i]);
     free(all);
-    return rc == 0 ? 0 : -1;
+    return rc;
+}
+
+int agents_start_clients(void)
+{
+    return sync_clients() == 0 ? 0 : -1;
 }
 
 void agents_stop_clients(uint64_t wait_ms)
@@ -204,6 +222,7 @@ int agents_stop(void)
     if (A.web)
         web_stop();
     A.web = false;
+    stop_actor(&A.brief);
     stop_actor(&A.chat); /* stops its thread actors */
     stop_actor(&A.pool); /* stops its runs */
     stop_actor(&A.router);
@@ -215,7 +234,19 @@ int agents_stop(void)
 
 void agents_reload(void)
 {
+    /* The snapshots of now are held across the reload, so that a tenant whose file changed but
+     * whose servers did not still has users of their clients when the new snapshot is counted:
+     * they are kept, not stopped and started again. */
+    tenant_t **before;
+    size_t n = tenants_list(&before);
     tenants_reload();
+    /* New tenants' and changed servers' clients start now; the old ones go when the snapshots
+     * that name them are freed (mcp_tenant_freed), after the last run that started with them. */
+    if (sync_clients() != 0)
+        log_error("mcp.sync_failed", LOG_S("why", "cannot spawn an MCP client"));
+    for (size_t i = 0; i < n; i++)
+        tenant_unref(before[i]);
+    free(before);
 }
 
 /* Frees what outlives the actors (main, after sched_stop()). */

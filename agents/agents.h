@@ -12,10 +12,11 @@
  *   store       the SQLite writer, booking tools, /api/calls, webhook       agents/store
  *   tools       the tool-call protocol between callers and executors        agents/tools
  *   config      the agent config file                                      agents/config
+ *   onboard     POST /api/tenants/{id}/brief: a tenant file from a PDF     agents/onboard
  *   web         the console, the demo site and switchboard.js               agents/web
  *
  * Start-up (agents_start, then the network, then agents_start_clients):
- *   store -> gate -> router -> supervisor pool(store) -> chat(gate, pool, store) -> web ->
+ *   store -> gate -> router -> supervisor pool(store) -> chat(gate, pool, store) -> brief -> web ->
  *   routes; every actor spawned later takes references of its own to the actors it talks to
  *   (voice_deps_t, chat_deps_t, agentrun_deps_t) and releases them when it stops.
  * Shutdown is the reverse: MCP clients (agents_stop_clients, before net_stop), then

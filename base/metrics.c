@@ -99,20 +99,6 @@ static metrics_family_t tool_call_family = {
     .add_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static metrics_child_t mcp_up_other = {
-    .values = {METRICS_OTHER_LABEL},
-};
-
-static metrics_family_t mcp_up_family = {
-    .name = "switchboard_mcp_server_up",
-    .help = "Whether the MCP server with this alias is connected (1) or not (0).",
-    .kind = FAMILY_GAUGE,
-    .n_labels = 1,
-    .label_names = {"alias"},
-    .other = &mcp_up_other,
-    .add_lock = PTHREAD_MUTEX_INITIALIZER,
-};
-
 /* ------------------------------------------------------------------------------------------ */
 /* Gauges computed at scrape time                                                              */
 
@@ -268,12 +254,6 @@ void metric_tool_call_observe(const char *tool, const char *status, uint64_t ns)
     metric_hist_observe_ns(&family_child(&tool_call_family, values)->hist, ns);
 }
 
-void metric_mcp_server_up_set(const char *alias, int up)
-{
-    const char *values[METRICS_FAMILY_MAX_LABELS] = {alias ? alias : "", NULL};
-    metric_gauge_set(&family_child(&mcp_up_family, values)->gauge, up ? 1 : 0);
-}
-
 /* Frees the children of f and zeroes its overflow child. No other thread may use f. */
 static void family_clear(metrics_family_t *f)
 {
@@ -299,7 +279,6 @@ void metrics_init(void)
     for (size_t i = 0; i < METRIC_LANE_COUNT; i++)
         g_metrics.actor_queue_seconds[i].bounds = metrics_bounds_s;
     family_clear(&tool_call_family);
-    family_clear(&mcp_up_family);
 }
 
 void metrics_register_text_fn(metric_text_fn fn, void *arg)
@@ -329,7 +308,6 @@ void metrics_register_gauge_fn(const char *name, const char *help, metric_gauge_
 void metrics_destroy(void)
 {
     family_clear(&tool_call_family);
-    family_clear(&mcp_up_family);
     for (size_t i = 0; i < n_gauge_fns; i++) {
         free(gauge_fns[i].name);
         free(gauge_fns[i].help);
@@ -343,7 +321,7 @@ void metrics_destroy(void)
 /* Rendering                                                                                   */
 
 /* HELP text escapes backslash and newline (format 0.0.4). */
-static void put_help(sbuf_t *out, const char *name, const char *help, const char *type)
+void metrics_put_help(sbuf_t *out, const char *name, const char *help, const char *type)
 {
     sbuf_printf(out, "# HELP %s ", name);
     for (const char *p = help; *p; p++) {
@@ -358,7 +336,7 @@ static void put_help(sbuf_t *out, const char *name, const char *help, const char
 }
 
 /* Appends name="value" with the value escaped: backslash, double quote and newline. */
-static void put_label(sbuf_t *out, const char *name, const char *value)
+void metrics_put_label(sbuf_t *out, const char *name, const char *value)
 {
     if (out->len > 0)
         sbuf_putc(out, ',');
@@ -465,7 +443,7 @@ static void put_child(sbuf_t *out, const metrics_family_t *f, const metrics_chil
 {
     sbuf_reset(labels);
     for (size_t i = 0; i < f->n_labels; i++)
-        put_label(labels, f->label_names[i], c->values[i]);
+        metrics_put_label(labels, f->label_names[i], c->values[i]);
     if (f->kind == FAMILY_HIST)
         put_hist(out, f->name, labels->data, &c->hist);
     else
@@ -474,7 +452,7 @@ static void put_child(sbuf_t *out, const metrics_family_t *f, const metrics_chil
 
 static void put_family(sbuf_t *out, metrics_family_t *f)
 {
-    put_help(out, f->name, f->help, f->kind == FAMILY_HIST ? "histogram" : "gauge");
+    metrics_put_help(out, f->name, f->help, f->kind == FAMILY_HIST ? "histogram" : "gauge");
     sbuf_t labels = SBUF_INIT;
     unsigned n = family_count(f);
     for (unsigned i = 0; i < n; i++)
@@ -494,10 +472,10 @@ typedef struct scalar_desc {
 static void put_scalar(sbuf_t *out, const scalar_desc_t *d)
 {
     if (d->counter) {
-        put_help(out, d->name, d->help, "counter");
+        metrics_put_help(out, d->name, d->help, "counter");
         put_u64_sample(out, d->name, NULL, metric_counter_get(d->counter));
     } else {
-        put_help(out, d->name, d->help, "gauge");
+        metrics_put_help(out, d->name, d->help, "gauge");
         put_i64_sample(out, d->name, NULL, metric_gauge_get(d->gauge));
     }
 }
@@ -540,65 +518,65 @@ void metrics_render(sbuf_t *out)
         put_scalar(out, &scalars_head[i]);
 
     const char *name = "switchboard_sessions_total";
-    put_help(out, name, "Voice sessions ended, by result.", "counter");
+    metrics_put_help(out, name, "Voice sessions ended, by result.", "counter");
     for (size_t r = 0; r < METRIC_RESULT_COUNT; r++) {
         sbuf_reset(&labels);
-        put_label(&labels, "result", result_names[r]);
+        metrics_put_label(&labels, "result", result_names[r]);
         put_u64_sample(out, name, labels.data, metric_counter_get(&g_metrics.sessions_total[r]));
     }
 
     name = "switchboard_ws_frames_total";
-    put_help(out, name, "WebSocket frames, by direction and kind (audio: JSON carrying base64).",
-             "counter");
+    metrics_put_help(out, name,
+                     "WebSocket frames, by direction and kind (audio: JSON carrying base64).",
+                     "counter");
     for (size_t d = 0; d < METRIC_DIR_COUNT; d++) {
         for (size_t k = 0; k < METRIC_KIND_COUNT; k++) {
             sbuf_reset(&labels);
-            put_label(&labels, "direction", dir_names[d]);
-            put_label(&labels, "kind", kind_names[k]);
+            metrics_put_label(&labels, "direction", dir_names[d]);
+            metrics_put_label(&labels, "kind", kind_names[k]);
             put_u64_sample(out, name, labels.data,
                            metric_counter_get(&g_metrics.ws_frames_total[d][k]));
         }
     }
 
     name = "switchboard_relay_latency_seconds";
-    put_help(out, name,
-             "Time from a frame arriving on one side to its relay leaving on the other "
-             "(up: client to upstream, down: upstream to client).",
-             "histogram");
+    metrics_put_help(out, name,
+                     "Time from a frame arriving on one side to its relay leaving on the other "
+                     "(up: client to upstream, down: upstream to client).",
+                     "histogram");
     for (size_t d = 0; d < METRIC_RELAY_COUNT; d++) {
         sbuf_reset(&labels);
-        put_label(&labels, "direction", relay_names[d]);
+        metrics_put_label(&labels, "direction", relay_names[d]);
         put_hist(out, name, labels.data, &g_metrics.relay_latency_seconds[d]);
     }
 
     name = "switchboard_upstream_connect_seconds";
-    put_help(out, name, "Time from the start of an upstream attempt to session.created.",
-             "histogram");
+    metrics_put_help(out, name, "Time from the start of an upstream attempt to session.created.",
+                     "histogram");
     put_hist(out, name, NULL, &g_metrics.upstream_connect_seconds);
 
     name = "switchboard_first_audio_seconds";
-    put_help(out, name, "Time from speech stopped to the first assistant audio.", "histogram");
+    metrics_put_help(out, name, "Time from speech stopped to the first assistant audio.",
+                     "histogram");
     put_hist(out, name, NULL, &g_metrics.first_audio_seconds);
 
     put_family(out, &tool_call_family);
 
     name = "switchboard_actor_queue_seconds";
-    put_help(out, name, "Time a message waited in an actor's mailbox, by scheduling lane.",
-             "histogram");
+    metrics_put_help(out, name, "Time a message waited in an actor's mailbox, by scheduling lane.",
+                     "histogram");
     for (size_t l = 0; l < METRIC_LANE_COUNT; l++) {
         sbuf_reset(&labels);
-        put_label(&labels, "lane", lane_names[l]);
+        metrics_put_label(&labels, "lane", lane_names[l]);
         put_hist(out, name, labels.data, &g_metrics.actor_queue_seconds[l]);
     }
-
-    put_family(out, &mcp_up_family);
 
     for (size_t i = 0; i < ARRAY_LEN(scalars_tail); i++)
         put_scalar(out, &scalars_tail[i]);
 
     for (size_t i = 0; i < n_gauge_fns; i++) {
         const gauge_fn_reg_t *r = &gauge_fns[i];
-        put_help(out, r->name, r->help, "gauge");
+        metrics_put_help(out, r->name, r->help, "gauge");
         put_series(out, r->name, "", NULL);
         put_double(out, r->fn(r->arg));
         sbuf_putc(out, '\n');

@@ -6,7 +6,7 @@
  *   because every value is an independent, monotonically advancing (or gauge) statistic that a
  *   scrape reads as a snapshot; no other memory is published through them.
  *   Rendering: any thread; sees each value at some point during the scrape.
- *   Labelled families with dynamic label values (tool, alias) add children under a mutex the
+ *   Labelled families with dynamic label values (tool) add children under a mutex the
  *   first time a label value is seen, up to METRICS_MAX_CHILDREN per family; later updates of
  *   an existing child are lock-free.
  */
@@ -85,8 +85,6 @@ void metric_hist_observe_ns(metric_hist_t *h, uint64_t ns);
  * status is one of completed, failed, timeout.
  */
 void metric_tool_call_observe(const char *tool, const char *status, uint64_t ns);
-/* switchboard_mcp_server_up{alias}: 1 or 0. */
-void metric_mcp_server_up_set(const char *alias, int up);
 
 /*
  * A gauge computed at scrape time (e.g. switchboard_mailbox_depth, summed over live actors).
@@ -102,6 +100,13 @@ void metrics_register_gauge_fn(const char *name, const char *help, metric_gauge_
  */
 typedef void (*metric_text_fn)(sbuf_t *out, void *arg);
 void metrics_register_text_fn(metric_text_fn fn, void *arg);
+
+/*
+ * For metric_text_fn sections: the "# HELP name help" and "# TYPE name type" lines (help escaped),
+ * and one label name="value" (value escaped; a comma first when out is not empty). Thread: any.
+ */
+void metrics_put_help(sbuf_t *out, const char *name, const char *help, const char *type);
+void metrics_put_label(sbuf_t *out, const char *name, const char *value);
 
 /* Appends the Prometheus text exposition of every metric to out. Thread: any. */
 void metrics_render(sbuf_t *out);

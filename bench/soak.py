@@ -78,6 +78,7 @@ REPO = os.path.dirname(HERE)
 BIN = os.environ.get("SWITCHBOARD_BIN_DIR", os.path.join(REPO, "build", "bin"))
 FAKE_MCP = os.path.join(REPO, "tests", "integration", "fake_mcp.py")
 MCP_ALIAS = "soak"
+MCP_UP = 'switchboard_mcp_server_up{tenant="default",alias="%s"}' % MCP_ALIAS
 
 CHAT_DELAY_MS = 50               # the simulator's chat model: slow tools
 START_TIMEOUT_S = 15.0
@@ -520,7 +521,7 @@ class Soak:
                                  sum(self.load.client_errors.values()) + self.load.v["failed"]
                                  + self.load.v["bench_errors"]),
             "sim_open": ss.get("sessions_open", -1),
-            "mcp_up": m.get('switchboard_mcp_server_up{alias="%s"}' % MCP_ALIAS, 0),
+            "mcp_up": m.get(MCP_UP, 0),
         }
         self.last_metrics = m
         self.rows.append(row)
@@ -547,7 +548,7 @@ class Soak:
             cur = (int(m.get("switchboard_actors_live", -1)), fds - to_sim)
             idle = (m.get("switchboard_sessions_active") == 0
                     and m.get("switchboard_connections_open", 99) <= 1
-                    and m.get('switchboard_mcp_server_up{alias="%s"}' % MCP_ALIAS) == 1
+                    and m.get(MCP_UP) == 1
                     and m.get("switchboard_mailbox_depth") == 0
                     and ss.get("sessions_open") == 0)
             history = history + [cur] if idle else []
@@ -583,7 +584,7 @@ class Soak:
         self.sampling = asyncio.Lock()  # made on the loop that uses it
         # The MCP server is up before the first wave.
         end = time.monotonic() + START_TIMEOUT_S
-        while (await self.metrics()).get('switchboard_mcp_server_up{alias="%s"}' % MCP_ALIAS) != 1:
+        while (await self.metrics()).get(MCP_UP) != 1:
             if time.monotonic() > end:
                 raise RuntimeError("the MCP server did not come up")
             await asyncio.sleep(0.2)

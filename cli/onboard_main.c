@@ -3,8 +3,10 @@
  *
  *   switchboard-onboard FILE.pdf --tenant ID [--out DIR] [--force]
  *   switchboard-onboard FILE.pdf --text
+ *   switchboard-onboard - --text --bytes N
  *
- * FILE "-" is stdin.
+ * FILE "-" is stdin, read to its end, or for exactly N bytes with --bytes (a parent that writes
+ * the PDF into a pipe need not close it: the service's brief endpoint).
  * Reads the PDF's text with poppler, sends it in one Chat Completions request (POST
  * {SWITCHBOARD_OPENAI_BASE_URL}/chat/completions, model SWITCHBOARD_SUPERVISOR_MODEL, bearer
  * OPENAI_API_KEY, read as the service reads them) with the strict json_schema "tenant_config",
@@ -20,7 +22,9 @@
  *
  * --text prints the PDF's text as poppler reads it (what the model would be sent) and stops: to
  * see why a brief extracts badly, and for a process that wants the text without linking poppler
- * (the service's brief endpoint may run it as a child).
+ * (the service's brief endpoint runs it as a child, so that a PDF that crashes poppler never
+ * takes the service down). With --text, a PDF without text exits 3 (EXIT_NO_TEXT), so that a
+ * parent can tell it from one that cannot be read (1).
  *
  * The steps are agents/onboard/ (shared with the service's brief endpoint); what is here is the
  * command line, the files and a blocking libcurl request.
@@ -46,6 +50,7 @@
 #define EXIT_OK            0
 #define EXIT_FAIL          1
 #define EXIT_USAGE         2
+#define EXIT_NO_TEXT       3 /* --text only: the PDF opens but has no text */
 #define PROG               "switchboard-onboard"
 #define CHAT_PATH          "/chat/completions"
 #define URL_MAX_CHARS      2048
@@ -62,6 +67,7 @@ typedef struct opts {
     const char *out_dir;
     bool force;
     bool text_only;
+    long long stdin_bytes; /* --bytes: how much of stdin is the PDF; -1 = all of it */
 } opts_t;
 
 static int say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,6 +89,7 @@ static void usage(FILE *f)
 {
     fputs("usage: " PROG " FILE.pdf --tenant ID [--out DIR] [--force]\n"
           "       " PROG " FILE.pdf --text\n"
+          "       " PROG " - --text --bytes N\n"
           "\n"
           "Writes DIR/ID.json, a tenant's config extracted from its PDF brief by one Chat\n"
           "Completions request, with a new publicKey and apiSecret, for review.\n"
@@ -91,7 +98,9 @@ static void usage(FILE *f)
           "  --out DIR    where to write (default: SWITCHBOARD_CONFIG when it is a directory,\n"
           "               else the current directory)\n"
           "  --force      replace an existing ID.json\n"
-          "  --text       print the PDF's text (what the model is sent) and stop\n"
+          "  --text       print the PDF's text (what the model is sent) and stop;\n"
+          "               exit 3 when it has none\n"
+          "  --bytes N    with FILE -: the PDF is the next N bytes of stdin\n"
           "\n"
           "Environment: OPENAI_API_KEY, SWITCHBOARD_OPENAI_BASE_URL, SWITCHBOARD_SUPERVISOR_MODEL\n"
           "(as the service reads them), SWITCHBOARD_CONFIG.\n",
@@ -101,11 +110,15 @@ static void usage(FILE *f)
 /* Parses the command line into o; returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    static const struct option longopts[] = {
-        {"tenant", required_argument, NULL, 't'}, {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},        {"text", no_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"force", no_argument, NULL, 'f'},
+                                             {"text", no_argument, NULL, 'x'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"bytes", required_argument, NULL, 'b'},
+                                             {NULL, 0, NULL, 0}};
     int c;
+    char *end;
 
     while ((c = getopt_long(argc, argv, "t:o:fxh", longopts, NULL)) != -1) {
         switch (c) {
@@ -121,6 +134,14 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case 'x':
             o->text_only = true;
             break;
+        case 'b':
+            errno = 0;
+            o->stdin_bytes = strtoll(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || o->stdin_bytes < 0 ||
+                o->stdin_bytes > ONBOARD_MAX_PDF_BYTES)
+                return say(EXIT_USAGE, "--bytes: expected 0..%d, not \"%s\"", ONBOARD_MAX_PDF_BYTES,
+                           optarg);
+            break;
         case 'h':
             usage(stdout);
             return EXIT_OK;
@@ -134,6 +155,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         return EXIT_USAGE;
     }
     o->pdf = argv[optind];
+    if (o->stdin_bytes >= 0 && strcmp(o->pdf, "-") != 0)
+        return say(EXIT_USAGE, "--bytes: only with FILE - (stdin)");
     if (o->tenant != NULL && !onboard_tenant_id_ok(o->tenant))
         return say(EXIT_USAGE, "--tenant: invalid id \"%s\" (expected [a-z0-9-]{1,%d})", o->tenant,
                    ONBOARD_TENANT_ID_MAX_CHARS);
@@ -152,10 +175,10 @@ static const char *default_out_dir(void)
 }
 
 /*
- * Reads the whole PDF (at most ONBOARD_MAX_PDF_BYTES) from path, or from stdin when path is "-",
- * into *buf; returns 0 or an exit status.
+ * Reads the whole PDF (at most ONBOARD_MAX_PDF_BYTES) from path, or from stdin when path is "-"
+ * (exactly `want` bytes of it when want >= 0), into *buf; returns 0 or an exit status.
  */
-static int read_pdf(const char *path, char **buf, size_t *len)
+static int read_pdf(const char *path, long long want, char **buf, size_t *len)
 {
     bool from_stdin = strcmp(path, "-") == 0;
     int fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -164,9 +187,12 @@ static int read_pdf(const char *path, char **buf, size_t *len)
 
     if (fd < 0)
         return say(EXIT_FAIL, "%s: %s", path, strerror(errno));
-    while (b.len <= ONBOARD_MAX_PDF_BYTES) {
-        sbuf_reserve(&b, READ_CHUNK_BYTES);
-        n = read(fd, b.data + b.len, READ_CHUNK_BYTES);
+    while (b.len <= ONBOARD_MAX_PDF_BYTES && (want < 0 || b.len < (size_t)want)) {
+        size_t chunk = READ_CHUNK_BYTES;
+        if (want >= 0 && (size_t)want - b.len < chunk)
+            chunk = (size_t)want - b.len;
+        sbuf_reserve(&b, chunk);
+        n = read(fd, b.data + b.len, chunk);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -183,6 +209,10 @@ static int read_pdf(const char *path, char **buf, size_t *len)
     if (b.len > ONBOARD_MAX_PDF_BYTES) {
         sbuf_destroy(&b);
         return say(EXIT_FAIL, "%s: larger than %d MB", path, ONBOARD_MAX_PDF_BYTES / BYTES_PER_MB);
+    }
+    if (want >= 0 && b.len < (size_t)want) {
+        sbuf_destroy(&b);
+        return say(EXIT_FAIL, "%s: %zu bytes, not the %lld of --bytes", path, b.len, want);
     }
     *len = b.len;
     *buf = b.data ? sbuf_take(&b) : xstrdup("");
@@ -240,19 +270,23 @@ static int post(const char *url, const char *key, const char *body, long *status
     return 0;
 }
 
-/* The text of the PDF at path; returns 0 or an exit status after saying why there is none. */
-static int pdf_text(const char *path, pdftext_t *text)
+/*
+ * The text of the PDF of o; returns 0 or an exit status after saying why there is none
+ * (no_text_status when the PDF has no text).
+ */
+static int pdf_text(const opts_t *o, int no_text_status, pdftext_t *text)
 {
+    const char *path = o->pdf;
     char err[ERR_MAX_CHARS], *pdf = NULL;
     size_t len = 0;
-    int rc = read_pdf(path, &pdf, &len);
+    int rc = read_pdf(path, o->stdin_bytes, &pdf, &len);
 
     if (rc != 0)
         return rc;
     rc = pdftext_extract(pdf, len, text, err, sizeof(err));
     free(pdf);
     if (rc == -ENODATA)
-        return say(EXIT_FAIL, "%s: %s", path, ONBOARD_NO_TEXT_MESSAGE);
+        return say(no_text_status, "%s: %s", path, ONBOARD_NO_TEXT_MESSAGE);
     if (rc != 0)
         return say(EXIT_FAIL, "%s: %s", path, err);
     if (text->truncated)
@@ -280,7 +314,7 @@ static int onboard(const opts_t *o, const config_t *cfg)
         return say(EXIT_FAIL, "%s: the path is too long", dir);
     if (!o->force && lstat(path, &st) == 0)
         return say(EXIT_FAIL, "%s already exists; use --force to replace it", path);
-    if ((rc = pdf_text(o->pdf, &text)) != 0)
+    if ((rc = pdf_text(o, EXIT_FAIL, &text)) != 0)
         return rc;
 
     snprintf(url, sizeof(url), "%s%s", cfg->openai_base_url, CHAT_PATH);
@@ -324,7 +358,7 @@ int main(int argc, char **argv)
 {
     static const char *const env_vars[] = {"OPENAI_API_KEY", "SWITCHBOARD_OPENAI_BASE_URL",
                                            "SWITCHBOARD_SUPERVISOR_MODEL", NULL};
-    opts_t o = {0};
+    opts_t o = {.stdin_bytes = -1};
     config_t cfg;
     char err[ERR_MAX_CHARS];
     int rc = parse_args(argc, argv, &o);
@@ -333,7 +367,7 @@ int main(int argc, char **argv)
         return rc;
     if (o.text_only) {
         pdftext_t text;
-        if ((rc = pdf_text(o.pdf, &text)) != 0)
+        if ((rc = pdf_text(&o, EXIT_NO_TEXT, &text)) != 0)
             return rc;
         fwrite(text.text, 1, text.len, stdout);
         fputc('\n', stdout);

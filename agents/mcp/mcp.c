@@ -11,7 +11,7 @@
  *
  * Connection attempts are numbered (generation); the child process of an old attempt is killed
  * and its late lines and exit are recognised by its process id and ignored.
- * Thread: the client's worker, except mcp_spawn(), mcp_start_all() and mcp_stop_all().
+ * Thread: the client's worker, except mcp_spawn() and mcp_live_clients().
  */
 #include "agents/mcp/mcp.h"
 
@@ -26,19 +26,15 @@
 #include "agents/mcp/mcp_int.h"
 #include "base/config.h"
 #include "base/log.h"
-#include "base/metrics.h"
 #include "base/util.h"
 #include "net/net.h"
 
 #define MCP_RELIST_DEBOUNCE_MS 100   /* list_changed comes in bursts (everything sends 7) */
 #define MCP_STABLE_UP_MS       60000 /* up this long: the next failure restarts after 1 s again */
-#define MCP_STOP_POLL_US       10000
 
 extern char **environ;
 
-static int mcp_live;          /* [atomic, any] clients not yet closed (mcp_stop_all waits) */
-static actor_t **mcp_clients; /* [main] the service's clients */
-static size_t mcp_n_clients;  /* [main] */
+static int mcp_live; /* [atomic, any] clients not yet closed (mcp_stop_all waits) */
 
 /* ---- Requests -------------------------------------------------------------------------------- */
 
@@ -137,7 +133,7 @@ static void mcp_status_free(msg_t *msg)
 
 static void mcp_status(mcp_t *m, bool up, const char *error, cJSON *tools)
 {
-    metric_mcp_server_up_set(m->srv.alias, up ? 1 : 0);
+    ck_pr_store_int(&m->up, up ? 1 : 0); /* relaxed: a scrape reads it as a statistic */
     if (m->owner == NULL) {
         cJSON_Delete(tools);
         return;
@@ -200,7 +196,7 @@ static void mcp_list_done(mcp_t *m)
         k++;
     }
     if (m->publish) {
-        mcpreg_publish(m->tenant, m->srv.alias, &m->actor, entries, k, exposed);
+        mcpreg_publish(m->tenant, m->srv.alias, m->key, &m->actor, entries, k, exposed);
         for (size_t i = 0; i < k; i++) {
             m->tools[i].original = xstrdup(entries[i].original);
             str_copy(m->tools[i].exposed, exposed[i], sizeof(m->tools[i].exposed));
@@ -234,8 +230,8 @@ static void mcp_list_done(mcp_t *m)
         m->state = MCP_ST_READY;
         m->ready_ns = clock_now_ns();
         actor_timer_start(m->ping_timer, MCP_PING_INTERVAL_MS, MCP_PING_INTERVAL_MS);
-        log_info("mcp.ready", LOG_S("alias", m->srv.alias), LOG_S("version", m->version),
-                 LOG_I("tools", k));
+        log_info("mcp.ready", LOG_S("tenant", m->tenant), LOG_S("alias", m->srv.alias),
+                 LOG_S("version", m->version), LOG_I("tools", k));
     } else {
         log_info("mcp.tools_changed", LOG_S("alias", m->srv.alias), LOG_I("tools", k));
     }
@@ -336,7 +332,7 @@ static void mcp_connect(mcp_t *m)
     } else {
         mcphttp_open(m);
     }
-    log_info("mcp.connect", LOG_S("alias", m->srv.alias),
+    log_info("mcp.connect", LOG_S("tenant", m->tenant), LOG_S("alias", m->srv.alias),
              LOG_S("transport", m->srv.command ? "stdio" : "http"));
     mcp_request(m, MCP_RQ_INIT, "initialize", mcpproto_init_params(m->elicit), MCP_INIT_TIMEOUT_MS);
 }
@@ -360,7 +356,8 @@ void mcp_on_transport_down(mcp_t *m, const char *why)
         m->state == MCP_ST_DOWN)
         return;
     bool was_up = m->state == MCP_ST_READY;
-    log_warn("mcp.down", LOG_S("alias", m->srv.alias), LOG_S("why", why));
+    log_warn("mcp.down", LOG_S("tenant", m->tenant), LOG_S("alias", m->srv.alias),
+             LOG_S("why", why));
     mcp_fail_all(m, why);
     actor_timer_stop(m->ping_timer);
     actor_timer_stop(m->relist_timer);
@@ -444,8 +441,9 @@ static void mcp_shutdown(mcp_t *m)
     actor_timer_stop(m->restart_timer);
     actor_timer_stop(m->relist_timer);
     if (m->publish)
-        mcpreg_withdraw(m->tenant, m->srv.alias);
-    metric_mcp_server_up_set(m->srv.alias, 0);
+        mcpreg_withdraw(&m->actor);
+    ck_pr_store_int(&m->up, 0);
+    log_info("mcp.stop", LOG_S("tenant", m->tenant), LOG_S("alias", m->srv.alias));
     if (m->proc_id) {
         net_proc_shutdown(m->proc_id, MCP_STOP_GRACE_MS); /* closed when its EXIT arrives */
         return;
@@ -769,7 +767,11 @@ actor_t *mcp_spawn(const mcp_opts_t *o)
     m->srv.n_env = s->n_env;
     m->srv.headers = mcp_dup_vec(s->headers, s->n_headers);
     m->srv.n_headers = s->n_headers;
-    snprintf(m->log_name, sizeof(m->log_name), "mcp:%s", m->srv.alias);
+    m->key = mcp_server_key(s);
+    if (m->tenant[0] && strcmp(m->tenant, TENANT_DEFAULT_ID) != 0)
+        snprintf(m->log_name, sizeof(m->log_name), "mcp:%s/%s", m->tenant, m->srv.alias);
+    else
+        snprintf(m->log_name, sizeof(m->log_name), "mcp:%s", m->srv.alias);
     if (o->owner) {
         actor_ref(o->owner);
         m->owner = o->owner;
@@ -784,7 +786,6 @@ actor_t *mcp_spawn(const mcp_opts_t *o)
     m->relist_timer = actor_timer_new(&m->actor, MCP_MSG_RELIST, NULL);
     m->counted = true;
     ck_pr_inc_int(&mcp_live);
-    metric_mcp_server_up_set(m->srv.alias, 0);
     m->state = MCP_ST_BACKOFF;
     /* The first connection is made on the actor's worker, like every later one; nothing of m
      * is touched here after this send. */
@@ -792,40 +793,7 @@ actor_t *mcp_spawn(const mcp_opts_t *o)
     return &m->actor;
 }
 
-int mcp_start_all(tenant_t *const *tenants, size_t n)
+int mcp_live_clients(void)
 {
-    size_t total = 0;
-    for (size_t t = 0; t < n; t++)
-        total += tenants[t]->cfg.n_mcp_servers;
-    mcp_clients = xcalloc(total + 1, sizeof(*mcp_clients));
-    for (size_t t = 0; t < n; t++) {
-        const agentcfg_t *ac = &tenants[t]->cfg;
-        for (size_t i = 0; i < ac->n_mcp_servers; i++) {
-            mcp_opts_t o = {.server = &ac->mcp_servers[i],
-                            .tenant = tenants[t]->id,
-                            .publish = true,
-                            .restart = true,
-                            .call_timeout_ms = (uint32_t)g_config->mcp_call_timeout_ms};
-            actor_t *a = mcp_spawn(&o);
-            if (a == NULL)
-                return -EAGAIN;
-            mcp_clients[mcp_n_clients++] = a;
-        }
-    }
-    return 0;
-}
-
-void mcp_stop_all(uint64_t wait_ms)
-{
-    mcpreg_clear(); /* no new calls; the snapshot's references to the clients go */
-    for (size_t i = 0; i < mcp_n_clients; i++)
-        actor_send(mcp_clients[i], msg_new(MCP_MSG_SHUTDOWN, sizeof(msg_t)));
-    uint64_t deadline = clock_now_ns() + wait_ms * NS_PER_MS;
-    while (ck_pr_load_int(&mcp_live) > 0 && clock_now_ns() < deadline)
-        usleep(MCP_STOP_POLL_US);
-    for (size_t i = 0; i < mcp_n_clients; i++)
-        actor_unref(mcp_clients[i]);
-    free(mcp_clients);
-    mcp_clients = NULL;
-    mcp_n_clients = 0;
+    return ck_pr_load_int(&mcp_live);
 }

@@ -1,7 +1,8 @@
 /*
- * mcp: one client actor per configured MCP server (SPEC 8), on the tools lane, and the registry
- * of the tools they expose to the supervisor as `<alias>__<tool>`. It may call agents/tools (the
- * tool-call protocol it executes) and agents/config; callers find a client through the registry.
+ * mcp: one client actor per tenant and configured MCP server (SPEC 8, 16), on the tools lane, the
+ * set of them that follows the tenants' reloads (mcpset.c), and the registry of the tools they
+ * expose to the supervisor as `<alias>__<tool>`. It may call agents/tools (the tool-call protocol
+ * it executes), agents/config and agents/tenant; callers find a client through the registry.
  *
  * A client speaks JSON-RPC to its server over stdio (a child process owned by a network thread,
  * net_proc_*) or Streamable HTTP (net_fetch); it never does I/O itself. Lifecycle: initialize
@@ -22,7 +23,8 @@
  * changes a run that is already building its request.
  *
  * CONTRACT
- *   mcp_start_all() / mcp_stop_all(): main thread, between net_start() and net_stop().
+ *   mcp_sync() / mcp_stop_all(): main thread, between net_start() and net_stop().
+ *   mcp_tenant_freed(), mcp_metrics(): any thread.
  *   mcp_spawn(): any thread, while the network threads run.
  *   mcpreg_*(): any thread. A snapshot is immutable; mcpreg_release() drops the reference.
  */
@@ -37,6 +39,7 @@
 #include "agents/config/agentcfg.h"
 #include "agents/tenant/tenant.h"
 #include "agents/tools/tools.h"
+#include "base/sbuf.h"
 
 #define MCP_PROTOCOL_VERSION "2025-11-25"
 #define MCP_INIT_TIMEOUT_MS  10000
@@ -78,21 +81,55 @@ typedef struct mcp_opts {
 /* Spawns a client and starts connecting. Returns it with a reference for the caller, or NULL. */
 actor_t *mcp_spawn(const mcp_opts_t *o);
 
+/* ---- The service's clients (mcpset.c) ------------------------------------------------------ */
+
 /*
- * Spawns a publishing client for every server of every tenant of tenants[0..n-1]: one client per
- * tenant and server, whose tools only that tenant's runs see. Returns 0, or -EAGAIN. Thread: main.
+ * One client per tenant and server definition, shared by every snapshot of that tenant whose
+ * server of that alias is defined alike (command, args, env, url, headers: mcp_server_key()), and
+ * alive while one of them is. A reload that leaves a server as it was keeps its client (no
+ * restart); a changed definition gets a new client beside the old one, which goes (its session
+ * ended, its child stopped) when the last snapshot naming it is freed, that is when the last run
+ * or call that started with the old configuration has ended. A removed tenant's clients go the
+ * same way. MCP_MAX_CLIENTS bounds them all; a server past it is not started (logged).
  */
-int mcp_start_all(tenant_t *const *tenants, size_t n);
+#define MCP_MAX_CLIENTS 1024
+
+/*
+ * Makes sure every server of every snapshot of tenants[0..n-1] has its client: spawns the ones
+ * missing and counts the snapshots as users of theirs (a snapshot already counted is skipped).
+ * Call it with the current snapshots at start-up and after each reload; across a reload, keep
+ * references to the snapshots of before it until this returns, or an unchanged server of a
+ * changed tenant loses its last user in between and is restarted. Returns 0, or -EAGAIN when a
+ * client could not be spawned. Thread: main, while the network threads run.
+ */
+int mcp_sync(tenant_t *const *tenants, size_t n);
+/*
+ * The snapshot t is being freed (tenants_on_free): it no longer uses its servers' clients; a
+ * client left without users is shut down. Snapshots never passed to mcp_sync() are ignored.
+ * Thread: any.
+ */
+void mcp_tenant_freed(const tenant_t *t);
 /* Shuts every client down (DELETE the session; stdio: close stdin, SIGTERM, SIGKILL) and waits
- * at most wait_ms for them to finish. Thread: main. */
+ * at most wait_ms for them to finish; later mcp_sync()/mcp_tenant_freed() calls do nothing.
+ * Thread: main. */
 void mcp_stop_all(uint64_t wait_ms);
+/*
+ * Appends switchboard_mcp_server_up{tenant,alias} (1 connected, 0 not) for every client running:
+ * when a changed server's old client still serves a live run, the newer client is the one shown
+ * (a metric_text_fn; arg unused). Thread: any (the scraping thread).
+ */
+void mcp_metrics(sbuf_t *out, void *arg);
+/* The 64-bit digest of a server definition that tells two definitions apart (FNV-1a over every
+ * field, each length-prefixed). Thread: any. */
+uint64_t mcp_server_key(const agent_mcp_server_t *s);
 
 /* ---- The registry of exposed tools (mcpreg.c) ---------------------------------------------- */
 
 typedef struct mcpreg_tool {
-    char exposed[TOOL_NAME_MAX + 1]; /* unique within its tenant */
+    char exposed[TOOL_NAME_MAX + 1]; /* unique within what one snapshot of its tenant sees */
     char *tenant;                    /* whose server publishes it */
     char *alias;
+    uint64_t key; /* mcp_server_key() of the definition its client was started with */
     char *original;
     actor_t *server; /* a reference held by the snapshot */
     cJSON *def;      /* {type:"function",function:{name,description,parameters}} */
@@ -112,18 +149,23 @@ typedef struct mcpreg_entry {
 } mcpreg_entry_t;
 
 /*
- * Replaces the tools of tenant's server alias with entries: assigns each an exposed name (mcpname
- * rules, unique across the tenant's aliases) and writes it to exposed[i]. server gets the calls.
+ * Replaces the tools published by server (tenant's server alias, defined as key says) with
+ * entries: assigns each an exposed name (mcpname rules, unique among the tenant's aliases) and
+ * writes it to exposed[i]. server gets the calls. Two clients of one alias (an old and a new
+ * definition, never offered together) may publish the same names.
  */
-void mcpreg_publish(const char *tenant, const char *alias, actor_t *server,
+void mcpreg_publish(const char *tenant, const char *alias, uint64_t key, actor_t *server,
                     const mcpreg_entry_t *entries, size_t n, char (*exposed)[TOOL_NAME_MAX + 1]);
-/* Removes the tools of tenant's server alias. */
-void mcpreg_withdraw(const char *tenant, const char *alias);
+/* Removes the tools server published. */
+void mcpreg_withdraw(const actor_t *server);
 /* The current snapshot with a reference (never NULL). */
 mcpreg_snap_t *mcpreg_acquire(void);
 void mcpreg_release(mcpreg_snap_t *s);
-/* The tool of tenant exposed as name in s, or NULL. */
-const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *tenant, const char *name);
+/* Whether a run holding the tenant snapshot t may use tool: t's own, from the client of the
+ * definition t has for its alias (not an older or newer one). */
+bool mcpreg_serves(const mcpreg_tool_t *tool, const tenant_t *t);
+/* The tool exposed as name in s that serves t, or NULL. */
+const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const tenant_t *t, const char *name);
 /* Drops every tool (shutdown, tests). */
 void mcpreg_clear(void);
 

@@ -130,9 +130,11 @@ typedef struct mcphttp mcphttp_t;
 
 typedef struct mcp {
     actor_t actor;
+    int up;                 /* [atomic, any] 1 while ready; read by mcp_metrics() */
     agent_mcp_server_t srv; /* [owner] a deep copy */
     char *tenant;           /* [owner] whose server it is (its tools are that tenant's) */
-    char log_name[80];      /* "mcp:<alias>" */
+    uint64_t key;           /* [owner] mcp_server_key(&srv) */
+    char log_name[80];      /* "mcp:<alias>", "mcp:<tenant>/<alias>" beside the default tenant */
     actor_t *owner;
     bool publish, restart, elicit;
     uint32_t call_timeout_ms;
@@ -165,6 +167,8 @@ void mcp_reinitialize(mcp_t *m);
 /* The shutdown has finished (child gone, session deleted): tell the owner and stop. */
 void mcp_closed(mcp_t *m);
 mcp_req_t *mcp_req_find(mcp_t *m, int64_t id);
+/* Clients spawned and not yet closed (mcp_stop_all() waits for none). Thread: any. */
+int mcp_live_clients(void);
 
 /* ---- Streamable HTTP (mcphttp.c) ------------------------------------------------------------ */
 

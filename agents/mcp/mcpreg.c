@@ -51,10 +51,22 @@ void mcpreg_release(mcpreg_snap_t *s)
         mcpreg_snap_free(s);
 }
 
-const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const char *tenant, const char *name)
+bool mcpreg_serves(const mcpreg_tool_t *tool, const tenant_t *t)
+{
+    if (strcmp(tool->tenant, t->id) != 0)
+        return false;
+    for (size_t i = 0; i < t->cfg.n_mcp_servers; i++) {
+        const agent_mcp_server_t *srv = &t->cfg.mcp_servers[i];
+        if (strcmp(srv->alias, tool->alias) == 0)
+            return mcp_server_key(srv) == tool->key;
+    }
+    return false;
+}
+
+const mcpreg_tool_t *mcpreg_find(const mcpreg_snap_t *s, const tenant_t *t, const char *name)
 {
     for (size_t i = 0; s && i < s->n; i++)
-        if (strcmp(s->tools[i].exposed, name) == 0 && strcmp(s->tools[i].tenant, tenant) == 0)
+        if (strcmp(s->tools[i].exposed, name) == 0 && mcpreg_serves(&s->tools[i], t))
             return &s->tools[i];
     return NULL;
 }
@@ -69,15 +81,14 @@ static void mcpreg_copy(mcpreg_tool_t *dst, const mcpreg_tool_t *src)
     actor_ref(dst->server);
 }
 
-/* The next snapshot: everything of old except tenant's alias's tools, with room for extra more. */
-static mcpreg_snap_t *mcpreg_without(const mcpreg_snap_t *old, const char *tenant,
-                                     const char *alias, size_t extra)
+/* The next snapshot: everything of old except server's tools, with room for extra more. */
+static mcpreg_snap_t *mcpreg_without(const mcpreg_snap_t *old, const actor_t *server, size_t extra)
 {
     mcpreg_snap_t *s = xcalloc(1, sizeof(*s));
     s->refs = 1;
     s->tools = xcalloc(old->n + extra + 1, sizeof(*s->tools));
     for (size_t i = 0; i < old->n; i++)
-        if (strcmp(old->tools[i].alias, alias) != 0 || strcmp(old->tools[i].tenant, tenant) != 0)
+        if (old->tools[i].server != server)
             mcpreg_copy(&s->tools[s->n++], &old->tools[i]);
     return s;
 }
@@ -90,16 +101,28 @@ static mcpreg_snap_t *mcpreg_swap_locked(mcpreg_snap_t *s)
     return --old->refs == 0 && old != &reg_empty ? old : NULL;
 }
 
-/* mcpname's "is this name taken" within one tenant (arg). */
+/*
+ * mcpname's "is this name taken" for a server publishing (arg): by another alias of its tenant,
+ * or by one of its own tools already named. Another client of the same alias (the old or new
+ * definition of a reloaded server) does not count: no run is offered both.
+ */
 typedef struct taken_arg {
     const mcpreg_snap_t *snap;
     const char *tenant;
+    const char *alias;
+    const actor_t *server;
 } taken_arg_t;
 
 static bool mcpreg_taken(void *arg, const char *name)
 {
-    const taken_arg_t *t = arg;
-    return mcpreg_find(t->snap, t->tenant, name) != NULL;
+    const taken_arg_t *a = arg;
+    for (size_t i = 0; i < a->snap->n; i++) {
+        const mcpreg_tool_t *t = &a->snap->tools[i];
+        if (strcmp(t->exposed, name) == 0 && strcmp(t->tenant, a->tenant) == 0 &&
+            (t->server == a->server || strcmp(t->alias, a->alias) != 0))
+            return true;
+    }
+    return false;
 }
 
 static cJSON *mcpreg_def(const char *exposed, const mcpreg_entry_t *e)
@@ -119,18 +142,19 @@ static cJSON *mcpreg_def(const char *exposed, const mcpreg_entry_t *e)
     return t;
 }
 
-void mcpreg_publish(const char *tenant, const char *alias, actor_t *server,
+void mcpreg_publish(const char *tenant, const char *alias, uint64_t key, actor_t *server,
                     const mcpreg_entry_t *entries, size_t n, char (*exposed)[TOOL_NAME_MAX + 1])
 {
     pthread_mutex_lock(&reg_lock);
-    mcpreg_snap_t *s = mcpreg_without(reg_cur, tenant, alias, n);
-    taken_arg_t ta = {s, tenant};
+    mcpreg_snap_t *s = mcpreg_without(reg_cur, server, n);
+    taken_arg_t ta = {s, tenant, alias, server};
     for (size_t i = 0; i < n; i++) {
         mcpreg_tool_t *t = &s->tools[s->n];
         mcpname_expose(alias, entries[i].original, mcpreg_taken, &ta, t->exposed);
         str_copy(exposed[i], t->exposed, TOOL_NAME_MAX + 1);
         t->tenant = xstrdup(tenant);
         t->alias = xstrdup(alias);
+        t->key = key;
         t->original = xstrdup(entries[i].original);
         t->def = mcpreg_def(t->exposed, &entries[i]);
         actor_ref(server);
@@ -143,10 +167,10 @@ void mcpreg_publish(const char *tenant, const char *alias, actor_t *server,
         mcpreg_snap_free(dead);
 }
 
-void mcpreg_withdraw(const char *tenant, const char *alias)
+void mcpreg_withdraw(const actor_t *server)
 {
     pthread_mutex_lock(&reg_lock);
-    mcpreg_snap_t *dead = mcpreg_swap_locked(mcpreg_without(reg_cur, tenant, alias, 0));
+    mcpreg_snap_t *dead = mcpreg_swap_locked(mcpreg_without(reg_cur, server, 0));
     pthread_mutex_unlock(&reg_lock);
     if (dead)
         mcpreg_snap_free(dead);

@@ -104,7 +104,7 @@ static cJSON *offered_tools(const tenant_t *tenant, tool_surface_t surface)
     booking_tool_defs(&tenant->cfg, all);
     mcpreg_snap_t *snap = mcpreg_acquire();
     for (size_t i = 0; i < snap->n; i++)
-        if (strcmp(snap->tools[i].tenant, tenant->id) == 0)
+        if (mcpreg_serves(&snap->tools[i], tenant)) /* its own, as this snapshot defines them */
             cJSON_AddItemToArray(all, cJSON_Duplicate(snap->tools[i].def, true));
     mcpreg_release(snap);
     cJSON *out = cJSON_CreateArray();
@@ -256,7 +256,7 @@ static void tool_error(char *buf, size_t n, const char *code, const char *messag
 static bool mcp_route(const run_t *r, nested_t *n)
 {
     mcpreg_snap_t *snap = mcpreg_acquire();
-    const mcpreg_tool_t *t = mcpreg_find(snap, r->tenant->id, n->name);
+    const mcpreg_tool_t *t = mcpreg_find(snap, r->tenant, n->name);
     if (t) {
         actor_ref(t->server);
         n->mcp = t->server;

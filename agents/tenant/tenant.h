@@ -51,6 +51,15 @@ typedef struct tenant {
 void tenant_ref(tenant_t *t);
 /* Drops one; the last frees the snapshot (NULL-safe). Thread: any. */
 void tenant_unref(tenant_t *t);
+/*
+ * Calls fn with each snapshot just before it is freed, on the thread that dropped its last
+ * reference (any thread), so that what lives as long as a snapshot lives no longer: the MCP
+ * clients of its servers (SPEC 16 reload). Every snapshot freed is passed, published or not. fn
+ * must not take a reference to t nor keep it; it runs inside tenant_unref(), so it must not wait
+ * for a lock held around a tenant_unref(). NULL removes it. Thread: main, before the threads
+ * that drop snapshots start.
+ */
+void tenants_on_free(void (*fn)(const tenant_t *t));
 /* The limit of live voice sessions of t: its maxSessions within global_cap. */
 int tenant_max_sessions(const tenant_t *t, int global_cap);
 /*

@@ -58,6 +58,8 @@ static table_t *cur; /* [atomic, any] stored by publish() (release), loaded by l
 static char *source; /* [main] what tenants_load() was given */
 static bool source_dir;
 
+static void (*on_free)(const tenant_t *t); /* [main before threads; read by any] */
+
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t rec_once = PTHREAD_ONCE_INIT;
 static pthread_key_t rec_key;
@@ -81,9 +83,16 @@ void tenant_unref(tenant_t *t)
     ck_pr_dec_uint_zero(&t->refs, &last);
     if (!last)
         return;
+    if (on_free)
+        on_free(t);
     agentcfg_free(&t->cfg);
     free(t->path);
     free(t);
+}
+
+void tenants_on_free(void (*fn)(const tenant_t *t))
+{
+    on_free = fn;
 }
 
 int tenant_max_sessions(const tenant_t *t, int global_cap)

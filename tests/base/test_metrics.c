@@ -138,7 +138,6 @@ TEST(metrics_render_has_every_series_from_start)
         "switchboard_actor_queue_seconds_count{lane=\"realtime\"} 0",
         "switchboard_actor_queue_seconds_bucket{lane=\"tools\",le=\"2.5\"} 0",
         "switchboard_actor_queue_seconds_sum{lane=\"tools\"} 0",
-        "# TYPE switchboard_mcp_server_up gauge",
         "# TYPE switchboard_http_requests_total counter",
         "switchboard_http_requests_total 0",
         "# TYPE switchboard_connections_open gauge",
@@ -157,7 +156,6 @@ TEST(metrics_render_has_every_series_from_start)
     for (size_t i = 0; i < ARRAY_LEN(lines); i++)
         assert_line(text, lines[i]);
     ASSERT_STR_CONTAINS(text, "# HELP switchboard_tool_call_seconds ");
-    ASSERT_STR_CONTAINS(text, "# HELP switchboard_mcp_server_up ");
     assert_well_formed(text);
     free(text);
 }
@@ -237,10 +235,6 @@ TEST(metrics_families_add_children_on_first_use)
     metric_tool_call_observe("lookup", "completed", 2 * NS_PER_MS);
     metric_tool_call_observe("lookup", "failed", 5 * NS_PER_MS);
     metric_tool_call_observe("navigate", "timeout", 3 * NS_PER_SEC);
-    metric_mcp_server_up_set("crm", 1);
-    metric_mcp_server_up_set("calendar", 0);
-    metric_mcp_server_up_set("crm", 0);
-    metric_mcp_server_up_set("search", 7); /* any non-zero is up */
 
     char *text = render();
     assert_line(text,
@@ -252,11 +246,9 @@ TEST(metrics_families_add_children_on_first_use)
     assert_line(text, "switchboard_tool_call_seconds_bucket{tool=\"lookup\",status=\"failed\","
                       "le=\"0.005\"} 1");
     assert_line(text, "switchboard_tool_call_seconds_sum{tool=\"navigate\",status=\"timeout\"} 3");
-    assert_line(text, "switchboard_mcp_server_up{alias=\"crm\"} 0");
-    assert_line(text, "switchboard_mcp_server_up{alias=\"calendar\"} 0");
-    assert_line(text, "switchboard_mcp_server_up{alias=\"search\"} 1");
-    const char *crm = strstr(text, "alias=\"crm\"");
-    ASSERT(crm != NULL && strstr(crm + 1, "alias=\"crm\"") == NULL); /* one child per alias */
+    const char *lookup = strstr(text, "_count{tool=\"lookup\",status=\"completed\"}");
+    ASSERT(lookup != NULL && strstr(lookup + 1, "_count{tool=\"lookup\",status=\"completed\"}") ==
+                                 NULL); /* one child per label values */
     ASSERT(strstr(text, "\"other\"") == NULL);
     assert_well_formed(text);
     free(text);
@@ -291,11 +283,14 @@ TEST(metrics_label_values_escaped)
 {
     metrics_init();
     metric_tool_call_observe("a\"b\\c\nd", "failed", NS_PER_MS);
-    metric_mcp_server_up_set("x\"y", 1);
     char *text = render();
     assert_line(
         text, "switchboard_tool_call_seconds_count{tool=\"a\\\"b\\\\c\\nd\",status=\"failed\"} 1");
-    assert_line(text, "switchboard_mcp_server_up{alias=\"x\\\"y\"} 1");
+    sbuf_t labels = SBUF_INIT;
+    metrics_put_label(&labels, "tenant", "acme");
+    metrics_put_label(&labels, "alias", "x\"y\\z\n");
+    ASSERT_STR_EQ(labels.data, "tenant=\"acme\",alias=\"x\\\"y\\\\z\\n\"");
+    sbuf_destroy(&labels);
     assert_well_formed(text);
     free(text);
     metrics_destroy();

@@ -4,7 +4,7 @@
     fake_mcp.py LOG
 
 Appends every line the client sends to LOG as "C <json>", and notes what it does itself as
-"S <what>". It speaks the protocol version the client asks for and pages tools/list three tools a
+"S <what>" ("S bye" when the client closes its stdin, the polite end of a stdio session). It speaks the protocol version the client asks for and pages tools/list three tools a
 page, so its seven tools (eight after add_tool) take three pages (cursors "page-2", "page-3").
 
 Tools:
@@ -175,6 +175,7 @@ def main():
             continue
         if isinstance(msg, dict):
             handle(msg)
+    note("S bye")
 
 
 if __name__ == "__main__":

@@ -269,7 +269,7 @@ class SupervisorMcpTest(McpCase):
         sim, s = self.stack("--mode", "agent", "--pace", "20", env=full)
         alias = list(servers)[0]
         await eventually(lambda: s.metrics().get(
-            'switchboard_mcp_server_up{alias="%s"}' % alias) == 1, deadline_s=15,
+            'switchboard_mcp_server_up{tenant="default",alias="%s"}' % alias) == 1, deadline_s=15,
             what="MCP server up")
         return sim, s
 
@@ -300,7 +300,7 @@ class SupervisorMcpTest(McpCase):
         self.assertEqual(len(kids), 1, kids)
         os.kill(int(kids[0]), signal.SIGKILL)
         await eventually(lambda: s.metrics().get(
-            'switchboard_mcp_server_up{alias="everything"}') == 0, deadline_s=5,
+            'switchboard_mcp_server_up{tenant="default",alias="everything"}') == 0, deadline_s=5,
             what="server down")
         ws, r, _ = await self.open_ready(s)
         nested, _ = await self.echo_turn(ws, r, "during-restart")
@@ -310,7 +310,7 @@ class SupervisorMcpTest(McpCase):
         self.assertIn("mcp_unavailable", nested[-1]["output"])
         self.assertLess(nested[-1]["duration_ms"], TOOL_DEADLINE_MS / 3)
         await eventually(lambda: s.metrics().get(
-            'switchboard_mcp_server_up{alias="everything"}') == 1, deadline_s=10,
+            'switchboard_mcp_server_up{tenant="default",alias="everything"}') == 1, deadline_s=10,
             what="server restarted")
         nested, _ = await self.echo_turn(ws, r, "after-restart")
         self.assertEqual(nested[-1]["status"], "completed", nested)
@@ -356,7 +356,7 @@ class SupervisorMcpTest(McpCase):
         self.assert_tool_order(tool_events(r))
         # Restarted after the first backoff step (1 s), and the next call works.
         await eventually(lambda: s.metrics().get(
-            'switchboard_mcp_server_up{alias="everything"}') == 1, deadline_s=10,
+            'switchboard_mcp_server_up{tenant="default",alias="everything"}') == 1, deadline_s=10,
             what="server restarted")
         self.assertGreaterEqual(time.monotonic() - killed, 0.9)
         nested, _ = await self.echo_turn(ws, r, "after-the-kill")
@@ -368,10 +368,10 @@ class SupervisorMcpTest(McpCase):
         os.kill(int(kids[0]), signal.SIGKILL)
         killed = time.monotonic()
         await eventually(lambda: s.metrics().get(
-            'switchboard_mcp_server_up{alias="everything"}') == 0, deadline_s=5,
+            'switchboard_mcp_server_up{tenant="default",alias="everything"}') == 0, deadline_s=5,
             what="server down again")
         await eventually(lambda: s.metrics().get(
-            'switchboard_mcp_server_up{alias="everything"}') == 1, deadline_s=10,
+            'switchboard_mcp_server_up{tenant="default",alias="everything"}') == 1, deadline_s=10,
             what="server restarted again")
         self.assertGreaterEqual(time.monotonic() - killed, 1.9)
         self.assertEqual(re.findall(r'"?mcp\.restart_in"?.*?"?ms"?[=:](\d+)', s.stderr()),
@@ -483,7 +483,24 @@ class FakeCliTest(McpCase):
         self.assertLess(secs, 8)
 
 
-class FakeSupervisorTest(McpCase):
+class McpTurns:
+    """Turns of a voice session whose supervisor (the simulator in agent mode) lists or calls
+    MCP tools; for ToolCase tests."""
+
+    async def offered(self, ws, r):
+        _, end, _ = await self.turn(ws, r, "What is the price? list your tools", timeout_s=15)
+        self.assertEqual(end["status"], "completed", end)
+        self.assertTrue(end["output"].startswith("Tools: "), end)
+        return end["output"][len("Tools: "):].split(", ")
+
+    async def mcp_turn(self, ws, r, tool, args="{}"):
+        """The nested tool events of "mcp call <tool> <args>", and the supervisor's end."""
+        start, end, _ = await self.turn(ws, r, "What is the price? mcp call %s %s" % (tool, args),
+                                        timeout_s=15)
+        return [e for e in tool_events(r, start) if e["name"] != SUP], end
+
+
+class FakeSupervisorTest(McpTurns, McpCase):
     """The supervisor of a voice session with fake_mcp.py as the MCP server `fake`; the
     simulator's chat model answers "list your tools" with the names of the tools it was offered
     and runs "mcp call <tool> <json>"."""
@@ -504,20 +521,11 @@ class FakeSupervisorTest(McpCase):
         full = {"SWITCHBOARD_CONFIG": path}
         full.update(env or {})
         sim, s = self.stack("--mode", "agent", "--pace", "20", env=full)
-        await eventually(lambda: s.metrics().get('switchboard_mcp_server_up{alias="fake"}') == 1,
-                         deadline_s=15, what="fake MCP server up")
+        await eventually(lambda: s.metrics().get(
+            'switchboard_mcp_server_up{tenant="default",alias="fake"}') == 1,
+            deadline_s=15, what="fake MCP server up")
         return sim, s
 
-    async def offered(self, ws, r):
-        _, end, _ = await self.turn(ws, r, "What is the price? list your tools", timeout_s=15)
-        self.assertEqual(end["status"], "completed", end)
-        self.assertTrue(end["output"].startswith("Tools: "), end)
-        return end["output"][len("Tools: "):].split(", ")
-
-    async def mcp_turn(self, ws, r, tool, args="{}"):
-        start, end, _ = await self.turn(ws, r, "What is the price? mcp call %s %s" % (tool, args),
-                                        timeout_s=15)
-        return [e for e in tool_events(r, start) if e["name"] != SUP], end
 
     async def test_every_page_is_offered_and_list_changed_adds_the_new_tool(self):
         sim, s = await self.stack_fake()

@@ -210,10 +210,26 @@ class OnboardTest(OnboardCase):
             q = run(["-", "--text"], env=env, stdin=f)
         self.assert_ok(q)
         self.assertEqual(q.stdout, p.stdout)
+        # --bytes N: the PDF is the next N bytes of stdin, whatever follows (a pipe left open).
+        with open(self.brief, "rb") as f:
+            pdf = f.read()
+        r = subprocess.run([onboard_path(), "-", "--text", "--bytes", str(len(pdf))],
+                           input=pdf + b"trailing bytes", capture_output=True,
+                           timeout=RUN_TIMEOUT_S)
+        self.assertEqual((r.returncode, r.stdout.decode()), (0, p.stdout), r.stderr)
+        r = subprocess.run([onboard_path(), "-", "--text", "--bytes", str(len(pdf) + 1)],
+                           input=pdf, capture_output=True, timeout=RUN_TIMEOUT_S)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(run([self.brief, "--text", "--bytes", "5"]).returncode, 2)
+        # No text: exit 3 with --text, so that a parent tells it from an unreadable PDF (1).
         make_image_pdf(self.brief)
         p = run([self.brief, "--text"], env=env)
-        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn(NO_TEXT, p.stderr)
+        with open(self.brief, "wb") as f:
+            f.write(b"%PDF-1.4 this is not really a PDF")
+        p = run([self.brief, "--text"], env=env)
+        self.assertEqual(p.returncode, 1, p.stderr)
 
     def test_too_large(self):
         with open(self.brief, "ab") as f:

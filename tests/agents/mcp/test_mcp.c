@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,38 +256,132 @@ static void noop_handle(actor_t *self, msg_t *m)
 
 static const actor_type_t noop_type = {"noop", noop_handle, NULL};
 
+/* A tenant snapshot `t` defining servers one (stdio: `srv-one`) and two (HTTP) as the
+ * registry tests publish them; arg_one replaces srv-one's first argument. */
+static char *one_args[1];
+static agent_mcp_server_t test_servers[2] = {
+    {.alias = "one", .command = "srv-one", .args = one_args, .n_args = 1},
+    {.alias = "two", .url = "http://127.0.0.1:1/mcp"},
+};
+
+static void test_tenant(tenant_t *t, char *arg_one)
+{
+    memset(t, 0, sizeof(*t));
+    str_copy(t->id, "t", sizeof(t->id));
+    one_args[0] = arg_one;
+    t->cfg.mcp_servers = test_servers;
+    t->cfg.n_mcp_servers = 2;
+}
+
+TEST(mcp_server_key_tells_definitions_apart)
+{
+    char *a[] = {"x", "y"}, *b[] = {"xy"}, *e1[] = {"A=1"};
+    agent_mcp_server_t s1 = {.alias = "crm", .command = "node", .args = a, .n_args = 2};
+    agent_mcp_server_t s2 = s1;
+    ASSERT_EQ(mcp_server_key(&s1), mcp_server_key(&s2)); /* alike: one client */
+    s2.args = b;
+    s2.n_args = 1;
+    ASSERT_NE(mcp_server_key(&s1), mcp_server_key(&s2)); /* "x","y" is not "xy" */
+    s2 = s1;
+    s2.env = e1;
+    s2.n_env = 1;
+    ASSERT_NE(mcp_server_key(&s1), mcp_server_key(&s2));
+    s2 = s1;
+    s2.alias = "crm2";
+    ASSERT_NE(mcp_server_key(&s1), mcp_server_key(&s2));
+    agent_mcp_server_t h1 = {.alias = "crm", .url = "http://a/mcp"}, h2 = h1;
+    h2.headers = e1;
+    h2.n_headers = 1;
+    ASSERT_NE(mcp_server_key(&h1), mcp_server_key(&h2));
+}
+
 TEST(mcp_registry_publish_replace_withdraw)
 {
     sched_config_t sc = {.workers = 1, .max_actors = 100, .mailbox_cap = 64};
     ASSERT_EQ(sched_start(&sc), 0);
     actor_t *a = xcalloc(1, sizeof(*a));
     ASSERT_EQ(actor_spawn(a, &noop_type, LANE_TOOLS), 0);
+    actor_t *b = xcalloc(1, sizeof(*b));
+    ASSERT_EQ(actor_spawn(b, &noop_type, LANE_TOOLS), 0);
+    tenant_t tt, other;
+    test_tenant(&tt, "v1");
+    test_tenant(&other, "v1");
+    str_copy(other.id, "u", sizeof(other.id));
     cJSON *schema = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"m\":{}}}");
     mcpreg_entry_t e[2] = {{"echo", "Echoes", schema}, {"a.b", NULL, NULL}};
     char exposed[2][TOOL_NAME_MAX + 1];
-    mcpreg_publish("t", "one", a, e, 2, exposed);
+    mcpreg_publish("t", "one", mcp_server_key(&test_servers[0]), a, e, 2, exposed);
     ASSERT_STR_EQ(exposed[0], "one__echo");
     mcpreg_snap_t *old = mcpreg_acquire();
     ASSERT_EQ(old->n, 2);
-    const mcpreg_tool_t *t = mcpreg_find(old, "t", "one__echo");
+    const mcpreg_tool_t *t = mcpreg_find(old, &tt, "one__echo");
     ASSERT(t && t->server == a);
     ASSERT_STR_EQ(t->original, "echo");
+    ASSERT(mcpreg_find(old, &other, "one__echo") == NULL); /* another tenant's */
     char *def = cJSON_PrintUnformatted(t->def);
     ASSERT_STR_CONTAINS(def, "\"parameters\":{\"type\":\"object\",\"properties\":{\"m\":{}}}");
     cJSON_free(def);
-    t = mcpreg_find(old, "t", exposed[1]);
+    t = mcpreg_find(old, &tt, exposed[1]);
     ASSERT(t && strcmp(t->original, "a.b") == 0);
-    mcpreg_publish("t", "two", a, e, 1, exposed);
-    mcpreg_withdraw("t", "one");
+    mcpreg_publish("t", "two", mcp_server_key(&test_servers[1]), b, e, 1, exposed);
+    mcpreg_withdraw(a);
     mcpreg_snap_t *now = mcpreg_acquire();
     ASSERT_EQ(now->n, 1);
-    ASSERT(mcpreg_find(now, "t", "two__echo") != NULL);
+    ASSERT(mcpreg_find(now, &tt, "two__echo") != NULL);
     ASSERT_EQ(old->n, 2); /* a snapshot never changes under its reader */
     mcpreg_release(old);
     mcpreg_release(now);
     mcpreg_clear();
     cJSON_Delete(schema);
     actor_unref(a);
+    actor_unref(b);
+    ASSERT_EQ(sched_stop(2000), 0);
+}
+
+TEST(mcp_registry_a_snapshot_sees_the_client_of_its_own_definition)
+{
+    sched_config_t sc = {.workers = 1, .max_actors = 100, .mailbox_cap = 64};
+    ASSERT_EQ(sched_start(&sc), 0);
+    actor_t *v1 = xcalloc(1, sizeof(*v1)), *v2 = xcalloc(1, sizeof(*v2));
+    ASSERT_EQ(actor_spawn(v1, &noop_type, LANE_TOOLS), 0);
+    ASSERT_EQ(actor_spawn(v2, &noop_type, LANE_TOOLS), 0);
+    tenant_t old_cfg, new_cfg;
+    test_tenant(&old_cfg, "v1");
+    uint64_t k1 = mcp_server_key(&test_servers[0]);
+    test_tenant(&new_cfg, "v2");
+    uint64_t k2 = mcp_server_key(&test_servers[0]);
+    ASSERT_NE(k1, k2);
+    mcpreg_entry_t e[1] = {{"echo", "Echoes", NULL}};
+    char exposed[1][TOOL_NAME_MAX + 1];
+    /* The old definition's client and, after a reload, the new one's: the same names (no hash
+     * suffix for the other version of the same alias), each for its own snapshots. */
+    mcpreg_publish("t", "one", k1, v1, e, 1, exposed);
+    mcpreg_publish("t", "one", k2, v2, e, 1, exposed);
+    ASSERT_STR_EQ(exposed[0], "one__echo");
+    mcpreg_snap_t *s = mcpreg_acquire();
+    ASSERT_EQ(s->n, 2);
+    test_tenant(&old_cfg, "v1"); /* one_args[0] is shared: each check sets its own */
+    const mcpreg_tool_t *t = mcpreg_find(s, &old_cfg, "one__echo");
+    ASSERT(t && t->server == v1);
+    test_tenant(&new_cfg, "v2");
+    t = mcpreg_find(s, &new_cfg, "one__echo");
+    ASSERT(t && t->server == v2);
+    size_t served = 0;
+    for (size_t i = 0; i < s->n; i++)
+        served += mcpreg_serves(&s->tools[i], &new_cfg);
+    ASSERT_EQ(served, 1);
+    /* A tenant without that alias any more sees neither. */
+    new_cfg.cfg.n_mcp_servers = 0;
+    ASSERT(mcpreg_find(s, &new_cfg, "one__echo") == NULL);
+    mcpreg_release(s);
+    mcpreg_withdraw(v1);
+    s = mcpreg_acquire();
+    ASSERT_EQ(s->n, 1);
+    ASSERT(s->tools[0].server == v2);
+    mcpreg_release(s);
+    mcpreg_clear();
+    actor_unref(v1);
+    actor_unref(v2);
     ASSERT_EQ(sched_stop(2000), 0);
 }
 
