@@ -47,7 +47,7 @@ static void rig_start(rig_t *r, const char *const *env)
     r->router = probe_new("router", LANE_TOOLS);
     r->pool = probe_new("pool", LANE_TOOLS);
     r->store = probe_new("store", LANE_TOOLS);
-    r->session_update = voice_session_update_new(g_agentcfg); /* the demo tenant's */
+    r->session_update = voice_session_update_new(g_agentcfg, false); /* the demo tenant's */
     r->deps = (voice_deps_t){.gate = &r->gate->actor,
                              .router = &r->router->actor,
                              .pool = &r->pool->actor,
