@@ -294,7 +294,7 @@ FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) $(WARN) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIMIT   := $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS),-runs=$(FUZZ_RUNS))
 FUZZ_TARGETS ?= client_events upstream_events utf8 wsrx scan wsmsg query url httpreq jwt \
-                agentcfg mcpsse mcpproto onboard
+                agentcfg mcpsse mcpproto onboard twilio
 
 FUZZ_DEPS_client_events   := net/wsproto.c agents/voice/events.c audio/b64.c base/util.c
 FUZZ_DEPS_upstream_events := agents/voice/events.c audio/b64.c base/util.c
@@ -311,6 +311,8 @@ FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_dem
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
 FUZZ_DEPS_mcpproto        := agents/mcp/mcpproto.c agents/tools/tools.c mailbox/msg.c \
                              base/sbuf.c base/util.c
+FUZZ_DEPS_twilio          := agents/phone/twilio.c net/httphead.c audio/b64.c base/sbuf.c \
+                             base/util.c
 FUZZ_DEPS_onboard         := agents/onboard/onboard.c agents/config/agentcfg.c \
                              agents/config/agentcfg_demo.c base/sbuf.c base/util.c
 

@@ -24,6 +24,7 @@
 #include "agents/onboard/brief.h"
 #include "agents/onboard/onboard.h"
 #include "agents/page/page.h"
+#include "agents/phone/phone.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/tenant/tenant.h"
@@ -37,6 +38,9 @@
 #include "net/net.h"
 
 #define AGENTS_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
+/* /twilio/media: a message with a media payload over the 16 KiB limit is dropped by the session
+ * and the call goes on (SPEC 5.5), so the frame limit sits well above it. */
+#define AGENTS_MAX_PHONE_BYTES (256 * 1024)
 
 _Static_assert(STORE_SERVER_KEY_BYTES == GATE_USER_SECRET_BYTES, "the gate takes the store's key");
 
@@ -48,6 +52,7 @@ static struct {
     actor_t *pool;
     actor_t *chat;
     actor_t *brief;
+    actor_t *phone; /* NULL unless SWITCHBOARD_TWILIO_AUTH_TOKEN is set */
     bool web;
 } A;
 
@@ -116,6 +121,12 @@ static net_ws_route_t ws_routes[] = {
     {"/ws/agent", AGENTS_MAX_TEXT_BYTES, 0, NULL, agentrun_ws_target, NULL, true, "answer"},
 };
 
+/* Phone calls (SPEC 5.5), routed only when they are on: otherwise both paths are 404. Media
+ * frames are JSON objects without "type"; net types them all PHONECALL_EVENT_TYPE. */
+static net_http_route_t phone_route = {.path = PHONE_VOICE_PATH, .methods = NET_POST};
+static net_ws_route_t phone_ws_route = {PHONE_MEDIA_PATH,   AGENTS_MAX_PHONE_BYTES, 0, NULL,
+                                        phonecall_ws_target, NULL, true, PHONECALL_EVENT_TYPE};
+
 /* Gives an HTTP route its target, with a reference of the route's own (dropped by net_stop). */
 static void route_to(net_http_route_t *r, actor_t *target)
 {
@@ -148,6 +159,15 @@ static void add_routes(void)
     ws_routes[3].arg = &agentrun_deps;
     for (size_t i = 0; i < ARRAY_LEN(ws_routes); i++)
         net_add_ws_route(&ws_routes[i]);
+    if (A.phone) {
+        route_to(&phone_route, A.phone);
+        net_add_http_route(&phone_route);
+        /* Binary frames reach the session, which closes 1003 (SPEC 5.5). */
+        phone_ws_route.max_binary_bytes = (size_t)g_config->max_audio_bytes;
+        phone_ws_route.types = phonecall_event_types();
+        phone_ws_route.arg = &voice_deps;
+        net_add_ws_route(&phone_ws_route);
+    }
 }
 
 /* ---- Start and stop ------------------------------------------------------------------------ */
@@ -185,7 +205,11 @@ int agents_start(const char *db_path, char *err, size_t errlen)
         A.chat = chat_spawn(&cd);
     }
     A.brief = A.chat ? brief_spawn(NULL) : NULL;
-    A.web = A.brief && web_start() == 0;
+    if (A.brief && phone_enabled()) {
+        metrics_register_text_fn(phone_metrics, NULL);
+        A.phone = phone_spawn(A.gate);
+    }
+    A.web = A.brief && (A.phone || !phone_enabled()) && web_start() == 0;
     if (!A.web) {
         snprintf(err, errlen, "cannot start the actor runtime");
         agents_stop();
@@ -222,6 +246,7 @@ int agents_stop(void)
     if (A.web)
         web_stop();
     A.web = false;
+    stop_actor(&A.phone);
     stop_actor(&A.brief);
     stop_actor(&A.chat); /* stops its thread actors */
     stop_actor(&A.pool); /* stops its runs */

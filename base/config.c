@@ -19,6 +19,7 @@
 #include "base/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -149,6 +150,11 @@ static const config_var_t config_vars[] = {
     URL_VAR("SWITCHBOARD_POSTCALL_WEBHOOK_URL", VAR_URL, postcall_webhook_url, NULL, http_schemes),
     STR_VAR("SWITCHBOARD_LOG_LEVEL", VAR_LOG_LEVEL, log_level, "info"),
     STR_VAR("SWITCHBOARD_LOG_FORMAT", VAR_LOG_FORMAT, log_format, "text"),
+    URL_VAR("SWITCHBOARD_PUBLIC_URL", VAR_URL_NOSLASH, public_url, NULL, http_schemes),
+    STR_VAR("SWITCHBOARD_TWILIO_AUTH_TOKEN", VAR_SECRET, twilio_auth_token, NULL),
+    STR_VAR("SWITCHBOARD_TWILIO_ACCOUNT_SID", VAR_SECRET, twilio_account_sid, NULL),
+    URL_VAR("SWITCHBOARD_TWILIO_API_URL", VAR_URL_NOSLASH, twilio_api_url,
+            "https://api.twilio.com", http_schemes),
 };
 
 static int *var_int(config_t *c, const config_var_t *v)
@@ -627,6 +633,39 @@ int config_vars_from_env(config_t *c, const char *const *names, char *err, size_
     return rc;
 }
 
+/*
+ * The host of SWITCHBOARD_PUBLIC_URL (already checked to be an http(s) URL with a host): what
+ * comes after "scheme://" and any "user@", up to the port, path or end, lower-cased, without
+ * the brackets of an IPv6 literal. NULL when the URL is unset.
+ */
+static char *public_host_of(const char *url)
+{
+    if (url == NULL)
+        return NULL;
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        p = at + 1;
+    const char *stop;
+    if (*p == '[') {
+        p++;
+        stop = memchr(p, ']', (size_t)(end - p));
+        if (stop == NULL)
+            stop = end;
+    } else {
+        stop = memchr(p, ':', (size_t)(end - p));
+        if (stop == NULL)
+            stop = end;
+    }
+    char *h = xmalloc((size_t)(stop - p) + 1);
+    for (size_t i = 0; i < (size_t)(stop - p); i++)
+        h[i] = (char)tolower((unsigned char)p[i]);
+    h[stop - p] = '\0';
+    return h;
+}
+
 int config_from_env(config_t *c, int ncpu, char *err, size_t errlen)
 {
     int rc = 0;
@@ -638,6 +677,8 @@ int config_from_env(config_t *c, int ncpu, char *err, size_t errlen)
         rc = config_read_var(c, &config_vars[i], ncpu, err, errlen);
     if (rc == 0)
         rc = config_check_pairs(c, err, errlen);
+    if (rc == 0)
+        c->public_host = public_host_of(c->public_url);
     if (rc != 0)
         config_free(c);
     return rc;
@@ -761,6 +802,8 @@ void config_free(config_t *c)
     for (size_t j = 0; j < c->n_allowed_origins; j++)
         free(c->allowed_origins[j]);
     c->n_allowed_origins = 0;
+    free(c->public_host);
+    c->public_host = NULL;
     c->n_trusted_proxies = 0;
     c->allow_any_origin = false;
 }

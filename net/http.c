@@ -126,7 +126,7 @@ void net_set_origin_hook(bool (*allowed)(const char *origin))
 bool http_same_origin(const char *host, const char *origin)
 {
     if (origin == NULL || host == NULL || strlen(host) >= HTTP_HOST_MAX ||
-        !httpreq_host_is_ours(host, g_net.cfg.host, NULL))
+        !httpreq_host_is_ours(host, g_net.cfg.host, g_config->public_host))
         return false;
     char self[HTTP_HOST_MAX + 16];
     snprintf(self, sizeof(self), "%s://%s", g_net.tls ? "https" : "http", host);
@@ -279,6 +279,8 @@ static void http_msg_free(msg_t *m)
     free(h->origin);
     free(h->content_type);
     free(h->public_key);
+    free(h->host);
+    free(h->twilio_signature);
     free(h->body);
     cJSON_Delete(h->json);
     free(h);
@@ -315,6 +317,9 @@ static void dispatch(srv_conn_t *c)
     m->origin = dup_field(c, HH_ORIGIN);
     m->content_type = dup_field(c, HH_CONTENT_TYPE);
     m->public_key = dup_field(c, HH_X_SWITCHBOARD_KEY);
+    m->host = dup_field(c, HH_HOST);
+    m->twilio_signature = dup_field(c, HH_X_TWILIO_SIGNATURE);
+    m->tls = g_net.tls;
     m->peer = c->peer;
     m->loopback_host = c->loopback_host;
     m->same_origin = http_same_origin(c->head.fields[HH_HOST], c->head.fields[HH_ORIGIN]);

@@ -23,6 +23,7 @@ static const struct {
     [HH_X_FORWARDED_FOR] = {"x-forwarded-for", false},
     [HH_IF_NONE_MATCH] = {"if-none-match", false},
     [HH_X_SWITCHBOARD_KEY] = {"x-switchboard-key", true},
+    [HH_X_TWILIO_SIGNATURE] = {"x-twilio-signature", true},
     [HH_UPGRADE] = {"upgrade", false},
     [HH_CONNECTION] = {"connection", false},
     [HH_SEC_WEBSOCKET_KEY] = {"sec-websocket-key", true},

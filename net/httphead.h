@@ -29,6 +29,7 @@ typedef enum httphead_field {
     HH_X_FORWARDED_FOR,       /* joined */
     HH_IF_NONE_MATCH,         /* joined */
     HH_X_SWITCHBOARD_KEY,     /* single */
+    HH_X_TWILIO_SIGNATURE,    /* single */
     HH_UPGRADE,               /* joined */
     HH_CONNECTION,            /* joined */
     HH_SEC_WEBSOCKET_KEY,     /* single */

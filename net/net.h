@@ -127,6 +127,9 @@ typedef struct net_http_msg {
     char *origin;        /* owned; NULL when absent */
     char *content_type;  /* owned; NULL when absent */
     char *public_key;    /* owned; the X-Switchboard-Key header (SPEC 16), NULL when absent */
+    char *host;          /* owned; the Host header, NULL when absent */
+    char *twilio_signature; /* owned; the X-Twilio-Signature header (SPEC 5.5), NULL when absent */
+    bool tls;               /* it came over HTTPS (SWITCHBOARD_TLS_CERT) */
     net_peer_t peer;
     bool loopback_host; /* the Host header names a loopback host (localhost, 127.x, [::1]):
                            loopback-only API mode needs it as well as a loopback peer */
@@ -244,6 +247,9 @@ void net_ws_close(conn_id_t c, ws_close_t why);
  */
 void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
                       const char *extra_headers);
+/* The same with another Content-Type (e.g. "text/xml" for TwiML). */
+void net_http_respond_typed(conn_id_t c, int status, const char *content_type, const char *body,
+                            size_t len, const char *extra_headers);
 /* Answers {"error":{"code","message"}} (plus `extra_json` members inside "error" when given). */
 void net_http_error(conn_id_t c, int status, const char *code, const char *message);
 

@@ -89,7 +89,15 @@ void net_ws_close(conn_id_t c, ws_close_t why)
 void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
                       const char *extra_headers)
 {
+    net_http_respond_typed(c, status, NULL, body, len, extra_headers);
+}
+
+void net_http_respond_typed(conn_id_t c, int status, const char *content_type, const char *body,
+                            size_t len, const char *extra_headers)
+{
     net_out_t *o = net_out_new(c, OUT_HTTP, body ? len : 0);
+    if (content_type)
+        str_copy(o->text, content_type, sizeof(o->text));
     o->code = (uint16_t)status;
     if (body)
         memcpy(o->buf + LWS_PRE, body, len);

@@ -39,8 +39,10 @@ typedef enum ws_close {
     WS_CLOSE_PING_TIMEOUT,         /* 1001 "ping timeout" */
     WS_CLOSE_PROTOCOL_ERROR,       /* 1002 "protocol error" (a peer breaking RFC 6455) */
     WS_CLOSE_UNSUPPORTED_RATE,     /* 1003 "unsupported rate" */
+    WS_CLOSE_BINARY,               /* 1003 "binary frames not accepted" (phone streams) */
     WS_CLOSE_BAD_UTF8,             /* 1007 "bad utf8" */
     WS_CLOSE_UNAUTHORIZED,         /* 1008 "unauthorized" */
+    WS_CLOSE_NO_START,             /* 1008 "no start" (a phone stream without `start`) */
     WS_CLOSE_FORBIDDEN_ORIGIN,     /* 1008 "forbidden origin" */
     WS_CLOSE_TOO_MANY_ERRORS,      /* 1008 "too many errors" */
     WS_CLOSE_TOO_SLOW,             /* 1008 "too slow" */
@@ -70,8 +72,10 @@ static const ws_close_def_t ws_close_defs[WS_CLOSE_COUNT_] = {
     [WS_CLOSE_PING_TIMEOUT] = {WS_CODE_GOING_AWAY, "ping timeout"},
     [WS_CLOSE_PROTOCOL_ERROR] = {WS_CODE_PROTOCOL, "protocol error"},
     [WS_CLOSE_UNSUPPORTED_RATE] = {WS_CODE_UNSUPPORTED, "unsupported rate"},
+    [WS_CLOSE_BINARY] = {WS_CODE_UNSUPPORTED, "binary frames not accepted"},
     [WS_CLOSE_BAD_UTF8] = {WS_CODE_INVALID_DATA, "bad utf8"},
     [WS_CLOSE_UNAUTHORIZED] = {WS_CODE_POLICY, "unauthorized"},
+    [WS_CLOSE_NO_START] = {WS_CODE_POLICY, "no start"},
     [WS_CLOSE_FORBIDDEN_ORIGIN] = {WS_CODE_POLICY, "forbidden origin"},
     [WS_CLOSE_TOO_MANY_ERRORS] = {WS_CODE_POLICY, "too many errors"},
     [WS_CLOSE_TOO_SLOW] = {WS_CODE_POLICY, "too slow"},

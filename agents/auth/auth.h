@@ -34,6 +34,8 @@ enum {
     GATE_MSG_ENDED,                          /* session -> gate: gate_ended_msg_t */
     GATE_MSG_REDEEM,                         /* any -> gate: gate_redeem_msg_t */
     GATE_MSG_REDEEMED,                       /* gate -> the asker: gate_redeemed_msg_t */
+    GATE_MSG_MINT_PHONE,                     /* phone webhook -> gate: gate_mint_phone_msg_t */
+    GATE_MSG_MINTED_PHONE,                   /* gate -> the asker: gate_minted_phone_msg_t */
 };
 
 /* session -> gate: admit this connection (the token is spent if valid). */
@@ -45,6 +47,8 @@ typedef struct gate_admit_msg {
     net_peer_t peer;
     char *origin;     /* owned: the upgrade's Origin, NULL when none */
     bool same_origin; /* that Origin is the request's own (net_ws_open_msg_t) */
+    bool phone; /* a phone stream (SPEC 5.5): only a phone token, and no per-IP cap (the peer is
+                   Twilio's media server, not the caller) */
 } gate_admit_msg_t;
 
 /* gate -> session: the answer to GATE_MSG_ADMIT. */
@@ -77,6 +81,31 @@ typedef struct gate_redeemed_msg {
     tenant_t *tenant;         /* when ok: its tenant, a reference owned by the message (take it
                                  by setting this NULL); NULL when that tenant is gone */
 } gate_redeemed_msg_t;
+
+/*
+ * phone webhook -> gate: a call is ringing (SPEC 5.5). If the voice limits allow one more
+ * session of tenant (global, the tenant's), mint a single-use phone token bound to session_id
+ * (the CallSid), valid SWITCHBOARD_TOKEN_TTL_S, and answer GATE_MSG_MINTED_PHONE.
+ */
+typedef struct gate_mint_phone_msg {
+    msg_t hdr;
+    actor_t *reply_to; /* a reference, owned by the message */
+    uint64_t cookie;   /* echoed */
+    char session_id[ID_MAX + 1];
+    char tenant[TENANT_ID_MAX + 1];
+    int max_sessions; /* the tenant's limit (tenant_max_sessions()) */
+} gate_mint_phone_msg_t;
+
+typedef struct gate_minted_phone_msg {
+    msg_t hdr;
+    uint64_t cookie;
+    bool ok;        /* false: at capacity, or that CallSid has a live session */
+    char token[80]; /* when ok */
+} gate_minted_phone_msg_t;
+
+/* Builds a GATE_MSG_MINT_PHONE (takes a new reference to reply_to). */
+gate_mint_phone_msg_t *gate_mint_phone_new(actor_t *reply_to, uint64_t cookie,
+                                           const char *session_id, const tenant_t *tenant);
 
 /* session -> gate: an admitted session has ended. */
 typedef struct gate_ended_msg {

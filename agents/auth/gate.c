@@ -31,6 +31,7 @@
 #define SESSION_ID_BYTES 12
 #define PURPOSE_VOICE    0
 #define PURPOSE_CHAT     1
+#define PURPOSE_PHONE    2 /* a /twilio/media stream's token (SPEC 5.5) */
 #define GATE_MSG_SWEEP   (MSG_TYPE_AUTH_BASE + 0xF0u) /* its own timer */
 
 _Static_assert(GATE_USER_SECRET_BYTES == USERKEY_SECRET_BYTES, "one key size");
@@ -356,7 +357,8 @@ static token_t *spend(gate_t *g, const char *text, uint64_t now)
 static void admit(gate_t *g, gate_admit_msg_t *m)
 {
     token_t *t = spend(g, m->token, clock_now_ns());
-    bool valid = t && t->purpose == PURPOSE_VOICE && strcmp(t->session_id, m->session_id) == 0;
+    int purpose = m->phone ? PURPOSE_PHONE : PURPOSE_VOICE;
+    bool valid = t && t->purpose == purpose && strcmp(t->session_id, m->session_id) == 0;
     tenant_t *tenant = valid ? tenants_get(t->tenant) : NULL;
     free(t);
     if (tenant == NULL) {
@@ -377,6 +379,8 @@ static void admit(gate_t *g, gate_admit_msg_t *m)
     }
     uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, m->peer.ip);
     uintptr_t tenant_live = (uintptr_t)strmap_get(&g->per_tenant, tenant->id);
+    if (m->phone)
+        ip_live = 0; /* Twilio's media servers carry many callers each */
     if (g->live >= g_config->max_sessions || ip_live >= (uintptr_t)g_config->sessions_per_ip ||
         tenant_live >= (uintptr_t)tenant_max_sessions(tenant, g_config->max_sessions)) {
         tenant_unref(tenant);
@@ -458,6 +462,57 @@ gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const cha
     return m;
 }
 
+/* Writes a new random token ("ek_" + hex) into out (room for 80). */
+static void new_token(char *out)
+{
+    unsigned char rnd[TOKEN_BYTES];
+    randombytes_buf(rnd, sizeof(rnd));
+    memcpy(out, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
+    hex(out + sizeof(TOKEN_PREFIX) - 1, rnd, sizeof(rnd));
+    sodium_memzero(rnd, sizeof(rnd));
+}
+
+/* A phone call rings: a token for its media stream when the voice limits allow it. */
+static void mint_phone(gate_t *g, const gate_mint_phone_msg_t *m)
+{
+    gate_minted_phone_msg_t *r = MSG_NEW(gate_minted_phone_msg_t, GATE_MSG_MINTED_PHONE);
+    r->cookie = m->cookie;
+    r->ok = !net_draining() && strmap_get(&g->sessions, m->session_id) == NULL &&
+            g->live < g_config->max_sessions &&
+            (uintptr_t)strmap_get(&g->per_tenant, m->tenant) < (uintptr_t)m->max_sessions;
+    if (r->ok) {
+        new_token(r->token);
+        token_t *t = xcalloc(1, sizeof(*t));
+        str_copy(t->session_id, m->session_id, sizeof(t->session_id));
+        str_copy(t->tenant, m->tenant, sizeof(t->tenant));
+        t->expires_ns = clock_now_ns() + (uint64_t)g_config->token_ttl_s * NS_PER_SEC;
+        t->purpose = PURPOSE_PHONE;
+        strmap_put(&g->tokens, r->token, t);
+        metric_inc(&g_metrics.tokens_issued_total, 1);
+    }
+    actor_send(m->reply_to, &r->hdr);
+}
+
+static void mint_phone_free(msg_t *m)
+{
+    actor_unref(((gate_mint_phone_msg_t *)m)->reply_to);
+    free(m);
+}
+
+gate_mint_phone_msg_t *gate_mint_phone_new(actor_t *reply_to, uint64_t cookie,
+                                           const char *session_id, const tenant_t *tenant)
+{
+    gate_mint_phone_msg_t *m = MSG_NEW(gate_mint_phone_msg_t, GATE_MSG_MINT_PHONE);
+    m->hdr.free_fn = mint_phone_free;
+    actor_ref(reply_to);
+    m->reply_to = reply_to;
+    m->cookie = cookie;
+    str_copy(m->session_id, session_id, sizeof(m->session_id));
+    str_copy(m->tenant, tenant->id, sizeof(m->tenant));
+    m->max_sessions = tenant_max_sessions(tenant, g_config->max_sessions);
+    return m;
+}
+
 static void ended(gate_t *g, const gate_ended_msg_t *m)
 {
     live_session_t *s = strmap_del(&g->sessions, m->session_id);
@@ -514,6 +569,9 @@ static void gate_handle(actor_t *self, msg_t *m)
         break;
     case GATE_MSG_REDEEM:
         redeem(g, (gate_redeem_msg_t *)m);
+        break;
+    case GATE_MSG_MINT_PHONE:
+        mint_phone(g, (gate_mint_phone_msg_t *)m);
         break;
     case GATE_MSG_SWEEP:
         strmap_filter(&g->tokens, expired_token, NULL);

@@ -22,7 +22,8 @@ static void rec_free(msg_t *m)
     char *owned[] = {r->call_id,    r->session_id, r->end_reason, r->openai_session_id,
                      r->request_id, r->role,       r->text,       r->tool_call_id,
                      r->name,       r->arguments,  r->output,     r->status,
-                     r->via,        r->tenant};
+                     r->via,        r->tenant,     r->from,
+                     r->to,         r->call_sid,   r->transferred_to};
     for (size_t i = 0; i < ARRAY_LEN(owned); i++)
         free(owned[i]);
     free(r);
@@ -56,6 +57,17 @@ void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
     r->request_id = dup_or_null(request_id);
     r->input_tokens = input_tokens;
     r->output_tokens = output_tokens;
+    actor_send(store, &r->hdr);
+}
+
+void store_call_phone(actor_t *store, const char *call_id, const char *from, const char *to,
+                      const char *call_sid, const char *transferred_to)
+{
+    store_rec_msg_t *r = rec_new(STORE_MSG_CALL_PHONE, call_id, 0);
+    r->from = dup_or_null(from);
+    r->to = dup_or_null(to);
+    r->call_sid = dup_or_null(call_sid);
+    r->transferred_to = dup_or_null(transferred_to);
     actor_send(store, &r->hdr);
 }
 

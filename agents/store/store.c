@@ -407,6 +407,9 @@ static void record(store_t *s, const store_rec_msg_t *r)
     case STORE_MSG_TRANSCRIPT:
         storedb_transcript(s->db, r->call_id, r->role, r->text, r->at_ms);
         break;
+    case STORE_MSG_CALL_PHONE:
+        storedb_call_phone(s->db, r->call_id, r->from, r->to, r->call_sid, r->transferred_to);
+        break;
     default: /* STORE_MSG_TOOL_RECORD */
         storedb_tool_record(s->db, r->call_id, r->tool_call_id, r->name, r->arguments, r->output,
                             r->status, r->duration_ms, r->via, r->at_ms);
@@ -440,6 +443,7 @@ static void store_handle(actor_t *self, msg_t *m)
     case STORE_MSG_CALL_END:
     case STORE_MSG_TRANSCRIPT:
     case STORE_MSG_TOOL_RECORD:
+    case STORE_MSG_CALL_PHONE:
         record(s, (store_rec_msg_t *)m);
         break;
     case STORE_MSG_CHAT_OPEN:

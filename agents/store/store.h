@@ -39,6 +39,7 @@ enum {
     STORE_MSG_CHAT_THREAD,                          /* store -> asker: store_chat_thread_msg_t */
     STORE_MSG_CHAT_MESSAGE,                         /* store_chat_message() */
     STORE_MSG_AGENT_RUN,                            /* store_agent_run() */
+    STORE_MSG_CALL_PHONE,                           /* store_call_phone() */
 };
 
 /* ---- The built-in booking tools (booking.c), run by the store on its connection ----------- */
@@ -88,6 +89,13 @@ void store_call_start(actor_t *store, const char *call_id, const char *session_i
 void store_call_end(actor_t *store, const char *call_id, int64_t ended_at_ms,
                     const char *end_reason, const char *openai_session_id, const char *request_id,
                     int64_t input_tokens, int64_t output_tokens);
+/*
+ * The call is a phone call (SPEC 5.5): its record gets channel "phone", the caller's number
+ * (from), the number called (to), Twilio's CallSid and, once transferred, the number it went to
+ * (transferred_to; NULL leaves it as it is).
+ */
+void store_call_phone(actor_t *store, const char *call_id, const char *from, const char *to,
+                      const char *call_sid, const char *transferred_to);
 /* A transcript line: role "user" or "assistant". */
 void store_transcript(actor_t *store, const char *call_id, const char *role, const char *text,
                       int64_t at_ms);

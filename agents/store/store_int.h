@@ -43,6 +43,7 @@ typedef struct store_rec_msg {
     char *end_reason, *openai_session_id, *request_id;             /* call end */
     char *role, *text;                                             /* transcript */
     char *tool_call_id, *name, *arguments, *output, *status, *via; /* tool record */
+    char *from, *to, *call_sid, *transferred_to;                   /* phone */
 } store_rec_msg_t;
 
 /* A chat or agent-run record, or a thread to open; every string is a copy owned by it. */
@@ -105,7 +106,7 @@ static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s)
 
 /* ---- storedb.c ------------------------------------------------------------------------------ */
 
-#define STOREDB_SCHEMA_VERSION  3
+#define STOREDB_SCHEMA_VERSION  4
 #define STOREDB_BUSY_TIMEOUT_MS 5000 /* another process holding the write lock */
 
 typedef struct storedb storedb_t;
@@ -143,6 +144,9 @@ int storedb_call_start(storedb_t *s, const char *call_id, const char *session_id
 int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const char *end_reason,
                      const char *openai_session_id, const char *request_id, int64_t input_tokens,
                      int64_t output_tokens);
+/* Marks a call as a phone call with its numbers and CallSid (store_call_phone()). */
+int storedb_call_phone(storedb_t *s, const char *call_id, const char *from, const char *to,
+                       const char *call_sid, const char *transferred_to);
 int storedb_transcript(storedb_t *s, const char *call_id, const char *role, const char *text,
                        int64_t at_ms);
 int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call_id,

@@ -148,12 +148,22 @@ static const char *const migrations[] = {
     "               AND start_min < NEW.end_min AND end_min > NEW.start_min)"
     "  BEGIN SELECT RAISE (ABORT, 'slot_unavailable'); END;"
     "INSERT INTO schema_version (version) VALUES (3);",
+    /* 3 -> 4: phone calls (SPEC 5.5, 15): the channel of a call ("web" for /ws), and for a phone
+     * call the caller's number, the number called, Twilio's CallSid and where it was
+     * transferred. */
+    "ALTER TABLE calls ADD COLUMN channel TEXT NOT NULL DEFAULT 'web';"
+    "ALTER TABLE calls ADD COLUMN caller_from TEXT;"
+    "ALTER TABLE calls ADD COLUMN caller_to TEXT;"
+    "ALTER TABLE calls ADD COLUMN call_sid TEXT;"
+    "ALTER TABLE calls ADD COLUMN transferred_to TEXT;"
+    "INSERT INTO schema_version (version) VALUES (4);",
 };
 
 enum {
     SQ_CALL_START,
     SQ_CALL_END,
     SQ_TRANSCRIPT,
+    SQ_CALL_PHONE,
     SQ_TOOL,
     SQ_LIST,
     SQ_CALL,
@@ -177,13 +187,15 @@ static const char *const sq_sql[SQ_COUNT] = {
                     "output_tokens = ?7 WHERE id = ?1",
     [SQ_TRANSCRIPT] = "INSERT INTO transcript_items (call_id, role, text, at) "
                       "VALUES (?1, ?2, ?3, ?4)",
+    [SQ_CALL_PHONE] = "UPDATE calls SET channel = 'phone', caller_from = ?2, caller_to = ?3, "
+                      "call_sid = ?4, transferred_to = COALESCE(?5, transferred_to) WHERE id = ?1",
     [SQ_TOOL] = "INSERT INTO tool_calls (call_id, tool_call_id, name, arguments, output, status, "
                 "duration_ms, via, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [SQ_LIST] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant "
-                "FROM calls WHERE ?2 IS NULL OR tenant = ?2 "
+    [SQ_LIST] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant, "
+                "channel, caller_from, caller_to, call_sid, transferred_to FROM calls WHERE ?2 IS NULL OR tenant = ?2 "
                 "ORDER BY started_at DESC, rowid DESC LIMIT ?1",
     [SQ_CALL] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant, "
-                "openai_session_id, request_id, input_tokens, output_tokens "
+                "channel, caller_from, caller_to, call_sid, transferred_to, openai_session_id, request_id, input_tokens, output_tokens "
                 "FROM calls WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
     [SQ_CALL_TRANSCRIPT] = "SELECT role, text, at FROM transcript_items WHERE call_id = ?1 "
                            "ORDER BY at, id",
@@ -450,6 +462,18 @@ int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const cha
     return rc;
 }
 
+int storedb_call_phone(storedb_t *s, const char *call_id, const char *from, const char *to,
+                       const char *call_sid, const char *transferred_to)
+{
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL_PHONE]);
+    store_bind_text(st, 1, call_id);
+    store_bind_text(st, 2, from);
+    store_bind_text(st, 3, to);
+    store_bind_text(st, 4, call_sid);
+    store_bind_text(st, 5, transferred_to);
+    return finish(s, st, "call_phone");
+}
+
 int storedb_transcript(storedb_t *s, const char *call_id, const char *role, const char *text,
                        int64_t at_ms)
 {
@@ -537,7 +561,8 @@ static void add_rows(cJSON *arr, sqlite3_stmt *st, const col_spec_t *cols, int n
 /* The columns of SQ_LIST, and the first ones of SQ_CALL. */
 static const col_spec_t summary_cols[] = {
     {"id", false},        {"sessionId", false},  {"startedAt", false}, {"endedAt", false},
-    {"endReason", false}, {"durationMs", false}, {"tenant", false}};
+    {"endReason", false}, {"durationMs", false}, {"tenant", false},    {"channel", false},
+    {"from", false},      {"to", false},         {"callSid", false},   {"transferredTo", false}};
 static const col_spec_t transcript_cols[] = {{"role", false}, {"text", false}, {"at", false}};
 static const col_spec_t tool_cols[] = {{"callId", false}, {"name", false},   {"arguments", true},
                                        {"output", true},  {"status", false}, {"durationMs", false},

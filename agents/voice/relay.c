@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "agents/voice/events.h"
+#include "agents/phone/twilio.h"
+#include "agents/voice/phonecall.h"
 #include "agents/voice/session_int.h"
 #include "agents/voice/voicetools.h"
+#include "audio/b64.h"
 #include "audio/pcm.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -27,9 +30,11 @@ static int16_t *scratch(session_t *s, size_t samples)
     return s->scratch;
 }
 
+/* A browser client's own events (session.ready, upstream.*): a phone has no such client. */
 static void send_text(session_t *s, const char *text)
 {
-    net_ws_send_text(s->conn, text, strlen(text));
+    if (s->phone == NULL)
+        net_ws_send_text(s->conn, text, strlen(text));
 }
 
 static void send_upstream_event(session_t *s, const char *json)
@@ -44,7 +49,9 @@ static void send_audio_up(session_t *s, const net_ws_binary_msg_t *f)
 {
     size_t n_in = f->len / PCM_BYTES_PER_SAMPLE;
     audio_msg_t *a;
-    if (s->rs_in == NULL) {
+    if (s->phone) {
+        a = audio_msg_new(UP_MSG_AUDIO_B64, f->data, f->len); /* base64 μ-law, as it came */
+    } else if (s->rs_in == NULL) {
         a = audio_msg_new(UP_MSG_AUDIO, f->data, n_in * PCM_BYTES_PER_SAMPLE);
     } else {
         int16_t *in = scratch(s, n_in + resample_out_max(s->rs_in, n_in));
@@ -60,6 +67,8 @@ static void send_audio_up(session_t *s, const net_ws_binary_msg_t *f)
 
 static size_t prebuffer_limit(const session_t *s)
 {
+    if (s->phone) /* base64 of μ-law at 8 bytes a millisecond */
+        return b64_encoded_len(PREBUFFER_MS * TWILIO_ULAW_BYTES_PER_MS);
     return pcm_bytes_for_ms(s->rate, PREBUFFER_MS);
 }
 
@@ -217,10 +226,14 @@ void relay_upstream_audio(session_t *s, const audio_msg_t *m)
             s->speech_stopped_ns = 0;
         }
     }
-    s->item_bytes += m->len;
-    if (s->rs_out == NULL) {
+    if (s->phone) {
+        s->item_bytes += twilio_b64_bytes((const char *)m->pcm, m->len);
+        phonecall_audio_out(s, m);
+    } else if (s->rs_out == NULL) {
+        s->item_bytes += m->len;
         net_ws_send_binary(s->conn, m->pcm, m->len);
     } else {
+        s->item_bytes += m->len;
         size_t n_in = m->len / PCM_BYTES_PER_SAMPLE;
         size_t cap = resample_out_max(s->rs_out, n_in);
         int16_t *in = scratch(s, n_in + cap);
@@ -246,6 +259,10 @@ static void relay_error(session_t *s, const cJSON *ev)
     /* Benign races of barge-in and cancel are not the caller's business. */
     if (strcmp(c, "response_cancel_not_active") == 0)
         return;
+    if (s->phone) {
+        log_warn("phone.upstream_error", LOG_S("sid", s->session_id), LOG_S("code", c));
+        return;
+    }
     net_ws_send_error(s->conn, c, cJSON_IsString(msg) ? msg->valuestring : "upstream error");
 }
 
@@ -266,7 +283,10 @@ void relay_upstream_event(session_t *s, event_msg_t *m)
     } else if (strcmp(t, "response.done") == 0) {
         s->response_active = false;
     } else if (strcmp(t, "input_audio_buffer.speech_started") == 0) {
-        barge_in(s);
+        if (s->phone)
+            phonecall_barge_in(s);
+        else
+            barge_in(s);
     } else if (strcmp(t, "input_audio_buffer.speech_stopped") == 0) {
         s->speech_stopped_ns = clock_now_ns();
     } else if (strcmp(t, "response.output_item.added") == 0) {
@@ -278,8 +298,17 @@ void relay_upstream_event(session_t *s, event_msg_t *m)
     } else if (strcmp(t, "response.output_audio.done") == 0 ||
                strcmp(t, "response.audio.done") == 0) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
-        if (cJSON_IsString(id) && strcmp(id->valuestring, s->play_item) == 0)
+        if (cJSON_IsString(id) && strcmp(id->valuestring, s->play_item) == 0) {
             s->item_audio_done = true;
+            if (s->phone)
+                phonecall_audio_done(s);
+        }
+    }
+    if (s->phone) {
+        phonecall_upstream_event(s, t); /* a phone hears audio only */
+        if (strcmp(t, "response.done") == 0)
+            voicetools_maybe_create(s);
+        return;
     }
     const char *ga = events_relay_name(t);
     if (ga) {
@@ -299,7 +328,9 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
         s->up_ready = true;
         str_copy(s->openai_session, m->openai_session, sizeof(s->openai_session));
         str_copy(s->request_id, m->request_id, sizeof(s->request_id));
-        if (!s->ready_sent) {
+        if (!s->ready_sent && s->phone) {
+            s->ready_sent = true; /* Twilio needs no word: audio simply starts */
+        } else if (!s->ready_sent) {
             sbuf_t b = SBUF_INIT;
             sbuf_puts(&b, "{\"type\":\"session.ready\",\"sessionId\":");
             sbuf_json_str(&b, s->session_id);
@@ -329,8 +360,9 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
     case UPSTREAM_REJECTED:
         log_error("session.upstream_rejected_config", LOG_S("sid", s->session_id),
                   LOG_S("detail", m->detail));
-        net_ws_send_error(s->conn, "upstream_rejected_config",
-                          "the voice service rejected the session configuration");
+        if (s->phone == NULL)
+            net_ws_send_error(s->conn, "upstream_rejected_config",
+                              "the voice service rejected the session configuration");
         session_close(s, WS_CLOSE_UPSTREAM_REJECTED, END_UPSTREAM_REJECTED);
         break;
     }
@@ -338,11 +370,13 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
 
 bool relay_start(session_t *s)
 {
-    if (s->rate != SESSION_UPSTREAM_RATE) {
+    bool phone = s->phone != NULL; /* μ-law passes through: nothing to resample */
+    if (!phone && s->rate != SESSION_UPSTREAM_RATE) {
         s->rs_in = resample_new(s->rate, SESSION_UPSTREAM_RATE, RESAMPLE_QUALITY_DEFAULT);
         s->rs_out = resample_new(SESSION_UPSTREAM_RATE, s->rate, RESAMPLE_QUALITY_DEFAULT);
     }
-    s->upstream = upstream_spawn(&s->actor, s->conn, voice_session_update_new(&s->tenant->cfg));
+    s->upstream = upstream_spawn(&s->actor, s->conn,
+                                 voice_session_update_new(&s->tenant->cfg, phone), phone);
     return s->upstream != NULL;
 }
 

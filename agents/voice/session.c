@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agents/voice/events.h"
+#include "agents/voice/phonecall.h"
 #include "agents/voice/session_int.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/voice/voicetools.h"
@@ -32,6 +33,9 @@ static const char *const end_reason_names[] = {
     "upstream_rejected_config",
     "too_slow",
     "error",
+    "caller_hung_up",
+    "transferred",
+    "agent_ended",
 };
 
 static const char *const session_types[] = {
@@ -85,6 +89,10 @@ static void on_open(session_t *s, net_ws_open_msg_t *m)
     s->conn = m->conn;
     s->started_ns = s->last_client_ns = clock_now_ns();
     str_copy(s->ip, m->peer.ip, sizeof(s->ip));
+    if (s->phone) {
+        phonecall_open(s, m); /* admitted by the token of its `start` message */
+        return;
+    }
     char sid[ID_MAX + 2], token[80];
     s->rate = DEFAULT_RATE;
     int rate = query_rate(m->query);
@@ -128,11 +136,14 @@ static void on_admitted(session_t *s, gate_admitted_msg_t *m)
     voicetools_call_start(s);
     actor_timer_start(s->idle, (uint64_t)g_config->session_idle_s * MS_PER_SEC, 0);
     actor_timer_start(s->max, (uint64_t)g_config->session_max_s * MS_PER_SEC, 0);
-    actor_send(s->router,
-               &router_voice_new(ROUTER_MSG_VOICE_OPEN, s->session_id, s->conn, s->tenant)->hdr);
     log_info("session.start", LOG_S("sid", s->session_id), LOG_S("ip", s->ip),
              LOG_I("rate", s->rate), LOG_S("tenant", s->tenant->id),
-             LOG_I("generation", s->tenant->generation));
+             LOG_I("generation", s->tenant->generation),
+             LOG_S("channel", s->phone ? "phone" : "web"));
+    if (s->phone)
+        return; /* no page commands on a phone */
+    actor_send(s->router,
+               &router_voice_new(ROUTER_MSG_VOICE_OPEN, s->session_id, s->conn, s->tenant)->hdr);
 }
 
 /* conversation.item.create accepts one user text message only (SPEC 5.1). */
@@ -154,6 +165,10 @@ static bool valid_item(session_t *s, const cJSON *ev)
 static void on_text(session_t *s, net_ws_text_msg_t *m)
 {
     s->last_client_ns = clock_now_ns();
+    if (s->phone) {
+        phonecall_text(s, m);
+        return;
+    }
     if (strcmp(m->type, "command.ack") == 0) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(m->json, "id");
         if (cJSON_IsString(id) && s->admitted) {
@@ -187,6 +202,11 @@ static void on_text(session_t *s, net_ws_text_msg_t *m)
 static void on_binary(session_t *s, net_ws_binary_msg_t *m)
 {
     s->last_client_ns = clock_now_ns();
+    if (s->phone) { /* Media Streams are JSON text only (SPEC 5.5) */
+        msg_free(&m->hdr);
+        session_close(s, WS_CLOSE_BINARY, END_ERROR);
+        return;
+    }
     relay_client_audio(s, m); /* takes m */
 }
 
@@ -214,14 +234,15 @@ static end_reason_t reason_from_close(const net_ws_closed_msg_t *m)
 static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
 {
     if (s->end == END_NONE)
-        s->end = reason_from_close(m);
+        s->end = phonecall_hung_up(s, m) ? END_CALLER_HUNG_UP : reason_from_close(m);
     if (s->admitted) {
         gate_ended_msg_t *g = MSG_NEW(gate_ended_msg_t, GATE_MSG_ENDED);
         str_copy(g->session_id, s->session_id, sizeof(g->session_id));
         str_copy(g->ip, s->ip, sizeof(g->ip));
         actor_send(s->gate, &g->hdr);
-        actor_send(s->router,
-                   &router_voice_new(ROUTER_MSG_VOICE_CLOSED, s->session_id, s->conn, NULL)->hdr);
+        if (s->phone == NULL)
+            actor_send(s->router, &router_voice_new(ROUTER_MSG_VOICE_CLOSED, s->session_id,
+                                                    s->conn, NULL)->hdr);
         bool error = s->end == END_TOO_SLOW || s->end == END_ERROR ||
                      s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
@@ -273,6 +294,16 @@ static void session_handle(actor_t *self, msg_t *m)
         break;
     case NET_MSG_WS_ACTIVITY:
         s->last_client_ns = clock_now_ns();
+        if (s->phone)
+            phonecall_activity(s, (net_ws_activity_msg_t *)m);
+        break;
+    case SESSION_MSG_PHONE_START:
+    case SESSION_MSG_PHONE_DTMF:
+        if (s->phone)
+            phonecall_timer(s, m->type);
+        break;
+    case NET_MSG_FETCH_DONE:
+        phonecall_fetch_done(s, (net_fetch_done_msg_t *)m);
         break;
     case SESSION_MSG_IDLE:
         on_idle(s);
@@ -294,6 +325,7 @@ static void session_stop(actor_t *self)
     session_t *s = (session_t *)self;
     actor_timer_free(s->idle);
     actor_timer_free(s->max);
+    phonecall_free(s); /* before the tools: it may hold a transferCall */
     relay_free(s);
     voicetools_free(s);
     actor_unref(s->gate);
@@ -305,16 +337,12 @@ static void session_stop(actor_t *self)
 
 static const actor_type_t session_type = {"session", session_handle, session_stop};
 
-actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
+session_t *session_spawn(const voice_deps_t *deps)
 {
-    (void)peer;
-    (void)query;
-    const voice_deps_t *deps = arg;
     session_t *s = xcalloc(1, sizeof(*s));
     if (actor_spawn(&s->actor, &session_type, LANE_REALTIME) != 0) {
         free(s);
         metric_inc(&g_metrics.sessions_total[METRIC_RESULT_REJECTED], 1);
-        *why = WS_CLOSE_AT_CAPACITY;
         return NULL;
     }
     /* It sends to these until it stops: its own references keep them alive that long. */
@@ -328,7 +356,19 @@ actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query,
     s->store = deps->store;
     s->idle = actor_timer_new(&s->actor, SESSION_MSG_IDLE, NULL);
     s->max = actor_timer_new(&s->actor, SESSION_MSG_MAX, NULL);
-    return &s->actor; /* the spawn reference becomes the connection's */
+    return s; /* the spawn reference becomes the connection's */
+}
+
+actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
+{
+    (void)peer;
+    (void)query;
+    session_t *s = session_spawn(arg);
+    if (s == NULL) {
+        *why = WS_CLOSE_AT_CAPACITY;
+        return NULL;
+    }
+    return &s->actor;
 }
 
 const char *const *session_event_types(void)

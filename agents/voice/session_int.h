@@ -60,10 +60,16 @@ typedef enum end_reason {
     END_UPSTREAM_REJECTED,
     END_TOO_SLOW,
     END_ERROR,
+    END_CALLER_HUNG_UP, /* phone: `stop`, or the stream closed without it */
+    END_TRANSFERRED,    /* phone: transferCall moved the call */
+    END_AGENT_ENDED,    /* phone: endCall */
 } end_reason_t;
+
+struct phonecall;
 
 typedef struct session {
     actor_t actor;
+    struct phonecall *phone; /* the phone transport (phonecall.c); NULL for a browser's /ws */
     /* What it talks to: references taken at spawn, released at stop (voice.h). */
     actor_t *gate;
     actor_t *router;
@@ -129,6 +135,8 @@ typedef struct session {
 /* session.c */
 void session_close(session_t *s, ws_close_t close, end_reason_t why);
 
+/* Spawns a session actor for a new connection (either transport); NULL when refused. */
+session_t *session_spawn(const voice_deps_t *deps);
 /* relay.c */
 /* Client audio in: resampled to 24 kHz, sent upstream or kept while not ready. Takes m. */
 void relay_client_audio(session_t *s, net_ws_binary_msg_t *m);

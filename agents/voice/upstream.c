@@ -64,6 +64,7 @@ typedef struct upstream {
     size_t b64_cap;
     char openai_session[64];
     char request_id[64]; /* x-request-id of the current connection's upgrade */
+    bool passthrough;    /* audio/pcmu: base64 both ways, never decoded or encoded here */
 } upstream_t;
 
 audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len)
@@ -102,7 +103,16 @@ static void tell_session(upstream_t *u, upstream_state_t st, const char *detail)
 
 /* ---- Configuration --------------------------------------------------------------------------- */
 
-char *voice_session_update_new(const agentcfg_t *ac)
+/* Adds {"type":"audio/pcm","rate":24000} or {"type":"audio/pcmu"} as format to o. */
+static void add_format(cJSON *o, bool phone)
+{
+    cJSON *fmt = cJSON_AddObjectToObject(o, "format");
+    cJSON_AddStringToObject(fmt, "type", phone ? "audio/pcmu" : "audio/pcm");
+    if (!phone)
+        cJSON_AddNumberToObject(fmt, "rate", UPSTREAM_RATE_HZ);
+}
+
+char *voice_session_update_new(const agentcfg_t *ac, bool phone)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "type", "session.update");
@@ -115,9 +125,7 @@ char *voice_session_update_new(const agentcfg_t *ac)
     free(instructions);
     cJSON *audio = cJSON_AddObjectToObject(s, "audio");
     cJSON *in = cJSON_AddObjectToObject(audio, "input");
-    cJSON *fmt = cJSON_AddObjectToObject(in, "format");
-    cJSON_AddStringToObject(fmt, "type", "audio/pcm");
-    cJSON_AddNumberToObject(fmt, "rate", UPSTREAM_RATE_HZ);
+    add_format(in, phone);
     cJSON *tr = cJSON_AddObjectToObject(in, "transcription");
     cJSON_AddStringToObject(tr, "model", UPSTREAM_TRANSCRIBE_MODEL);
     cJSON *td = cJSON_AddObjectToObject(in, "turn_detection");
@@ -128,11 +136,9 @@ char *voice_session_update_new(const agentcfg_t *ac)
     cJSON_AddBoolToObject(td, "create_response", 1);
     cJSON_AddBoolToObject(td, "interrupt_response", 1);
     cJSON *out = cJSON_AddObjectToObject(audio, "output");
-    cJSON *ofmt = cJSON_AddObjectToObject(out, "format");
-    cJSON_AddStringToObject(ofmt, "type", "audio/pcm");
-    cJSON_AddNumberToObject(ofmt, "rate", UPSTREAM_RATE_HZ);
+    add_format(out, phone);
     cJSON_AddStringToObject(out, "voice", ac->voice);
-    cJSON_AddItemToObject(s, "tools", voicetools_defs(ac));
+    cJSON_AddItemToObject(s, "tools", voicetools_defs(ac, phone));
     cJSON_AddStringToObject(s, "tool_choice", "auto");
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -202,9 +208,28 @@ static const char *str_field(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A phone call's delta: its base64 text goes to the session as it is. */
+static void pass_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
+{
+    const char *delta = str_field(ev, "delta");
+    const char *item = str_field(ev, "item_id");
+    if (delta == NULL) {
+        log_warn("upstream.bad_audio", LOG_S("openai_session", u->openai_session));
+        return;
+    }
+    audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, delta, strlen(delta));
+    m->t_in_ns = t_in_ns;
+    str_copy(m->item_id, item ? item : "", sizeof(m->item_id));
+    actor_send(u->session, &m->hdr);
+}
+
 static void on_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
+    if (u->passthrough) {
+        pass_audio_delta(u, ev, t_in_ns);
+        return;
+    }
     size_t cap = events_audio_max(ev);
     audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, NULL, cap);
     const char *item;
@@ -279,18 +304,25 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
 
 /* ---- Session requests ------------------------------------------------------------------------ */
 
-static void send_audio(upstream_t *u, const audio_msg_t *a)
+/* Sends a's audio as input_audio_buffer.append: PCM16 encoded here, or (encoded) base64 text
+ * copied as it is. */
+static void send_audio(upstream_t *u, const audio_msg_t *a, bool encoded)
 {
     if (u->phase != PHASE_READY || u->conn == 0)
         return; /* the session buffers until ready; anything racing a drop is lost upstream */
-    size_t need = sizeof(APPEND_PREFIX) + b64_encoded_len(a->len) + sizeof(APPEND_SUFFIX);
+    size_t body = encoded ? a->len : b64_encoded_len(a->len);
+    size_t need = sizeof(APPEND_PREFIX) + body + sizeof(APPEND_SUFFIX);
     if (need > u->b64_cap) {
         u->b64 = xrealloc(u->b64, need);
         u->b64_cap = need;
     }
     size_t pl = sizeof(APPEND_PREFIX) - 1;
     memcpy(u->b64, APPEND_PREFIX, pl);
-    size_t n = b64_encode(a->pcm, a->len, u->b64 + pl);
+    size_t n = body;
+    if (encoded)
+        memcpy(u->b64 + pl, a->pcm, body);
+    else
+        n = b64_encode(a->pcm, a->len, u->b64 + pl);
     memcpy(u->b64 + pl + n, APPEND_SUFFIX, sizeof(APPEND_SUFFIX));
     net_ws_send_text(u->conn, u->b64, pl + n + sizeof(APPEND_SUFFIX) - 1);
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT][METRIC_KIND_AUDIO], 1);
@@ -369,7 +401,10 @@ static void upstream_handle(actor_t *self, msg_t *m)
             reconnect(u, "recycle");
         break;
     case UP_MSG_AUDIO:
-        send_audio(u, (audio_msg_t *)m);
+        send_audio(u, (audio_msg_t *)m, false);
+        break;
+    case UP_MSG_AUDIO_B64:
+        send_audio(u, (audio_msg_t *)m, true);
         break;
     case UP_MSG_EVENT:
         send_event(u, ((event_msg_t *)m)->event);
@@ -398,7 +433,7 @@ static void upstream_stop(actor_t *self)
 
 static const actor_type_t upstream_type = {"upstream", upstream_handle, upstream_stop};
 
-actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update)
+actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update, bool passthrough)
 {
     upstream_t *u = xcalloc(1, sizeof(*u));
     if (actor_spawn(&u->actor, &upstream_type, LANE_REALTIME) != 0) {
@@ -409,6 +444,7 @@ actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update)
     actor_ref(session);
     u->session = session;
     u->near = near;
+    u->passthrough = passthrough;
     u->deadline = actor_timer_new(&u->actor, UP_MSG_DEADLINE, NULL);
     u->retry = actor_timer_new(&u->actor, UP_MSG_RETRY, NULL);
     u->recycle = actor_timer_new(&u->actor, UP_MSG_RECYCLE, NULL);

@@ -33,9 +33,13 @@ enum {
     SESSION_MSG_IDLE,     /* timers of the session actor */
     SESSION_MSG_MAX,
     SESSION_MSG_TOOL_TIMEOUT, /* a voice tool's deadline */
+    UP_MSG_AUDIO_B64,         /* session -> upstream: base64 μ-law to append as it is (phone) */
+    SESSION_MSG_PHONE_START,  /* timers of a phone session: no `start` in time, */
+    SESSION_MSG_PHONE_DTMF,   /* the end of a keypad entry */
 };
 
-/* PCM16 audio between a session and its upstream (24 kHz, the upstream's rate). */
+/* PCM16 audio between a session and its upstream (24 kHz, the upstream's rate); on a phone call
+ * (audio/pcmu, passed through) the base64 text of μ-law audio instead, never decoded. */
 typedef struct audio_msg {
     msg_t hdr;        /* MSG_F_AUDIO */
     uint64_t t_in_ns; /* when its network thread received the frame (relay latency metric) */
@@ -71,8 +75,10 @@ event_msg_t *event_msg_new(uint32_t type, cJSON *event);
 
 /*
  * Spawns the upstream actor of a session; it holds a reference to session and sends
- * session_update (taken: it frees it) after every session.created. NULL when the runtime refuses.
+ * session_update (taken: it frees it) after every session.created. With passthrough (a phone
+ * call's audio/pcmu) output audio deltas go to the session as their base64 text, undecoded.
+ * NULL when the runtime refuses.
  */
-actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update);
+actor_t *upstream_spawn(actor_t *session, conn_id_t near, char *session_update, bool passthrough);
 
 #endif

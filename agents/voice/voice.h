@@ -25,12 +25,21 @@ typedef struct voice_deps {
     actor_t *store;  /* the call record */
 } voice_deps_t;
 
-/* The GA session.update an upstream sends, from its session's tenant's config (malloc'd). */
-char *voice_session_update_new(const agentcfg_t *ac);
+/* The GA session.update an upstream sends, from its session's tenant's config (malloc'd): PCM16
+ * at 24 kHz and the voice tools, or for a phone call audio/pcmu both ways and the phone tools. */
+char *voice_session_update_new(const agentcfg_t *ac, bool phone);
 
 /* The WebSocket target for /ws: spawns a session actor. Thread: net. */
 actor_t *session_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The client event types /ws accepts (SPEC 5.1). */
 const char *const *session_event_types(void);
+
+/* The WebSocket target for /twilio/media (SPEC 5.5): a session with the phone transport.
+ * Thread: net. */
+actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *query,
+                             ws_close_t *why);
+/* The event types /twilio/media posts: every JSON object arrives typed PHONECALL_EVENT_TYPE. */
+#define PHONECALL_EVENT_TYPE "twilio"
+const char *const *phonecall_event_types(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agents/voice/events.h"
+#include "agents/voice/phonecall.h"
 #include "agents/voice/session_int.h"
 #include "agents/supervisor/supervisor.h"
 #include "base/config.h"
@@ -37,12 +38,42 @@ static cJSON *function_def(cJSON *arr, const char *name, const char *description
     return props;
 }
 
-cJSON *voicetools_defs(const agentcfg_t *ac)
+/* Whether the model of this surface may call name. */
+static bool tool_allowed(const agentcfg_t *ac, bool phone, const char *name)
+{
+    if (phone)
+        return strcmp(name, VOICETOOL_NAVIGATE) != 0 &&
+               agentcfg_tool_allowed(&ac->tools_phone, name);
+    return strcmp(name, VOICETOOL_TRANSFER) != 0 && strcmp(name, VOICETOOL_END_CALL) != 0 &&
+           agentcfg_tool_allowed(&ac->tools_voice, name);
+}
+
+/* transferCall and endCall {reason}. */
+static void phone_defs(const agentcfg_t *ac, cJSON *arr)
+{
+    static const char *const reason_req[] = {"reason", NULL};
+    cJSON *props;
+    if (tool_allowed(ac, true, VOICETOOL_TRANSFER)) {
+        props = function_def(arr, VOICETOOL_TRANSFER,
+                             "Transfer the caller to a person at the company, when they ask for "
+                             "one or when you cannot help. Tell them you are transferring them.",
+                             reason_req);
+        tool_string_prop(props, "reason", "Why the caller is being transferred.");
+    }
+    if (tool_allowed(ac, true, VOICETOOL_END_CALL)) {
+        props = function_def(arr, VOICETOOL_END_CALL,
+                             "Hang up once the conversation is over and you have said goodbye.",
+                             reason_req);
+        tool_string_prop(props, "reason", "Why the call ends.");
+    }
+}
+
+cJSON *voicetools_defs(const agentcfg_t *ac, bool phone)
 {
     static const char *const sup_req[] = {"relevantContextFromLastUserMessage", NULL};
     static const char *const nav_req[] = {"section", NULL};
     cJSON *arr = cJSON_CreateArray(), *props;
-    if (agentcfg_tool_allowed(&ac->tools_voice, VOICETOOL_SUPERVISOR)) {
+    if (tool_allowed(ac, phone, VOICETOOL_SUPERVISOR)) {
         props =
             function_def(arr, VOICETOOL_SUPERVISOR,
                          "Ask the supervisor for the answer to the caller's request: bookings, "
@@ -53,7 +84,9 @@ cJSON *voicetools_defs(const agentcfg_t *ac)
                          "What the caller asked, with every detail they gave (dates, times, "
                          "names, phone numbers, services).");
     }
-    if (ac->n_pages > 0 && agentcfg_tool_allowed(&ac->tools_voice, VOICETOOL_NAVIGATE)) {
+    if (phone)
+        phone_defs(ac, arr);
+    if (ac->n_pages > 0 && tool_allowed(ac, phone, VOICETOOL_NAVIGATE)) {
         props = function_def(arr, VOICETOOL_NAVIGATE,
                              "Scroll the caller's browser tab to a section of the website, e.g. "
                              "when they ask to see prices or the contact details.",
@@ -132,6 +165,7 @@ void voicetools_call_start(session_t *s)
     sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
     snprintf(s->record_id, sizeof(s->record_id), "call_%s", hex);
     store_call_start(s->store, s->record_id, s->session_id, s->tenant->id, now_ms());
+    phonecall_record(s);
 }
 
 void voicetools_call_end(session_t *s, const char *end_reason)
@@ -152,9 +186,11 @@ void voicetools_call_end(session_t *s, const char *end_reason)
 /* Sends the client a tool.call event and, for a terminal status, records it. */
 static void report(session_t *s, const tool_event_msg_t *e)
 {
-    cJSON *ev = tool_event_json(e);
-    net_ws_send_json(s->conn, ev);
-    cJSON_Delete(ev);
+    if (s->phone == NULL) { /* the debug panel's events; a phone has no screen */
+        cJSON *ev = tool_event_json(e);
+        net_ws_send_json(s->conn, ev);
+        cJSON_Delete(ev);
+    }
     if (strcmp(e->status, "started") != 0 && s->record_id[0])
         store_tool_record(s->store, s->record_id, e->call_id, e->name, e->arguments, e->output,
                           e->status, e->duration_ms, e->via, now_ms());
@@ -220,15 +256,19 @@ static void unlink_call(session_t *s, vcall_t *c)
     }
 }
 
-/* The call's answer: function_call_output upstream, the terminal event, the record, metrics. */
-static void complete(session_t *s, vcall_t *c, const char *status, const char *output)
+/* The terminal event, the record and the metrics of c. */
+static void report_end(session_t *s, vcall_t *c, const char *status, const char *output)
 {
-    unlink_call(s, c);
     uint64_t ns = clock_now_ns() - c->started_ns;
     metric_tool_call_observe(c->name, status, ns);
     log_info("session.tool", LOG_S("sid", s->session_id), LOG_S("tool", c->name),
              LOG_S("status", status), LOG_I("ms", ns / NS_PER_MS));
     report_call(s, c, status, output);
+}
+
+/* The function_call_output of c upstream; one response.create becomes due. */
+static void send_output(session_t *s, vcall_t *c, const char *output)
+{
     if (s->state != SESSION_CLOSING && s->upstream) {
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddStringToObject(ev, "type", "conversation.item.create");
@@ -239,8 +279,30 @@ static void complete(session_t *s, vcall_t *c, const char *status, const char *o
         send_upstream(s, ev);
         s->need_create = true;
     }
+}
+
+/* The call's answer: function_call_output upstream, the terminal event, the record, metrics. */
+static void complete(session_t *s, vcall_t *c, const char *status, const char *output)
+{
+    unlink_call(s, c);
+    report_end(s, c, status, output);
+    send_output(s, c, output);
     call_free(c);
     voicetools_maybe_create(s);
+}
+
+void voicetools_answer_early(session_t *s, vcall_t *c, const char *output)
+{
+    unlink_call(s, c);
+    actor_timer_stop(c->timer);
+    send_output(s, c, output);
+    voicetools_maybe_create(s);
+}
+
+void voicetools_finish(session_t *s, vcall_t *c, const char *status, const char *output)
+{
+    report_end(s, c, status, output);
+    call_free(c);
 }
 
 static vcall_t *call_by_cookie(session_t *s, uint64_t cookie)
@@ -264,29 +326,41 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
     c->next = s->calls;
     s->calls = c;
     s->n_calls++;
-    bool sup = strcmp(name, VOICETOOL_SUPERVISOR) == 0 &&
-               agentcfg_tool_allowed(&s->tenant->cfg.tools_voice, name);
-    bool nav = strcmp(name, VOICETOOL_NAVIGATE) == 0 && s->tenant->cfg.n_pages > 0 &&
-               agentcfg_tool_allowed(&s->tenant->cfg.tools_voice, name);
+    bool phone = s->phone != NULL;
+    const agentcfg_t *ac = &s->tenant->cfg;
+    bool sup = strcmp(name, VOICETOOL_SUPERVISOR) == 0 && tool_allowed(ac, phone, name);
+    bool nav = strcmp(name, VOICETOOL_NAVIGATE) == 0 && ac->n_pages > 0 &&
+               tool_allowed(ac, phone, name);
+    bool call_tool = (strcmp(name, VOICETOOL_TRANSFER) == 0 ||
+                      strcmp(name, VOICETOOL_END_CALL) == 0) &&
+                     tool_allowed(ac, phone, name);
     c->via = sup ? "supervisor" : nav ? "client" : "builtin";
     report_call(s, c, "started", NULL);
     cJSON *parsed = cJSON_Parse(c->arguments[0] ? c->arguments : "{}");
-    if (!cJSON_IsObject(parsed) || (!sup && !nav)) {
+    if (!cJSON_IsObject(parsed) || (!sup && !nav && !call_tool)) {
         cJSON_Delete(parsed);
         complete(s, c, "failed",
-                 sup || nav ? "{\"error\":{\"code\":\"invalid_arguments\",\"message\":\"the "
-                              "arguments are not a JSON object\"}}"
-                            : "{\"error\":{\"code\":\"unknown_tool\",\"message\":\"no such "
-                              "tool\"}}");
+                 sup || nav || call_tool
+                     ? "{\"error\":{\"code\":\"invalid_arguments\",\"message\":\"the "
+                       "arguments are not a JSON object\"}}"
+                     : "{\"error\":{\"code\":\"unknown_tool\",\"message\":\"no such "
+                       "tool\"}}");
         return;
     }
     uint64_t timeout_ms = (uint64_t)g_config->tool_timeout_ms;
     c->timer = actor_timer_new(&s->actor, SESSION_MSG_TOOL_TIMEOUT, c);
     actor_timer_start(c->timer, timeout_ms, 0);
+    if (call_tool) {
+        cJSON_Delete(parsed);
+        const char *err = phonecall_tool(s, c);
+        if (err)
+            complete(s, c, "failed", err);
+        return;
+    }
     if (sup) {
         const cJSON *ctx =
             cJSON_GetObjectItemCaseSensitive(parsed, "relevantContextFromLastUserMessage");
-        char *context = xstrdup(cJSON_IsString(ctx) ? ctx->valuestring : "");
+        char *context = phonecall_context(s, cJSON_IsString(ctx) ? ctx->valuestring : "");
         cJSON *history = s->history ? cJSON_Duplicate(s->history, 1) : NULL;
         supervisor_run(s->pool, &s->actor, c->cookie, c->call_id, s->session_id, history, context,
                        c->started_ns + timeout_ms * NS_PER_MS, SURFACE_VOICE, s->tenant);

@@ -20,11 +20,15 @@
 
 #define VOICETOOL_SUPERVISOR "getNextResponseFromSupervisor"
 #define VOICETOOL_NAVIGATE   "navigate"
+#define VOICETOOL_TRANSFER   "transferCall" /* phone calls only (SPEC 5.5) */
+#define VOICETOOL_END_CALL   "endCall"      /* phone calls only */
 
-/* The Realtime `session.tools` array for this agent config (allow-list `tools.voice`). */
-cJSON *voicetools_defs(const agentcfg_t *ac);
+/* The Realtime `session.tools` array for this agent config: allow-list `tools.voice`, or for a
+ * phone call `tools.phone` (the supervisor, transferCall, endCall; never navigate). */
+cJSON *voicetools_defs(const agentcfg_t *ac, bool phone);
 
 struct session;
+struct vcall;
 struct tool_result_msg;
 struct tool_event_msg;
 
@@ -46,6 +50,14 @@ void voicetools_user_text(struct session *s, const char *text);
 void voicetools_call_start(struct session *s);
 /* The session ended: closes its call record with the reason. */
 void voicetools_call_end(struct session *s, const char *end_reason);
+/*
+ * For a tool whose outcome is known only later (transferCall): sends output to the model now
+ * (and the one response.create after it), takes c out of the calls in flight and hands it to
+ * the caller, who ends it with voicetools_finish().
+ */
+void voicetools_answer_early(struct session *s, struct vcall *c, const char *output);
+/* Reports and records c's terminal status (output: what happened) and frees it. */
+void voicetools_finish(struct session *s, struct vcall *c, const char *status, const char *output);
 /* Ends every call in flight (the session is closing) and frees what voicetools owns in s. */
 void voicetools_free(struct session *s);
 

@@ -442,7 +442,7 @@ static void answer(sim_rt_t *rt, bool text_only)
     sbuf_t said = SBUF_INIT;
     for (uint32_t i = 0; i < rt->n_items; i++) {
         sim_item_t *it = &rt->items[i];
-        if (it->kind == SIM_ITEM_OUTPUT && !it->answered) {
+        if ((it->kind == SIM_ITEM_OUTPUT || it->kind == SIM_ITEM_SYSTEM) && !it->answered) {
             it->answered = true;
             if (said.len)
                 sbuf_putc(&said, ' ');
@@ -466,9 +466,25 @@ static void answer(sim_rt_t *rt, bool text_only)
     user->answered = true;
     sim_reply_t reply;
     sim_reply_init(&reply);
-    /* A scripted spoken turn has real words: the same rules as a typed one. */
-    sim_text_voice_reply(user->text, user->from_audio && !user->scripted, rt->has_navigate,
-                         rt->section_enum, &reply);
+    /* A phone call's own tools: "a person" / "transfer" moves the call, "goodbye" ends it. */
+    static const char *const transfer_words[] = {"transfer", "a person", "a human", NULL};
+    static const char *const end_words[] = {"goodbye", "hang up", NULL};
+    const char *phone_tool = rt->has_transfer && sim_text_has_any(user->text, transfer_words)
+                                 ? "transferCall"
+                             : rt->has_end_call && sim_text_has_any(user->text, end_words)
+                                 ? "endCall"
+                                 : NULL;
+    if (phone_tool) {
+        sim_call_reply_t *c = &reply.calls[reply.n_calls++];
+        str_copy(c->name, phone_tool, sizeof(c->name));
+        sbuf_puts(&c->args, "{\"reason\":");
+        sbuf_json_str(&c->args, user->text);
+        sbuf_putc(&c->args, '}');
+    } else {
+        /* A scripted spoken turn has real words: the same rules as a typed one. */
+        sim_text_voice_reply(user->text, user->from_audio && !user->scripted, rt->has_navigate,
+                             rt->section_enum, &reply);
+    }
     if (reply.n_calls)
         calls(rt, &reply);
     else
@@ -484,7 +500,8 @@ static bool has_unanswered_text(const sim_rt_t *rt)
     for (uint32_t i = 0; i < rt->n_items; i++) {
         const sim_item_t *it = &rt->items[i];
         if (!it->answered &&
-            ((it->kind == SIM_ITEM_USER && !it->from_audio) || it->kind == SIM_ITEM_OUTPUT))
+            ((it->kind == SIM_ITEM_USER && !it->from_audio) || it->kind == SIM_ITEM_OUTPUT ||
+             it->kind == SIM_ITEM_SYSTEM))
             return true;
     }
     return false;

@@ -49,6 +49,8 @@ typedef struct sim_rt {
     bool vad_on, create_response, interrupt_response;
     uint32_t prefix_ms, silence_ms;
     bool has_navigate;
+    bool has_transfer; /* transferCall and endCall declared (a phone call's session) */
+    bool has_end_call;
     const cJSON *section_enum; /* navigate's section enum, inside session, or NULL */
     /* The conversation, oldest first. */
     sim_item_t *items;

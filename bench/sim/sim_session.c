@@ -292,11 +292,17 @@ void sim_session_derive(sim_rt_t *rt)
     }
 
     rt->has_navigate = false;
+    rt->has_transfer = false;
+    rt->has_end_call = false;
     rt->section_enum = NULL;
     const cJSON *t;
     cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(rt->session, "tools"))
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "transferCall") == 0)
+            rt->has_transfer = true;
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "endCall") == 0)
+            rt->has_end_call = true;
         if (!cJSON_IsString(name) || strcmp(name->valuestring, "navigate") != 0)
             continue;
         rt->has_navigate = true;

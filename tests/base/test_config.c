@@ -19,7 +19,7 @@
 
 #define ERR_LEN   512
 #define TEST_NCPU 4
-#define N_VARS    41 /* variables of SPEC 2.1, and SWITCHBOARD_CHAT_RUNS_PER_MIN */
+#define N_VARS    45 /* variables of SPEC 2.1, and SWITCHBOARD_CHAT_RUNS_PER_MIN */
 
 /* Unsets every variable config_from_env() reads, so that the caller's shell cannot leak in. */
 static void clear_env(void)

@@ -233,6 +233,13 @@ void net_http_respond(conn_id_t c, int status, const char *body, size_t len,
     append(call);
 }
 
+void net_http_respond_typed(conn_id_t c, int status, const char *content_type, const char *body,
+                            size_t len, const char *extra_headers)
+{
+    (void)content_type;
+    net_http_respond(c, status, body, len, extra_headers);
+}
+
 /* No socket is bound in the actor tests. */
 int net_port(void)
 {

@@ -132,8 +132,10 @@ class CallsDatabaseTest(CallsTestBase):
             # Newest first; the call past SWITCHBOARD_RETENTION_DAYS was deleted at start-up.
             self.assertEqual([c["id"] for c in calls], ["call_live", "call_a"])
             self.assertEqual(set(calls[0]), {"id", "sessionId", "startedAt", "endedAt",
-                                             "endReason", "durationMs", "tenant"})
+                                             "endReason", "durationMs", "tenant", "channel",
+                                             "from", "to", "callSid", "transferredTo"})
             self.assertEqual(calls[0]["tenant"], "default")  # SPEC 16: records carry it
+            self.assertEqual(calls[0]["channel"], "web")  # SPEC 15: /ws calls are web calls
             self.assertIsNone(calls[0]["endedAt"])
             self.assertIsNone(calls[0]["endReason"])
             self.assertIsNone(calls[0]["durationMs"])

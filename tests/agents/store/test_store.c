@@ -309,10 +309,13 @@ TEST(store_server_key_survives_reopen_and_migration)
     db = open_db();
     ASSERT_EQ(storedb_server_key(db, "chat_user", k2, err, sizeof(err)), 0);
     ASSERT(memcmp(k1, k2, sizeof(k1)) == 0);
-    /* Back to version 1 as an older build left it (undoing 3, then 2): opening migrates every
-     * step and makes a new key. */
+    /* Back to version 1 as an older build left it (undoing 4, 3, then 2): opening migrates
+     * every step and makes a new key. */
     ASSERT_EQ(
         sqlite3_exec(storedb_handle(db),
+                     "ALTER TABLE calls DROP COLUMN channel; ALTER TABLE calls DROP COLUMN "
+                     "caller_from; ALTER TABLE calls DROP COLUMN caller_to; ALTER TABLE calls "
+                     "DROP COLUMN call_sid; ALTER TABLE calls DROP COLUMN transferred_to;"
                      "DROP INDEX calls_tenant_started; ALTER TABLE calls DROP COLUMN tenant;"
                      "ALTER TABLE chat_threads DROP COLUMN tenant;"
                      "ALTER TABLE agent_runs DROP COLUMN tenant;"
@@ -421,7 +424,8 @@ TEST(store_webhook_body_is_record)
     ASSERT_STR_EQ(text, "{\"id\":\"call_wh\",\"sessionId\":\"session_1641234567890_k3m5n8p2q\","
                         "\"startedAt\":1764633600000,\"endedAt\":1764633604000,\"endReason\":"
                         "\"client_closed\",\"durationMs\":4000,\"tenant\":\"default\","
-                        "\"openaiSessionId\":\"sess_abc\","
+                        "\"channel\":\"web\",\"from\":null,\"to\":null,\"callSid\":null,"
+                        "\"transferredTo\":null,\"openaiSessionId\":\"sess_abc\","
                         "\"requestId\":\"req_123\",\"usage\":{\"inputTokens\":321,"
                         "\"outputTokens\":654},\"transcript\":[],\"toolCalls\":[]}");
     free(text);

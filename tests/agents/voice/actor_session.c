@@ -48,7 +48,7 @@ static void rig_start(rig_t *r, const char *const *env)
     r->pool = probe_new("pool", LANE_TOOLS);
     r->store = probe_new("store", LANE_TOOLS);
     tenant_t *demo = tenants_get(TENANT_DEFAULT_ID);
-    r->session_update = voice_session_update_new(&demo->cfg);
+    r->session_update = voice_session_update_new(&demo->cfg, false);
     tenant_unref(demo);
     r->deps = (voice_deps_t){.gate = &r->gate->actor,
                              .router = &r->router->actor,
