@@ -1,18 +1,14 @@
 /*
  * The tenant registry (tenant.h): an immutable table of the current snapshots behind one
- * pointer, read under ck_epoch and replaced whole by the main thread.
+ * pointer, replaced whole by the main thread.
  *
- * Why an epoch and not a reader count on the table: a reader that loads the pointer and then
- * increments a count on the table can be overtaken by a writer that swaps and frees it between
- * the two steps. The epoch section makes "load the pointer, look up, take a reference to the
- * tenant" one step as far as the writer is concerned: ck_epoch_synchronize() returns only when
- * every section that began before the swap has ended. Each thread registers one epoch record on
- * its first read (under rec_lock, once per thread); a thread that exits unregisters it (a
- * pthread key's destructor) so a later thread recycles it. Records are never freed: there is
- * one per thread that ever read, they stay reachable from the epoch, and freeing them would race
- * with the destructors of threads that exit after tenants_destroy().
+ * Readers hold a read lock for "load the pointer, look up, take a reference to the tenant", so
+ * a writer that swaps the table cannot free it between the two steps: it swaps under the write
+ * lock and frees the old table after. Lookups happen per mint, per admission and per request
+ * carrying an Origin, never per audio frame, and the lock is uncontended but for a reload. (An
+ * epoch scheme, ck_epoch, did the same without the shared lock word, but ThreadSanitizer cannot
+ * see its fences and reported every reclamation as a race; this is checked under TSan.)
  */
-#include <ck_epoch.h>
 #include <ck_pr.h>
 #include <errno.h>
 #include <pthread.h>
@@ -52,18 +48,12 @@ typedef struct table {
     strmap_t origins; /* lowercase origin -> (void *)1 */
 } table_t;
 
-static ck_epoch_t epoch;
-static table_t *cur; /* [atomic, any] stored by publish() (release), loaded by load_cur() (acquire) by
-                        readers inside an epoch section */
+static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
+static table_t *cur; /* [table_lock] written under the write lock, read under the read lock */
 static char *source; /* [main] what tenants_load() was given */
 static bool source_dir;
 
 static void (*on_free)(const tenant_t *t); /* [main before threads; read by any] */
-
-static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t rec_once = PTHREAD_ONCE_INIT;
-static pthread_key_t rec_key;
-static __thread ck_epoch_record_t *tls_rec;
 
 /* ---- Snapshots ----------------------------------------------------------------------------- */
 
@@ -123,36 +113,6 @@ bool tenant_origin_allowed(const tenant_t *t, const char *origin, bool same_orig
     return false;
 }
 
-/* ---- Epoch records ------------------------------------------------------------------------- */
-
-static void rec_release(void *r)
-{
-    ck_epoch_unregister(r);
-}
-
-static void rec_key_init(void)
-{
-    pthread_key_create(&rec_key, rec_release);
-}
-
-/* This thread's epoch record, registered on first use. */
-static ck_epoch_record_t *record(void)
-{
-    if (tls_rec)
-        return tls_rec;
-    pthread_once(&rec_once, rec_key_init);
-    pthread_mutex_lock(&rec_lock);
-    ck_epoch_record_t *r = ck_epoch_recycle(&epoch, NULL);
-    if (r == NULL) {
-        r = xcalloc(1, sizeof(*r)); /* reachable from epoch.records; never freed (see above) */
-        ck_epoch_register(&epoch, r, NULL);
-    }
-    pthread_mutex_unlock(&rec_lock);
-    pthread_setspecific(rec_key, r);
-    tls_rec = r;
-    return r;
-}
-
 /* ---- Tables -------------------------------------------------------------------------------- */
 
 static void table_free(table_t *tb)
@@ -200,23 +160,33 @@ static void table_index(table_t *tb)
     }
 }
 
-/* The current table (acquire: its contents as they were published). */
-static table_t *load_cur(void)
+/* The current table, read-locked (released by read_end()); NULL when none is loaded. */
+static table_t *read_begin(void)
 {
-    return __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
+    pthread_rwlock_rdlock(&table_lock);
+    return cur;
 }
 
-/* Makes tb the current table and frees the one before once no reader can hold it. */
+static void read_end(void)
+{
+    pthread_rwlock_unlock(&table_lock);
+}
+
+/* The current table, for the writer (main) only: it is the one thread that changes it. */
+static table_t *load_cur(void)
+{
+    return cur;
+}
+
+/* Makes tb the current table and frees the one before: no reader can hold it any more. */
 static void publish(table_t *tb)
 {
-    table_t *old = load_cur();
-    /* Release: the table's contents are visible before the pointer (pairs with load_cur()).
-     * C11 atomics rather than ck_pr's fences, so that ThreadSanitizer sees the ordering too. */
-    __atomic_store_n(&cur, tb, __ATOMIC_RELEASE);
-    if (old == NULL)
-        return;
-    ck_epoch_synchronize(record());
-    table_free(old);
+    pthread_rwlock_wrlock(&table_lock);
+    table_t *old = cur;
+    cur = tb;
+    pthread_rwlock_unlock(&table_lock);
+    if (old)
+        table_free(old);
 }
 
 /* ---- Readers ------------------------------------------------------------------------------- */
@@ -225,14 +195,12 @@ typedef enum { BY_ID, BY_KEY, BY_SECRET, BY_PHONE } by_t;
 
 static tenant_t *lookup(by_t by, const char *key)
 {
-    if (key == NULL || load_cur() == NULL)
+    if (key == NULL)
         return NULL;
     char tag[2 * TENANT_DIGEST_LEN + 1];
     if (by == BY_SECRET)
         tenantdir_secret_tag(key, tag);
-    ck_epoch_record_t *r = record();
-    ck_epoch_begin(r, NULL);
-    table_t *tb = load_cur();
+    table_t *tb = read_begin();
     tenant_t *t = NULL;
     if (tb != NULL) {
         const strmap_t *m = by == BY_ID       ? &tb->by_id
@@ -248,7 +216,7 @@ static tenant_t *lookup(by_t by, const char *key)
             t = NULL;
         tenant_ref(t);
     }
-    ck_epoch_end(r, NULL);
+    read_end();
     return t;
 }
 
@@ -274,16 +242,12 @@ tenant_t *tenants_by_phone(const char *e164)
 
 tenant_t *tenants_sole(void)
 {
-    if (load_cur() == NULL)
-        return NULL;
-    ck_epoch_record_t *r = record();
-    ck_epoch_begin(r, NULL);
-    table_t *tb = load_cur();
+    table_t *tb = read_begin();
     tenant_t *t = NULL;
     for (size_t i = 0; tb && tb->live == 1 && i < tb->n && t == NULL; i++)
         t = tb->e[i].t;
     tenant_ref(t);
-    ck_epoch_end(r, NULL);
+    read_end();
     return t;
 }
 
@@ -296,11 +260,7 @@ tenant_t *tenants_default(void)
 size_t tenants_list(tenant_t ***out)
 {
     *out = NULL;
-    if (load_cur() == NULL)
-        return 0;
-    ck_epoch_record_t *r = record();
-    ck_epoch_begin(r, NULL);
-    table_t *tb = load_cur();
+    table_t *tb = read_begin();
     size_t n = 0;
     *out = xcalloc(tb ? tb->live + 1 : 1, sizeof(**out));
     for (size_t i = 0; tb && i < tb->n; i++) {
@@ -309,25 +269,21 @@ size_t tenants_list(tenant_t ***out)
             (*out)[n++] = tb->e[i].t;
         }
     }
-    ck_epoch_end(r, NULL);
+    read_end();
     return n;
 }
 
 size_t tenants_count(void)
 {
-    if (load_cur() == NULL)
-        return 0;
-    ck_epoch_record_t *r = record();
-    ck_epoch_begin(r, NULL);
-    table_t *tb = load_cur();
+    table_t *tb = read_begin();
     size_t n = tb ? tb->live : 0;
-    ck_epoch_end(r, NULL);
+    read_end();
     return n;
 }
 
 bool tenants_origin_allowed(const char *origin)
 {
-    if (origin == NULL || load_cur() == NULL)
+    if (origin == NULL)
         return false;
     char low[300];
     size_t n = str_copy(low, origin, sizeof(low));
@@ -335,11 +291,9 @@ bool tenants_origin_allowed(const char *origin)
         return false;
     for (char *c = low; *c; c++)
         *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-    ck_epoch_record_t *r = record();
-    ck_epoch_begin(r, NULL);
-    table_t *tb = load_cur();
+    table_t *tb = read_begin();
     bool ok = tb && strmap_get(&tb->origins, low) != NULL;
-    ck_epoch_end(r, NULL);
+    read_end();
     return ok;
 }
 
@@ -347,11 +301,11 @@ bool tenants_origin_allowed(const char *origin)
 void tenants_metrics(sbuf_t *out, void *arg)
 {
     (void)arg;
-    if (load_cur() == NULL)
+    table_t *tb = read_begin();
+    if (tb == NULL) {
+        read_end();
         return;
-    ck_epoch_record_t *r = record();
-    ck_epoch_begin(r, NULL);
-    table_t *tb = load_cur();
+    }
     sbuf_puts(out, "# HELP switchboard_tenant_config_generation Version of each tenant's "
                    "configuration in use (1 = as first loaded).\n"
                    "# TYPE switchboard_tenant_config_generation gauge\n");
@@ -363,7 +317,7 @@ void tenants_metrics(sbuf_t *out, void *arg)
     for (size_t i = 0; tb && i < tb->n; i++)
         sbuf_printf(out, "switchboard_tenant_config_errors_total{tenant=\"%s\"} %llu\n",
                     tb->e[i].id, (unsigned long long)tb->e[i].errors);
-    ck_epoch_end(r, NULL);
+    read_end();
 }
 
 /* ---- Writers ------------------------------------------------------------------------------- */
@@ -434,10 +388,6 @@ int tenants_load(const char *path, char *err, size_t errlen)
     }
     tenantdir_free(&d);
     table_index(tb);
-    static bool epoch_ready;
-    if (!epoch_ready)
-        ck_epoch_init(&epoch);
-    epoch_ready = true;
     free(source);
     source = path ? xstrdup(path) : NULL;
     source_dir = is_dir;
@@ -566,12 +516,7 @@ int tenants_reload(void)
 
 void tenants_destroy(void)
 {
-    table_t *old = load_cur();
-    ck_pr_store_ptr(&cur, NULL);
-    if (old) {
-        ck_epoch_synchronize(record());
-        table_free(old);
-    }
+    publish(NULL);
     free(source);
     source = NULL;
 }

@@ -77,7 +77,8 @@ struct phonecall {
     uint64_t fetch_id;
 };
 
-/* ---- Sending to Twilio ------------------------------------------------------------------------ */
+/* ---- Sending to Twilio ------------------------------------------------------------------------
+ */
 
 static void send_out(session_t *s)
 {
@@ -122,7 +123,8 @@ void phonecall_audio_done(session_t *s)
     send_mark(s, name);
 }
 
-/* ---- Barge-in --------------------------------------------------------------------------------- */
+/* ---- Barge-in ---------------------------------------------------------------------------------
+ */
 
 void phonecall_barge_in(session_t *s)
 {
@@ -148,7 +150,8 @@ void phonecall_barge_in(session_t *s)
     s->play_item[0] = '\0'; /* the echoes the clear brings back are not playback */
 }
 
-/* ---- transferCall and endCall ----------------------------------------------------------------- */
+/* ---- transferCall and endCall -----------------------------------------------------------------
+ */
 
 static void transfer_failed(session_t *s, const char *why)
 {
@@ -306,7 +309,8 @@ void phonecall_fetch_done(session_t *s, const net_fetch_done_msg_t *m)
     session_close(s, WS_CLOSE_NORMAL, END_TRANSFERRED);
 }
 
-/* ---- Keypad ----------------------------------------------------------------------------------- */
+/* ---- Keypad -----------------------------------------------------------------------------------
+ */
 
 /* The digits so far become one user text item and a response (SPEC 5.5). */
 static void keypad_flush(session_t *s)
@@ -338,7 +342,8 @@ static void keypad_digit(session_t *s, char digit)
     actor_timer_start(p->dtmf_timer, PHONECALL_DTMF_MS, 0);
 }
 
-/* ---- Messages from Twilio --------------------------------------------------------------------- */
+/* ---- Messages from Twilio ---------------------------------------------------------------------
+ */
 
 static const char *param(const twilio_msg_t *t, const char *name)
 {
@@ -356,8 +361,7 @@ static void on_start(session_t *s, const twilio_msg_t *t)
     sbuf_t b = SBUF_INIT;
     sbuf_json_str(&b, t->stream_sid);
     p->sid_json = sbuf_take(&b);
-    sbuf_printf(&b, "{\"event\":\"media\",\"streamSid\":%s,\"media\":{\"payload\":\"",
-                p->sid_json);
+    sbuf_printf(&b, "{\"event\":\"media\",\"streamSid\":%s,\"media\":{\"payload\":\"", p->sid_json);
     p->media_prefix = sbuf_take(&b);
     const char *from = param(t, "from");
     const char *to = param(t, "to");
@@ -467,7 +471,8 @@ void phonecall_timer(session_t *s, uint32_t type)
     }
 }
 
-/* ---- The session's side ----------------------------------------------------------------------- */
+/* ---- The session's side -----------------------------------------------------------------------
+ */
 
 void phonecall_open(session_t *s, const net_ws_open_msg_t *m)
 {
@@ -525,8 +530,7 @@ const char *const *phonecall_event_types(void)
     return phonecall_types;
 }
 
-actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                             ws_close_t *why)
+actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why)
 {
     (void)peer;
     (void)query;

@@ -241,8 +241,9 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
         str_copy(g->ip, s->ip, sizeof(g->ip));
         actor_send(s->gate, &g->hdr);
         if (s->phone == NULL)
-            actor_send(s->router, &router_voice_new(ROUTER_MSG_VOICE_CLOSED, s->session_id,
-                                                    s->conn, NULL)->hdr);
+            actor_send(
+                s->router,
+                &router_voice_new(ROUTER_MSG_VOICE_CLOSED, s->session_id, s->conn, NULL)->hdr);
         bool error = s->end == END_TOO_SLOW || s->end == END_ERROR ||
                      s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
