@@ -502,3 +502,32 @@ class CallToolsTest(PhoneCase):
         self.assertEqual(c.ws.close_code, 1000)
         rec = await self.record_of(s, c.call_sid)
         self.assertEqual(rec["endReason"], "agent_ended")
+
+
+# ---- Tenants -----------------------------------------------------------------------------------
+
+class TenantPhoneTest(PhoneCase):
+    """The To number picks the business (SPEC 16): its instructions, and its records."""
+
+    async def test_the_called_number_picks_the_tenant(self):
+        from test_tenants import TenantDir, tenant_a, tenant_b
+        d = TenantDir(acme=tenant_a(), beta=tenant_b())
+        self.addCleanup(d.remove)
+        sim, s = self.stack(env={"SWITCHBOARD_CONFIG": d.path})
+        # Beta's number: beta's brief reaches the upstream, acme's never does.
+        c = await self.call(s, to=tenant_b()["phoneNumbers"][0])
+        evs = await self.sim_events(sim, lambda e: any(x["type"] == "session.update"
+                                                       for x in e), "session.update")
+        text = json.dumps([e for e in evs if e["type"] == "session.update"])
+        self.assertIn("BETA-BRIEF-MARKER", text)
+        self.assertNotIn("ACME-BRIEF-MARKER", text)
+        await c.send_stop()
+        rec = await self.record_of(s, c.call_sid)
+        self.assertEqual(rec.get("tenant"), "beta")
+        # A number no business owns: the caller hears why, then the call ends.
+        r = voice_webhook(s, TOKEN, call_params(self.next_sid(), to="+14155550999"))
+        self.assertEqual(r.status, 200, r.text)
+        self.assertTrue(r.headers.get("content-type", "").startswith("text/xml"))
+        url, verbs = parse_twiml(r.text)
+        self.assertIsNone(url, r.text)
+        self.assertEqual(verbs, ["Say", "Hangup"])
