@@ -85,6 +85,8 @@ SIM_SRCS     := $(wildcard bench/sim/*.c)
 SIM_OBJS     := $(SIM_SRCS:%.c=$(OUT)/%.o)
 LOADGEN_SRCS := $(wildcard bench/loadgen/*.c)
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OUT)/%.o)
+# --twilio signs its webhooks with the service's own Twilio code (pure: agents/phone/twilio.h).
+LOADGEN_PROD := $(OUT)/agents/phone/twilio.o $(OUT)/net/httphead.o
 # The load generator without its main(), for the unit tests of its modules (tests/test_storm.c).
 LOADGEN_LIB  := $(OUT)/libloadgen.a
 # switchboard-mcp (cli/): the MCP client CLI on the service's library.
@@ -162,7 +164,7 @@ $(BIN)/switchboard-sim: $(SIM_OBJS) $(CORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/switchboard-bench: $(LOADGEN_OBJS) $(CORE)
+$(BIN)/switchboard-bench: $(LOADGEN_OBJS) $(LOADGEN_PROD) $(CORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -14,9 +14,11 @@
 
 #include "base/util.h"
 
-#define DURATION_MAX_S 86400.0
-#define FRAME_MS_MAX   1000
-#define PORT_MAX       65535
+#define DURATION_MAX_S    86400.0
+#define FRAME_MS_MAX      1000
+#define PORT_MAX          65535
+#define TWILIO_RATE_HZ    8000 /* Media Streams: μ-law at 8 kHz */
+#define TWILIO_VOICE_PATH "/twilio/voice"
 
 bench_cfg_t g_cfg;
 
@@ -25,6 +27,7 @@ static const char usage_text[] =
     "                         [--ramp S] [--rate 24000] [--frame-ms 20] [--threads T]\n"
     "                         [--direct ws://127.0.0.1:9090/v1/realtime] [--no-ready]\n"
     "                         [--pid PID] [--json FILE] [--tool-storm M [--storm-text T]]\n"
+    "                         [--twilio [--twilio-token T] [--public-url U]]\n"
     "\n"
     "Drives N voice sessions in real time and measures connect time and audio round trips\n"
     "(run the simulator in echo mode behind the service).\n"
@@ -45,6 +48,14 @@ static const char usage_text[] =
     "                 and for the spoken answer, and says it again (audio isolation, SPEC 3)\n"
     "  --storm-text T what the storm sessions say (the default makes the simulator's chat\n"
     "                 model call tools every round: \"" CLI_STORM_TEXT_DEFAULT "\")\n"
+    "  --twilio       phone calls as Twilio makes them: a signed POST U/twilio/voice, the TwiML's\n"
+    "                 stream, then Media Streams (μ-law 8 kHz, marks echoed as played); with\n"
+    "                 --direct, the same μ-law as audio/pcmu straight to the simulator (the "
+    "floor)\n"
+    "  --twilio-token T  the auth token that signs the webhook (default:\n"
+    "                 $SWITCHBOARD_TWILIO_AUTH_TOKEN, as the service reads it)\n"
+    "  --public-url U the URL Twilio signs, as the service knows itself (default:\n"
+    "                 $SWITCHBOARD_PUBLIC_URL, else --url)\n"
     "Exit status: 0 run completed (failures are reported), 1 nothing connected, 2 usage error,\n"
     "130 interrupted (SIGINT/SIGTERM; what was measured so far is still reported).\n";
 
@@ -176,7 +187,15 @@ static int derive_endpoints(void)
         size_t ulen = strlen(url);
         while (ulen > 0 && url[ulen - 1] == '/')
             ulen--;
-        snprintf(g_cfg.mint_url, sizeof(g_cfg.mint_url), "%.*s/api/sessions", (int)ulen, url);
+        snprintf(g_cfg.mint_url, sizeof(g_cfg.mint_url), "%.*s%s", (int)ulen, url,
+                 g_cfg.twilio ? TWILIO_VOICE_PATH : "/api/sessions");
+        if (g_cfg.twilio) {
+            size_t plen_pub = strlen(g_cfg.public_url);
+            while (plen_pub > 0 && g_cfg.public_url[plen_pub - 1] == '/')
+                plen_pub--;
+            snprintf(g_cfg.signed_url, sizeof(g_cfg.signed_url), "%.*s" TWILIO_VOICE_PATH,
+                     (int)plen_pub, g_cfg.public_url);
+        }
     }
     bool explicit_port = g_cfg.port != 0;
     if (!explicit_port)
@@ -187,6 +206,32 @@ static int derive_endpoints(void)
     else
         snprintf(g_cfg.host_hdr, sizeof(g_cfg.host_hdr), is_v6 ? "[%s]" : "%s", g_cfg.host);
     return resolve(g_cfg.host, g_cfg.ip, sizeof(g_cfg.ip));
+}
+
+/* --twilio: μ-law at 8 kHz, the webhook and its signing. Returns 0 or a usage error (2). */
+static int twilio_options(bool have_rate)
+{
+    if (have_rate)
+        return usage_error("--twilio sends μ-law at 8000 Hz: --rate does not apply");
+    if (g_cfg.no_ready || g_cfg.storm)
+        return usage_error("--twilio takes neither --no-ready nor --tool-storm");
+    g_cfg.rate = TWILIO_RATE_HZ;
+    if (g_cfg.direct) {
+        if (g_cfg.twilio_token || g_cfg.public_url)
+            return usage_error(
+                "--twilio-token and --public-url apply to the service, not --direct");
+        return 0;
+    }
+    if (g_cfg.twilio_token == NULL)
+        g_cfg.twilio_token = getenv("SWITCHBOARD_TWILIO_AUTH_TOKEN");
+    if (g_cfg.twilio_token == NULL || g_cfg.twilio_token[0] == '\0')
+        return usage_error("--twilio needs the auth token that signs the webhook: --twilio-token "
+                           "or SWITCHBOARD_TWILIO_AUTH_TOKEN");
+    if (g_cfg.public_url == NULL)
+        g_cfg.public_url = getenv("SWITCHBOARD_PUBLIC_URL");
+    if (g_cfg.public_url == NULL || g_cfg.public_url[0] == '\0')
+        g_cfg.public_url = g_cfg.url;
+    return 0;
 }
 
 static void make_run_id(void)
@@ -209,7 +254,7 @@ int cli_parse(int argc, char **argv)
     g_cfg.threads = 1;
     g_cfg.ramp_s = -1;
     g_cfg.storm_text = CLI_STORM_TEXT_DEFAULT;
-    bool have_sessions = false, have_duration = false, have_storm_text = false;
+    bool have_sessions = false, have_duration = false, have_storm_text = false, have_rate = false;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -221,9 +266,14 @@ int cli_parse(int argc, char **argv)
             g_cfg.no_ready = true;
             continue;
         }
+        if (strcmp(a, "--twilio") == 0) {
+            g_cfg.twilio = true;
+            continue;
+        }
         static const char *const with_value[] = {
-            "--url",     "--sessions", "--duration", "--ramp", "--rate",       "--frame-ms",
-            "--threads", "--direct",   "--pid",      "--json", "--tool-storm", "--storm-text",
+            "--url",        "--sessions",   "--duration",     "--ramp",       "--rate",
+            "--frame-ms",   "--threads",    "--direct",       "--pid",        "--json",
+            "--tool-storm", "--storm-text", "--twilio-token", "--public-url",
         };
         bool known = false;
         for (size_t k = 0; k < ARRAY_LEN(with_value); k++)
@@ -240,6 +290,10 @@ int cli_parse(int argc, char **argv)
             g_cfg.direct = v;
         } else if (strcmp(a, "--json") == 0) {
             g_cfg.json_path = v;
+        } else if (strcmp(a, "--twilio-token") == 0) {
+            g_cfg.twilio_token = v;
+        } else if (strcmp(a, "--public-url") == 0) {
+            g_cfg.public_url = v;
         } else if (strcmp(a, "--sessions") == 0) {
             if (parse_int(v, 1, CLI_MAX_SESSIONS, &n) != 0)
                 return usage_error("--sessions must be 1..%d, not %s", CLI_MAX_SESSIONS, v);
@@ -258,6 +312,7 @@ int cli_parse(int argc, char **argv)
             if (parse_int(v, 1, 1000000, &n) != 0 || (n != 16000 && n != 24000 && n != 48000))
                 return usage_error("--rate must be 16000, 24000 or 48000, not %s", v);
             g_cfg.rate = (int)n;
+            have_rate = true;
         } else if (strcmp(a, "--frame-ms") == 0) {
             if (parse_int(v, 1, FRAME_MS_MAX, &n) != 0)
                 return usage_error("--frame-ms must be 1..%d, not %s", FRAME_MS_MAX, v);
@@ -287,7 +342,14 @@ int cli_parse(int argc, char **argv)
     }
     if (!have_sessions || !have_duration)
         return usage_error("--sessions and --duration are required");
-    if (g_cfg.direct && g_cfg.rate != 24000)
+    if (g_cfg.twilio) {
+        int rc = twilio_options(have_rate);
+        if (rc)
+            return rc;
+    } else if (g_cfg.twilio_token || g_cfg.public_url) {
+        return usage_error("--twilio-token and --public-url apply to --twilio only");
+    }
+    if (g_cfg.direct && g_cfg.rate != 24000 && !g_cfg.twilio)
         return usage_error("--direct sends audio/pcm, which is 24000 Hz only");
     if (g_cfg.direct && g_cfg.no_ready)
         return usage_error("--no-ready applies to the service, not to --direct");
@@ -305,7 +367,8 @@ int cli_parse(int argc, char **argv)
         g_cfg.threads = g_cfg.sessions + g_cfg.storm;
 
     g_cfg.frame_ns = (uint64_t)g_cfg.frame_ms * NS_PER_MS;
-    g_cfg.frame_bytes = (uint32_t)((uint64_t)g_cfg.rate * (uint64_t)g_cfg.frame_ms / 1000u * 2u);
+    g_cfg.frame_bytes = (uint32_t)((uint64_t)g_cfg.rate * (uint64_t)g_cfg.frame_ms / 1000u *
+                                   (g_cfg.twilio ? 1u : 2u)); /* μ-law: a byte a sample */
     double frames = floor(g_cfg.duration_s * 1000.0 / g_cfg.frame_ms);
     if (frames < 1)
         return usage_error("--duration %.3f s is shorter than one %d ms frame", g_cfg.duration_s,

@@ -4,6 +4,7 @@
  *   switchboard-bench --url http://127.0.0.1:8080 --sessions N --duration S [--ramp S]
  *       [--rate 24000] [--frame-ms 20] [--direct ws://127.0.0.1:9090/v1/realtime] [--no-ready]
  *       [--pid PID] [--json FILE] [--threads T] [--tool-storm M [--storm-text TEXT]]
+ *       [--twilio [--twilio-token T] [--public-url U]]
  *
  * g_cfg is written by the main thread before any other thread starts and only read afterwards
  * (pthread_create orders the writes before every read), so it needs no lock.
@@ -37,20 +38,24 @@ typedef struct bench_cfg {
     int threads;
     pid_t pid; /* 0 = none */
     bool no_ready;
-    int storm;              /* --tool-storm: sessions that keep supervisor runs busy (0 = none) */
-    const char *storm_text; /* --storm-text: what they say each turn */
+    int storm;                /* --tool-storm: sessions that keep supervisor runs busy (0 = none) */
+    const char *storm_text;   /* --storm-text: what they say each turn */
+    bool twilio;              /* --twilio: phone calls (μ-law 8 kHz); with --direct, pcmu */
+    const char *twilio_token; /* --twilio-token, else SWITCHBOARD_TWILIO_AUTH_TOKEN */
+    const char *public_url;   /* --public-url, else SWITCHBOARD_PUBLIC_URL, else --url */
 
     /* Derived. */
     bool tls;       /* wss:// or https:// */
     char host[256]; /* host part of the URL, without brackets */
     char ip[64];    /* numeric address: lws would resolve names blocking */
     int port;
-    char host_hdr[300];  /* Host: header value */
-    char ws_path[1024];  /* --direct: path and query as given; else the prefix + "/ws" */
-    char mint_url[1100]; /* POST target; "" with --direct */
-    char run_id[16];     /* distinguishes this run's session ids */
+    char host_hdr[300];    /* Host: header value */
+    char ws_path[1024];    /* --direct: path and query as given; else the prefix + "/ws" */
+    char mint_url[1100];   /* POST target (--twilio: the webhook); "" with --direct */
+    char signed_url[1100]; /* --twilio: the webhook URL as Twilio signs it (the public URL) */
+    char run_id[16];       /* distinguishes this run's session ids */
     uint64_t frame_ns;
-    uint32_t frame_bytes;        /* rate * frame_ms / 1000 samples of PCM16 */
+    uint32_t frame_bytes;        /* rate * frame_ms / 1000 samples of PCM16 (--twilio: μ-law) */
     uint32_t frames_per_session; /* duration / frame_ms */
 } bench_cfg_t;
 

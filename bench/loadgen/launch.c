@@ -14,6 +14,7 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
+#include "bench/loadgen/twcall.h"
 
 #define IDLE_WAIT_MS  50          /* longest sleep, so an interrupt is noticed promptly */
 #define MINT_BODY_MAX (64u << 10) /* larger answers are not a token */
@@ -24,6 +25,8 @@ typedef struct mint {
     CURL *easy;
     sbuf_t body;
     char post[96];
+    sbuf_t form;                /* --twilio: the webhook's form body */
+    struct curl_slist *headers; /* --twilio: its own, with the call's signature */
 } mint_t;
 
 static struct {
@@ -62,19 +65,36 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* --twilio: the call rings, as Twilio tells the number's webhook: a signed form POST. */
+static void ring(mint_t *m, session_t *s)
+{
+    char sig[96];
+    sbuf_init(&m->form);
+    twcall_ring(s->tw, s->idx, g_cfg.twilio_token, g_cfg.signed_url, &m->form, sig, sizeof(sig));
+    m->headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    m->headers = curl_slist_append(m->headers, sig);
+    curl_easy_setopt(m->easy, CURLOPT_POSTFIELDS, m->form.data);
+    curl_easy_setopt(m->easy, CURLOPT_POSTFIELDSIZE, (long)m->form.len);
+    curl_easy_setopt(m->easy, CURLOPT_HTTPHEADER, m->headers);
+}
+
 static void begin_mint(CURLM *multi, session_t *s)
 {
     mint_t *m = xcalloc(1, sizeof(*m));
     m->s = s;
     sbuf_init(&m->body);
-    snprintf(m->post, sizeof(m->post), "{\"sessionId\":\"%s\"}", s->id);
     s->phase = SESS_MINTING;
     s->t_start = clock_now_ns();
     CURL *e = curl_easy_init();
     m->easy = e;
     curl_easy_setopt(e, CURLOPT_URL, g_cfg.mint_url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, m->post);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, L.headers);
+    if (s->tw) {
+        ring(m, s);
+    } else {
+        snprintf(m->post, sizeof(m->post), "{\"sessionId\":\"%s\"}", s->id);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, m->post);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, L.headers);
+    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
     curl_easy_setopt(e, CURLOPT_PRIVATE, m);
@@ -98,7 +118,28 @@ static void mint_free(CURLM *multi, mint_t *m)
     curl_multi_remove_handle(multi, m->easy);
     curl_easy_cleanup(m->easy);
     sbuf_destroy(&m->body);
+    if (m->headers) {
+        curl_slist_free_all(m->headers);
+        sbuf_destroy(&m->form);
+    }
     free(m);
+}
+
+/* --twilio: the webhook's answer is TwiML with the stream, or a refusal (busy, 403, …). */
+static void finish_ring(session_t *s, const mint_t *m, CURLcode result, long status)
+{
+    char why[SESSION_REASON_MAX - 32];
+    if (result != CURLE_OK) {
+        session_fail(s, "POST /twilio/voice: %s", curl_easy_strerror(result));
+    } else if (status != 200) {
+        if (status == 429)
+            s->saw_429 = true;
+        session_fail(s, "POST /twilio/voice: HTTP %ld %.60s", status,
+                     m->body.data ? m->body.data : "");
+    } else if (twcall_twiml(s->tw, m->body.data ? m->body.data : "", m->body.len, why,
+                            sizeof(why)) != 0) {
+        session_fail(s, "POST /twilio/voice: %s", why);
+    }
 }
 
 /* Reads {"sessionId","token","expiresAt"} or {"error":{"code"}} from a finished POST. */
@@ -109,6 +150,13 @@ static void finish_mint(CURLM *multi, CURL *e, CURLcode result)
     session_t *s = m->s;
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (s->tw) {
+        finish_ring(s, m, result, status);
+        mint_free(multi, m);
+        if (s->phase != SESS_FAILED)
+            loadthr_add_session_mp(L.threads[s->thread], s);
+        return;
+    }
     cJSON *root = m->body.data ? cJSON_ParseWithLength(m->body.data, m->body.len) : NULL;
     const cJSON *token = cJSON_GetObjectItemCaseSensitive(root, "token");
     if (result != CURLE_OK) {

@@ -2,7 +2,8 @@
  * launch: the launcher thread. It starts the i-th session at t0 + ramp * i / N (the --tool-storm
  * sessions first, then the audio sessions). For the service it
  * first mints the session's token with POST /api/sessions (libcurl multi, so slow answers
- * overlap and never hold up later starts), then hands the session to its load thread; with
+ * overlap and never hold up later starts; --twilio: rings the call with a signed POST
+ * /twilio/voice and reads the TwiML's stream), then hands the session to its load thread; with
  * --direct it hands it over at once. Minting runs on this thread, not on the load threads, so it
  * cannot delay the frames of sessions already streaming there.
  *

@@ -32,6 +32,7 @@
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/proto.h"
 #include "bench/loadgen/storm.h"
+#include "bench/loadgen/twcall.h"
 #include "net/wsframe.h"
 
 #define RX_MAX_BYTES    (1u << 20) /* largest message kept; larger ones are dropped */
@@ -39,7 +40,8 @@
 #define PROTOCOL_NAME   "sb-bench"
 #define CLOSE_POLL_MS   10 /* how often a stopping thread checks for closed sockets */
 #define NOISE_SEED_BASE 0x5eed1234u
-#define TICK_MS         1 /* pacing timer period */
+#define TICK_MS         1           /* pacing timer period */
+#define TWILIO_TX_BYTES (16u << 10) /* --twilio: one write's frames (start, marks, a frame) */
 
 /* lws 4.1's own opcode for a close frame (private-lib-roles-ws.h: LWS_WRITE_CLOSE 4), which
  * lws_write() accepts; the public header leaves it out (net/ws.c does the same). */
@@ -84,6 +86,7 @@ struct loadthr {
     hist_t lag;       /* [owner] send lag */
     uint8_t *noise;   /* frame_bytes of noise, copied under each header */
     uint8_t *tx;      /* LWS_PRE + the largest message written */
+    size_t tx_cap;    /* bytes after LWS_PRE */
     uint8_t *pcm;     /* --direct: the frame before base64 */
     uint8_t *decoded; /* --direct: decoded audio deltas */
     size_t decoded_cap;
@@ -151,6 +154,8 @@ static void connect_session(loadthr_t *thr, session_t *s)
     char path[1400];
     if (g_cfg.direct)
         str_copy(path, g_cfg.ws_path, sizeof(path));
+    else if (s->tw)
+        str_copy(path, s->tw->path, sizeof(path)); /* from the TwiML, to the --url's address */
     else
         snprintf(path, sizeof(path), "%s?sessionId=%s&token=%s&rate=%d", g_cfg.ws_path, s->id,
                  s->token, g_cfg.rate);
@@ -214,7 +219,10 @@ static void on_header(void *arg, const proto_hdr_t *h)
         s->highest_seq = h->seq;
     s->frames_recv++;
     atomic_fetch_add_explicit(&g_progress.frames_recv, 1, memory_order_relaxed); /* advisory */
-    hist_record_ns(&c->thr->lat, c->now - h->sent_ns);
+    if (s->tw && h->sent_ns < s->t_first_audio)
+        s->tw->warmup++; /* sent while the call's upstream was still connecting */
+    else
+        hist_record_ns(&c->thr->lat, c->now - h->sent_ns);
 }
 
 static void on_audio(loadthr_t *thr, session_t *s, const uint8_t *pcm, size_t n, uint64_t now)
@@ -222,6 +230,17 @@ static void on_audio(loadthr_t *thr, session_t *s, const uint8_t *pcm, size_t n,
     rx_ctx_t c = {thr, s, now};
     if (proto_scan(pcm, n, on_header, &c) == 0)
         s->bad_frames++;
+}
+
+/* Decodes n base64 characters at b64 into the thread's buffer; returns the length or -1. */
+static ssize_t decode_audio(loadthr_t *thr, const char *b64, size_t n)
+{
+    size_t need = b64_decoded_max(n);
+    if (need > thr->decoded_cap) {
+        thr->decoded_cap = need;
+        thr->decoded = xrealloc(thr->decoded, need);
+    }
+    return b64_decode(b64, n, thr->decoded);
 }
 
 static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, uint64_t now)
@@ -235,8 +254,8 @@ static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, 
         break;
     case PROTO_EV_CREATED:
         if (g_cfg.direct && s->phase == SESS_OPEN && s->ctl == NULL) {
-            s->ctl = PROTO_SESSION_UPDATE;
-            s->ctl_len = sizeof(PROTO_SESSION_UPDATE) - 1;
+            s->ctl = g_cfg.twilio ? PROTO_SESSION_UPDATE_PCMU : PROTO_SESSION_UPDATE;
+            s->ctl_len = strlen(s->ctl);
             lws_callback_on_writable(s->wsi);
         }
         break;
@@ -246,12 +265,9 @@ static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, 
         break;
     case PROTO_EV_AUDIO_DELTA:
         if (g_cfg.direct && ev.audio) {
-            size_t need = b64_decoded_max(ev.audio_len);
-            if (need > thr->decoded_cap) {
-                thr->decoded_cap = need;
-                thr->decoded = xrealloc(thr->decoded, need);
-            }
-            ssize_t n = b64_decode(ev.audio, ev.audio_len, thr->decoded);
+            ssize_t n = decode_audio(thr, ev.audio, ev.audio_len);
+            if (n >= 0 && s->t_first_audio == 0)
+                s->t_first_audio = now;
             if (n >= 0)
                 on_audio(thr, s, thr->decoded, (size_t)n, now);
             else
@@ -284,18 +300,77 @@ static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, 
     proto_event_free(&ev);
 }
 
+/*
+ * --twilio: a message of the service. Its media is queued on the call's playback clock and
+ * scanned for frames; its marks wait for that audio to play; a clear sends them back at once.
+ */
+static void on_twilio_text(loadthr_t *thr, session_t *s, const char *json, size_t len, uint64_t now)
+{
+    twcall_t *tw = s->tw;
+    twcall_msg_t m;
+    twcall_parse(json, len, &m);
+    switch (m.type) {
+    case TWCALL_IN_MEDIA: {
+        ssize_t n = decode_audio(thr, m.str, m.str_len);
+        if (n < 0) {
+            s->bad_frames++;
+            break;
+        }
+        tw->media_in++;
+        twcall_played(tw, (size_t)n, now);
+        if (s->t_first_audio == 0)
+            s->t_first_audio = now;
+        on_audio(thr, s, thr->decoded, (size_t)n, now);
+        break;
+    }
+    case TWCALL_IN_MARK:
+        twcall_on_mark(tw, m.str, m.str_len, now);
+        if (twcall_next_mark_ns(tw) <= now)
+            lws_callback_on_writable(s->wsi);
+        break;
+    case TWCALL_IN_CLEAR:
+        twcall_on_clear(tw, now);
+        if (twcall_next_mark_ns(tw) <= now)
+            lws_callback_on_writable(s->wsi);
+        break;
+    case TWCALL_IN_INVALID:
+        s->bad_frames++;
+        break;
+    case TWCALL_IN_OTHER:
+        break;
+    }
+    twcall_msg_free(&m);
+}
+
 /* ---- Writing ------------------------------------------------------------------------------- */
+
+/* Fills pcm with frame number frames_sent of s, stamped now, and records its send lag. */
+static void stamp_frame(loadthr_t *thr, session_t *s, uint8_t *pcm)
+{
+    uint32_t seq = s->frames_sent;
+    memcpy(pcm, thr->noise, g_cfg.frame_bytes);
+    uint64_t now = clock_now_ns();
+    proto_hdr_write(pcm, s->idx, seq, now);
+    hist_record_ns(&thr->lag, now - (s->t_stream0 + (uint64_t)seq * g_cfg.frame_ns));
+}
+
+/* The frame stamped last is written. */
+static void frame_sent(session_t *s)
+{
+    s->frames_sent++;
+    atomic_fetch_add_explicit(&g_progress.frames_sent, 1, memory_order_relaxed); /* advisory */
+    if (s->frames_sent == g_cfg.frames_per_session) {
+        s->phase = SESS_FINISHED;
+        session_finish(s);
+    }
+}
 
 /* Writes frame number frames_sent of s. Returns lws_write's result. */
 static int write_frame(loadthr_t *thr, session_t *s)
 {
-    uint32_t seq = s->frames_sent;
     uint8_t *out = thr->tx + LWS_PRE;
     uint8_t *pcm = g_cfg.direct ? thr->pcm : out;
-    memcpy(pcm, thr->noise, g_cfg.frame_bytes); /* the payload is masked in place */
-    uint64_t now = clock_now_ns();
-    proto_hdr_write(pcm, s->idx, seq, now);
-    hist_record_ns(&thr->lag, now - (s->t_stream0 + (uint64_t)seq * g_cfg.frame_ns));
+    stamp_frame(thr, s, pcm); /* the payload is masked in place */
     size_t len = g_cfg.frame_bytes;
     unsigned op = WSF_OP_BINARY;
     if (g_cfg.direct) {
@@ -307,12 +382,7 @@ static int write_frame(loadthr_t *thr, session_t *s)
     int n = lws_write(s->wsi, out - h, h + len, LWS_WRITE_RAW);
     if (n < 0)
         return n;
-    s->frames_sent++;
-    atomic_fetch_add_explicit(&g_progress.frames_sent, 1, memory_order_relaxed); /* advisory */
-    if (s->frames_sent == g_cfg.frames_per_session) {
-        s->phase = SESS_FINISHED;
-        session_finish(s);
-    }
+    frame_sent(s);
     return n;
 }
 
@@ -332,11 +402,53 @@ static int write_close(loadthr_t *thr, session_t *s)
     return lws_write(s->wsi, out, 2, WRITE_CLOSE) < 0 ? -1 : 0;
 }
 
+/*
+ * --twilio's CLIENT_WRITEABLE: what is due goes out as one write of frames framed back to back
+ * (a mark echo and a media frame are due together every 20 ms, and each write costs the loop a
+ * POLLOUT round): `connected` and `start` first; when closing, `stop` and then the close frame;
+ * else the marks whose audio has played and one media frame.
+ */
+static int write_twilio(loadthr_t *thr, session_t *s)
+{
+    twcall_t *tw = s->tw;
+    uint8_t *out = thr->tx + LWS_PRE;
+    size_t at = 0;
+    bool frame = false;
+    uint64_t now = clock_now_ns();
+    if (s->close_pending) {
+        if (!tw->opened || tw->stopped)
+            return write_close(thr, s);
+        twcall_put_stop(tw, out, &at); /* the caller hangs up; the close frame follows */
+    } else if (!tw->opened) {
+        twcall_put_open(tw, out, &at);
+        become_ready(s, now); /* Twilio streams from `start` on, without waiting */
+    } else {
+        twcall_put_marks(tw, out, &at, thr->tx_cap - twcall_media_max(g_cfg.frame_bytes), now);
+        if (s->frames_sent < s->frames_due && !thr->stopping) {
+            stamp_frame(thr, s, thr->pcm);
+            uint32_t seq = s->frames_sent;
+            twcall_put_media(tw, out, &at, thr->pcm, g_cfg.frame_bytes, seq + 1,
+                             (uint64_t)seq * (uint64_t)g_cfg.frame_ms);
+            frame = true;
+        }
+    }
+    if (at > 0 && lws_write(s->wsi, out, at, LWS_WRITE_RAW) < 0)
+        return -1;
+    if (frame)
+        frame_sent(s);
+    if (s->close_pending || twcall_next_mark_ns(tw) <= now ||
+        (s->frames_sent < s->frames_due && !thr->stopping))
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
 /* CLIENT_WRITEABLE: one write per callback; a close first, then control text, then a frame. */
 static int on_writeable(loadthr_t *thr, session_t *s)
 {
     if (s->close_sent)
         return 0;
+    if (s->tw)
+        return write_twilio(thr, s);
     if (s->close_pending)
         return write_close(thr, s);
     if (s->ctl) {
@@ -382,6 +494,8 @@ static void on_receive(loadthr_t *thr, session_t *s, struct lws *wsi, const void
         storm_on_audio(s, s->rx.len); /* assistant speech: not a round trip */
     else if (s->rx_binary)
         on_audio(thr, s, (const uint8_t *)s->rx.data, s->rx.len, now);
+    else if (s->tw)
+        on_twilio_text(thr, s, s->rx.data, s->rx.len, now);
     else
         on_text(thr, s, s->rx.data, s->rx.len, now);
 }
@@ -479,6 +593,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             s->phase = SESS_OPEN;
         if (!g_cfg.direct && g_cfg.no_ready && s->phase == SESS_OPEN)
             become_ready(s, clock_now_ns());
+        if (s->tw && s->phase == SESS_OPEN)
+            lws_callback_on_writable(wsi); /* `connected` and `start` */
         if (thr->stopping || s->phase == SESS_FAILED)
             close_session(s); /* stopped or timed out while the upgrade was in flight */
         return 0;
@@ -588,6 +704,8 @@ static void on_tick(uv_timer_t *t)
     }
     for (size_t i = 0; i < thr->n_active; i++) {
         session_t *s = thr->active[i];
+        if (s->tw && s->tw->n_marks && twcall_next_mark_ns(s->tw) <= now && s->wsi && !s->closed)
+            lws_callback_on_writable(s->wsi); /* a mark's audio has played */
         if (s->phase == SESS_STREAMING) {
             if (s->next_due <= now)
                 pace(s, now);
@@ -694,14 +812,21 @@ loadthr_t *loadthr_new(int idx)
     if (g_cfg.direct) {
         tx_max = proto_append_event_max(g_cfg.frame_bytes) + 1;
         thr->pcm = xmalloc(g_cfg.frame_bytes);
+    } else if (g_cfg.twilio) {
+        tx_max = TWILIO_TX_BYTES + twcall_media_max(g_cfg.frame_bytes);
+        thr->pcm = xmalloc(g_cfg.frame_bytes);
     }
     if (tx_max < sizeof(PROTO_SESSION_UPDATE))
         tx_max = sizeof(PROTO_SESSION_UPDATE);
     if (g_cfg.storm && tx_max < storm_ctl_max())
         tx_max = storm_ctl_max();
     thr->tx = xmalloc(LWS_PRE + tx_max);
+    thr->tx_cap = tx_max;
     thr->noise = xmalloc(g_cfg.frame_bytes);
-    proto_noise_fill(thr->noise, g_cfg.frame_bytes, NOISE_SEED_BASE + (uint32_t)idx);
+    if (g_cfg.twilio)
+        proto_ulaw_noise_fill(thr->noise, g_cfg.frame_bytes, NOISE_SEED_BASE + (uint32_t)idx);
+    else
+        proto_noise_fill(thr->noise, g_cfg.frame_bytes, NOISE_SEED_BASE + (uint32_t)idx);
 
     if (pthread_create(&thr->th, NULL, thread_main, thr) != 0) {
         perror("switchboard-bench: pthread_create");

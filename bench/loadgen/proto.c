@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audio/b64.h"
+#include "audio/ulaw.h"
 
 #define APPEND_HEAD "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
 #define APPEND_TAIL "\"}"
@@ -31,6 +32,15 @@ void proto_noise_fill(uint8_t *pcm, size_t n, uint32_t seed)
         int16_t v = (int16_t)((int)(x % (2 * PROTO_NOISE_PEAK + 1)) - PROTO_NOISE_PEAK);
         pcm[i] = (uint8_t)((uint16_t)v & 0xff);
         pcm[i + 1] = (uint8_t)((uint16_t)v >> 8);
+    }
+}
+
+void proto_ulaw_noise_fill(uint8_t *ulaw, size_t n, uint32_t seed)
+{
+    uint8_t pcm[2];
+    for (size_t i = 0; i < n; i++) {
+        proto_noise_fill(pcm, sizeof(pcm), seed + (uint32_t)i);
+        ulaw[i] = ulaw_encode_sample((int16_t)(pcm[0] | pcm[1] << 8));
     }
 }
 

@@ -25,6 +25,11 @@
     "{\"type\":\"session.update\",\"session\":{\"type\":\"realtime\",\"audio\":{\"input\":"        \
     "{\"format\":{\"type\":\"audio/pcm\",\"rate\":24000}}}}}"
 
+/* The --twilio --direct session.update: μ-law at 8 kHz both ways, as a phone call's upstream. */
+#define PROTO_SESSION_UPDATE_PCMU                                                                  \
+    "{\"type\":\"session.update\",\"session\":{\"type\":\"realtime\",\"audio\":{\"input\":"        \
+    "{\"format\":{\"type\":\"audio/pcmu\"}},\"output\":{\"format\":{\"type\":\"audio/pcmu\"}}}}}"
+
 typedef struct proto_hdr {
     uint32_t session;
     uint32_t seq;
@@ -33,6 +38,9 @@ typedef struct proto_hdr {
 
 /* Fills n bytes (n even) with PCM16 noise of at most PROTO_NOISE_PEAK, from seed. */
 void proto_noise_fill(uint8_t *pcm, size_t n, uint32_t seed);
+
+/* Fills n bytes with μ-law of the same noise (each byte 0xFF or 0x7F: ±0, never 'S'). */
+void proto_ulaw_noise_fill(uint8_t *ulaw, size_t n, uint32_t seed);
 
 /* Writes the header into the first PROTO_HDR_BYTES of frame. */
 void proto_hdr_write(uint8_t *frame, uint32_t session, uint32_t seq, uint64_t sent_ns);

@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/storm.h"
+#include "bench/loadgen/twcall.h"
 
 #define REASONS_SHOWN 5
 #define US_PER_MS     1000.0
@@ -36,6 +37,9 @@ typedef struct summary {
     double svc_cpu_s, svc_cpu_per_session_min;
     long svc_rss_before_kb, svc_hwm_kb;
     double svc_rss_per_session_kb;
+    /* --twilio through the service. */
+    uint64_t tw_media_in, tw_marks_echoed, tw_clears, tw_warmup;
+    int tw_no_audio; /* calls that streamed and never heard audio back */
 } summary_t;
 
 static int cmp_double(const void *a, const void *b)
@@ -75,6 +79,7 @@ static void summarize(const report_in_t *in, summary_t *sm)
 {
     memset(sm, 0, sizeof(*sm));
     double *connect_ms = xmalloc((size_t)in->n * sizeof(double));
+    int n_connect = 0;
     for (int i = 0; i < in->n; i++) {
         const session_t *s = &in->sessions[i];
         sm->saw_429 |= s->saw_429;
@@ -84,8 +89,16 @@ static void summarize(const report_in_t *in, summary_t *sm)
             continue;
         }
         sm->started++;
-        if (s->t_ready) {
-            connect_ms[sm->connected++] = (double)(s->t_ready - s->t_start) / 1e6;
+        if (s->t_ready && s->tw) {
+            /* A call has no ready signal: it is through when its first audio comes back. */
+            sm->connected++;
+            if (s->t_first_audio)
+                connect_ms[n_connect++] = (double)(s->t_first_audio - s->t_start) / 1e6;
+            else
+                sm->tw_no_audio++;
+        } else if (s->t_ready) {
+            sm->connected++;
+            connect_ms[n_connect++] = (double)(s->t_ready - s->t_start) / 1e6;
         } else {
             sm->failed++;
             add_reason(sm, s);
@@ -106,12 +119,18 @@ static void summarize(const report_in_t *in, summary_t *sm)
             sm->lost_reconnected += s->frames_sent - s->frames_recv;
         }
         sm->audio_minutes += (double)s->frames_sent * g_cfg.frame_ms / 60000.0;
+        if (s->tw) {
+            sm->tw_media_in += s->tw->media_in;
+            sm->tw_marks_echoed += s->tw->marks_echoed;
+            sm->tw_clears += s->tw->clears;
+            sm->tw_warmup += s->tw->warmup;
+        }
     }
     sm->lost = sm->sent - sm->received;
-    qsort(connect_ms, (size_t)sm->connected, sizeof(double), cmp_double);
-    sm->connect_p50_ms = nearest_rank(connect_ms, sm->connected, 0.50);
-    sm->connect_p99_ms = nearest_rank(connect_ms, sm->connected, 0.99);
-    sm->connect_max_ms = sm->connected ? connect_ms[sm->connected - 1] : 0;
+    qsort(connect_ms, (size_t)n_connect, sizeof(double), cmp_double);
+    sm->connect_p50_ms = nearest_rank(connect_ms, n_connect, 0.50);
+    sm->connect_p99_ms = nearest_rank(connect_ms, n_connect, 0.99);
+    sm->connect_max_ms = n_connect ? connect_ms[n_connect - 1] : 0;
     free(connect_ms);
     if (sm->n_reasons > 1)
         qsort(sm->reasons, (size_t)sm->n_reasons, sizeof(*sm->reasons), cmp_reason);
@@ -138,6 +157,23 @@ static double ms(double us)
     return us / US_PER_MS;
 }
 
+/* What the run talked to, for the first line and the JSON. */
+static const char *mode_name(void)
+{
+    if (g_cfg.twilio)
+        return g_cfg.direct ? "direct pcmu" : "twilio";
+    return g_cfg.direct ? "direct" : "service";
+}
+
+static const char *connect_what(void)
+{
+    if (g_cfg.direct)
+        return "connect start to session.updated";
+    if (g_cfg.twilio)
+        return "webhook POST start to the first echoed audio";
+    return g_cfg.no_ready ? "POST start to WebSocket open" : "POST start to session.ready";
+}
+
 static void print_hint(const summary_t *sm, FILE *out)
 {
     if (!sm->saw_429 && !sm->saw_1013)
@@ -158,7 +194,7 @@ void report_print(const report_in_t *in, FILE *out)
             "switchboard-bench: %d sessions x %.1f s, %d Hz, %d ms frames, ramp %.1f s, "
             "%d thread%s, %s %s%s\n",
             g_cfg.sessions, g_cfg.duration_s, g_cfg.rate, g_cfg.frame_ms, g_cfg.ramp_s,
-            g_cfg.threads, g_cfg.threads == 1 ? "" : "s", g_cfg.direct ? "direct" : "service",
+            g_cfg.threads, g_cfg.threads == 1 ? "" : "s", mode_name(),
             g_cfg.direct ? g_cfg.direct : g_cfg.url, g_cfg.no_ready ? " (--no-ready)" : "");
     if (in->interrupted)
         fprintf(out, "interrupted: the figures cover the run up to the signal\n");
@@ -175,10 +211,7 @@ void report_print(const report_in_t *in, FILE *out)
     print_hint(&sm, out);
     if (sm.connected)
         fprintf(out, "connect:    p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%s)\n", sm.connect_p50_ms,
-                sm.connect_p99_ms, sm.connect_max_ms,
-                g_cfg.direct ? "connect start to session.updated"
-                             : (g_cfg.no_ready ? "POST start to WebSocket open"
-                                               : "POST start to session.ready"));
+                sm.connect_p99_ms, sm.connect_max_ms, connect_what());
     else
         fprintf(out, "connect:    no session connected\n");
     const hist_t *h = in->latency;
@@ -215,6 +248,13 @@ void report_print(const report_in_t *in, FILE *out)
                 (unsigned long long)sm.dups, (unsigned long long)sm.reordered,
                 (unsigned long long)sm.bad);
     fputc('\n', out);
+    if (g_cfg.twilio && !g_cfg.direct)
+        fprintf(out,
+                "twilio:     %llu media in, %llu marks echoed as played, %llu clears; %llu frames "
+                "sent before the call's first audio came back were counted but not timed%s\n",
+                (unsigned long long)sm.tw_media_in, (unsigned long long)sm.tw_marks_echoed,
+                (unsigned long long)sm.tw_clears, (unsigned long long)sm.tw_warmup,
+                sm.tw_no_audio ? "; some calls heard no audio back" : "");
     if (sm.reconnected)
         fprintf(out,
                 "upstream:   %llu upstream.reconnecting in %d sessions, which lost %llu frames "
@@ -264,7 +304,7 @@ cJSON *report_quantiles_json(const hist_t *h)
 static cJSON *build_json(const report_in_t *in, const summary_t *sm)
 {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "mode", g_cfg.direct ? "direct" : "service");
+    cJSON_AddStringToObject(root, "mode", mode_name());
     cJSON_AddStringToObject(root, "target", g_cfg.direct ? g_cfg.direct : g_cfg.url);
     cJSON_AddNumberToObject(root, "sessions", in->n);
     cJSON_AddNumberToObject(root, "duration_s", g_cfg.duration_s);
@@ -323,6 +363,16 @@ static cJSON *build_json(const report_in_t *in, const summary_t *sm)
         cJSON_AddNullToObject(root, "service");
     }
     cJSON_AddItemToObject(root, "storm", storm_json(in->storm, in->n_storm));
+    if (g_cfg.twilio && !g_cfg.direct) {
+        cJSON *t = cJSON_AddObjectToObject(root, "twilio");
+        cJSON_AddNumberToObject(t, "media_received", (double)sm->tw_media_in);
+        cJSON_AddNumberToObject(t, "marks_echoed", (double)sm->tw_marks_echoed);
+        cJSON_AddNumberToObject(t, "clears", (double)sm->tw_clears);
+        cJSON_AddNumberToObject(t, "frames_untimed_before_first_audio", (double)sm->tw_warmup);
+        cJSON_AddNumberToObject(t, "calls_without_audio", sm->tw_no_audio);
+    } else {
+        cJSON_AddNullToObject(root, "twilio");
+    }
     cJSON *b = cJSON_AddObjectToObject(root, "bench");
     cJSON_AddNumberToObject(b, "cpu_s", in->bench_cpu_s);
     cJSON_AddNumberToObject(b, "wall_s", in->wall_s);

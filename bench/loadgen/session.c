@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/storm.h"
+#include "bench/loadgen/twcall.h"
 
 bench_progress_t g_progress;
 atomic_int g_interrupted;
@@ -62,6 +63,8 @@ session_t *session_new_all(int n, int n_storm)
         if (i < n) {
             snprintf(s->id, sizeof(s->id), "bench_%s_%d", g_cfg.run_id, i);
             s->seen = xcalloc(1, bitmap_bytes);
+            if (g_cfg.twilio && g_cfg.direct == NULL)
+                s->tw = twcall_new(s->idx, g_cfg.run_id);
         } else {
             snprintf(s->id, sizeof(s->id), "bench_%s_storm_%d", g_cfg.run_id, i - n);
             s->storm = storm_sess_new();
@@ -77,6 +80,7 @@ void session_free_all(session_t *all, int n_total)
     for (int i = 0; i < n_total; i++) {
         free(all[i].seen);
         storm_sess_free(all[i].storm);
+        twcall_free(all[i].tw);
         sbuf_destroy(&all[i].rx);
     }
     free(all);

@@ -26,6 +26,7 @@
 
 struct lws;
 struct storm_sess;
+struct twcall;
 
 typedef enum {
     SESS_PENDING = 0, /* not started (launcher) */
@@ -46,10 +47,11 @@ typedef struct session {
     struct lws *wsi; /* NULL before connecting and after WSI_DESTROY */
 
     /* Times, CLOCK_MONOTONIC ns; 0 = not reached. */
-    uint64_t t_start;   /* POST start (--direct: connect start) */
-    uint64_t t_ready;   /* session.ready / session.updated (WS open with --no-ready) */
-    uint64_t t_stream0; /* due time of frame 0: t_ready plus this session's stagger */
-    uint64_t next_due;  /* due time of frame number frames_due */
+    uint64_t t_start;       /* POST start (--direct: connect start) */
+    uint64_t t_ready;       /* session.ready / session.updated (WS open with --no-ready) */
+    uint64_t t_stream0;     /* due time of frame 0: t_ready plus this session's stagger */
+    uint64_t next_due;      /* due time of frame number frames_due */
+    uint64_t t_first_audio; /* the first audio that came back */
 
     /* Frames. frames_sent <= frames_due <= g_cfg.frames_per_session. */
     uint32_t frames_due;
@@ -87,6 +89,7 @@ typedef struct session {
     uint32_t reconnects;             /* upstream.reconnecting: the service lost its upstream */
     char reason[SESSION_REASON_MAX]; /* why it failed or was dropped (the first reason) */
     struct storm_sess *storm;        /* a --tool-storm session's turns (storm.c); else NULL */
+    struct twcall *tw;               /* --twilio through the service: the call (twcall.c) */
 } session_t;
 
 typedef struct bench_progress {
