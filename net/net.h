@@ -228,6 +228,10 @@ void net_stop(void);
 /* ---- Sending (any thread) ----------------------------------------------------------------- */
 
 void net_ws_send_text(conn_id_t c, const char *s, size_t len);
+/* Two text messages to a server WebSocket (one a client opened), in order, as one post and one
+ * write: a phone call's media and the mark after it (SPEC 5.5) cost the thread hop and the
+ * send() of one. Not for outbound WebSockets. */
+void net_ws_send_text2(conn_id_t c, const char *a, size_t alen, const char *b, size_t blen);
 /* Serialises j (not freed) as one text frame. */
 void net_ws_send_json(conn_id_t c, const cJSON *j);
 void net_ws_send_binary(conn_id_t c, const void *p, size_t len);

@@ -55,6 +55,8 @@ typedef struct net_out {
     uint16_t code;       /* HTTP status, or OUT_PROC_*'s argument */
     char text[64];       /* the HTTP Content-Type ("" = JSON), or an error code */
     char *extra_headers; /* HTTP: owned */
+    size_t first_len;    /* OUT_TEXT of a server WebSocket: when not 0, the first message is this
+                          * many bytes and the rest of buf is whole frames (net_ws_send_text2) */
     size_t len;
     unsigned char buf[]; /* LWS_PRE bytes of headroom, then len bytes */
 } net_out_t;

@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "net/net_int.h"
 #include "net/srv.h"
+#include "net/wsframe.h"
 
 /* ---- Frames and the inbox (any thread) ------------------------------------------------------ */
 
@@ -59,6 +60,21 @@ void net_ws_send_text(conn_id_t c, const char *s, size_t len)
 {
     net_out_t *o = net_out_new(c, OUT_TEXT, len);
     memcpy(o->buf + LWS_PRE, s, len);
+    net_post(o);
+}
+
+void net_ws_send_text2(conn_id_t c, const char *a, size_t alen, const char *b, size_t blen)
+{
+    /* The second frame is framed here (a server's header is pure, no mask); ws.c frames the
+     * first as it does any message. */
+    uint8_t hdr[WSF_SERVER_HEADER_MAX];
+    size_t hb = wsf_server_header(hdr + sizeof(hdr), blen, WSF_OP_TEXT);
+    net_out_t *o = net_out_new(c, OUT_TEXT, alen + hb + blen);
+    uint8_t *p = o->buf + LWS_PRE;
+    memcpy(p, a, alen);
+    memcpy(p + alen, hdr + sizeof(hdr) - hb, hb);
+    memcpy(p + alen + hb, b, blen);
+    o->first_len = alen;
     net_post(o);
 }
 

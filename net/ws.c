@@ -361,10 +361,12 @@ void ws_rx_net(srv_conn_t *c, uint8_t *p, size_t len)
 }
 
 /* Frames the payload of o (LWS_PRE headroom before it) as one whole frame and writes it. */
+/* The message's frame header goes before it; after a first message of first_len bytes come
+ * whole frames (net_ws_send_text2), written with it. */
 static int write_frame(srv_conn_t *c, net_out_t *o, unsigned opcode)
 {
     uint8_t *p = o->buf + LWS_PRE;
-    size_t h = wsf_server_header(p, o->len, opcode);
+    size_t h = wsf_server_header(p, o->first_len ? o->first_len : o->len, opcode);
     return srv_write(c, p - h, o->len + h);
 }
 
@@ -373,7 +375,7 @@ int ws_write_data_net(srv_conn_t *c, net_out_t *o)
     bool text = o->kind == OUT_TEXT;
     metric_inc(
         &g_metrics.ws_frames_total[METRIC_DIR_OUT][text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
-        1);
+        o->first_len ? 2 : 1);
     return write_frame(c, o, text ? WSF_OP_TEXT : WSF_OP_BINARY);
 }
 

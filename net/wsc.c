@@ -380,6 +380,8 @@ static void write_close(struct lws *wsi, wsc_conn_t *c, ws_close_t why)
 int wsc_write_data_net(net_conn_t *base, net_out_t *o)
 {
     bool text = o->kind == OUT_TEXT;
+    if (o->first_len)
+        return -1; /* net_ws_send_text2 frames for a server: not ours to mask */
     metric_inc(
         &g_metrics.ws_frames_total[METRIC_DIR_OUT][text ? METRIC_KIND_TEXT : METRIC_KIND_BINARY],
         1);

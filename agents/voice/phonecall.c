@@ -61,6 +61,7 @@ struct phonecall {
     char *sid_json;     /* the streamSid as a JSON string, for every message we send */
     char *media_prefix; /* {"event":"media","streamSid":…,"media":{"payload":" */
     sbuf_t out;         /* scratch for outbound messages */
+    sbuf_t mark;        /* scratch for the mark that follows a media message */
     int64_t last_seq;   /* the last sequenceNumber seen, -1 before any */
     actor_timer_t *start_timer;
     actor_timer_t *dtmf_timer;
@@ -85,19 +86,27 @@ static void send_out(session_t *s)
     net_ws_send_text(s->conn, s->phone->out.data, s->phone->out.len);
 }
 
+/* {"event":"mark","streamSid":…,"mark":{"name":"name"}} into b. */
+static void build_mark(const phonecall_t *p, sbuf_t *b, const char *name)
+{
+    sbuf_reset(b);
+    sbuf_puts(b, "{\"event\":\"mark\",\"streamSid\":");
+    sbuf_puts(b, p->sid_json);
+    sbuf_puts(b, ",\"mark\":{\"name\":");
+    sbuf_json_str(b, name);
+    sbuf_puts(b, "}}");
+}
+
 static void send_mark(session_t *s, const char *name)
 {
     phonecall_t *p = s->phone;
-    sbuf_reset(&p->out);
-    sbuf_puts(&p->out, "{\"event\":\"mark\",\"streamSid\":");
-    sbuf_puts(&p->out, p->sid_json);
-    sbuf_puts(&p->out, ",\"mark\":{\"name\":");
-    sbuf_json_str(&p->out, name);
-    sbuf_puts(&p->out, "}}");
+    build_mark(p, &p->out, name);
     send_out(s);
     p->marks_out++;
 }
 
+/* The chunk and the mark of its position go out together: one post to the network thread and
+ * one send() for the two messages, 50 times a second per call. */
 void phonecall_audio_out(session_t *s, const audio_msg_t *m)
 {
     phonecall_t *p = s->phone;
@@ -107,11 +116,12 @@ void phonecall_audio_out(session_t *s, const audio_msg_t *m)
     sbuf_puts(&p->out, p->media_prefix);
     sbuf_append(&p->out, m->pcm, m->len); /* the upstream's base64, unchanged */
     sbuf_puts(&p->out, "\"}}");
-    send_out(s);
     char name[96];
     snprintf(name, sizeof(name), "%s:%llu", s->play_item,
              (unsigned long long)(s->item_bytes / TWILIO_ULAW_BYTES_PER_MS));
-    send_mark(s, name);
+    build_mark(p, &p->mark, name);
+    net_ws_send_text2(s->conn, p->out.data, p->out.len, p->mark.data, p->mark.len);
+    p->marks_out++;
 }
 
 void phonecall_audio_done(session_t *s)
@@ -519,6 +529,7 @@ void phonecall_free(session_t *s)
     free(p->sid_json);
     free(p->media_prefix);
     sbuf_destroy(&p->out);
+    sbuf_destroy(&p->mark);
     free(p);
     s->phone = NULL;
 }
@@ -541,6 +552,7 @@ actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *quer
     }
     phonecall_t *p = xcalloc(1, sizeof(*p));
     sbuf_init(&p->out);
+    sbuf_init(&p->mark);
     p->start_timer = actor_timer_new(&s->actor, SESSION_MSG_PHONE_START, NULL);
     p->dtmf_timer = actor_timer_new(&s->actor, SESSION_MSG_PHONE_DTMF, NULL);
     s->phone = p;

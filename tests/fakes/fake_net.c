@@ -196,6 +196,13 @@ void net_ws_send_text(conn_id_t c, const char *s, size_t len)
     append(call);
 }
 
+/* Recorded as the two sends it stands for: what the peer receives is the same. */
+void net_ws_send_text2(conn_id_t c, const char *a, size_t alen, const char *b, size_t blen)
+{
+    net_ws_send_text(c, a, alen);
+    net_ws_send_text(c, b, blen);
+}
+
 void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
 {
     fake_net_call_t *call = call_new(FNET_WS_BINARY, c);
