@@ -1,6 +1,8 @@
 """switchboard-bench against the real service and switchboard-sim (SPEC 3 "Latency isolation",
 11): audio sessions alongside --tool-storm sessions that keep supervisor runs busy, read back
-from --json; and the usage errors of the storm options.
+from --json; phone calls with --twilio (SPEC 5.5: the signed webhook, the TwiML's stream, Media
+Streams with marks echoed as played) and their --direct floor in audio/pcmu; and the usage errors
+of the storm and Twilio options.
 
 The simulator runs in echo mode: appended audio comes straight back, while the storm's text
 turns are answered as in agent mode (a getNextResponseFromSupervisor call, then speech), and
@@ -13,6 +15,7 @@ import subprocess
 import tempfile
 
 from harness import SBTestCase, bench_path, timeout
+from test_phone import TOKEN as TWILIO_TOKEN, PhoneCase
 from test_relay import RelayCase
 
 BENCH_RUN_TIMEOUT_S = 40
@@ -73,3 +76,86 @@ class ToolStorm(RelayCase):
         self.assertGreater(st["supervisor_turn_ms"]["p50"], 10 * 50, out)  # 11 chat requests
         self.assertGreater(st["audio_bytes_received"], 0, out)  # the spoken answers
         self.assertEqual(st["server_error_events"], 0, out)
+
+
+class TwilioUsage(SBTestCase):
+    async def test_twilio_needs_its_token_and_no_rate(self):
+        env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_TWILIO_AUTH_TOKEN"}
+        r = subprocess.run([bench_path(), "--twilio", "--sessions", "1", "--duration", "1"],
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("SWITCHBOARD_TWILIO_AUTH_TOKEN", r.stdout)
+        for extra in (["--rate", "16000"], ["--no-ready"], ["--tool-storm", "1"]):
+            status, out = run_bench("--twilio", "--twilio-token", "t", "--sessions", "1",
+                                    "--duration", "1", *extra)
+            self.assertEqual(status, 2, out)
+        status, out = run_bench("--sessions", "1", "--duration", "1", "--twilio-token", "t")
+        self.assertEqual(status, 2, out)
+        self.assertIn("apply to --twilio only", out)
+
+
+def bench_json(*args):
+    """Runs switchboard-bench with args and --json; returns (exit status, output, result)."""
+    with tempfile.TemporaryDirectory(prefix="sbbench-") as tmp:
+        path = os.path.join(tmp, "bench.json")
+        status, out = run_bench(*args, "--json", path)
+        res = None
+        if os.path.exists(path):
+            with open(path) as f:
+                res = json.load(f)
+        return status, out, res
+
+
+class TwilioBench(PhoneCase):
+    """--twilio plays Twilio for N calls through the service's phone path: every frame comes
+    back, every mark the service sends is echoed, and the calls are recorded as phone calls."""
+
+    @timeout(60)
+    async def test_phone_calls_lose_no_frame(self):
+        sim, s = self.stack("--mode", "echo", env={"SWITCHBOARD_PUBLIC_URL": "https://gw.example.com"})
+        status, out, res = await asyncio.to_thread(
+            bench_json, "--twilio", "--twilio-token", TWILIO_TOKEN, "--public-url",
+            "https://gw.example.com", "--url", "http://127.0.0.1:%d" % s.port, "--sessions", "4",
+            "--duration", "3")
+        self.assertEqual(status, 0, out)
+        self.assertEqual(res["mode"], "twilio", out)
+        self.assertEqual(res["rate"], 8000, out)
+        self.assertEqual(res["sessions_connected"], 4, out)
+        self.assertEqual(res["sessions_dropped"], 0, out)
+        self.assertEqual(res["frames"]["sent"], 4 * 150, out)
+        self.assertEqual(res["frames"]["lost"], 0, out)
+        self.assertEqual(res["frames"]["unreadable"], 0, out)
+        self.assertGreater(res["latency_ms"]["samples"], 0, out)
+        tw = res["twilio"]
+        self.assertGreater(tw["media_received"], 0, out)
+        self.assertEqual(tw["calls_without_audio"], 0, out)
+        # A mark follows every chunk the service sends; each is echoed once its audio played.
+        self.assertGreaterEqual(tw["marks_echoed"], tw["media_received"] - 4, out)
+        self.assertEqual(tw["clears"], 0, out)  # the echo simulator never barges in
+        calls = [c for c in self.calls_api(s)["calls"] if c.get("channel") == "phone"]
+        self.assertEqual(len(calls), 4, calls)
+        self.assertTrue(all(c["callSid"].startswith("CA") and c["from"] for c in calls), calls)
+
+    @timeout(60)
+    async def test_a_wrong_token_is_refused_at_the_webhook(self):
+        _, s = self.stack("--mode", "echo")
+        status, out, res = await asyncio.to_thread(
+            bench_json, "--twilio", "--twilio-token", "not-" + TWILIO_TOKEN, "--url",
+            "http://127.0.0.1:%d" % s.port, "--sessions", "2", "--duration", "1")
+        self.assertEqual(status, 1, out)  # nothing connected
+        self.assertEqual(res["sessions_failed"], 2, out)
+        self.assertIn("HTTP 403", res["failure_reasons"][0]["reason"], out)
+
+    @timeout(60)
+    async def test_direct_pcmu_floor(self):
+        sim, _ = self.stack("--mode", "echo")
+        status, out, res = await asyncio.to_thread(
+            bench_json, "--twilio", "--direct", "ws://127.0.0.1:%d/v1/realtime" % sim.port,
+            "--sessions", "3", "--duration", "2")
+        self.assertEqual(status, 0, out)
+        self.assertEqual(res["mode"], "direct pcmu", out)
+        self.assertEqual(res["sessions_connected"], 3, out)
+        self.assertEqual(res["frames"]["sent"], 3 * 100, out)
+        self.assertEqual(res["frames"]["lost"], 0, out)
+        self.assertEqual(res["frames"]["unreadable"], 0, out)
