@@ -12,9 +12,10 @@
 #include "base/util.h"
 #include "net/wsframe.h"
 
-#define ACCOUNT_SID   "AC00000000000000000000000000bench"
-#define CALLED_NUMBER "+15550199999" /* To; From is +1555 and the call's index */
-#define MARKS_CAP0    8
+#define ACCOUNT_SID      "AC00000000000000000000000000bench"
+#define CALLED_NUMBER    "+15550199999" /* To; From is +1555 and the call's index */
+#define MARKS_CAP0       8
+#define TWIML_QUOTED_MAX 60 /* characters of an unexpected answer quoted in the reason */
 
 twcall_t *twcall_new(uint32_t idx, const char *run_id)
 {
@@ -124,14 +125,16 @@ static const char *find_tag(const char *p, const char *end, const char *name, co
 /* Why a TwiML without a stream says no: its <Say> text, else its verbs. */
 static void twiml_refusal(const char *xml, const char *end, char *why, size_t why_len)
 {
-    const char *te;
+    const char *te, *he;
     const char *say = find_tag(xml, end, "Say", &te);
     const char *close = say ? strstr(te, "</Say>") : NULL;
+    bool hangup = find_tag(xml, end, "Hangup", &he) != NULL;
     if (close && close < end)
         snprintf(why, why_len, "TwiML without a stream: <Say>%.*s</Say>%s", (int)(close - te - 1),
-                 te + 1, find_tag(xml, end, "Hangup", &te) ? "<Hangup/>" : "");
+                 te + 1, hangup ? "<Hangup/>" : "");
     else
-        snprintf(why, why_len, "not a TwiML <Connect><Stream>: %.60s", xml);
+        snprintf(why, why_len, "not a TwiML <Connect><Stream>: %.*s",
+                 (int)(end - xml < TWIML_QUOTED_MAX ? end - xml : TWIML_QUOTED_MAX), xml);
 }
 
 int twcall_twiml(twcall_t *tw, const char *xml, size_t len, char *why, size_t why_len)
