@@ -9,7 +9,8 @@
 #   make stress-shutdown SIGTERM under load, 200 times (tests/integration/stress_shutdown.py)
 #   make soak            mixed load with injected faults, leak checks between waves (bench/soak.py;
 #                        SOAK_MINUTES, default 30), report in build/soak/report.md
-#   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip)
+#   make bench           micro-benchmarks (mailbox throughput, net->actor->net round trip) and
+#                        the load matrices (voice relay, phone calls beside the browser path)
 #   make format | clean
 #
 # MODE=debug|release|asan|tsan picks the flavour of a single build; objects go to build/<MODE>/.

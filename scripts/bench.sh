@@ -37,6 +37,14 @@ R="$OUT/results.md"
     /usr/bin/python3 bench/relay_matrix.py --sessions "${RELAY_SESSIONS:-50,200,500,1000}" \
         --duration "${RELAY_DURATION:-10}" --json "$OUT/relay.json"
     echo
+    echo "## Phone calls against the browser path (switchboard-bench --twilio, the simulator in echo mode)"
+    echo
+    echo "μ-law 8 kHz Twilio Media Streams (marks echoed as played) and PCM16 24 kHz /ws sessions," \
+        "${PHONE_DURATION:-10} s of audio per session; every process on this machine."
+    echo
+    /usr/bin/python3 bench/phone_matrix.py --sessions "${PHONE_SESSIONS:-50,200,500}" \
+        --duration "${PHONE_DURATION:-10}" --json "$OUT/phone.json"
+    echo
     echo "## Audio isolation under tool load"
     echo
     echo "${ISOLATION_SESSIONS:-200} audio sessions x ${ISOLATION_DURATION:-10} s, quiet and then with" \
