@@ -314,8 +314,8 @@ FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_dem
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
 FUZZ_DEPS_mcpproto        := agents/mcp/mcpproto.c agents/tools/tools.c mailbox/msg.c \
                              base/sbuf.c base/util.c
-FUZZ_DEPS_twilio          := agents/phone/twilio.c net/httphead.c audio/b64.c base/sbuf.c \
-                             base/util.c
+FUZZ_DEPS_twilio          := agents/phone/twilio.c net/httphead.c net/wsproto.c audio/b64.c \
+                             base/sbuf.c base/util.c
 FUZZ_DEPS_onboard         := agents/onboard/onboard.c agents/config/agentcfg.c \
                              agents/config/agentcfg_demo.c base/sbuf.c base/util.c
 

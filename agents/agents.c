@@ -25,6 +25,7 @@
 #include "agents/onboard/onboard.h"
 #include "agents/page/page.h"
 #include "agents/phone/phone.h"
+#include "agents/phone/twilio.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/tenant/tenant.h"
@@ -115,18 +116,19 @@ static net_http_route_t http_routes[] = {
 };
 
 static net_ws_route_t ws_routes[] = {
-    {"/ws", 0, 0, NULL, session_ws_target, NULL, true, NULL},
-    {"/ws/page", 0, 0, NULL, router_ws_target, NULL, false, NULL},
-    {"/ws/chat", AGENTS_MAX_TEXT_BYTES, 0, NULL, chat_ws_target, NULL, false, NULL},
-    {"/ws/agent", AGENTS_MAX_TEXT_BYTES, 0, NULL, agentrun_ws_target, NULL, true, "answer"},
+    {"/ws", 0, 0, NULL, session_ws_target, NULL, true, NULL, NULL},
+    {"/ws/page", 0, 0, NULL, router_ws_target, NULL, false, NULL, NULL},
+    {"/ws/chat", AGENTS_MAX_TEXT_BYTES, 0, NULL, chat_ws_target, NULL, false, NULL, NULL},
+    {"/ws/agent", AGENTS_MAX_TEXT_BYTES, 0, NULL, agentrun_ws_target, NULL, true, "answer", NULL},
 };
 
 /* Phone calls (SPEC 5.5), routed only when they are on: otherwise both paths are 404. Media
- * frames are JSON objects without "type"; net types them all PHONECALL_EVENT_TYPE. */
+ * frames are JSON objects without "type"; net types them all PHONECALL_EVENT_TYPE, and reads
+ * media and mark messages (100 a second per call) with twilio_scan_tree(). */
 static net_http_route_t phone_route = {.path = PHONE_VOICE_PATH, .methods = NET_POST};
 static net_ws_route_t phone_ws_route = {
-    PHONE_MEDIA_PATH,    AGENTS_MAX_PHONE_BYTES, 0, NULL, phonecall_ws_target, NULL, true,
-    PHONECALL_EVENT_TYPE};
+    PHONE_MEDIA_PATH,     AGENTS_MAX_PHONE_BYTES, 0, NULL, phonecall_ws_target, NULL, true,
+    PHONECALL_EVENT_TYPE, twilio_scan_tree};
 
 /* Gives an HTTP route its target, with a reference of the route's own (dropped by net_stop). */
 static void route_to(net_http_route_t *r, actor_t *target)

@@ -54,7 +54,7 @@ static actor_t *echo_target(void *arg, const net_peer_t *peer, const char *query
 }
 
 static const char *const echo_types[] = {"echo", NULL};
-static net_ws_route_t route = {"/echo", 4096, 0, echo_types, echo_target, NULL, false, NULL};
+static net_ws_route_t route = {"/echo", 4096, 0, echo_types, echo_target, NULL, false, NULL, NULL};
 
 static void die(const char *what)
 {

@@ -190,6 +190,10 @@ typedef struct net_ws_route {
     bool track_activity; /* post NET_MSG_WS_ACTIVITY for frames answered by net itself */
     const char *untyped; /* a JSON object without "type" is an event of this type (NULL: an
                             invalid_event); see wsp_classify_untyped() */
+    /* NULL, or the route's fast reader of its hot messages (pure, run on the network thread): a
+     * tree of the members its actor reads, without cJSON's parser, or NULL to parse as usual.
+     * What it returns is posted as an event of type untyped (which the route then sets). */
+    cJSON *(*scan)(const char *s, size_t len);
 } net_ws_route_t;
 
 typedef struct net_config {

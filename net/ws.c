@@ -113,12 +113,33 @@ static void post_closed(srv_conn_t *c)
     c->target = NULL;
 }
 
+/* Posts the event j (taken) of the len-byte frame to the connection's actor. */
+static void post_text(srv_conn_t *c, cJSON *j, size_t len)
+{
+    if (c->target == NULL) {
+        cJSON_Delete(j);
+        return;
+    }
+    net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
+    m->hdr.free_fn = netmsg_text_free;
+    m->conn = c->base.id;
+    m->json = j;
+    m->type = cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring;
+    m->len = len;
+    actor_send(c->target, &m->hdr);
+}
+
 /* A whole text message has arrived. */
 static void on_text(srv_conn_t *c, const char *s, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
     cJSON *j = NULL;
     bool refused = true;
+    if (c->ws_route->scan && c->ws_route->untyped && (j = c->ws_route->scan(s, len)) != NULL) {
+        cJSON_AddStringToObject(j, "type", c->ws_route->untyped);
+        post_text(c, j, len);
+        return; /* the actor sees this frame itself */
+    }
     switch (wsp_classify_untyped(s, len, c->ws_route->types, c->ws_route->untyped, &j)) {
     case WSP_PING_TEXT:
         refused = false;
@@ -145,17 +166,7 @@ static void on_text(srv_conn_t *c, const char *s, size_t len)
         break;
     }
     case WSP_EVENT:
-        if (c->target == NULL) {
-            cJSON_Delete(j);
-            return;
-        }
-        net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
-        m->hdr.free_fn = netmsg_text_free;
-        m->conn = c->base.id;
-        m->json = j;
-        m->type = cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring;
-        m->len = len;
-        actor_send(c->target, &m->hdr);
+        post_text(c, j, len);
         return; /* the actor sees this frame itself */
     }
     post_activity(c, refused);

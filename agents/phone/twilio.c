@@ -13,6 +13,7 @@
 #include "audio/b64.h"
 #include "base/util.h"
 #include "net/httphead.h"
+#include "net/wsproto.h"
 
 #define SHA1_BYTES 20
 
@@ -333,4 +334,91 @@ bool twilio_mark_parse(const char *name, char *item, size_t itemlen, uint64_t *m
     item[n] = '\0';
     *ms = v;
     return true;
+}
+
+/* ---- The fast reading of media and mark ------------------------------------------------------ */
+
+static bool span_is(wsp_span_t sp, const char *lit)
+{
+    return sp.p && sp.len == strlen(lit) && memcmp(sp.p, lit, sp.len) == 0;
+}
+
+/* The end of the string whose opening quote is at p (the byte after its closing quote). The
+ * text is valid JSON, so the string is closed. */
+static const char *string_end(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return end;
+}
+
+/* The nesting depth at `at` of the valid JSON text from s (1: inside the top-level object). */
+static int depth_at(const char *s, const char *at)
+{
+    int depth = 0;
+    for (const char *p = s; p < at;) {
+        if (*p == '"') {
+            p = string_end(p, at);
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if (*p == '}' || *p == ']')
+            depth--;
+        p++;
+    }
+    return depth;
+}
+
+/* The object that starts at p ('{') in valid JSON: its length, closing brace included. */
+static size_t object_len(const char *p, const char *end)
+{
+    int depth = 0;
+    for (const char *q = p; q < end;) {
+        if (*q == '"') {
+            q = string_end(q, end);
+            continue;
+        }
+        if (*q == '{' || *q == '[')
+            depth++;
+        else if ((*q == '}' || *q == ']') && --depth == 0)
+            return (size_t)(q + 1 - p);
+        q++;
+    }
+    return 0;
+}
+
+cJSON *twilio_scan_tree(const char *s, size_t len)
+{
+    static const char *const top_names[] = {"event", "sequenceNumber", "streamSid"};
+    static const char *const media_names[] = {"payload", "track"};
+    static const char *const mark_names[] = {"name"};
+    wsp_span_t top[ARRAY_LEN(top_names)], inner[ARRAY_LEN(media_names)];
+    if (!wsp_scan_event(s, len, top_names, ARRAY_LEN(top_names), top))
+        return NULL;
+    bool media = span_is(top[0], "media");
+    if (!media && !span_is(top[0], "mark"))
+        return NULL;
+    const char *key = media ? "\"media\":" : "\"mark\":";
+    const char *const *names = media ? media_names : mark_names;
+    size_t n_names = media ? ARRAY_LEN(media_names) : ARRAY_LEN(mark_names);
+    /* The object of that key: named once in the text, at the top level. */
+    const char *end = s + len;
+    size_t kl = strlen(key);
+    const char *k = memmem(s, len, key, kl);
+    if (k == NULL || memmem(k + 1, (size_t)(end - k - 1), key, kl) || depth_at(s, k) != 1)
+        return NULL;
+    const char *obj = k + kl;
+    while (obj < end && (*obj == ' ' || *obj == '\t' || *obj == '\n' || *obj == '\r'))
+        obj++;
+    size_t obj_len = obj < end && *obj == '{' ? object_len(obj, end) : 0;
+    if (obj_len == 0 || !wsp_scan_event(obj, obj_len, names, n_names, inner) || !inner[0].p)
+        return NULL;
+    cJSON *tree = wsp_scan_tree(top_names, top, ARRAY_LEN(top_names));
+    cJSON_AddItemToObject(tree, media ? "media" : "mark", wsp_scan_tree(names, inner, n_names));
+    return tree;
 }

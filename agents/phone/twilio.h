@@ -109,6 +109,17 @@ typedef struct twilio_msg {
 /* Reads a Media Stream message (a JSON object). Returns msg->event. */
 twilio_event_t twilio_msg_parse(const cJSON *j, twilio_msg_t *msg);
 
+/*
+ * The hot messages of a stream, media and mark (100 a second per call), read without cJSON's
+ * parser: when net's strict scanner (wsp_scan_event) vouches for the len bytes at s as one JSON
+ * object whose event is media or mark, and for its media or mark object (named once, at the top
+ * level) too, returns a tree of the members twilio_msg_parse() reads: event, sequenceNumber,
+ * streamSid, and media{payload, track} or mark{name}, built from their spans (the payload copied
+ * once, never decoded). NULL for anything else: the caller parses it in full. Whatever this
+ * returns, cJSON would have parsed to the same members. A route's scan hook (net.h).
+ */
+cJSON *twilio_scan_tree(const char *s, size_t len);
+
 /* True when the len characters at s are canonical base64 (length a multiple of 4, alphabet
  * only, '=' only as one or two final characters). Nothing is decoded. */
 bool twilio_b64_ok(const char *s, size_t len);

@@ -1,9 +1,10 @@
 /*
  * libFuzzer target: the Twilio parsers of agents/phone/twilio.c that see the internet's bytes:
  * the webhook's form body (then its signature, which must verify against itself), a Media
- * Stream message (through cJSON, as net hands it over) and a mark name. The first byte picks
- * which. Beyond "no crash, no leak, no UB": a payload accepted is canonical base64 within the
- * limit, and a parsed form signs to a value that checks.
+ * Stream message (through cJSON, as net hands it over, and through twilio_scan_tree, net's fast
+ * reading of media and mark) and a mark name. The first byte picks which. Beyond "no crash, no
+ * leak, no UB": a payload accepted is canonical base64 within the limit, a parsed form signs to
+ * a value that checks, and whatever the fast reading accepts reads as cJSON's tree does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,22 @@
 #include "agents/phone/twilio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool str_same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The fast tree reads as the message m read from cJSON's tree. */
+static bool twilio_msg_same(const cJSON *fast, const twilio_msg_t *m)
+{
+    twilio_msg_t f;
+    twilio_msg_parse(fast, &f);
+    return f.event == m->event && str_same(f.reason, m->reason) && f.seq == m->seq &&
+           str_same(f.stream_sid, m->stream_sid) && f.payload_len == m->payload_len &&
+           str_same(f.payload, m->payload) && str_same(f.track, m->track) &&
+           str_same(f.mark, m->mark);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,13 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         cJSON *j = cJSON_ParseWithLength(rest, n);
+        cJSON *fast = twilio_scan_tree(rest, n);
+        if (fast && !j)
+            abort(); /* the fast reading accepted what is not JSON */
         if (j) {
             twilio_msg_t m;
             if (twilio_msg_parse(j, &m) == TWILIO_EV_MEDIA &&
                 (m.payload_len > TWILIO_PAYLOAD_MAX || !twilio_b64_ok(m.payload, m.payload_len)))
                 abort();
+            if (fast && !twilio_msg_same(fast, &m))
+                abort();
             cJSON_Delete(j);
         }
+        cJSON_Delete(fast);
         break;
     }
     default: {

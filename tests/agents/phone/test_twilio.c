@@ -137,3 +137,62 @@ TEST(twilio_marks_are_read_back)
     ASSERT(!twilio_mark_parse("item:12x", item, sizeof(item), &ms, &done));
     ASSERT(!twilio_mark_parse(":12", item, sizeof(item), &ms, &done));
 }
+
+/* Both NULL, or the same string. */
+#define ASSERT_SAME_STR(a, b)                                                                      \
+    do {                                                                                           \
+        if ((a) != NULL || (b) != NULL)                                                            \
+            ASSERT_STR_EQ(a, b);                                                                   \
+    } while (0)
+
+/* twilio_scan_tree(s) reads as cJSON's tree of s does. */
+static void check_scan_agrees(const char *s)
+{
+    cJSON *fast = twilio_scan_tree(s, strlen(s));
+    ASSERT(fast != NULL);
+    cJSON *full = cJSON_Parse(s);
+    twilio_msg_t a, b;
+    ASSERT_EQ(twilio_msg_parse(fast, &a), twilio_msg_parse(full, &b));
+    ASSERT_EQ(a.seq, b.seq);
+    ASSERT_SAME_STR(a.stream_sid, b.stream_sid);
+    ASSERT_SAME_STR(a.reason, b.reason);
+    ASSERT_EQ(a.payload_len, b.payload_len);
+    ASSERT_SAME_STR(a.payload, b.payload);
+    ASSERT_SAME_STR(a.track, b.track);
+    ASSERT_SAME_STR(a.mark, b.mark);
+    cJSON_Delete(fast);
+    cJSON_Delete(full);
+}
+
+TEST(twilio_scan_reads_media_and_marks_as_cjson_does)
+{
+    check_scan_agrees("{\"event\":\"media\",\"sequenceNumber\":\"3\",\"media\":{\"track\":"
+                      "\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"//8=\"},"
+                      "\"streamSid\":\"MZ1\"}");
+    check_scan_agrees(" { \"event\" : \"media\" , \"media\":{ \"payload\" : \"AAAA\" } } ");
+    check_scan_agrees("{\"event\":\"mark\",\"sequenceNumber\":\"4\",\"streamSid\":\"MZ1\","
+                      "\"mark\":{\"name\":\"item_1:20\"}}");
+    /* A payload that is not base64 is read, and found malformed, alike. */
+    check_scan_agrees("{\"event\":\"media\",\"media\":{\"payload\":\"!!!\"}}");
+}
+
+TEST(twilio_scan_leaves_the_rest_to_cjson)
+{
+    static const char *const rest[] = {
+        "{\"event\":\"start\",\"start\":{\"streamSid\":\"MZ1\",\"callSid\":\"CA1\"}}",
+        "{\"event\":\"stop\"}",
+        "{\"event\":\"media\",\"media\":{\"payload\":\"\\/\\/8=\"}}",     /* escaped */
+        "{\"event\":\"media\",\"media\":\"AAAA\"}",                       /* not an object */
+        "{\"event\":\"media\",\"x\":{\"media\":{\"payload\":\"AAAA\"}}}", /* not top-level */
+        "{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\"},\"media\":{\"payload\":\"BBBB\"}}",
+        "{\"event\":\"media\",\"media\":{\"track\":\"inbound\"}}", /* no payload */
+        "{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\"}",   /* cut short */
+        "{\"event\":\"mark\",\"mark\":{\"name\":1}}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++) {
+        cJSON *t = twilio_scan_tree(rest[i], strlen(rest[i]));
+        if (t != NULL)
+            TEST_FAIL_("scanned: %s", rest[i]);
+    }
+}
