@@ -18,7 +18,7 @@ Binaries come from build/bin (override with SWITCHBOARD_BIN_DIR).
 import argparse, json, os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_matrix import BIN, cpu_s, run_bench, start_service, start_sim, stop  # noqa: E402
+import relay_matrix  # noqa: E402
 
 TOKEN = "phone-matrix-auth-token-0123456789"
 ADDED_P99_MAX_MS = 1.0   # at TARGET_CALLS
@@ -28,26 +28,10 @@ CPU_RATIO_MAX = 0.6      # phone CPU per session-minute over the browser path's
 
 def one(n, duration, threads, phone, direct):
     """One bench run of n sessions on a fresh simulator (and service); returns its JSON."""
-    sim, sim_port = start_sim()
-    svc = None
-    common = ["--threads", str(threads)] + (["--twilio"] if phone else [])
-    try:
-        if direct:
-            sim_cpu0 = cpu_s(sim.pid)
-            res = run_bench(common + ["--direct", f"ws://127.0.0.1:{sim_port}/v1/realtime"],
-                            n, duration)
-        else:
-            svc, port = start_service(sim_port, n, {"SWITCHBOARD_TWILIO_AUTH_TOKEN": TOKEN})
-            sim_cpu0 = cpu_s(sim.pid)
-            extra = ["--twilio-token", TOKEN] if phone else []
-            res = run_bench(common + extra + ["--url", f"http://127.0.0.1:{port}",
-                                              "--pid", str(svc.pid)], n, duration)
-        res["sim_cpu_s"] = cpu_s(sim.pid) - sim_cpu0
-        return res
-    finally:
-        if svc:
-            stop(svc)
-        stop(sim)
+    return relay_matrix.one(n, duration, direct,
+                            bench_args=["--threads", str(threads)] + (["--twilio"] if phone else []),
+                            service_args=["--twilio-token", TOKEN] if phone else [],
+                            service_env={"SWITCHBOARD_TWILIO_AUTH_TOKEN": TOKEN})
 
 
 def cmd(n, duration, threads, phone, direct):
@@ -56,7 +40,7 @@ def cmd(n, duration, threads, phone, direct):
     if phone:
         c += " --twilio"
     if direct:
-        return c + " --direct ws://SIM/v1/realtime"
+        return c + " --direct ws://SIM/v1/realtime --pid SIM_PID"
     return c + (" --twilio-token T" if phone else "") + " --url http://SVC --pid SVC_PID"
 
 

@@ -116,20 +116,22 @@ def run_bench(args, sessions, duration):
     return res
 
 
-def one(sessions, duration, direct):
+def one(sessions, duration, direct, bench_args=(), service_args=(), service_env=None):
+    """One bench run on a fresh simulator (and service): bench_args go to both kinds of run,
+    service_args to the bench of a service run, service_env to the service."""
     sim, sim_port = start_sim()
     svc = None
     try:
         if direct:
             sim_cpu0 = cpu_s(sim.pid)
-            res = run_bench(["--direct", f"ws://127.0.0.1:{sim_port}/v1/realtime",
+            res = run_bench([*bench_args, "--direct", f"ws://127.0.0.1:{sim_port}/v1/realtime",
                              "--pid", str(sim.pid)], sessions, duration)
             res["sim_cpu_s"] = cpu_s(sim.pid) - sim_cpu0
         else:
-            svc, port = start_service(sim_port, sessions)
+            svc, port = start_service(sim_port, sessions, service_env)
             sim_cpu0 = cpu_s(sim.pid)
-            res = run_bench(["--url", f"http://127.0.0.1:{port}", "--pid", str(svc.pid)],
-                            sessions, duration)
+            res = run_bench([*bench_args, *service_args, "--url", f"http://127.0.0.1:{port}",
+                             "--pid", str(svc.pid)], sessions, duration)
             res["sim_cpu_s"] = cpu_s(sim.pid) - sim_cpu0
         return res
     finally:

@@ -356,40 +356,29 @@ static const char *string_end(const char *p, const char *end)
     return end;
 }
 
-/* The nesting depth at `at` of the valid JSON text from s (1: inside the top-level object). */
-static int depth_at(const char *s, const char *at)
+/*
+ * Walks the valid JSON text from p towards end, counting '{' and '[' in and '}' and ']' out
+ * (outside strings) from depth 0. With close set it stops after the bracket that brings the
+ * depth back to 0. Returns where it stopped; *depth is the depth there.
+ */
+static const char *json_walk(const char *p, const char *end, bool close, int *depth)
 {
-    int depth = 0;
-    for (const char *p = s; p < at;) {
+    int d = 0;
+    while (p < end) {
         if (*p == '"') {
-            p = string_end(p, at);
+            p = string_end(p, end);
             continue;
         }
-        if (*p == '{' || *p == '[')
-            depth++;
-        else if (*p == '}' || *p == ']')
-            depth--;
+        if (*p == '{' || *p == '[') {
+            d++;
+        } else if ((*p == '}' || *p == ']') && --d == 0 && close) {
+            p++;
+            break;
+        }
         p++;
     }
-    return depth;
-}
-
-/* The object that starts at p ('{') in valid JSON: its length, closing brace included. */
-static size_t object_len(const char *p, const char *end)
-{
-    int depth = 0;
-    for (const char *q = p; q < end;) {
-        if (*q == '"') {
-            q = string_end(q, end);
-            continue;
-        }
-        if (*q == '{' || *q == '[')
-            depth++;
-        else if ((*q == '}' || *q == ']') && --depth == 0)
-            return (size_t)(q + 1 - p);
-        q++;
-    }
-    return 0;
+    *depth = d;
+    return p;
 }
 
 cJSON *twilio_scan_tree(const char *s, size_t len)
@@ -410,12 +399,20 @@ cJSON *twilio_scan_tree(const char *s, size_t len)
     const char *end = s + len;
     size_t kl = strlen(key);
     const char *k = memmem(s, len, key, kl);
-    if (k == NULL || memmem(k + 1, (size_t)(end - k - 1), key, kl) || depth_at(s, k) != 1)
+    if (k == NULL || memmem(k + 1, (size_t)(end - k - 1), key, kl))
+        return NULL;
+    int depth;
+    json_walk(s, k, false, &depth);
+    if (depth != 1)
         return NULL;
     const char *obj = k + kl;
     while (obj < end && (*obj == ' ' || *obj == '\t' || *obj == '\n' || *obj == '\r'))
         obj++;
-    size_t obj_len = obj < end && *obj == '{' ? object_len(obj, end) : 0;
+    size_t obj_len = 0;
+    if (obj < end && *obj == '{') {
+        const char *obj_end = json_walk(obj, end, true, &depth);
+        obj_len = depth == 0 ? (size_t)(obj_end - obj) : 0;
+    }
     if (obj_len == 0 || !wsp_scan_event(obj, obj_len, names, n_names, inner) || !inner[0].p)
         return NULL;
     cJSON *tree = wsp_scan_tree(top_names, top, ARRAY_LEN(top_names));
