@@ -704,7 +704,8 @@ static void on_tick(uv_timer_t *t)
     }
     for (size_t i = 0; i < thr->n_active; i++) {
         session_t *s = thr->active[i];
-        if (s->tw && s->tw->n_marks && twcall_next_mark_ns(s->tw) <= now && s->wsi && !s->closed)
+        if (s->tw && s->tw->n_marks && twcall_next_mark_ns(s->tw) <= now && s->wsi && !s->closed &&
+            !s->close_pending)
             lws_callback_on_writable(s->wsi); /* a mark's audio has played */
         if (s->phase == SESS_STREAMING) {
             if (s->next_due <= now)

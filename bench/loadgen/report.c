@@ -23,6 +23,7 @@ typedef struct reason_count {
 
 typedef struct summary {
     int started, connected, failed, dropped, not_started;
+    int n_connect; /* connect times known (a call's: its first audio came back) */
     bool saw_429, saw_1013;
     reason_count_t *reasons; /* failures and drops, most frequent first */
     int n_reasons;
@@ -131,6 +132,7 @@ static void summarize(const report_in_t *in, summary_t *sm)
     sm->connect_p50_ms = nearest_rank(connect_ms, n_connect, 0.50);
     sm->connect_p99_ms = nearest_rank(connect_ms, n_connect, 0.99);
     sm->connect_max_ms = n_connect ? connect_ms[n_connect - 1] : 0;
+    sm->n_connect = n_connect;
     free(connect_ms);
     if (sm->n_reasons > 1)
         qsort(sm->reasons, (size_t)sm->n_reasons, sizeof(*sm->reasons), cmp_reason);
@@ -209,11 +211,12 @@ void report_print(const report_in_t *in, FILE *out)
     if (sm.n_reasons > REASONS_SHOWN)
         fprintf(out, "  … and %d other reasons\n", sm.n_reasons - REASONS_SHOWN);
     print_hint(&sm, out);
-    if (sm.connected)
+    if (sm.n_connect)
         fprintf(out, "connect:    p50 %.3f ms  p99 %.3f ms  max %.3f ms  (%s)\n", sm.connect_p50_ms,
                 sm.connect_p99_ms, sm.connect_max_ms, connect_what());
     else
-        fprintf(out, "connect:    no session connected\n");
+        fprintf(out, "connect:    %s\n",
+                sm.connected ? "no call heard its audio back" : "no session connected");
     const hist_t *h = in->latency;
     if (h->count)
         fprintf(out,

@@ -30,7 +30,8 @@
 #define TWCALL_SID_MAX           40  /* CallSid, streamSid: "CA"/"MZ" and 32 characters */
 #define TWCALL_MARK_NAME_MAX     128 /* longer mark names are echoed cut (the service sends ~50) */
 #define TWCALL_ULAW_BYTES_PER_MS 8
-/* The most bytes one message of the bench takes on the wire (media of up to 1 s, or a mark). */
+/* Room for one message of the bench besides its payload or mark name: the JSON around them, the
+ * ids and numbers (all bounded), and slack. */
 #define TWCALL_MSG_OVERHEAD 320
 
 /* A mark the service sent, waiting for the audio before it to play. */
