@@ -122,6 +122,7 @@ static void post_text(srv_conn_t *c, cJSON *j, size_t len)
     }
     net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
     m->hdr.free_fn = netmsg_text_free;
+    m->hdr.sent_ns = c->last_rx_ns; /* a phone's media: the relay latency starts here */
     m->conn = c->base.id;
     m->json = j;
     m->type = cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring;

@@ -133,6 +133,12 @@ class TwilioBench(PhoneCase):
         # A mark follows every chunk the service sends; each is echoed once its audio played.
         self.assertGreaterEqual(tw["marks_echoed"], tw["media_received"] - 4, out)
         self.assertEqual(tw["clears"], 0, out)  # the echo simulator never barges in
+        # SPEC 10: the relay's histograms see a phone call's frames both ways, as a browser's.
+        m = s.metrics()
+        for d in ("up", "down"):
+            self.assertGreaterEqual(
+                m['switchboard_relay_latency_seconds_count{direction="%s"}' % d],
+                res["frames"]["received"], d)
         calls = [c for c in self.calls_api(s)["calls"] if c.get("channel") == "phone"]
         self.assertEqual(len(calls), 4, calls)
         self.assertTrue(all(c["callSid"].startswith("CA") and c["from"] for c in calls), calls)
