@@ -80,8 +80,9 @@ char *prompt_postcall(const agentcfg_t *ac)
                 "with the tools you have. First look the caller up by phone or email; never "
                 "create a contact that already exists. Create the contact when there is none, "
                 "otherwise update it with what is new. Then attach exactly one note with the "
-                "call's summary and its transcript. Answer with one short sentence saying what "
-                "you did.",
+                "call's summary and its transcript. When the caller gave neither a phone number "
+                "nor an email, call no tool. Answer with one short sentence saying what you "
+                "did.",
                 ac->company_name ? ac->company_name : "the business");
     if (ac->postcall.instructions) {
         sbuf_puts(&b, "\n\n");

@@ -241,7 +241,10 @@ bool sim_postcall_crm(const cJSON *messages, const cJSON *tools, bool *call, cha
     cJSON *args = cJSON_CreateObject();
     const char *next = NULL;
     *call = true;
-    if (last_call == NULL) {
+    if (last_call == NULL && !has_phone && !has_email) {
+        *call = false; /* nobody to look up: no lead */
+        sbuf_puts(text, "The caller left no phone number or email: nothing to record.");
+    } else if (last_call == NULL) {
         next = find;
         if (has_phone)
             cJSON_AddStringToObject(args, "phone", phone);

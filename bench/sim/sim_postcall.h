@@ -7,7 +7,8 @@
  *     back" "callback", else "information"); a transcript saying "invalid summary" gets an
  *     answer that breaks the schema (outcome "maybe"), for the tests of that failure;
  *   - a CRM run (a user message containing "Post-call CRM sync" and a tool ending in
- *     "__find_contact") is driven like the booking rules: find_contact by phone (else email) ->
+ *     "__find_contact") is driven like the booking rules: no phone and no email -> a sentence
+ *     and no tool call (no lead); else find_contact by phone (else email) ->
  *     create_contact, or update_contact when found -> add_note with the note -> a closing
  *     sentence; a tool result that is not JSON ends the run with a sentence naming it.
  * Thread: the simulator's only thread.
