@@ -89,10 +89,16 @@ char *querydb_calls_json(sqlite3 *db, const querydb_filter_t *f)
 {
     char *fts = f->q && f->q[0] ? querydb_fts_query(f->q) : NULL;
     sbuf_t sql = SBUF_INIT;
+    bool search = fts && fts[0];
     sbuf_puts(&sql, "SELECT c.id, c.session_id, c.started_at, c.ended_at, c.end_reason, "
                     "c.duration_ms, c.tenant, c.channel, c.caller_from, c.caller_to, c.call_sid, "
-                    "c.transferred_to, c.outcome, j.state, j.step_summary, j.step_crm, c.rowid "
-                    "FROM calls c LEFT JOIN postcall_jobs j ON j.call_id = c.id WHERE 1");
+                    "c.transferred_to, c.outcome, j.state, j.step_summary, j.step_crm, c.rowid ");
+    /* A search walks the matches newest first by rowid (FTS5 scans rowids backwards and stops at
+     * the page's end) instead of sorting every match by started_at: a call's row is inserted at
+     * its start by the one writer, so rowid order is start order. */
+    sbuf_puts(&sql, search ? "FROM calls_fts f JOIN calls c ON c.rowid = f.rowid LEFT JOIN "
+                             "postcall_jobs j ON j.call_id = c.id WHERE calls_fts MATCH ?6"
+                           : "FROM calls c LEFT JOIN postcall_jobs j ON j.call_id = c.id WHERE 1");
     if (f->tenant)
         sbuf_puts(&sql, " AND c.tenant = ?1");
     if (f->from_ms)
@@ -103,11 +109,11 @@ char *querydb_calls_json(sqlite3 *db, const querydb_filter_t *f)
         sbuf_puts(&sql, " AND c.channel = ?4");
     if (f->outcome)
         sbuf_puts(&sql, " AND c.outcome = ?5");
-    if (fts && fts[0])
-        sbuf_puts(&sql, " AND c.rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?6)");
     if (f->cursor_rowid)
-        sbuf_puts(&sql, " AND (c.started_at < ?7 OR (c.started_at = ?7 AND c.rowid < ?8))");
-    sbuf_puts(&sql, " ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?9");
+        sbuf_puts(&sql, search ? " AND f.rowid < ?8"
+                               : " AND (c.started_at < ?7 OR (c.started_at = ?7 AND c.rowid < ?8))");
+    sbuf_puts(&sql, search ? " ORDER BY f.rowid DESC LIMIT ?9"
+                           : " ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?9");
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK) {
         log_error("store.query", LOG_S("error", sqlite3_errmsg(db)));
