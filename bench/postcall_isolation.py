@@ -35,10 +35,13 @@ def seed(db, jobs):
     con.close()
 
 
-def jobs_done(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/calls?limit=100") as r:
-        calls = json.loads(r.read())["calls"]
-    return sum(1 for c in calls if c["postcall"] and c["postcall"]["state"] == "done")
+def jobs_done(port, jobs):
+    done = 0
+    for i in range(jobs):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/calls/call_iso%04d" % i) as r:
+            pc = json.loads(r.read())["postcall"]
+        done += pc["state"] == "done"
+    return done
 
 
 def one(a, jobs):
@@ -54,7 +57,7 @@ def one(a, jobs):
         svc, port = start_service(sim_port, a.sessions, env)
         res = run_bench(["--url", f"http://127.0.0.1:{port}", "--pid", str(svc.pid)],
                         a.sessions, a.duration)
-        res["jobs_done"] = jobs_done(port)
+        res["jobs_done"] = jobs_done(port, jobs)
         stop(svc)
         return res
     finally:
