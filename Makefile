@@ -312,12 +312,14 @@ FUZZ_DEPS_jwt             := agents/auth/jwtauth.c base/util.c
 FUZZ_DEPS_agentcfg        := agents/config/agentcfg.c agents/config/agentcfg_demo.c \
                              agents/config/cfgparse.c agents/config/tenantkeys.c base/util.c
 FUZZ_DEPS_mcpsse          := agents/mcp/mcpsse.c base/sbuf.c base/util.c
+FUZZ_DEPS_tenant          := agents/tenant/tenants.c agents/tenant/tenantdir.c \
+                             $(FUZZ_DEPS_agentcfg) base/strmap.c base/log.c base/clock.c base/config.c \
+                             base/sbuf.c
 FUZZ_DEPS_mcpproto        := agents/mcp/mcpproto.c agents/tools/tools.c mailbox/msg.c \
-                             base/sbuf.c base/util.c
+                             $(FUZZ_DEPS_tenant)
 FUZZ_DEPS_twilio          := agents/phone/twilio.c net/httphead.c net/wsproto.c audio/b64.c \
                              base/sbuf.c base/util.c
-FUZZ_DEPS_onboard         := agents/onboard/onboard.c agents/config/agentcfg.c \
-                             agents/config/agentcfg_demo.c base/sbuf.c base/util.c
+FUZZ_DEPS_onboard         := agents/onboard/onboard.c $(FUZZ_DEPS_agentcfg) base/sbuf.c
 
 .SECONDEXPANSION:
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_DEPS_$$*)

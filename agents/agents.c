@@ -26,6 +26,7 @@
 #include "agents/page/page.h"
 #include "agents/phone/phone.h"
 #include "agents/phone/twilio.h"
+#include "agents/postcall/postcall.h"
 #include "agents/store/store.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/tenant/tenant.h"
@@ -51,6 +52,7 @@ static struct {
     actor_t *gate;
     actor_t *router;
     actor_t *pool;
+    actor_t *postcall; /* the post-call job runner (SPEC 15) */
     actor_t *chat;
     actor_t *brief;
     actor_t *phone; /* NULL unless SWITCHBOARD_TWILIO_AUTH_TOKEN is set */
@@ -203,7 +205,8 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     sodium_memzero(&keys, sizeof(keys));
     A.router = A.gate ? router_spawn() : NULL;
     A.pool = A.router ? supervisor_pool_spawn(A.store) : NULL;
-    if (A.pool) {
+    A.postcall = A.pool ? postcall_spawn(A.store, A.pool) : NULL;
+    if (A.postcall) {
         chat_deps_t cd = {.gate = A.gate, .pool = A.pool, .store = A.store};
         A.chat = chat_spawn(&cd);
     }
@@ -251,8 +254,9 @@ int agents_stop(void)
     A.web = false;
     stop_actor(&A.phone);
     stop_actor(&A.brief);
-    stop_actor(&A.chat); /* stops its thread actors */
-    stop_actor(&A.pool); /* stops its runs */
+    stop_actor(&A.chat);     /* stops its thread actors */
+    stop_actor(&A.postcall); /* its attempts in flight run again after the next start-up */
+    stop_actor(&A.pool);     /* stops its runs */
     stop_actor(&A.router);
     stop_actor(&A.gate);
     int rc = store_close(A.store); /* waits for the last holder, then closes the file */

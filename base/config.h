@@ -63,6 +63,7 @@ typedef struct config {
     int chat_runs_per_min; /* chat messages (supervisor runs) per client IP per minute */
     int tool_timeout_ms;
     int mcp_call_timeout_ms;
+    int postcall_retry_ms; /* the first post-call retry's delay, doubling (SPEC 15: 30 s) */
     int upstream_recycle_s;
     char *config_path; /* NULL = built-in demo */
     char *db_path;
@@ -71,12 +72,12 @@ typedef struct config {
     char *postcall_webhook_url;
     log_level_t log_level;
     log_format_t log_format;
-    char *public_url;          /* SWITCHBOARD_PUBLIC_URL without trailing slashes; NULL = from
-                                  the request */
-    char *public_host;         /* its host (lower-cased, no port, no brackets); NULL when unset */
-    char *twilio_auth_token;   /* NULL = phone calls off (SPEC 5.5); never logged */
-    char *twilio_account_sid;  /* Basic-auth user of Twilio's REST API; NULL when unset */
-    char *twilio_api_url;      /* Twilio REST base, without trailing slashes */
+    char *public_url;         /* SWITCHBOARD_PUBLIC_URL without trailing slashes; NULL = from
+                                 the request */
+    char *public_host;        /* its host (lower-cased, no port, no brackets); NULL when unset */
+    char *twilio_auth_token;  /* NULL = phone calls off (SPEC 5.5); never logged */
+    char *twilio_account_sid; /* Basic-auth user of Twilio's REST API; NULL when unset */
+    char *twilio_api_url;     /* Twilio REST base, without trailing slashes */
 } config_t;
 
 /*

@@ -231,3 +231,28 @@ void sbuf_reset(sbuf_t *b)
     if (b->data)
         b->data[0] = '\0';
 }
+
+void sbuf_xml_text(sbuf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            sbuf_puts(b, "&amp;");
+            break;
+        case '<':
+            sbuf_puts(b, "&lt;");
+            break;
+        case '>':
+            sbuf_puts(b, "&gt;");
+            break;
+        case '"':
+            sbuf_puts(b, "&quot;");
+            break;
+        case '\'':
+            sbuf_puts(b, "&#39;");
+            break;
+        default:
+            sbuf_putc(b, *s);
+        }
+    }
+}

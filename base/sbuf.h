@@ -28,6 +28,9 @@ void sbuf_puts(sbuf_t *b, const char *s);
 void sbuf_putc(sbuf_t *b, char c);
 __attribute__((format(printf, 2, 3))) void sbuf_printf(sbuf_t *b, const char *fmt, ...);
 __attribute__((format(printf, 2, 0))) void sbuf_vprintf(sbuf_t *b, const char *fmt, va_list ap);
+/* Appends s with &, <, >, " and ' written as entities: text or an attribute value in HTML or
+ * XML (TwiML). */
+void sbuf_xml_text(sbuf_t *b, const char *s);
 /* Appends s as a JSON string literal, quotes included. */
 void sbuf_json_str(sbuf_t *b, const char *s);
 void sbuf_json_strn(sbuf_t *b, const char *s, size_t n);

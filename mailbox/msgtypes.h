@@ -25,6 +25,7 @@
 #define MSG_TYPE_SUPERVISOR_BASE 0x1900u /* agents/supervisor: pool and runs */
 #define MSG_TYPE_MCP_BASE        0x1A00u /* agents/mcp: clients and their owner */
 #define MSG_TYPE_ONBOARD_BASE    0x1B00u /* agents/onboard: the brief endpoint's timers */
+#define MSG_TYPE_POSTCALL_BASE   0x1C00u /* agents/postcall: the job runner's timers */
 
 /* Not product: unit tests' and benchmarks' own actors. */
 #define MSG_TYPE_TEST_BASE 0x7000u

@@ -241,7 +241,7 @@ void httphead_free(httphead_t *h)
     h->store = NULL;
 }
 
-static int hexval(char c)
+int httphead_hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -257,7 +257,7 @@ static int pct(const char *in, size_t left)
 {
     if (left < 3)
         return -1;
-    int a = hexval(in[1]), b = hexval(in[2]);
+    int a = httphead_hexval((unsigned char)in[1]), b = httphead_hexval((unsigned char)in[2]);
     return a < 0 || b < 0 ? -1 : a * HEX_BASE + b;
 }
 

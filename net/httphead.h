@@ -72,6 +72,9 @@ void httphead_free(httphead_t *h);
  */
 int httphead_path(const char *target, char *out, size_t outlen, const char **query);
 
+/* The value of hex digit c, or -1. */
+int httphead_hexval(int c);
+
 /* The comma-separated list v (a Connection or Upgrade value) holds token, in any case. */
 bool httphead_has_token(const char *v, const char *token);
 

@@ -1,6 +1,8 @@
 /* Request framing and Host rules (httpreq.h). Thread: any. */
 #include "net/httpreq.h"
 
+#include "net/httphead.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
@@ -75,17 +77,6 @@ enum {
     CH_DONE,
 };
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 httpreq_chunked_rc_t httpreq_chunked_feed(httpreq_chunked_t *st, const uint8_t *in, size_t len,
                                           sbuf_t *out, size_t max, size_t *used)
 {
@@ -95,7 +86,7 @@ httpreq_chunked_rc_t httpreq_chunked_feed(httpreq_chunked_t *st, const uint8_t *
         uint8_t c = in[i];
         switch (st->state) {
         case CH_SIZE: {
-            int h = hexval(c);
+            int h = httphead_hexval(c);
             if (h >= 0) {
                 st->left = st->left * 16 + (uint64_t)h;
                 st->size_digits = true;

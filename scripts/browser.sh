@@ -19,3 +19,5 @@ if [ -z "${BROWSER_E2E_ONLY:-}" ]; then
 fi
 echo "# browser: end to end in chromium"
 node "$DIR/e2e.mjs" "$@"
+echo "# browser: the calls dashboard in chromium"
+node "$DIR/dashboard.mjs"

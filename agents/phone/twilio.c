@@ -17,7 +17,8 @@
 
 #define SHA1_BYTES 20
 
-/* ---- Form bodies ------------------------------------------------------------------------------ */
+/* ---- Form bodies ------------------------------------------------------------------------------
+ */
 
 void twilio_form_free(twilio_form_t *form)
 {
@@ -78,7 +79,8 @@ const char *twilio_form_get(const twilio_form_t *form, const char *name)
     return NULL;
 }
 
-/* ---- Signatures ------------------------------------------------------------------------------- */
+/* ---- Signatures -------------------------------------------------------------------------------
+ */
 
 static int field_cmp(const void *a, const void *b)
 {
@@ -119,45 +121,21 @@ bool twilio_signature_ok(const char *auth_token, const char *url, const twilio_f
     return CRYPTO_memcmp(want, header, TWILIO_SIG_B64_LEN) == 0;
 }
 
-/* ---- TwiML ------------------------------------------------------------------------------------ */
-
-void twiml_escape(sbuf_t *b, const char *text)
-{
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-        case '&':
-            sbuf_puts(b, "&amp;");
-            break;
-        case '<':
-            sbuf_puts(b, "&lt;");
-            break;
-        case '>':
-            sbuf_puts(b, "&gt;");
-            break;
-        case '"':
-            sbuf_puts(b, "&quot;");
-            break;
-        case '\'':
-            sbuf_puts(b, "&apos;");
-            break;
-        default:
-            sbuf_putc(b, *p);
-        }
-    }
-}
+/* ---- TwiML ------------------------------------------------------------------------------------
+ */
 
 #define TWIML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
 
 void twiml_connect(sbuf_t *b, const char *stream_url, const twiml_param_t *params, size_t n)
 {
     sbuf_puts(b, TWIML_HEAD "<Connect><Stream url=\"");
-    twiml_escape(b, stream_url);
+    sbuf_xml_text(b, stream_url);
     sbuf_puts(b, "\">");
     for (size_t i = 0; i < n; i++) {
         sbuf_puts(b, "<Parameter name=\"");
-        twiml_escape(b, params[i].name);
+        sbuf_xml_text(b, params[i].name);
         sbuf_puts(b, "\" value=\"");
-        twiml_escape(b, params[i].value ? params[i].value : "");
+        sbuf_xml_text(b, params[i].value ? params[i].value : "");
         sbuf_puts(b, "\"/>");
     }
     sbuf_puts(b, "</Stream></Connect></Response>");
@@ -166,14 +144,14 @@ void twiml_connect(sbuf_t *b, const char *stream_url, const twiml_param_t *param
 void twiml_say_hangup(sbuf_t *b, const char *text)
 {
     sbuf_puts(b, TWIML_HEAD "<Say>");
-    twiml_escape(b, text);
+    sbuf_xml_text(b, text);
     sbuf_puts(b, "</Say><Hangup/></Response>");
 }
 
 void twiml_dial(sbuf_t *b, const char *number)
 {
     sbuf_puts(b, "<Response><Dial>");
-    twiml_escape(b, number);
+    sbuf_xml_text(b, number);
     sbuf_puts(b, "</Dial></Response>");
 }
 
@@ -192,12 +170,13 @@ void twilio_form_encode(sbuf_t *b, const char *s)
     }
 }
 
-/* ---- Media Stream messages -------------------------------------------------------------------- */
+/* ---- Media Stream messages --------------------------------------------------------------------
+ */
 
 static bool b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 bool twilio_b64_ok(const char *s, size_t len)
@@ -296,8 +275,9 @@ twilio_event_t twilio_msg_parse(const cJSON *j, twilio_msg_t *msg)
     }
     if (strcmp(event, "dtmf") == 0) {
         const char *d = str_of(cJSON_GetObjectItemCaseSensitive(j, "dtmf"), "digit");
-        if (d == NULL || strlen(d) != 1 || !((d[0] >= '0' && d[0] <= '9') || d[0] == '*' ||
-                                             d[0] == '#' || (d[0] >= 'A' && d[0] <= 'D')))
+        if (d == NULL || strlen(d) != 1 ||
+            !((d[0] >= '0' && d[0] <= '9') || d[0] == '*' || d[0] == '#' ||
+              (d[0] >= 'A' && d[0] <= 'D')))
             return malformed(msg, "bad_dtmf");
         msg->digit = d[0];
         return msg->event = TWILIO_EV_DTMF;

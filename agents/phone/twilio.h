@@ -14,10 +14,10 @@
 
 #include "base/sbuf.h"
 
-#define TWILIO_FORM_MAX_FIELDS 64    /* a webhook with more fields is refused */
-#define TWILIO_PAYLOAD_MAX     16384 /* largest media.payload accepted (base64 characters) */
-#define TWILIO_SIG_B64_LEN     28    /* base64 of a 20-byte HMAC-SHA1 */
-#define TWILIO_ULAW_BYTES_PER_MS 8   /* μ-law at 8 kHz: the mark clock's unit */
+#define TWILIO_FORM_MAX_FIELDS   64    /* a webhook with more fields is refused */
+#define TWILIO_PAYLOAD_MAX       16384 /* largest media.payload accepted (base64 characters) */
+#define TWILIO_SIG_B64_LEN       28    /* base64 of a 20-byte HMAC-SHA1 */
+#define TWILIO_ULAW_BYTES_PER_MS 8     /* μ-law at 8 kHz: the mark clock's unit */
 
 /* One decoded name=value pair of a form body. */
 typedef struct twilio_field {
@@ -53,9 +53,6 @@ void twilio_signature(const char *auth_token, const char *url, const twilio_form
 bool twilio_signature_ok(const char *auth_token, const char *url, const twilio_form_t *form,
                          const char *header);
 
-/* Appends text to b with &, <, >, " and ' escaped for XML. */
-void twiml_escape(sbuf_t *b, const char *text);
-
 /* A TwiML parameter of <Stream>. */
 typedef struct twiml_param {
     const char *name;
@@ -89,8 +86,8 @@ typedef enum twilio_event {
 /* What a message says; the strings point into the cJSON it was read from. */
 typedef struct twilio_msg {
     twilio_event_t event;
-    const char *reason;    /* when MALFORMED: the metric's reason label */
-    int64_t seq;           /* sequenceNumber, -1 when absent */
+    const char *reason; /* when MALFORMED: the metric's reason label */
+    int64_t seq;        /* sequenceNumber, -1 when absent */
     const char *stream_sid;
     /* start */
     const char *call_sid;

@@ -19,11 +19,11 @@ static char *dup_or_null(const char *s)
 static void rec_free(msg_t *m)
 {
     store_rec_msg_t *r = (store_rec_msg_t *)m;
-    char *owned[] = {r->call_id,    r->session_id, r->end_reason, r->openai_session_id,
-                     r->request_id, r->role,       r->text,       r->tool_call_id,
-                     r->name,       r->arguments,  r->output,     r->status,
-                     r->via,        r->tenant,     r->from,
-                     r->to,         r->call_sid,   r->transferred_to};
+    char *owned[] = {r->call_id,    r->session_id,     r->end_reason,    r->openai_session_id,
+                     r->request_id, r->role,           r->text,          r->tool_call_id,
+                     r->name,       r->arguments,      r->output,        r->status,
+                     r->via,        r->tenant,         r->from,          r->to,
+                     r->call_sid,   r->transferred_to, r->parent_call_id};
     for (size_t i = 0; i < ARRAY_LEN(owned); i++)
         free(owned[i]);
     free(r);
@@ -81,11 +81,13 @@ void store_transcript(actor_t *store, const char *call_id, const char *role, con
 }
 
 void store_tool_record(actor_t *store, const char *call_id, const char *tool_call_id,
-                       const char *name, const char *arguments, const char *output,
-                       const char *status, int64_t duration_ms, const char *via, int64_t at_ms)
+                       const char *parent_call_id, const char *name, const char *arguments,
+                       const char *output, const char *status, int64_t duration_ms, const char *via,
+                       int64_t at_ms)
 {
     store_rec_msg_t *r = rec_new(STORE_MSG_TOOL_RECORD, call_id, at_ms);
     r->tool_call_id = dup_or_null(tool_call_id);
+    r->parent_call_id = dup_or_null(parent_call_id);
     r->name = dup_or_null(name);
     r->arguments = dup_or_null(arguments);
     r->output = dup_or_null(output);
@@ -177,4 +179,81 @@ store_chat_thread_msg_t *store_chat_thread_new(uint64_t cookie, int status, cons
     str_copy(t->tenant, tenant ? tenant : "", sizeof(t->tenant));
     t->messages = messages ? messages : cJSON_CreateArray();
     return t;
+}
+
+void store_call_first_audio(actor_t *store, const char *call_id, int64_t latency_ms)
+{
+    store_rec_msg_t *r = rec_new(STORE_MSG_FIRST_AUDIO, call_id, 0);
+    r->duration_ms = latency_ms;
+    actor_send(store, &r->hdr);
+}
+
+/* ---- Post-call jobs -------------------------------------------------------------------------- */
+
+static void pc_free(msg_t *m)
+{
+    store_pc_msg_t *p = (store_pc_msg_t *)m;
+    char *owned[] = {p->call_id, p->summary, p->outcome, p->crm, p->error};
+    for (size_t i = 0; i < ARRAY_LEN(owned); i++)
+        free(owned[i]);
+    if (p->actor)
+        actor_unref(p->actor);
+    free(p);
+}
+
+static store_pc_msg_t *pc_new(uint32_t type, actor_t *actor, const char *call_id)
+{
+    store_pc_msg_t *p = MSG_NEW(store_pc_msg_t, type);
+    p->hdr.free_fn = pc_free;
+    if (actor) {
+        actor_ref(actor);
+        p->actor = actor;
+    }
+    p->call_id = dup_or_null(call_id);
+    return p;
+}
+
+void store_postcall_attach(actor_t *store, actor_t *runner)
+{
+    actor_send(store, &pc_new(STORE_MSG_PC_ATTACH, runner, NULL)->hdr);
+}
+
+void store_postcall_claim(actor_t *store, actor_t *reply_to, int max)
+{
+    store_pc_msg_t *p = pc_new(STORE_MSG_PC_CLAIM, reply_to, NULL);
+    p->max = max;
+    actor_send(store, &p->hdr);
+}
+
+void store_postcall_summary(actor_t *store, const char *call_id, const char *summary,
+                            const char *outcome, const char *error)
+{
+    store_pc_msg_t *p = pc_new(STORE_MSG_PC_SUMMARY, NULL, call_id);
+    p->summary = dup_or_null(summary);
+    p->outcome = dup_or_null(outcome);
+    p->error = dup_or_null(error);
+    actor_send(store, &p->hdr);
+}
+
+void store_postcall_end(actor_t *store, const char *call_id, const char *crm, const char *error)
+{
+    store_pc_msg_t *p = pc_new(STORE_MSG_PC_END, NULL, call_id);
+    p->crm = dup_or_null(crm);
+    p->error = dup_or_null(error);
+    actor_send(store, &p->hdr);
+}
+
+static void pc_jobs_free(msg_t *m)
+{
+    cJSON_Delete(((store_pc_jobs_msg_t *)m)->jobs);
+    free(m);
+}
+
+store_pc_jobs_msg_t *store_pc_jobs_new(cJSON *jobs, int64_t next_due_ms)
+{
+    store_pc_jobs_msg_t *j = MSG_NEW(store_pc_jobs_msg_t, STORE_MSG_PC_JOBS);
+    j->hdr.free_fn = pc_jobs_free;
+    j->jobs = jobs;
+    j->next_due_ms = next_due_ms;
+    return j;
 }

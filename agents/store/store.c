@@ -35,9 +35,8 @@
 #include "net/net.h"
 
 #define CALLS_PATH           "/api/calls"
-#define LIMIT_DEFAULT        20
-#define LIMIT_MAX            100
-#define LIMIT_TEXT_MAX       8
+#define ANALYTICS_PATH       "/api/analytics"
+#define POSTCALL_SUFFIX      "/postcall"
 #define MS_PER_S             1000
 #define MS_PER_DAY           (86400LL * MS_PER_S)
 #define RETENTION_EVERY_MS   MS_PER_DAY
@@ -80,6 +79,7 @@ typedef struct store {
     chatdb_t *chat;        /* [owner] */
     actor_timer_t *expiry; /* [owner] daily retention */
     webhook_job_t *jobs;   /* [owner] */
+    actor_t *runner;       /* [owner] the post-call runner (a reference), NULL until attached */
     bool flush_queued;     /* [owner] a STORE_MSG_FLUSH is on its way */
     bool warned_unsigned;  /* [owner] the empty-key warning was logged */
     bool closing;          /* [owner] store_close() has begun: no new timers or webhooks */
@@ -170,23 +170,128 @@ static void webhook_done(store_t *s, const net_fetch_done_msg_t *d)
         actor_timer_start(j->timer, (uint64_t)delay, 0);
 }
 
-/* ---- GET /api/calls, GET and DELETE /api/calls/{id} ----------------------------------------- */
+/* ---- Post-call jobs (SPEC 15) -----------------------------------------------------------------
+ */
 
-/* limit from the query: absent = LIMIT_DEFAULT; otherwise whole digits in 1..LIMIT_MAX. */
-static int parse_limit(const char *query)
+static void batch(store_t *s);
+
+static void kick_runner(store_t *s)
 {
-    size_t cap = strlen(query) + 1; /* a value is never longer than the query */
-    char *v = xmalloc(cap);
-    int n = net_query_get(query, "limit", v, cap), limit = 0;
-    if (n < 0) {
-        free(v);
-        return LIMIT_DEFAULT;
-    }
-    for (int i = 0; i < n && limit >= 0; i++)
-        limit = (v[i] >= '0' && v[i] <= '9' && i < LIMIT_TEXT_MAX) ? limit * 10 + (v[i] - '0') : -1;
-    free(v);
-    return limit >= 1 && limit <= LIMIT_MAX ? limit : -1;
+    if (s->runner && !s->closing)
+        actor_send(s->runner, msg_new(STORE_MSG_PC_KICK, sizeof(msg_t)));
 }
+
+/* Queues call_id's job (of tenant scope, NULL: any). Returns 1, 0 when there is no such call,
+ * or -EIO. */
+static int postcall_requeue(store_t *s, const char *call_id, const char *scope)
+{
+    char tenant_id[JOBSDB_TENANT_MAX + 1];
+    int turns = 0;
+    int rc = jobsdb_call_info(storedb_handle(s->db), call_id, scope, tenant_id, &turns);
+    if (rc <= 0)
+        return rc;
+    tenant_t *t = tenants_get(tenant_id);
+    bool crm = t && t->cfg.postcall.crm;
+    tenant_unref(t);
+    batch(s);
+    if (jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, crm, (int64_t)clock_wall_ms()) != 0)
+        return -EIO;
+    kick_runner(s);
+    return 1;
+}
+
+/*
+ * A call ended: it gets a job when its tenant's postcall is enabled and the caller spoke at
+ * least postcall.minUserTurns times; the webhook then waits for the summary. Otherwise the
+ * webhook goes now.
+ */
+static void postcall_after_end(store_t *s, const char *call_id)
+{
+    char tenant_id[JOBSDB_TENANT_MAX + 1];
+    int turns = 0;
+    bool queued = false;
+    if (jobsdb_call_info(storedb_handle(s->db), call_id, NULL, tenant_id, &turns) == 1) {
+        tenant_t *t = tenants_get(tenant_id);
+        const agent_postcall_t *pc = t ? &t->cfg.postcall : NULL;
+        if (pc && pc->enabled && turns >= pc->min_user_turns)
+            queued = jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, pc->crm != NULL,
+                                  (int64_t)clock_wall_ms()) == 0;
+        tenant_unref(t);
+    }
+    if (queued)
+        kick_runner(s);
+    else if (g_config->postcall_webhook_url)
+        webhook_start(s, call_id);
+}
+
+static void postcall_claim(store_t *s, store_pc_msg_t *p)
+{
+    int64_t next = -1;
+    sqlite3 *db = storedb_handle(s->db);
+    cJSON *jobs = s->closing ? cJSON_CreateArray()
+                             : jobsdb_claim(db, (int64_t)clock_wall_ms(), p->max, &next);
+    cJSON *j;
+    cJSON_ArrayForEach(j, jobs)
+    {
+        const char *id = cJSON_GetObjectItemCaseSensitive(j, "callId")->valuestring;
+        char *text = storedb_call_json(s->db, id, NULL);
+        cJSON *call = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        cJSON_AddItemToObject(j, "call", call ? call : cJSON_CreateNull());
+    }
+    actor_send(p->actor, &store_pc_jobs_new(jobs, next)->hdr);
+}
+
+/* The summary step ended, or the attempt did. */
+static void postcall_report(store_t *s, store_pc_msg_t *p)
+{
+    sqlite3 *db = storedb_handle(s->db);
+    int64_t now = (int64_t)clock_wall_ms();
+    bool webhook = false;
+    batch(s);
+    if (p->hdr.type == STORE_MSG_PC_SUMMARY) {
+        if (p->summary) {
+            jobsdb_summary(db, p->call_id, p->summary, p->outcome);
+            jobsdb_step(db, p->call_id, "summary", "done", NULL, now);
+            webhook = true;
+        } else {
+            jobsdb_step(db, p->call_id, "summary", "failed", p->error, now);
+        }
+    } else {
+        if (p->crm)
+            jobsdb_step(db, p->call_id, "crm", p->crm, NULL, now);
+        jobsdb_end_t e;
+        if (jobsdb_end(db, p->call_id, p->error, now, g_config->postcall_retry_ms, &e) == 0) {
+            log_info("postcall.attempt", LOG_S("call", p->call_id), LOG_I("done", e.done),
+                     LOG_I("final", e.final), LOG_I("retry_in_ms", e.retry_in_ms),
+                     LOG_S("error", e.done ? NULL : p->error));
+            webhook = e.final;
+        }
+    }
+    /* The webhook goes once, after the summary step has ended for good (SPEC 15). */
+    if (webhook && g_config->postcall_webhook_url && jobsdb_webhook_take(db, p->call_id) == 1)
+        webhook_start(s, p->call_id);
+}
+
+static void postcall_msg(store_t *s, store_pc_msg_t *p)
+{
+    switch (p->hdr.type) {
+    case STORE_MSG_PC_ATTACH:
+        if (s->runner == NULL && !s->closing) {
+            s->runner = p->actor; /* the message's reference becomes the store's */
+            p->actor = NULL;
+        }
+        break;
+    case STORE_MSG_PC_CLAIM:
+        postcall_claim(s, p);
+        break;
+    default:
+        postcall_report(s, p);
+        break;
+    }
+}
+
+/* ---- GET /api/calls, GET and DELETE /api/calls/{id} ----------------------------------------- */
 
 static void respond_take(conn_id_t c, char *body)
 {
@@ -199,7 +304,10 @@ static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest
 
 static void calls_http(store_t *s, const net_http_msg_t *req)
 {
-    const char *rest = req->path + strlen(CALLS_PATH);
+    bool analytics = strcmp(req->path, ANALYTICS_PATH) == 0;
+    const char *rest = analytics ? "" : req->path + strlen(CALLS_PATH);
+    if (!analytics && strncmp(req->path, CALLS_PATH, strlen(CALLS_PATH)) != 0)
+        rest = "?"; /* not ours */
     if (*rest != '\0' && *rest != '/') {
         net_http_error(req->conn, 404, "not_found", "no such endpoint");
         return;
@@ -209,7 +317,18 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
     }
-    calls_scoped(s, req, rest, own);
+    if (analytics) {
+        char filter[TENANT_ID_MAX + 1];
+        const char *scope = own ? own->id : NULL;
+        if (own == NULL && net_query_get(req->query, "tenant", filter, sizeof(filter)) > 0)
+            scope = filter;
+        if (req->method != NET_GET)
+            net_http_error(req->conn, 405, "method_not_allowed", "use GET on /api/analytics");
+        else
+            callsapi_analytics(storedb_handle(s->db), req, scope);
+    } else {
+        calls_scoped(s, req, rest, own);
+    }
     tenant_unref(own);
 }
 
@@ -231,13 +350,28 @@ static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest
             net_http_error(req->conn, 405, "method_not_allowed", "use GET on /api/calls");
             return;
         }
-        int limit = parse_limit(req->query);
-        if (limit < 0) {
-            net_http_error(req->conn, 400, "invalid_limit",
-                           "limit must be a whole number from 1 to 100");
+        callsapi_list(storedb_handle(s->db), req, scope);
+        return;
+    }
+    size_t id_len = strlen(id), suffix_len = strlen(POSTCALL_SUFFIX);
+    if (id_len > suffix_len && strcmp(id + id_len - suffix_len, POSTCALL_SUFFIX) == 0) {
+        if (req->method != NET_POST) {
+            net_http_error(req->conn, 405, "method_not_allowed", "use POST to run it again");
             return;
         }
-        respond_take(req->conn, storedb_calls_json(s->db, limit, scope));
+        char *call_id = xstrndup(id, id_len - suffix_len);
+        int rc = strchr(call_id, '/') ? 0 : postcall_requeue(s, call_id, own ? own->id : NULL);
+        free(call_id);
+        if (rc < 0)
+            net_http_error(req->conn, 500, "internal_error", "the database failed");
+        else if (rc == 0)
+            net_http_error(req->conn, 404, "not_found", "no call with this id");
+        else
+            net_http_respond(req->conn, 202, "{\"ok\":true}", strlen("{\"ok\":true}"), NULL);
+        return;
+    }
+    if (req->method == NET_POST) {
+        net_http_error(req->conn, 405, "method_not_allowed", "use GET or DELETE on a call");
         return;
     }
     if (req->method == NET_DELETE) {
@@ -401,8 +535,10 @@ static void record(store_t *s, const store_rec_msg_t *r)
             log_warn("store.call_end", LOG_S("call", r->call_id), LOG_S("reason", "no start"));
             break;
         }
-        if (g_config->postcall_webhook_url)
-            webhook_start(s, r->call_id);
+        postcall_after_end(s, r->call_id);
+        break;
+    case STORE_MSG_FIRST_AUDIO:
+        storedb_call_first_audio(s->db, r->call_id, r->duration_ms);
         break;
     case STORE_MSG_TRANSCRIPT:
         storedb_transcript(s->db, r->call_id, r->role, r->text, r->at_ms);
@@ -411,8 +547,8 @@ static void record(store_t *s, const store_rec_msg_t *r)
         storedb_call_phone(s->db, r->call_id, r->from, r->to, r->call_sid, r->transferred_to);
         break;
     default: /* STORE_MSG_TOOL_RECORD */
-        storedb_tool_record(s->db, r->call_id, r->tool_call_id, r->name, r->arguments, r->output,
-                            r->status, r->duration_ms, r->via, r->at_ms);
+        storedb_tool_record(s->db, r->call_id, r->tool_call_id, r->parent_call_id, r->name,
+                            r->arguments, r->output, r->status, r->duration_ms, r->via, r->at_ms);
         break;
     }
 }
@@ -433,6 +569,9 @@ static void closing(store_t *s)
         log_warn("webhook.abandoned", LOG_I("webhooks", abandoned));
     actor_timer_free(s->expiry);
     s->expiry = NULL;
+    if (s->runner)
+        actor_unref(s->runner);
+    s->runner = NULL;
 }
 
 static void store_handle(actor_t *self, msg_t *m)
@@ -444,7 +583,14 @@ static void store_handle(actor_t *self, msg_t *m)
     case STORE_MSG_TRANSCRIPT:
     case STORE_MSG_TOOL_RECORD:
     case STORE_MSG_CALL_PHONE:
+    case STORE_MSG_FIRST_AUDIO:
         record(s, (store_rec_msg_t *)m);
+        break;
+    case STORE_MSG_PC_ATTACH:
+    case STORE_MSG_PC_CLAIM:
+    case STORE_MSG_PC_SUMMARY:
+    case STORE_MSG_PC_END:
+        postcall_msg(s, (store_pc_msg_t *)m);
         break;
     case STORE_MSG_CHAT_OPEN:
     case STORE_MSG_CHAT_MESSAGE:
@@ -499,6 +645,10 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     storedb_t *db = storedb_open(path, err, errlen);
     if (db == NULL)
         return -EIO;
+    /* Jobs a stopped process was running run again (once) after start-up. */
+    int recovered = jobsdb_recover(storedb_handle(db), (int64_t)clock_wall_ms());
+    if (recovered > 0)
+        log_info("postcall.recovered", LOG_I("jobs", recovered));
     store_keys_t k;
     if (storedb_server_key(db, STORE_KEY_USER, k.user_key, err, errlen) != 0) {
         storedb_close(db);
@@ -564,9 +714,13 @@ int store_close(actor_t *store)
 
 void store_add_routes(actor_t *store)
 {
-    static net_http_route_t route = {
-        .path = CALLS_PATH, .prefix = true, .methods = NET_GET | NET_DELETE};
-    actor_ref(store); /* the route's reference, dropped by net_stop() */
-    route.target = store;
-    net_add_http_route(&route);
+    static net_http_route_t routes[] = {
+        {.path = CALLS_PATH, .prefix = true, .methods = NET_GET | NET_DELETE | NET_POST},
+        {.path = ANALYTICS_PATH, .methods = NET_GET},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+        actor_ref(store); /* the route's reference, dropped by net_stop() */
+        routes[i].target = store;
+        net_add_http_route(&routes[i]);
+    }
 }

@@ -40,6 +40,13 @@ enum {
     STORE_MSG_CHAT_MESSAGE,                         /* store_chat_message() */
     STORE_MSG_AGENT_RUN,                            /* store_agent_run() */
     STORE_MSG_CALL_PHONE,                           /* store_call_phone() */
+    STORE_MSG_FIRST_AUDIO,                          /* store_call_first_audio() */
+    STORE_MSG_PC_ATTACH,                            /* store_postcall_attach() */
+    STORE_MSG_PC_CLAIM,                             /* store_postcall_claim() */
+    STORE_MSG_PC_JOBS,                              /* store -> runner: store_pc_jobs_msg_t */
+    STORE_MSG_PC_KICK,    /* store -> runner: a job was queued, claim now */
+    STORE_MSG_PC_SUMMARY, /* store_postcall_summary() */
+    STORE_MSG_PC_END,     /* store_postcall_end() */
 };
 
 /* ---- The built-in booking tools (booking.c), run by the store on its connection ----------- */
@@ -101,11 +108,44 @@ void store_transcript(actor_t *store, const char *call_id, const char *role, con
                       int64_t at_ms);
 /*
  * A finished tool call (any depth). arguments and output are the texts as the model saw them;
- * status: completed, failed, timeout; via as in SPEC 5.1's tool.call.
+ * status: completed, failed, timeout; via as in SPEC 5.1's tool.call; parent_call_id: the call
+ * it is nested under (NULL or "" for a top-level one; STORE_PARENT_POSTCALL for the CRM run's).
  */
 void store_tool_record(actor_t *store, const char *call_id, const char *tool_call_id,
-                       const char *name, const char *arguments, const char *output,
-                       const char *status, int64_t duration_ms, const char *via, int64_t at_ms);
+                       const char *parent_call_id, const char *name, const char *arguments,
+                       const char *output, const char *status, int64_t duration_ms, const char *via,
+                       int64_t at_ms);
+/* The call's first-audio latency (caller stopped speaking -> first agent audio), once. */
+void store_call_first_audio(actor_t *store, const char *call_id, int64_t latency_ms);
+
+/* ---- Post-call jobs (SPEC 15) ---------------------------------------------------------------
+ * The store keeps the jobs (durable, in the file) and decides when a call gets one (at its end:
+ * enough caller turns and postcall.enabled); the runner (agents/postcall) claims due jobs, runs
+ * their steps and reports each step's end. The store sends the post-call webhook once the
+ * summary step has ended for good. */
+
+#define STORE_PARENT_POSTCALL "postcall" /* parentCallId of the CRM run's tool calls */
+#define STORE_PC_JOBS_MAX     16         /* jobs claimed at once */
+
+/* The answer to store_postcall_claim(). */
+typedef struct store_pc_jobs_msg {
+    msg_t hdr;
+    cJSON *jobs; /* owned: [{callId, tenant, attempts, summary, crm, call:{the call record}}] */
+    int64_t next_due_ms; /* Unix ms when the next unclaimed job is due, -1 when none */
+} store_pc_jobs_msg_t;
+
+/* The runner of the jobs: it gets STORE_MSG_PC_KICK whenever a job is queued (the store keeps a
+ * reference until it closes). Thread: any. */
+void store_postcall_attach(actor_t *store, actor_t *runner);
+/* Claims at most max due jobs (running, one more attempt); reply_to gets STORE_MSG_PC_JOBS. */
+void store_postcall_claim(actor_t *store, actor_t *reply_to, int max);
+/* The summary step of call_id ended: summary (the call_summary JSON text) and its outcome, or
+ * NULL with error (why it failed). */
+void store_postcall_summary(actor_t *store, const char *call_id, const char *summary,
+                            const char *outcome, const char *error);
+/* The attempt ended: crm is the CRM step's state now (done, failed; NULL: as it was), error
+ * the reason of a failure (NULL: none). */
+void store_postcall_end(actor_t *store, const char *call_id, const char *crm, const char *error);
 
 /* ---- Chat threads and agent runs (SPEC 5.3, 5.4, 9) ---------------------------------------- */
 
@@ -143,8 +183,9 @@ void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, cons
                      const char *tenant, const char *task, const char *status, const char *result,
                      const char *error, int64_t started_at_ms, int64_t ended_at_ms);
 
-/* The HTTP route of the store: GET /api/calls and GET/DELETE /api/calls/{id} (SPEC 4), with a
- * reference to the store for the route. Thread: main. */
+/* The HTTP routes of the store: GET /api/calls, GET/DELETE /api/calls/{id} (SPEC 4), POST
+ * /api/calls/{id}/postcall and GET /api/analytics (SPEC 15), with references to the store for
+ * the routes. Thread: main. */
 void store_add_routes(actor_t *store);
 
 #endif

@@ -29,6 +29,7 @@
 #include "agents/config/agentcfg.h"
 #include "agents/store/store.h"
 #include "agents/tenant/tenant.h"
+#include "net/net.h"
 
 /* ---- The messages of the store's front (records.c), read by the actor (store.c) ---------- */
 
@@ -44,7 +45,16 @@ typedef struct store_rec_msg {
     char *role, *text;                                             /* transcript */
     char *tool_call_id, *name, *arguments, *output, *status, *via; /* tool record */
     char *from, *to, *call_sid, *transferred_to;                   /* phone */
+    char *parent_call_id;                                          /* tool record */
 } store_rec_msg_t;
+
+/* A message of the post-call runner to the store; every string is a copy owned by it. */
+typedef struct store_pc_msg {
+    msg_t hdr;
+    actor_t *actor; /* attach: the runner; claim: who to answer (references) */
+    int max;        /* claim */
+    char *call_id, *summary, *outcome, *crm, *error;
+} store_pc_msg_t;
 
 /* A chat or agent-run record, or a thread to open; every string is a copy owned by it. */
 typedef struct store_chat_msg {
@@ -63,6 +73,9 @@ typedef struct store_chat_msg {
  * newest history items (taken; NULL = []). */
 store_chat_thread_msg_t *store_chat_thread_new(uint64_t cookie, int status, const char *owner,
                                                const char *tenant, cJSON *messages);
+
+/* The answer to store_postcall_claim() (takes jobs). */
+store_pc_jobs_msg_t *store_pc_jobs_new(cJSON *jobs, int64_t next_due_ms);
 
 /* Prints j compactly and frees it; the text is malloc'd. Aborts only when memory is gone. */
 static inline char *store_json_take(cJSON *j)
@@ -106,7 +119,7 @@ static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s)
 
 /* ---- storedb.c ------------------------------------------------------------------------------ */
 
-#define STOREDB_SCHEMA_VERSION  4
+#define STOREDB_SCHEMA_VERSION  5
 #define STOREDB_BUSY_TIMEOUT_MS 5000 /* another process holding the write lock */
 
 typedef struct storedb storedb_t;
@@ -149,9 +162,14 @@ int storedb_call_phone(storedb_t *s, const char *call_id, const char *from, cons
                        const char *call_sid, const char *transferred_to);
 int storedb_transcript(storedb_t *s, const char *call_id, const char *role, const char *text,
                        int64_t at_ms);
+/* A tool call (parent_call_id: the call it is nested under, "postcall" for the CRM run's, NULL
+ * or "" for none); also counts it on the call (tools_total, tools_ok, booked). */
 int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call_id,
-                        const char *name, const char *arguments, const char *output,
-                        const char *status, int64_t duration_ms, const char *via, int64_t at_ms);
+                        const char *parent_call_id, const char *name, const char *arguments,
+                        const char *output, const char *status, int64_t duration_ms,
+                        const char *via, int64_t at_ms);
+/* The call's first-audio latency (the first one measured is kept). */
+int storedb_call_first_audio(storedb_t *s, const char *call_id, int64_t ms);
 
 /*
  * {"calls":[…]} newest first, at most limit entries (SPEC 4), of tenant only (NULL = every
@@ -254,5 +272,86 @@ bool webhook_should_retry(int status);
  * -1 when there is none (success, a final status, or WEBHOOK_ATTEMPTS reached).
  */
 int64_t webhook_next_delay_ms(int status, int attempts_done);
+
+/* ---- jobsdb.c: post-call jobs (SPEC 15) ------------------------------------------------------ */
+
+#define JOBSDB_MAX_ATTEMPTS 5 /* SPEC 15: at most 5 attempts */
+#define JOBSDB_TENANT_MAX   64
+
+/* Running jobs of a process that stopped go back to pending, due at now_ms. Returns the rows,
+ * or -EIO. */
+int jobsdb_recover(sqlite3 *db, int64_t now_ms);
+/* A call's tenant and caller turns (transcript lines of role user), when it exists and (tenant
+ * not NULL) is that tenant's. Returns 1 found, 0 not, -EIO. */
+int jobsdb_call_info(sqlite3 *db, const char *call_id, const char *tenant,
+                     char tenant_out[JOBSDB_TENANT_MAX + 1], int *user_turns);
+/* Queues the call's job now: a new one, or one done or failed before again from attempt 1, the
+ * steps not done pending (crm: the tenant has a CRM, else that step is skipped). 0 or -EIO. */
+int jobsdb_queue(sqlite3 *db, const char *call_id, const char *tenant, bool crm, int64_t now_ms);
+/*
+ * Takes at most max jobs due at now_ms (pending, or failed with a retry due) and marks them
+ * running with one more attempt. Returns [{callId, tenant, attempts, summary, crm}] (steps as
+ * stored) and sets *next_due_ms to when the next of the others is due (-1: none).
+ */
+cJSON *jobsdb_claim(sqlite3 *db, int64_t now_ms, int max, int64_t *next_due_ms);
+/* Stores the call's summary (JSON text) and its outcome. 0 or -EIO. */
+int jobsdb_summary(sqlite3 *db, const char *call_id, const char *summary, const char *outcome);
+/* Sets step ("summary" | "crm") to state; error (may be NULL) becomes the last error. */
+int jobsdb_step(sqlite3 *db, const char *call_id, const char *step, const char *state,
+                const char *error, int64_t now_ms);
+
+/* How an attempt ended (jobsdb_end()). */
+typedef struct jobsdb_end {
+    bool done;           /* every step done or skipped */
+    bool final;          /* failed with no attempt left */
+    int64_t retry_in_ms; /* -1 when no retry */
+} jobsdb_end_t;
+
+/* The delay before attempt attempts_done + 1: base_ms doubling, -1 past JOBSDB_MAX_ATTEMPTS. */
+int64_t jobsdb_retry_delay_ms(int attempts_done, int64_t base_ms);
+/* Ends the running attempt from its steps: done, or failed with error and a retry due after
+ * jobsdb_retry_delay_ms(). 0, -ENOENT, -EIO. */
+int jobsdb_end(sqlite3 *db, const char *call_id, const char *error, int64_t now_ms,
+               int64_t retry_base_ms, jobsdb_end_t *out);
+/* Marks the call's webhook sent. Returns 1 when it had not been (the caller sends it now), 0 when
+ * it had or there is no job, -EIO. */
+int jobsdb_webhook_take(sqlite3 *db, const char *call_id);
+/* The call record's "postcall" member: {state, attempts, lastError, nextAt, steps, updatedAt},
+ * or JSON null without a job. */
+cJSON *jobsdb_job_json(sqlite3 *db, const char *call_id);
+
+/* ---- querydb.c: the calls list with filters and the analytics (SPEC 15) -------------------- */
+
+/* The filters of GET /api/calls; NULL / 0 members filter nothing. */
+typedef struct querydb_filter {
+    const char *tenant;
+    int64_t from_ms, to_ms; /* started_at in [from_ms, to_ms); 0 = open */
+    const char *channel;
+    const char *outcome;
+    const char *q;                   /* words to find in the transcript */
+    int64_t cursor_at, cursor_rowid; /* keyset: rows after this one (cursor_rowid 0 = first) */
+    int limit;
+} querydb_filter_t;
+
+/* {"calls":[…],"nextCursor":"…"|null}. Returns malloc'd JSON text, NULL when the query failed. */
+char *querydb_calls_json(sqlite3 *db, const querydb_filter_t *f);
+/* The FTS5 query of a search text: each word a quoted string (so none is an operator), all
+ * of them required. Returns malloc'd text; "" when there are no words. */
+char *querydb_fts_query(const char *text);
+/* The cursor "<at>.<rowid>" parsed. Returns false when malformed. */
+bool querydb_parse_cursor(const char *s, int64_t *at, int64_t *rowid);
+
+/* The analytics of SPEC 15 over n_days days whose local midnights are day_start_ms[0..n_days]
+ * (n_days + 1 bounds); dates[i] names day i. Returns malloc'd JSON text. */
+char *querydb_analytics_json(sqlite3 *db, const char *tenant, int n_days,
+                             const int64_t *day_start_ms, char (*dates)[11]);
+
+/* ---- callsapi.c: the query strings of the calls list and the analytics ---------------------- */
+
+/* GET /api/calls (SPEC 4, 15): limit, from, to, channel, outcome, q, cursor; answers req. scope:
+ * the tenant whose calls are seen (NULL: every tenant's). */
+void callsapi_list(sqlite3 *db, const net_http_msg_t *req, const char *scope);
+/* GET /api/analytics?days=N (SPEC 15); answers req. */
+void callsapi_analytics(sqlite3 *db, const net_http_msg_t *req, const char *scope);
 
 #endif

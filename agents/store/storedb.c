@@ -157,6 +157,37 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN call_sid TEXT;"
     "ALTER TABLE calls ADD COLUMN transferred_to TEXT;"
     "INSERT INTO schema_version (version) VALUES (4);",
+    /* 4 -> 5: after the call (SPEC 15). A call keeps its summary (the call_summary object) and
+     * its outcome, its first-audio latency, and counters the analytics read without joining
+     * tool_calls (booked: a completed bookAppointment); a tool call names its parent; the
+     * post-call jobs; and calls_fts, one document per ended call (its transcript) keyed by the
+     * call's rowid, for ?q=. */
+    "ALTER TABLE calls ADD COLUMN summary TEXT;"
+    "ALTER TABLE calls ADD COLUMN outcome TEXT;"
+    "ALTER TABLE calls ADD COLUMN first_audio_ms INTEGER;"
+    "ALTER TABLE calls ADD COLUMN booked INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN tools_total INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN tools_ok INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tool_calls ADD COLUMN parent_call_id TEXT;"
+    "CREATE TABLE postcall_jobs ("
+    "  call_id TEXT PRIMARY KEY,"
+    "  tenant TEXT NOT NULL,"
+    "  state TEXT NOT NULL," /* pending, running, done, failed */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  next_at INTEGER,"            /* Unix ms; NULL when nothing is due */
+    "  step_summary TEXT NOT NULL," /* pending, done, failed */
+    "  step_crm TEXT NOT NULL,"     /* pending, done, failed, skipped */
+    "  webhook_sent INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX postcall_jobs_due ON postcall_jobs (state, next_at);"
+    "CREATE VIRTUAL TABLE calls_fts USING fts5 (text);"
+    "CREATE TRIGGER calls_gone AFTER DELETE ON calls BEGIN"
+    "  DELETE FROM calls_fts WHERE rowid = OLD.rowid;"
+    "  DELETE FROM postcall_jobs WHERE call_id = OLD.id;"
+    "END;"
+    "INSERT INTO schema_version (version) VALUES (5);",
 };
 
 enum {
@@ -165,7 +196,6 @@ enum {
     SQ_TRANSCRIPT,
     SQ_CALL_PHONE,
     SQ_TOOL,
-    SQ_LIST,
     SQ_CALL,
     SQ_CALL_TRANSCRIPT,
     SQ_CALL_TOOLS,
@@ -176,6 +206,9 @@ enum {
     SQ_EXP_TOOLS,
     SQ_EXP_CALLS,
     SQ_EXP_CHAT,
+    SQ_TOOL_COUNT,
+    SQ_FIRST_AUDIO,
+    SQ_FTS_ADD,
     SQ_COUNT
 };
 
@@ -190,17 +223,26 @@ static const char *const sq_sql[SQ_COUNT] = {
     [SQ_CALL_PHONE] = "UPDATE calls SET channel = 'phone', caller_from = ?2, caller_to = ?3, "
                       "call_sid = ?4, transferred_to = COALESCE(?5, transferred_to) WHERE id = ?1",
     [SQ_TOOL] = "INSERT INTO tool_calls (call_id, tool_call_id, name, arguments, output, status, "
-                "duration_ms, via, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [SQ_LIST] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant, "
-                "channel, caller_from, caller_to, call_sid, transferred_to FROM calls WHERE ?2 IS NULL OR tenant = ?2 "
-                "ORDER BY started_at DESC, rowid DESC LIMIT ?1",
-    [SQ_CALL] = "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant, "
-                "channel, caller_from, caller_to, call_sid, transferred_to, openai_session_id, request_id, input_tokens, output_tokens "
-                "FROM calls WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                "duration_ms, via, at, parent_call_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                "?10)",
+    [SQ_TOOL_COUNT] = "UPDATE calls SET tools_total = tools_total + 1, tools_ok = tools_ok + "
+                      "(?2 = 'completed'), booked = booked OR (?2 = 'completed' AND ?3 = "
+                      "'bookAppointment') WHERE id = ?1",
+    [SQ_FIRST_AUDIO] = "UPDATE calls SET first_audio_ms = ?2 WHERE id = ?1 AND first_audio_ms IS "
+                       "NULL",
+    [SQ_FTS_ADD] = "INSERT INTO calls_fts (rowid, text) SELECT c.rowid, group_concat(t.text, ' ') "
+                   "FROM calls c JOIN transcript_items t ON t.call_id = c.id WHERE c.id = ?1 "
+                   "AND NOT EXISTS (SELECT 1 FROM calls_fts WHERE rowid = c.rowid) "
+                   "GROUP BY c.rowid",
+    [SQ_CALL] =
+        "SELECT id, session_id, started_at, ended_at, end_reason, duration_ms, tenant, "
+        "channel, caller_from, caller_to, call_sid, transferred_to, outcome, openai_session_id, "
+        "request_id, input_tokens, output_tokens, summary, first_audio_ms "
+        "FROM calls WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
     [SQ_CALL_TRANSCRIPT] = "SELECT role, text, at FROM transcript_items WHERE call_id = ?1 "
                            "ORDER BY at, id",
     [SQ_CALL_TOOLS] = "SELECT tool_call_id, name, arguments, output, status, duration_ms, via, "
-                      "at FROM tool_calls WHERE call_id = ?1 ORDER BY at, id",
+                      "at, parent_call_id FROM tool_calls WHERE call_id = ?1 ORDER BY at, id",
     [SQ_DEL_TRANSCRIPT] = "DELETE FROM transcript_items WHERE call_id = ?1",
     [SQ_DEL_TOOLS] = "DELETE FROM tool_calls WHERE call_id = ?1",
     [SQ_DEL_CALL] = "DELETE FROM calls WHERE id = ?1",
@@ -459,7 +501,20 @@ int storedb_call_end(storedb_t *s, const char *call_id, int64_t at_ms, const cha
     int rc = finish(s, st, "call_end");
     if (rc == 0 && sqlite3_changes(s->db) == 0)
         return -ENOENT;
+    if (rc == 0) { /* the transcript is complete: it becomes the call's search document */
+        st = store_stmt_fresh(s->st[SQ_FTS_ADD]);
+        store_bind_text(st, 1, call_id);
+        finish(s, st, "call_fts");
+    }
     return rc;
+}
+
+int storedb_call_first_audio(storedb_t *s, const char *call_id, int64_t ms)
+{
+    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_FIRST_AUDIO]);
+    store_bind_text(st, 1, call_id);
+    sqlite3_bind_int64(st, 2, ms);
+    return finish(s, st, "first_audio");
 }
 
 int storedb_call_phone(storedb_t *s, const char *call_id, const char *from, const char *to,
@@ -486,8 +541,9 @@ int storedb_transcript(storedb_t *s, const char *call_id, const char *role, cons
 }
 
 int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call_id,
-                        const char *name, const char *arguments, const char *output,
-                        const char *status, int64_t duration_ms, const char *via, int64_t at_ms)
+                        const char *parent_call_id, const char *name, const char *arguments,
+                        const char *output, const char *status, int64_t duration_ms,
+                        const char *via, int64_t at_ms)
 {
     sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_TOOL]);
     store_bind_text(st, 1, call_id);
@@ -499,7 +555,16 @@ int storedb_tool_record(storedb_t *s, const char *call_id, const char *tool_call
     sqlite3_bind_int64(st, 7, duration_ms);
     store_bind_text(st, 8, via);
     sqlite3_bind_int64(st, 9, at_ms);
-    return finish(s, st, "tool_record");
+    store_bind_text(st, 10, parent_call_id && parent_call_id[0] ? parent_call_id : NULL);
+    int rc = finish(s, st, "tool_record");
+    if (rc == 0) {
+        st = store_stmt_fresh(s->st[SQ_TOOL_COUNT]);
+        store_bind_text(st, 1, call_id);
+        store_bind_text(st, 2, status ? status : "");
+        store_bind_text(st, 3, name ? name : "");
+        rc = finish(s, st, "tool_count");
+    }
+    return rc;
 }
 
 /* ---- Reads ---------------------------------------------------------------------------------- */
@@ -558,26 +623,22 @@ static void add_rows(cJSON *arr, sqlite3_stmt *st, const col_spec_t *cols, int n
     sqlite3_reset(st);
 }
 
-/* The columns of SQ_LIST, and the first ones of SQ_CALL. */
+/* The first columns of SQ_CALL. */
 static const col_spec_t summary_cols[] = {
     {"id", false},        {"sessionId", false},  {"startedAt", false}, {"endedAt", false},
     {"endReason", false}, {"durationMs", false}, {"tenant", false},    {"channel", false},
     {"from", false},      {"to", false},         {"callSid", false},   {"transferredTo", false}};
 static const col_spec_t transcript_cols[] = {{"role", false}, {"text", false}, {"at", false}};
-static const col_spec_t tool_cols[] = {{"callId", false}, {"name", false},   {"arguments", true},
-                                       {"output", true},  {"status", false}, {"durationMs", false},
-                                       {"via", false},    {"at", false}};
+static const col_spec_t tool_cols[] = {
+    {"callId", false}, {"name", false},   {"arguments", true},
+    {"output", true},  {"status", false}, {"durationMs", false},
+    {"via", false},    {"at", false},     {"parentCallId", false}};
 #define COLS(c) (c), (int)ARRAY_LEN(c)
 
 char *storedb_calls_json(storedb_t *s, int limit, const char *tenant)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *calls = cJSON_AddArrayToObject(root, "calls");
-    sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_LIST]);
-    sqlite3_bind_int(st, 1, limit);
-    store_bind_text(st, 2, tenant);
-    add_rows(calls, st, COLS(summary_cols));
-    return store_json_take(root);
+    querydb_filter_t f = {.tenant = tenant, .limit = limit};
+    return querydb_calls_json(s->db, &f);
 }
 
 char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant)
@@ -592,12 +653,16 @@ char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant)
     cJSON *c = cJSON_CreateObject();
     add_cols(c, st, COLS(summary_cols));
     int n = (int)ARRAY_LEN(summary_cols);
-    add_col(c, "openaiSessionId", st, n);
-    add_col(c, "requestId", st, n + 1);
+    add_col(c, "outcome", st, n);
+    add_col(c, "openaiSessionId", st, n + 1);
+    add_col(c, "requestId", st, n + 2);
     cJSON *usage = cJSON_AddObjectToObject(c, "usage");
-    add_col(usage, "inputTokens", st, n + 2);
-    add_col(usage, "outputTokens", st, n + 3);
+    add_col(usage, "inputTokens", st, n + 3);
+    add_col(usage, "outputTokens", st, n + 4);
+    add_json_col(c, "summary", st, n + 5);
+    add_col(c, "firstAudioMs", st, n + 6);
     sqlite3_reset(st);
+    cJSON_AddItemToObject(c, "postcall", jobsdb_job_json(s->db, call_id));
 
     st = store_stmt_fresh(s->st[SQ_CALL_TRANSCRIPT]);
     store_bind_text(st, 1, call_id);

@@ -71,3 +71,22 @@ char *prompt_supervisor(const agentcfg_t *ac, int64_t now_ms)
     company_facts(&b, ac);
     return sbuf_take(&b);
 }
+
+char *prompt_postcall(const agentcfg_t *ac)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_printf(&b,
+                "You are the back office of %s. A call has just ended; record it in the CRM "
+                "with the tools you have. First look the caller up by phone or email; never "
+                "create a contact that already exists. Create the contact when there is none, "
+                "otherwise update it with what is new. Then attach exactly one note with the "
+                "call's summary and its transcript. When the caller gave neither a phone number "
+                "nor an email, call no tool. Answer with one short sentence saying what you "
+                "did.",
+                ac->company_name ? ac->company_name : "the business");
+    if (ac->postcall.instructions) {
+        sbuf_puts(&b, "\n\n");
+        sbuf_puts(&b, ac->postcall.instructions);
+    }
+    return sbuf_take(&b);
+}

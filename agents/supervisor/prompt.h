@@ -14,5 +14,7 @@
 char *prompt_receptionist(const agentcfg_t *ac);
 /* The system prompt of a supervisor run at now_ms (malloc'd). */
 char *prompt_supervisor(const agentcfg_t *ac, int64_t now_ms);
+/* The system prompt of a post-call CRM run (SPEC 15), with postcall.instructions (malloc'd). */
+char *prompt_postcall(const agentcfg_t *ac);
 
 #endif

@@ -87,6 +87,8 @@ static const agent_tool_globs_t *surface_globs(const agentcfg_t *ac, tool_surfac
         return &ac->tools_chat;
     case SURFACE_AGENT:
         return &ac->tools_agent;
+    case SURFACE_POSTCALL:
+        return &ac->tools_postcall;
     default:
         return &ac->tools_voice;
     }
@@ -94,7 +96,8 @@ static const agent_tool_globs_t *surface_globs(const agentcfg_t *ac, tool_surfac
 
 static const char *surface_name(tool_surface_t s)
 {
-    return s == SURFACE_CHAT ? "chat" : s == SURFACE_AGENT ? "agent" : "voice";
+    static const char *const names[] = {"voice", "chat", "agent", "postcall"};
+    return (size_t)s < ARRAY_LEN(names) ? names[s] : "voice";
 }
 
 /* The tools this run may offer: the built-in ones and its tenant's MCP ones, by the allow-list. */
@@ -623,7 +626,9 @@ static cJSON *build_messages(supervisor_req_msg_t *q)
     cJSON *msgs = cJSON_CreateArray();
     cJSON *sys = cJSON_CreateObject();
     cJSON_AddStringToObject(sys, "role", "system");
-    char *prompt = prompt_supervisor(&q->tenant->cfg, (int64_t)clock_wall_ms());
+    char *prompt = q->surface == SURFACE_POSTCALL
+                       ? prompt_postcall(&q->tenant->cfg)
+                       : prompt_supervisor(&q->tenant->cfg, (int64_t)clock_wall_ms());
     cJSON_AddStringToObject(sys, "content", prompt);
     free(prompt);
     cJSON_AddItemToArray(msgs, sys);

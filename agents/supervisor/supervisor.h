@@ -65,7 +65,14 @@ enum {
     SUP_MSG_TOOL_EVENT, /* run -> observer: tool_event_msg_t */
 };
 
-typedef enum tool_surface { SURFACE_VOICE, SURFACE_CHAT, SURFACE_AGENT } tool_surface_t;
+/* Where a run's tools come from (tools.{voice,chat,agent,postcall}); postcall: the CRM sync after
+ * a call (SPEC 15), with a back-office system prompt instead of the receptionist's. */
+typedef enum tool_surface {
+    SURFACE_VOICE,
+    SURFACE_CHAT,
+    SURFACE_AGENT,
+    SURFACE_POSTCALL
+} tool_surface_t;
 
 /* What a run needs; the request message owns its pointers. */
 typedef struct supervisor_req_msg {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/store/store.h"
 #include "agents/voice/events.h"
 #include "agents/phone/twilio.h"
 #include "agents/voice/phonecall.h"
@@ -223,6 +224,11 @@ void relay_upstream_audio(session_t *s, const audio_msg_t *m)
         s->first_audio_ns = now;
         if (s->speech_stopped_ns) {
             metric_hist_observe_ns(&g_metrics.first_audio_seconds, now - s->speech_stopped_ns);
+            if (!s->first_audio_stored && s->record_id[0]) {
+                store_call_first_audio(s->store, s->record_id,
+                                       (int64_t)((now - s->speech_stopped_ns) / NS_PER_MS));
+                s->first_audio_stored = true;
+            }
             s->speech_stopped_ns = 0;
         }
     }
@@ -375,8 +381,8 @@ bool relay_start(session_t *s)
         s->rs_in = resample_new(s->rate, SESSION_UPSTREAM_RATE, RESAMPLE_QUALITY_DEFAULT);
         s->rs_out = resample_new(SESSION_UPSTREAM_RATE, s->rate, RESAMPLE_QUALITY_DEFAULT);
     }
-    s->upstream = upstream_spawn(&s->actor, s->conn,
-                                 voice_session_update_new(&s->tenant->cfg, phone), phone);
+    s->upstream =
+        upstream_spawn(&s->actor, s->conn, voice_session_update_new(&s->tenant->cfg, phone), phone);
     return s->upstream != NULL;
 }
 

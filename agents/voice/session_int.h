@@ -116,6 +116,7 @@ typedef struct session {
     uint64_t played_ms;         /* the client's last audio.played position */
     uint64_t played_at_ns;      /* when that report arrived */
     uint64_t speech_stopped_ns; /* for switchboard_first_audio_seconds; 0 when not waiting */
+    bool first_audio_stored;    /* the call record has its first-audio latency (SPEC 15) */
 
     /* Tools (voicetools.c) and the call record. */
     char record_id[CALL_ID_MAX + 1]; /* "" until the call record is opened */

@@ -192,8 +192,8 @@ static void report(session_t *s, const tool_event_msg_t *e)
         cJSON_Delete(ev);
     }
     if (strcmp(e->status, "started") != 0 && s->record_id[0])
-        store_tool_record(s->store, s->record_id, e->call_id, e->name, e->arguments, e->output,
-                          e->status, e->duration_ms, e->via, now_ms());
+        store_tool_record(s->store, s->record_id, e->call_id, e->parent_call_id, e->name,
+                          e->arguments, e->output, e->status, e->duration_ms, e->via, now_ms());
 }
 
 static void report_call(session_t *s, const vcall_t *c, const char *status, const char *output)
@@ -329,11 +329,11 @@ static void start_call(session_t *s, const char *call_id, const char *name, cons
     bool phone = s->phone != NULL;
     const agentcfg_t *ac = &s->tenant->cfg;
     bool sup = strcmp(name, VOICETOOL_SUPERVISOR) == 0 && tool_allowed(ac, phone, name);
-    bool nav = strcmp(name, VOICETOOL_NAVIGATE) == 0 && ac->n_pages > 0 &&
-               tool_allowed(ac, phone, name);
-    bool call_tool = (strcmp(name, VOICETOOL_TRANSFER) == 0 ||
-                      strcmp(name, VOICETOOL_END_CALL) == 0) &&
-                     tool_allowed(ac, phone, name);
+    bool nav =
+        strcmp(name, VOICETOOL_NAVIGATE) == 0 && ac->n_pages > 0 && tool_allowed(ac, phone, name);
+    bool call_tool =
+        (strcmp(name, VOICETOOL_TRANSFER) == 0 || strcmp(name, VOICETOOL_END_CALL) == 0) &&
+        tool_allowed(ac, phone, name);
     c->via = sup ? "supervisor" : nav ? "client" : "builtin";
     report_call(s, c, "started", NULL);
     cJSON *parsed = cJSON_Parse(c->arguments[0] ? c->arguments : "{}");

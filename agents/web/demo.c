@@ -16,28 +16,6 @@
 
 /* ---- Helpers --------------------------------------------------------------- */
 
-static void html_escape(sbuf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            sbuf_puts(b, "&lt;");
-            break;
-        case '>':
-            sbuf_puts(b, "&gt;");
-            break;
-        case '&':
-            sbuf_puts(b, "&amp;");
-            break;
-        case '"':
-            sbuf_puts(b, "&quot;");
-            break;
-        default:
-            sbuf_putc(b, *s);
-        }
-    }
-}
-
 /*
  * JSON safe inside <script>: '<', '>' and '&' only occur inside JSON strings, where their \u
  * escapes mean the same, so "</script>" can never close the element early.
@@ -142,7 +120,7 @@ static char *fill(const char *tmpl, const mark_t *marks, size_t n_marks, size_t 
         if (hit->json)
             json_for_script(&b, hit->value);
         else
-            html_escape(&b, hit->value);
+            sbuf_xml_text(&b, hit->value);
         p = m + strlen(hit->name);
     }
     sbuf_puts(&b, p);

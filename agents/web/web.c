@@ -22,18 +22,19 @@
 #include "base/util.h"
 #include "net/net.h"
 
-#define STATIC_PREFIX "/static/"
-#define DEMO_PREFIX   "/demo/"
-#define CONSOLE_ASSET "console.tmpl.html"
-#define LIBRARY_ASSET "switchboard.js"
-#define DEMO_TEMPLATE "demo.tmpl.html"
-#define TEMPLATE_MARK ".tmpl."
-#define ETAG_LEN      20 /* "\"" + 16 hex + "\"" + NUL, rounded */
-#define FNV_OFFSET    0xcbf29ce484222325ull
-#define FNV_PRIME     0x100000001b3ull
-#define CACHE_HEADERS "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-#define CTYPE_DEFAULT "application/octet-stream"
-#define DEMO_PATH_MAX 160 /* "<tenant>/<page>" and more: longer is no demo page */
+#define STATIC_PREFIX   "/static/"
+#define DEMO_PREFIX     "/demo/"
+#define CONSOLE_ASSET   "console.tmpl.html"
+#define LIBRARY_ASSET   "switchboard.js"
+#define DASHBOARD_ASSET "dashboard.html"
+#define DEMO_TEMPLATE   "demo.tmpl.html"
+#define TEMPLATE_MARK   ".tmpl."
+#define ETAG_LEN        20 /* "\"" + 16 hex + "\"" + NUL, rounded */
+#define FNV_OFFSET      0xcbf29ce484222325ull
+#define FNV_PRIME       0x100000001b3ull
+#define CACHE_HEADERS   "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+#define CTYPE_DEFAULT   "application/octet-stream"
+#define DEMO_PATH_MAX   160 /* "<tenant>/<page>" and more: longer is no demo page */
 
 /* A file ready to serve: an embedded asset, or a page rendered for one request. */
 typedef struct served {
@@ -45,7 +46,7 @@ typedef struct served {
 } served_t;
 
 static served_t *assets; /* one per web_assets[] entry */
-static const served_t *console_tmpl, *demo_tmpl, *library;
+static const served_t *console_tmpl, *demo_tmpl, *library, *dashboard;
 
 static const char *content_type_of(const char *name)
 {
@@ -142,6 +143,12 @@ static void get_library(const net_local_req_t *req, net_local_resp_t *resp)
     serve(req, resp, library);
 }
 
+/* The calls dashboard (SPEC 15): a static page; the API it calls checks the secret. */
+static void get_dashboard(const net_local_req_t *req, net_local_resp_t *resp)
+{
+    serve(req, resp, dashboard);
+}
+
 static void get_static(const net_local_req_t *req, net_local_resp_t *resp)
 {
     const char *name = req->path + strlen(STATIC_PREFIX);
@@ -218,6 +225,7 @@ static void get_demo(const net_local_req_t *req, net_local_resp_t *resp)
 static net_http_route_t routes[] = {
     {.path = "/", .methods = NET_GET | NET_HEAD, .local = get_console},
     {.path = "/switchboard.js", .methods = NET_GET | NET_HEAD, .local = get_library},
+    {.path = "/dashboard", .methods = NET_GET | NET_HEAD, .local = get_dashboard},
     {.path = STATIC_PREFIX, .prefix = true, .methods = NET_GET | NET_HEAD, .local = get_static},
     {.path = DEMO_PREFIX, .prefix = true, .methods = NET_GET | NET_HEAD, .local = get_demo},
 };
@@ -225,7 +233,7 @@ static net_http_route_t routes[] = {
 int web_start(void)
 {
     if (asset_named(DEMO_TEMPLATE) == NULL || asset_named(CONSOLE_ASSET) == NULL ||
-        asset_named(LIBRARY_ASSET) == NULL) {
+        asset_named(LIBRARY_ASSET) == NULL || asset_named(DASHBOARD_ASSET) == NULL) {
         log_error("web.start", LOG_S("error", "an embedded file is missing"));
         return -ENOENT;
     }
@@ -243,6 +251,8 @@ int web_start(void)
             demo_tmpl = s;
         else if (strcmp(s->name, LIBRARY_ASSET) == 0)
             library = s;
+        else if (strcmp(s->name, DASHBOARD_ASSET) == 0)
+            dashboard = s;
     }
     for (size_t i = 0; i < ARRAY_LEN(routes); i++)
         net_add_http_route(&routes[i]);
@@ -253,5 +263,5 @@ void web_stop(void)
 {
     free(assets);
     assets = NULL;
-    console_tmpl = demo_tmpl = library = NULL;
+    console_tmpl = demo_tmpl = library = dashboard = NULL;
 }

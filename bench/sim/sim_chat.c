@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "bench/sim/sim.h"
 #include "bench/sim/sim_extract.h"
+#include "bench/sim/sim_postcall.h"
 #include "bench/sim/sim_text.h"
 
 #define CHAT_DEFAULT_MODEL     "gpt-4.1-mini"
@@ -443,6 +444,10 @@ static void decide(const cJSON *messages, const cJSON *tools, decision_t *d)
     const cJSON *first_name = cJSON_GetObjectItemCaseSensitive(first_fn, "name");
     last_user_text(messages, &text);
     const char *u = text.data ? text.data : "";
+    if (sim_postcall_crm(messages, tools, &d->call, d->name, sizeof(d->name), &d->text)) {
+        sbuf_destroy(&text);
+        return;
+    }
     if (cJSON_IsString(first_name) && sim_text_find_ci(u, "keep calling tools")) {
         d->call = true;
         str_copy(d->name, first_name->valuestring, sizeof(d->name));
@@ -724,10 +729,14 @@ void sim_chat_handle(bool has_bearer, const char *body, size_t len, int *status,
         const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
         decision_t d = {.text = SBUF_INIT};
         if (schema != NULL) {
-            /* The extraction of switchboard-onboard: the answer is the tenant_config object. */
+            /* The extraction of switchboard-onboard (tenant_config) or a call's summary. */
             sbuf_t text = SBUF_INIT;
             last_user_text(messages, &text);
-            sim_extract_tenant(text.data ? text.data : "", &d.text);
+            const cJSON *sn = cJSON_GetObjectItemCaseSensitive(schema, "name");
+            if (strcmp(sn->valuestring, SIM_SUMMARY_SCHEMA_NAME) == 0)
+                sim_postcall_summary(text.data ? text.data : "", &d.text);
+            else
+                sim_extract_tenant(text.data ? text.data : "", &d.text);
             sbuf_destroy(&text);
         } else {
             decide(messages, tools, &d);

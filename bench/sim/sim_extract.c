@@ -3,6 +3,7 @@
  * Thread: any (pure).
  */
 #include "bench/sim/sim_extract.h"
+#include "bench/sim/sim_postcall.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -361,7 +362,9 @@ const cJSON *sim_extract_wanted(const cJSON *req)
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(js, "name");
 
     if (cJSON_IsString(type) && strcmp(type->valuestring, "json_schema") == 0 &&
-        cJSON_IsString(name) && strcmp(name->valuestring, SIM_EXTRACT_SCHEMA_NAME) == 0)
+        cJSON_IsString(name) &&
+        (strcmp(name->valuestring, SIM_EXTRACT_SCHEMA_NAME) == 0 ||
+         strcmp(name->valuestring, SIM_SUMMARY_SCHEMA_NAME) == 0))
         return js;
     return NULL;
 }
@@ -447,6 +450,8 @@ static bool walk(schema_walk_t *w, const cJSON *s)
 
 bool sim_extract_schema_ok(const cJSON *json_schema, sbuf_t *why)
 {
-    schema_walk_t w = {.name = SIM_EXTRACT_SCHEMA_NAME, .why = why};
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(json_schema, "name");
+    schema_walk_t w = {.name = cJSON_IsString(name) ? name->valuestring : SIM_EXTRACT_SCHEMA_NAME,
+                       .why = why};
     return walk(&w, cJSON_GetObjectItemCaseSensitive(json_schema, "schema"));
 }

@@ -19,7 +19,8 @@
 
 #define ERR_LEN   512
 #define TEST_NCPU 4
-#define N_VARS    45 /* variables of SPEC 2.1, and SWITCHBOARD_CHAT_RUNS_PER_MIN */
+#define N_VARS    46 /* variables of SPEC 2.1, SWITCHBOARD_CHAT_RUNS_PER_MIN and _POSTCALL_RETRY_MS \
+                      */
 
 /* Unsets every variable config_from_env() reads, so that the caller's shell cannot leak in. */
 static void clear_env(void)
@@ -251,6 +252,7 @@ TEST(config_rejects_numbers_out_of_range)
     reject_quoted("SWITCHBOARD_SESSION_MAX_S", "86401", "in 1..86400");
     reject_quoted("SWITCHBOARD_TOOL_TIMEOUT_MS", "99", "in 100..600000");
     reject_quoted("SWITCHBOARD_MCP_CALL_TIMEOUT_MS", "600001", "in 100..600000");
+    reject_quoted("SWITCHBOARD_POSTCALL_RETRY_MS", "99", "in 100..600000");
     reject_quoted("SWITCHBOARD_RETENTION_DAYS", "0", "in 1..1000000");
     reject_quoted("SWITCHBOARD_REPLAY_ITEMS", "1000001", "in 1..1000000");
 }
@@ -280,6 +282,7 @@ TEST(config_every_number_rejects_garbage)
         "SWITCHBOARD_CHAT_RUNS_PER_MIN",
         "SWITCHBOARD_TOOL_TIMEOUT_MS",
         "SWITCHBOARD_MCP_CALL_TIMEOUT_MS",
+        "SWITCHBOARD_POSTCALL_RETRY_MS",
         "SWITCHBOARD_UPSTREAM_RECYCLE_S",
     };
     for (size_t i = 0; i < ARRAY_LEN(names); i++)

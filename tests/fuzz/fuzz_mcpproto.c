@@ -33,11 +33,6 @@ void actor_unref(actor_t *a)
     abort();
 }
 
-uint64_t clock_wall_ms(void)
-{
-    abort();
-}
-
 /*
  * The stdio framing: one '\n', at the end, after JSON that parses back and prints the same (a
  * comparison of trees would trip on duplicate keys, which a server may send and is echoed).

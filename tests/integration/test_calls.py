@@ -133,7 +133,8 @@ class CallsDatabaseTest(CallsTestBase):
             self.assertEqual([c["id"] for c in calls], ["call_live", "call_a"])
             self.assertEqual(set(calls[0]), {"id", "sessionId", "startedAt", "endedAt",
                                              "endReason", "durationMs", "tenant", "channel",
-                                             "from", "to", "callSid", "transferredTo"})
+                                             "from", "to", "callSid", "transferredTo",
+                                             "outcome", "postcall"})
             self.assertEqual(calls[0]["tenant"], "default")  # SPEC 16: records carry it
             self.assertEqual(calls[0]["channel"], "web")  # SPEC 15: /ws calls are web calls
             self.assertIsNone(calls[0]["endedAt"])

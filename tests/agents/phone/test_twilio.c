@@ -61,7 +61,7 @@ TEST(twiml_is_escaped)
     twiml_connect(&b, "wss://gw.example.com/twilio/media", p, 2);
     ASSERT_STR_EQ(b.data, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream "
                           "url=\"wss://gw.example.com/twilio/media\"><Parameter name=\"token\" "
-                          "value=\"ek_1\"/><Parameter name=\"from\" value=\"&lt;&quot;&amp;&apos;"
+                          "value=\"ek_1\"/><Parameter name=\"from\" value=\"&lt;&quot;&amp;&#39;"
                           "&gt;\"/></Stream></Connect></Response>");
     sbuf_reset(&b);
     twiml_dial(&b, "+14155550123");

@@ -60,11 +60,12 @@ static void send_call(const char *id, const char *sid, int64_t t0)
 {
     store_call_start(fixture_store, id, sid, NULL, t0);
     store_transcript(fixture_store, id, "user", "Can I book an oil change?", t0 + 1000);
-    store_tool_record(fixture_store, id, "call_t1", "checkAvailability",
+    store_tool_record(fixture_store, id, "call_t1", NULL, "checkAvailability",
                       "{\"date\":\"2026-12-03\",\"serviceType\":\"Oil change\"}",
                       "{\"slots\":[\"08:00\"]}", "completed", 12, "builtin", t0 + 1500);
-    store_tool_record(fixture_store, id, "call_t2", "getNextResponseFromSupervisor", "not json {",
-                      "We have 8 AM open.", "completed", 900, "supervisor", t0 + 2000);
+    store_tool_record(fixture_store, id, "call_t2", NULL, "getNextResponseFromSupervisor",
+                      "not json {", "We have 8 AM open.", "completed", 900, "supervisor",
+                      t0 + 2000);
     store_transcript(fixture_store, id, "assistant", "We have 8 AM open.", t0 + 2500);
     store_call_end(fixture_store, id, t0 + 4000, "client_closed", "sess_abc", "req_123", 321, 654);
 }
@@ -204,8 +205,8 @@ TEST(store_retention)
     int64_t now = T0_MS, old = now - 40 * DAY_MS;
     ASSERT_EQ(storedb_call_start(db, "call_old", "sess_old_0001", NULL, old), 0);
     ASSERT_EQ(storedb_transcript(db, "call_old", "user", "old", old + 1), 0);
-    ASSERT_EQ(storedb_tool_record(db, "call_old", "t", "n", "{}", "{}", "completed", 1, "builtin",
-                                  old + 2),
+    ASSERT_EQ(storedb_tool_record(db, "call_old", "t", NULL, "n", "{}", "{}", "completed", 1,
+                                  "builtin", old + 2),
               0);
     ASSERT_EQ(storedb_call_start(db, "call_new", "sess_new_0001", NULL, now - DAY_MS), 0);
     ASSERT_EQ(storedb_transcript(db, "call_new", "user", "new", now - DAY_MS + 1), 0);
@@ -309,10 +310,16 @@ TEST(store_server_key_survives_reopen_and_migration)
     db = open_db();
     ASSERT_EQ(storedb_server_key(db, "chat_user", k2, err, sizeof(err)), 0);
     ASSERT(memcmp(k1, k2, sizeof(k1)) == 0);
-    /* Back to version 1 as an older build left it (undoing 4, 3, then 2): opening migrates
+    /* Back to version 1 as an older build left it (undoing 5, 4, 3, then 2): opening migrates
      * every step and makes a new key. */
     ASSERT_EQ(
         sqlite3_exec(storedb_handle(db),
+                     "DROP TRIGGER calls_gone; DROP TABLE calls_fts; DROP TABLE postcall_jobs;"
+                     "ALTER TABLE tool_calls DROP COLUMN parent_call_id;"
+                     "ALTER TABLE calls DROP COLUMN summary; ALTER TABLE calls DROP COLUMN "
+                     "outcome; ALTER TABLE calls DROP COLUMN first_audio_ms; ALTER TABLE calls "
+                     "DROP COLUMN booked; ALTER TABLE calls DROP COLUMN tools_total;"
+                     "ALTER TABLE calls DROP COLUMN tools_ok;"
                      "ALTER TABLE calls DROP COLUMN channel; ALTER TABLE calls DROP COLUMN "
                      "caller_from; ALTER TABLE calls DROP COLUMN caller_to; ALTER TABLE calls "
                      "DROP COLUMN call_sid; ALTER TABLE calls DROP COLUMN transferred_to;"
@@ -425,9 +432,10 @@ TEST(store_webhook_body_is_record)
                         "\"startedAt\":1764633600000,\"endedAt\":1764633604000,\"endReason\":"
                         "\"client_closed\",\"durationMs\":4000,\"tenant\":\"default\","
                         "\"channel\":\"web\",\"from\":null,\"to\":null,\"callSid\":null,"
-                        "\"transferredTo\":null,\"openaiSessionId\":\"sess_abc\","
+                        "\"transferredTo\":null,\"outcome\":null,\"openaiSessionId\":\"sess_abc\","
                         "\"requestId\":\"req_123\",\"usage\":{\"inputTokens\":321,"
-                        "\"outputTokens\":654},\"transcript\":[],\"toolCalls\":[]}");
+                        "\"outputTokens\":654},\"summary\":null,\"firstAudioMs\":null,"
+                        "\"postcall\":null,\"transcript\":[],\"toolCalls\":[]}");
     free(text);
     storedb_close(db);
     fixture_cleanup();
