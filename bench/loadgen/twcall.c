@@ -15,7 +15,10 @@
 #define ACCOUNT_SID      "AC00000000000000000000000000bench"
 #define CALLED_NUMBER    "+15550199999" /* To; From is +1555 and the call's index */
 #define MARKS_CAP0       8
-#define TWIML_QUOTED_MAX 60 /* characters of an unexpected answer quoted in the reason */
+#define TWIML_QUOTED_MAX 60
+#define XML_REF_DIGITS_MAX                                                                         \
+    7 /* "&#1114111;" and "&#x10FFFF;" at most */ /* characters of an unexpected answer quoted in  \
+                                                     the reason */
 
 twcall_t *twcall_new(uint32_t idx, const char *run_id)
 {
@@ -68,7 +71,56 @@ void twcall_ring(const twcall_t *tw, uint32_t idx, const char *token, const char
 
 /* ---- TwiML ----------------------------------------------------------------------------------- */
 
-/* Decodes the XML entities TwiML writers use (&amp; &lt; &gt; &quot; &apos;) in n bytes at s. */
+/* A character reference at s (n bytes), "&#39;" or "&#x27;": its code point and length, or 0. */
+static size_t char_ref(const char *s, size_t n, uint32_t *cp)
+{
+    bool hex = n > 3 && s[2] == 'x';
+    size_t i = hex ? 3 : 2;
+    uint32_t v = 0;
+    size_t digits = 0;
+    for (; i < n && s[i] != ';' && digits < XML_REF_DIGITS_MAX; i++, digits++) {
+        int d = s[i] >= '0' && s[i] <= '9'          ? s[i] - '0'
+                : hex && s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+                : hex && s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10
+                                                    : -1;
+        if (d < 0)
+            return 0;
+        v = v * (hex ? 16u : 10u) + (uint32_t)d;
+    }
+    if (digits == 0 || i >= n || s[i] != ';' || v == 0 || v > 0x10ffff ||
+        (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return i + 1;
+}
+
+/* Appends code point cp as UTF-8; returns the bytes written (at most 4). */
+static size_t put_utf8(char *out, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Decodes XML's five named entities and character references ("&#39;") in n bytes at s. A
+ * reference is never longer than what it stands for, so n + 1 bytes hold the result. */
 static char *xml_unescape(const char *s, size_t n)
 {
     static const struct {
@@ -78,13 +130,18 @@ static char *xml_unescape(const char *s, size_t n)
     char *out = xmalloc(n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = 0;
+        uint32_t cp;
+        size_t k = 0, used = 0;
         while (s[i] == '&' && k < ARRAY_LEN(ents) &&
                (n - i < strlen(ents[k].ent) || memcmp(s + i, ents[k].ent, strlen(ents[k].ent))))
             k++;
         if (s[i] == '&' && k < ARRAY_LEN(ents)) {
             out[o++] = ents[k].c;
             i += strlen(ents[k].ent);
+        } else if (s[i] == '&' && n - i > 2 && s[i + 1] == '#' &&
+                   (used = char_ref(s + i, n - i, &cp)) != 0) {
+            o += put_utf8(out + o, cp);
+            i += used;
         } else {
             out[o++] = s[i++];
         }

@@ -86,6 +86,14 @@ TEST(twcall_twiml_gives_the_stream_path_and_the_parameters)
     ASSERT_STR_EQ(str_of(start, "start.customParameters.token"), "tok&<\"'>");
     ASSERT_STR_EQ(str_of(start, "start.customParameters.callSid"), tw->call_sid);
     cJSON_Delete(start);
+    /* Character references, as other TwiML writers escape. */
+    static const char refs[] = "<Response><Connect><Stream url=\"ws://h/m\"><Parameter "
+                               "name=\"n\" value=\"a&#39;b&#x26;c&#233;&#0;\"/></Stream>"
+                               "</Connect></Response>";
+    ASSERT_EQ(twcall_twiml(tw, refs, strlen(refs), why, sizeof(why)), 0);
+    start = cJSON_Parse(tw->start);
+    ASSERT_STR_EQ(str_of(start, "start.customParameters.n"), "a'b&c\xc3\xa9&#0;");
+    cJSON_Delete(start);
     sbuf_destroy(&x);
     twcall_free(tw);
 }
