@@ -128,7 +128,7 @@ class WebConfigTest(SBTestCase):
             self.assertEqual(s.get("/demo/homepage").status, 404)
             r = s.get("/demo/shop")
             self.assertEqual(r.status, 200)
-            self.assertIn("<title>Bob's &lt;Bikes&gt; &amp; Co</title>", r.text)
+            self.assertIn("<title>Bob&#39;s &lt;Bikes&gt; &amp; Co</title>", r.text)
             self.assertNotIn("</script>$40", r.text)
             m = SITE_RE.search(r.text)
             site = json.loads(m.group(1))
