@@ -211,16 +211,18 @@ run: deps
 	@scripts/run.sh
 
 # make test: every flavour, every suite. Each step prints TAP or a summary; the first failure
-# stops the run with a non-zero status.
+# stops the run with a non-zero status. Builds use TEST_JOBS compilers (the tests themselves run
+# one at a time: several measure time or memory).
+TEST_JOBS ?= 2
 test: deps
 	@$(MAKE) --no-print-directory check-layering
-	@$(MAKE) --no-print-directory MODE=release WERROR=1 all
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) MODE=release WERROR=1 all
 	@$(MAKE) --no-print-directory MODE=release test-unit test-integration
 	@$(MAKE) --no-print-directory soak SOAK_MINUTES=2
 	@$(MAKE) --no-print-directory MODE=release test-shutdown test-browser
 	@$(MAKE) --no-print-directory asan WERROR=1
 	@$(MAKE) --no-print-directory tsan WERROR=1
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) fuzz FUZZ_SECONDS=3
 	@echo "make test: all suites passed"
 
 # Which folder may include which (the table at the top of scripts/layering.py): its self-test on
@@ -273,12 +275,12 @@ test-browser: $(BIN)/switchboard $(BIN)/switchboard-sim
 		scripts/browser.sh
 
 asan:
-	@$(MAKE) --no-print-directory MODE=asan WERROR=$(WERROR) all
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) MODE=asan WERROR=$(WERROR) all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		$(MAKE) --no-print-directory MODE=asan test-unit test-stress test-integration test-shutdown
 
 tsan:
-	@$(MAKE) --no-print-directory MODE=tsan WERROR=$(WERROR) all
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) MODE=tsan WERROR=$(WERROR) all
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$(CURDIR)/tests/tsan.supp" \
 		$(MAKE) --no-print-directory MODE=tsan test-unit test-stress test-integration test-shutdown
 
