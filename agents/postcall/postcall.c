@@ -31,7 +31,6 @@
 #define CRM_RUN_DEADLINE_MS     120000
 #define ERROR_MAX               300
 #define TOOL_ERROR_TEXT_MAX     160
-#define CHAT_PATH               "/chat/completions"
 #define POSTCALL_START_GRACE_MS 3000
 
 typedef struct job {
@@ -235,16 +234,7 @@ static void summary_start(postcall_t *p, job_t *j)
     cJSON *body = summary_request(g_config->supervisor_model, j->call);
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", g_config->openai_base_url, CHAT_PATH);
-    net_fetch_req_t req = {.method = "POST",
-                           .url = url,
-                           .bearer = g_config->openai_api_key,
-                           .body = text,
-                           .body_len = strlen(text),
-                           .timeout_ms = SUMMARY_TIMEOUT_MS,
-                           .max_body = SUMMARY_MAX_BODY};
-    j->fetch_id = net_fetch(&req, &p->actor);
+    j->fetch_id = supervisor_chat_fetch(text, SUMMARY_TIMEOUT_MS, SUMMARY_MAX_BODY, &p->actor);
     free(text);
     if (j->fetch_id == 0)
         summary_failed(p, j, "cannot send the summary request");

@@ -389,16 +389,8 @@ static void request(run_t *r)
     cJSON_AddNumberToObject(body, "max_completion_tokens", SUP_MAX_COMPLETION_TOK);
     char *text = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
-    char url[512];
-    snprintf(url, sizeof(url), "%s%s", g_config->openai_base_url, CHAT_PATH);
-    net_fetch_req_t req = {.method = "POST",
-                           .url = url,
-                           .bearer = g_config->openai_api_key,
-                           .body = text,
-                           .body_len = strlen(text),
-                           .timeout_ms = (uint32_t)(left_ms < UINT32_MAX ? left_ms : 0),
-                           .max_body = SUP_MAX_BODY_BYTES};
-    r->fetch_id = net_fetch(&req, &r->actor);
+    r->fetch_id = supervisor_chat_fetch(text, (uint32_t)(left_ms < UINT32_MAX ? left_ms : 0),
+                                        SUP_MAX_BODY_BYTES, &r->actor);
     free(text);
     if (r->fetch_id == 0) {
         log_error("supervisor.bad_url", LOG_S("url", g_config->openai_base_url));
@@ -704,4 +696,19 @@ cJSON *tool_event_json(const tool_event_msg_t *e)
         cJSON_AddNumberToObject(ev, "duration_ms", (double)e->duration_ms);
     cJSON_AddStringToObject(ev, "via", e->via);
     return ev;
+}
+
+uint64_t supervisor_chat_fetch(const char *body, uint32_t timeout_ms, size_t max_body,
+                               actor_t *reply_to)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", g_config->openai_base_url, CHAT_PATH);
+    net_fetch_req_t req = {.method = "POST",
+                           .url = url,
+                           .bearer = g_config->openai_api_key,
+                           .body = body,
+                           .body_len = strlen(body),
+                           .timeout_ms = timeout_ms,
+                           .max_body = max_body};
+    return net_fetch(&req, reply_to);
 }

@@ -138,6 +138,14 @@ void supervisor_run_observed(actor_t *pool, actor_t *observer, uint64_t cookie, 
 /* The observer gave up (deadline, hang-up): the run stops and answers nothing. Thread: any. */
 void supervisor_cancel(actor_t *pool, actor_t *observer, uint64_t cookie);
 
+/*
+ * Sends body (a Chat Completions request, JSON text) to SWITCHBOARD_OPENAI_BASE_URL's
+ * /chat/completions with the API key; the answer comes to reply_to as NET_MSG_FETCH_*. Returns
+ * the fetch id, 0 when it could not be sent. Thread: any.
+ */
+uint64_t supervisor_chat_fetch(const char *body, uint32_t timeout_ms, size_t max_body,
+                               actor_t *reply_to);
+
 /* A tool.call event object for the client from a nested event (arguments parsed when JSON). */
 cJSON *tool_event_json(const tool_event_msg_t *e);
 
