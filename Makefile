@@ -211,9 +211,11 @@ run: deps
 	@scripts/run.sh
 
 # make test: every flavour, every suite. Each step prints TAP or a summary; the first failure
-# stops the run with a non-zero status. Builds use TEST_JOBS compilers (the tests themselves run
-# one at a time: several measure time or memory).
+# stops the run with a non-zero status. Builds use TEST_JOBS compilers; the integration suite runs
+# INTEGRATION_JOBS test classes at once (each on its own servers; the classes that measure the
+# machine run alone afterwards, tests/integration/run.py -j). The other suites run one at a time.
 TEST_JOBS ?= 2
+INTEGRATION_JOBS ?= 4
 test: deps
 	@$(MAKE) --no-print-directory check-layering
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) MODE=release WERROR=1 all
@@ -243,7 +245,8 @@ test-stress: $(STRESS_BINS)
 
 test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench \
 		$(BIN)/switchboard-mcp $(BIN)/switchboard-onboard
-	SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
+	INTEGRATION_JOBS=$(INTEGRATION_JOBS) \
+		SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench \
 		SWITCHBOARD_ONBOARD_BIN=$(BIN)/switchboard-onboard scripts/integration.sh
 

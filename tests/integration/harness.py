@@ -60,6 +60,8 @@ _live_processes = set()
 
 
 def _kill_leftovers():
+    if _shared_sim is not None:
+        _shared_sim.stop()
     for p in list(_live_processes):
         if p.poll() is None:
             try:
@@ -149,6 +151,14 @@ class Sim:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.log is not None:
+            self.log.close()
+            if os.environ.get("SWITCHBOARD_KEEP_TMP") != "1":
+                try:
+                    os.unlink(self.log.name)
+                except OSError:
+                    pass
+            self.log = None
 
 
 _shared_sim = None
@@ -245,17 +255,27 @@ class Server:
                 return self
             if self.proc.poll() is not None:
                 raise ServerError("%s exited with %s before listening; stderr:\n%s"
-                                  % (self.name, self.proc.returncode, self.stderr()[-4000:]))
+                                  % (self.name, self.proc.returncode, self.stderr_tail(4000)))
             time.sleep(0.01)
         self.kill()
         raise ServerError("%s did not print 'listening on' within %.0fs; stderr:\n%s"
-                          % (self.name, START_TIMEOUT, self.stderr()[-4000:]))
+                          % (self.name, START_TIMEOUT, self.stderr_tail(4000)))
 
     def stderr(self):
         if not self.stderr_path:
             return ""
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def stderr_tail(self, n):
+        """The last n characters of stderr, or a sanitizer's report from its start."""
+        text = self.stderr()
+        for mark in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                     "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(mark)
+            if i >= 0:
+                return text[max(0, i - 200):i + 12000]
+        return text[-n:]
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -271,7 +291,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.kill()
             raise ServerError("%s did not exit within %.0fs; stderr tail:\n%s"
-                              % (self.name, timeout, self.stderr()[-3000:]))
+                              % (self.name, timeout, self.stderr_tail(3000)))
         finally:
             if self.proc.poll() is not None:
                 _live_processes.discard(self.proc)
@@ -287,7 +307,7 @@ class Server:
         self._close_files()
         if expect_status is not None and status != expect_status:
             raise ServerError("%s exited with %s, expected %s; stderr tail:\n%s"
-                              % (self.name, status, expect_status, self.stderr()[-3000:]))
+                              % (self.name, status, expect_status, self.stderr_tail(3000)))
         return status
 
     def kill(self):

@@ -978,6 +978,8 @@ class SlowClientTest(RelayCase):
 # ---- Many sessions -------------------------------------------------------------------------------
 
 class ManySessionsTest(RelayCase):
+    # Zero lost frames at 100 sessions is a property of the service, not of a busy machine.
+    SERIAL = True
 
     @timeout(45)
     async def test_100_sessions_10s_zero_lost_frames(self):

@@ -42,6 +42,7 @@ def status_kb(pid, field):
 
 
 class SlowReaderTest(SBTestCase):
+    SERIAL = True  # measures the service's RSS
     SERVER_ENV = {"SWITCHBOARD_MAX_AUDIO_BYTES": str(FRAME_BYTES)}
     TEST_TIMEOUT = 40.0
 
