@@ -276,6 +276,15 @@ void net_http_error(conn_id_t c, int status, const char *code, const char *messa
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
                     uint64_t cookie, size_t max_msg_bytes);
 
+/*
+ * From now on the NET_MSG_WS_TEXT messages of the outbound WebSocket c go to `to` instead of
+ * its target (a reference is taken; NULL routes them back to the target). NET_MSG_WS_OPEN and
+ * NET_MSG_WS_CLOSED still go to the target. The switch happens on c's network thread in the
+ * order of everything posted to c, so a message the caller posts to `to` after this call (or
+ * sends c after it) is ordered after the switch. Nothing happens when c has gone.
+ */
+void net_wsc_route_text(conn_id_t c, actor_t *to);
+
 /* ---- Outbound HTTP (libcurl multi on the network threads; any thread) --------------------- */
 
 #define NET_FETCH_MAX_HEADERS 16

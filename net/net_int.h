@@ -43,6 +43,7 @@ typedef enum out_kind {
     OUT_PROC_WRITE,    /* thread command: bytes for the stdin of the child whose id is `conn` */
     OUT_PROC_KILL,     /* thread command: signal `code` to the child */
     OUT_PROC_SHUTDOWN, /* thread command: close stdin, then SIGTERM, then SIGKILL (code = ms) */
+    OUT_ROUTE,         /* an outbound WebSocket's messages go to another actor (wsc_route_t) */
     OUT_DRAIN,         /* thread command: close every WebSocket for shutdown */
     OUT_STOP,          /* thread command: tear down and leave the loop */
 } out_kind_t;
@@ -215,6 +216,8 @@ bool wsc_is_open(const net_conn_t *c);
 void wsc_close_net(net_conn_t *c, ws_close_t why);
 /* Writes one text or binary frame now (the payload is masked in place); -1 when lws refused. */
 int wsc_write_data_net(net_conn_t *c, net_out_t *o);
+/* OUT_ROUTE for c (net_wsc_route_text): takes the actor reference o carries. */
+void wsc_route_net(net_conn_t *c, net_out_t *o);
 /* The periodic ping and the ping timeout. */
 void wsc_sweep_net(net_conn_t *c, uint64_t now_ns);
 

@@ -308,6 +308,10 @@ static void handle_conn_out(netthr_t *thr, net_out_t *o)
         if (server)
             ws_protocol_error_net(srv_conn_of(c), o->text, (const char *)o->buf + LWS_PRE);
         break;
+    case OUT_ROUTE:
+        if (!server)
+            wsc_route_net(c, o);
+        break;
     default:
         break;
     }

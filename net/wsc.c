@@ -49,6 +49,7 @@ typedef struct wsc_conn {
     wsc_state_t state;
     bool opened;     /* reached WSC_OPEN (WS_CLOSED's never_opened; the open count) */
     actor_t *target; /* holds a reference until WS_CLOSED has been posted */
+    actor_t *text_to; /* NULL, or where text messages go instead (a reference) */
     uint64_t cookie;
     char *host;   /* for SNI, certificate checks and the Host header */
     char *path;   /* path and query */
@@ -127,6 +128,37 @@ int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t
     return 0;
 }
 
+/* What OUT_ROUTE carries after its net_out_t header: the actor, a reference until taken. */
+static void route_msg_free(msg_t *m)
+{
+    actor_t *to;
+    memcpy(&to, ((net_out_t *)m)->buf + LWS_PRE, sizeof(to));
+    if (to)
+        actor_unref(to);
+    free(m);
+}
+
+void net_wsc_route_text(conn_id_t c, actor_t *to)
+{
+    net_out_t *o = net_out_new(c, OUT_ROUTE, sizeof(actor_t *));
+    o->hdr.free_fn = route_msg_free;
+    if (to)
+        actor_ref(to);
+    memcpy(o->buf + LWS_PRE, &to, sizeof(to));
+    net_post(o);
+}
+
+void wsc_route_net(net_conn_t *base, net_out_t *o)
+{
+    wsc_conn_t *c = wsc_of(base);
+    if (c->target == NULL)
+        return; /* closed: nothing more will be posted (o's free drops the reference) */
+    if (c->text_to)
+        actor_unref(c->text_to);
+    memcpy(&c->text_to, o->buf + LWS_PRE, sizeof(c->text_to));
+    memset(o->buf + LWS_PRE, 0, sizeof(c->text_to)); /* taken */
+}
+
 /* Posts the end of an outbound connection to its actor, once. failure: why it never opened or
  * was lost (the reason text when we did not close it ourselves). */
 static void report_closed(wsc_conn_t *c, int http_status, const char *failure)
@@ -142,6 +174,10 @@ static void report_closed(wsc_conn_t *c, int http_status, const char *failure)
     actor_send(c->target, &m->hdr);
     actor_unref(c->target);
     c->target = NULL;
+    if (c->text_to) {
+        actor_unref(c->text_to);
+        c->text_to = NULL;
+    }
 }
 
 /* The socket has gone: no longer counted as open. */
@@ -156,6 +192,8 @@ static void set_closed(wsc_conn_t *c)
 
 static void conn_free(wsc_conn_t *c)
 {
+    if (c->text_to)
+        actor_unref(c->text_to);
     free(c->host);
     free(c->path);
     free(c->hs_buf);
@@ -296,20 +334,23 @@ static bool span_is(wsp_span_t s, const char *lit)
  * (type, delta, item_id) is built from it. The names are those of agents/voice/events.c
  * events_is_audio_delta(); anything else is parsed in full.
  */
-static cJSON *parse_event(const char *s, size_t len)
+static cJSON *parse_event(const char *s, size_t len, bool *audio)
 {
     static const char *const names[] = {"type", "delta", "item_id"};
     wsp_span_t f[ARRAY_LEN(names)];
     if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) && f[1].p &&
         (span_is(f[0], "response.output_audio.delta") || span_is(f[0], "response.audio.delta"))) {
+        *audio = true;
         return wsp_scan_tree(names, f, ARRAY_LEN(names));
     }
+    *audio = false;
     return cJSON_ParseWithLength(s, len);
 }
 
 static void on_text(wsc_conn_t *c, const char *s, size_t len)
 {
-    cJSON *j = parse_event(s, len);
+    bool audio;
+    cJSON *j = parse_event(s, len, &audio);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
         log_warn("wsc.invalid_event", LOG_S("host", c->host), LOG_I("bytes", len));
@@ -323,11 +364,13 @@ static void on_text(wsc_conn_t *c, const char *s, size_t len)
     net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
     m->hdr.free_fn = netmsg_text_free;
     m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
+    if (audio)
+        m->hdr.flags = MSG_F_AUDIO; /* droppable under backpressure, as the client's audio */
     m->conn = c->base.id;
     m->json = j;
     m->type = type->valuestring;
     m->len = len;
-    actor_send(c->target, &m->hdr);
+    actor_send(c->text_to ? c->text_to : c->target, &m->hdr);
 }
 
 /* Sends what TLS has encrypted so far. */

@@ -107,14 +107,14 @@ static void send_mark(session_t *s, const char *name)
 
 /* The chunk and the mark of its position go out together: one post to the network thread and
  * one send() for the two messages, 50 times a second per call. */
-void phonecall_audio_out(session_t *s, const audio_msg_t *m)
+void phonecall_audio_out(session_t *s, const char *b64, size_t len)
 {
     phonecall_t *p = s->phone;
     if (p->media_prefix == NULL)
         return;
     sbuf_reset(&p->out);
     sbuf_puts(&p->out, p->media_prefix);
-    sbuf_append(&p->out, m->pcm, m->len); /* the upstream's base64, unchanged */
+    sbuf_append(&p->out, b64, len); /* the upstream's base64, unchanged */
     sbuf_puts(&p->out, "\"}}");
     char name[96];
     snprintf(name, sizeof(name), "%s:%llu", s->play_item,
@@ -154,7 +154,7 @@ void phonecall_barge_in(session_t *s)
     cJSON_AddStringToObject(ev, "item_id", s->play_item);
     cJSON_AddNumberToObject(ev, "content_index", 0);
     cJSON_AddNumberToObject(ev, "audio_end_ms", (double)end_ms);
-    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    relay_send_up(s, ev);
     log_debug("phone.barge_in", LOG_S("sid", s->session_id), LOG_I("audio_end_ms", end_ms),
               LOG_I("sent_ms", sent_ms));
     s->play_item[0] = '\0'; /* the echoes the clear brings back are not playback */
@@ -189,7 +189,7 @@ static void transfer_failed(session_t *s, const char *why)
                             "The transfer failed: nobody can take the call now. Tell the caller "
                             "the transfer did not work and offer to help or take a message.");
     cJSON_AddItemToArray(cJSON_AddArrayToObject(item, "content"), part);
-    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    relay_send_up(s, ev);
     s->need_create = true;
     voicetools_maybe_create(s);
 }

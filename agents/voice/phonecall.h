@@ -30,7 +30,8 @@ void phonecall_timer(session_t *s, uint32_t type);
 void phonecall_record(session_t *s);
 /* A chunk of assistant audio (base64 μ-law of s->play_item, already counted in item_bytes):
  * `media` then its mark. */
-void phonecall_audio_out(session_t *s, const audio_msg_t *m);
+/* Output audio: the upstream's base64 μ-law text, len bytes, as a Twilio media message. */
+void phonecall_audio_out(session_t *s, const char *b64, size_t len);
 /* The current item's audio is complete: the mark `done:<item_id>`. */
 void phonecall_audio_done(session_t *s);
 /* The caller started speaking: clear and truncate when audio is still queued at Twilio. */

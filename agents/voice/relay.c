@@ -20,7 +20,9 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 
-#define PREBUFFER_MS 2000
+#define PREBUFFER_MS  2000
+#define APPEND_PREFIX "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
+#define APPEND_SUFFIX "\"}"
 
 static int16_t *scratch(session_t *s, size_t samples)
 {
@@ -38,32 +40,77 @@ static void send_text(session_t *s, const char *text)
         net_ws_send_text(s->conn, text, strlen(text));
 }
 
+/* ---- Straight to the upstream's socket ------------------------------------------------------ */
+
+/*
+ * While the upstream is ready the session writes to its socket itself (s->up_conn): a frame
+ * crosses one actor, not two, on its way up. The upstream actor keeps the connection's life
+ * (connect, configure, recycle, reconnect) and tells the session which socket to use; before
+ * that, and after it is lost, events go through the actor, which drops them when not ready.
+ */
+void relay_send_up(session_t *s, cJSON *ev)
+{
+    if (ev == NULL)
+        return;
+    if (s->up_conn) {
+        net_ws_send_json(s->up_conn, ev);
+        cJSON_Delete(ev);
+    } else if (s->upstream) {
+        actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    } else {
+        cJSON_Delete(ev);
+    }
+}
+
 static void send_upstream_event(session_t *s, const char *json)
 {
-    cJSON *ev = cJSON_Parse(json);
-    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    relay_send_up(s, cJSON_Parse(json));
+}
+
+/* Sends audio as input_audio_buffer.append built with a template (no JSON DOM): PCM16 encoded
+ * here, or (encoded: a phone call's μ-law) base64 text copied as it is. */
+static void append_up(session_t *s, const uint8_t *data, size_t len, bool encoded,
+                      uint64_t t_in_ns)
+{
+    size_t body = encoded ? len : b64_encoded_len(len);
+    size_t need = sizeof(APPEND_PREFIX) + body + sizeof(APPEND_SUFFIX);
+    if (need > s->up_cap) {
+        s->up_buf = xrealloc(s->up_buf, need);
+        s->up_cap = need;
+    }
+    size_t pl = sizeof(APPEND_PREFIX) - 1;
+    memcpy(s->up_buf, APPEND_PREFIX, pl);
+    size_t n = body;
+    if (encoded)
+        memcpy(s->up_buf + pl, data, body);
+    else
+        n = b64_encode(data, len, s->up_buf + pl);
+    memcpy(s->up_buf + pl + n, APPEND_SUFFIX, sizeof(APPEND_SUFFIX));
+    net_ws_send_text(s->up_conn, s->up_buf, pl + n + sizeof(APPEND_SUFFIX) - 1);
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT][METRIC_KIND_AUDIO], 1);
+    if (t_in_ns)
+        metric_hist_observe_ns(&g_metrics.relay_latency_seconds[METRIC_RELAY_UP],
+                               clock_now_ns() - t_in_ns);
 }
 
 /* ---- Client -> upstream ---------------------------------------------------------------------- */
 
+/* Client audio, resampled to 24 kHz when the client's rate differs. Needs s->up_conn. */
 static void send_audio_up(session_t *s, const net_ws_binary_msg_t *f)
 {
     size_t n_in = f->len / PCM_BYTES_PER_SAMPLE;
-    audio_msg_t *a;
     if (s->phone) {
-        a = audio_msg_new(UP_MSG_AUDIO_B64, f->data, f->len); /* base64 μ-law, as it came */
+        append_up(s, f->data, f->len, true, f->hdr.sent_ns); /* base64 μ-law, as it came */
     } else if (s->rs_in == NULL) {
-        a = audio_msg_new(UP_MSG_AUDIO, f->data, n_in * PCM_BYTES_PER_SAMPLE);
+        append_up(s, f->data, n_in * PCM_BYTES_PER_SAMPLE, false, f->hdr.sent_ns);
     } else {
         int16_t *in = scratch(s, n_in + resample_out_max(s->rs_in, n_in));
         pcm_from_le(f->data, n_in * PCM_BYTES_PER_SAMPLE, in);
         int16_t *out = in + n_in;
         size_t n_out = resample_process(s->rs_in, in, n_in, out, resample_out_max(s->rs_in, n_in));
-        a = audio_msg_new(UP_MSG_AUDIO, NULL, n_out * PCM_BYTES_PER_SAMPLE);
-        pcm_to_le(out, n_out, a->pcm);
+        pcm_to_le(out, n_out, (uint8_t *)out); /* in place: same size */
+        append_up(s, (const uint8_t *)out, n_out * PCM_BYTES_PER_SAMPLE, false, f->hdr.sent_ns);
     }
-    a->t_in_ns = f->hdr.sent_ns;
-    actor_send(s->upstream, &a->hdr);
 }
 
 static size_t prebuffer_limit(const session_t *s)
@@ -124,7 +171,7 @@ static void client_event_up(session_t *s, cJSON *ev)
     }
     if (create)
         s->response_active = true; /* from now: a second create must not overtake it */
-    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    relay_send_up(s, ev);
 }
 
 void relay_client_event(session_t *s, cJSON *ev)
@@ -213,12 +260,15 @@ static void new_item(session_t *s, const char *item_id)
 
 /* ---- Upstream -> client ---------------------------------------------------------------------- */
 
-void relay_upstream_audio(session_t *s, const audio_msg_t *m)
+void relay_upstream_audio(session_t *s, const char *item_id, const uint8_t *data, size_t len,
+                          uint64_t t_in_ns)
 {
     if (s->state == SESSION_CLOSING)
         return;
-    if (strcmp(m->item_id, s->play_item) != 0)
-        new_item(s, m->item_id);
+    char item[sizeof(s->play_item)];
+    str_copy(item, item_id, sizeof(item)); /* as play_item keeps it */
+    if (strcmp(item, s->play_item) != 0)
+        new_item(s, item);
     uint64_t now = clock_now_ns();
     if (s->first_audio_ns == 0) {
         s->first_audio_ns = now;
@@ -233,25 +283,72 @@ void relay_upstream_audio(session_t *s, const audio_msg_t *m)
         }
     }
     if (s->phone) {
-        s->item_bytes += twilio_b64_bytes((const char *)m->pcm, m->len);
-        phonecall_audio_out(s, m);
+        s->item_bytes += twilio_b64_bytes((const char *)data, len);
+        phonecall_audio_out(s, (const char *)data, len);
     } else if (s->rs_out == NULL) {
-        s->item_bytes += m->len;
-        net_ws_send_binary(s->conn, m->pcm, m->len);
+        s->item_bytes += len;
+        net_ws_send_binary(s->conn, data, len);
     } else {
-        s->item_bytes += m->len;
-        size_t n_in = m->len / PCM_BYTES_PER_SAMPLE;
+        s->item_bytes += len;
+        size_t n_in = len / PCM_BYTES_PER_SAMPLE;
         size_t cap = resample_out_max(s->rs_out, n_in);
         int16_t *in = scratch(s, n_in + cap);
-        pcm_from_le(m->pcm, n_in * PCM_BYTES_PER_SAMPLE, in);
+        pcm_from_le(data, n_in * PCM_BYTES_PER_SAMPLE, in);
         int16_t *out = in + n_in;
         size_t n_out = resample_process(s->rs_out, in, n_in, out, cap);
         pcm_to_le(out, n_out, (uint8_t *)out); /* in place: same size, little-endian host order */
         net_ws_send_binary(s->conn, out, n_out * PCM_BYTES_PER_SAMPLE);
     }
-    if (m->t_in_ns)
+    if (t_in_ns)
         metric_hist_observe_ns(&g_metrics.relay_latency_seconds[METRIC_RELAY_DOWN],
-                               clock_now_ns() - m->t_in_ns);
+                               clock_now_ns() - t_in_ns);
+}
+
+/* An output audio delta straight from the upstream's socket: decoded here (PCM16), or on a
+ * phone call passed on as its base64 text. */
+static void upstream_audio_delta(session_t *s, const cJSON *ev, uint64_t t_in_ns)
+{
+    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
+    const char *item = NULL;
+    if (s->phone) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+        const cJSON *i = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
+        if (!cJSON_IsString(d)) {
+            log_warn("upstream.bad_audio", LOG_S("openai_session", s->openai_session));
+            return;
+        }
+        relay_upstream_audio(s, cJSON_IsString(i) ? i->valuestring : "",
+                             (const uint8_t *)d->valuestring, strlen(d->valuestring), t_in_ns);
+        return;
+    }
+    size_t cap = events_audio_max(ev);
+    if (cap > s->dec_cap) {
+        s->dec = xrealloc(s->dec, cap);
+        s->dec_cap = cap;
+    }
+    ssize_t len = events_audio_delta(ev, s->dec, cap, &item);
+    if (len < 0) {
+        log_warn("upstream.bad_audio", LOG_S("openai_session", s->openai_session));
+        return;
+    }
+    relay_upstream_audio(s, item ? item : "", s->dec, (size_t)len, t_in_ns);
+}
+
+bool relay_upstream_text(session_t *s, net_ws_text_msg_t *m)
+{
+    if (events_is_audio_delta(m->type)) {
+        upstream_audio_delta(s, m->json, m->hdr.sent_ns);
+        return false;
+    }
+    /* What the connection's life depends on is the upstream actor's to judge. */
+    if (strcmp(m->type, "error") == 0 || strncmp(m->type, "session.", 8) == 0) {
+        if (s->upstream == NULL)
+            return false;
+        actor_send(s->upstream, &m->hdr);
+        return true;
+    }
+    relay_upstream_event(s, m->json);
+    return false;
 }
 
 /* Relays an upstream `error` sanitised: its code (or upstream_error) and message only. */
@@ -272,9 +369,8 @@ static void relay_error(session_t *s, const cJSON *ev)
     net_ws_send_error(s->conn, c, cJSON_IsString(msg) ? msg->valuestring : "upstream error");
 }
 
-void relay_upstream_event(session_t *s, event_msg_t *m)
+void relay_upstream_event(session_t *s, cJSON *ev)
 {
-    cJSON *ev = m->event;
     cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
     const char *t = type->valuestring;
     if (s->state == SESSION_CLOSING)
@@ -332,6 +428,7 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
     case UPSTREAM_READY:
     case UPSTREAM_RECONNECTED:
         s->up_ready = true;
+        s->up_conn = m->conn;
         str_copy(s->openai_session, m->openai_session, sizeof(s->openai_session));
         str_copy(s->request_id, m->request_id, sizeof(s->request_id));
         if (!s->ready_sent && s->phone) {
@@ -356,6 +453,7 @@ void relay_upstream_state(session_t *s, const upstream_state_msg_t *m)
         break;
     case UPSTREAM_RECONNECTING:
         s->up_ready = false;
+        s->up_conn = 0;
         send_text(s, "{\"type\":\"upstream.reconnecting\"}");
         break;
     case UPSTREAM_UNAVAILABLE:
@@ -393,6 +491,11 @@ void relay_free(session_t *s)
         actor_unref(s->upstream);
         s->upstream = NULL;
     }
+    s->up_conn = 0;
+    free(s->up_buf);
+    s->up_buf = NULL;
+    free(s->dec);
+    s->dec = NULL;
     for (size_t i = 0; i < s->n_prebuf; i++)
         msg_free(&s->prebuf[i]->hdr);
     free(s->prebuf);

@@ -270,6 +270,11 @@ static void session_handle(actor_t *self, msg_t *m)
         on_admitted(s, (gate_admitted_msg_t *)m);
         break;
     case NET_MSG_WS_TEXT:
+        if (((net_ws_text_msg_t *)m)->conn != s->conn) { /* the upstream's, routed here */
+            if (relay_upstream_text(s, (net_ws_text_msg_t *)m))
+                return; /* passed on */
+            break;
+        }
         on_text(s, (net_ws_text_msg_t *)m);
         break;
     case NET_MSG_WS_BINARY:
@@ -279,10 +284,7 @@ static void session_handle(actor_t *self, msg_t *m)
         relay_upstream_state(s, (upstream_state_msg_t *)m);
         break;
     case SESSION_MSG_UP_EVENT:
-        relay_upstream_event(s, (event_msg_t *)m);
-        break;
-    case SESSION_MSG_UP_AUDIO:
-        relay_upstream_audio(s, (audio_msg_t *)m);
+        relay_upstream_event(s, ((event_msg_t *)m)->event);
         break;
     case TOOL_MSG_RESULT:
         voicetools_result(s, (tool_result_msg_t *)m);

@@ -91,6 +91,12 @@ typedef struct session {
     /* The upstream. */
     actor_t *upstream;  /* a reference; NULL until admitted */
     bool up_ready;      /* audio may go upstream now */
+    conn_id_t up_conn;  /* the upstream's socket while ready: audio and events go straight to it,
+                         * and its events come straight here (upstream.h); 0 when not ready */
+    char *up_buf;       /* scratch: an input_audio_buffer.append being built */
+    size_t up_cap;
+    uint8_t *dec;       /* scratch: a decoded output audio delta */
+    size_t dec_cap;
     bool ready_sent;    /* session.ready was sent to the client */
     resample_t *rs_in;  /* client rate -> 24 kHz, NULL at 24 kHz */
     resample_t *rs_out; /* 24 kHz -> client rate */
@@ -146,8 +152,17 @@ void relay_client_event(session_t *s, cJSON *ev);
 /* audio.played from the client. */
 void relay_audio_played(session_t *s, const cJSON *ev);
 void relay_upstream_state(session_t *s, const upstream_state_msg_t *m);
-void relay_upstream_event(session_t *s, event_msg_t *m);
-void relay_upstream_audio(session_t *s, const audio_msg_t *m);
+/* An upstream event, from the upstream actor or (ready) straight from the socket. */
+void relay_upstream_event(session_t *s, cJSON *ev);
+/* Output audio of item_id: PCM16 at 24 kHz, or on a phone call the base64 text of μ-law. */
+void relay_upstream_audio(session_t *s, const char *item_id, const uint8_t *data, size_t len,
+                          uint64_t t_in_ns);
+/* A text message from the upstream's socket, routed here while ready. Returns true when it
+ * took m (passed on to the upstream actor). */
+bool relay_upstream_text(session_t *s, net_ws_text_msg_t *m);
+/* A client event for the upstream: straight to its socket while ready, else through the
+ * upstream actor (which drops it when not ready). Takes ev. */
+void relay_send_up(session_t *s, cJSON *ev);
 /* Starts the upstream after admission; false when it could not be spawned. */
 bool relay_start(session_t *s);
 /* Frees what relay.c owns in s. */

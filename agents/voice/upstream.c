@@ -11,8 +11,11 @@
  * newest SWITCHBOARD_REPLAY_ITEMS user and assistant texts) before the session hears
  * UPSTREAM_RECONNECTED.
  *
- * Audio: PCM16 from the session is sent as input_audio_buffer.append built with a template (no
- * JSON DOM); output audio deltas are base64-decoded here and sent to the session.
+ * Audio does not pass through this actor. Once the connection is ready, its text messages are
+ * routed to the session (net_wsc_route_text) and the session is told the socket's id: from then
+ * on the session writes input_audio_buffer.append and its events to the socket itself and reads
+ * the upstream's events itself (relay.c), passing back only what the connection's life depends
+ * on (error, session.*). A frame crosses one actor each way instead of two.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +38,6 @@
 #define UPSTREAM_RETRIES       3
 #define UPSTREAM_RETRY_BASE_MS 250
 #define UPSTREAM_MAX_MSG       (16u * 1024 * 1024)
-#define APPEND_PREFIX          "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
-#define APPEND_SUFFIX          "\"}"
 
 typedef enum phase {
     PHASE_CONNECTING,  /* waiting for the upgrade and session.created */
@@ -60,22 +61,10 @@ typedef struct upstream {
     actor_timer_t *retry;
     actor_timer_t *recycle;
     char *session_update; /* sent after every session.created (its tenant's, voice.h) */
-    char *b64;            /* scratch buffer for appends */
-    size_t b64_cap;
     char openai_session[64];
     char request_id[64]; /* x-request-id of the current connection's upgrade */
-    bool passthrough;    /* audio/pcmu: base64 both ways, never decoded or encoded here */
+    bool passthrough;    /* audio/pcmu: base64 both ways (the session's to handle) */
 } upstream_t;
-
-audio_msg_t *audio_msg_new(uint32_t type, const void *pcm, size_t len)
-{
-    audio_msg_t *m = (audio_msg_t *)msg_new(type, sizeof(audio_msg_t) + len);
-    m->hdr.flags = MSG_F_AUDIO;
-    m->len = len;
-    if (pcm)
-        memcpy(m->pcm, pcm, len);
-    return m;
-}
 
 static void event_msg_free(msg_t *m)
 {
@@ -95,6 +84,7 @@ static void tell_session(upstream_t *u, upstream_state_t st, const char *detail)
 {
     upstream_state_msg_t *m = MSG_NEW(upstream_state_msg_t, SESSION_MSG_UP_STATE);
     m->state = st;
+    m->conn = u->conn;
     str_copy(m->detail, detail ? detail : "", sizeof(m->detail));
     str_copy(m->openai_session, u->openai_session, sizeof(m->openai_session));
     str_copy(m->request_id, u->request_id, sizeof(m->request_id));
@@ -208,49 +198,13 @@ static const char *str_field(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* A phone call's delta: its base64 text goes to the session as it is. */
-static void pass_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
-{
-    const char *delta = str_field(ev, "delta");
-    const char *item = str_field(ev, "item_id");
-    if (delta == NULL) {
-        log_warn("upstream.bad_audio", LOG_S("openai_session", u->openai_session));
-        return;
-    }
-    audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, delta, strlen(delta));
-    m->t_in_ns = t_in_ns;
-    str_copy(m->item_id, item ? item : "", sizeof(m->item_id));
-    actor_send(u->session, &m->hdr);
-}
-
-static void on_audio_delta(upstream_t *u, const cJSON *ev, uint64_t t_in_ns)
-{
-    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
-    if (u->passthrough) {
-        pass_audio_delta(u, ev, t_in_ns);
-        return;
-    }
-    size_t cap = events_audio_max(ev);
-    audio_msg_t *m = audio_msg_new(SESSION_MSG_UP_AUDIO, NULL, cap);
-    const char *item;
-    ssize_t len = events_audio_delta(ev, m->pcm, cap, &item);
-    if (len < 0) {
-        msg_free(&m->hdr);
-        log_warn("upstream.bad_audio", LOG_S("openai_session", u->openai_session));
-        return;
-    }
-    m->len = (size_t)len;
-    m->t_in_ns = t_in_ns;
-    str_copy(m->item_id, item ? item : "", sizeof(m->item_id));
-    actor_send(u->session, &m->hdr);
-}
-
-static void on_event(upstream_t *u, net_ws_text_msg_t *t)
+/* An event of the current connection; returns true when it took t. */
+static bool on_event(upstream_t *u, net_ws_text_msg_t *t)
 {
     const char *type = t->type;
     if (events_is_audio_delta(type)) {
-        on_audio_delta(u, t->json, t->hdr.sent_ns);
-        return;
+        actor_send(u->session, &t->hdr); /* sent before the routing took over: the session's */
+        return true;
     }
     if (strcmp(type, "session.created") == 0) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(t->json, "session");
@@ -260,16 +214,20 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
             net_ws_send_text(u->conn, u->session_update, strlen(u->session_update));
             u->phase = PHASE_CONFIGURING;
         }
-        return;
+        return false;
     }
     if (strcmp(type, "session.updated") == 0) {
         if (u->phase != PHASE_CONFIGURING)
-            return;
+            return false;
         actor_timer_stop(u->deadline);
         u->phase = PHASE_READY;
         u->failures = 0;
         metric_hist_observe_ns(&g_metrics.upstream_connect_seconds, clock_now_ns() - u->attempt_ns);
         actor_timer_start(u->recycle, (uint64_t)g_config->upstream_recycle_s * MS_PER_SEC, 0);
+        /* From here the session reads this socket's events and writes to it (relay.c): the
+         * switch is posted before the session hears of it, so nothing it sends can be answered
+         * before the switch. */
+        net_wsc_route_text(u->conn, u->session);
         if (u->ever_ready) {
             tell_session(u, UPSTREAM_RECONNECTED, NULL); /* the session replays its history */
         } else {
@@ -277,7 +235,7 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
         }
         u->ever_ready = true;
         log_info("upstream.ready", LOG_S("openai_session", u->openai_session));
-        return;
+        return false;
     }
     if (strcmp(type, "error") == 0) {
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(t->json, "error");
@@ -289,47 +247,21 @@ static void on_event(upstream_t *u, net_ws_text_msg_t *t)
             actor_timer_stop(u->deadline);
             u->phase = PHASE_DONE;
             tell_session(u, UPSTREAM_REJECTED, message ? message : "session.update refused");
-            return;
+            return false;
         }
         if (code && strcmp(code, "session_expired") == 0) {
             reconnect(u, "session_expired");
-            return;
+            return false;
         }
     }
     /* Everything else goes to the session, which decides what the client sees. */
     event_msg_t *m = event_msg_new(SESSION_MSG_UP_EVENT, t->json);
     t->json = NULL;
     actor_send(u->session, &m->hdr);
+    return false;
 }
 
 /* ---- Session requests ------------------------------------------------------------------------ */
-
-/* Sends a's audio as input_audio_buffer.append: PCM16 encoded here, or (encoded) base64 text
- * copied as it is. */
-static void send_audio(upstream_t *u, const audio_msg_t *a, bool encoded)
-{
-    if (u->phase != PHASE_READY || u->conn == 0)
-        return; /* the session buffers until ready; anything racing a drop is lost upstream */
-    size_t body = encoded ? a->len : b64_encoded_len(a->len);
-    size_t need = sizeof(APPEND_PREFIX) + body + sizeof(APPEND_SUFFIX);
-    if (need > u->b64_cap) {
-        u->b64 = xrealloc(u->b64, need);
-        u->b64_cap = need;
-    }
-    size_t pl = sizeof(APPEND_PREFIX) - 1;
-    memcpy(u->b64, APPEND_PREFIX, pl);
-    size_t n = body;
-    if (encoded)
-        memcpy(u->b64 + pl, a->pcm, body);
-    else
-        n = b64_encode(a->pcm, a->len, u->b64 + pl);
-    memcpy(u->b64 + pl + n, APPEND_SUFFIX, sizeof(APPEND_SUFFIX));
-    net_ws_send_text(u->conn, u->b64, pl + n + sizeof(APPEND_SUFFIX) - 1);
-    metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_OUT][METRIC_KIND_AUDIO], 1);
-    if (a->t_in_ns)
-        metric_hist_observe_ns(&g_metrics.relay_latency_seconds[METRIC_RELAY_UP],
-                               clock_now_ns() - a->t_in_ns);
-}
 
 static void send_event(upstream_t *u, const cJSON *ev)
 {
@@ -366,8 +298,8 @@ static void upstream_handle(actor_t *self, msg_t *m)
     }
     case NET_MSG_WS_TEXT: {
         net_ws_text_msg_t *t = (net_ws_text_msg_t *)m;
-        if (t->conn == u->conn && u->conn != 0)
-            on_event(u, t);
+        if (t->conn == u->conn && u->conn != 0 && on_event(u, t))
+            return; /* passed on */
         break;
     }
     case NET_MSG_WS_CLOSED: {
@@ -400,12 +332,6 @@ static void upstream_handle(actor_t *self, msg_t *m)
         if (u->phase == PHASE_READY)
             reconnect(u, "recycle");
         break;
-    case UP_MSG_AUDIO:
-        send_audio(u, (audio_msg_t *)m, false);
-        break;
-    case UP_MSG_AUDIO_B64:
-        send_audio(u, (audio_msg_t *)m, true);
-        break;
     case UP_MSG_EVENT:
         send_event(u, ((event_msg_t *)m)->event);
         break;
@@ -426,7 +352,6 @@ static void upstream_stop(actor_t *self)
     actor_timer_free(u->deadline);
     actor_timer_free(u->retry);
     actor_timer_free(u->recycle);
-    free(u->b64);
     free(u->session_update);
     actor_unref(u->session);
 }

@@ -148,7 +148,7 @@ void voicetools_replay(session_t *s)
     {
         const char *role = str_field(h, "role");
         cJSON *ev = events_item_create(role && strcmp(role, "user") == 0, str_field(h, "content"));
-        actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+        relay_send_up(s, ev);
     }
 }
 
@@ -214,7 +214,7 @@ static void report_call(session_t *s, const vcall_t *c, const char *status, cons
 
 static void send_upstream(session_t *s, cJSON *ev)
 {
-    actor_send(s->upstream, &event_msg_new(UP_MSG_EVENT, ev)->hdr);
+    relay_send_up(s, ev);
 }
 
 static bool seen(session_t *s, const char *call_id)

@@ -20,8 +20,9 @@
 typedef struct fconn {
     struct fconn *next;
     conn_id_t id;
-    actor_t *target; /* the connection's reference, dropped after WS_CLOSED */
-    uint64_t cookie; /* outbound */
+    actor_t *target;  /* the connection's reference, dropped after WS_CLOSED */
+    actor_t *text_to; /* outbound: net_wsc_route_text's actor (a reference), or NULL */
+    uint64_t cookie;  /* outbound */
     bool outbound;
     bool opened; /* outbound: WS_OPEN was delivered */
 } fconn_t;
@@ -290,6 +291,23 @@ int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t
     append_locked(call);
     pthread_mutex_unlock(&N.lock);
     return 0;
+}
+
+void net_wsc_route_text(conn_id_t c, actor_t *to)
+{
+    pthread_mutex_lock(&N.lock);
+    fconn_t *fc = NULL;
+    for (fconn_t *f = N.conns; f; f = f->next)
+        if (f->id == c)
+            fc = f;
+    if (fc && fc->outbound) {
+        if (to)
+            actor_ref(to);
+        if (fc->text_to)
+            actor_unref(fc->text_to);
+        fc->text_to = to;
+    }
+    pthread_mutex_unlock(&N.lock);
 }
 
 /* Registers a job holding target and logs call with its new id; 0 after shutdown. */
@@ -576,8 +594,16 @@ void fake_net_post_text(actor_t *actor, conn_id_t conn, const char *json)
 
 void fake_net_ws_text(conn_id_t c, const char *json)
 {
-    fconn_t fc;
-    actor_t *target = conn_target_ref(c, &fc);
+    actor_t *target = NULL;
+    pthread_mutex_lock(&N.lock);
+    fconn_t *fc = conn_find_locked(c);
+    if (fc) {
+        target = fc->text_to ? fc->text_to : fc->target; /* as net routes text (net.h) */
+        actor_ref(target);
+    }
+    pthread_mutex_unlock(&N.lock);
+    if (target == NULL)
+        TEST_FAIL_("connection %llu is not open", (unsigned long long)c);
     actor_send(target, &text_msg_new(c, json)->hdr);
     actor_unref(target);
 }
@@ -609,6 +635,8 @@ static void deliver_closed(fconn_t *fc, ws_close_t why, uint16_t code, const cha
     m->never_opened = fc->outbound && !fc->opened;
     actor_send(fc->target, &m->hdr);
     actor_unref(fc->target);
+    if (fc->text_to)
+        actor_unref(fc->text_to);
     free(fc);
 }
 
