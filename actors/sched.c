@@ -22,6 +22,9 @@ static struct {
     actor_t *head[LANE_COUNT]; /* {lock} run queues, FIFO */
     actor_t *tail[LANE_COUNT]; /* {lock} */
     int idle;                  /* {lock} workers asleep on cond */
+    int runnable;              /* {lock} actors on the run queues */
+    int rt_running;            /* [atomic, any] workers in a realtime turn (short: they are back
+                                * for more work soon) */
     uint32_t starve;           /* {lock} consecutive realtime turns while tools waited */
     bool exiting;              /* {lock} workers leave their loop */
     pthread_t *threads;        /* main thread only */
@@ -126,7 +129,15 @@ static bool enqueue_locked(actor_t *a, uint64_t now_ns)
     else
         S.head[lane] = a;
     S.tail[lane] = a;
-    return S.idle > 0 && (!tl_is_worker || others_waiting);
+    S.runnable++;
+    if (S.idle == 0)
+        return false;
+    if (tl_is_worker)
+        return others_waiting;
+    /* From outside (a network thread): a worker in a realtime turn takes the work after it,
+     * unless much is waiting, or the work is tools work. */
+    return lane == LANE_TOOLS || ck_pr_load_int(&S.rt_running) == 0 ||
+           S.runnable >= SCHED_SHARE_MIN;
 }
 
 void sched_enqueue(actor_t *a)
@@ -193,6 +204,7 @@ static actor_t *pick_locked(void)
     if (S.head[lane] == NULL)
         S.tail[lane] = NULL;
     a->run_next = NULL;
+    S.runnable--;
     return a;
 }
 
@@ -222,14 +234,24 @@ static void *worker_main(void *arg)
         actor_t *a = pick_locked();
         if (a != NULL) {
             uint64_t queued_ns = a->queued_ns;
-            /* More runnable work than this worker: let a sleeping one share it. */
-            bool wake = S.idle > 0 && (S.head[LANE_REALTIME] || S.head[LANE_TOOLS]);
+            /*
+             * Let a sleeping worker share the work when tools work waits (a tools turn may be
+             * long), or when SCHED_SHARE_MIN or more actors wait: short realtime turns are
+             * cheaper done one after another here than shared at the cost of a wake (a futex
+             * call on each side and a context switch).
+             */
+            bool wake = S.idle > 0 && (S.head[LANE_TOOLS] != NULL || S.runnable >= SCHED_SHARE_MIN);
             pthread_mutex_unlock(&S.lock);
             if (wake)
                 pthread_cond_signal(&S.cond);
             metric_hist_observe_ns(&g_metrics.actor_queue_seconds[a->lane],
                                    now > queued_ns ? now - queued_ns : 0);
+            bool rt = a->lane == LANE_REALTIME;
+            if (rt)
+                ck_pr_inc_int(&S.rt_running);
             uint32_t left = actor_run(a, SCHED_BATCH_MSGS);
+            if (rt)
+                ck_pr_dec_int(&S.rt_running);
             if (left > 0) {
                 /* Still owned by the scheduler: back of its lane, keeping the reference. */
                 uint64_t now2 = clock_now_ns();

@@ -10,11 +10,14 @@
  *   after SCHED_STARVE_LIMIT consecutive realtime turns with tools waiting it takes one tools
  *   actor (tools work is delayed, never starved). A turn handles at most SCHED_BATCH_MSGS messages;
  *   an actor with more waiting goes to the back of its lane.
- *   Idle workers sleep on a condition variable (no spinning on 2 cores); an enqueue signals one
- *   only when some worker sleeps, after unlocking. A worker that takes an actor and sees more
- *   runnable work wakes one more sleeper. Network threads defer their enqueues to the end of
- *   each loop pass (sched_defer_wakes/sched_flush): one lock and one wake per batch. Timers (actors/timer.h) fire from the workers: an idle worker
- *   sleeps until the earliest deadline.
+ *   Idle workers sleep on a condition variable (no spinning on 2 cores: measured, it costs more
+ *   CPU than the wakes it saves). An enqueue signals a sleeper, after unlocking, only when the
+ *   work needs one: from a network thread, unless a worker is in a realtime turn (it takes the
+ *   work next) and fewer than SCHED_SHARE_MIN actors wait; from a worker, when other work waits
+ *   already. A worker that takes an actor wakes one more sleeper when tools work waits or
+ *   SCHED_SHARE_MIN actors do. Network threads defer their enqueues to the end of each loop
+ *   pass (sched_defer_wakes/sched_flush): one lock and one wake per batch. Timers
+ *   (actors/timer.h) fire from the workers: an idle worker sleeps until the earliest deadline.
  *   Metrics: the delay from enqueue to the start of a turn is observed per lane in
  *   switchboard_actor_queue_seconds{lane}.
  */
@@ -28,6 +31,7 @@
 #define SCHED_BATCH_MSGS   64
 #define SCHED_STARVE_LIMIT 32
 #define SCHED_DEFER_MAX    16 /* actors a deferring thread collects before it flushes anyway */
+#define SCHED_SHARE_MIN    8  /* waiting realtime actors worth waking a second worker for */
 
 typedef struct sched_config {
     int workers;    /* worker threads, >= 1 */

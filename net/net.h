@@ -120,14 +120,14 @@ typedef struct net_ws_closed_msg {
 typedef struct net_http_msg {
     msg_t hdr;
     conn_id_t conn;
-    unsigned method;     /* one NET_* bit */
-    char *path;          /* owned; decoded path without query */
-    char *query;         /* owned; raw (not %-decoded: net_query_get() does), "" when none */
-    char *authorization; /* owned; NULL when absent */
-    char *origin;        /* owned; NULL when absent */
-    char *content_type;  /* owned; NULL when absent */
-    char *public_key;    /* owned; the X-Switchboard-Key header (SPEC 16), NULL when absent */
-    char *host;          /* owned; the Host header, NULL when absent */
+    unsigned method;        /* one NET_* bit */
+    char *path;             /* owned; decoded path without query */
+    char *query;            /* owned; raw (not %-decoded: net_query_get() does), "" when none */
+    char *authorization;    /* owned; NULL when absent */
+    char *origin;           /* owned; NULL when absent */
+    char *content_type;     /* owned; NULL when absent */
+    char *public_key;       /* owned; the X-Switchboard-Key header (SPEC 16), NULL when absent */
+    char *host;             /* owned; the Host header, NULL when absent */
     char *twilio_signature; /* owned; the X-Twilio-Signature header (SPEC 5.5), NULL when absent */
     bool tls;               /* it came over HTTPS (SWITCHBOARD_TLS_CERT) */
     net_peer_t peer;

@@ -111,6 +111,8 @@ struct netthr {
     uv_prepare_t flush_prepare; /* hand collected actors to the workers before blocking */
     uv_check_t flush_check;     /* and right after the I/O callbacks of each pass */
     mbox_t inbox;               /* producers: any thread; consumer: this thread */
+    int polling; /* [atomic, any] 1 from the loop's prepare to its check, when it may block in
+                  * poll: only then does a push that makes the inbox non-empty write wake_fd */
     bool stopping;
 
     conntab_t conns;

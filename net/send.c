@@ -9,6 +9,7 @@
  * frames whose connection has gone, and hands the rest to the connection's type: server
  * connections (ws.c, http.c) and outbound ones (wsc.c) frame and write their own.
  */
+#include <ck_pr.h>
 #include <string.h>
 #include <sys/eventfd.h>
 
@@ -38,9 +39,17 @@ net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len)
 
 void net_post_thread(netthr_t *thr, net_out_t *o)
 {
+    /*
+     * One wake per batch: only the push that made the inbox non-empty signals, and only when
+     * the thread may be asleep in poll. An awake thread looks at its inbox before it polls
+     * (thread.c, on_flush_prepare): it sets `polling`, then reads the inbox's count; we pushed
+     * (a full barrier: the count's fetch-and-add), then read `polling`. One of us sees the
+     * other's write, so the message is never left behind a sleeping thread.
+     */
     if (mbox_push_mp(&thr->inbox, &o->hdr) == MBOX_WAS_EMPTY) {
-        /* One wake per batch: only the push that made the inbox non-empty signals. */
-        eventfd_write(thr->wake_fd, 1);
+        ck_pr_fence_memory();
+        if (ck_pr_load_int(&thr->polling))
+            eventfd_write(thr->wake_fd, 1);
     }
 }
 

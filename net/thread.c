@@ -246,15 +246,31 @@ static int create_context(netthr_t *thr)
     return thr->vh ? 0 : -EINVAL;
 }
 
+/*
+ * Before the loop may block in poll: frames posted while the thread was awake (no eventfd write,
+ * send.c) are written now, then the actors this pass made runnable go to the workers.
+ */
 static void on_flush_prepare(uv_prepare_t *h)
 {
-    (void)h;
+    netthr_t *thr = h->data;
+    for (;;) {
+        ck_pr_store_int(&thr->polling, 1);
+        ck_pr_fence_memory(); /* the store above before the count's load (send.c) */
+        if (mbox_depth(&thr->inbox) == 0)
+            break;
+        ck_pr_store_int(&thr->polling, 0);
+        if (send_inbox_net(thr) || thr->stopping) {
+            eventfd_write(thr->wake_fd, 1); /* more than a batch, or the teardown: on_wake */
+            break;
+        }
+    }
     sched_flush();
 }
 
 static void on_flush_check(uv_check_t *h)
 {
-    (void)h;
+    netthr_t *thr = h->data;
+    ck_pr_store_int(&thr->polling, 0);
     sched_flush();
 }
 
@@ -280,9 +296,11 @@ static void *thread_main(void *arg)
         /* Messages posted during a loop pass reach the workers in one batch (sched.h). */
         sched_defer_wakes();
         uv_prepare_init(&thr->loop, &thr->flush_prepare);
+        thr->flush_prepare.data = thr;
         uv_prepare_start(&thr->flush_prepare, on_flush_prepare);
         uv_unref((uv_handle_t *)&thr->flush_prepare);
         uv_check_init(&thr->loop, &thr->flush_check);
+        thr->flush_check.data = thr;
         uv_check_start(&thr->flush_check, on_flush_check);
         uv_unref((uv_handle_t *)&thr->flush_check);
     }

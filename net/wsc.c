@@ -47,8 +47,8 @@ typedef enum wsc_state {
 typedef struct wsc_conn {
     net_conn_t base; /* first: the table and the send path see this */
     wsc_state_t state;
-    bool opened;     /* reached WSC_OPEN (WS_CLOSED's never_opened; the open count) */
-    actor_t *target; /* holds a reference until WS_CLOSED has been posted */
+    bool opened;      /* reached WSC_OPEN (WS_CLOSED's never_opened; the open count) */
+    actor_t *target;  /* holds a reference until WS_CLOSED has been posted */
     actor_t *text_to; /* NULL, or where text messages go instead (a reference) */
     uint64_t cookie;
     char *host;   /* for SNI, certificate checks and the Host header */

@@ -69,8 +69,7 @@ static void send_upstream_event(session_t *s, const char *json)
 
 /* Sends audio as input_audio_buffer.append built with a template (no JSON DOM): PCM16 encoded
  * here, or (encoded: a phone call's μ-law) base64 text copied as it is. */
-static void append_up(session_t *s, const uint8_t *data, size_t len, bool encoded,
-                      uint64_t t_in_ns)
+static void append_up(session_t *s, const uint8_t *data, size_t len, bool encoded, uint64_t t_in_ns)
 {
     size_t body = encoded ? len : b64_encoded_len(len);
     size_t need = sizeof(APPEND_PREFIX) + body + sizeof(APPEND_SUFFIX);

@@ -89,13 +89,13 @@ typedef struct session {
     actor_timer_t *max;
 
     /* The upstream. */
-    actor_t *upstream;  /* a reference; NULL until admitted */
-    bool up_ready;      /* audio may go upstream now */
-    conn_id_t up_conn;  /* the upstream's socket while ready: audio and events go straight to it,
-                         * and its events come straight here (upstream.h); 0 when not ready */
-    char *up_buf;       /* scratch: an input_audio_buffer.append being built */
+    actor_t *upstream; /* a reference; NULL until admitted */
+    bool up_ready;     /* audio may go upstream now */
+    conn_id_t up_conn; /* the upstream's socket while ready: audio and events go straight to it,
+                        * and its events come straight here (upstream.h); 0 when not ready */
+    char *up_buf;      /* scratch: an input_audio_buffer.append being built */
     size_t up_cap;
-    uint8_t *dec;       /* scratch: a decoded output audio delta */
+    uint8_t *dec; /* scratch: a decoded output audio delta */
     size_t dec_cap;
     bool ready_sent;    /* session.ready was sent to the client */
     resample_t *rs_in;  /* client rate -> 24 kHz, NULL at 24 kHz */

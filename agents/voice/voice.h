@@ -36,8 +36,7 @@ const char *const *session_event_types(void);
 
 /* The WebSocket target for /twilio/media (SPEC 5.5): a session with the phone transport.
  * Thread: net. */
-actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *query,
-                             ws_close_t *why);
+actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *query, ws_close_t *why);
 /* The event types /twilio/media posts: every JSON object arrives typed PHONECALL_EVENT_TYPE. */
 #define PHONECALL_EVENT_TYPE "twilio"
 const char *const *phonecall_event_types(void);
