@@ -502,6 +502,15 @@ actor_t *fake_net_ws_target(conn_id_t c)
     return a;
 }
 
+actor_t *fake_net_text_target(conn_id_t c)
+{
+    pthread_mutex_lock(&N.lock);
+    fconn_t *fc = conn_find_locked(c);
+    actor_t *a = fc ? (fc->text_to ? fc->text_to : fc->target) : NULL;
+    pthread_mutex_unlock(&N.lock);
+    return a;
+}
+
 static void open_msg_free(msg_t *m)
 {
     free(((net_ws_open_msg_t *)m)->query);

@@ -142,6 +142,8 @@ void fake_net_ws_peer_closed(conn_id_t c, uint16_t code);
 void fake_net_ws_finish_close(conn_id_t c);
 /* The actor holding connection c (the connection's reference), or NULL when c is closed. */
 actor_t *fake_net_ws_target(conn_id_t c);
+/* Where connection c's text messages go now (net_wsc_route_text), NULL when c is not open. */
+actor_t *fake_net_text_target(conn_id_t c);
 
 /* Fetch id ends: status with body (may be NULL), error "" (or "timeout", "cancelled", …). */
 void fake_net_fetch_done(uint64_t id, int status, const char *body, const char *error);

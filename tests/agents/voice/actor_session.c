@@ -488,3 +488,60 @@ TEST(session_recycle_replays_the_newest_history_on_the_new_upstream)
     ASSERT_EQ(fake_net_count(FNET_WSC_CONNECT, 0), 2);
     rig_stop(&r);
 }
+
+/* ---- The audio path: one actor each way --------------------------------------------------------
+ */
+
+TEST(session_reads_and_writes_the_ready_upstream_socket_itself)
+{
+    rig_t r;
+    rig_start(&r, NULL);
+    rig_ready(&r, "sessionId=" SID "&token=" TOKEN);
+    conn_id_t up1 = r.up;
+    actor_t *upstream = fake_net_ws_target(up1);
+    ASSERT(fake_net_text_target(up1) == fake_net_ws_target(r.client)); /* routed to the session */
+
+    /* Client audio goes out on the upstream's socket as an append, base64 of the same bytes. */
+    uint8_t pcm[AUDIO_BYTES];
+    for (size_t i = 0; i < sizeof(pcm); i++)
+        pcm[i] = (uint8_t)(i * 7);
+    fake_net_ws_binary(r.client, pcm, sizeof(pcm));
+    const fake_net_call_t *a = fake_net_wait_type(&r.at_up, up1, "input_audio_buffer.append");
+    ASSERT(a != NULL);
+    cJSON *j = cJSON_Parse(a->text);
+    uint8_t back[AUDIO_BYTES + 4]; /* b64_decoded_max of the append's text */
+    ASSERT_EQ(b64_decode(str_of(j, "audio"), strlen(str_of(j, "audio")), back),
+              (ssize_t)sizeof(pcm));
+    ASSERT_EQ(memcmp(back, pcm, sizeof(pcm)), 0);
+    cJSON_Delete(j);
+
+    /* An output audio delta (routed to the session, net_wsc_route_text) reaches the client as
+     * PCM16, and the relayed events keep their order around it. */
+    char b64[AUDIO_BYTES * 2];
+    size_t n = b64_encode(pcm, sizeof(pcm), b64);
+    b64[n] = '\0';
+    char delta[AUDIO_BYTES * 2 + 128];
+    snprintf(delta, sizeof(delta),
+             "{\"type\":\"response.output_audio.delta\",\"item_id\":\"it_a\",\"delta\":\"%s\"}",
+             b64);
+    fake_net_ws_text(up1, "{\"type\":\"response.created\",\"response\":{}}");
+    fake_net_ws_text(up1, delta);
+    fake_net_ws_text(up1, "{\"type\":\"response.done\",\"response\":{}}");
+    uint64_t at = r.at_client;
+    ASSERT(fake_net_wait_type(&r.at_client, r.client, "response.created") != NULL);
+    const fake_net_call_t *bin = fake_net_wait(&at, FNET_WS_BINARY, r.client);
+    ASSERT(bin != NULL);
+    ASSERT_EQ(bin->len, sizeof(pcm));
+    ASSERT_EQ(memcmp(bin->text, pcm, sizeof(pcm)), 0);
+    ASSERT(fake_net_wait_type(&r.at_client, r.client, "response.done") != NULL);
+
+    /* What the connection's life depends on still reaches the upstream actor: session_expired
+     * starts a new connection. */
+    fake_net_ws_text(up1, "{\"type\":\"error\",\"error\":{\"code\":\"session_expired\","
+                          "\"message\":\"expired\"}}");
+    ASSERT(fake_net_wait_type(&r.at_client, r.client, "upstream.reconnecting") != NULL);
+    FAKE_ASSERT_CLOSE(fake_net_wait(&r.at_up, FNET_WS_CLOSE, up1), WS_CLOSE_NORMAL);
+    conn_id_t up2 = next_connect(&r);
+    ASSERT(fake_net_ws_target(up2) == upstream);
+    rig_stop(&r);
+}
