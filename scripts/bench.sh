@@ -35,7 +35,12 @@ R="$OUT/results.md"
     echo "24 kHz PCM16, 20 ms frames, ${RELAY_DURATION:-10} s of audio per session; every process on this machine."
     echo
     /usr/bin/python3 bench/relay_matrix.py --sessions "${RELAY_SESSIONS:-50,200,500,1000}" \
-        --duration "${RELAY_DURATION:-10}" --json "$OUT/relay.json"
+        --duration "${RELAY_DURATION:-10}" --peers "${RELAY_PEERS:-go,node}" \
+        --json "$OUT/relay.json"
+    echo
+    echo "### System calls per relayed round trip, by thread (steady state, \`bench/relay_syscalls.py\`)"
+    echo
+    /usr/bin/python3 bench/relay_syscalls.py --sessions "${SYSCALL_SESSIONS:-200}"
     echo
     echo "## Phone calls against the browser path (switchboard-bench --twilio, the simulator in echo mode)"
     echo

@@ -16,6 +16,13 @@
 #include "base/util.h"
 
 #define TOOL_TEXT_MAX 600 /* characters of a tool call's arguments or output shown to the model */
+/* What of a long call the model is shown: the transcript's first TRANSCRIPT_HEAD_MAX and last
+ * TRANSCRIPT_TAIL_MAX bytes of lines (who called and why; how it ended), and the newest
+ * TOOL_CALLS_MAX tool calls. A call of hours, or a supervisor that made hundreds of tool calls,
+ * then costs a bounded request (memory here, tokens there) like any other call. */
+#define TRANSCRIPT_HEAD_MAX (8 * 1024)
+#define TRANSCRIPT_TAIL_MAX (24 * 1024)
+#define TOOL_CALLS_MAX      40
 
 static const char *const outcome_values[] = {"booked", "information", "callback", "transferred",
                                              "other"};
@@ -107,6 +114,53 @@ static void put_value(sbuf_t *b, const cJSON *v)
     free(text);
 }
 
+static void put_line(sbuf_t *b, const cJSON *line)
+{
+    const char *role = str_of(line, "role");
+    sbuf_printf(b, "%s: %s\n", role && strcmp(role, "user") == 0 ? "Caller" : "Agent",
+                str_of(line, "text") ? str_of(line, "text") : "");
+}
+
+/* The transcript's lines, or its first and last lines within TRANSCRIPT_HEAD_MAX and
+ * TRANSCRIPT_TAIL_MAX bytes with the number left out between them. */
+static void put_transcript(sbuf_t *b, const cJSON *lines)
+{
+    size_t total = 0;
+    const cJSON *line;
+    cJSON_ArrayForEach(line, lines)
+    {
+        const char *t = str_of(line, "text");
+        total += (t ? strlen(t) : 0) + sizeof("Caller: \n");
+    }
+    if (total <= TRANSCRIPT_HEAD_MAX + TRANSCRIPT_TAIL_MAX) {
+        cJSON_ArrayForEach(line, lines) put_line(b, line);
+        return;
+    }
+    /* Lines from the end that fit the tail budget: where the tail starts. */
+    int n = cJSON_GetArraySize(lines), tail_from = n;
+    size_t tail = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        const char *t = str_of(cJSON_GetArrayItem(lines, i), "text");
+        size_t len = (t ? strlen(t) : 0) + sizeof("Caller: \n");
+        if (tail + len > TRANSCRIPT_TAIL_MAX)
+            break;
+        tail += len;
+        tail_from = i;
+    }
+    size_t start = b->len;
+    int i = 0, left_out = 0;
+    cJSON_ArrayForEach(line, lines)
+    {
+        if (i == tail_from && left_out > 0)
+            sbuf_printf(b, "(%d lines not shown)\n", left_out);
+        if (i >= tail_from || b->len - start < TRANSCRIPT_HEAD_MAX)
+            put_line(b, line);
+        else
+            left_out++;
+        i++;
+    }
+}
+
 cJSON *summary_request(const char *model, const cJSON *call)
 {
     sbuf_t b = SBUF_INIT;
@@ -115,17 +169,17 @@ cJSON *summary_request(const char *model, const cJSON *call)
     if (from)
         sbuf_printf(&b, "Caller's number: %s\n", from);
     sbuf_puts(&b, "Transcript:\n");
-    const cJSON *line;
-    cJSON_ArrayForEach(line, cJSON_GetObjectItemCaseSensitive(call, "transcript"))
-    {
-        const char *role = str_of(line, "role");
-        sbuf_printf(&b, "%s: %s\n", role && strcmp(role, "user") == 0 ? "Caller" : "Agent",
-                    str_of(line, "text") ? str_of(line, "text") : "");
-    }
+    put_transcript(&b, cJSON_GetObjectItemCaseSensitive(call, "transcript"));
     sbuf_puts(&b, "Tool calls:\n");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(call, "toolCalls");
+    int n_calls = cJSON_GetArraySize(calls), i = 0;
+    if (n_calls > TOOL_CALLS_MAX)
+        sbuf_printf(&b, "(%d earlier tool calls not shown)\n", n_calls - TOOL_CALLS_MAX);
     const cJSON *tc;
-    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(call, "toolCalls"))
+    cJSON_ArrayForEach(tc, calls)
     {
+        if (i++ < n_calls - TOOL_CALLS_MAX)
+            continue;
         sbuf_printf(&b, "- %s (%s) arguments: ", str_of(tc, "name") ? str_of(tc, "name") : "?",
                     str_of(tc, "status") ? str_of(tc, "status") : "?");
         put_value(&b, cJSON_GetObjectItemCaseSensitive(tc, "arguments"));

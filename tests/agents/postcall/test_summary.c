@@ -1,5 +1,6 @@
 /* The pure parts of the post-call work: the call_summary request and its check (summary.c), and
  * the search text and cursor of the calls list (querydb.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,64 @@ TEST(summary_request_is_strict_json_schema)
     ASSERT_STR_CONTAINS(text, "Caller's number: +1415");
     free(text);
     cJSON_Delete(body);
+    cJSON_Delete(call);
+}
+
+/* The user message of a summary request for call. */
+static char *summary_input(const cJSON *call)
+{
+    cJSON *body = summary_request("m", call);
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(body, "messages");
+    char *text = strdup(cJSON_GetArrayItem(msgs, 1)->child->next->valuestring);
+    cJSON_Delete(body);
+    return text;
+}
+
+TEST(summary_request_of_a_long_call_is_bounded)
+{
+    /* 2,000 transcript lines of ~100 bytes and 500 tool calls: the request keeps the first
+     * and last lines and the newest 40 tool calls, and says what it left out. */
+    cJSON *call = cJSON_CreateObject();
+    cJSON *lines = cJSON_AddArrayToObject(call, "transcript");
+    char text[128];
+    for (int i = 0; i < 2000; i++) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "role", i % 2 ? "assistant" : "user");
+        snprintf(text, sizeof(text), "line %04d %s", i,
+                 "....................................................................");
+        cJSON_AddStringToObject(l, "text", text);
+        cJSON_AddItemToArray(lines, l);
+    }
+    cJSON *calls = cJSON_AddArrayToObject(call, "toolCalls");
+    for (int i = 0; i < 500; i++) {
+        cJSON *t = cJSON_CreateObject();
+        snprintf(text, sizeof(text), "tool%03d", i);
+        cJSON_AddStringToObject(t, "name", text);
+        cJSON_AddStringToObject(t, "status", "completed");
+        cJSON_AddStringToObject(t, "output", "ok");
+        cJSON_AddItemToArray(calls, t);
+    }
+    char *in = summary_input(call);
+    ASSERT(strlen(in) < 48 * 1024);
+    ASSERT_STR_CONTAINS(in, "Caller: line 0000"); /* the start */
+    ASSERT_STR_CONTAINS(in, "Agent: line 1999");  /* the end */
+    ASSERT(strstr(in, "line 1000") == NULL);      /* the middle is left out, and said so */
+    ASSERT_STR_CONTAINS(in, " lines not shown)\n");
+    ASSERT(strstr(in, "line 0000") < strstr(in, "lines not shown"));
+    ASSERT(strstr(in, "lines not shown") < strstr(in, "line 1999"));
+    ASSERT_STR_CONTAINS(in, "(460 earlier tool calls not shown)\n- tool460 (completed)");
+    ASSERT_STR_CONTAINS(in, "- tool499 (completed)");
+    ASSERT(strstr(in, "tool459") == NULL);
+    free(in);
+
+    /* A short call is shown whole. */
+    cJSON_DeleteItemFromObject(call, "toolCalls");
+    while (cJSON_GetArraySize(lines) > 10)
+        cJSON_DeleteItemFromArray(lines, 10);
+    in = summary_input(call);
+    ASSERT(strstr(in, "not shown") == NULL);
+    ASSERT_STR_CONTAINS(in, "Agent: line 0009");
+    free(in);
     cJSON_Delete(call);
 }
 
