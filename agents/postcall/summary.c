@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents/store/store.h"
 #include "base/sbuf.h"
 #include "base/util.h"
 
@@ -22,7 +23,7 @@
  * then costs a bounded request (memory here, tokens there) like any other call. */
 #define TRANSCRIPT_HEAD_MAX (8 * 1024)
 #define TRANSCRIPT_TAIL_MAX (24 * 1024)
-#define TOOL_CALLS_MAX      40
+#define TOOL_CALLS_MAX      STORE_POSTCALL_TOOL_CALLS
 
 static const char *const outcome_values[] = {"booked", "information", "callback", "transferred",
                                              "other"};
@@ -173,8 +174,12 @@ cJSON *summary_request(const char *model, const cJSON *call)
     sbuf_puts(&b, "Tool calls:\n");
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(call, "toolCalls");
     int n_calls = cJSON_GetArraySize(calls), i = 0;
-    if (n_calls > TOOL_CALLS_MAX)
-        sbuf_printf(&b, "(%d earlier tool calls not shown)\n", n_calls - TOOL_CALLS_MAX);
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(call, "toolCallsTotal");
+    int earlier = n_calls > TOOL_CALLS_MAX ? n_calls - TOOL_CALLS_MAX : 0;
+    if (cJSON_IsNumber(total) && total->valueint > n_calls) /* the store sent the newest only */
+        earlier += total->valueint - n_calls;
+    if (earlier > 0)
+        sbuf_printf(&b, "(%d earlier tool calls not shown)\n", earlier);
     const cJSON *tc;
     cJSON_ArrayForEach(tc, calls)
     {

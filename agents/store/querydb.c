@@ -110,8 +110,9 @@ char *querydb_calls_json(sqlite3 *db, const querydb_filter_t *f)
     if (f->outcome)
         sbuf_puts(&sql, " AND c.outcome = ?5");
     if (f->cursor_rowid)
-        sbuf_puts(&sql, search ? " AND f.rowid < ?8"
-                               : " AND (c.started_at < ?7 OR (c.started_at = ?7 AND c.rowid < ?8))");
+        sbuf_puts(&sql, search
+                            ? " AND f.rowid < ?8"
+                            : " AND (c.started_at < ?7 OR (c.started_at = ?7 AND c.rowid < ?8))");
     sbuf_puts(&sql, search ? " ORDER BY f.rowid DESC LIMIT ?9"
                            : " ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?9");
     sqlite3_stmt *st = NULL;

@@ -234,9 +234,8 @@ static void postcall_claim(store_t *s, store_pc_msg_t *p)
     cJSON_ArrayForEach(j, jobs)
     {
         const char *id = cJSON_GetObjectItemCaseSensitive(j, "callId")->valuestring;
-        char *text = storedb_call_json(s->db, id, NULL);
-        cJSON *call = text ? cJSON_Parse(text) : NULL;
-        free(text);
+        /* Bounded: a call with hundreds of tool calls is claimed with its newest few. */
+        cJSON *call = storedb_call_tail(s->db, id, STORE_POSTCALL_TOOL_CALLS);
         cJSON_AddItemToObject(j, "call", call ? call : cJSON_CreateNull());
     }
     actor_send(p->actor, &store_pc_jobs_new(jobs, next)->hdr);

@@ -125,7 +125,10 @@ void store_call_first_audio(actor_t *store, const char *call_id, int64_t latency
  * summary step has ended for good. */
 
 #define STORE_PARENT_POSTCALL "postcall" /* parentCallId of the CRM run's tool calls */
-#define STORE_PC_JOBS_MAX     16         /* jobs claimed at once */
+/* A claimed job's call carries its newest STORE_POSTCALL_TOOL_CALLS tool calls and
+ * toolCallsTotal: the post-call work is bounded however many the call made. */
+#define STORE_POSTCALL_TOOL_CALLS 40
+#define STORE_PC_JOBS_MAX         16 /* jobs claimed at once */
 
 /* The answer to store_postcall_claim(). */
 typedef struct store_pc_jobs_msg {

@@ -179,6 +179,9 @@ char *storedb_calls_json(storedb_t *s, int limit, const char *tenant);
 /* The record of one call with its transcript and tool calls (SPEC 4, 9); NULL when unknown or
  * (tenant not NULL) another tenant's. */
 char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant);
+/* The call for its post-call work: its newest max_tools tool calls only, and toolCallsTotal;
+ * NULL when there is no such call. */
+cJSON *storedb_call_tail(storedb_t *s, const char *call_id, int max_tools);
 /* Deletes a call and its rows (tenant not NULL: only its own). Returns 1 when it existed, 0 when
  * not, -EIO on failure. */
 int storedb_call_delete(storedb_t *s, const char *call_id, const char *tenant);

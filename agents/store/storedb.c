@@ -199,6 +199,8 @@ enum {
     SQ_CALL,
     SQ_CALL_TRANSCRIPT,
     SQ_CALL_TOOLS,
+    SQ_CALL_TOOLS_TAIL,
+    SQ_CALL_TOOLS_COUNT,
     SQ_DEL_TRANSCRIPT,
     SQ_DEL_TOOLS,
     SQ_DEL_CALL,
@@ -243,6 +245,10 @@ static const char *const sq_sql[SQ_COUNT] = {
                            "ORDER BY at, id",
     [SQ_CALL_TOOLS] = "SELECT tool_call_id, name, arguments, output, status, duration_ms, via, "
                       "at, parent_call_id FROM tool_calls WHERE call_id = ?1 ORDER BY at, id",
+    [SQ_CALL_TOOLS_TAIL] = "SELECT tool_call_id, name, arguments, output, status, duration_ms, "
+                           "via, at, parent_call_id FROM (SELECT * FROM tool_calls WHERE "
+                           "call_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2) ORDER BY at, id",
+    [SQ_CALL_TOOLS_COUNT] = "SELECT count(*) FROM tool_calls WHERE call_id = ?1",
     [SQ_DEL_TRANSCRIPT] = "DELETE FROM transcript_items WHERE call_id = ?1",
     [SQ_DEL_TOOLS] = "DELETE FROM tool_calls WHERE call_id = ?1",
     [SQ_DEL_CALL] = "DELETE FROM calls WHERE id = ?1",
@@ -641,7 +647,9 @@ char *storedb_calls_json(storedb_t *s, int limit, const char *tenant)
     return querydb_calls_json(s->db, &f);
 }
 
-char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant)
+/* The call as GET /api/calls/{id} shows it; with max_tools > 0 only its newest max_tools tool
+ * calls, and toolCallsTotal. NULL when there is no such call (of that tenant). */
+static cJSON *call_tree(storedb_t *s, const char *call_id, const char *tenant, int max_tools)
 {
     sqlite3_stmt *st = store_stmt_fresh(s->st[SQ_CALL]);
     store_bind_text(st, 1, call_id);
@@ -667,10 +675,32 @@ char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant)
     st = store_stmt_fresh(s->st[SQ_CALL_TRANSCRIPT]);
     store_bind_text(st, 1, call_id);
     add_rows(cJSON_AddArrayToObject(c, "transcript"), st, COLS(transcript_cols));
-    st = store_stmt_fresh(s->st[SQ_CALL_TOOLS]);
-    store_bind_text(st, 1, call_id);
+    if (max_tools > 0) {
+        st = store_stmt_fresh(s->st[SQ_CALL_TOOLS_COUNT]);
+        store_bind_text(st, 1, call_id);
+        cJSON_AddNumberToObject(c, "toolCallsTotal",
+                                sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0);
+        sqlite3_reset(st);
+        st = store_stmt_fresh(s->st[SQ_CALL_TOOLS_TAIL]);
+        store_bind_text(st, 1, call_id);
+        sqlite3_bind_int(st, 2, max_tools);
+    } else {
+        st = store_stmt_fresh(s->st[SQ_CALL_TOOLS]);
+        store_bind_text(st, 1, call_id);
+    }
     add_rows(cJSON_AddArrayToObject(c, "toolCalls"), st, COLS(tool_cols));
-    return store_json_take(c);
+    return c;
+}
+
+char *storedb_call_json(storedb_t *s, const char *call_id, const char *tenant)
+{
+    cJSON *c = call_tree(s, call_id, tenant, 0);
+    return c ? store_json_take(c) : NULL;
+}
+
+cJSON *storedb_call_tail(storedb_t *s, const char *call_id, int max_tools)
+{
+    return call_tree(s, call_id, NULL, max_tools);
 }
 
 /* Runs the statements in order with ?1 = the id, or ?1 = the cutoff, in one transaction. */

@@ -198,6 +198,36 @@ TEST(store_list_limit_and_delete)
     FIXTURE_LEAK_CHECK();
 }
 
+TEST(store_call_tail_has_the_newest_tool_calls_and_the_total)
+{
+    /* What a post-call job is claimed with: bounded however many tool calls the call made. */
+    fixture_init();
+    storedb_t *db = open_db();
+    ASSERT_EQ(storedb_call_start(db, "call_many", "sess_many_0001", NULL, T0_MS), 0);
+    char name[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof(name), "tool%02d", i);
+        ASSERT_EQ(storedb_tool_record(db, "call_many", "t", NULL, name, "{}", "{}", "completed", 1,
+                                      "builtin", T0_MS + 10 + i),
+                  0);
+    }
+    cJSON *c = storedb_call_tail(db, "call_many", 40);
+    ASSERT(c != NULL);
+    ASSERT_EQ(num_of(c, "toolCallsTotal"), 50);
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(c, "toolCalls");
+    ASSERT_EQ(cJSON_GetArraySize(tools), 40);
+    ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(tools, 0), "name"), "tool10"); /* oldest first */
+    ASSERT_STR_EQ(str_of(cJSON_GetArrayItem(tools, 39), "name"), "tool49");
+    cJSON_Delete(c);
+    ASSERT(storedb_call_tail(db, "call_missing", 40) == NULL);
+    /* The API's record keeps them all. */
+    c = call_json(db, "call_many");
+    ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, "toolCalls")), 50);
+    ASSERT(cJSON_GetObjectItemCaseSensitive(c, "toolCallsTotal") == NULL);
+    cJSON_Delete(c);
+    storedb_close(db);
+}
+
 TEST(store_retention)
 {
     fixture_init();
