@@ -90,7 +90,8 @@ void net_ws_send_text2(conn_id_t c, const char *a, size_t alen, const char *b, s
 void net_ws_send_binary(conn_id_t c, const void *p, size_t len)
 {
     net_out_t *o = net_out_new(c, OUT_BINARY, len);
-    memcpy(o->buf + LWS_PRE, p, len);
+    if (len > 0)
+        memcpy(o->buf + LWS_PRE, p, len);
     net_post(o);
 }
 

@@ -330,6 +330,8 @@ static void upstream_audio_delta(session_t *s, const cJSON *ev, uint64_t t_in_ns
         log_warn("upstream.bad_audio", LOG_S("openai_session", s->openai_session));
         return;
     }
+    if (len == 0)
+        return; /* an empty delta: nothing to play */
     relay_upstream_audio(s, item ? item : "", s->dec, (size_t)len, t_in_ns);
 }
 
