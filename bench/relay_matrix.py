@@ -182,42 +182,49 @@ def add_perf(res, counts):
 
 # ---- Peers (../shared/peers) --------------------------------------------------------------------
 
+def _missing(src, tool, hint):
+    """Why a peer cannot be built here, or None."""
+    if not os.path.isdir(src):
+        return f"{src} not present"
+    if not shutil.which(tool):
+        return hint
+    return None
+
+
+def _build_go():
+    src, out = os.path.join(PEERS_DIR, "go-relay"), os.path.join(PEER_OUT, "go-relay")
+    why = _missing(src, "go", "Go not installed (apt-get install golang-go "
+                              "golang-github-gorilla-websocket-dev)")
+    if why:
+        return None, why
+    os.makedirs(PEER_OUT, exist_ok=True)
+    r = subprocess.run(["bash", os.path.join(src, "build.sh"), out],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return ([out], None) if r.returncode == 0 else (None, "build failed: " + r.stdout[-200:])
+
+
+def _build_node():
+    src, dst = os.path.join(PEERS_DIR, "node-relay"), os.path.join(PEER_OUT, "node-relay")
+    why = _missing(src, "node", "Node.js not installed")
+    if why:
+        return None, why
+    if not os.path.isdir(os.path.join(dst, "node_modules")):
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=dst,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            shutil.rmtree(dst, ignore_errors=True)
+            return None, "npm ci failed: " + r.stdout.strip()[-200:]
+    return ["node", os.path.join(dst, "server.mjs")], None
+
+
+PEER_BUILDERS = {"go": _build_go, "node": _build_node}
+
+
 def build_peers(wanted):
     """{name: (argv, why-not)} for the peers asked for: argv when it could be built here."""
-    peers = {}
-    if "go" in wanted:
-        src = os.path.join(PEERS_DIR, "go-relay")
-        out = os.path.join(PEER_OUT, "go-relay")
-        if not os.path.isdir(src):
-            peers["go"] = (None, f"{src} not present")
-        elif not shutil.which("go"):
-            peers["go"] = (None, "Go not installed (apt-get install golang-go "
-                                 "golang-github-gorilla-websocket-dev)")
-        else:
-            os.makedirs(PEER_OUT, exist_ok=True)
-            r = subprocess.run(["bash", os.path.join(src, "build.sh"), out],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            peers["go"] = ([out], None) if r.returncode == 0 else \
-                (None, "build failed: " + r.stdout.strip()[-200:])
-    if "node" in wanted:
-        src = os.path.join(PEERS_DIR, "node-relay")
-        dst = os.path.join(PEER_OUT, "node-relay")
-        if not os.path.isdir(src):
-            peers["node"] = (None, f"{src} not present")
-        elif not shutil.which("node"):
-            peers["node"] = (None, "Node.js not installed")
-        else:
-            if not os.path.isdir(os.path.join(dst, "node_modules")):
-                shutil.rmtree(dst, ignore_errors=True)
-                shutil.copytree(src, dst)
-                r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=dst,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                if r.returncode != 0:
-                    shutil.rmtree(dst, ignore_errors=True)
-                    peers["node"] = (None, "npm ci failed: " + r.stdout.strip()[-200:])
-            if "node" not in peers:
-                peers["node"] = (["node", os.path.join(dst, "server.mjs")], None)
-    return peers
+    return {name: PEER_BUILDERS[name]() for name in wanted if name in PEER_BUILDERS}
 
 
 def start_peer(argv, sim_port, sessions):

@@ -122,17 +122,20 @@ static void put_line(sbuf_t *b, const cJSON *line)
                 str_of(line, "text") ? str_of(line, "text") : "");
 }
 
+/* About what put_line() writes for line: its text and the longer speaker label. */
+static size_t line_bytes(const cJSON *line)
+{
+    const char *t = str_of(line, "text");
+    return (t ? strlen(t) : 0) + sizeof("Caller: \n");
+}
+
 /* The transcript's lines, or its first and last lines within TRANSCRIPT_HEAD_MAX and
  * TRANSCRIPT_TAIL_MAX bytes with the number left out between them. */
 static void put_transcript(sbuf_t *b, const cJSON *lines)
 {
     size_t total = 0;
     const cJSON *line;
-    cJSON_ArrayForEach(line, lines)
-    {
-        const char *t = str_of(line, "text");
-        total += (t ? strlen(t) : 0) + sizeof("Caller: \n");
-    }
+    cJSON_ArrayForEach(line, lines) total += line_bytes(line);
     if (total <= TRANSCRIPT_HEAD_MAX + TRANSCRIPT_TAIL_MAX) {
         cJSON_ArrayForEach(line, lines) put_line(b, line);
         return;
@@ -141,8 +144,7 @@ static void put_transcript(sbuf_t *b, const cJSON *lines)
     int n = cJSON_GetArraySize(lines), tail_from = n;
     size_t tail = 0;
     for (int i = n - 1; i >= 0; i--) {
-        const char *t = str_of(cJSON_GetArrayItem(lines, i), "text");
-        size_t len = (t ? strlen(t) : 0) + sizeof("Caller: \n");
+        size_t len = line_bytes(cJSON_GetArrayItem(lines, i));
         if (tail + len > TRANSCRIPT_TAIL_MAX)
             break;
         tail += len;
