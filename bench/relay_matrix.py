@@ -17,7 +17,7 @@ Prints markdown tables.
 
 Binaries come from build/bin (override with SWITCHBOARD_BIN_DIR).
 """
-import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 import urllib.request
 
 BIN = os.environ.get("SWITCHBOARD_BIN_DIR", "build/bin")
