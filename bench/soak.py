@@ -208,11 +208,39 @@ def interval_p99_ms(now_m, then_m, lane):
 
 
 def rss_kb(pid):
+    return mem_kb(pid)["rss"]
+
+
+def mem_kb(pid):
+    """{"rss", "anon", "file"}: the resident KB of the process, of its anonymous memory (heap,
+    arenas, stacks) and of its file mappings (the shared libraries' pages it has touched)."""
+    out = {"rss": 0, "anon": 0, "file": 0}
+    keys = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            k = keys.get(line.split(":", 1)[0] + ":")
+            if k:
+                out[k] = int(line.split()[1])
+    return out
+
+
+def anon_census(pid):
+    """{mapping: resident anonymous KB} from /proc/<pid>/smaps: "[heap]" (the main arena),
+    "[stack]", the file mappings by path, and anonymous mappings by start address (a thread
+    arena or stack keeps its address)."""
+    out = {}
+    name = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                lo = int(head[0].split("-")[0], 16)
+                name = head[5] if len(head) >= 6 else "anon at %x" % lo
+            elif head[0] == "Anonymous:" and name is not None:
+                kb = int(head[1])
+                if kb:
+                    out[name] = out.get(name, 0) + kb
+    return out
 
 
 def tcp_peers():
@@ -398,6 +426,7 @@ class Soak:
         self.heap_in_use = None   # bytes, from the last malloc_stats() in the service's log
         self.trimmed = True       # every quiet point's RSS was read after malloc_trim(0)
         self.raw_rss = raw_rss
+        self.census = []          # (t, anon_census()) at the start and the quiet points
 
     def now(self):
         return time.monotonic() - self.t0
@@ -492,6 +521,10 @@ class Soak:
             self.heap_in_use = None
             if not await asyncio.to_thread(self.s.trim):
                 self.trimmed = False
+        # Read right after the trim, before the requests below allocate again.
+        mem = mem_kb(pid)
+        if phase in ("start", "quiet"):
+            self.census.append((self.now(), anon_census(pid)))
         m = await self.metrics()
         ss = await self.sim_stats()
         self.follow_log()
@@ -501,7 +534,8 @@ class Soak:
         faults = ss.get("faults", {})
         row = {
             "t": self.now(), "wave": self.wave + 1, "phase": phase,
-            "rss_kb": rss_kb(pid), "rss_raw_kb": rss_raw, "fds": fds, "fds_sim": to_sim,
+            "rss_kb": mem["rss"], "anon_kb": mem["anon"], "file_kb": mem["file"],
+            "rss_raw_kb": rss_raw, "fds": fds, "fds_sim": to_sim,
             "heap_kb": self.heap_in_use // 1024 if rss_raw and self.heap_in_use else None,
             "actors": int(m.get("switchboard_actors_live", -1)),
             "sessions": int(m.get("switchboard_sessions_active", -1)),

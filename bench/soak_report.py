@@ -72,6 +72,26 @@ def verdicts(soak, exit_status, exit_s):
     return out
 
 
+def memory_census(soak):
+    """Lines naming the mappings whose anonymous memory changed most from the first quiet point
+    (the baseline) to the last, from /proc/<pid>/smaps read after the trim."""
+    quiet = soak.census[1:] if len(soak.census) > 2 else []
+    if len(quiet) < 2:
+        return []
+    (t0, base), (t1, last) = quiet[0], quiet[-1]
+    names = set(base) | set(last)
+    delta = sorted(((last.get(n, 0) - base.get(n, 0), n) for n in names),
+                   key=lambda x: -abs(x[0]))
+    out = ["", "## Anonymous memory by mapping", "",
+           "From /proc/<pid>/smaps after the trim, baseline quiet point (+%.0f s) to the last "
+           "(+%.0f s); anonymous mappings are named by their start address (glibc's thread "
+           "arenas, thread stacks, large allocations)." % (t0, t1), "",
+           "| mapping | baseline KB | last KB | change KB |", "|---|---|---|---|"]
+    for d, n in delta[:10]:
+        out.append("| %s | %d | %d | %+d |" % (n, base.get(n, 0), last.get(n, 0), d))
+    return out
+
+
 def write_report(path, plan, soak, seed, verdict_lines, wall_s):
     v, c = soak.load.v, soak.load.c
     lines = ["# switchboard soak", "",
@@ -88,20 +108,24 @@ def write_report(path, plan, soak, seed, verdict_lines, wall_s):
              "Errors: error lines in the service's log / client-side errors and failed calls."
              % ("through gdb" if soak.trimmed and not soak.raw_rss
                 else "through gdb where it could attach; raw RSS where it could not"), "",
-             "| t (s) | wave | phase | RSS (MB) | RSS before trim / heap in use (MB) "
+             "RSS anon / file: its anonymous part (heap, arenas, stacks) and the pages of the "
+             "shared libraries it has touched, read with RSS.", "",
+             "| t (s) | wave | phase | RSS (MB) | RSS anon / file (MB) "
+             "| RSS before trim / heap in use (MB) "
              "| fds (to sim) | actors | sessions | conns "
              "| mailbox | queue p99 realtime / tools (ms) | calls ended / verified "
              "| lost frames: elsewhere / reconnected | audio dropped "
              "| faults drop/expire/429/500/mcp | errors svc/client |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in soak.rows:
         before = "-"
         if r.get("rss_raw_kb") is not None:
             before = "%.1f / %s" % (r["rss_raw_kb"] / 1024, "%.1f" % (r["heap_kb"] / 1024)
                                     if r.get("heap_kb") is not None else "-")
-        lines.append("| %.0f | %d | %s | %.1f | %s | %d (%d) | %d | %d | %d | %d | %s / %s "
-                     "| %d / %d | %d / %d | %d | %s | %s |"
-                     % (r["t"], r["wave"], r["phase"], r["rss_kb"] / 1024, before, r["fds"],
+        lines.append("| %.0f | %d | %s | %.1f | %.1f / %.1f | %s | %d (%d) | %d | %d | %d | %d "
+                     "| %s / %s | %d / %d | %d / %d | %d | %s | %s |"
+                     % (r["t"], r["wave"], r["phase"], r["rss_kb"] / 1024, r["anon_kb"] / 1024,
+                        r["file_kb"] / 1024, before, r["fds"],
                         r["fds_sim"],
                         r["actors"], r["sessions"], r["conns"], r["mailbox"], fmt_ms(r["q_rt"]),
                         fmt_ms(r["q_tools"]), r["calls_ended"], r["calls_verified"],
@@ -135,6 +159,7 @@ def write_report(path, plan, soak, seed, verdict_lines, wall_s):
             "%s x%d" % (k, n) for k, n in soak.warn_events.most_common(12)))
     for e in soak.error_lines[:5]:
         lines.append("  - `%s`" % e.replace("`", "'"))
+    lines += memory_census(soak)
     lines += ["", "## Verdict", ""]
     ok = all(o for o, _ in verdict_lines)
     for o, text in verdict_lines:
