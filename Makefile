@@ -23,7 +23,7 @@ ifeq ($(origin CC),default)
 CC      := gcc
 endif
 
-PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp libjwt
+PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp libjwt hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # poppler (and glib, cairo under it) only where PDFs are read: agents/onboard/pdftext.c and the

@@ -203,6 +203,11 @@ int main(void)
     }
 
     metrics_init();
+    if (net_redis_configure(cfg.redis_url) != 0) { /* config_from_env() checked its form */
+        startup_failed(cfg.log_format, "SWITCHBOARD_REDIS_URL: cannot be read");
+        return EXIT_CONFIG;
+    }
+    net_redis_register_metrics();
     sched_config_t sc = {.workers = cfg.workers,
                          .max_actors = cfg.max_actors,
                          .mailbox_cap = (uint32_t)cfg.mailbox_cap};

@@ -79,10 +79,12 @@ static void healthz(const net_local_req_t *req, net_local_resp_t *resp)
 static void readyz(const net_local_req_t *req, net_local_resp_t *resp)
 {
     (void)req;
-    const char *body = net_draining()
-                           ? "{\"error\":{\"code\":\"draining\",\"message\":\"shutting down\"}}"
-                           : "{\"status\":\"ready\"}";
-    resp->status = net_draining() ? 503 : 200;
+    const char *body =
+        net_draining() ? "{\"error\":{\"code\":\"draining\",\"message\":\"shutting down\"}}"
+        : !net_redis_ready()
+            ? "{\"error\":{\"code\":\"unavailable\",\"message\":\"Redis is unreachable\"}}"
+            : "{\"status\":\"ready\"}";
+    resp->status = net_draining() || !net_redis_ready() ? 503 : 200;
     resp->body = xstrdup(body);
     resp->body_len = strlen(body);
 }

@@ -74,6 +74,8 @@ typedef enum {
     VAR_URL_NOSLASH, /* VAR_URL without trailing slashes */
     VAR_MODEL,       /* model name */
     VAR_PATH,        /* path created later by its user (the database) */
+    VAR_REDIS_URL,   /* redis://[[user]:password@]host[:port][/db] or unix:///path (SPEC 13) */
+    VAR_NODE_ID,     /* [A-Za-z0-9._:-]{1,64} */
 } var_kind_t;
 
 typedef struct config_var {
@@ -157,6 +159,8 @@ static const config_var_t config_vars[] = {
     STR_VAR("SWITCHBOARD_TWILIO_ACCOUNT_SID", VAR_SECRET, twilio_account_sid, NULL),
     URL_VAR("SWITCHBOARD_TWILIO_API_URL", VAR_URL_NOSLASH, twilio_api_url, "https://api.twilio.com",
             http_schemes),
+    STR_VAR("SWITCHBOARD_REDIS_URL", VAR_REDIS_URL, redis_url, NULL),
+    STR_VAR("SWITCHBOARD_NODE_ID", VAR_NODE_ID, node_id, NULL),
 };
 
 static int *var_int(config_t *c, const config_var_t *v)
@@ -491,6 +495,66 @@ static int proxy_entry(config_t *c, const config_var_t *v, const char *value, co
                        "%s is not a network (a.b.c.d/n, x:y::z/n or a bare address)", shown);
 }
 
+/*
+ * Why val is not a Redis URL (SPEC 13: redis://[[user]:password@]host[:port][/db] or
+ * unix:///path), or NULL when it is one.
+ */
+static const char *redis_url_check(const char *val)
+{
+    if (has_control(val) || strchr(val, ' '))
+        return "must not hold spaces or control characters";
+    if (strncmp(val, "unix://", 7) == 0)
+        return val[7] == '/' && val[8] != '\0' ? NULL : "a unix:// URL needs an absolute path";
+    if (strncmp(val, "redis://", 8) != 0)
+        return "must be a redis:// or unix:// URL";
+    const char *p = val + 8;
+    const char *at = strrchr(p, '@');
+    if (at != NULL)
+        p = at + 1;
+    size_t hl = strcspn(p, ":/");
+    if (hl == 0)
+        return "needs a host";
+    p += hl;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > PORT_MAX)
+            return "has a bad port";
+        p = end;
+    }
+    if (*p == '/' && p[1] != '\0') {
+        char *end;
+        long db = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end != '\0' || db < 0 || db > 1000)
+            return "has a bad database number";
+    } else if (*p != '\0' && strcmp(p, "/") != 0) {
+        return "has text after the host";
+    }
+    return NULL;
+}
+
+/* A Redis URL as printed and in errors: a password hidden. Returns a static buffer. */
+static const char *redis_url_shown(const char *val)
+{
+    static __thread char shown[256];
+    const char *at = strncmp(val, "redis://", 8) == 0 ? strrchr(val + 8, '@') : NULL;
+    if (at == NULL)
+        return val;
+    snprintf(shown, sizeof(shown), "redis://[password]@%s", at + 1);
+    return shown;
+}
+
+static bool node_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._:-", s[i]))
+            return false;
+    return true;
+}
+
 /* Parses one variable's text (from the environment or its default) into c. */
 static int config_parse_var(config_t *c, const config_var_t *v, const char *val, char *err,
                             size_t errlen)
@@ -573,6 +637,17 @@ static int config_parse_var(config_t *c, const config_var_t *v, const char *val,
     case VAR_PATH:
         if (val[0] == '\0' || has_control(val))
             return config_fail(err, errlen, v, val, "must be a file path");
+        *var_str(c, v) = xstrdup(val);
+        return 0;
+    case VAR_REDIS_URL:
+        why = redis_url_check(val);
+        if (why != NULL)
+            return config_fail(err, errlen, v, redis_url_shown(val), "%s", why);
+        *var_str(c, v) = xstrdup(val);
+        return 0;
+    case VAR_NODE_ID:
+        if (!node_id_ok(val))
+            return config_fail(err, errlen, v, val, "must match [A-Za-z0-9._:-]{1,64}");
         *var_str(c, v) = xstrdup(val);
         return 0;
     }
@@ -738,6 +813,11 @@ static void var_value_text(const config_t *c, const config_var_t *v, sbuf_t *b)
     case VAR_SECRET:
         sbuf_puts(b, *var_cstr(c, v) ? "[set]" : "[unset]");
         break;
+    case VAR_REDIS_URL:
+        if (*var_cstr(c, v) != NULL)
+            sbuf_puts(b, redis_url_shown(*var_cstr(c, v)));
+        break;
+    case VAR_NODE_ID:
     case VAR_HOST:
     case VAR_FILE:
     case VAR_FILE_OR_DIR:
@@ -794,6 +874,8 @@ void config_free(config_t *c)
         case VAR_URL_NOSLASH:
         case VAR_MODEL:
         case VAR_PATH:
+        case VAR_REDIS_URL:
+        case VAR_NODE_ID:
             free(*var_str(c, v));
             *var_str(c, v) = NULL;
             break;

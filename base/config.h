@@ -78,6 +78,8 @@ typedef struct config {
     char *twilio_auth_token;  /* NULL = phone calls off (SPEC 5.5); never logged */
     char *twilio_account_sid; /* Basic-auth user of Twilio's REST API; NULL when unset */
     char *twilio_api_url;     /* Twilio REST base, without trailing slashes */
+    char *redis_url;          /* SPEC 13: NULL = one process */
+    char *node_id;            /* this node's name in the registry; NULL = hostname:port */
 } config_t;
 
 /*

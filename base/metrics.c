@@ -56,6 +56,7 @@ metrics_t g_metrics = {
     .relay_latency_seconds = {METRICS_HIST_INIT, METRICS_HIST_INIT},
     .upstream_connect_seconds = METRICS_HIST_INIT,
     .first_audio_seconds = METRICS_HIST_INIT,
+    .redis_seconds = METRICS_HIST_INIT,
     .actor_queue_seconds = {METRICS_HIST_INIT, METRICS_HIST_INIT},
 };
 
@@ -276,6 +277,7 @@ void metrics_init(void)
         g_metrics.relay_latency_seconds[i].bounds = metrics_bounds_s;
     g_metrics.upstream_connect_seconds.bounds = metrics_bounds_s;
     g_metrics.first_audio_seconds.bounds = metrics_bounds_s;
+    g_metrics.redis_seconds.bounds = metrics_bounds_s;
     for (size_t i = 0; i < METRIC_LANE_COUNT; i++)
         g_metrics.actor_queue_seconds[i].bounds = metrics_bounds_s;
     family_clear(&tool_call_family);
@@ -559,6 +561,11 @@ void metrics_render(sbuf_t *out)
     metrics_put_help(out, name, "Time from speech stopped to the first assistant audio.",
                      "histogram");
     put_hist(out, name, NULL, &g_metrics.first_audio_seconds);
+
+    name = "switchboard_redis_seconds";
+    metrics_put_help(out, name, "Round trip of a command to Redis (SPEC 13; none without Redis).",
+                     "histogram");
+    put_hist(out, name, NULL, &g_metrics.redis_seconds);
 
     put_family(out, &tool_call_family);
 

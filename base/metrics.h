@@ -64,6 +64,7 @@ typedef struct metrics {
     metric_hist_t relay_latency_seconds[METRIC_RELAY_COUNT];
     metric_hist_t upstream_connect_seconds;
     metric_hist_t first_audio_seconds;
+    metric_hist_t redis_seconds; /* command round trips to Redis (SPEC 13) */
     metric_hist_t actor_queue_seconds[METRIC_LANE_COUNT];
 } metrics_t;
 

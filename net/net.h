@@ -66,6 +66,7 @@ typedef struct net_peer {
 #define NET_MSG_FETCH_DONE  (MSG_TYPE_NET_BASE + 8)
 #define NET_MSG_PROC_LINE   (MSG_TYPE_NET_BASE + 9)
 #define NET_MSG_PROC_EXIT   (MSG_TYPE_NET_BASE + 10)
+#define NET_MSG_REDIS       (MSG_TYPE_NET_BASE + 11)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -347,6 +348,56 @@ uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target);
  * unless it has already finished. An unknown or finished id is ignored.
  */
 void net_fetch_cancel(uint64_t id);
+
+/* ---- Redis (SPEC 13) ---------------------------------------------------------------------- */
+
+/* A reply, copied out of hiredis's. */
+typedef enum net_redis_type {
+    NET_REDIS_NIL = 0,
+    NET_REDIS_STRING,
+    NET_REDIS_STATUS,
+    NET_REDIS_ERROR,
+    NET_REDIS_INTEGER,
+    NET_REDIS_ARRAY,
+} net_redis_type_t;
+
+typedef struct net_redis_reply {
+    net_redis_type_t type;
+    long long integer;
+    char *str; /* STRING, STATUS, ERROR: NUL-terminated, len bytes */
+    size_t len;
+    size_t n; /* ARRAY */
+    struct net_redis_reply **elem;
+} net_redis_reply_t;
+
+/* The answer to one net_redis_cmd(): exactly one per accepted command. */
+typedef struct net_redis_msg {
+    msg_t hdr;
+    uint64_t cookie; /* the caller's, echoed */
+    bool ok;         /* false: Redis unreachable (nothing is known of the command's effect) */
+    net_redis_reply_t *reply; /* when ok; freed with the message */
+} net_redis_msg_t;
+
+/*
+ * Reads SWITCHBOARD_REDIS_URL (redis://[[user]:password@]host[:port][/db] or unix:///path;
+ * NULL: no Redis). Returns 0 or -EINVAL. Thread: main, before net_start().
+ */
+int net_redis_configure(const char *url);
+/* Redis is configured. */
+bool net_redis_on(void);
+/* Not configured, or every network thread's connection is up (/readyz). Thread: any. */
+bool net_redis_ready(void);
+/* Registers switchboard_redis_connected when configured. Thread: main, before threads. */
+void net_redis_register_metrics(void);
+/*
+ * Sends argv (lens NULL: NUL-terminated strings) to Redis; the reply comes to target as
+ * NET_MSG_REDIS with cookie. One actor's commands go over one connection, answered in order.
+ * A thread whose connection is down answers at once with ok = false. Returns 0 (a message will
+ * come), or -EINVAL (Redis not configured or not started: none will). Thread: any.
+ */
+int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
+                  const size_t *lens);
+void net_redis_reply_free(net_redis_reply_t *r);
 
 /* ---- Child processes (libuv on a network thread's loop; any thread) ----------------------- */
 

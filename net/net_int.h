@@ -43,6 +43,7 @@ typedef enum out_kind {
     OUT_PROC_WRITE,    /* thread command: bytes for the stdin of the child whose id is `conn` */
     OUT_PROC_KILL,     /* thread command: signal `code` to the child */
     OUT_PROC_SHUTDOWN, /* thread command: close stdin, then SIGTERM, then SIGKILL (code = ms) */
+    OUT_REDIS,         /* thread command: a Redis command for this thread's connection */
     OUT_ROUTE,         /* an outbound WebSocket's messages go to another actor (wsc_route_t) */
     OUT_DRAIN,         /* thread command: close every WebSocket for shutdown */
     OUT_STOP,          /* thread command: tear down and leave the loop */
@@ -119,6 +120,7 @@ struct netthr {
     int ws_open;             /* [atomic, any] */
     struct fetch_thr *fetch; /* the curl multi handle and its requests (fetch.c) */
     struct proc_node *procs; /* child processes of this thread (proc.c) */
+    struct redis_thr *redis; /* this thread's Redis connection (redis.c), NULL without Redis */
     net_conn_t *adopting;    /* the connection lws is making a wsi for right now (on_accept(),
                                 wsc.c on_resolved()) */
     bool adopting_freed;     /* lws destroyed it during that call */
@@ -237,6 +239,15 @@ void fetch_command_net(netthr_t *thr, net_out_t *o);
 /* Reports every request in flight as cancelled and closes the curl state and its uv handles
  * (freed in their close callbacks, before the loop is closed). */
 void fetch_stop_net(netthr_t *thr);
+
+/* redis.c */
+/* Starts the thread's Redis connection when Redis is configured; returns 0. */
+int redis_init_net(netthr_t *thr);
+/* Sends an OUT_REDIS command on the connection, or leaves it to its free_fn to answer
+ * "unreachable" (o stays the caller's to free). */
+void redis_command_net(netthr_t *thr, net_out_t *o);
+/* Closes the connection (commands in flight answered "unreachable") and its handles. */
+void redis_stop_net(netthr_t *thr);
 
 /* proc.c */
 /* Handles an OUT_PROC_* command and frees it (a write's buffer lives until written). */

@@ -49,6 +49,7 @@ static void on_wake(uv_poll_t *h, int status, int events)
     if (thr->stopping && thr->ctx) {
         /* Step one of the two-step teardown (reference 1.2), from a uv callback. */
         fetch_stop_net(thr); /* its DONEs release the actors; its handles close in this run */
+        redis_stop_net(thr);
         proc_stop_net(thr);
         if (thr->listen_fd >= 0) {
             uv_poll_stop(&thr->listen_poll);
@@ -281,6 +282,8 @@ static void *thread_main(void *arg)
     int rc = create_context(thr);
     if (rc == 0)
         rc = fetch_init_net(thr); /* first: nothing else to undo when it fails */
+    if (rc == 0)
+        rc = redis_init_net(thr);
     if (rc == 0) {
         if (thr->listen_fd >= 0) {
             uv_poll_init(&thr->loop, &thr->listen_poll, thr->listen_fd);

@@ -23,44 +23,7 @@
 #include "base/sbuf.h"
 #include "base/strmap.h"
 #include "base/util.h"
-
-#define GATE_SWEEP_MS    10000
-#define RATE_WINDOW_S    60
-#define TOKEN_BYTES      32
-#define TOKEN_PREFIX     "ek_"
-#define SESSION_ID_BYTES 12
-#define PURPOSE_VOICE    0
-#define PURPOSE_CHAT     1
-#define PURPOSE_PHONE    2 /* a /twilio/media stream's token (SPEC 5.5) */
-#define GATE_MSG_SWEEP   (MSG_TYPE_AUTH_BASE + 0xF0u) /* its own timer */
-
-_Static_assert(GATE_USER_SECRET_BYTES == USERKEY_SECRET_BYTES, "one key size");
-
-typedef struct token {
-    char session_id[ID_MAX + 1];
-    char tenant[TENANT_ID_MAX + 1]; /* the tenant it was minted for */
-    char user_id[ID_MAX + 1];       /* chat: the user it belongs to; voice: "" */
-    uint64_t expires_ns;
-    int purpose;
-} token_t;
-
-typedef struct live_session {
-    actor_t *actor; /* a reference */
-    char ip[48];
-    char tenant[TENANT_ID_MAX + 1];
-} live_session_t;
-
-typedef struct gate {
-    actor_t actor;
-    strmap_t tokens;     /* token -> token_t */
-    ratewin_t windows;   /* ip -> POST /api/sessions in its minute */
-    strmap_t sessions;   /* sessionId -> live_session_t */
-    strmap_t per_ip;     /* ip -> (uintptr_t) live sessions of that IP */
-    strmap_t per_tenant; /* tenant id -> (uintptr_t) live sessions of that tenant */
-    int live;
-    actor_timer_t *sweep;
-    uint8_t user_secret[USERKEY_SECRET_BYTES]; /* immutable: signs anonymous users' userKeys */
-} gate_t;
+#include "agents/auth/gate_int.h"
 
 static void hex(char *out, const unsigned char *in, size_t n)
 {
@@ -87,51 +50,6 @@ static int rate_limited(gate_t *g, const char *ip, uint64_t now)
     int secs = (int)((left_ns + NS_PER_SEC - 1) / NS_PER_SEC);
     return secs < 1 ? 1 : secs;
 }
-
-/*
- * The user of a chat token, from the body: a userId named with the API secret (the operator's,
- * or the tenant's own apiSecret when by_secret), the anonymous user of a userKey, or a new
- * anonymous user. Writes it (and for anonymous users, the userKey to hand back) and returns
- * true; false when the request was answered with an error.
- */
-static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *body, bool by_secret,
-                      char user_id[ID_MAX + 1], char user_key[USERKEY_LEN + 1])
-{
-    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "userId");
-    const cJSON *key = cJSON_GetObjectItemCaseSensitive(body, "userKey");
-    user_key[0] = '\0';
-    if (uid && key) {
-        net_http_error(req->conn, 400, "invalid_request", "give userId or userKey, not both");
-        return false;
-    }
-    if (uid) {
-        if (!cJSON_IsString(uid) ||
-            !str_is_id(uid->valuestring, strlen(uid->valuestring), 1, ID_MAX)) {
-            net_http_error(req->conn, 400, "invalid_user_id",
-                           "userId must match [A-Za-z0-9_-]{1,64}");
-            return false;
-        }
-        if (!by_secret && !auth_api_ok(req)) {
-            net_http_error(req->conn, 401, "unauthorized", "naming a userId needs the API secret");
-            return false;
-        }
-        str_copy(user_id, uid->valuestring, ID_MAX + 1);
-        return true;
-    }
-    if (key) {
-        if (!cJSON_IsString(key) || !userkey_check(g->user_secret, key->valuestring, user_id)) {
-            net_http_error(req->conn, 401, "unauthorized", "this userKey is not valid");
-            return false;
-        }
-    } else {
-        userkey_new_anon(user_id);
-    }
-    userkey_make(g->user_secret, user_id, user_key);
-    return true;
-}
-
-static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenant, bool by_secret,
-                     uint64_t now);
 
 /* A live count kept per key in a strmap of (uintptr_t) values: +1 or -1. */
 static void count_add(strmap_t *m, const char *key, int delta)
@@ -180,6 +98,189 @@ static tenant_t *mint_tenant(const net_http_msg_t *req, bool *by_secret)
     return NULL;
 }
 
+
+void gate_new_token(char *out)
+{
+    unsigned char rnd[TOKEN_BYTES];
+    randombytes_buf(rnd, sizeof(rnd));
+    memcpy(out, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
+    hex(out + sizeof(TOKEN_PREFIX) - 1, rnd, sizeof(rnd));
+    sodium_memzero(rnd, sizeof(rnd));
+}
+
+/* Keeps the first refusal found after the rate limit's place in the order of checks. */
+static bool plan_refuse(mint_plan_t *p, int status, const char *code, const char *message)
+{
+    p->err_status = status;
+    p->err_code = code;
+    p->err_message = message;
+    return false;
+}
+
+/*
+ * The user of a chat token, from the body: a userId named with the API secret (the operator's,
+ * or the tenant's own apiSecret when by_secret), the anonymous user of a userKey, or a new
+ * anonymous user. Writes it into the plan (and for anonymous users, the userKey to hand back)
+ * and returns true; false with the refusal in the plan.
+ */
+static bool chat_user(const gate_t *g, const net_http_msg_t *req, const cJSON *body, bool by_secret,
+                      mint_plan_t *plan)
+{
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(body, "userId");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(body, "userKey");
+    plan->user_key[0] = '\0';
+    if (uid && key)
+        return plan_refuse(plan, 400, "invalid_request", "give userId or userKey, not both");
+    if (uid) {
+        if (!cJSON_IsString(uid) ||
+            !str_is_id(uid->valuestring, strlen(uid->valuestring), 1, ID_MAX))
+            return plan_refuse(plan, 400, "invalid_user_id",
+                               "userId must match [A-Za-z0-9_-]{1,64}");
+        if (!by_secret && !auth_api_ok(req))
+            return plan_refuse(plan, 401, "unauthorized", "naming a userId needs the API secret");
+        str_copy(plan->user_id, uid->valuestring, sizeof(plan->user_id));
+        return true;
+    }
+    if (key) {
+        if (!cJSON_IsString(key) ||
+            !userkey_check(g->user_secret, key->valuestring, plan->user_id))
+            return plan_refuse(plan, 401, "unauthorized", "this userKey is not valid");
+    } else {
+        userkey_new_anon(plan->user_id);
+    }
+    userkey_make(g->user_secret, plan->user_id, plan->user_key);
+    return true;
+}
+
+/*
+ * The checks of a mint that need no shared state, after the tenant and the API secret: the
+ * body (400), the user of a chat token (400, 401). Fills plan, with a new token, or the refusal
+ * in plan->err_*; returns true when there is none.
+ */
+static bool mint_plan(const gate_t *g, const net_http_msg_t *req, const tenant_t *tenant,
+                      bool by_secret, mint_plan_t *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    str_copy(plan->tenant, tenant->id, sizeof(plan->tenant));
+    str_copy(plan->ip, req->peer.ip, sizeof(plan->ip));
+    plan->tenant_max = tenant_max_sessions(tenant, g_config->max_sessions);
+    if (req->json_invalid)
+        return plan_refuse(plan, 400, "invalid_json", "the body is not valid JSON");
+    const cJSON *body = req->json;
+    if (body && !cJSON_IsObject(body))
+        return plan_refuse(plan, 400, "invalid_json", "the body must be a JSON object");
+    plan->purpose = PURPOSE_VOICE;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "purpose");
+    if (p) {
+        if (cJSON_IsString(p) && strcmp(p->valuestring, "chat") == 0)
+            plan->purpose = PURPOSE_CHAT;
+        else if (!(cJSON_IsString(p) && strcmp(p->valuestring, "voice") == 0))
+            return plan_refuse(plan, 400, "invalid_request",
+                               "purpose must be \"voice\" or \"chat\"");
+    }
+    if (plan->purpose == PURPOSE_VOICE && (cJSON_GetObjectItemCaseSensitive(body, "userId") ||
+                                           cJSON_GetObjectItemCaseSensitive(body, "userKey")))
+        return plan_refuse(plan, 400, "invalid_request", "userId and userKey belong to chat tokens");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(body, "sessionId");
+    if (sid) {
+        if (!cJSON_IsString(sid) ||
+            !str_is_id(sid->valuestring, strlen(sid->valuestring), SESSION_ID_MIN, ID_MAX))
+            return plan_refuse(plan, 400, "invalid_session_id",
+                               "sessionId must match [A-Za-z0-9_-]{8,64}");
+        str_copy(plan->session_id, sid->valuestring, sizeof(plan->session_id));
+    } else {
+        unsigned char rnd[SESSION_ID_BYTES];
+        randombytes_buf(rnd, sizeof(rnd));
+        memcpy(plan->session_id, "sess_", 5);
+        hex(plan->session_id + 5, rnd, sizeof(rnd));
+    }
+    if (plan->purpose == PURPOSE_CHAT && !chat_user(g, req, body, by_secret, plan))
+        return false;
+    gate_new_token(plan->token);
+    return true;
+}
+
+void gate_mint_ok(conn_id_t conn, mint_plan_t *plan)
+{
+    metric_inc(&g_metrics.tokens_issued_total, 1);
+    uint64_t expires_at = clock_wall_ms() + (uint64_t)g_config->token_ttl_s * 1000;
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"sessionId\":");
+    sbuf_json_str(&b, plan->session_id);
+    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu", plan->token,
+                (unsigned long long)expires_at);
+    if (plan->purpose == PURPOSE_CHAT) {
+        sbuf_puts(&b, ",\"userId\":");
+        sbuf_json_str(&b, plan->user_id);
+        if (plan->user_key[0])
+            sbuf_printf(&b, ",\"userKey\":\"%s\"", plan->user_key);
+    }
+    sbuf_puts(&b, "}");
+    respond_json(conn, 200, &b, NULL);
+    log_info("token.issued", LOG_S("sid", plan->session_id), LOG_S("ip", plan->ip),
+             LOG_S("purpose", plan->purpose == PURPOSE_CHAT ? "chat" : "voice"),
+             LOG_S("user", plan->user_id), LOG_S("tenant", plan->tenant));
+    sodium_memzero(plan->user_key, sizeof(plan->user_key));
+    sodium_memzero(plan->token, sizeof(plan->token));
+}
+
+void gate_mint_rate_limited(conn_id_t conn, int wait_s)
+{
+    char extra[64];
+    snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", wait_s < 1 ? 1 : wait_s);
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many sessions "
+                  "requested from this address; retry later\"}}");
+    respond_json(conn, 429, &b, extra);
+}
+
+/* The rest of mint() once the tenant is known: SPEC 14's order from 401 on. */
+static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenant, bool by_secret,
+                     uint64_t now)
+{
+    if (g_config->mint_auth == MINT_AUTH_SECRET && !by_secret &&
+        !auth_bearer_ok(req->authorization, g_config->api_secret)) {
+        net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
+        return;
+    }
+    mint_plan_t plan;
+    mint_plan(g, req, tenant, by_secret, &plan);
+    if (net_redis_on()) {
+        gr_mint(g, req->conn, &plan); /* rate, exists, capacity and the store: in Redis */
+        return;
+    }
+    int wait_s = rate_limited(g, req->peer.ip, now);
+    if (wait_s > 0) {
+        gate_mint_rate_limited(req->conn, wait_s);
+        return;
+    }
+    if (plan.err_status) {
+        net_http_error(req->conn, plan.err_status, plan.err_code, plan.err_message);
+        sodium_memzero(plan.user_key, sizeof(plan.user_key));
+        return;
+    }
+    if (plan.purpose == PURPOSE_VOICE) {
+        if (strmap_get(&g->sessions, plan.session_id)) {
+            net_http_error(req->conn, 409, "session_exists",
+                           "this sessionId has a live voice session");
+            return;
+        }
+        if (g->live >= g_config->max_sessions ||
+            (uintptr_t)strmap_get(&g->per_tenant, tenant->id) >= (uintptr_t)plan.tenant_max) {
+            net_http_error(req->conn, 503, "at_capacity", "all voice sessions are in use");
+            return;
+        }
+    }
+    token_t *t = xcalloc(1, sizeof(*t));
+    str_copy(t->session_id, plan.session_id, sizeof(t->session_id));
+    str_copy(t->user_id, plan.user_id, sizeof(t->user_id));
+    str_copy(t->tenant, plan.tenant, sizeof(t->tenant));
+    t->expires_ns = now + (uint64_t)g_config->token_ttl_s * NS_PER_SEC;
+    t->purpose = plan.purpose;
+    strmap_put(&g->tokens, plan.token, t);
+    gate_mint_ok(req->conn, &plan);
+}
+
 /* POST /api/sessions, with the checks in the order of SPEC 14. A foreign Origin (the first
  * check) is refused by net before the request gets here (the route's foreign_origin_403), so it
  * spends no quota; so is an origin the named tenant does not allow (mint_tenant()). */
@@ -198,118 +299,6 @@ static void mint(gate_t *g, const net_http_msg_t *req)
     tenant_unref(tenant);
 }
 
-/* The rest of mint() once the tenant is known. */
-static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenant, bool by_secret,
-                     uint64_t now)
-{
-    if (g_config->mint_auth == MINT_AUTH_SECRET && !by_secret &&
-        !auth_bearer_ok(req->authorization, g_config->api_secret)) {
-        net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
-        return;
-    }
-    int wait_s = rate_limited(g, req->peer.ip, now);
-    if (wait_s > 0) {
-        char extra[64];
-        snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", wait_s);
-        sbuf_t b = SBUF_INIT;
-        sbuf_puts(&b, "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many sessions "
-                      "requested from this address; retry later\"}}");
-        respond_json(req->conn, 429, &b, extra);
-        return;
-    }
-    if (req->json_invalid) {
-        net_http_error(req->conn, 400, "invalid_json", "the body is not valid JSON");
-        return;
-    }
-    const cJSON *body = req->json;
-    if (body && !cJSON_IsObject(body)) {
-        net_http_error(req->conn, 400, "invalid_json", "the body must be a JSON object");
-        return;
-    }
-    int purpose = PURPOSE_VOICE;
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "purpose");
-    if (p) {
-        if (cJSON_IsString(p) && strcmp(p->valuestring, "chat") == 0)
-            purpose = PURPOSE_CHAT;
-        else if (!(cJSON_IsString(p) && strcmp(p->valuestring, "voice") == 0)) {
-            net_http_error(req->conn, 400, "invalid_request",
-                           "purpose must be \"voice\" or \"chat\"");
-            return;
-        }
-    }
-    if (purpose == PURPOSE_VOICE && (cJSON_GetObjectItemCaseSensitive(body, "userId") ||
-                                     cJSON_GetObjectItemCaseSensitive(body, "userKey"))) {
-        net_http_error(req->conn, 400, "invalid_request",
-                       "userId and userKey belong to chat tokens");
-        return;
-    }
-    char session_id[ID_MAX + 1];
-    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(body, "sessionId");
-    if (sid) {
-        if (!cJSON_IsString(sid) ||
-            !str_is_id(sid->valuestring, strlen(sid->valuestring), SESSION_ID_MIN, ID_MAX)) {
-            net_http_error(req->conn, 400, "invalid_session_id",
-                           "sessionId must match [A-Za-z0-9_-]{8,64}");
-            return;
-        }
-        str_copy(session_id, sid->valuestring, sizeof(session_id));
-    } else {
-        unsigned char rnd[SESSION_ID_BYTES];
-        randombytes_buf(rnd, sizeof(rnd));
-        memcpy(session_id, "sess_", 5);
-        hex(session_id + 5, rnd, sizeof(rnd));
-    }
-    char user_id[ID_MAX + 1] = "";
-    char user_key[USERKEY_LEN + 1] = "";
-    if (purpose == PURPOSE_CHAT && !chat_user(g, req, body, by_secret, user_id, user_key))
-        return;
-    if (purpose == PURPOSE_VOICE) {
-        if (strmap_get(&g->sessions, session_id)) {
-            net_http_error(req->conn, 409, "session_exists",
-                           "this sessionId has a live voice session");
-            return;
-        }
-        if (g->live >= g_config->max_sessions ||
-            (uintptr_t)strmap_get(&g->per_tenant, tenant->id) >=
-                (uintptr_t)tenant_max_sessions(tenant, g_config->max_sessions)) {
-            net_http_error(req->conn, 503, "at_capacity", "all voice sessions are in use");
-            return;
-        }
-    }
-    unsigned char rnd[TOKEN_BYTES];
-    char token[sizeof(TOKEN_PREFIX) + 2 * TOKEN_BYTES];
-    randombytes_buf(rnd, sizeof(rnd));
-    memcpy(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
-    hex(token + sizeof(TOKEN_PREFIX) - 1, rnd, sizeof(rnd));
-    sodium_memzero(rnd, sizeof(rnd));
-    token_t *t = xcalloc(1, sizeof(*t));
-    str_copy(t->session_id, session_id, sizeof(t->session_id));
-    str_copy(t->user_id, user_id, sizeof(t->user_id));
-    str_copy(t->tenant, tenant->id, sizeof(t->tenant));
-    t->expires_ns = now + (uint64_t)g_config->token_ttl_s * NS_PER_SEC;
-    t->purpose = purpose;
-    strmap_put(&g->tokens, token, t);
-    metric_inc(&g_metrics.tokens_issued_total, 1);
-
-    uint64_t expires_at = clock_wall_ms() + (uint64_t)g_config->token_ttl_s * 1000;
-    sbuf_t b = SBUF_INIT;
-    sbuf_puts(&b, "{\"sessionId\":");
-    sbuf_json_str(&b, session_id);
-    sbuf_printf(&b, ",\"token\":\"%s\",\"expiresAt\":%llu", token, (unsigned long long)expires_at);
-    if (purpose == PURPOSE_CHAT) {
-        sbuf_puts(&b, ",\"userId\":");
-        sbuf_json_str(&b, user_id);
-        if (user_key[0])
-            sbuf_printf(&b, ",\"userKey\":\"%s\"", user_key);
-    }
-    sbuf_puts(&b, "}");
-    respond_json(req->conn, 200, &b, NULL);
-    sodium_memzero(user_key, sizeof(user_key));
-    log_info("token.issued", LOG_S("sid", session_id), LOG_S("ip", req->peer.ip),
-             LOG_S("purpose", purpose == PURPOSE_CHAT ? "chat" : "voice"), LOG_S("user", user_id),
-             LOG_S("tenant", tenant->id));
-}
-
 static void admitted_free(msg_t *m)
 {
     tenant_unref(((gate_admitted_msg_t *)m)->tenant);
@@ -326,7 +315,7 @@ gate_admitted_msg_t *gate_admitted_new(bool ok, ws_close_t why, tenant_t *tenant
     return m;
 }
 
-static void answer(actor_t *session, bool ok, ws_close_t why, tenant_t *tenant)
+void gate_answer(actor_t *session, bool ok, ws_close_t why, tenant_t *tenant)
 {
     actor_send(session, &gate_admitted_new(ok, why, tenant)->hdr);
 }
@@ -346,6 +335,41 @@ static token_t *spend(gate_t *g, const char *text, uint64_t now)
     return t;
 }
 
+tenant_t *gate_admit_token(gate_admit_msg_t *m, const token_t *t)
+{
+    int purpose = m->phone ? PURPOSE_PHONE : PURPOSE_VOICE;
+    bool valid = t && t->purpose == purpose && strcmp(t->session_id, m->session_id) == 0;
+    tenant_t *tenant = valid ? tenants_get(t->tenant) : NULL;
+    if (tenant == NULL) {
+        gate_answer(m->session, false, WS_CLOSE_UNAUTHORIZED, NULL);
+        return NULL;
+    }
+    if (!tenant_origin_allowed(tenant, m->origin, m->same_origin)) {
+        log_info("session.forbidden_origin", LOG_S("sid", m->session_id),
+                 LOG_S("tenant", tenant->id), LOG_S("origin", m->origin));
+        tenant_unref(tenant);
+        gate_answer(m->session, false, WS_CLOSE_FORBIDDEN_ORIGIN, NULL);
+        return NULL;
+    }
+    return tenant;
+}
+
+void gate_register(gate_t *g, actor_t *session, const char *session_id, const char *ip,
+                   const char *tenant)
+{
+    live_session_t *s = xcalloc(1, sizeof(*s));
+    s->actor = session;
+    actor_ref(s->actor);
+    str_copy(s->ip, ip, sizeof(s->ip));
+    str_copy(s->tenant, tenant, sizeof(s->tenant));
+    strmap_put(&g->sessions, session_id, s);
+    if (ip[0])
+        count_add(&g->per_ip, ip, 1);
+    count_add(&g->per_tenant, tenant, 1);
+    g->live++;
+    metric_gauge_set(&g_metrics.sessions_active, g->live);
+}
+
 /*
  * A /ws connection presents its token: token (spent if known) -> the upgrade's Origin against
  * the token's tenant -> exists -> capacity (global, per IP, per tenant). net has let in any
@@ -357,47 +381,28 @@ static token_t *spend(gate_t *g, const char *text, uint64_t now)
 static void admit(gate_t *g, gate_admit_msg_t *m)
 {
     token_t *t = spend(g, m->token, clock_now_ns());
-    int purpose = m->phone ? PURPOSE_PHONE : PURPOSE_VOICE;
-    bool valid = t && t->purpose == purpose && strcmp(t->session_id, m->session_id) == 0;
-    tenant_t *tenant = valid ? tenants_get(t->tenant) : NULL;
+    tenant_t *tenant = gate_admit_token(m, t);
     free(t);
-    if (tenant == NULL) {
-        answer(m->session, false, WS_CLOSE_UNAUTHORIZED, NULL);
+    if (tenant == NULL)
         return;
-    }
-    if (!tenant_origin_allowed(tenant, m->origin, m->same_origin)) {
-        log_info("session.forbidden_origin", LOG_S("sid", m->session_id),
-                 LOG_S("tenant", tenant->id), LOG_S("origin", m->origin));
-        tenant_unref(tenant);
-        answer(m->session, false, WS_CLOSE_FORBIDDEN_ORIGIN, NULL);
-        return;
-    }
     if (strmap_get(&g->sessions, m->session_id)) {
         tenant_unref(tenant);
-        answer(m->session, false, WS_CLOSE_SESSION_EXISTS, NULL);
+        gate_answer(m->session, false, WS_CLOSE_SESSION_EXISTS, NULL);
         return;
     }
-    uintptr_t ip_live = (uintptr_t)strmap_get(&g->per_ip, m->peer.ip);
+    /* Twilio's media servers carry many callers each: a phone stream counts toward no per-IP
+     * cap (its registry entry has no IP). */
+    const char *ip = m->phone ? "" : m->peer.ip;
+    uintptr_t ip_live = ip[0] ? (uintptr_t)strmap_get(&g->per_ip, ip) : 0;
     uintptr_t tenant_live = (uintptr_t)strmap_get(&g->per_tenant, tenant->id);
-    if (m->phone)
-        ip_live = 0; /* Twilio's media servers carry many callers each */
     if (g->live >= g_config->max_sessions || ip_live >= (uintptr_t)g_config->sessions_per_ip ||
         tenant_live >= (uintptr_t)tenant_max_sessions(tenant, g_config->max_sessions)) {
         tenant_unref(tenant);
-        answer(m->session, false, WS_CLOSE_AT_CAPACITY, NULL);
+        gate_answer(m->session, false, WS_CLOSE_AT_CAPACITY, NULL);
         return;
     }
-    live_session_t *s = xcalloc(1, sizeof(*s));
-    s->actor = m->session;
-    actor_ref(s->actor);
-    str_copy(s->ip, m->peer.ip, sizeof(s->ip));
-    str_copy(s->tenant, tenant->id, sizeof(s->tenant));
-    strmap_put(&g->sessions, m->session_id, s);
-    count_add(&g->per_ip, m->peer.ip, 1);
-    count_add(&g->per_tenant, tenant->id, 1);
-    g->live++;
-    metric_gauge_set(&g_metrics.sessions_active, g->live);
-    answer(m->session, true, WS_CLOSE_NONE, tenant);
+    gate_register(g, m->session, m->session_id, ip, tenant->id);
+    gate_answer(m->session, true, WS_CLOSE_NONE, tenant);
 }
 
 static void admit_free(msg_t *m)
@@ -429,10 +434,8 @@ static void redeemed_free(msg_t *m)
     free(m);
 }
 
-/* A /ws/chat connection presents its token: a chat token, any sessionId; spent if known. */
-static void redeem(gate_t *g, const gate_redeem_msg_t *m)
+void gate_redeem_answer(const gate_redeem_msg_t *m, const token_t *t)
 {
-    token_t *t = spend(g, m->token, clock_now_ns());
     gate_redeemed_msg_t *r = MSG_NEW(gate_redeemed_msg_t, GATE_MSG_REDEEMED);
     r->cookie = m->cookie;
     r->hdr.free_fn = redeemed_free;
@@ -441,8 +444,15 @@ static void redeem(gate_t *g, const gate_redeem_msg_t *m)
         str_copy(r->user_id, t->user_id, sizeof(r->user_id));
         r->tenant = tenants_get(t->tenant);
     }
-    free(t);
     actor_send(m->reply_to, &r->hdr);
+}
+
+/* A /ws/chat connection presents its token: a chat token, any sessionId; spent if known. */
+static void redeem(gate_t *g, const gate_redeem_msg_t *m)
+{
+    token_t *t = spend(g, m->token, clock_now_ns());
+    gate_redeem_answer(m, t);
+    free(t);
 }
 
 static void redeem_free(msg_t *m)
@@ -462,16 +472,6 @@ gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const cha
     return m;
 }
 
-/* Writes a new random token ("ek_" + hex) into out (room for 80). */
-static void new_token(char *out)
-{
-    unsigned char rnd[TOKEN_BYTES];
-    randombytes_buf(rnd, sizeof(rnd));
-    memcpy(out, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
-    hex(out + sizeof(TOKEN_PREFIX) - 1, rnd, sizeof(rnd));
-    sodium_memzero(rnd, sizeof(rnd));
-}
-
 /* A phone call rings: a token for its media stream when the voice limits allow it. */
 static void mint_phone(gate_t *g, const gate_mint_phone_msg_t *m)
 {
@@ -481,7 +481,7 @@ static void mint_phone(gate_t *g, const gate_mint_phone_msg_t *m)
             g->live < g_config->max_sessions &&
             (uintptr_t)strmap_get(&g->per_tenant, m->tenant) < (uintptr_t)m->max_sessions;
     if (r->ok) {
-        new_token(r->token);
+        gate_new_token(r->token);
         token_t *t = xcalloc(1, sizeof(*t));
         str_copy(t->session_id, m->session_id, sizeof(t->session_id));
         str_copy(t->tenant, m->tenant, sizeof(t->tenant));
@@ -518,12 +518,15 @@ static void ended(gate_t *g, const gate_ended_msg_t *m)
     live_session_t *s = strmap_del(&g->sessions, m->session_id);
     if (s == NULL)
         return;
-    count_add(&g->per_ip, s->ip, -1);
+    if (s->ip[0])
+        count_add(&g->per_ip, s->ip, -1);
     count_add(&g->per_tenant, s->tenant, -1);
     g->live--;
     metric_gauge_set(&g_metrics.sessions_active, g->live);
     actor_unref(s->actor);
     free(s);
+    if (net_redis_on())
+        gr_ended(g, m->session_id);
 }
 
 static int expired_token(const char *key, void *value, void *arg)
@@ -562,16 +565,34 @@ static void gate_handle(actor_t *self, msg_t *m)
         mint(g, (net_http_msg_t *)m);
         break;
     case GATE_MSG_ADMIT:
+        if (net_redis_on()) {
+            gr_admit(g, (gate_admit_msg_t *)m);
+            return;
+        }
         admit(g, (gate_admit_msg_t *)m);
         break;
     case GATE_MSG_ENDED:
         ended(g, (gate_ended_msg_t *)m);
         break;
     case GATE_MSG_REDEEM:
+        if (net_redis_on()) {
+            gr_redeem(g, (gate_redeem_msg_t *)m);
+            return;
+        }
         redeem(g, (gate_redeem_msg_t *)m);
         break;
     case GATE_MSG_MINT_PHONE:
+        if (net_redis_on()) {
+            gr_mint_phone(g, (gate_mint_phone_msg_t *)m);
+            return;
+        }
         mint_phone(g, (gate_mint_phone_msg_t *)m);
+        break;
+    case NET_MSG_REDIS:
+        gr_reply(g, (net_redis_msg_t *)m);
+        break;
+    case GATE_MSG_LEASE:
+        gr_lease(g);
         break;
     case GATE_MSG_SWEEP:
         strmap_filter(&g->tokens, expired_token, NULL);
@@ -587,6 +608,7 @@ static void gate_stop(actor_t *self)
 {
     gate_t *g = (gate_t *)self;
     actor_timer_free(g->sweep);
+    gr_stop(g);
     int all = 1;
     strmap_filter(&g->tokens, expired_token, &all);
     strmap_filter(&g->sessions, drop_session, NULL);
@@ -619,5 +641,6 @@ actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
     g->sweep = actor_timer_new(&g->actor, GATE_MSG_SWEEP, NULL);
     /* Arming from main before any message is safe: no worker runs this actor yet. */
     actor_timer_start(g->sweep, GATE_SWEEP_MS, GATE_SWEEP_MS);
+    gr_start(g);
     return &g->actor;
 }

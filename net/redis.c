@@ -1,0 +1,492 @@
+/*
+ * redis: the shared state of a cluster (SPEC 13) on the network threads. Each network thread
+ * owns one hiredis asynchronous connection on its libuv loop; a command travels as an
+ * OUT_REDIS command through the inbox of the thread its target actor maps to (so one actor's
+ * commands stay in order on one connection, and hiredis pipelines them), and its reply goes
+ * back to that actor as NET_MSG_REDIS, copied out of hiredis's reply.
+ *
+ * Nothing waits: a command for a thread whose connection is down is answered at once with
+ * ok = false (the caller answers 503 unavailable), and the thread reconnects with backoff
+ * (100 ms doubling to 2 s). Host names are resolved with uv_getaddrinfo, off the loop.
+ */
+#include <arpa/inet.h>
+#include <ck_pr.h>
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "net/net_int.h"
+
+#define REDIS_BACKOFF_MIN_MS 100
+#define REDIS_BACKOFF_MAX_MS 2000
+#define REDIS_HOST_MAX       256
+#define REDIS_DEPTH_MAX      8 /* nesting of a reply copied out; deeper parts become nil */
+
+/* Where to connect, parsed once by net_redis_configure(). Immutable once threads run. */
+static struct {
+    bool on;
+    char host[REDIS_HOST_MAX]; /* "" with a unix socket */
+    char path[REDIS_HOST_MAX]; /* unix socket path */
+    int port;
+    int db;
+    char password[REDIS_HOST_MAX];
+} redis_cfg;
+
+static int redis_up;      /* [atomic, any] network threads whose connection is up */
+static int redis_threads; /* [atomic, any] network threads with a connection to keep */
+
+typedef enum { RS_DOWN, RS_RESOLVING, RS_CONNECTING, RS_UP } redis_state_t;
+
+typedef struct redis_thr {
+    netthr_t *thr;
+    redisAsyncContext *ac; /* set from the connect attempt until it is freed */
+    redis_state_t state;
+    uv_timer_t retry;
+    uv_getaddrinfo_t gai;
+    bool gai_pending;
+    bool timer_closed;
+    bool closing;
+    uint32_t backoff_ms;
+} redis_thr_t;
+
+/* A command in flight: who gets the reply. */
+typedef struct redis_pending {
+    actor_t *target; /* a reference */
+    uint64_t cookie;
+    uint64_t t0_ns;
+} redis_pending_t;
+
+/* What an OUT_REDIS command carries after its net_out_t header. */
+typedef struct redis_cmd {
+    actor_t *target; /* a reference, NULL once taken */
+    uint64_t cookie;
+    int argc;
+    size_t *lens;  /* into bytes below */
+    char **argv;   /* into bytes below */
+    char bytes[]; /* lens[argc], argv[argc], then the arguments */
+} redis_cmd_t;
+
+/* ---- Configuration ------------------------------------------------------------------------ */
+
+int net_redis_configure(const char *url)
+{
+    memset(&redis_cfg, 0, sizeof(redis_cfg));
+    if (url == NULL)
+        return 0;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *p = url + 7;
+        if (p[0] != '/' || strlen(p) >= sizeof(redis_cfg.path))
+            return -EINVAL;
+        str_copy(redis_cfg.path, p, sizeof(redis_cfg.path));
+        redis_cfg.on = true;
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -EINVAL;
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at != NULL) { /* [user]:password@ */
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        size_t n = (size_t)(at - pw);
+        if (n == 0 || n >= sizeof(redis_cfg.password))
+            return -EINVAL;
+        memcpy(redis_cfg.password, pw, n);
+        p = at + 1;
+    }
+    size_t hl = strcspn(p, ":/");
+    if (hl == 0 || hl >= sizeof(redis_cfg.host))
+        return -EINVAL;
+    memcpy(redis_cfg.host, p, hl);
+    p += hl;
+    redis_cfg.port = 6379;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535)
+            return -EINVAL;
+        redis_cfg.port = (int)port;
+        p = end;
+    }
+    if (*p == '/' && p[1] != '\0') {
+        char *end;
+        long db = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end != '\0' || db < 0 || db > 1000)
+            return -EINVAL;
+        redis_cfg.db = (int)db;
+    } else if (*p == '/' || *p == '\0') {
+        /* no database: 0 */
+    } else {
+        return -EINVAL;
+    }
+    redis_cfg.on = true;
+    return 0;
+}
+
+bool net_redis_on(void)
+{
+    return redis_cfg.on;
+}
+
+bool net_redis_ready(void)
+{
+    int n = ck_pr_load_int(&redis_threads);
+    return !redis_cfg.on || (n > 0 && ck_pr_load_int(&redis_up) == n);
+}
+
+static double redis_connected_gauge(void *arg)
+{
+    (void)arg;
+    return ck_pr_load_int(&redis_up);
+}
+
+void net_redis_register_metrics(void)
+{
+    if (redis_cfg.on)
+        metrics_register_gauge_fn("switchboard_redis_connected",
+                                  "Network threads whose Redis connection is up.",
+                                  redis_connected_gauge, NULL);
+}
+
+/* ---- Replies ------------------------------------------------------------------------------ */
+
+static net_redis_reply_t *reply_copy(const redisReply *r, int depth)
+{
+    net_redis_reply_t *o = xcalloc(1, sizeof(*o));
+    if (r == NULL || depth > REDIS_DEPTH_MAX) {
+        o->type = NET_REDIS_NIL;
+        return o;
+    }
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        o->type = r->type == REDIS_REPLY_STRING   ? NET_REDIS_STRING
+                  : r->type == REDIS_REPLY_STATUS ? NET_REDIS_STATUS
+                                                  : NET_REDIS_ERROR;
+        o->len = r->len;
+        o->str = xmalloc(r->len + 1);
+        memcpy(o->str, r->str, r->len);
+        o->str[r->len] = '\0';
+        break;
+    case REDIS_REPLY_INTEGER:
+        o->type = NET_REDIS_INTEGER;
+        o->integer = r->integer;
+        break;
+    case REDIS_REPLY_ARRAY:
+        o->type = NET_REDIS_ARRAY;
+        o->n = r->elements;
+        o->elem = o->n ? xcalloc(o->n, sizeof(*o->elem)) : NULL;
+        for (size_t i = 0; i < o->n; i++)
+            o->elem[i] = reply_copy(r->element[i], depth + 1);
+        break;
+    default:
+        o->type = NET_REDIS_NIL;
+        break;
+    }
+    return o;
+}
+
+void net_redis_reply_free(net_redis_reply_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        net_redis_reply_free(r->elem[i]);
+    free(r->elem);
+    free(r->str);
+    free(r);
+}
+
+static void redis_msg_free(msg_t *m)
+{
+    net_redis_reply_free(((net_redis_msg_t *)m)->reply);
+    free(m);
+}
+
+/* Answers target: the reply r (NULL: Redis unreachable). Takes the reference. */
+static void redis_answer(actor_t *target, uint64_t cookie, const redisReply *r, uint64_t t0_ns)
+{
+    net_redis_msg_t *m = MSG_NEW(net_redis_msg_t, NET_MSG_REDIS);
+    m->hdr.free_fn = redis_msg_free;
+    m->cookie = cookie;
+    m->ok = r != NULL;
+    if (r != NULL) {
+        m->reply = reply_copy(r, 0);
+        metric_hist_observe_ns(&g_metrics.redis_seconds, clock_now_ns() - t0_ns);
+    }
+    actor_send(target, &m->hdr);
+    actor_unref(target);
+}
+
+/* ---- Commands ----------------------------------------------------------------------------- */
+
+static redis_cmd_t *cmd_of(net_out_t *o)
+{
+    return *(redis_cmd_t **)(void *)(o->buf + LWS_PRE);
+}
+
+/* A command no thread took is answered as unreachable. Thread: any. */
+static void redis_cmd_free(msg_t *m)
+{
+    redis_cmd_t *c = cmd_of((net_out_t *)m);
+    if (c != NULL && c->target != NULL)
+        redis_answer(c->target, c->cookie, NULL, 0);
+    free(c);
+    free(m);
+}
+
+int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
+                  const size_t *lens)
+{
+    int n_threads = g_net.n_threads;
+    if (!redis_cfg.on || target == NULL || argc <= 0 || n_threads <= 0 || g_net.threads == NULL)
+        return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < argc; i++)
+        total += (lens ? lens[i] : strlen(argv[i])) + 1;
+    size_t head = sizeof(redis_cmd_t) + (size_t)argc * (sizeof(size_t) + sizeof(char *));
+    redis_cmd_t *c = xmalloc(head + total);
+    c->cookie = cookie;
+    c->argc = argc;
+    c->lens = (size_t *)(void *)c->bytes;
+    c->argv = (char **)(void *)(c->bytes + (size_t)argc * sizeof(size_t));
+    char *p = (char *)c + head;
+    for (int i = 0; i < argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        memcpy(p, argv[i], l);
+        p[l] = '\0';
+        c->lens[i] = l;
+        c->argv[i] = p;
+        p += l + 1;
+    }
+    actor_ref(target);
+    c->target = target;
+    /* One actor, one connection: its commands are answered in the order it sent them. */
+    uintptr_t h = (uintptr_t)target;
+    h ^= h >> 17;
+    netthr_t *thr = &g_net.threads[(h >> 4) % (uintptr_t)n_threads];
+    net_out_t *o = net_out_new(0, OUT_REDIS, sizeof(redis_cmd_t *));
+    o->hdr.free_fn = redis_cmd_free;
+    *(redis_cmd_t **)(void *)(o->buf + LWS_PRE) = c;
+    net_post_thread(thr, o);
+    return 0;
+}
+
+/* ---- The connection (network thread) ------------------------------------------------------ */
+
+static void redis_connect(redis_thr_t *rt);
+
+static void on_retry(uv_timer_t *t)
+{
+    redis_connect(t->data);
+}
+
+static void redis_retry_later(redis_thr_t *rt)
+{
+    rt->state = RS_DOWN;
+    if (rt->closing)
+        return;
+    uint32_t ms = rt->backoff_ms ? rt->backoff_ms : REDIS_BACKOFF_MIN_MS;
+    rt->backoff_ms = ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : ms * 2;
+    uv_timer_start(&rt->retry, on_retry, ms, 0);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    redis_pending_t *p = priv;
+    redis_answer(p->target, p->cookie, r, p->t0_ns);
+    free(p);
+}
+
+/* AUTH and SELECT: an error answer means this URL cannot work; drop the connection. */
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    const redisReply *rep = r;
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+        log_error("redis.setup_failed", LOG_S("error", rep->str));
+        redisAsyncDisconnect(ac);
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    redis_thr_t *rt = ac->data;
+    if (rt->state == RS_UP) {
+        ck_pr_dec_int(&redis_up);
+        log_warn("redis.down", LOG_I("thread", rt->thr->idx),
+                 LOG_S("error", status == REDIS_OK ? "closed" : ac->errstr));
+    }
+    rt->ac = NULL; /* hiredis frees it after this callback */
+    redis_retry_later(rt);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    redis_thr_t *rt = ac->data;
+    if (status != REDIS_OK) {
+        log_debug("redis.connect_failed", LOG_S("error", ac->errstr));
+        rt->ac = NULL; /* freed by hiredis, without on_disconnect */
+        redis_retry_later(rt);
+        return;
+    }
+    rt->state = RS_UP;
+    rt->backoff_ms = 0;
+    ck_pr_inc_int(&redis_up);
+    log_info("redis.up", LOG_I("thread", rt->thr->idx));
+}
+
+static void redis_open(redis_thr_t *rt, const char *ip)
+{
+    redisAsyncContext *ac = ip ? redisAsyncConnect(ip, redis_cfg.port)
+                               : redisAsyncConnectUnix(redis_cfg.path);
+    if (ac == NULL || ac->err) {
+        log_debug("redis.connect_failed", LOG_S("error", ac ? ac->errstr : "out of memory"));
+        if (ac)
+            redisAsyncFree(ac);
+        redis_retry_later(rt);
+        return;
+    }
+    ac->data = rt;
+    if (redisLibuvAttach(ac, &rt->thr->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        redis_retry_later(rt);
+        return;
+    }
+    rt->ac = ac;
+    rt->state = RS_CONNECTING;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* Queued before any command: hiredis writes them first once connected. */
+    if (redis_cfg.password[0]) {
+        const char *argv[] = {"AUTH", redis_cfg.password};
+        redisAsyncCommandArgv(ac, on_setup_reply, NULL, 2, argv, NULL);
+    }
+    if (redis_cfg.db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", redis_cfg.db);
+        const char *argv[] = {"SELECT", db};
+        redisAsyncCommandArgv(ac, on_setup_reply, NULL, 2, argv, NULL);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    redis_thr_t *rt = req->data;
+    rt->gai_pending = false;
+    char ip[64] = "";
+    if (status == 0 && res != NULL)
+        uv_ip_name(res->ai_addr, ip, sizeof(ip));
+    uv_freeaddrinfo(res);
+    if (rt->closing) {
+        if (rt->timer_closed)
+            free(rt);
+        return;
+    }
+    if (ip[0] == '\0') {
+        log_debug("redis.resolve_failed", LOG_S("host", redis_cfg.host), LOG_I("status", status));
+        redis_retry_later(rt);
+        return;
+    }
+    redis_open(rt, ip);
+}
+
+static void redis_connect(redis_thr_t *rt)
+{
+    if (rt->closing || rt->state != RS_DOWN)
+        return;
+    if (redis_cfg.path[0]) {
+        redis_open(rt, NULL);
+        return;
+    }
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, redis_cfg.host, &a4) == 1 ||
+        inet_pton(AF_INET6, redis_cfg.host, &a6) == 1) {
+        redis_open(rt, redis_cfg.host);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char port[8];
+    snprintf(port, sizeof(port), "%d", redis_cfg.port);
+    rt->gai.data = rt;
+    if (uv_getaddrinfo(&rt->thr->loop, &rt->gai, on_resolved, redis_cfg.host, port, &hints) != 0) {
+        redis_retry_later(rt);
+        return;
+    }
+    rt->gai_pending = true;
+    rt->state = RS_RESOLVING;
+}
+
+int redis_init_net(netthr_t *thr)
+{
+    if (!redis_cfg.on)
+        return 0;
+    redis_thr_t *rt = xcalloc(1, sizeof(*rt));
+    rt->thr = thr;
+    uv_timer_init(&thr->loop, &rt->retry);
+    rt->retry.data = rt;
+    thr->redis = rt;
+    ck_pr_inc_int(&redis_threads);
+    redis_connect(rt);
+    return 0;
+}
+
+void redis_command_net(netthr_t *thr, net_out_t *o)
+{
+    redis_cmd_t *c = cmd_of(o);
+    redis_thr_t *rt = thr->redis;
+    if (c == NULL || c->target == NULL)
+        return;
+    if (rt == NULL || rt->state != RS_UP || rt->ac == NULL)
+        return; /* the command's free_fn answers "unreachable" */
+    redis_pending_t *p = xmalloc(sizeof(*p));
+    p->target = c->target;
+    p->cookie = c->cookie;
+    p->t0_ns = clock_now_ns();
+    if (redisAsyncCommandArgv(rt->ac, on_reply, p, c->argc, (const char **)c->argv, c->lens) !=
+        REDIS_OK) {
+        free(p);
+        return;
+    }
+    c->target = NULL; /* on_reply answers now */
+}
+
+static void redis_timer_closed(uv_handle_t *h)
+{
+    redis_thr_t *rt = h->data;
+    rt->timer_closed = true;
+    if (!rt->gai_pending)
+        free(rt);
+}
+
+void redis_stop_net(netthr_t *thr)
+{
+    redis_thr_t *rt = thr->redis;
+    if (rt == NULL)
+        return;
+    rt->closing = true;
+    thr->redis = NULL;
+    if (rt->state == RS_UP)
+        ck_pr_dec_int(&redis_up);
+    ck_pr_dec_int(&redis_threads);
+    rt->state = RS_DOWN;
+    if (rt->ac != NULL) {
+        redisAsyncContext *ac = rt->ac;
+        rt->ac = NULL;
+        redisAsyncFree(ac); /* answers what is in flight with NULL: "unreachable" */
+    }
+    if (rt->gai_pending)
+        uv_cancel((uv_req_t *)&rt->gai);
+    uv_timer_stop(&rt->retry);
+    uv_close((uv_handle_t *)&rt->retry, redis_timer_closed);
+}

@@ -1,0 +1,177 @@
+"""Two nodes sharing Redis (SPEC 13): tokens, the session registry and its caps, rate windows,
+and what happens when a node or Redis goes away. A real redis-server runs on a free port
+(redisfix.py); the nodes are ordinary switchboard processes with SWITCHBOARD_REDIS_URL."""
+import asyncio
+import signal
+import time
+
+import websockets.exceptions
+
+from harness import (RELAXED_ENV, SBTestCase, Server, eventually, expect_close,
+                     free_loopback_alias, recv_until, timeout)
+from redisfix import Redis
+
+READY_S = 10
+
+
+def is_ready(m):
+    return isinstance(m, dict) and m.get("type") == "session.ready"
+
+
+async def admitted(ws):
+    """True when the socket got session.ready, False when it was closed (the code kept)."""
+    try:
+        await recv_until(ws, is_ready, timeout=8)
+        return True
+    except websockets.exceptions.ConnectionClosed:
+        return False
+
+
+def close_code(ws):
+    return ws.close_code
+
+
+class ClusterCase(SBTestCase):
+    """Redis and two nodes, a and b, for the class."""
+    NODE_ENV = {}
+    TEST_TIMEOUT = 60
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.redis = Redis().start()
+        cls.nodes = []
+        try:
+            for name in ("a", "b"):
+                env = dict(RELAXED_ENV)
+                env.update({"SWITCHBOARD_REDIS_URL": cls.redis.url,
+                            "SWITCHBOARD_NODE_ID": "node-" + name})
+                env.update(cls.NODE_ENV)
+                cls.nodes.append(Server(env, name="%s.%s" % (cls.__name__, name)).start())
+            cls.a, cls.b = cls.nodes
+            for n in cls.nodes:
+                deadline = time.monotonic() + READY_S
+                while n.get("/readyz").status != 200:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("%s never ready: %s" % (n.name, n.stderr_tail(2000)))
+                    time.sleep(0.05)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for n in getattr(cls, "nodes", []):
+                try:
+                    if n.running():
+                        n.stop(expect_status=0)
+                finally:
+                    n.cleanup()
+        finally:
+            cls.redis.cleanup()
+            super().tearDownClass()
+
+
+class TokensAndCapsTest(ClusterCase):
+    NODE_ENV = {"SWITCHBOARD_MAX_SESSIONS": "10", "SWITCHBOARD_SESSIONS_PER_IP": "3"}
+
+    async def close_all(self, sockets):
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+    async def test_token_from_a_is_spent_once_across_both_nodes(self):
+        tok = self.a.mint()
+        nodes = [self.a, self.b] * 10
+        socks = await asyncio.gather(*(n.voice(tok["sessionId"], tok["token"]) for n in nodes))
+        for ws in socks:
+            self.track(ws)
+        results = await asyncio.gather(*(admitted(ws) for ws in socks))
+        self.assertEqual(sum(results), 1, results)
+        for ws, ok in zip(socks, results):
+            if not ok:
+                # Spent by another socket: unauthorized (or, for the same sessionId once the
+                # winner is live, session exists).
+                self.assertIn((ws.close_code, ws.close_reason),
+                              [(1008, "unauthorized"), (1008, "session exists")])
+        await self.close_all(socks)
+
+    async def test_expired_token_fails_on_both_nodes(self):
+        for node in (self.a, self.b):
+            tok = self.b.mint()
+            # Redis expires keys itself: make this token's ttl end now.
+            self.assertEqual(self.redis.cmd("PEXPIRE", "sb:tok:" + tok["token"], 1), 1)
+            time.sleep(0.01)
+            ws = await node.voice(tok["sessionId"], tok["token"])
+            await expect_close(ws, 1008, "unauthorized")
+
+    async def test_chat_token_redeemed_on_the_other_node(self):
+        tok = self.a.mint_raw({"purpose": "chat"}).json()
+        ws = self.track(await self.b.ws("/ws/chat", threadId="th_cluster_1",
+                                        userId=tok["userId"], token=tok["token"]))
+        hist, _ = await recv_until(ws, lambda m: isinstance(m, dict)
+                                   and m.get("type") == "history", timeout=5)
+        self.assertEqual(hist["threadId"], "th_cluster_1", hist)
+        again = await self.a.ws("/ws/chat", threadId="th_cluster_1", userId=tok["userId"],
+                                token=tok["token"])
+        await expect_close(again, 1008, "unauthorized")
+
+    @timeout(90)
+    async def test_max_sessions_is_exact_over_two_nodes(self):
+        # 25 callers from 25 addresses (the per-IP cap is 3), tokens minted alternately on both
+        # nodes while nothing is live, then all connect at once, alternately.
+        ips = [free_loopback_alias(20 + i) for i in range(25)]
+        nodes = [self.a if i % 2 == 0 else self.b for i in range(25)]
+        toks = [nodes[i].mint(source_ip=ips[i]) for i in range(25)]
+        socks = await asyncio.gather(*(nodes[(i + 1) % 2].voice(toks[i]["sessionId"],
+                                                                 toks[i]["token"],
+                                                                 local_ip=ips[i])
+                                       for i in range(25)))
+        for ws in socks:
+            self.track(ws)
+        results = await asyncio.gather(*(admitted(ws) for ws in socks))
+        self.assertEqual(sum(results), 10, results)
+        for ws, ok in zip(socks, results):
+            if not ok:
+                self.assertEqual((ws.close_code, ws.close_reason), (1013, "at capacity"))
+        # Both nodes see the cluster full: a mint answers 503 at_capacity on either.
+        for n in (self.a, self.b):
+            r = n.mint_raw({}, source_ip=free_loopback_alias(60))
+            self.assertEqual((r.status, r.error_code), (503, "at_capacity"), r)
+        # A live sessionId is live for the other node too.
+        live = [toks[i]["sessionId"] for i in range(25) if results[i]]
+        for sid in live[:3]:
+            for n in (self.a, self.b):
+                r = n.mint_raw({"sessionId": sid})
+                self.assertEqual((r.status, r.error_code), (409, "session_exists"), r)
+        await self.close_all(socks)
+        # The slots come back on both nodes.
+        for n in (self.a, self.b):
+            await eventually(lambda: n.mint_raw({}).status == 200, 5, what="a free slot")
+
+    @timeout(60)
+    async def test_per_ip_cap_counts_both_nodes(self):
+        ip = free_loopback_alias(90)
+        socks = []
+        for n in (self.a, self.b, self.a):
+            ws, _ = await n.live_voice(local_ip=ip)
+            socks.append(self.track(ws))
+        for n in (self.a, self.b):
+            tok = n.mint(source_ip=ip)
+            ws = await n.voice(tok["sessionId"], tok["token"], local_ip=ip)
+            await expect_close(ws, 1013, "at capacity")
+        await self.close_all(socks)
+
+
+class RateWindowTest(ClusterCase):
+    NODE_ENV = {"SWITCHBOARD_SESSIONS_PER_MIN": "3"}
+
+    async def test_the_window_is_shared(self):
+        ip = free_loopback_alias(91)
+        for n in (self.a, self.b, self.a):
+            self.assertEqual(n.mint_raw({}, source_ip=ip).status, 200)
+        for n in (self.b, self.a):
+            r = n.mint_raw({}, source_ip=ip)
+            self.assertEqual((r.status, r.error_code), (429, "rate_limited"), r)
+            self.assertGreaterEqual(int(r.headers["Retry-After"]), 1)
+        # Another address has its own window.
+        self.assertEqual(self.b.mint_raw({}, source_ip=free_loopback_alias(92)).status, 200)
