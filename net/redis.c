@@ -8,11 +8,15 @@
  * Nothing waits: a command for a thread whose connection is down is answered at once with
  * ok = false (the caller answers 503 unavailable), and the thread reconnects with backoff
  * (100 ms doubling to 2 s). Host names are resolved with uv_getaddrinfo, off the loop.
+ *
+ * hiredis 0.14's own libuv adapter ignores a poll that ends in error: libuv reports a refused
+ * connect as status UV_EBADF and stops the handle, and the adapter then never tells hiredis, so
+ * the attempt hangs for good. The adapter here hands any error to hiredis (whose next read or
+ * write finds it), and an attempt that has not connected within 2 s is dropped anyway.
  */
 #include <arpa/inet.h>
 #include <ck_pr.h>
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -28,6 +32,7 @@
 #define REDIS_BACKOFF_MAX_MS 2000
 #define REDIS_HOST_MAX       256
 #define REDIS_DEPTH_MAX      8 /* nesting of a reply copied out; deeper parts become nil */
+#define REDIS_CONNECT_MS     2000 /* an attempt that has not connected by then is dropped */
 
 /* Where to connect, parsed once by net_redis_configure(). Immutable once threads run. */
 static struct {
@@ -280,6 +285,96 @@ int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const 
     return 0;
 }
 
+/* ---- The event adapter: hiredis on the thread's libuv loop -------------------------------- */
+
+typedef struct redis_ev {
+    redisAsyncContext *ac; /* NULL once hiredis has cleaned up */
+    uv_poll_t poll;
+    int events;
+} redis_ev_t;
+
+static void ev_on_poll(uv_poll_t *h, int status, int events)
+{
+    redis_ev_t *e = h->data;
+    if (status != 0) {
+        /* The socket failed (a refused connect, a reset): hiredis learns it on its next
+         * write (connecting) or read. libuv has stopped the handle. */
+        e->events = 0;
+        if (e->ac != NULL && !(e->ac->c.flags & REDIS_CONNECTED))
+            redisAsyncHandleWrite(e->ac);
+        else if (e->ac != NULL)
+            redisAsyncHandleRead(e->ac);
+        return;
+    }
+    if (e->ac != NULL && (events & UV_READABLE))
+        redisAsyncHandleRead(e->ac);
+    if (e->ac != NULL && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(e->ac);
+}
+
+static void ev_update(redis_ev_t *e, int events)
+{
+    e->events = events;
+    if (events)
+        uv_poll_start(&e->poll, events, ev_on_poll);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+static void ev_add_read(void *p)
+{
+    redis_ev_t *e = p;
+    ev_update(e, e->events | UV_READABLE);
+}
+
+static void ev_del_read(void *p)
+{
+    redis_ev_t *e = p;
+    ev_update(e, e->events & ~UV_READABLE);
+}
+
+static void ev_add_write(void *p)
+{
+    redis_ev_t *e = p;
+    ev_update(e, e->events | UV_WRITABLE);
+}
+
+static void ev_del_write(void *p)
+{
+    redis_ev_t *e = p;
+    ev_update(e, e->events & ~UV_WRITABLE);
+}
+
+static void ev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ev_cleanup(void *p)
+{
+    redis_ev_t *e = p;
+    e->ac = NULL;
+    uv_close((uv_handle_t *)&e->poll, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    redis_ev_t *e = xcalloc(1, sizeof(*e));
+    if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+        free(e);
+        return -1;
+    }
+    e->ac = ac;
+    e->poll.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    return 0;
+}
+
 /* ---- The connection (network thread) ------------------------------------------------------ */
 
 static void redis_connect(redis_thr_t *rt);
@@ -287,6 +382,21 @@ static void redis_connect(redis_thr_t *rt);
 static void on_retry(uv_timer_t *t)
 {
     redis_connect(t->data);
+}
+
+static void redis_retry_later(redis_thr_t *rt);
+
+/* The attempt did not connect in time (a host that drops SYNs): give it up. */
+static void on_connect_deadline(uv_timer_t *t)
+{
+    redis_thr_t *rt = t->data;
+    if (rt->state != RS_CONNECTING || rt->ac == NULL)
+        return;
+    redisAsyncContext *ac = rt->ac;
+    rt->ac = NULL;
+    log_debug("redis.connect_timeout", LOG_I("thread", rt->thr->idx));
+    redisAsyncFree(ac); /* not connected: neither callback runs */
+    redis_retry_later(rt);
 }
 
 static void redis_retry_later(redis_thr_t *rt)
@@ -335,10 +445,12 @@ static void on_connect(const redisAsyncContext *ac, int status)
     redis_thr_t *rt = ac->data;
     if (status != REDIS_OK) {
         log_debug("redis.connect_failed", LOG_S("error", ac->errstr));
+        uv_timer_stop(&rt->retry); /* the connect deadline */
         rt->ac = NULL; /* freed by hiredis, without on_disconnect */
         redis_retry_later(rt);
         return;
     }
+    uv_timer_stop(&rt->retry); /* the connect deadline */
     rt->state = RS_UP;
     rt->backoff_ms = 0;
     ck_pr_inc_int(&redis_up);
@@ -357,13 +469,14 @@ static void redis_open(redis_thr_t *rt, const char *ip)
         return;
     }
     ac->data = rt;
-    if (redisLibuvAttach(ac, &rt->thr->loop) != REDIS_OK) {
+    if (ev_attach(ac, &rt->thr->loop) != 0) {
         redisAsyncFree(ac);
         redis_retry_later(rt);
         return;
     }
     rt->ac = ac;
     rt->state = RS_CONNECTING;
+    uv_timer_start(&rt->retry, on_connect_deadline, REDIS_CONNECT_MS, 0);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued before any command: hiredis writes them first once connected. */

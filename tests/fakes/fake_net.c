@@ -259,6 +259,33 @@ bool net_draining(void)
     return false;
 }
 
+/* No Redis in the actor tests: every actor runs in its one-process mode (SPEC 13). */
+bool net_redis_on(void)
+{
+    return false;
+}
+
+bool net_redis_ready(void)
+{
+    return true;
+}
+
+int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
+                  const size_t *lens)
+{
+    (void)target;
+    (void)cookie;
+    (void)argc;
+    (void)argv;
+    (void)lens;
+    return -EINVAL;
+}
+
+void net_redis_reply_free(net_redis_reply_t *r)
+{
+    (void)r;
+}
+
 /* ---- net.h: outbound WebSockets, fetches, processes ------------------------------------------ */
 
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,

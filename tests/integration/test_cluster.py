@@ -175,3 +175,62 @@ class RateWindowTest(ClusterCase):
             self.assertGreaterEqual(int(r.headers["Retry-After"]), 1)
         # Another address has its own window.
         self.assertEqual(self.b.mint_raw({}, source_ip=free_loopback_alias(92)).status, 200)
+
+
+class NodeLossTest(ClusterCase):
+    """A node that dies without a word: its lease runs out and its slots are free again."""
+    NODE_ENV = {"SWITCHBOARD_MAX_SESSIONS": "4"}
+
+    @timeout(60)
+    async def test_killed_node_frees_its_slots_within_15_s(self):
+        for _ in range(4):
+            ws, _ = await self.a.live_voice()
+            self.track(ws)
+        r = self.b.mint_raw({})
+        self.assertEqual((r.status, r.error_code), (503, "at_capacity"), r)
+        self.a.proc.send_signal(signal.SIGKILL)
+        self.a.proc.wait(5)
+        killed = time.monotonic()
+        while self.b.mint_raw({}).status != 200:
+            self.assertLess(time.monotonic() - killed, 16, "slots still held")
+            await asyncio.sleep(0.2)
+        # B admits four calls now.
+        for _ in range(4):
+            ws, _ = await self.b.live_voice()
+            self.track(ws)
+
+
+class RedisRestartTest(ClusterCase):
+    """Redis goes away under 20 streaming calls and comes back empty: no frame is lost, new
+    admissions are refused with 503 unavailable meanwhile, and the nodes write their live
+    sessions again so the caps and session_exists hold afterwards."""
+    NODE_ENV = {"SWITCHBOARD_MAX_SESSIONS": "22"}
+
+    @timeout(90)
+    async def test_calls_stream_through_a_redis_restart(self):
+        from test_bench import bench_json
+        live_ws, live_sid = await self.b.live_voice()
+        self.track(live_ws)
+        bench = asyncio.create_task(asyncio.to_thread(
+            bench_json, "--url", "http://127.0.0.1:%d" % self.a.port, "--sessions", "20",
+            "--duration", "8"))
+        await asyncio.sleep(3)
+        port = self.redis.port
+        self.redis.stop()
+        for n in (self.a, self.b):
+            await eventually(lambda: n.get("/readyz").status == 503, 5, what="readyz 503")
+            r = n.mint_raw({})
+            self.assertEqual((r.status, r.error_code), (503, "unavailable"), r)
+        await asyncio.sleep(1)
+        self.redis.start(port=port)
+        for n in (self.a, self.b):
+            await eventually(lambda: n.get("/readyz").status == 200, 10, what="readyz 200")
+        status, out, res = await bench
+        self.assertEqual(status, 0, out)
+        self.assertEqual(res["sessions_connected"], 20, out)
+        self.assertEqual(res["sessions_dropped"], 0, out)
+        self.assertEqual(res["frames"]["lost"], 0, out)
+        # B wrote its live session again: it is live for A too.
+        await eventually(lambda: self.a.mint_raw({"sessionId": live_sid}).status == 409, 10,
+                         what="the live session re-registered")
+        self.assertEqual(self.redis.cmd("HEXISTS", "sb:live:node-b", live_sid), 1)
