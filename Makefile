@@ -2,6 +2,7 @@
 #
 #   make                 release build of every program into build/bin/
 #   make run             install what is missing, build, start switchboard (+ simulator when present)
+#   make cluster         two nodes behind nginx on port 8080 sharing Redis (scripts/cluster.sh)
 #   make test            install what is missing, build, run every test (release, ASan+UBSan, TSan,
 #                        the browser tests in chromium)
 #   make check-layering  the include layering rules (scripts/layering.py), first step of make test
@@ -126,7 +127,7 @@ PROGRAMS += $(BIN)/switchboard-bench
 endif
 
 .PHONY: all build deps run test check-layering test-unit test-actors-unit test-integration \
-	test-shutdown test-browser test-stress stress-shutdown soak asan tsan bench fuzz fuzz-merge \
+	test-shutdown test-browser test-stress stress-shutdown soak cluster asan tsan bench fuzz fuzz-merge \
 	format clean
 
 all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(BENCH_BINS)
@@ -209,6 +210,11 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory MODE=release all
 	@scripts/run.sh
+
+# make cluster: two nodes behind nginx on port 8080 sharing Redis (SPEC 13; scripts/cluster.sh).
+cluster: deps
+	@$(MAKE) --no-print-directory MODE=release all
+	@scripts/cluster.sh
 
 # make test: every flavour, every suite. Each step prints TAP or a summary; the first failure
 # stops the run with a non-zero status. Builds use TEST_JOBS compilers; the integration suite runs

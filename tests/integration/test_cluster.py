@@ -2,14 +2,24 @@
 and what happens when a node or Redis goes away. A real redis-server runs on a free port
 (redisfix.py); the nodes are ordinary switchboard processes with SWITCHBOARD_REDIS_URL."""
 import asyncio
+import os
+import re
+import shutil
 import signal
+import socket
+import subprocess
+import tempfile
 import time
+import urllib.request
 
 import websockets.exceptions
 
-from harness import (RELAXED_ENV, SBTestCase, Server, eventually, expect_close,
-                     free_loopback_alias, recv_until, timeout)
-from redisfix import Redis
+from harness import (RELAXED_ENV, SBTestCase, Server, bench_path, eventually, expect_close,
+                     free_loopback_alias, parse_metrics, recv_until, timeout)
+from redisfix import Redis, free_port
+from test_bench import bench_json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 READY_S = 10
 
@@ -208,7 +218,6 @@ class RedisRestartTest(ClusterCase):
 
     @timeout(90)
     async def test_calls_stream_through_a_redis_restart(self):
-        from test_bench import bench_json
         live_ws, live_sid = await self.b.live_voice()
         self.track(live_ws)
         bench = asyncio.create_task(asyncio.to_thread(
@@ -234,3 +243,71 @@ class RedisRestartTest(ClusterCase):
         await eventually(lambda: self.a.mint_raw({"sessionId": live_sid}).status == 409, 10,
                          what="the live session re-registered")
         self.assertEqual(self.redis.cmd("HEXISTS", "sb:live:node-b", live_sid), 1)
+
+
+class MakeClusterTest(SBTestCase):
+    """scripts/cluster.sh (make cluster) on free ports: nginx round-robins 20 voice sessions over
+    both nodes with no frame lost, serves the console, and Ctrl-C (SIGINT) stops everything."""
+    TEST_TIMEOUT = 90
+
+    @timeout(90)
+    async def test_twenty_sessions_through_nginx(self):
+        ports = [free_port() for _ in range(5)]
+        tmp = tempfile.mkdtemp(prefix="sbcluster-")
+        env = dict(os.environ)
+        env.update({"CLUSTER_PORT": ports[0], "CLUSTER_NODE_PORT": ports[1],
+                    "CLUSTER_REDIS_PORT": ports[3], "SWITCHBOARD_SIM_PORT": ports[4],
+                    "CLUSTER_DIR": tmp, "CLUSTER_SIM_MODE": "echo",
+                    "SWITCHBOARD_BIN_DIR": os.path.dirname(bench_path()),
+                    "SWITCHBOARD_SESSIONS_PER_IP": "1000", "SWITCHBOARD_MAX_SESSIONS": "1000",
+                    "SWITCHBOARD_SESSIONS_PER_MIN": "100000"})
+        env = {k: str(v) for k, v in env.items()}
+        # The second node's port is the first's + 1: make sure it is free too.
+        if ports[2] != ports[1] + 1:
+            env["CLUSTER_NODE_PORT"] = str(ports[1])
+        out = open(os.path.join(tmp, "cluster.out"), "w+")
+        proc = subprocess.Popen(["scripts/cluster.sh"], cwd=ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            url = None
+            deadline = time.monotonic() + 30
+            while url is None and time.monotonic() < deadline:
+                out.seek(0)
+                m = re.search(r"open (http://\S+)/", out.read())
+                url = m and m.group(1)
+                self.assertIsNone(proc.poll(), "cluster.sh exited")
+                await asyncio.sleep(0.1)
+            self.assertIsNotNone(url, "cluster.sh never printed its URL")
+            with urllib.request.urlopen(url + "/", timeout=5) as r:
+                self.assertEqual(r.status, 200)
+                self.assertIn("text/html", r.headers["Content-Type"])
+            status, text, res = await asyncio.to_thread(
+                bench_json, "--url", url, "--sessions", "20", "--duration", "3")
+            self.assertEqual(status, 0, text)
+            self.assertEqual(res["sessions_connected"], 20, text)
+            self.assertEqual(res["frames"]["lost"], 0, text)
+            per_node = []
+            for i in range(2):
+                node = int(env["CLUSTER_NODE_PORT"]) + i
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % node) as r:
+                    m = parse_metrics(r.read().decode())
+                per_node.append(m.get('switchboard_sessions_total{result="completed"}', 0))
+            self.assertEqual(sum(per_node), 20, per_node)
+            self.assertTrue(all(n >= 5 for n in per_node), per_node)
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            out.close()
+        # Nothing it started is left: no process names its directory, no port answers.
+        left = subprocess.run(["pgrep", "-f", tmp], capture_output=True, text=True).stdout
+        self.assertEqual(left.strip(), "", left)
+        for p in (ports[0], int(env["CLUSTER_NODE_PORT"]), int(env["CLUSTER_NODE_PORT"]) + 1,
+                  ports[3]):
+            with socket.socket() as sk:
+                self.assertNotEqual(sk.connect_ex(("127.0.0.1", p)), 0, "port %d open" % p)
+        shutil.rmtree(tmp, True)
