@@ -81,10 +81,10 @@ static void readyz(const net_local_req_t *req, net_local_resp_t *resp)
     (void)req;
     const char *body =
         net_draining() ? "{\"error\":{\"code\":\"draining\",\"message\":\"shutting down\"}}"
-        : !net_redis_ready()
+        : !net_redis_ready() || !gate_cluster_ready()
             ? "{\"error\":{\"code\":\"unavailable\",\"message\":\"Redis is unreachable\"}}"
             : "{\"status\":\"ready\"}";
-    resp->status = net_draining() || !net_redis_ready() ? 503 : 200;
+    resp->status = net_draining() || !net_redis_ready() || !gate_cluster_ready() ? 503 : 200;
     resp->body = xstrdup(body);
     resp->body_len = strlen(body);
 }

@@ -133,6 +133,10 @@ gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const cha
  */
 actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
 
+/* Without Redis true; with it, whether this node has taken the cluster's userKey secret and
+ * written its registry (SPEC 13: /readyz). Thread: any. */
+bool gate_cluster_ready(void);
+
 /* Constant-time comparison of a bearer Authorization header with the secret (bearer.c). */
 bool auth_bearer_ok(const char *authorization, const char *secret);
 /* Server-to-server auth (SPEC 4): the API secret when set, else loopback callers only. */

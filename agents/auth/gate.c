@@ -243,6 +243,10 @@ static void mint_for(gate_t *g, const net_http_msg_t *req, const tenant_t *tenan
         net_http_error(req->conn, 401, "unauthorized", "a valid API secret is required");
         return;
     }
+    if (net_redis_on() && !g->keyed) { /* the first moments of a node: see gateredis.c */
+        net_http_error(req->conn, 503, "unavailable", "shared state is unreachable; retry later");
+        return;
+    }
     mint_plan_t plan;
     mint_plan(g, req, tenant, by_secret, &plan);
     if (net_redis_on()) {

@@ -61,6 +61,7 @@ typedef struct gate {
     char node[NODE_ID_MAX + 1]; /* SWITCHBOARD_NODE_ID, or hostname:port */
     bool registered; /* the registry in Redis holds this node's sessions */
     bool dirty;      /* a session's end could not be written: re-register at the next lease */
+    bool keyed;      /* user_secret is the cluster's (sb:userkey), so userKeys work on any node */
 } gate_t;
 
 /*

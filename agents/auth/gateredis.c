@@ -11,7 +11,9 @@
  *                    refreshes it (every 5 s, TTL 15 s);
  *   sb:live:<node>   sessionId -> "ip\ttenant" of the node's live sessions (ip "" for a phone
  *                    stream), with the counts sb:ipc:<node> (ip -> n) and sb:tnc:<node>
- *                    (tenant -> n); sb:sid:<sessionId> -> the node that holds it.
+ *                    (tenant -> n); sb:sid:<sessionId> -> the node that holds it;
+ *   sb:userkey       the server key of anonymous chat users' userKeys (SPEC 14), set by the
+ *                    first node and taken by the others, so a userKey works on any node.
  *
  * The census counts only nodes whose lease is alive, and removes what a dead node left. A node
  * whose lease is gone (Redis restarted, or the node was cut off for 15 s) writes its whole
@@ -21,6 +23,7 @@
  * Redis unreachable: a mint answers 503 unavailable, an admission closes 1013 (try again
  * later), a redeem fails; nothing is guessed, no token is used twice, no cap exceeded.
  */
+#include <ck_pr.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,18 @@
 #include "base/util.h"
 
 #define GR_LEASE_FIRST_MS 100
+
+static int gr_ready; /* [atomic, any] keyed and registered: /readyz may say ready */
+
+bool gate_cluster_ready(void)
+{
+    return !net_redis_on() || ck_pr_load_int(&gr_ready);
+}
+
+static void gr_update_ready(const gate_t *g)
+{
+    ck_pr_store_int(&gr_ready, g->keyed && g->registered);
+}
 #define GR_REREG_ARGS     3 /* sessionId, ip, tenant */
 
 /* Shared by the scripts: the census of live nodes and the session lookup. */
@@ -134,12 +149,18 @@ static const char LEASE_LUA[] =
     "redis.call('SADD', 'sb:nodes', ARGV[1])\n"
     "return 1\n";
 
-/* The node's whole registry, written again. ARGV: node, ttl ms, then (sessionId, ip, tenant)*. */
+/* The cluster's userKey secret: ours unless one is there. ARGV: ours (hex). */
+static const char KEY_LUA[] = "redis.call('SET', 'sb:userkey', ARGV[1], 'NX')\n"
+                              "return redis.call('GET', 'sb:userkey')\n";
+
+/* The node's whole registry, written again (and the userKey secret, should Redis have lost it).
+ * ARGV: node, ttl ms, userKey secret (hex), then (sessionId, ip, tenant)*. */
 static const char REREG_LUA[] =
     LUA_PRELUDE
     "local node = ARGV[1]\n"
+    "redis.call('SET', 'sb:userkey', ARGV[3], 'NX')\n"
     "drop(node)\n"
-    "for i = 3, #ARGV, 3 do\n"
+    "for i = 4, #ARGV, 3 do\n"
     "  local sid, ip, t = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  redis.call('SET', 'sb:sid:' .. sid, node)\n"
     "  redis.call('HSET', 'sb:live:' .. node, sid, ip .. '\\t' .. t)\n"
@@ -159,6 +180,7 @@ typedef enum gr_kind {
     GR_END,        /* END_LUA */
     GR_LEASE,      /* LEASE_LUA */
     GR_REREG,      /* REREG_LUA */
+    GR_KEY,        /* KEY_LUA */
 } gr_kind_t;
 
 /* A command waiting for its reply, and what to do with it. */
@@ -377,22 +399,51 @@ static void gr_rereg(gate_t *g)
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%d", GATE_LEASE_TTL_MS);
     size_t n = strmap_count(&g->sessions);
-    rereg_args_t a = {xcalloc(5 + GR_REREG_ARGS * n, sizeof(char *)), 0};
+    char key[2 * GATE_USER_SECRET_BYTES + 1];
+    sodium_bin2hex(key, sizeof(key), g->user_secret, sizeof(g->user_secret));
+    rereg_args_t a = {xcalloc(6 + GR_REREG_ARGS * n, sizeof(char *)), 0};
     a.argv[a.argc++] = "EVAL";
     a.argv[a.argc++] = REREG_LUA;
     a.argv[a.argc++] = "0";
     a.argv[a.argc++] = gr_node(g);
     a.argv[a.argc++] = ttl;
+    a.argv[a.argc++] = key;
     strmap_filter(&g->sessions, rereg_collect, &a);
     g->dirty = false;
     gr_send(g, gr_new(GR_REREG, NULL), a.argc, a.argv);
     free(a.argv);
+    sodium_memzero(key, sizeof(key));
+}
+
+/* Takes the cluster's userKey secret (or makes ours the cluster's). */
+static void gr_key(gate_t *g)
+{
+    char key[2 * GATE_USER_SECRET_BYTES + 1];
+    sodium_bin2hex(key, sizeof(key), g->user_secret, sizeof(g->user_secret));
+    const char *args[] = {key};
+    gr_eval(g, gr_new(GR_KEY, NULL), KEY_LUA, 1, args);
+    sodium_memzero(key, sizeof(key));
+}
+
+static void key_done(gate_t *g, bool ok, const net_redis_reply_t *r)
+{
+    uint8_t secret[GATE_USER_SECRET_BYTES];
+    size_t n = 0;
+    if (!ok || r == NULL || r->type != NET_REDIS_STRING ||
+        sodium_hex2bin(secret, sizeof(secret), r->str, r->len, NULL, &n, NULL) != 0 ||
+        n != sizeof(secret))
+        return; /* asked again at the next lease */
+    memcpy(g->user_secret, secret, sizeof(secret));
+    sodium_memzero(secret, sizeof(secret));
+    g->keyed = true;
 }
 
 void gr_lease(gate_t *g)
 {
     if (gr_node(g)[0] == '\0')
         return; /* not listening yet */
+    if (!g->keyed)
+        gr_key(g);
     if (!g->registered || g->dirty) {
         gr_rereg(g);
         return;
@@ -530,6 +581,9 @@ static void gr_done(gate_t *g, gr_pending_t *p, bool ok, const net_redis_reply_t
         if (!ok || r == NULL || r->type != NET_REDIS_INTEGER || r->integer == 0)
             g->registered = false;
         break;
+    case GR_KEY:
+        key_done(g, ok, r);
+        break;
     case GR_REREG:
         g->registered = ok && r != NULL && r->type == NET_REDIS_INTEGER;
         if (!g->registered)
@@ -539,6 +593,7 @@ static void gr_done(gate_t *g, gr_pending_t *p, bool ok, const net_redis_reply_t
                      LOG_I("sessions", (long long)strmap_count(&g->sessions)));
         break;
     }
+    gr_update_ready(g);
     gr_pending_free(p);
 }
 

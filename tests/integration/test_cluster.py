@@ -311,3 +311,13 @@ class MakeClusterTest(SBTestCase):
             with socket.socket() as sk:
                 self.assertNotEqual(sk.connect_ex(("127.0.0.1", p)), 0, "port %d open" % p)
         shutil.rmtree(tmp, True)
+
+
+class UserKeyTest(ClusterCase):
+    async def test_a_user_key_from_one_node_works_on_the_other(self):
+        first = self.a.mint_raw({"purpose": "chat"}).json()
+        again = self.b.mint_raw({"purpose": "chat", "userKey": first["userKey"]})
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.json()["userId"], first["userId"])
+        bad = self.b.mint_raw({"purpose": "chat", "userKey": first["userKey"][:-1] + "0"})
+        self.assertEqual((bad.status, bad.error_code), (401, "unauthorized"), bad)
