@@ -67,6 +67,7 @@ typedef struct net_peer {
 #define NET_MSG_PROC_LINE   (MSG_TYPE_NET_BASE + 9)
 #define NET_MSG_PROC_EXIT   (MSG_TYPE_NET_BASE + 10)
 #define NET_MSG_REDIS       (MSG_TYPE_NET_BASE + 11)
+#define NET_MSG_REDIS_PUB   (MSG_TYPE_NET_BASE + 12)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -398,6 +399,23 @@ void net_redis_register_metrics(void);
 int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
                   const size_t *lens);
 void net_redis_reply_free(net_redis_reply_t *r);
+
+/* A message published on a channel an actor subscribed to. */
+typedef struct net_redis_pub_msg {
+    msg_t hdr;
+    char *channel; /* owned */
+    char *payload; /* owned, NUL-terminated, len bytes */
+    size_t len;
+} net_redis_pub_msg_t;
+
+/*
+ * Delivers what is published on channel to target (a reference is taken; one actor per channel,
+ * the newest) as NET_MSG_REDIS_PUB, from now until net_redis_unsubscribe(channel), across
+ * reconnects (messages published while Redis is unreachable are lost). Returns 0 or -EINVAL
+ * (Redis not configured or not started). Thread: any.
+ */
+int net_redis_subscribe(actor_t *target, const char *channel);
+int net_redis_unsubscribe(const char *channel);
 
 /* ---- Child processes (libuv on a network thread's loop; any thread) ----------------------- */
 

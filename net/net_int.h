@@ -44,6 +44,7 @@ typedef enum out_kind {
     OUT_PROC_KILL,     /* thread command: signal `code` to the child */
     OUT_PROC_SHUTDOWN, /* thread command: close stdin, then SIGTERM, then SIGKILL (code = ms) */
     OUT_REDIS,         /* thread command: a Redis command for this thread's connection */
+    OUT_REDIS_SUB,     /* thread command (first thread): subscribe or unsubscribe a channel */
     OUT_ROUTE,         /* an outbound WebSocket's messages go to another actor (wsc_route_t) */
     OUT_DRAIN,         /* thread command: close every WebSocket for shutdown */
     OUT_STOP,          /* thread command: tear down and leave the loop */
@@ -121,6 +122,7 @@ struct netthr {
     struct fetch_thr *fetch; /* the curl multi handle and its requests (fetch.c) */
     struct proc_node *procs; /* child processes of this thread (proc.c) */
     struct redis_thr *redis; /* this thread's Redis connection (redis.c), NULL without Redis */
+    struct redis_thr *redis_sub; /* the first thread's pub/sub connection, else NULL */
     net_conn_t *adopting;    /* the connection lws is making a wsi for right now (on_accept(),
                                 wsc.c on_resolved()) */
     bool adopting_freed;     /* lws destroyed it during that call */
@@ -246,7 +248,9 @@ int redis_init_net(netthr_t *thr);
 /* Sends an OUT_REDIS command on the connection, or leaves it to its free_fn to answer
  * "unreachable" (o stays the caller's to free). */
 void redis_command_net(netthr_t *thr, net_out_t *o);
-/* Closes the connection (commands in flight answered "unreachable") and its handles. */
+/* Handles an OUT_REDIS_SUB command (o stays the caller's to free). */
+void redis_sub_command_net(netthr_t *thr, net_out_t *o);
+/* Closes the connections (commands in flight answered "unreachable") and their handles. */
 void redis_stop_net(netthr_t *thr);
 
 /* proc.c */

@@ -13,6 +13,11 @@
  * connect as status UV_EBADF and stops the handle, and the adapter then never tells hiredis, so
  * the attempt hangs for good. The adapter here hands any error to hiredis (whose next read or
  * write finds it), and an attempt that has not connected within 2 s is dropped anyway.
+ *
+ * Pub/sub: the first network thread keeps a second connection, in subscriber mode, for the
+ * channels actors subscribe to (net_redis_subscribe()); a message published on one goes to its
+ * actor as NET_MSG_REDIS_PUB. The subscriptions are made again after every reconnect; what was
+ * published while the connection was down is lost, as pub/sub promises nothing more.
  */
 #include <arpa/inet.h>
 #include <ck_pr.h>
@@ -49,8 +54,17 @@ static int redis_threads; /* [atomic, any] network threads with a connection to 
 
 typedef enum { RS_DOWN, RS_RESOLVING, RS_CONNECTING, RS_UP } redis_state_t;
 
+/* A subscription (subscriber connection only). */
+typedef struct redis_sub {
+    struct redis_sub *next;
+    actor_t *target; /* a reference */
+    char channel[];
+} redis_sub_t;
+
 typedef struct redis_thr {
     netthr_t *thr;
+    bool sub;           /* the subscriber connection (first thread's second one) */
+    redis_sub_t *subs;  /* sub: the channels, subscribed while up */
     redisAsyncContext *ac; /* set from the connect attempt until it is freed */
     redis_state_t state;
     uv_timer_t retry;
@@ -233,6 +247,12 @@ static void redis_answer(actor_t *target, uint64_t cookie, const redisReply *r, 
 
 /* ---- Commands ----------------------------------------------------------------------------- */
 
+/* What an OUT_REDIS_SUB command carries after its net_out_t header. */
+typedef struct redis_subcmd {
+    actor_t *target; /* a reference (subscribe), NULL (unsubscribe) */
+    char channel[];
+} redis_subcmd_t;
+
 static redis_cmd_t *cmd_of(net_out_t *o)
 {
     return *(redis_cmd_t **)(void *)(o->buf + LWS_PRE);
@@ -378,6 +398,7 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 /* ---- The connection (network thread) ------------------------------------------------------ */
 
 static void redis_connect(redis_thr_t *rt);
+static void sub_send(redis_thr_t *rt, const char *verb, const char *channel);
 
 static void on_retry(uv_timer_t *t)
 {
@@ -454,7 +475,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
     rt->state = RS_UP;
     rt->backoff_ms = 0;
     ck_pr_inc_int(&redis_up);
-    log_info("redis.up", LOG_I("thread", rt->thr->idx));
+    log_info("redis.up", LOG_I("thread", rt->thr->idx), LOG_S("conn", rt->sub ? "pubsub" : "cmd"));
+    for (redis_sub_t *s = rt->subs; rt->sub && s; s = s->next)
+        sub_send(rt, "SUBSCRIBE", s->channel);
 }
 
 static void redis_open(redis_thr_t *rt, const char *ip)
@@ -540,17 +563,25 @@ static void redis_connect(redis_thr_t *rt)
     rt->state = RS_RESOLVING;
 }
 
+static redis_thr_t *redis_conn_new(netthr_t *thr, bool sub)
+{
+    redis_thr_t *rt = xcalloc(1, sizeof(*rt));
+    rt->thr = thr;
+    rt->sub = sub;
+    uv_timer_init(&thr->loop, &rt->retry);
+    rt->retry.data = rt;
+    ck_pr_inc_int(&redis_threads);
+    redis_connect(rt);
+    return rt;
+}
+
 int redis_init_net(netthr_t *thr)
 {
     if (!redis_cfg.on)
         return 0;
-    redis_thr_t *rt = xcalloc(1, sizeof(*rt));
-    rt->thr = thr;
-    uv_timer_init(&thr->loop, &rt->retry);
-    rt->retry.data = rt;
-    thr->redis = rt;
-    ck_pr_inc_int(&redis_threads);
-    redis_connect(rt);
+    thr->redis = redis_conn_new(thr, false);
+    if (thr->idx == 0)
+        thr->redis_sub = redis_conn_new(thr, true);
     return 0;
 }
 
@@ -574,6 +605,124 @@ void redis_command_net(netthr_t *thr, net_out_t *o)
     c->target = NULL; /* on_reply answers now */
 }
 
+/* ---- Pub/sub ---------------------------------------------------------------------------- */
+
+static void pub_msg_free(msg_t *m)
+{
+    net_redis_pub_msg_t *p = (net_redis_pub_msg_t *)m;
+    free(p->channel);
+    free(p->payload);
+    free(p);
+}
+
+/* Every reply on a subscribed channel: ["subscribe", ch, n], ["message", ch, payload], … */
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    const redisReply *rep = r;
+    redis_thr_t *rt = ac->data;
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "message") ||
+        rep->element[1]->type != REDIS_REPLY_STRING || rep->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    for (redis_sub_t *s = rt->subs; s; s = s->next) {
+        if (strcmp(s->channel, rep->element[1]->str) != 0)
+            continue;
+        net_redis_pub_msg_t *m = MSG_NEW(net_redis_pub_msg_t, NET_MSG_REDIS_PUB);
+        m->hdr.free_fn = pub_msg_free;
+        m->channel = xstrdup(s->channel);
+        m->len = rep->element[2]->len;
+        m->payload = xmalloc(m->len + 1);
+        memcpy(m->payload, rep->element[2]->str, m->len);
+        m->payload[m->len] = '\0';
+        actor_send(s->target, &m->hdr);
+    }
+}
+
+static void sub_send(redis_thr_t *rt, const char *verb, const char *channel)
+{
+    const char *argv[] = {verb, channel};
+    redisAsyncCommandArgv(rt->ac, on_sub_reply, NULL, 2, argv, NULL);
+}
+
+static redis_subcmd_t *subcmd_of(net_out_t *o)
+{
+    return *(redis_subcmd_t **)(void *)(o->buf + LWS_PRE);
+}
+
+static void redis_subcmd_free(msg_t *m)
+{
+    redis_subcmd_t *c = subcmd_of((net_out_t *)m);
+    if (c != NULL && c->target != NULL)
+        actor_unref(c->target);
+    free(c);
+    free(m);
+}
+
+static int redis_sub_post(actor_t *target, const char *channel)
+{
+    if (!redis_cfg.on || g_net.n_threads <= 0 || g_net.threads == NULL)
+        return -EINVAL;
+    size_t n = strlen(channel);
+    redis_subcmd_t *c = xmalloc(sizeof(*c) + n + 1);
+    memcpy(c->channel, channel, n + 1);
+    c->target = target;
+    if (target)
+        actor_ref(target);
+    net_out_t *o = net_out_new(0, OUT_REDIS_SUB, sizeof(redis_subcmd_t *));
+    o->hdr.free_fn = redis_subcmd_free;
+    *(redis_subcmd_t **)(void *)(o->buf + LWS_PRE) = c;
+    net_post_thread(&g_net.threads[0], o);
+    return 0;
+}
+
+int net_redis_subscribe(actor_t *target, const char *channel)
+{
+    return target ? redis_sub_post(target, channel) : -EINVAL;
+}
+
+int net_redis_unsubscribe(const char *channel)
+{
+    return redis_sub_post(NULL, channel);
+}
+
+void redis_sub_command_net(netthr_t *thr, net_out_t *o)
+{
+    redis_thr_t *rt = thr->redis_sub;
+    redis_subcmd_t *c = subcmd_of(o);
+    if (rt == NULL || c == NULL)
+        return;
+    redis_sub_t **pp = &rt->subs;
+    while (*pp && strcmp((*pp)->channel, c->channel) != 0)
+        pp = &(*pp)->next;
+    if (c->target == NULL) { /* unsubscribe */
+        redis_sub_t *s = *pp;
+        if (s == NULL)
+            return;
+        *pp = s->next;
+        actor_unref(s->target);
+        free(s);
+        if (rt->state == RS_UP && rt->ac)
+            sub_send(rt, "UNSUBSCRIBE", c->channel);
+        return;
+    }
+    if (*pp != NULL) { /* one actor per channel: the newest */
+        actor_unref((*pp)->target);
+        (*pp)->target = c->target;
+        c->target = NULL;
+        return;
+    }
+    size_t n = strlen(c->channel);
+    redis_sub_t *s = xmalloc(sizeof(*s) + n + 1);
+    memcpy(s->channel, c->channel, n + 1);
+    s->target = c->target;
+    c->target = NULL;
+    s->next = rt->subs;
+    rt->subs = s;
+    if (rt->state == RS_UP && rt->ac)
+        sub_send(rt, "SUBSCRIBE", s->channel);
+}
+
 static void redis_timer_closed(uv_handle_t *h)
 {
     redis_thr_t *rt = h->data;
@@ -582,13 +731,17 @@ static void redis_timer_closed(uv_handle_t *h)
         free(rt);
 }
 
-void redis_stop_net(netthr_t *thr)
+static void redis_conn_stop(redis_thr_t *rt)
 {
-    redis_thr_t *rt = thr->redis;
     if (rt == NULL)
         return;
     rt->closing = true;
-    thr->redis = NULL;
+    while (rt->subs) {
+        redis_sub_t *s = rt->subs;
+        rt->subs = s->next;
+        actor_unref(s->target);
+        free(s);
+    }
     if (rt->state == RS_UP)
         ck_pr_dec_int(&redis_up);
     ck_pr_dec_int(&redis_threads);
@@ -602,4 +755,12 @@ void redis_stop_net(netthr_t *thr)
         uv_cancel((uv_req_t *)&rt->gai);
     uv_timer_stop(&rt->retry);
     uv_close((uv_handle_t *)&rt->retry, redis_timer_closed);
+}
+
+void redis_stop_net(netthr_t *thr)
+{
+    redis_conn_stop(thr->redis);
+    thr->redis = NULL;
+    redis_conn_stop(thr->redis_sub);
+    thr->redis_sub = NULL;
 }

@@ -133,6 +133,12 @@ gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const cha
  */
 actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
 
+#define NODE_ID_MAX 64 /* SWITCHBOARD_NODE_ID */
+
+/* This node's name in the cluster (SPEC 13): SWITCHBOARD_NODE_ID, else hostname:port; false
+ * (out "") before the listening port is known. Thread: any. */
+bool cluster_node_id(char out[NODE_ID_MAX + 1]);
+
 /* Without Redis true; with it, whether this node has taken the cluster's userKey secret and
  * written its registry (SPEC 13: /readyz). Thread: any. */
 bool gate_cluster_ready(void);

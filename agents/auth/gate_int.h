@@ -26,7 +26,6 @@
 #define PURPOSE_PHONE    2 /* a /twilio/media stream's token (SPEC 5.5) */
 #define GATE_MSG_SWEEP   (MSG_TYPE_AUTH_BASE + 0xF0u) /* its own timers */
 #define GATE_MSG_LEASE   (MSG_TYPE_AUTH_BASE + 0xF1u)
-#define NODE_ID_MAX      64
 
 _Static_assert(GATE_USER_SECRET_BYTES == USERKEY_SECRET_BYTES, "one key size");
 

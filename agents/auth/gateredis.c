@@ -203,21 +203,29 @@ static void gr_pending_free(gr_pending_t *p)
     free(p);
 }
 
-/* This node's name in the registry: SWITCHBOARD_NODE_ID, or hostname:port. "" before the
- * listening port is known. */
+bool cluster_node_id(char out[NODE_ID_MAX + 1])
+{
+    if (g_config->node_id) {
+        str_copy(out, g_config->node_id, NODE_ID_MAX + 1);
+        return true;
+    }
+    if (net_port() <= 0) {
+        out[0] = '\0';
+        return false;
+    }
+    char host[NODE_ID_MAX - 6] = "localhost";
+    if (gethostname(host, sizeof(host)) != 0)
+        str_copy(host, "localhost", sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, NODE_ID_MAX + 1, "%s:%d", host, net_port());
+    return true;
+}
+
+/* This node's name in the registry; "" before the listening port is known. */
 static const char *gr_node(gate_t *g)
 {
-    if (g->node[0] == '\0') {
-        if (g_config->node_id) {
-            str_copy(g->node, g_config->node_id, sizeof(g->node));
-        } else if (net_port() > 0) {
-            char host[NODE_ID_MAX - 6] = "localhost";
-            if (gethostname(host, sizeof(host)) != 0)
-                str_copy(host, "localhost", sizeof(host));
-            host[sizeof(host) - 1] = '\0';
-            snprintf(g->node, sizeof(g->node), "%s:%d", host, net_port());
-        }
-    }
+    if (g->node[0] == '\0')
+        cluster_node_id(g->node);
     return g->node;
 }
 

@@ -9,7 +9,16 @@
  * is the tenant's, the tabs that named the tenant by its key, and the tabs that named none when
  * their session is the tenant's (the voice session's tenant while one is live, else the default
  * tenant).
+ *
+ * Across nodes (SPEC 13, with Redis): each node writes which sessionIds have sockets here
+ * (sb:pg:<sessionId>: node -> the tenant of its sockets, refreshed every 5 s, dropped with the
+ * node's lease) and listens on its channel sb:node:<node>. A command looks the sessionId up
+ * first, sends to its own sockets and publishes the command to each other node holding some;
+ * those send to theirs and answer with how many they reached ("sent"), then with the first
+ * ack. The request is answered once every node has said how many (and one socket acked), or
+ * after ACK_WAIT_MS with what is known: `delivered` counts every node's sockets.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +36,11 @@
 #include "base/util.h"
 
 #define ROUTER_MSG_CMD_TIMEOUT (MSG_TYPE_PAGE_BASE + 0xF0u) /* a command's ack deadline */
+#define ROUTER_MSG_SYNC        (MSG_TYPE_PAGE_BASE + 0xF1u) /* cluster: registry refresh */
+#define ROUTER_SYNC_FIRST_MS   100
+#define ROUTER_SYNC_MS         5000
+#define ROUTER_PG_TTL_MS       15000 /* an sb:pg entry outlives a node that stops refreshing */
+#define REMOTE_ACK_KEEP_NS     (3ull * NS_PER_SEC)
 #define PAGE_CONNS_MAX         4
 #define ACK_WAIT_MS            1500
 #define INTERACT_PREFIX        "/api/interact/"
@@ -58,8 +72,24 @@ typedef struct pending {
     actor_t *reply_to; /* a tool call's caller (a reference), or NULL */
     uint64_t cookie;   /* the tool call's cookie */
     int delivered;
+    int waiting;       /* other nodes that have not said how many sockets they reached */
+    bool acked;        /* a socket acked while nodes were still counting */
     actor_timer_t *timer;
 } pending_t;
+
+/* Other nodes' sockets of a sessionId (cluster): node ids and their sockets' tenants. */
+#define REMOTES_MAX 16
+typedef struct remotes {
+    int n;
+    char node[REMOTES_MAX][NODE_ID_MAX + 1];
+    char tenant[REMOTES_MAX][TENANT_ID_MAX + 1];
+} remotes_t;
+
+/* A command another node sent to our sockets: where its first ack goes. */
+typedef struct remote_ack {
+    char origin[NODE_ID_MAX + 1];
+    uint64_t at_ns;
+} remote_ack_t;
 
 typedef struct router {
     actor_t actor;
@@ -67,7 +97,19 @@ typedef struct router {
     strmap_t page_owners; /* "<conn id>" -> sessionId copy, for closes and acks */
     pending_t *pending;
     uint64_t next_cmd;
+    /* Across nodes (Redis) */
+    char node[NODE_ID_MAX + 1]; /* "" until known */
+    char channel[NODE_ID_MAX + 16];
+    uint32_t nonce;       /* makes this node's command ids its own */
+    actor_timer_t *sync;
+    strmap_t lookups;     /* cookie (hex) -> the message waiting for its sessionId's nodes */
+    uint64_t next_cookie;
+    strmap_t remote_acks; /* command id -> remote_ack_t */
 } router_t;
+
+/* Across nodes (below): tell the other nodes, write our sessionIds to Redis. */
+static void publish(router_t *r, const char *node, cJSON *msg);
+static void pg_write(router_t *r, const char *sid, const target_t *t);
 
 static void conn_key(char *buf, size_t n, conn_id_t c)
 {
@@ -199,6 +241,7 @@ static void page_open(router_t *r, const net_ws_open_msg_t *m)
     char key[24];
     conn_key(key, sizeof(key), m->conn);
     strmap_put(&r->page_owners, key, xstrdup(sid));
+    pg_write(r, sid, t);
     log_debug("page.open", LOG_S("sid", sid), LOG_S("page", page), LOG_S("tenant", tenant));
 }
 
@@ -220,6 +263,7 @@ static void page_closed(router_t *r, conn_id_t conn)
             }
         }
         target_gc(r, sid, t);
+        pg_write(r, sid, target_get(r, sid, false));
     }
     free(sid);
 }
@@ -228,6 +272,12 @@ static void page_closed(router_t *r, conn_id_t conn)
 
 static void answer(pending_t *p, bool acked)
 {
+    if (p->reply_to == NULL && p->delivered == 0) {
+        /* Other nodes held the sessionId but none had a socket of this tenant. */
+        net_http_error(p->http, 404, "session_not_connected",
+                       "no page or voice session is connected for this sessionId");
+        return;
+    }
     char body[96];
     int n = snprintf(body, sizeof(body), "{\"ok\":true,\"delivered\":%d,\"acked\":%s}",
                      p->delivered, acked ? "true" : "false");
@@ -252,14 +302,38 @@ static void pending_finish(router_t *r, pending_t *p, bool acked)
     free(p);
 }
 
+static pending_t *pending_by_id(router_t *r, const char *id)
+{
+    for (pending_t *p = r->pending; p; p = p->next)
+        if (strcmp(p->id, id) == 0)
+            return p;
+    return NULL;
+}
+
+/* The first ack of p: the answer, once every node has said how many sockets it reached. */
+static void pending_acked(router_t *r, pending_t *p)
+{
+    if (!p->acked)
+        metric_inc(&g_metrics.commands_acked_total, 1);
+    p->acked = true;
+    if (p->waiting == 0)
+        pending_finish(r, p, true);
+}
+
 static void on_ack(router_t *r, const char *sid, const char *id)
 {
-    for (pending_t *p = r->pending; p; p = p->next) {
-        if (strcmp(p->id, id) == 0 && strcmp(p->session_id, sid) == 0) {
-            metric_inc(&g_metrics.commands_acked_total, 1);
-            pending_finish(r, p, true);
-            return;
-        }
+    pending_t *p = pending_by_id(r, id);
+    if (p != NULL && strcmp(p->session_id, sid) == 0) {
+        pending_acked(r, p);
+        return;
+    }
+    remote_ack_t *ra = strmap_del(&r->remote_acks, id);
+    if (ra != NULL) { /* another node's command: its first ack goes back to it */
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "op", "ack");
+        cJSON_AddStringToObject(m, "id", id);
+        publish(r, ra->origin, m);
+        free(ra);
     }
 }
 
@@ -280,17 +354,17 @@ static void page_text(router_t *r, const net_ws_text_msg_t *m)
 /* Sends the command to the sockets of t that are tenant's and waits for its first ack; answers
  * the HTTP request, or the tool call whose pending entry p the caller allocated (NULL for a
  * request). */
-static void send_command(router_t *r, const target_t *t, const char *sid, const char *tenant,
-                         const char *page, const char *section, conn_id_t http, pending_t *p)
+/* Sends the command event to the sockets of t (NULL-safe) that are tenant's; returns how many. */
+static int deliver(const target_t *t, const char *tenant, const char *id, const char *page,
+                   const char *section)
 {
-    if (p == NULL)
-        p = xcalloc(1, sizeof(*p));
-    snprintf(p->id, sizeof(p->id), "cmd_%llu", (unsigned long long)++r->next_cmd);
-    str_copy(p->session_id, sid, sizeof(p->session_id));
-    p->http = http;
+    int n = 0;
+    if (t == NULL)
+        return 0;
     sbuf_t b = SBUF_INIT;
-    sbuf_printf(&b,
-                "{\"type\":\"command\",\"id\":\"%s\",\"command\":\"navigate\",\"page\":", p->id);
+    sbuf_puts(&b, "{\"type\":\"command\",\"id\":");
+    sbuf_json_str(&b, id);
+    sbuf_puts(&b, ",\"command\":\"navigate\",\"page\":");
     sbuf_json_str(&b, page);
     sbuf_puts(&b, ",\"section\":");
     sbuf_json_str(&b, section);
@@ -298,14 +372,43 @@ static void send_command(router_t *r, const target_t *t, const char *sid, const 
     for (int i = 0; i < t->n_pages; i++) {
         if (page_is(t, i, tenant)) {
             net_ws_send_text(t->pages[i].conn, b.data, b.len);
-            p->delivered++;
+            n++;
         }
     }
     if (voice_is(t, tenant)) {
         net_ws_send_text(t->voice, b.data, b.len);
-        p->delivered++;
+        n++;
     }
     sbuf_destroy(&b);
+    return n;
+}
+
+static void send_command(router_t *r, const target_t *t, const char *sid, const char *tenant,
+                         const char *page, const char *section, conn_id_t http, pending_t *p,
+                         const remotes_t *remotes)
+{
+    if (p == NULL)
+        p = xcalloc(1, sizeof(*p));
+    if (r->node[0])
+        snprintf(p->id, sizeof(p->id), "cmd_%08x_%llu", r->nonce,
+                 (unsigned long long)++r->next_cmd);
+    else
+        snprintf(p->id, sizeof(p->id), "cmd_%llu", (unsigned long long)++r->next_cmd);
+    str_copy(p->session_id, sid, sizeof(p->session_id));
+    p->http = http;
+    p->delivered = deliver(t, tenant, p->id, page, section);
+    for (int i = 0; remotes && i < remotes->n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "op", "cmd");
+        cJSON_AddStringToObject(m, "from", r->node);
+        cJSON_AddStringToObject(m, "id", p->id);
+        cJSON_AddStringToObject(m, "sid", sid);
+        cJSON_AddStringToObject(m, "tenant", tenant);
+        cJSON_AddStringToObject(m, "page", page);
+        cJSON_AddStringToObject(m, "section", section);
+        publish(r, remotes->node[i], m);
+        p->waiting++;
+    }
     metric_inc(&g_metrics.commands_sent_total, 1);
     log_info("command.sent", LOG_S("sid", sid), LOG_S("tenant", tenant), LOG_S("page", page),
              LOG_S("section", section), LOG_I("delivered", p->delivered));
@@ -345,7 +448,7 @@ static tenant_t *navigate_tenant(tenant_t *scope, const target_t *t)
 
 /* Checks in the order of SPEC 14: 401 -> invalid_json -> unknown_page -> invalid_request ->
  * invalid_section -> session_not_connected. */
-static void navigate(router_t *r, const net_http_msg_t *req)
+static void navigate(router_t *r, const net_http_msg_t *req, const remotes_t *rem)
 {
     size_t pl = strlen(INTERACT_PREFIX), sl = strlen(NAVIGATE_SUFFIX), len = strlen(req->path);
     if (len <= pl + sl || strcmp(req->path + len - sl, NAVIGATE_SUFFIX) != 0) {
@@ -371,7 +474,10 @@ static void navigate(router_t *r, const net_http_msg_t *req)
     bool sid_ok =
         cJSON_IsString(sid) && str_is_id(sid->valuestring, strlen(sid->valuestring), 1, ID_MAX);
     target_t *t = sid_ok ? target_get(r, sid->valuestring, false) : NULL;
-    tenant_t *tenant = navigate_tenant(scope, t);
+    bool remote = rem && rem->n > 0;
+    tenant_t *tenant = scope == NULL && t == NULL && remote && rem->tenant[0][0]
+                           ? tenants_get(rem->tenant[0]) /* the sessionId's tenant, elsewhere */
+                           : navigate_tenant(scope, t);
     tenant_unref(scope);
     char page_name[PAGE_NAME_MAX + 1];
     size_t n = len - pl - sl;
@@ -388,13 +494,13 @@ static void navigate(router_t *r, const net_http_msg_t *req)
                        "the body needs string fields sessionId and section");
     } else if (!agentcfg_page_has_section(page, section->valuestring)) {
         invalid_section(req->conn, page);
-    } else if (reach(t, tenant->id) == 0) {
+    } else if (reach(t, tenant->id) == 0 && !remote) {
         /* Nothing of this tenant's is connected: another tenant's session is as if absent. */
         net_http_error(req->conn, 404, "session_not_connected",
                        "no page or voice session is connected for this sessionId");
     } else {
         send_command(r, t, sid->valuestring, tenant->id, page->name, section->valuestring,
-                     req->conn, NULL);
+                     req->conn, NULL, rem);
     }
     tenant_unref(tenant);
 }
@@ -442,7 +548,7 @@ static const agent_page_t *default_page(const target_t *t, const tenant_t *tenan
 
 /* The voice model's navigate: the pages of the call's tenant (the one the call names, else its
  * session's), to that tenant's sockets of the caller's sessionId. */
-static void navigate_tool(router_t *r, const tool_call_msg_t *c)
+static void navigate_tool(router_t *r, const tool_call_msg_t *c, const remotes_t *rem)
 {
     if (c->reply_to == NULL)
         return;
@@ -473,7 +579,7 @@ static void navigate_tool(router_t *r, const tool_call_msg_t *c)
                   page);
         return;
     }
-    if (reach(t, tenant->id) == 0) {
+    if (reach(t, tenant->id) == 0 && !(rem && rem->n > 0)) {
         actor_send(c->reply_to, &tool_result_new(c->cookie, true, none)->hdr);
         return;
     }
@@ -481,7 +587,7 @@ static void navigate_tool(router_t *r, const tool_call_msg_t *c)
     actor_ref(c->reply_to);
     p->reply_to = c->reply_to;
     p->cookie = c->cookie;
-    send_command(r, t, c->session_id, tenant->id, page->name, section->valuestring, 0, p);
+    send_command(r, t, c->session_id, tenant->id, page->name, section->valuestring, 0, p, rem);
 }
 
 /* ---- Voice sockets --------------------------------------------------------------------------- */
@@ -511,6 +617,7 @@ static void voice_open(router_t *r, router_voice_msg_t *v)
     t->voice = v->conn;
     t->voice_tenant = v->tenant; /* taken from the message */
     v->tenant = NULL;
+    pg_write(r, v->session_id, t);
 }
 
 static void voice_closed(router_t *r, const router_voice_msg_t *v)
@@ -521,7 +628,209 @@ static void voice_closed(router_t *r, const router_voice_msg_t *v)
         tenant_unref(t->voice_tenant);
         t->voice_tenant = NULL;
         target_gc(r, v->session_id, t);
+        pg_write(r, v->session_id, target_get(r, v->session_id, false));
     }
+}
+
+/* ---- Across nodes (SPEC 13) --------------------------------------------------------------- */
+
+/* Which other live nodes hold sockets of a sessionId (and their tenant). ARGV: sessionId, us. */
+static const char ROUTE_LUA[] =
+    "local out = {}\n"
+    "local h = redis.call('HGETALL', 'sb:pg:' .. ARGV[1])\n"
+    "for i = 1, #h, 2 do\n"
+    "  if h[i] ~= ARGV[2] then\n"
+    "    if redis.call('EXISTS', 'sb:lease:' .. h[i]) == 1 then\n"
+    "      table.insert(out, h[i]); table.insert(out, h[i + 1])\n"
+    "    else\n"
+    "      redis.call('HDEL', 'sb:pg:' .. ARGV[1], h[i])\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static bool clustered(const router_t *r)
+{
+    return net_redis_on() && r->node[0];
+}
+
+static void publish(router_t *r, const char *node, cJSON *msg)
+{
+    char channel[NODE_ID_MAX + 16];
+    snprintf(channel, sizeof(channel), "sb:node:%s", node);
+    char *text = cJSON_PrintUnformatted(msg);
+    cJSON_Delete(msg);
+    const char *argv[] = {"PUBLISH", channel, text};
+    net_redis_cmd(&r->actor, 0, 3, argv, NULL);
+    free(text);
+}
+
+/* Writes in Redis whether this node holds sockets of sid (t NULL: none any more). */
+static void pg_write(router_t *r, const char *sid, const target_t *t)
+{
+    if (!clustered(r))
+        return;
+    char key[ID_MAX + 8];
+    snprintf(key, sizeof(key), "sb:pg:%s", sid);
+    if (t == NULL) {
+        const char *argv[] = {"HDEL", key, r->node};
+        net_redis_cmd(&r->actor, 0, 3, argv, NULL);
+        return;
+    }
+    tenant_t *tn = target_tenant(t);
+    const char *argv[] = {"HSET", key, r->node, tn ? tn->id : ""};
+    net_redis_cmd(&r->actor, 0, 4, argv, NULL);
+    tenant_unref(tn);
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%d", ROUTER_PG_TTL_MS);
+    const char *exp[] = {"PEXPIRE", key, ttl};
+    net_redis_cmd(&r->actor, 0, 3, exp, NULL);
+}
+
+static int pg_write_one(const char *key, void *value, void *arg)
+{
+    pg_write(arg, key, value);
+    return 0;
+}
+
+static int remote_ack_expired(const char *key, void *value, void *arg)
+{
+    (void)key;
+    const remote_ack_t *ra = value;
+    if (arg != NULL && clock_now_ns() - ra->at_ns < REMOTE_ACK_KEEP_NS)
+        return 0;
+    free(value);
+    return 1;
+}
+
+/* Every 5 s: learn our name, listen on our channel, write our sessionIds again. */
+static void cluster_sync(router_t *r)
+{
+    if (!net_redis_on())
+        return;
+    if (r->node[0] == '\0') {
+        if (!cluster_node_id(r->node))
+            return;
+        snprintf(r->channel, sizeof(r->channel), "sb:node:%s", r->node);
+        net_redis_subscribe(&r->actor, r->channel);
+    }
+    strmap_filter(&r->targets, pg_write_one, r);
+    strmap_filter(&r->remote_acks, remote_ack_expired, r);
+}
+
+/* A command whose sessionId's other nodes must be known first: kept until Redis answers. Returns
+ * true when m was kept. */
+static bool cluster_lookup(router_t *r, msg_t *m, const char *sid)
+{
+    if (!clustered(r) || sid == NULL)
+        return false;
+    char key[24];
+    uint64_t cookie = ++r->next_cookie;
+    snprintf(key, sizeof(key), "%llx", (unsigned long long)cookie);
+    const char *argv[] = {"EVAL", ROUTE_LUA, "0", sid, r->node};
+    if (net_redis_cmd(&r->actor, cookie, 5, argv, NULL) != 0)
+        return false;
+    strmap_put(&r->lookups, key, m);
+    return true;
+}
+
+static void run_command(router_t *r, msg_t *m, const remotes_t *rem)
+{
+    if (m->type == NET_MSG_HTTP)
+        navigate(r, (net_http_msg_t *)m, rem);
+    else
+        navigate_tool(r, (tool_call_msg_t *)m, rem);
+}
+
+static void lookup_done(router_t *r, const net_redis_msg_t *rm)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%llx", (unsigned long long)rm->cookie);
+    msg_t *m = rm->cookie ? strmap_del(&r->lookups, key) : NULL;
+    if (m == NULL)
+        return; /* a write's answer */
+    remotes_t rem = {0};
+    const net_redis_reply_t *rep = rm->ok ? rm->reply : NULL;
+    for (size_t i = 0; rep && rep->type == NET_REDIS_ARRAY && i + 1 < rep->n; i += 2) {
+        if (rem.n == REMOTES_MAX || rep->elem[i]->type != NET_REDIS_STRING ||
+            rep->elem[i + 1]->type != NET_REDIS_STRING)
+            break;
+        str_copy(rem.node[rem.n], rep->elem[i]->str, sizeof(rem.node[0]));
+        str_copy(rem.tenant[rem.n], rep->elem[i + 1]->str, sizeof(rem.tenant[0]));
+        rem.n++;
+    }
+    /* Redis unreachable: this node's own sockets only. */
+    run_command(r, m, &rem);
+    msg_free(m);
+}
+
+/* What another node publishes on our channel. */
+static void cluster_message(router_t *r, const net_redis_pub_msg_t *pm)
+{
+    cJSON *j = cJSON_ParseWithLength(pm->payload, pm->len);
+    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op"));
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
+    if (op == NULL || id == NULL) {
+        cJSON_Delete(j);
+        return;
+    }
+    if (strcmp(op, "cmd") == 0) {
+        const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "from"));
+        const char *sid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "sid"));
+        const char *tenant = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "tenant"));
+        const char *page = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "page"));
+        const char *section = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "section"));
+        if (from && sid && tenant && page && section) {
+            int n = deliver(target_get(r, sid, false), tenant, id, page, section);
+            if (n > 0) {
+                remote_ack_t *ra = xcalloc(1, sizeof(*ra));
+                str_copy(ra->origin, from, sizeof(ra->origin));
+                ra->at_ns = clock_now_ns();
+                free(strmap_put(&r->remote_acks, id, ra));
+            }
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddStringToObject(a, "op", "sent");
+            cJSON_AddStringToObject(a, "id", id);
+            cJSON_AddNumberToObject(a, "delivered", n);
+            publish(r, from, a);
+        }
+    } else if (strcmp(op, "sent") == 0) {
+        pending_t *p = pending_by_id(r, id);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delivered");
+        if (p != NULL && p->waiting > 0) {
+            p->delivered += cJSON_IsNumber(d) && d->valuedouble > 0 ? (int)d->valuedouble : 0;
+            p->waiting--;
+            if (p->waiting == 0 && p->acked)
+                pending_finish(r, p, true);
+        }
+    } else if (strcmp(op, "ack") == 0) {
+        pending_t *p = pending_by_id(r, id);
+        if (p != NULL)
+            pending_acked(r, p);
+    }
+    cJSON_Delete(j);
+}
+
+static bool http_authorized(const net_http_msg_t *req)
+{
+    tenant_t *scope = NULL;
+    bool ok = auth_api_scope(req, &scope);
+    tenant_unref(scope);
+    return ok;
+}
+
+/* The sessionId a command names, or NULL: the HTTP body's (or its parameters'), the caller's. */
+static const char *command_sid(const msg_t *m)
+{
+    if (m->type == TOOL_MSG_CALL)
+        return ((const tool_call_msg_t *)m)->session_id;
+    const net_http_msg_t *req = (const net_http_msg_t *)m;
+    const cJSON *args = req->json;
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(args, "parameters");
+    if (cJSON_IsObject(params))
+        args = params;
+    const char *sid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "sessionId"));
+    return sid && str_is_id(sid, strlen(sid), 1, ID_MAX) ? sid : NULL;
 }
 
 /* ---- The actor ----------------------------------------------------------------------------- */
@@ -540,10 +849,22 @@ static void router_handle(actor_t *self, msg_t *m)
         page_closed(r, ((net_ws_closed_msg_t *)m)->conn);
         break;
     case NET_MSG_HTTP:
-        navigate(r, (net_http_msg_t *)m);
-        break;
     case TOOL_MSG_CALL:
-        navigate_tool(r, (tool_call_msg_t *)m);
+        /* With Redis, the sessionId's other nodes first (an unauthorised request is answered
+         * without asking). */
+        if ((m->type == TOOL_MSG_CALL || http_authorized((net_http_msg_t *)m)) &&
+            cluster_lookup(r, m, command_sid(m)))
+            return;
+        run_command(r, m, NULL);
+        break;
+    case NET_MSG_REDIS:
+        lookup_done(r, (net_redis_msg_t *)m);
+        break;
+    case NET_MSG_REDIS_PUB:
+        cluster_message(r, (net_redis_pub_msg_t *)m);
+        break;
+    case ROUTER_MSG_SYNC:
+        cluster_sync(r);
         break;
     case ROUTER_MSG_VOICE_OPEN:
         voice_open(r, (router_voice_msg_t *)m);
@@ -583,9 +904,22 @@ static int free_target(const char *key, void *value, void *arg)
     return 1;
 }
 
+static int free_msg(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    msg_free(value);
+    return 1;
+}
+
 static void router_stop(actor_t *self)
 {
     router_t *r = (router_t *)self;
+    actor_timer_free(r->sync);
+    strmap_filter(&r->lookups, free_msg, NULL);
+    strmap_destroy(&r->lookups);
+    strmap_filter(&r->remote_acks, remote_ack_expired, NULL);
+    strmap_destroy(&r->remote_acks);
     while (r->pending)
         pending_finish(r, r->pending, false);
     strmap_filter(&r->targets, free_target, NULL);
@@ -605,6 +939,13 @@ actor_t *router_spawn(void)
     }
     strmap_init(&r->targets);
     strmap_init(&r->page_owners);
+    strmap_init(&r->lookups);
+    strmap_init(&r->remote_acks);
+    randombytes_buf(&r->nonce, sizeof(r->nonce));
+    if (net_redis_on()) {
+        r->sync = actor_timer_new(&r->actor, ROUTER_MSG_SYNC, NULL);
+        actor_timer_start(r->sync, ROUTER_SYNC_FIRST_MS, ROUTER_SYNC_MS);
+    }
     return &r->actor;
 }
 

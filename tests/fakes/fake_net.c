@@ -286,6 +286,19 @@ void net_redis_reply_free(net_redis_reply_t *r)
     (void)r;
 }
 
+int net_redis_subscribe(actor_t *target, const char *channel)
+{
+    (void)target;
+    (void)channel;
+    return -EINVAL;
+}
+
+int net_redis_unsubscribe(const char *channel)
+{
+    (void)channel;
+    return -EINVAL;
+}
+
 /* ---- net.h: outbound WebSockets, fetches, processes ------------------------------------------ */
 
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,

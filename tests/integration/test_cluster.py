@@ -14,7 +14,8 @@ import urllib.request
 
 import websockets.exceptions
 
-from harness import (RELAXED_ENV, SBTestCase, Server, bench_path, eventually, expect_close,
+from harness import (RELAXED_ENV, PageReader, SBTestCase, Server, bench_path, eventually,
+                     expect_close,
                      free_loopback_alias, parse_metrics, recv_until, timeout)
 from redisfix import Redis, free_port
 from test_bench import bench_json
@@ -321,3 +322,48 @@ class UserKeyTest(ClusterCase):
         self.assertEqual(again.json()["userId"], first["userId"])
         bad = self.b.mint_raw({"purpose": "chat", "userKey": first["userKey"][:-1] + "0"})
         self.assertEqual((bad.status, bad.error_code), (401, "unauthorized"), bad)
+
+
+class CommandsTest(ClusterCase):
+    """navigate reaches every socket of the sessionId on every node (SPEC 13 "Commands")."""
+
+    async def page_on(self, node, sid, auto_ack):
+        ws = self.track(await node.page(sid))
+        r = PageReader(ws, auto_ack=auto_ack)
+        self.addAsyncCleanup(r.stop)
+        return r
+
+    async def navigate_until(self, node, sid, delivered, deadline_s=5.0):
+        """POST navigate on node until it reaches `delivered` sockets (each node learns of the
+        other's sockets through Redis, a moment after they open)."""
+        end = time.monotonic() + deadline_s
+        while True:
+            r = await node.anavigate("homepage", {"sessionId": sid, "section": "pricing"})
+            if (r.status == 200 and r.json()["delivered"] >= delivered) or time.monotonic() > end:
+                return r
+            await asyncio.sleep(0.05)
+
+    @timeout(60)
+    async def test_navigate_on_b_reaches_a_page_on_a_and_the_voice_on_b(self):
+        ws, sid = await self.b.live_voice()
+        self.track(ws)
+        page = await self.page_on(self.a, sid, auto_ack=True)
+        r = await self.navigate_until(self.b, sid, 2)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"ok": True, "delivered": 2, "acked": True})
+        cmd = await page.command()
+        self.assertEqual((cmd["page"], cmd["section"]), ("homepage", "pricing"))
+        # The voice socket on b got the same command.
+        got, _ = await recv_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "command")
+        self.assertEqual(got["id"], cmd["id"])
+
+    @timeout(60)
+    async def test_a_page_only_on_the_other_node(self):
+        sid = "pg_cluster_only_a_1"
+        await self.page_on(self.a, sid, auto_ack=False)
+        r = await self.navigate_until(self.b, sid, 1)
+        # Nobody acked: answered after the 1.5 s wait, with a's socket counted.
+        self.assertEqual(r.json(), {"ok": True, "delivered": 1, "acked": False})
+        r = await self.b.anavigate("homepage", {"sessionId": "pg_nowhere_at_all",
+                                                "section": "pricing"})
+        self.assertEqual((r.status, r.error_code), (404, "session_not_connected"), r)
