@@ -415,7 +415,8 @@ typedef struct net_redis_pub_msg {
  * (Redis not configured or not started). Thread: any.
  */
 int net_redis_subscribe(actor_t *target, const char *channel);
-int net_redis_unsubscribe(const char *channel);
+/* Ends target's subscription to channel (none when another actor has taken the channel since). */
+int net_redis_unsubscribe(actor_t *target, const char *channel);
 
 /* ---- Child processes (libuv on a network thread's loop; any thread) ----------------------- */
 

@@ -249,7 +249,8 @@ static void redis_answer(actor_t *target, uint64_t cookie, const redisReply *r, 
 
 /* What an OUT_REDIS_SUB command carries after its net_out_t header. */
 typedef struct redis_subcmd {
-    actor_t *target; /* a reference (subscribe), NULL (unsubscribe) */
+    actor_t *target; /* a reference */
+    bool unsubscribe;
     char channel[];
 } redis_subcmd_t;
 
@@ -659,16 +660,16 @@ static void redis_subcmd_free(msg_t *m)
     free(m);
 }
 
-static int redis_sub_post(actor_t *target, const char *channel)
+static int redis_sub_post(actor_t *target, const char *channel, bool unsubscribe)
 {
-    if (!redis_cfg.on || g_net.n_threads <= 0 || g_net.threads == NULL)
+    if (!redis_cfg.on || g_net.n_threads <= 0 || g_net.threads == NULL || target == NULL)
         return -EINVAL;
     size_t n = strlen(channel);
     redis_subcmd_t *c = xmalloc(sizeof(*c) + n + 1);
     memcpy(c->channel, channel, n + 1);
     c->target = target;
-    if (target)
-        actor_ref(target);
+    c->unsubscribe = unsubscribe;
+    actor_ref(target);
     net_out_t *o = net_out_new(0, OUT_REDIS_SUB, sizeof(redis_subcmd_t *));
     o->hdr.free_fn = redis_subcmd_free;
     *(redis_subcmd_t **)(void *)(o->buf + LWS_PRE) = c;
@@ -678,12 +679,12 @@ static int redis_sub_post(actor_t *target, const char *channel)
 
 int net_redis_subscribe(actor_t *target, const char *channel)
 {
-    return target ? redis_sub_post(target, channel) : -EINVAL;
+    return redis_sub_post(target, channel, false);
 }
 
-int net_redis_unsubscribe(const char *channel)
+int net_redis_unsubscribe(actor_t *target, const char *channel)
 {
-    return redis_sub_post(NULL, channel);
+    return redis_sub_post(target, channel, true);
 }
 
 void redis_sub_command_net(netthr_t *thr, net_out_t *o)
@@ -695,10 +696,10 @@ void redis_sub_command_net(netthr_t *thr, net_out_t *o)
     redis_sub_t **pp = &rt->subs;
     while (*pp && strcmp((*pp)->channel, c->channel) != 0)
         pp = &(*pp)->next;
-    if (c->target == NULL) { /* unsubscribe */
+    if (c->unsubscribe) {
         redis_sub_t *s = *pp;
-        if (s == NULL)
-            return;
+        if (s == NULL || s->target != c->target)
+            return; /* another actor has the channel now */
         *pp = s->next;
         actor_unref(s->target);
         free(s);

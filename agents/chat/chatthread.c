@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/timer.h"
 #include "agents/chat/chat_int.h"
 #include "agents/supervisor/supervisor.h"
 #include "agents/store/store.h"
 #include "agents/tools/tools.h"
 #include "base/log.h"
+#include "base/sbuf.h"
 #include "base/util.h"
 
 #define CHAT_RUN_DEADLINE_MS 120000 /* one supervisor run with its tools */
@@ -30,6 +32,12 @@
 #define MESSAGE_ID_BYTES     12
 #define MESSAGE_ID_PREFIX    "msg_"
 #define MESSAGE_ID_LEN       (sizeof(MESSAGE_ID_PREFIX) - 1 + 2 * MESSAGE_ID_BYTES)
+/* Across nodes (SPEC 13) */
+#define CHAT_CHANNEL_MAX     (16 + 3 * (ID_MAX + 1))
+#define CHAT_LOCK_RETRY_MS   250
+#define CHAT_MSG_LOCK_RETRY  (MSG_TYPE_CHAT_BASE + 0xF0u)
+#define COOKIE_LOCK          1 /* NET_MSG_REDIS cookies: the run lock's SET ... */
+#define COOKIE_UNLOCK        2 /* ... its release; 0: a publish */
 
 typedef struct tconn {
     conn_id_t conn;
@@ -73,15 +81,36 @@ typedef struct chat_thread {
     int n_queued;
     uint64_t run_cookie; /* [owner] the supervisor run in flight, 0 when none */
     uint64_t next_cookie;
+    /* Across nodes (Redis): the thread's channel, named by its tenant, owner and id, so that
+     * only the same thread of the same owner shares events; our tag on what we publish; the
+     * cluster-wide run lock. */
+    char channel[CHAT_CHANNEL_MAX]; /* "" without Redis or before the load */
+    char tag[17];
+    bool locking;   /* a SET of the run lock is in flight */
+    bool locked;    /* we hold the run lock */
+    actor_timer_t *lock_retry;
 } chat_thread_t;
 
 /* ---- Sending ------------------------------------------------------------------------------- */
 
+static void fan_out_local(chat_thread_t *t, const char *text)
+{
+    for (size_t i = 0; i < t->n_conns; i++)
+        net_ws_send_text(t->conns[i].conn, text, strlen(text));
+}
+
+/* To every connection of the thread: ours, and through the thread's channel the other nodes'. */
 static void fan_out(chat_thread_t *t, const cJSON *ev)
 {
     char *text = cJSON_PrintUnformatted(ev);
-    for (size_t i = 0; i < t->n_conns; i++)
-        net_ws_send_text(t->conns[i].conn, text, strlen(text));
+    fan_out_local(t, text);
+    if (t->channel[0]) {
+        sbuf_t b = SBUF_INIT;
+        sbuf_printf(&b, "{\"from\":\"%s\",\"ev\":%s}", t->tag, text);
+        const char *argv[] = {"PUBLISH", t->channel, b.data};
+        net_redis_cmd(&t->actor, 0, 3, argv, NULL);
+        sbuf_destroy(&b);
+    }
     free(text);
 }
 
@@ -169,6 +198,20 @@ static void run_next(chat_thread_t *t)
 {
     if (t->run_cookie || t->queue == NULL)
         return;
+    if (t->channel[0] && !t->locked) {
+        /* One run per thread in the cluster: take the lock (its lease outlives a run), then
+         * run; someone else's run: try again shortly. */
+        if (t->locking)
+            return;
+        char key[CHAT_CHANNEL_MAX + 8], ttl[24];
+        snprintf(key, sizeof(key), "%s:run", t->channel);
+        snprintf(ttl, sizeof(ttl), "%d", CHAT_RUN_DEADLINE_MS + 10000);
+        const char *argv[] = {"SET", key, t->tag, "NX", "PX", ttl};
+        if (net_redis_cmd(&t->actor, COOKIE_LOCK, 6, argv, NULL) == 0) {
+            t->locking = true;
+            return;
+        }
+    }
     t->run_cookie = ++t->next_cookie;
     cJSON *typing = cJSON_CreateObject();
     cJSON_AddStringToObject(typing, "type", "typing");
@@ -205,8 +248,74 @@ static void on_result(chat_thread_t *t, const tool_result_msg_t *r)
     char id[MESSAGE_ID_LEN + 1];
     new_message_id(id);
     post(t, "assistant", r->output && r->output[0] ? r->output : SUP_SAY_TROUBLE, id, NULL);
+    if (t->locked) { /* released for the other nodes; taken again for our next message */
+        t->locked = false;
+        char key[CHAT_CHANNEL_MAX + 8];
+        snprintf(key, sizeof(key), "%s:run", t->channel);
+        const char *argv[] = {"EVAL",
+                              "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                              "return redis.call('DEL', KEYS[1]) end return 0",
+                              "1", key, t->tag};
+        net_redis_cmd(&t->actor, COOKIE_UNLOCK, 5, argv, NULL);
+    }
     run_next(t);
     maybe_idle(t);
+}
+
+/* ---- Across nodes (SPEC 13) ---------------------------------------------------------------- */
+
+static void on_redis(chat_thread_t *t, const net_redis_msg_t *m)
+{
+    if (m->cookie != COOKIE_LOCK)
+        return;
+    t->locking = false;
+    const net_redis_reply_t *r = m->ok ? m->reply : NULL;
+    if (r && r->type == NET_REDIS_STATUS && strcmp(r->str, "OK") == 0) {
+        t->locked = true;
+        run_next(t);
+        return;
+    }
+    /* Held by another node's run (or Redis unreachable): again shortly. */
+    if (t->lock_retry == NULL)
+        t->lock_retry = actor_timer_new(&t->actor, CHAT_MSG_LOCK_RETRY, NULL);
+    actor_timer_start(t->lock_retry, CHAT_LOCK_RETRY_MS, 0);
+}
+
+/* Another node's event of this thread: to our connections, and a message into our history. */
+static void on_published(chat_thread_t *t, const net_redis_pub_msg_t *m)
+{
+    cJSON *j = cJSON_ParseWithLength(m->payload, m->len);
+    const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "from"));
+    cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "ev");
+    if (from == NULL || strcmp(from, t->tag) == 0 || !cJSON_IsObject(ev)) {
+        cJSON_Delete(j);
+        return;
+    }
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
+    if (type && strcmp(type, "message") == 0) {
+        cJSON *h = cJSON_Duplicate(ev, 1);
+        cJSON_DeleteItemFromObjectCaseSensitive(h, "type");
+        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "role"));
+        const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "text"));
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "messageId"));
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(h, "at");
+        if (role && text && id && cJSON_IsNumber(at)) {
+            /* Each node's store keeps the whole thread (records stay per node: SPEC 13). */
+            store_chat_message(t->store, t->thread_id, id,
+                               cJSON_GetStringValue(
+                                   cJSON_GetObjectItemCaseSensitive(h, "clientMessageId")),
+                               role, text, (int64_t)at->valuedouble);
+            cJSON_AddItemToArray(t->history, h);
+            while (cJSON_GetArraySize(t->history) > CHAT_HISTORY_MAX)
+                cJSON_DeleteItemFromArray(t->history, 0);
+        } else {
+            cJSON_Delete(h);
+        }
+    }
+    char *text = cJSON_PrintUnformatted(ev);
+    fan_out_local(t, text);
+    free(text);
+    cJSON_Delete(j);
 }
 
 /* ---- Connections and client events --------------------------------------------------------- */
@@ -318,6 +427,12 @@ static void on_thread(chat_thread_t *t, store_chat_thread_msg_t *r)
         cJSON_Delete(t->history);
         t->history = r->messages;
         r->messages = NULL;
+        if (net_redis_on()) {
+            snprintf(t->channel, sizeof(t->channel), "sb:chat:%s:%s:%s", t->owner_tenant,
+                     t->owner, t->thread_id);
+            if (net_redis_subscribe(&t->actor, t->channel) != 0)
+                t->channel[0] = '\0';
+        }
     }
     msg_t **held = t->held;
     size_t n = t->n_held;
@@ -392,6 +507,15 @@ static void thread_handle(actor_t *self, msg_t *m)
     case TOOL_MSG_RESULT:
         on_result(t, (tool_result_msg_t *)m);
         break;
+    case NET_MSG_REDIS:
+        on_redis(t, (net_redis_msg_t *)m);
+        break;
+    case NET_MSG_REDIS_PUB:
+        on_published(t, (net_redis_pub_msg_t *)m);
+        break;
+    case CHAT_MSG_LOCK_RETRY:
+        run_next(t);
+        break;
     default:
         break;
     }
@@ -403,6 +527,9 @@ static void thread_stop(actor_t *self)
     chat_thread_t *t = (chat_thread_t *)self;
     if (t->run_cookie)
         supervisor_cancel(t->pool, &t->actor, t->run_cookie);
+    actor_timer_free(t->lock_retry);
+    if (t->channel[0])
+        net_redis_unsubscribe(&t->actor, t->channel);
     for (size_t i = 0; i < t->n_held; i++)
         msg_free(t->held[i]);
     free(t->held);
@@ -431,6 +558,9 @@ actor_t *chatthread_spawn(const char *thread_id, actor_t *registry, const chat_d
     }
     str_copy(t->thread_id, thread_id, sizeof(t->thread_id));
     t->history = cJSON_CreateArray();
+    unsigned char tag[8];
+    randombytes_buf(tag, sizeof(tag));
+    sodium_bin2hex(t->tag, sizeof(t->tag), tag, sizeof(tag));
     /* It sends to these until it stops. */
     actor_ref(registry);
     t->registry = registry;

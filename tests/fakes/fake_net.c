@@ -293,8 +293,9 @@ int net_redis_subscribe(actor_t *target, const char *channel)
     return -EINVAL;
 }
 
-int net_redis_unsubscribe(const char *channel)
+int net_redis_unsubscribe(actor_t *target, const char *channel)
 {
+    (void)target;
     (void)channel;
     return -EINVAL;
 }

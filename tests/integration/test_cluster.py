@@ -2,6 +2,7 @@
 and what happens when a node or Redis goes away. A real redis-server runs on a free port
 (redisfix.py); the nodes are ordinary switchboard processes with SWITCHBOARD_REDIS_URL."""
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -15,8 +16,8 @@ import urllib.request
 import websockets.exceptions
 
 from harness import (RELAXED_ENV, PageReader, SBTestCase, Server, bench_path, eventually,
-                     expect_close,
-                     free_loopback_alias, parse_metrics, recv_until, timeout)
+                     expect_close, free_loopback_alias, good_jwt, parse_metrics, recv_until,
+                     timeout)
 from redisfix import Redis, free_port
 from test_bench import bench_json
 
@@ -367,3 +368,58 @@ class CommandsTest(ClusterCase):
         r = await self.b.anavigate("homepage", {"sessionId": "pg_nowhere_at_all",
                                                 "section": "pricing"})
         self.assertEqual((r.status, r.error_code), (404, "session_not_connected"), r)
+
+
+def chat_assistant(m):
+    return isinstance(m, dict) and m.get("type") == "message" and m.get("role") == "assistant"
+
+
+class ChatAcrossNodesTest(ClusterCase):
+    """One chat thread, a connection on each node: both see every message and event in the
+    same order, and one supervisor run goes at a time for the thread across the cluster."""
+    NODE_ENV = {"SWITCHBOARD_JWT_SECRET": "cluster-chat-jwt"}
+
+    async def open(self, node, thread, user):
+        ws = self.track(await node.ws("/ws/chat", threadId=thread, userId=user,
+                                      token=good_jwt("cluster-chat-jwt", sub=user)))
+        await recv_until(ws, lambda m: isinstance(m, dict) and m.get("type") == "history",
+                         timeout=5)
+        return ws
+
+    async def collect(self, ws, n_answers, timeout_s=20):
+        """Every event until n_answers assistant messages have come."""
+        out, seen = [], 0
+        while seen < n_answers:
+            m, skipped = await recv_until(ws, chat_assistant, timeout=timeout_s)
+            out += skipped + [m]
+            seen += 1
+        return out
+
+    @timeout(60)
+    async def test_both_nodes_see_the_thread_in_one_order(self):
+        a = await self.open(self.a, "th_cluster_chat", "carol")
+        b = await self.open(self.b, "th_cluster_chat", "carol")
+        await asyncio.sleep(0.3)  # both subscribed to the thread's channel
+        await a.send(json.dumps({"type": "message", "text": "hours on a?"}))
+        await b.send(json.dumps({"type": "message", "text": "hours on b?"}))
+        evs_a, evs_b = await asyncio.gather(self.collect(a, 2), self.collect(b, 2))
+
+        def key(e):
+            return (e.get("type"), e.get("role"), e.get("messageId"))
+        for evs in (evs_a, evs_b):
+            kinds = [e["type"] for e in evs]
+            users = [e["text"] for e in evs if e.get("role") == "user"]
+            self.assertEqual(sorted(users), ["hours on a?", "hours on b?"], evs)
+            self.assertEqual(kinds.count("typing"), 2, evs)
+            # One run at a time: a typing is always followed by its answer before the next.
+            flat = [e for e in evs if e["type"] == "typing" or chat_assistant(e)]
+            self.assertEqual([e["type"] == "typing" for e in flat], [True, False, True, False],
+                             evs)
+        # The same assistant messages, in the same order, on both nodes.
+        self.assertEqual([key(e) for e in evs_a if chat_assistant(e)],
+                         [key(e) for e in evs_b if chat_assistant(e)])
+        # Another user cannot join carol's thread on either node.
+        for n in (self.a, self.b):
+            ws = await n.ws("/ws/chat", threadId="th_cluster_chat", userId="mallory",
+                            token=good_jwt("cluster-chat-jwt", sub="mallory"))
+            await expect_close(ws, 1008, "forbidden")
