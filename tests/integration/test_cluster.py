@@ -423,3 +423,20 @@ class ChatAcrossNodesTest(ClusterCase):
             ws = await n.ws("/ws/chat", threadId="th_cluster_chat", userId="mallory",
                             token=good_jwt("cluster-chat-jwt", sub="mallory"))
             await expect_close(ws, 1008, "forbidden")
+
+
+class RedisAbsentTest(SBTestCase):
+    """A node whose Redis is not there at start-up runs, is not ready, and refuses new
+    sessions with 503 unavailable (it never exits for that); the password of a Redis URL is
+    never printed."""
+
+    async def test_starts_unready_and_refuses(self):
+        s = self.own_server({"SWITCHBOARD_REDIS_URL": "redis://:hunter2-secret@127.0.0.1:%d/3"
+                                                      % free_port()})
+        self.assertEqual(s.get("/readyz").status, 503)
+        self.assertEqual(s.get("/healthz").status, 200)
+        r = s.mint_raw({})
+        self.assertEqual((r.status, r.error_code), (503, "unavailable"), r)
+        self.assertNotIn("hunter2-secret", s.stderr())
+        self.assertIn("redis://[password]@127.0.0.1", s.stderr())
+        s.stop(expect_status=0)

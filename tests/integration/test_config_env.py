@@ -35,6 +35,12 @@ BAD_VALUES = [
     ("SWITCHBOARD_MAX_CONTROL_BYTES", "ten"),
     ("SWITCHBOARD_SESSIONS_PER_MIN", "+5"),
     ("SWITCHBOARD_CONFIG", "/nonexistent/agent.json"),
+    ("SWITCHBOARD_REDIS_URL", "http://127.0.0.1:6379"),
+    ("SWITCHBOARD_REDIS_URL", "redis://"),
+    ("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:99999"),
+    ("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:6379/x"),
+    ("SWITCHBOARD_REDIS_URL", "unix://relative.sock"),
+    ("SWITCHBOARD_NODE_ID", "has space"),
 ]
 
 
