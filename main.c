@@ -3,6 +3,7 @@
  * product's actors, the network threads, then waits for SIGTERM/SIGINT and drains (SPEC 3, 14).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -161,9 +162,21 @@ static void close_main_loop(void)
     uv_loop_close(&M.loop);
 }
 
+/*
+ * glibc's malloc raises its mmap and trim thresholds to the largest block freed so far (up to 32
+ * and 64 MiB). After one busy minute the free space at the top of each thread's arena is then
+ * kept for good (malloc_trim() does not give back a thread arena's top either), and an idle
+ * service stays near its peak RSS. Fixed thresholds (glibc's own defaults, which setting them
+ * stops from moving) keep blocks of 128 KiB and more in mappings of their own and give an
+ * arena's free top above 128 KiB back to the system.
+ */
+#define MALLOC_THRESHOLD_BYTES (128 * 1024)
+
 int main(void)
 {
     char err[512];
+    mallopt(M_MMAP_THRESHOLD, MALLOC_THRESHOLD_BYTES);
+    mallopt(M_TRIM_THRESHOLD, MALLOC_THRESHOLD_BYTES);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     /* Every thread inherits this mask; main unblocks them for its own loop once the others
      * run, so only main sees SIGTERM, SIGINT and SIGHUP (a SIGHUP before that waits). */

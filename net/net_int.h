@@ -243,6 +243,10 @@ void fetch_command_net(netthr_t *thr, net_out_t *o);
 void fetch_stop_net(netthr_t *thr);
 
 /* redis.c */
+/* net_redis_cmd() and the subscriptions are accepted from now on / refused from now on.
+ * Thread: main, in net_start() and at the start of net_stop(). */
+void redis_global_open(void);
+void redis_global_close(void);
 /* Starts the thread's Redis connection when Redis is configured; returns 0. */
 int redis_init_net(netthr_t *thr);
 /* Sends an OUT_REDIS command on the connection, or leaves it to its free_fn to answer

@@ -49,6 +49,7 @@ static struct {
     char password[REDIS_HOST_MAX];
 } redis_cfg;
 
+static int redis_accepting; /* [atomic, any] 1 from net_start() until net_stop() begins */
 static int redis_up;      /* [atomic, any] network threads whose connection is up */
 static int redis_threads; /* [atomic, any] network threads with a connection to keep */
 
@@ -147,6 +148,16 @@ int net_redis_configure(const char *url)
     }
     redis_cfg.on = true;
     return 0;
+}
+
+void redis_global_open(void)
+{
+    ck_pr_store_int(&redis_accepting, 1);
+}
+
+void redis_global_close(void)
+{
+    ck_pr_store_int(&redis_accepting, 0);
 }
 
 bool net_redis_on(void)
@@ -273,7 +284,8 @@ int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const 
                   const size_t *lens)
 {
     int n_threads = g_net.n_threads;
-    if (!redis_cfg.on || target == NULL || argc <= 0 || n_threads <= 0 || g_net.threads == NULL)
+    if (!redis_cfg.on || target == NULL || argc <= 0 || n_threads <= 0 ||
+        !ck_pr_load_int(&redis_accepting))
         return -EINVAL;
     size_t total = 0;
     for (int i = 0; i < argc; i++)
@@ -662,7 +674,8 @@ static void redis_subcmd_free(msg_t *m)
 
 static int redis_sub_post(actor_t *target, const char *channel, bool unsubscribe)
 {
-    if (!redis_cfg.on || g_net.n_threads <= 0 || g_net.threads == NULL || target == NULL)
+    if (!redis_cfg.on || g_net.n_threads <= 0 || !ck_pr_load_int(&redis_accepting) ||
+        target == NULL)
         return -EINVAL;
     size_t n = strlen(channel);
     redis_subcmd_t *c = xmalloc(sizeof(*c) + n + 1);

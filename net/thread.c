@@ -473,6 +473,7 @@ int net_start(const net_config_t *cfg)
             return sync.rc;
         }
     }
+    redis_global_open(); /* every thread has its connection (and its inbox) now */
     return 0;
 }
 
@@ -501,6 +502,7 @@ void net_stop(void)
     if (g_net.threads == NULL)
         return;
     fetch_global_close();
+    redis_global_close();
     for (int i = 0; i < g_net.n_threads; i++) {
         netthr_t *thr = &g_net.threads[i];
         if (thr->th)

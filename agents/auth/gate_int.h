@@ -61,6 +61,7 @@ typedef struct gate {
     bool registered; /* the registry in Redis holds this node's sessions */
     bool dirty;      /* a session's end could not be written: re-register at the next lease */
     bool keyed;      /* user_secret is the cluster's (sb:userkey), so userKeys work on any node */
+    uint32_t ticks;  /* of the lease timer */
 } gate_t;
 
 /*

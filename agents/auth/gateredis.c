@@ -37,6 +37,7 @@
 #include "base/util.h"
 
 #define GR_LEASE_FIRST_MS 100
+#define GR_TICK_MS        1000 /* a node not yet keyed and registered tries again this often */
 
 static int gr_ready; /* [atomic, any] keyed and registered: /readyz may say ready */
 
@@ -450,12 +451,15 @@ void gr_lease(gate_t *g)
 {
     if (gr_node(g)[0] == '\0')
         return; /* not listening yet */
+    bool due = ++g->ticks % (GATE_LEASE_MS / GR_TICK_MS) == 0;
     if (!g->keyed)
         gr_key(g);
     if (!g->registered || g->dirty) {
         gr_rereg(g);
         return;
     }
+    if (!due)
+        return;
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%d", GATE_LEASE_TTL_MS);
     const char *args[] = {gr_node(g), ttl};
@@ -622,7 +626,7 @@ void gr_start(gate_t *g)
     if (!net_redis_on())
         return;
     g->lease = actor_timer_new(&g->actor, GATE_MSG_LEASE, NULL);
-    actor_timer_start(g->lease, GR_LEASE_FIRST_MS, GATE_LEASE_MS);
+    actor_timer_start(g->lease, GR_LEASE_FIRST_MS, GR_TICK_MS);
 }
 
 static int drop_pending(const char *key, void *value, void *arg)

@@ -38,7 +38,8 @@
 #define ROUTER_MSG_CMD_TIMEOUT (MSG_TYPE_PAGE_BASE + 0xF0u) /* a command's ack deadline */
 #define ROUTER_MSG_SYNC        (MSG_TYPE_PAGE_BASE + 0xF1u) /* cluster: registry refresh */
 #define ROUTER_SYNC_FIRST_MS   100
-#define ROUTER_SYNC_MS         5000
+#define ROUTER_TICK_MS         1000 /* subscribe until it works; ... */
+#define ROUTER_SYNC_TICKS      5    /* ... write the sessionIds every 5 s */
 #define ROUTER_PG_TTL_MS       15000 /* an sb:pg entry outlives a node that stops refreshing */
 #define REMOTE_ACK_KEEP_NS     (3ull * NS_PER_SEC)
 #define PAGE_CONNS_MAX         4
@@ -101,6 +102,8 @@ typedef struct router {
     char node[NODE_ID_MAX + 1]; /* "" until known */
     char channel[NODE_ID_MAX + 16];
     uint32_t nonce;       /* makes this node's command ids its own */
+    bool subscribed;
+    uint32_t ticks;
     actor_timer_t *sync;
     strmap_t lookups;     /* cookie (hex) -> the message waiting for its sessionId's nodes */
     uint64_t next_cookie;
@@ -703,7 +706,8 @@ static int remote_ack_expired(const char *key, void *value, void *arg)
     return 1;
 }
 
-/* Every 5 s: learn our name, listen on our channel, write our sessionIds again. */
+/* Every second until it works: learn our name and listen on our channel; every 5 s: write our
+ * sessionIds again. */
 static void cluster_sync(router_t *r)
 {
     if (!net_redis_on())
@@ -712,8 +716,11 @@ static void cluster_sync(router_t *r)
         if (!cluster_node_id(r->node))
             return;
         snprintf(r->channel, sizeof(r->channel), "sb:node:%s", r->node);
-        net_redis_subscribe(&r->actor, r->channel);
     }
+    if (!r->subscribed)
+        r->subscribed = net_redis_subscribe(&r->actor, r->channel) == 0;
+    if (++r->ticks % ROUTER_SYNC_TICKS != 1)
+        return;
     strmap_filter(&r->targets, pg_write_one, r);
     strmap_filter(&r->remote_acks, remote_ack_expired, r);
 }
@@ -944,7 +951,7 @@ actor_t *router_spawn(void)
     randombytes_buf(&r->nonce, sizeof(r->nonce));
     if (net_redis_on()) {
         r->sync = actor_timer_new(&r->actor, ROUTER_MSG_SYNC, NULL);
-        actor_timer_start(r->sync, ROUTER_SYNC_FIRST_MS, ROUTER_SYNC_MS);
+        actor_timer_start(r->sync, ROUTER_SYNC_FIRST_MS, ROUTER_TICK_MS);
     }
     return &r->actor;
 }
