@@ -49,7 +49,9 @@ static struct {
     char password[REDIS_HOST_MAX];
 } redis_cfg;
 
-static int redis_accepting; /* [atomic, any] 1 from net_start() until net_stop() begins */
+/* [atomic, any] 1 from net_start() until net_stop() begins. Release and acquire: a caller that
+ * reads 1 also sees the network threads net_start() set up. */
+static int redis_accepting;
 static int redis_up;      /* [atomic, any] network threads whose connection is up */
 static int redis_threads; /* [atomic, any] network threads with a connection to keep */
 
@@ -152,12 +154,17 @@ int net_redis_configure(const char *url)
 
 void redis_global_open(void)
 {
-    ck_pr_store_int(&redis_accepting, 1);
+    __atomic_store_n(&redis_accepting, 1, __ATOMIC_RELEASE);
 }
 
 void redis_global_close(void)
 {
-    ck_pr_store_int(&redis_accepting, 0);
+    __atomic_store_n(&redis_accepting, 0, __ATOMIC_RELEASE);
+}
+
+static bool redis_accepts(void)
+{
+    return __atomic_load_n(&redis_accepting, __ATOMIC_ACQUIRE) != 0;
 }
 
 bool net_redis_on(void)
@@ -283,10 +290,9 @@ static void redis_cmd_free(msg_t *m)
 int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
                   const size_t *lens)
 {
-    int n_threads = g_net.n_threads;
-    if (!redis_cfg.on || target == NULL || argc <= 0 || n_threads <= 0 ||
-        !ck_pr_load_int(&redis_accepting))
+    if (!redis_cfg.on || target == NULL || argc <= 0 || !redis_accepts())
         return -EINVAL;
+    int n_threads = g_net.n_threads;
     size_t total = 0;
     for (int i = 0; i < argc; i++)
         total += (lens ? lens[i] : strlen(argv[i])) + 1;
@@ -674,8 +680,7 @@ static void redis_subcmd_free(msg_t *m)
 
 static int redis_sub_post(actor_t *target, const char *channel, bool unsubscribe)
 {
-    if (!redis_cfg.on || g_net.n_threads <= 0 || !ck_pr_load_int(&redis_accepting) ||
-        target == NULL)
+    if (!redis_cfg.on || target == NULL || !redis_accepts())
         return -EINVAL;
     size_t n = strlen(channel);
     redis_subcmd_t *c = xmalloc(sizeof(*c) + n + 1);
