@@ -516,10 +516,12 @@ class Soak:
         self.check_alive()
         pid = self.s.svc.pid
         rss_raw = None
+        trimmed = None
         if phase in ("start", "quiet") and not self.raw_rss:
             rss_raw = rss_kb(pid)
             self.heap_in_use = None
-            if not await asyncio.to_thread(self.s.trim):
+            trimmed = await asyncio.to_thread(self.s.trim)
+            if not trimmed:
                 self.trimmed = False
         # Read right after the trim, before the requests below allocate again.
         mem = mem_kb(pid)
@@ -535,7 +537,7 @@ class Soak:
         row = {
             "t": self.now(), "wave": self.wave + 1, "phase": phase,
             "rss_kb": mem["rss"], "anon_kb": mem["anon"], "file_kb": mem["file"],
-            "rss_raw_kb": rss_raw, "fds": fds, "fds_sim": to_sim,
+            "rss_raw_kb": rss_raw, "trimmed": trimmed, "fds": fds, "fds_sim": to_sim,
             "heap_kb": self.heap_in_use // 1024 if rss_raw and self.heap_in_use else None,
             "actors": int(m.get("switchboard_actors_live", -1)),
             "sessions": int(m.get("switchboard_sessions_active", -1)),

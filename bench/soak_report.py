@@ -31,6 +31,12 @@ def verdicts(soak, exit_status, exit_s):
         if soak.trimmed and not soak.raw_rss:
             raw = " (after malloc_trim(0); before it %s MB)" % ", ".join(
                 "%.1f" % (r["rss_raw_kb"] / 1024) for r in q)
+        untrimmed = [r for r in q if r.get("trimmed") is False]
+        if untrimmed and not soak.raw_rss:
+            # Raw and trimmed figures do not compare: say so rather than judge them.
+            out.append((False, "RSS not read after malloc_trim(0) at the quiet points at %s s "
+                               "(gdb could not call it: was the binary replaced during the run?)"
+                        % ", ".join("%.0f" % r["t"] for r in untrimmed)))
         out.append((growth < RSS_GROWTH_MAX_KB,
                     "RSS after the warm-up (first wave): baseline %.1f MB at +%.0f s, later quiet "
                     "points %s MB%s: grew %+d KB (limit < %d KB)%s"
