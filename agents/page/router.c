@@ -690,10 +690,51 @@ static void pg_write(router_t *r, const char *sid, const target_t *t)
     net_redis_cmd(&r->actor, 0, 3, exp, NULL);
 }
 
-static int pg_write_one(const char *key, void *value, void *arg)
+/* Every sessionId with sockets here, written again in one script. ARGV: node, ttl ms, then
+ * (sessionId, tenant)*. */
+static const char PG_SYNC_LUA[] =
+    "for i = 3, #ARGV, 2 do\n"
+    "  local k = 'sb:pg:' .. ARGV[i]\n"
+    "  redis.call('HSET', k, ARGV[1], ARGV[i + 1])\n"
+    "  redis.call('PEXPIRE', k, ARGV[2])\n"
+    "end\n"
+    "return 1\n";
+
+typedef struct pg_sync {
+    const char **argv;
+    tenant_t **tenants; /* references, dropped once sent */
+    int argc, n;
+} pg_sync_t;
+
+static int pg_sync_one(const char *key, void *value, void *arg)
 {
-    pg_write(arg, key, value);
+    pg_sync_t *ps = arg;
+    tenant_t *tn = target_tenant(value);
+    ps->tenants[ps->n++] = tn;
+    ps->argv[ps->argc++] = key;
+    ps->argv[ps->argc++] = tn ? tn->id : "";
     return 0;
+}
+
+static void pg_sync(router_t *r)
+{
+    size_t n = strmap_count(&r->targets);
+    if (n == 0)
+        return;
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%d", ROUTER_PG_TTL_MS);
+    pg_sync_t ps = {xcalloc(5 + 2 * n, sizeof(char *)), xcalloc(n, sizeof(tenant_t *)), 0, 0};
+    ps.argv[ps.argc++] = "EVAL";
+    ps.argv[ps.argc++] = PG_SYNC_LUA;
+    ps.argv[ps.argc++] = "0";
+    ps.argv[ps.argc++] = r->node;
+    ps.argv[ps.argc++] = ttl;
+    strmap_filter(&r->targets, pg_sync_one, &ps);
+    net_redis_cmd(&r->actor, 0, ps.argc, ps.argv, NULL);
+    for (int i = 0; i < ps.n; i++)
+        tenant_unref(ps.tenants[i]);
+    free(ps.tenants);
+    free(ps.argv);
 }
 
 static int remote_ack_expired(const char *key, void *value, void *arg)
@@ -721,7 +762,7 @@ static void cluster_sync(router_t *r)
         r->subscribed = net_redis_subscribe(&r->actor, r->channel) == 0;
     if (++r->ticks % ROUTER_SYNC_TICKS != 1)
         return;
-    strmap_filter(&r->targets, pg_write_one, r);
+    pg_sync(r);
     strmap_filter(&r->remote_acks, remote_ack_expired, r);
 }
 

@@ -245,6 +245,9 @@ class RedisRestartTest(ClusterCase):
         await eventually(lambda: self.a.mint_raw({"sessionId": live_sid}).status == 409, 10,
                          what="the live session re-registered")
         self.assertEqual(self.redis.cmd("HEXISTS", "sb:live:node-b", live_sid), 1)
+        # And its sessionId's sockets for page commands (the router's refresh, every 5 s).
+        await eventually(lambda: self.redis.cmd("HEXISTS", "sb:pg:" + live_sid, "node-b") == 1,
+                         7, what="the sessionId's sockets written again")
 
 
 class MakeClusterTest(SBTestCase):
