@@ -339,6 +339,9 @@ class Stack:
             "SWITCHBOARD_MAX_SESSIONS": str(n + 20),
             "SWITCHBOARD_SESSIONS_PER_IP": str(n + 20),
             "SWITCHBOARD_SESSIONS_PER_MIN": "1000000",
+            # Every chat client comes from 127.0.0.1: the per-IP limit on chat runs (20 a
+            # minute) would answer most messages with rate_limited instead of a run.
+            "SWITCHBOARD_CHAT_RUNS_PER_MIN": "1000000",
             "SWITCHBOARD_MAX_CONNECTIONS": "4096",
             "SWITCHBOARD_CONNECTIONS_PER_IP": "4096",
         })
