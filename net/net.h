@@ -386,6 +386,9 @@ typedef struct net_redis_msg {
 int net_redis_configure(const char *url);
 /* Redis is configured. */
 bool net_redis_on(void);
+/* net_start() has finished (the port is known, commands are taken) and net_stop() has not
+ * begun; an acquire, so the caller sees what net_start() set. Thread: any. */
+bool net_redis_started(void);
 /* Not configured, or every network thread's connection is up (/readyz). Thread: any. */
 bool net_redis_ready(void);
 /* Registers switchboard_redis_connected when configured. Thread: main, before threads. */

@@ -167,6 +167,11 @@ static bool redis_accepts(void)
     return __atomic_load_n(&redis_accepting, __ATOMIC_ACQUIRE) != 0;
 }
 
+bool net_redis_started(void)
+{
+    return redis_accepts();
+}
+
 bool net_redis_on(void)
 {
     return redis_cfg.on;

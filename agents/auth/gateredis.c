@@ -210,7 +210,7 @@ bool cluster_node_id(char out[NODE_ID_MAX + 1])
         str_copy(out, g_config->node_id, NODE_ID_MAX + 1);
         return true;
     }
-    if (net_port() <= 0) {
+    if (!net_redis_started() || net_port() <= 0) { /* the port is set before the release */
         out[0] = '\0';
         return false;
     }

@@ -270,6 +270,11 @@ bool net_redis_ready(void)
     return true;
 }
 
+bool net_redis_started(void)
+{
+    return false;
+}
+
 int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
                   const size_t *lens)
 {
