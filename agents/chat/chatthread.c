@@ -138,16 +138,23 @@ static cJSON *message_json(const char *type, const char *role, const char *text,
     return m;
 }
 
-/* A new message: stored, kept in the history, and sent to every connection. */
-static void post(chat_thread_t *t, const char *role, const char *text, const char *message_id,
-                 const char *client_message_id)
+/* A message of the thread: stored, and kept in the history (its newest CHAT_HISTORY_MAX). */
+static void keep(chat_thread_t *t, const char *role, const char *text, const char *message_id,
+                 int64_t at, const char *client_message_id)
 {
-    int64_t at = (int64_t)clock_wall_ms();
     store_chat_message(t->store, t->thread_id, message_id, client_message_id, role, text, at);
     cJSON_AddItemToArray(t->history,
                          message_json(NULL, role, text, message_id, at, client_message_id));
     while (cJSON_GetArraySize(t->history) > CHAT_HISTORY_MAX)
         cJSON_DeleteItemFromArray(t->history, 0);
+}
+
+/* A new message: kept, and sent to every connection. */
+static void post(chat_thread_t *t, const char *role, const char *text, const char *message_id,
+                 const char *client_message_id)
+{
+    int64_t at = (int64_t)clock_wall_ms();
+    keep(t, role, text, message_id, at, client_message_id);
     cJSON *ev = message_json("message", role, text, message_id, at, client_message_id);
     fan_out(t, ev);
     cJSON_Delete(ev);
@@ -293,24 +300,14 @@ static void on_published(chat_thread_t *t, const net_redis_pub_msg_t *m)
     }
     const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
     if (type && strcmp(type, "message") == 0) {
-        cJSON *h = cJSON_Duplicate(ev, 1);
-        cJSON_DeleteItemFromObjectCaseSensitive(h, "type");
-        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "role"));
-        const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "text"));
-        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "messageId"));
-        const cJSON *at = cJSON_GetObjectItemCaseSensitive(h, "at");
-        if (role && text && id && cJSON_IsNumber(at)) {
-            /* Each node's store keeps the whole thread (records stay per node: SPEC 13). */
-            store_chat_message(t->store, t->thread_id, id,
-                               cJSON_GetStringValue(
-                                   cJSON_GetObjectItemCaseSensitive(h, "clientMessageId")),
-                               role, text, (int64_t)at->valuedouble);
-            cJSON_AddItemToArray(t->history, h);
-            while (cJSON_GetArraySize(t->history) > CHAT_HISTORY_MAX)
-                cJSON_DeleteItemFromArray(t->history, 0);
-        } else {
-            cJSON_Delete(h);
-        }
+        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "role"));
+        const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "text"));
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "messageId"));
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(ev, "at");
+        /* Each node's store keeps the whole thread (records stay per node: SPEC 13). */
+        if (role && text && id && cJSON_IsNumber(at))
+            keep(t, role, text, id, (int64_t)at->valuedouble,
+                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "clientMessageId")));
     }
     char *text = cJSON_PrintUnformatted(ev);
     fan_out_local(t, text);

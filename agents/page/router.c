@@ -668,29 +668,7 @@ static void publish(router_t *r, const char *node, cJSON *msg)
     free(text);
 }
 
-/* Writes in Redis whether this node holds sockets of sid (t NULL: none any more). */
-static void pg_write(router_t *r, const char *sid, const target_t *t)
-{
-    if (!clustered(r))
-        return;
-    char key[ID_MAX + 8];
-    snprintf(key, sizeof(key), "sb:pg:%s", sid);
-    if (t == NULL) {
-        const char *argv[] = {"HDEL", key, r->node};
-        net_redis_cmd(&r->actor, 0, 3, argv, NULL);
-        return;
-    }
-    tenant_t *tn = target_tenant(t);
-    const char *argv[] = {"HSET", key, r->node, tn ? tn->id : ""};
-    net_redis_cmd(&r->actor, 0, 4, argv, NULL);
-    tenant_unref(tn);
-    char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", ROUTER_PG_TTL_MS);
-    const char *exp[] = {"PEXPIRE", key, ttl};
-    net_redis_cmd(&r->actor, 0, 3, exp, NULL);
-}
-
-/* Every sessionId with sockets here, written again in one script. ARGV: node, ttl ms, then
+/* SessionIds with sockets here (their sb:pg entries), in one script. ARGV: node, ttl ms, then
  * (sessionId, tenant)*. */
 static const char PG_SYNC_LUA[] =
     "for i = 3, #ARGV, 2 do\n"
@@ -699,6 +677,26 @@ static const char PG_SYNC_LUA[] =
     "  redis.call('PEXPIRE', k, ARGV[2])\n"
     "end\n"
     "return 1\n";
+
+/* Writes in Redis whether this node holds sockets of sid (t NULL: none any more). */
+static void pg_write(router_t *r, const char *sid, const target_t *t)
+{
+    if (!clustered(r))
+        return;
+    if (t == NULL) {
+        char key[ID_MAX + 8];
+        snprintf(key, sizeof(key), "sb:pg:%s", sid);
+        const char *argv[] = {"HDEL", key, r->node};
+        net_redis_cmd(&r->actor, 0, 3, argv, NULL);
+        return;
+    }
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%d", ROUTER_PG_TTL_MS);
+    tenant_t *tn = target_tenant(t);
+    const char *argv[] = {"EVAL", PG_SYNC_LUA, "0", r->node, ttl, sid, tn ? tn->id : ""};
+    net_redis_cmd(&r->actor, 0, 7, argv, NULL);
+    tenant_unref(tn);
+}
 
 typedef struct pg_sync {
     const char **argv;
