@@ -68,6 +68,7 @@ typedef struct net_peer {
 #define NET_MSG_PROC_EXIT   (MSG_TYPE_NET_BASE + 10)
 #define NET_MSG_REDIS       (MSG_TYPE_NET_BASE + 11)
 #define NET_MSG_REDIS_PUB   (MSG_TYPE_NET_BASE + 12)
+#define NET_MSG_PG          (MSG_TYPE_NET_BASE + 13)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -420,6 +421,71 @@ typedef struct net_redis_pub_msg {
 int net_redis_subscribe(actor_t *target, const char *channel);
 /* Ends target's subscription to channel (none when another actor has taken the channel since). */
 int net_redis_unsubscribe(actor_t *target, const char *channel);
+
+/* ---- PostgreSQL (SPEC 13) ----------------------------------------------------------------- */
+
+/* How net_pg_query() ended. */
+typedef enum net_pg_status {
+    NET_PG_OK = 0,      /* the statement ran: rows below (none for a command) */
+    NET_PG_FAILED,      /* PostgreSQL refused it: sqlstate and error say why */
+    NET_PG_UNREACHABLE, /* not connected (not sent), or the connection broke with it in flight */
+    NET_PG_FULL,        /* NET_PG_QUEUE: the queue of waiting writes was full (not sent) */
+} net_pg_status_t;
+
+/* The answer to one net_pg_query() with a target: exactly one per accepted query. */
+typedef struct net_pg_msg {
+    msg_t hdr;
+    uint64_t cookie; /* the caller's, echoed */
+    net_pg_status_t status;
+    char sqlstate[6]; /* FAILED: the five-character SQLSTATE ("23P01" exclusion violation) */
+    char *error;      /* FAILED: the primary message (owned), else NULL */
+    int nrows, ncols;
+    char **values; /* OK: nrows * ncols texts, row-major, NULL for SQL NULL; one allocation with
+                      the texts, freed with the message */
+} net_pg_msg_t;
+
+/* The value at row r, column c of an OK answer; NULL for SQL NULL or out of range. */
+static inline const char *net_pg_value(const net_pg_msg_t *m, int r, int c)
+{
+    if (m->status != NET_PG_OK || r < 0 || r >= m->nrows || c < 0 || c >= m->ncols)
+        return NULL;
+    return m->values[(size_t)r * (size_t)m->ncols + (size_t)c];
+}
+
+#define NET_PG_QUEUE 1u /* flag: while unreachable, wait (bounded) instead of failing at once */
+
+/*
+ * Reads SWITCHBOARD_DATABASE_URL (postgres:// or postgresql://, libpq's URI form; NULL: no
+ * PostgreSQL). Returns 0 or -EINVAL. Thread: main, before net_start().
+ */
+int net_pg_configure(const char *url);
+/* PostgreSQL is configured. */
+bool net_pg_on(void);
+/* Not configured, or connected with the set-up statements run (/readyz). Thread: any. */
+bool net_pg_ready(void);
+/*
+ * The statements run after every connect, before anything queued (several, separated by ';',
+ * in the simple protocol; the schema's migrations). Their failure closes the connection, which
+ * is tried again with backoff. s must live until net_stop(). Thread: main, before net_start().
+ */
+void net_pg_set_setup(const char *sql);
+/* Registers the PostgreSQL metrics when configured. Thread: main, before threads. */
+void net_pg_register_metrics(void);
+/*
+ * Runs sql (one statement; $1.. are params[0..nparams-1], texts, NULL for SQL NULL) on the
+ * connection, in the order queries were made (one connection, pipelined). Each runs in its own
+ * transaction. sql must be a static string (it is not copied); params are copied.
+ * target NULL: no answer; a failure is logged. Otherwise target (a reference is taken) gets
+ * exactly one NET_MSG_PG with cookie.
+ * flags NET_PG_QUEUE: while PostgreSQL is unreachable the query waits, in a queue bounded in
+ * bytes (switchboard_store_queued counts it), and runs when it returns; a query in flight when
+ * the connection broke is sent again (the store's writes are idempotent). Without it, a query
+ * made while unreachable, or in flight when the connection broke, is answered UNREACHABLE.
+ * Returns 0 (accepted), or -EINVAL (not configured, not started, nparams out of range).
+ * Thread: any.
+ */
+int net_pg_query(actor_t *target, uint64_t cookie, const char *sql, int nparams,
+                 const char *const *params, unsigned flags);
 
 /* ---- Child processes (libuv on a network thread's loop; any thread) ----------------------- */
 
