@@ -228,6 +228,11 @@ int main(void)
         return EXIT_CONFIG;
     }
     net_redis_register_metrics();
+    if (net_pg_configure(cfg.database_url) != 0) { /* config_from_env() checked its form */
+        startup_failed(cfg.log_format, "SWITCHBOARD_DATABASE_URL: cannot be read");
+        return EXIT_CONFIG;
+    }
+    net_pg_register_metrics();
     sched_config_t sc = {.workers = cfg.workers,
                          .max_actors = cfg.max_actors,
                          .mailbox_cap = (uint32_t)cfg.mailbox_cap};

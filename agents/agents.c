@@ -9,6 +9,7 @@
  */
 #include "agents/agents.h"
 
+#include <ck_pr.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -76,17 +77,39 @@ static void healthz(const net_local_req_t *req, net_local_resp_t *resp)
     resp->body = sbuf_take(&b);
 }
 
+/* SPEC 13: not ready while Redis is unreachable, or until PostgreSQL has been reached once (its
+ * migrations run); PostgreSQL lost later queues records and keeps the node ready. */
+static bool pg_reached(void)
+{
+    static int reached; /* [atomic] once true, stays true */
+    if (ck_pr_load_int(&reached))
+        return true;
+    if (!net_pg_ready())
+        return false;
+    ck_pr_store_int(&reached, 1);
+    return true;
+}
+
 static void readyz(const net_local_req_t *req, net_local_resp_t *resp)
 {
     (void)req;
-    const char *body =
-        net_draining() ? "{\"error\":{\"code\":\"draining\",\"message\":\"shutting down\"}}"
-        : !net_redis_ready() || !gate_cluster_ready()
-            ? "{\"error\":{\"code\":\"unavailable\",\"message\":\"Redis is unreachable\"}}"
-            : "{\"status\":\"ready\"}";
-    resp->status = net_draining() || !net_redis_ready() || !gate_cluster_ready() ? 503 : 200;
-    resp->body = xstrdup(body);
-    resp->body_len = strlen(body);
+    const char *why = NULL;
+    if (!net_redis_ready())
+        why = "Redis is unreachable";
+    else if (net_pg_on() && !pg_reached())
+        why = "PostgreSQL has not been reached";
+    else if (!gate_cluster_ready())
+        why = net_redis_on() ? "Redis is unreachable" : "the server key has not been read";
+    sbuf_t b = SBUF_INIT;
+    if (net_draining())
+        sbuf_puts(&b, "{\"error\":{\"code\":\"draining\",\"message\":\"shutting down\"}}");
+    else if (why)
+        sbuf_printf(&b, "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}", why);
+    else
+        sbuf_puts(&b, "{\"status\":\"ready\"}");
+    resp->status = net_draining() || why ? 503 : 200;
+    resp->body_len = b.len;
+    resp->body = sbuf_take(&b);
 }
 
 static void metrics(const net_local_req_t *req, net_local_resp_t *resp)
@@ -189,6 +212,13 @@ static void stop_actor(actor_t **a)
     *a = NULL;
 }
 
+/* The store's server keys, read after start-up (PostgreSQL): the gate's from now on. */
+static void server_key_loaded(const store_keys_t *keys)
+{
+    if (A.gate)
+        gate_user_key(A.gate, keys->user_key);
+}
+
 int agents_start(const char *db_path, char *err, size_t errlen)
 {
     started_ns = clock_now_ns();
@@ -201,9 +231,10 @@ int agents_start(const char *db_path, char *err, size_t errlen)
     /* The database first: a bad SWITCHBOARD_DB stops start-up before anything listens. It also
      * keeps the server keys, which the actors that use them get a copy of at spawn. */
     store_keys_t keys;
+    store_on_server_key(server_key_loaded);
     if (store_open(db_path, &A.store, &keys, err, errlen) != 0)
         return -1;
-    A.gate = gate_spawn(keys.user_key);
+    A.gate = keys.later ? gate_spawn_later(keys.user_key) : gate_spawn(keys.user_key);
     sodium_memzero(&keys, sizeof(keys));
     A.router = A.gate ? router_spawn() : NULL;
     A.pool = A.router ? supervisor_pool_spawn(A.store) : NULL;

@@ -76,6 +76,7 @@ typedef enum {
     VAR_PATH,        /* path created later by its user (the database) */
     VAR_REDIS_URL,   /* redis://[[user]:password@]host[:port][/db] or unix:///path (SPEC 13) */
     VAR_NODE_ID,     /* [A-Za-z0-9._:-]{1,64} */
+    VAR_DB_URL,      /* postgres:// or postgresql:// (libpq's URI form; SPEC 13) */
 } var_kind_t;
 
 typedef struct config_var {
@@ -161,6 +162,7 @@ static const config_var_t config_vars[] = {
             http_schemes),
     STR_VAR("SWITCHBOARD_REDIS_URL", VAR_REDIS_URL, redis_url, NULL),
     STR_VAR("SWITCHBOARD_NODE_ID", VAR_NODE_ID, node_id, NULL),
+    STR_VAR("SWITCHBOARD_DATABASE_URL", VAR_DB_URL, database_url, NULL),
 };
 
 static int *var_int(config_t *c, const config_var_t *v)
@@ -544,6 +546,34 @@ static const char *redis_url_shown(const char *val)
     return shown;
 }
 
+/* Why val is not a PostgreSQL URL (SPEC 13: libpq's URI form), or NULL when it is one. libpq
+ * reads the rest when it connects. */
+static const char *db_url_check(const char *val)
+{
+    if (has_control(val) || strchr(val, ' '))
+        return "must not hold spaces or control characters";
+    if (strncmp(val, "postgres://", 11) != 0 && strncmp(val, "postgresql://", 13) != 0)
+        return "must be a postgres:// or postgresql:// URL";
+    return NULL;
+}
+
+/* A PostgreSQL URL as printed and in errors: the password (user:password@) hidden. Returns a
+ * static buffer or val. */
+static const char *db_url_shown(const char *val)
+{
+    static __thread char shown[512];
+    const char *p = strstr(val, "://");
+    if (p == NULL)
+        return val;
+    p += 3;
+    const char *at = strchr(p, '@');
+    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    if (colon == NULL)
+        return val;
+    snprintf(shown, sizeof(shown), "%.*s:[password]%s", (int)(colon - val), val, at);
+    return shown;
+}
+
 static bool node_id_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -643,6 +673,12 @@ static int config_parse_var(config_t *c, const config_var_t *v, const char *val,
         why = redis_url_check(val);
         if (why != NULL)
             return config_fail(err, errlen, v, redis_url_shown(val), "%s", why);
+        *var_str(c, v) = xstrdup(val);
+        return 0;
+    case VAR_DB_URL:
+        why = db_url_check(val);
+        if (why != NULL)
+            return config_fail(err, errlen, v, db_url_shown(val), "%s", why);
         *var_str(c, v) = xstrdup(val);
         return 0;
     case VAR_NODE_ID:
@@ -817,6 +853,10 @@ static void var_value_text(const config_t *c, const config_var_t *v, sbuf_t *b)
         if (*var_cstr(c, v) != NULL)
             sbuf_puts(b, redis_url_shown(*var_cstr(c, v)));
         break;
+    case VAR_DB_URL:
+        if (*var_cstr(c, v) != NULL)
+            sbuf_puts(b, db_url_shown(*var_cstr(c, v)));
+        break;
     case VAR_NODE_ID:
     case VAR_HOST:
     case VAR_FILE:
@@ -875,6 +915,7 @@ void config_free(config_t *c)
         case VAR_MODEL:
         case VAR_PATH:
         case VAR_REDIS_URL:
+        case VAR_DB_URL:
         case VAR_NODE_ID:
             free(*var_str(c, v));
             *var_str(c, v) = NULL;

@@ -79,6 +79,7 @@ typedef struct config {
     char *twilio_account_sid; /* Basic-auth user of Twilio's REST API; NULL when unset */
     char *twilio_api_url;     /* Twilio REST base, without trailing slashes */
     char *redis_url;          /* SPEC 13: NULL = one process */
+    char *database_url;       /* SPEC 13: NULL = SQLite at db_path */
     char *node_id;            /* this node's name in the registry; NULL = hostname:port */
 } config_t;
 

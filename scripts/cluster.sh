@@ -1,12 +1,15 @@
 #!/bin/sh
-# make cluster: switchboard on several nodes behind nginx, sharing state through Redis (SPEC 13),
-# on this machine: Debian's redis-server, CLUSTER_NODES switchboard processes (2 by default) and
-# nginx on CLUSTER_PORT (8080) proxying HTTP and WebSocket upgrades to them round-robin, plus
-# switchboard-sim when there is no OpenAI key. Everything runs in the foreground from var/cluster/
-# (logs there too); Ctrl-C stops all of it. Each node keeps its records in its own SQLite file.
+# make cluster: switchboard on several nodes behind nginx, sharing state through Redis and
+# PostgreSQL (SPEC 13), on this machine: Debian's redis-server, a PostgreSQL instance (initdb into
+# var/cluster/pg the first time, kept across runs), CLUSTER_NODES switchboard processes (2 by
+# default) and nginx on CLUSTER_PORT (8080) proxying HTTP and WebSocket upgrades to them
+# round-robin, plus switchboard-sim when there is no OpenAI key. Everything runs in the foreground
+# from var/cluster/ (logs there too); Ctrl-C stops all of it. PostgreSQL refuses to run as root:
+# as root it runs as the `postgres` user the Debian package makes.
 #
 # Environment: CLUSTER_PORT (8080), CLUSTER_NODES (2), CLUSTER_NODE_PORT (8081: the first node's
-# port, the next ones follow), CLUSTER_REDIS_PORT (6380), CLUSTER_DIR (var/cluster),
+# port, the next ones follow), CLUSTER_REDIS_PORT (6380), CLUSTER_PG_PORT (5433), CLUSTER_PG=0
+# (each node keeps its records in its own SQLite file instead), CLUSTER_DIR (var/cluster),
 # CLUSTER_SIM_MODE (agent; echo for load tests), and any SWITCHBOARD_* variable, which every node
 # gets.
 set -eu
@@ -15,6 +18,8 @@ PORT=${CLUSTER_PORT:-8080}
 NODES=${CLUSTER_NODES:-2}
 NODE_PORT=${CLUSTER_NODE_PORT:-8081}
 REDIS_PORT=${CLUSTER_REDIS_PORT:-6380}
+PG_PORT=${CLUSTER_PG_PORT:-5433}
+USE_PG=${CLUSTER_PG:-1}
 SIM_PORT=${SWITCHBOARD_SIM_PORT:-9090}
 DIR=${CLUSTER_DIR:-var/cluster}
 HOST=127.0.0.1
@@ -26,13 +31,21 @@ for cmd in redis-server nginx; do
     }
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ "$USE_PG" = 1 ] && [ -z "$PG_BIN" ]; then
+    echo "cluster: PostgreSQL is missing (scripts/deps.sh installs it)" >&2
+    exit 1
+fi
 
 mkdir -p "$DIR/nginx-tmp"
 DIR=$(cd "$DIR" && pwd)
 pids=""
+pg_pid=""
 cleanup() {
     trap - INT TERM EXIT
     for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+    # PostgreSQL's fast shutdown (SIGTERM would wait for the nodes' connections to end).
+    [ -n "$pg_pid" ] && kill -INT "$pg_pid" 2>/dev/null || true
     wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
@@ -41,6 +54,39 @@ trap cleanup INT TERM EXIT
 redis-server --port "$REDIS_PORT" --bind "$HOST" --save "" --appendonly no --dir "$DIR" \
     --logfile "$DIR/redis.log" &
 pids="$pids $!"
+
+# PostgreSQL: one database, kept in $DIR/pg across runs; the nodes apply the schema themselves.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        setpriv --reuid=postgres --regid=postgres --clear-groups sh -c "$*"
+    else
+        sh -c "$*"
+    fi
+}
+if [ "$USE_PG" = 1 ]; then
+    mkdir -p "$DIR/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$DIR/pg"
+    if [ ! -f "$DIR/pg/data/PG_VERSION" ]; then
+        as_pg "'$PG_BIN/initdb' -D '$DIR/pg/data' -A trust -U sb -E UTF8 --locale=C.UTF-8" \
+            >"$DIR/pg/initdb.log" 2>&1 || {
+            echo "cluster: initdb failed (see $DIR/pg/initdb.log)" >&2
+            exit 1
+        }
+    fi
+    as_pg "exec '$PG_BIN/postgres' -D '$DIR/pg/data' -p $PG_PORT -k '$DIR/pg' \
+        -c listen_addresses=$HOST" >"$DIR/postgres.log" 2>&1 &
+    pg_pid=$!
+    i=0
+    until psql -h "$HOST" -p "$PG_PORT" -U sb -d postgres -Atqc "SELECT 1" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ "$i" -gt 100 ] && { echo "cluster: PostgreSQL did not start (see $DIR/postgres.log)" >&2; exit 1; }
+        sleep 0.1
+    done
+    psql -h "$HOST" -p "$PG_PORT" -U sb -d postgres -Atqc \
+        "SELECT 1 FROM pg_database WHERE datname = 'switchboard'" | grep -q 1 ||
+        psql -h "$HOST" -p "$PG_PORT" -U sb -d postgres -qc "CREATE DATABASE switchboard"
+    export SWITCHBOARD_DATABASE_URL="postgres://sb@$HOST:$PG_PORT/switchboard"
+fi
 
 if [ -z "${OPENAI_API_KEY:-}" ] && [ -z "${SWITCHBOARD_REALTIME_URL:-}" ]; then
     "$BIN/switchboard-sim" --port "$SIM_PORT" --mode "${CLUSTER_SIM_MODE:-agent}" --quiet \
@@ -139,7 +185,11 @@ while time.monotonic() < deadline:
 print("cluster: not every node is ready yet (see the logs)", file=sys.stderr)
 PY
 echo
-echo "switchboard cluster: $NODES nodes behind nginx, Redis on port $REDIS_PORT, logs in $DIR"
+if [ "$USE_PG" = 1 ]; then
+    echo "switchboard cluster: $NODES nodes behind nginx, Redis on port $REDIS_PORT, PostgreSQL on port $PG_PORT, logs in $DIR"
+else
+    echo "switchboard cluster: $NODES nodes behind nginx, Redis on port $REDIS_PORT, logs in $DIR"
+fi
 echo "open http://$HOST:$PORT/   (Ctrl-C to stop)"
 echo
 wait

@@ -132,6 +132,13 @@ gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const cha
  * keeps a copy.
  */
 actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
+/*
+ * The stored server key, read after start-up (PostgreSQL: store_keys_t.later): the gate spawned
+ * with later = true uses it from now on and is ready (gate_cluster_ready()) only once it came.
+ * Thread: any.
+ */
+actor_t *gate_spawn_later(const uint8_t stand_in[GATE_USER_SECRET_BYTES]);
+void gate_user_key(actor_t *gate, const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
 
 #define NODE_ID_MAX 64 /* SWITCHBOARD_NODE_ID */
 
@@ -140,7 +147,8 @@ actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES]);
 bool cluster_node_id(char out[NODE_ID_MAX + 1]);
 
 /* Without Redis true; with it, whether this node has taken the cluster's userKey secret and
- * written its registry (SPEC 13: /readyz). Thread: any. */
+ * written its registry (SPEC 13: /readyz); false while a gate_spawn_later() gate waits for its
+ * key. Thread: any. */
 bool gate_cluster_ready(void);
 
 /* Constant-time comparison of a bearer Authorization header with the secret (bearer.c). */

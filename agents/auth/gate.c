@@ -598,6 +598,15 @@ static void gate_handle(actor_t *self, msg_t *m)
     case GATE_MSG_LEASE:
         gr_lease(g);
         break;
+    case GATE_MSG_USER_KEY: {
+        gate_key_msg_t *k = (gate_key_msg_t *)m;
+        if (g->key_later && !g->keyed) /* once Redis's key is taken, it stays */
+            memcpy(g->user_secret, k->key, sizeof(g->user_secret));
+        sodium_memzero(k->key, sizeof(k->key));
+        g->key_later = false;
+        gr_key_pending(false);
+        break;
+    }
     case GATE_MSG_SWEEP:
         strmap_filter(&g->tokens, expired_token, NULL);
         ratewin_sweep(&g->windows, clock_now_ns());
@@ -628,10 +637,24 @@ static void gate_stop(actor_t *self)
 
 static const actor_type_t gate_type = {"gate", gate_handle, gate_stop};
 
-actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
+typedef struct gate_key_msg {
+    msg_t hdr;
+    uint8_t key[GATE_USER_SECRET_BYTES];
+} gate_key_msg_t;
+
+void gate_user_key(actor_t *gate, const uint8_t user_secret[GATE_USER_SECRET_BYTES])
+{
+    gate_key_msg_t *k = MSG_NEW(gate_key_msg_t, GATE_MSG_USER_KEY);
+    memcpy(k->key, user_secret, sizeof(k->key));
+    actor_send(gate, &k->hdr);
+}
+
+static actor_t *spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES], bool later)
 {
     gate_t *g = xcalloc(1, sizeof(*g));
     memcpy(g->user_secret, user_secret, sizeof(g->user_secret));
+    g->key_later = later;
+    gr_key_pending(later);
     if (actor_spawn(&g->actor, &gate_type, LANE_REALTIME) != 0) {
         sodium_memzero(g->user_secret, sizeof(g->user_secret));
         free(g);
@@ -647,4 +670,14 @@ actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
     actor_timer_start(g->sweep, GATE_SWEEP_MS, GATE_SWEEP_MS);
     gr_start(g);
     return &g->actor;
+}
+
+actor_t *gate_spawn(const uint8_t user_secret[GATE_USER_SECRET_BYTES])
+{
+    return spawn(user_secret, false);
+}
+
+actor_t *gate_spawn_later(const uint8_t stand_in[GATE_USER_SECRET_BYTES])
+{
+    return spawn(stand_in, true);
 }

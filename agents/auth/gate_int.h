@@ -26,6 +26,7 @@
 #define PURPOSE_PHONE    2 /* a /twilio/media stream's token (SPEC 5.5) */
 #define GATE_MSG_SWEEP   (MSG_TYPE_AUTH_BASE + 0xF0u) /* its own timers */
 #define GATE_MSG_LEASE   (MSG_TYPE_AUTH_BASE + 0xF1u)
+#define GATE_MSG_USER_KEY (MSG_TYPE_AUTH_BASE + 0xF2u) /* gate_user_key() */
 
 _Static_assert(GATE_USER_SECRET_BYTES == USERKEY_SECRET_BYTES, "one key size");
 
@@ -61,6 +62,7 @@ typedef struct gate {
     bool registered; /* the registry in Redis holds this node's sessions */
     bool dirty;      /* a session's end could not be written: re-register at the next lease */
     bool keyed;      /* user_secret is the cluster's (sb:userkey), so userKeys work on any node */
+    bool key_later;  /* user_secret is a stand-in until the store's key comes (PostgreSQL) */
     uint32_t ticks;  /* of the lease timer */
 } gate_t;
 
@@ -112,5 +114,7 @@ void gr_ended(gate_t *g, const char *session_id);
 void gr_lease(gate_t *g);
 void gr_reply(gate_t *g, net_redis_msg_t *m);
 void gr_stop(gate_t *g);
+/* Whether /readyz waits for the store's key (gate_cluster_ready()). */
+void gr_key_pending(bool pending);
 
 #endif

@@ -41,9 +41,16 @@
 
 static int gr_ready; /* [atomic, any] keyed and registered: /readyz may say ready */
 
+static int key_pending; /* [atomic, any] the gate waits for the store's key (PostgreSQL) */
+
 bool gate_cluster_ready(void)
 {
-    return !net_redis_on() || ck_pr_load_int(&gr_ready);
+    return (!net_redis_on() || ck_pr_load_int(&gr_ready)) && !ck_pr_load_int(&key_pending);
+}
+
+void gr_key_pending(bool pending)
+{
+    ck_pr_store_int(&key_pending, pending);
 }
 
 static void gr_update_ready(const gate_t *g)
@@ -452,7 +459,7 @@ void gr_lease(gate_t *g)
     if (gr_node(g)[0] == '\0')
         return; /* not listening yet */
     bool due = ++g->ticks % (GATE_LEASE_MS / GR_TICK_MS) == 0;
-    if (!g->keyed)
+    if (!g->keyed && !g->key_later) /* the stored key, once read, is the one offered */
         gr_key(g);
     if (!g->registered || g->dirty) {
         gr_rereg(g);

@@ -90,7 +90,7 @@ static void respond_take(conn_id_t c, char *body)
     free(body);
 }
 
-void callsapi_list(sqlite3 *db, const net_http_msg_t *req, const char *scope)
+void callsapi_list(store_t *s, const net_http_msg_t *req, const char *scope)
 {
     querydb_filter_t f = {.tenant = scope};
     f.limit = query_int(req->query, "limit", LIMIT_DEFAULT, LIMIT_MAX);
@@ -129,11 +129,22 @@ void callsapi_list(sqlite3 *db, const net_http_msg_t *req, const char *scope)
     char *q = xmalloc(strlen(req->query) + 1); /* a value is never longer than the query */
     if (net_query_get(req->query, "q", q, strlen(req->query) + 1) > 0)
         f.q = q;
-    respond_take(req->conn, querydb_calls_json(db, &f));
+    if (s->pg)
+        storepg_calls(s, req->conn, &f);
+    else
+        respond_take(req->conn, querydb_calls_json(storedb_handle(s->db), &f));
     free(q);
 }
 
-void callsapi_analytics(sqlite3 *db, const net_http_msg_t *req, const char *scope)
+void callsapi_days_free(callsapi_days_t *d)
+{
+    free(d->starts);
+    free(d->dates);
+    d->starts = NULL;
+    d->dates = NULL;
+}
+
+void callsapi_analytics(store_t *s, const net_http_msg_t *req, const char *scope)
 {
     int n = query_int(req->query, "days", DAYS_DEFAULT, DAYS_MAX);
     if (n < 0) {
@@ -144,20 +155,24 @@ void callsapi_analytics(sqlite3 *db, const net_http_msg_t *req, const char *scop
     int64_t now_s = (int64_t)(clock_wall_ms() / MS_PER_S);
     int64_t local = now_s + tz_offset_s(z, now_s);
     int64_t today = local >= 0 ? local / TZ_SECS_PER_DAY : (local + 1) / TZ_SECS_PER_DAY - 1;
-    int64_t *starts = xcalloc((size_t)n + 1, sizeof(*starts));
-    char(*dates)[11] = xcalloc((size_t)n, sizeof(*dates));
+    callsapi_days_t d = {n, xcalloc((size_t)n + 1, sizeof(*d.starts)),
+                         xcalloc((size_t)n, sizeof(*d.dates))};
     for (int i = 0; i <= n; i++) {
         int64_t day = today - (n - 1) + i;
-        starts[i] = local_midnight_ms(z, day);
+        d.starts[i] = local_midnight_ms(z, day);
         if (i < n) {
             int64_t y;
-            int m, d;
-            tz_civil_from_days(day, &y, &m, &d);
-            snprintf(dates[i], sizeof(dates[i]), "%04d-%02d-%02d", (int)y, m, d);
+            int m, dd;
+            tz_civil_from_days(day, &y, &m, &dd);
+            snprintf(d.dates[i], sizeof(d.dates[i]), "%04d-%02d-%02d", (int)y, m, dd);
         }
     }
     tz_free(z);
-    respond_take(req->conn, querydb_analytics_json(db, scope, n, starts, dates));
-    free(starts);
-    free(dates);
+    if (s->pg) {
+        storepg_analytics(s, req->conn, scope, &d); /* takes d */
+        return;
+    }
+    respond_take(req->conn,
+                 querydb_analytics_json(storedb_handle(s->db), scope, n, d.starts, d.dates));
+    callsapi_days_free(&d);
 }

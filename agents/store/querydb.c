@@ -201,6 +201,104 @@ typedef struct day_acc {
     int64_t calls, booked, duration_sum, with_duration;
 } day_acc_t;
 
+struct querydb_acc {
+    int n_days;
+    const int64_t *starts;
+    day_acc_t *days;
+    int64_t by_outcome[ARRAY_LEN(outcomes)];
+    int64_t calls, booked, tools_total, tools_ok;
+    size_t n_fa, cap_fa;
+    int64_t *fa; /* first-audio latencies */
+};
+
+querydb_acc_t *querydb_acc_new(int n_days, const int64_t *day_start_ms)
+{
+    querydb_acc_t *a = xcalloc(1, sizeof(*a));
+    a->n_days = n_days;
+    a->starts = day_start_ms;
+    a->days = xcalloc((size_t)n_days, sizeof(*a->days));
+    return a;
+}
+
+void querydb_acc_add(querydb_acc_t *a, int64_t started_at, int64_t duration_ms,
+                     const char *outcome, bool booked, int64_t tools_total, int64_t tools_ok,
+                     int64_t first_audio_ms)
+{
+    int d = day_of(a->starts, a->n_days, started_at);
+    if (d < 0)
+        return;
+    a->days[d].calls++;
+    a->calls++;
+    if (duration_ms >= 0) {
+        a->days[d].duration_sum += duration_ms;
+        a->days[d].with_duration++;
+    }
+    for (size_t i = 0; outcome && i < ARRAY_LEN(outcomes); i++)
+        if (strcmp(outcome, outcomes[i]) == 0)
+            a->by_outcome[i]++;
+    if (booked) {
+        a->days[d].booked++;
+        a->booked++;
+    }
+    a->tools_total += tools_total;
+    a->tools_ok += tools_ok;
+    if (first_audio_ms >= 0) {
+        if (a->n_fa == a->cap_fa) {
+            a->cap_fa = a->cap_fa ? a->cap_fa * 2 : 256;
+            a->fa = xrealloc(a->fa, a->cap_fa * sizeof(*a->fa));
+        }
+        a->fa[a->n_fa++] = first_audio_ms;
+    }
+}
+
+/* A member: x, or null when it is not known (known false). */
+static void add_num_or_null(cJSON *o, const char *key, bool known, double x)
+{
+    if (known)
+        cJSON_AddNumberToObject(o, key, x);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+char *querydb_acc_json(querydb_acc_t *a, char (*dates)[11])
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "days");
+    int64_t dur_sum = 0, dur_n = 0;
+    for (int i = 0; i < a->n_days; i++) {
+        const day_acc_t *day = &a->days[i];
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "date", dates[i]);
+        cJSON_AddNumberToObject(d, "calls", (double)day->calls);
+        add_num_or_null(d, "avgDurationMs", day->with_duration != 0,
+                        day->with_duration ? (double)(day->duration_sum / day->with_duration) : 0);
+        cJSON_AddNumberToObject(d, "booked", (double)day->booked);
+        cJSON_AddItemToArray(arr, d);
+        dur_sum += day->duration_sum;
+        dur_n += day->with_duration;
+    }
+    cJSON *oc = cJSON_AddObjectToObject(root, "outcomes");
+    for (size_t i = 0; i < ARRAY_LEN(outcomes); i++)
+        cJSON_AddNumberToObject(oc, outcomes[i], (double)a->by_outcome[i]);
+    cJSON_AddNumberToObject(root, "calls", (double)a->calls);
+    add_num_or_null(root, "avgDurationMs", dur_n != 0, dur_n ? (double)(dur_sum / dur_n) : 0);
+    add_num_or_null(root, "bookingConversion", a->calls != 0,
+                    a->calls ? (double)a->booked / (double)a->calls : 0);
+    add_num_or_null(root, "toolSuccessRate", a->tools_total != 0,
+                    a->tools_total ? (double)a->tools_ok / (double)a->tools_total : 0);
+    cJSON *fj = cJSON_AddObjectToObject(root, "firstAudioMs");
+    if (a->n_fa)
+        qsort(a->fa, a->n_fa, sizeof(*a->fa), cmp_i64);
+    add_num_or_null(fj, "p50", a->n_fa != 0,
+                    a->n_fa ? (double)percentile(a->fa, a->n_fa, PCT_50) : 0);
+    add_num_or_null(fj, "p95", a->n_fa != 0,
+                    a->n_fa ? (double)percentile(a->fa, a->n_fa, PCT_95) : 0);
+    free(a->fa);
+    free(a->days);
+    free(a);
+    return store_json_take(root);
+}
+
 char *querydb_analytics_json(sqlite3 *db, const char *tenant, int n_days,
                              const int64_t *day_start_ms, char (*dates)[11])
 {
@@ -216,85 +314,15 @@ char *querydb_analytics_json(sqlite3 *db, const char *tenant, int n_days,
     store_bind_text(st, 1, tenant);
     sqlite3_bind_int64(st, 2, day_start_ms[0]);
     sqlite3_bind_int64(st, 3, day_start_ms[n_days]);
-    day_acc_t *days = xcalloc((size_t)n_days, sizeof(*days));
-    int64_t by_outcome[ARRAY_LEN(outcomes)] = {0};
-    int64_t calls = 0, booked = 0, tools_total = 0, tools_ok = 0;
-    size_t n_fa = 0, cap_fa = 0;
-    int64_t *fa = NULL;
+    querydb_acc_t *a = querydb_acc_new(n_days, day_start_ms);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        int d = day_of(day_start_ms, n_days, sqlite3_column_int64(st, 0));
-        if (d < 0)
-            continue;
-        days[d].calls++;
-        calls++;
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-            days[d].duration_sum += sqlite3_column_int64(st, 1);
-            days[d].with_duration++;
-        }
-        const char *o = (const char *)sqlite3_column_text(st, 2);
-        for (size_t i = 0; o && i < ARRAY_LEN(outcomes); i++)
-            if (strcmp(o, outcomes[i]) == 0)
-                by_outcome[i]++;
-        if (sqlite3_column_int(st, 3)) {
-            days[d].booked++;
-            booked++;
-        }
-        tools_total += sqlite3_column_int64(st, 4);
-        tools_ok += sqlite3_column_int64(st, 5);
-        if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
-            if (n_fa == cap_fa) {
-                cap_fa = cap_fa ? cap_fa * 2 : 256;
-                fa = xrealloc(fa, cap_fa * sizeof(*fa));
-            }
-            fa[n_fa++] = sqlite3_column_int64(st, 6);
-        }
+        bool has_dur = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        bool has_fa = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        querydb_acc_add(a, sqlite3_column_int64(st, 0), has_dur ? sqlite3_column_int64(st, 1) : -1,
+                        (const char *)sqlite3_column_text(st, 2), sqlite3_column_int(st, 3) != 0,
+                        sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5),
+                        has_fa ? sqlite3_column_int64(st, 6) : -1);
     }
     sqlite3_finalize(st);
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(root, "days");
-    for (int i = 0; i < n_days; i++) {
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "date", dates[i]);
-        cJSON_AddNumberToObject(d, "calls", (double)days[i].calls);
-        if (days[i].with_duration)
-            cJSON_AddNumberToObject(d, "avgDurationMs",
-                                    (double)(days[i].duration_sum / days[i].with_duration));
-        else
-            cJSON_AddNullToObject(d, "avgDurationMs");
-        cJSON_AddNumberToObject(d, "booked", (double)days[i].booked);
-        cJSON_AddItemToArray(arr, d);
-    }
-    cJSON *oc = cJSON_AddObjectToObject(root, "outcomes");
-    for (size_t i = 0; i < ARRAY_LEN(outcomes); i++)
-        cJSON_AddNumberToObject(oc, outcomes[i], (double)by_outcome[i]);
-    int64_t dur_sum = 0, dur_n = 0;
-    for (int i = 0; i < n_days; i++) {
-        dur_sum += days[i].duration_sum;
-        dur_n += days[i].with_duration;
-    }
-    cJSON_AddNumberToObject(root, "calls", (double)calls);
-    if (dur_n)
-        cJSON_AddNumberToObject(root, "avgDurationMs", (double)(dur_sum / dur_n));
-    else
-        cJSON_AddNullToObject(root, "avgDurationMs");
-    if (calls)
-        cJSON_AddNumberToObject(root, "bookingConversion", (double)booked / (double)calls);
-    else
-        cJSON_AddNullToObject(root, "bookingConversion");
-    if (tools_total)
-        cJSON_AddNumberToObject(root, "toolSuccessRate", (double)tools_ok / (double)tools_total);
-    else
-        cJSON_AddNullToObject(root, "toolSuccessRate");
-    cJSON *fj = cJSON_AddObjectToObject(root, "firstAudioMs");
-    if (n_fa) {
-        qsort(fa, n_fa, sizeof(*fa), cmp_i64);
-        cJSON_AddNumberToObject(fj, "p50", (double)percentile(fa, n_fa, PCT_50));
-        cJSON_AddNumberToObject(fj, "p95", (double)percentile(fa, n_fa, PCT_95));
-    } else {
-        cJSON_AddNullToObject(fj, "p50");
-        cJSON_AddNullToObject(fj, "p95");
-    }
-    free(fa);
-    free(days);
-    return store_json_take(root);
+    return querydb_acc_json(a, dates);
 }

@@ -26,6 +26,7 @@
 #include "actors/timer.h"
 #include "agents/auth/auth.h"
 #include "agents/store/store.h"
+#include "agents/store/pgschema.h"
 #include "agents/store/store_int.h"
 #include "agents/tools/tools.h"
 #include "base/config.h"
@@ -54,36 +55,9 @@
 #define STORE_MSG_CLOSING       (MSG_TYPE_STORE_BASE + 0xF3u) /* store_close(): drop timers */
 
 static sem_t closed_sem; /* posted by the stop behaviour, awaited by store_close() */
+static char *pg_setup;   /* the migrations given to the PostgreSQL connection (until close) */
+static void (*on_key)(const store_keys_t *keys); /* store_on_server_key() */
 
-/* A post-call webhook until it succeeds or gives up. */
-typedef struct webhook_job {
-    struct webhook_job *next;
-    char *call_id;
-    char *body;
-    size_t len;
-    int attempts;         /* made so far */
-    uint64_t fetch_id;    /* the attempt in flight, 0 while waiting for the timer */
-    actor_timer_t *timer; /* the backoff before the next attempt */
-} webhook_job_t;
-
-/* A tenant's booking tools, for the snapshot they were made from (a reload makes new ones). */
-typedef struct tenant_booking {
-    tenant_t *tenant; /* a reference: its config outlives the booking */
-    booking_t *booking;
-} tenant_booking_t;
-
-typedef struct store {
-    actor_t actor;
-    storedb_t *db;         /* [owner] */
-    strmap_t bookings;     /* [owner] tenant id -> tenant_booking_t, made on first use */
-    chatdb_t *chat;        /* [owner] */
-    actor_timer_t *expiry; /* [owner] daily retention */
-    webhook_job_t *jobs;   /* [owner] */
-    actor_t *runner;       /* [owner] the post-call runner (a reference), NULL until attached */
-    bool flush_queued;     /* [owner] a STORE_MSG_FLUSH is on its way */
-    bool warned_unsigned;  /* [owner] the empty-key warning was logged */
-    bool closing;          /* [owner] store_close() has begun: no new timers or webhooks */
-} store_t;
 
 /* ---- Post-call webhook ---------------------------------------------------------------------- */
 
@@ -128,13 +102,13 @@ static void webhook_attempt(store_t *s, webhook_job_t *j)
     }
 }
 
-static void webhook_start(store_t *s, const char *call_id)
+void store_webhook_start(store_t *s, const char *call_id, char *body)
 {
     if (s->closing) {
         log_warn("webhook.abandoned", LOG_S("call", call_id), LOG_S("reason", "shutting down"));
+        free(body);
         return;
     }
-    char *body = storedb_call_json(s->db, call_id, NULL);
     if (body == NULL)
         return;
     webhook_job_t *j = xcalloc(1, sizeof(*j));
@@ -175,7 +149,13 @@ static void webhook_done(store_t *s, const net_fetch_done_msg_t *d)
 
 static void batch(store_t *s);
 
-static void kick_runner(store_t *s)
+/* The SQLite store's webhook of call_id, with the call's JSON read now. */
+static void webhook_start(store_t *s, const char *call_id)
+{
+    store_webhook_start(s, call_id, storedb_call_json(s->db, call_id, NULL));
+}
+
+void store_kick_runner(store_t *s)
 {
     if (s->runner && !s->closing)
         actor_send(s->runner, msg_new(STORE_MSG_PC_KICK, sizeof(msg_t)));
@@ -196,7 +176,7 @@ static int postcall_requeue(store_t *s, const char *call_id, const char *scope)
     batch(s);
     if (jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, crm, (int64_t)clock_wall_ms()) != 0)
         return -EIO;
-    kick_runner(s);
+    store_kick_runner(s);
     return 1;
 }
 
@@ -205,21 +185,27 @@ static int postcall_requeue(store_t *s, const char *call_id, const char *scope)
  * least postcall.minUserTurns times; the webhook then waits for the summary. Otherwise the
  * webhook goes now.
  */
+bool store_postcall_wanted(const char *tenant_id, int user_turns, bool *crm)
+{
+    tenant_t *t = tenants_get(tenant_id);
+    const agent_postcall_t *pc = t ? &t->cfg.postcall : NULL;
+    bool wanted = pc && pc->enabled && user_turns >= pc->min_user_turns;
+    *crm = wanted && pc->crm != NULL;
+    tenant_unref(t);
+    return wanted;
+}
+
 static void postcall_after_end(store_t *s, const char *call_id)
 {
     char tenant_id[JOBSDB_TENANT_MAX + 1];
     int turns = 0;
-    bool queued = false;
-    if (jobsdb_call_info(storedb_handle(s->db), call_id, NULL, tenant_id, &turns) == 1) {
-        tenant_t *t = tenants_get(tenant_id);
-        const agent_postcall_t *pc = t ? &t->cfg.postcall : NULL;
-        if (pc && pc->enabled && turns >= pc->min_user_turns)
-            queued = jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, pc->crm != NULL,
-                                  (int64_t)clock_wall_ms()) == 0;
-        tenant_unref(t);
-    }
+    bool queued = false, crm;
+    if (jobsdb_call_info(storedb_handle(s->db), call_id, NULL, tenant_id, &turns) == 1 &&
+        store_postcall_wanted(tenant_id, turns, &crm))
+        queued = jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, crm,
+                              (int64_t)clock_wall_ms()) == 0;
     if (queued)
-        kick_runner(s);
+        store_kick_runner(s);
     else if (g_config->postcall_webhook_url)
         webhook_start(s, call_id);
 }
@@ -282,10 +268,18 @@ static void postcall_msg(store_t *s, store_pc_msg_t *p)
         }
         break;
     case STORE_MSG_PC_CLAIM:
-        postcall_claim(s, p);
+        if (s->pg && !s->closing)
+            storepg_postcall(s, p);
+        else if (s->pg)
+            actor_send(p->actor, &store_pc_jobs_new(cJSON_CreateArray(), -1)->hdr);
+        else
+            postcall_claim(s, p);
         break;
     default:
-        postcall_report(s, p);
+        if (s->pg)
+            storepg_postcall(s, p);
+        else
+            postcall_report(s, p);
         break;
     }
 }
@@ -324,7 +318,7 @@ static void calls_http(store_t *s, const net_http_msg_t *req)
         if (req->method != NET_GET)
             net_http_error(req->conn, 405, "method_not_allowed", "use GET on /api/analytics");
         else
-            callsapi_analytics(storedb_handle(s->db), req, scope);
+            callsapi_analytics(s, req, scope);
     } else {
         calls_scoped(s, req, rest, own);
     }
@@ -349,7 +343,7 @@ static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest
             net_http_error(req->conn, 405, "method_not_allowed", "use GET on /api/calls");
             return;
         }
-        callsapi_list(storedb_handle(s->db), req, scope);
+        callsapi_list(s, req, scope);
         return;
     }
     size_t id_len = strlen(id), suffix_len = strlen(POSTCALL_SUFFIX);
@@ -359,6 +353,11 @@ static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest
             return;
         }
         char *call_id = xstrndup(id, id_len - suffix_len);
+        if (s->pg && strchr(call_id, '/') == NULL) {
+            storepg_requeue(s, req->conn, call_id, own ? own->id : NULL);
+            free(call_id);
+            return;
+        }
         int rc = strchr(call_id, '/') ? 0 : postcall_requeue(s, call_id, own ? own->id : NULL);
         free(call_id);
         if (rc < 0)
@@ -371,6 +370,13 @@ static void calls_scoped(store_t *s, const net_http_msg_t *req, const char *rest
     }
     if (req->method == NET_POST) {
         net_http_error(req->conn, 405, "method_not_allowed", "use GET or DELETE on a call");
+        return;
+    }
+    if (s->pg && strchr(id, '/') == NULL) {
+        if (req->method == NET_DELETE)
+            storepg_call_delete(s, req->conn, id, own ? own->id : NULL);
+        else
+            storepg_call(s, req->conn, id, own ? own->id : NULL);
         return;
     }
     if (req->method == NET_DELETE) {
@@ -411,11 +417,11 @@ static int drop_booking(const char *key, void *value, void *arg)
 /* The booking tools of t's calendar as t's snapshot says (made on first use; t NULL: the default
  * tenant's); NULL when its configuration cannot make them (an unknown time zone: err says why)
  * or there is no such tenant. */
-static booking_t *booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
+booking_t *store_booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
 {
     if (t == NULL) {
         tenant_t *d = tenants_default();
-        booking_t *b = d ? booking_of(s, d, err, errlen) : NULL;
+        booking_t *b = d ? store_booking_of(s, d, err, errlen) : NULL;
         if (d == NULL)
             snprintf(err, errlen, "the call names no business");
         tenant_unref(d); /* the entry made for it holds a reference of its own */
@@ -428,7 +434,7 @@ static booking_t *booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
         strmap_del(&s->bookings, t->id);
         tenant_booking_free(tb);
     }
-    booking_t *b = booking_new(storedb_handle(s->db), &t->cfg, t->id, err, errlen);
+    booking_t *b = booking_new(s->db ? storedb_handle(s->db) : NULL, &t->cfg, t->id, err, errlen);
     if (b == NULL)
         return NULL;
     tb = xcalloc(1, sizeof(*tb));
@@ -441,10 +447,14 @@ static booking_t *booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
 
 static void tool_call(store_t *s, tool_call_msg_t *c)
 {
+    if (s->pg && booking_is_tool(c->name)) {
+        storepg_tool_call(s, c);
+        return;
+    }
     bool is_error = true;
     char *out;
     char err[256];
-    booking_t *b = booking_is_tool(c->name) ? booking_of(s, c->tenant, err, sizeof(err)) : NULL;
+    booking_t *b = booking_is_tool(c->name) ? store_booking_of(s, c->tenant, err, sizeof(err)) : NULL;
     if (b) {
         storedb_batch_commit(s->db);
         out = booking_run(b, c->name, c->args, c->now_ms, &is_error);
@@ -472,8 +482,12 @@ static void expire(store_t *s)
         s->expiry = actor_timer_new(&s->actor, STORE_MSG_RETENTION, NULL);
         actor_timer_start(s->expiry, RETENTION_EVERY_MS, RETENTION_EVERY_MS);
     }
-    storedb_batch_commit(s->db);
     int64_t cutoff = (int64_t)clock_wall_ms() - (int64_t)g_config->retention_days * MS_PER_DAY;
+    if (s->pg) {
+        storepg_expire(s, cutoff);
+        return;
+    }
+    storedb_batch_commit(s->db);
     int n = storedb_expire(s->db, cutoff);
     if (n != 0)
         log_info("store.retention", LOG_I("calls_deleted", n),
@@ -493,6 +507,10 @@ static void batch(store_t *s)
 /* Chat threads, messages and agent runs; the thread open answers its asker. */
 static void chat_record(store_t *s, store_chat_msg_t *c)
 {
+    if (s->pg) {
+        storepg_chat(s, c);
+        return;
+    }
     batch(s);
     if (c->hdr.type == STORE_MSG_CHAT_MESSAGE) {
         chatdb_message(s->chat, c->thread_id, c->message_id, c->client_message_id, c->role, c->text,
@@ -523,6 +541,10 @@ static void chat_record(store_t *s, store_chat_msg_t *c)
 /* A record write, inside the current batch (opening one when none is open). */
 static void record(store_t *s, const store_rec_msg_t *r)
 {
+    if (s->pg) {
+        storepg_record(s, r);
+        return;
+    }
     batch(s);
     switch (r->hdr.type) {
     case STORE_MSG_CALL_START:
@@ -600,6 +622,9 @@ static void store_handle(actor_t *self, msg_t *m)
         s->flush_queued = false;
         storedb_batch_commit(s->db);
         break;
+    case NET_MSG_PG:
+        storepg_answer(s, (net_pg_msg_t *)m);
+        break;
     case TOOL_MSG_CALL:
         tool_call(s, (tool_call_msg_t *)m);
         break;
@@ -632,6 +657,8 @@ static void store_stop(actor_t *self)
     strmap_destroy(&s->bookings);
     chatdb_free(s->chat);
     s->chat = NULL;
+    storepg_free(s->pg);
+    s->pg = NULL;
     storedb_close(s->db); /* commits the open batch */
     s->db = NULL;
     sem_post(&closed_sem);
@@ -639,8 +666,66 @@ static void store_stop(actor_t *self)
 
 static const actor_type_t store_type = {"store", store_handle, store_stop};
 
+void store_on_server_key(void (*fn)(const store_keys_t *keys))
+{
+    on_key = fn;
+}
+
+void store_server_key_loaded(const store_keys_t *keys)
+{
+    if (on_key)
+        on_key(keys);
+}
+
+/* Spawns s (its database open) and checks the default tenant's calendar. Returns 0 or -errno
+ * with err; on failure s is still the caller's. */
+static int store_spawn(store_t *s, char *err, size_t errlen)
+{
+    strmap_init(&s->bookings);
+    /* The default tenant's calendar now (not at its first booking), so that a time zone the
+     * system does not know stops start-up with the key that names it. */
+    tenant_t *d = tenants_default();
+    int rc = d && store_booking_of(s, d, err, errlen) == NULL ? -EINVAL : 0;
+    tenant_unref(d);
+    if (rc == 0 && (rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS)) != 0)
+        snprintf(err, errlen, "cannot start the store actor: %s", strerror(-rc));
+    if (rc != 0) {
+        strmap_filter(&s->bookings, drop_booking, NULL);
+        strmap_destroy(&s->bookings);
+    }
+    return rc;
+}
+
+/* store_open() on PostgreSQL: the statements are queued from now on and run once connected. */
+static int store_open_pg(actor_t **store, store_keys_t *keys, char *err, size_t errlen)
+{
+    store_t *s = xcalloc(1, sizeof(*s));
+    s->pg = storepg_new();
+    int rc = store_spawn(s, err, errlen);
+    if (rc != 0) {
+        storepg_free(s->pg);
+        free(s);
+        return rc;
+    }
+    pg_setup = pgschema_setup();
+    net_pg_set_setup(pg_setup);
+    sem_init(&closed_sem, 0, 0);
+    *store = &s->actor;
+    if (keys) { /* a stand-in until the stored key is read */
+        randombytes_buf(keys->user_key, sizeof(keys->user_key));
+        keys->later = true;
+    }
+    storepg_jobs_recover(s);
+    storepg_server_key(s, STORE_KEY_USER);
+    actor_send(&s->actor, msg_new(STORE_MSG_RETENTION, sizeof(msg_t)));
+    log_info("store.open", LOG_S("database", "postgresql"), LOG_I("schema", PGSCHEMA_VERSION));
+    return 0;
+}
+
 int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err, size_t errlen)
 {
+    if (net_pg_on())
+        return store_open_pg(store, keys, err, errlen);
     storedb_t *db = storedb_open(path, err, errlen);
     if (db == NULL)
         return -EIO;
@@ -653,6 +738,7 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
         storedb_close(db);
         return -EIO;
     }
+    k.later = false;
     if (keys)
         *keys = k;
     sodium_memzero(&k, sizeof(k));
@@ -663,18 +749,9 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     }
     store_t *s = xcalloc(1, sizeof(*s));
     s->db = db;
-    strmap_init(&s->bookings);
     s->chat = chat;
-    /* The default tenant's calendar now (not at its first booking), so that a time zone the
-     * system does not know stops start-up with the key that names it. */
-    tenant_t *d = tenants_default();
-    int rc = d && booking_of(s, d, err, errlen) == NULL ? -EINVAL : 0;
-    tenant_unref(d);
-    if (rc == 0 && (rc = actor_spawn(&s->actor, &store_type, LANE_TOOLS)) != 0)
-        snprintf(err, errlen, "cannot start the store actor: %s", strerror(-rc));
+    int rc = store_spawn(s, err, errlen);
     if (rc != 0) {
-        strmap_filter(&s->bookings, drop_booking, NULL);
-        strmap_destroy(&s->bookings);
         chatdb_free(chat);
         storedb_close(db);
         free(s);
@@ -708,6 +785,8 @@ int store_close(actor_t *store)
         return -ETIMEDOUT;
     }
     sem_destroy(&closed_sem);
+    free(pg_setup);
+    pg_setup = NULL;
     return 0;
 }
 

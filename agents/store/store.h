@@ -66,13 +66,21 @@ void booking_tool_defs(const agentcfg_t *ac, cJSON *arr);
 /* The server's own secrets, kept in the database: created with it, the same after a restart. */
 typedef struct store_keys {
     uint8_t user_key[STORE_SERVER_KEY_BYTES]; /* signs anonymous chat users' userKey (SPEC 14) */
+    bool later; /* PostgreSQL: user_key is a stand-in; the stored key comes through the hook of
+                   store_on_server_key() once PostgreSQL has answered */
 } store_keys_t;
+
+/* The hook that gets the stored server keys when they are read after start-up (PostgreSQL).
+ * Called on the store's thread. Thread: main, before store_open(). */
+void store_on_server_key(void (*fn)(const store_keys_t *keys));
 
 /*
  * Opens (creating the file and its folder) the SQLite database at path in WAL mode, applies the
  * schema, reads the server keys into *keys (unless keys is NULL) and spawns the store actor;
  * *store gets the opener's reference. Returns 0, or -errno with a message in err (start-up
- * exits 1 then). Thread: main, before net_start().
+ * exits 1 then). With PostgreSQL configured (net_pg_on(); SPEC 13) path is not used: the
+ * schema's migrations run on every connect, nothing here waits for PostgreSQL, and the keys
+ * come later (keys->later). Thread: main, before net_start().
  */
 int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err, size_t errlen);
 /*

@@ -26,6 +26,9 @@
 #include <stdlib.h>
 
 #include "actors/actor.h"
+#include "actors/timer.h"
+#include "agents/tools/tools.h"
+#include "base/strmap.h"
 #include "agents/config/agentcfg.h"
 #include "agents/store/store.h"
 #include "agents/tenant/tenant.h"
@@ -349,12 +352,113 @@ bool querydb_parse_cursor(const char *s, int64_t *at, int64_t *rowid);
 char *querydb_analytics_json(sqlite3 *db, const char *tenant, int n_days,
                              const int64_t *day_start_ms, char (*dates)[11]);
 
+/* The analytics built from rows (started_at, duration_ms, outcome, booked, tools_total,
+ * tools_ok, first_audio_ms), whichever database read them. */
+typedef struct querydb_acc querydb_acc_t;
+querydb_acc_t *querydb_acc_new(int n_days, const int64_t *day_start_ms);
+/* One call; duration_ms and first_audio_ms < 0 when unknown, outcome NULL when none. */
+void querydb_acc_add(querydb_acc_t *a, int64_t started_at, int64_t duration_ms,
+                     const char *outcome, bool booked, int64_t tools_total, int64_t tools_ok,
+                     int64_t first_audio_ms);
+/* The JSON text of SPEC 15 (malloc'd); frees a. */
+char *querydb_acc_json(querydb_acc_t *a, char (*dates)[11]);
+
 /* ---- callsapi.c: the query strings of the calls list and the analytics ---------------------- */
+
+/* The days of GET /api/analytics: n local days of the scope's time zone, ending today. */
+typedef struct callsapi_days {
+    int n;
+    int64_t *starts;   /* n + 1 bounds: the local midnights */
+    char (*dates)[11]; /* n: YYYY-MM-DD */
+} callsapi_days_t;
+
+void callsapi_days_free(callsapi_days_t *d);
 
 /* GET /api/calls (SPEC 4, 15): limit, from, to, channel, outcome, q, cursor; answers req. scope:
  * the tenant whose calls are seen (NULL: every tenant's). */
-void callsapi_list(sqlite3 *db, const net_http_msg_t *req, const char *scope);
+void callsapi_list(struct store *s, const net_http_msg_t *req, const char *scope);
 /* GET /api/analytics?days=N (SPEC 15); answers req. */
-void callsapi_analytics(sqlite3 *db, const net_http_msg_t *req, const char *scope);
+void callsapi_analytics(struct store *s, const net_http_msg_t *req, const char *scope);
+
+/* ---- The store actor's state, shared by store.c and storepg.c -------------------------------- */
+
+typedef struct storepg storepg_t;
+
+/* A post-call webhook until it succeeds or gives up. */
+typedef struct webhook_job {
+    struct webhook_job *next;
+    char *call_id;
+    char *body;
+    size_t len;
+    int attempts;         /* made so far */
+    uint64_t fetch_id;    /* the attempt in flight, 0 while waiting for the timer */
+    actor_timer_t *timer; /* the backoff before the next attempt */
+} webhook_job_t;
+
+/* A tenant's booking tools, for the snapshot they were made from (a reload makes new ones). */
+typedef struct tenant_booking {
+    tenant_t *tenant; /* a reference: its config outlives the booking */
+    booking_t *booking;
+} tenant_booking_t;
+
+typedef struct store {
+    actor_t actor;
+    storedb_t *db;         /* [owner] the SQLite file; NULL on PostgreSQL */
+    storepg_t *pg;         /* [owner] the PostgreSQL store's operations; NULL on SQLite */
+    strmap_t bookings;     /* [owner] tenant id -> tenant_booking_t, made on first use */
+    chatdb_t *chat;        /* [owner] */
+    actor_timer_t *expiry; /* [owner] daily retention */
+    webhook_job_t *jobs;   /* [owner] */
+    actor_t *runner;       /* [owner] the post-call runner (a reference), NULL until attached */
+    bool flush_queued;     /* [owner] a STORE_MSG_FLUSH is on its way */
+    bool warned_unsigned;  /* [owner] the empty-key warning was logged */
+    bool closing;          /* [owner] store_close() has begun: no new timers or webhooks */
+} store_t;
+
+/* store.c, for storepg.c. Thread: the store's. */
+/* Starts the post-call webhook of call_id with body (the call's JSON, taken). */
+void store_webhook_start(store_t *s, const char *call_id, char *body);
+/* Hands the server keys read from PostgreSQL to store_on_server_key()'s hook. */
+void store_server_key_loaded(const store_keys_t *keys);
+/* Tells the post-call runner that a job was queued. */
+void store_kick_runner(store_t *s);
+/* The booking tools of tenant t (NULL: the default tenant's), or NULL with err. */
+booking_t *store_booking_of(store_t *s, tenant_t *t, char *err, size_t errlen);
+/* Whether a call of tenant_id with user_turns caller turns gets a post-call job; *crm: whether
+ * the job has a CRM step. */
+bool store_postcall_wanted(const char *tenant_id, int user_turns, bool *crm);
+
+/* ---- storepg.c: the store's operations on PostgreSQL (SPEC 13) --------------------------------
+ * Each operation is one statement (pgschema.h) sent with net_pg_query(); an operation that goes
+ * on when its answer comes (a read, a booking, a call's end) is kept until then, in the order
+ * sent: one connection answers in order, so the answer is almost always the oldest. Record
+ * writes wait in the connection's queue while PostgreSQL is unreachable; reads and bookings
+ * answer `unavailable` at once. */
+
+/* The PostgreSQL store, with nothing pending. */
+storepg_t *storepg_new(void);
+/* Drops what is pending (references released, HTTP requests answered 503). NULL is ignored. */
+void storepg_free(storepg_t *p);
+/* The server key called name into the gate's hook (store_open()'s on_key). */
+void storepg_server_key(store_t *s, const char *name);
+/* Running jobs this node had claimed before it stopped go back to pending. */
+void storepg_jobs_recover(store_t *s);
+void storepg_record(store_t *s, const store_rec_msg_t *r);
+/* Chat messages, agent runs, a thread to open (c's reply_to is taken). */
+void storepg_chat(store_t *s, store_chat_msg_t *c);
+/* A claim (p's actor is taken), a summary or an attempt's end. */
+void storepg_postcall(store_t *s, store_pc_msg_t *p);
+/* A booking tool (c's reply_to is taken). */
+void storepg_tool_call(store_t *s, tool_call_msg_t *c);
+void storepg_expire(store_t *s, int64_t cutoff_ms);
+/* GET /api/calls with its filters; GET and DELETE /api/calls/{id}; POST …/postcall. */
+void storepg_calls(store_t *s, conn_id_t conn, const querydb_filter_t *f);
+void storepg_call(store_t *s, conn_id_t conn, const char *call_id, const char *scope);
+void storepg_call_delete(store_t *s, conn_id_t conn, const char *call_id, const char *scope);
+void storepg_requeue(store_t *s, conn_id_t conn, const char *call_id, const char *scope);
+/* GET /api/analytics over days (taken). */
+void storepg_analytics(store_t *s, conn_id_t conn, const char *scope, callsapi_days_t *days);
+/* An answer of PostgreSQL (NET_MSG_PG). */
+void storepg_answer(store_t *s, const net_pg_msg_t *m);
 
 #endif

@@ -19,7 +19,7 @@
 
 #define ERR_LEN   512
 #define TEST_NCPU 4
-#define N_VARS    48 /* variables of SPEC 2.1, SWITCHBOARD_CHAT_RUNS_PER_MIN and _POSTCALL_RETRY_MS \
+#define N_VARS    49 /* variables of SPEC 2.1, SWITCHBOARD_CHAT_RUNS_PER_MIN and _POSTCALL_RETRY_MS \
                       */
 
 /* Unsets every variable config_from_env() reads, so that the caller's shell cannot leak in. */
@@ -767,6 +767,7 @@ TEST(config_print_lists_every_variable_in_order)
     setenv("SWITCHBOARD_ALLOWED_ORIGINS", "*,http://a.example", 1);
     setenv("SWITCHBOARD_TRUSTED_PROXIES", "10.1.2.3/8,2001:db8::/32", 1);
     setenv("SWITCHBOARD_REDIS_URL", "redis://:redispassword@10.0.0.5:6380/2", 1);
+    setenv("SWITCHBOARD_DATABASE_URL", "postgres://sb:pgpassword@10.0.0.6:5433/switchboard", 1);
     accept(&c);
     char *out = print_to_string(&c);
     ASSERT(strstr(out, "sk-shouldnotappear") == NULL);
@@ -774,6 +775,9 @@ TEST(config_print_lists_every_variable_in_order)
     ASSERT(strstr(out, "redispassword") == NULL);
     ASSERT_STR_CONTAINS(out, "\nSWITCHBOARD_REDIS_URL=redis://[password]@10.0.0.5:6380/2\n");
     ASSERT_STR_CONTAINS(out, "\nSWITCHBOARD_NODE_ID=\n");
+    ASSERT(strstr(out, "pgpassword") == NULL);
+    ASSERT_STR_CONTAINS(out,
+                        "\nSWITCHBOARD_DATABASE_URL=postgres://sb:[password]@10.0.0.6:5433/switchboard\n");
     ASSERT_EQ(strncmp(out, "SWITCHBOARD_HOST=127.0.0.1\nSWITCHBOARD_PORT=8080\n", 48), 0);
     ASSERT_STR_CONTAINS(out, "\nSWITCHBOARD_WORKERS=4\n");
     ASSERT_STR_CONTAINS(out, "\nSWITCHBOARD_ALLOWED_ORIGINS=*,http://a.example\n");

@@ -62,6 +62,8 @@ _live_processes = set()
 def _kill_leftovers():
     if _shared_sim is not None:
         _shared_sim.stop()
+    if _shared_pg is not None:
+        _shared_pg.close()
     for p in list(_live_processes):
         if p.poll() is None:
             try:
@@ -172,6 +174,30 @@ def shared_sim():
     return _shared_sim
 
 
+_shared_pg = None
+
+
+def pg_mode():
+    """SWITCHBOARD_TEST_PG=1: every server keeps its records in PostgreSQL (SPEC 13) instead of
+    SQLite, each in a database of its own named after its SWITCHBOARD_DB path (a server started
+    again with the same path finds its data)."""
+    return os.environ.get("SWITCHBOARD_TEST_PG") == "1"
+
+
+def pg_database_url(db_path):
+    """The URL of the test database that stands for the SQLite file db_path (made on first use)."""
+    global _shared_pg
+    import hashlib
+    from pgfix import Postgres
+    if _shared_pg is None or _shared_pg.proc is None or _shared_pg.proc.poll() is not None:
+        _shared_pg = Postgres().start()
+    name = "t_" + hashlib.sha1(db_path.encode()).hexdigest()[:20]
+    if _shared_pg._psql("postgres", "SELECT 1 FROM pg_database WHERE datname = '%s'"
+                        % name).stdout.strip() != "1":
+        _shared_pg._psql("postgres", "CREATE DATABASE %s" % name)
+    return _shared_pg.url.rsplit("/", 1)[0] + "/" + name
+
+
 def base_env(extra=None):
     """A clean environment: nothing from the caller's SWITCHBOARD_*/OPENAI_* leaks in."""
     env = {k: v for k, v in os.environ.items()
@@ -239,6 +265,9 @@ class Server:
         for k, v in self.extra_env.items():
             if v is None:
                 env.pop(k, None)
+        pg_wait = pg_mode() and "SWITCHBOARD_DATABASE_URL" not in env
+        if pg_wait:
+            env["SWITCHBOARD_DATABASE_URL"] = pg_database_url(env["SWITCHBOARD_DB"])
         self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
         self._stderr_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([binary_path()], env=env, cwd=self.tmpdir,
@@ -252,6 +281,8 @@ class Server:
                 self.host, self.port = where
                 if self.port == 0:
                     raise ServerError("the server printed port 0")
+                if pg_wait:
+                    self._wait_pg_ready()
                 return self
             if self.proc.poll() is not None:
                 raise ServerError("%s exited with %s before listening; stderr:\n%s"
@@ -260,6 +291,21 @@ class Server:
         self.kill()
         raise ServerError("%s did not print 'listening on' within %.0fs; stderr:\n%s"
                           % (self.name, START_TIMEOUT, self.stderr_tail(4000)))
+
+    def _wait_pg_ready(self):
+        """In pg_mode(): until the server has reached its database (its schema applied)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/readyz").status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                return
+            time.sleep(0.02)
+        raise ServerError("%s never reached PostgreSQL; stderr:\n%s"
+                          % (self.name, self.stderr_tail(4000)))
 
     def stderr(self):
         if not self.stderr_path:

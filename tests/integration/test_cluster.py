@@ -257,11 +257,12 @@ class MakeClusterTest(SBTestCase):
 
     @timeout(90)
     async def test_twenty_sessions_through_nginx(self):
-        ports = [free_port() for _ in range(5)]
+        ports = [free_port() for _ in range(6)]
         tmp = tempfile.mkdtemp(prefix="sbcluster-")
         env = dict(os.environ)
         env.update({"CLUSTER_PORT": ports[0], "CLUSTER_NODE_PORT": ports[1],
                     "CLUSTER_REDIS_PORT": ports[3], "SWITCHBOARD_SIM_PORT": ports[4],
+                    "CLUSTER_PG_PORT": ports[5],
                     "CLUSTER_DIR": tmp, "CLUSTER_SIM_MODE": "echo",
                     "SWITCHBOARD_BIN_DIR": os.path.dirname(bench_path()),
                     "SWITCHBOARD_SESSIONS_PER_IP": "1000", "SWITCHBOARD_MAX_SESSIONS": "1000",
@@ -300,6 +301,16 @@ class MakeClusterTest(SBTestCase):
                 per_node.append(m.get('switchboard_sessions_total{result="completed"}', 0))
             self.assertEqual(sum(per_node), 20, per_node)
             self.assertTrue(all(n >= 5 for n in per_node), per_node)
+            # One PostgreSQL behind both: either node lists every call.
+            for i in range(2):
+                node = int(env["CLUSTER_NODE_PORT"]) + i
+
+                def listed():
+                    with urllib.request.urlopen(
+                            "http://127.0.0.1:%d/api/calls?limit=100" % node) as r:
+                        calls = json.loads(r.read())["calls"]
+                    return len([c for c in calls if c["endedAt"]]) == 20
+                await eventually(listed, deadline_s=5, what="20 ended calls on node %d" % i)
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             try:
@@ -312,7 +323,7 @@ class MakeClusterTest(SBTestCase):
         left = subprocess.run(["pgrep", "-f", tmp], capture_output=True, text=True).stdout
         self.assertEqual(left.strip(), "", left)
         for p in (ports[0], int(env["CLUSTER_NODE_PORT"]), int(env["CLUSTER_NODE_PORT"]) + 1,
-                  ports[3]):
+                  ports[3], ports[5]):
             with socket.socket() as sk:
                 self.assertNotEqual(sk.connect_ex(("127.0.0.1", p)), 0, "port %d open" % p)
         shutil.rmtree(tmp, True)

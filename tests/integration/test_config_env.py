@@ -40,6 +40,8 @@ BAD_VALUES = [
     ("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:99999"),
     ("SWITCHBOARD_REDIS_URL", "redis://127.0.0.1:6379/x"),
     ("SWITCHBOARD_REDIS_URL", "unix://relative.sock"),
+    ("SWITCHBOARD_DATABASE_URL", "mysql://127.0.0.1/switchboard"),
+    ("SWITCHBOARD_DATABASE_URL", "http://127.0.0.1:5432"),
     ("SWITCHBOARD_NODE_ID", "has space"),
 ]
 
