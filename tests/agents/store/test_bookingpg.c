@@ -44,24 +44,10 @@ static void pair_close(pair_t *p)
     FIXTURE_LEAK_CHECK();
 }
 
-/* args written with single quotes, parsed. */
-static cJSON *args_of(const char *sq_args)
-{
-    char *json = xstrdup(sq_args);
-    for (char *q = json; *q; q++)
-        if (*q == '\'')
-            *q = '"';
-    cJSON *args = cJSON_Parse(json);
-    if (args == NULL)
-        TEST_FAIL_("bad test arguments: %s", json);
-    free(json);
-    return args;
-}
-
 /* The output of tool name on SQLite; *is_error as it says. */
 static char *on_sqlite(pair_t *p, const char *name, const char *sq_args, bool *is_error)
 {
-    cJSON *args = args_of(sq_args);
+    cJSON *args = fixture_args_sq(sq_args);
     char *out = booking_run(p->sqlite, name, args, fixture_now_ms(), is_error);
     cJSON_Delete(args);
     return out;
@@ -70,7 +56,7 @@ static char *on_sqlite(pair_t *p, const char *name, const char *sq_args, bool *i
 /* Starts tool name on PostgreSQL; expects a statement to send. */
 static booking_pgq_t *pg_start(pair_t *p, const char *name, const char *sq_args)
 {
-    cJSON *args = args_of(sq_args);
+    cJSON *args = fixture_args_sq(sq_args);
     booking_pgq_t *q = NULL;
     bool is_error = false;
     char *out = booking_pg_start(p->pg, name, args, fixture_now_ms(), &is_error, &q);
@@ -191,7 +177,7 @@ TEST(bookingpg_answers_without_database_as_sqlite)
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         bool sq_err = false, pg_err = false;
         char *want = on_sqlite(&p, cases[i][0], cases[i][1], &sq_err);
-        cJSON *args = args_of(cases[i][1]);
+        cJSON *args = fixture_args_sq(cases[i][1]);
         static char set_me;
         booking_pgq_t *q = (booking_pgq_t *)&set_me; /* booking_pg_start() sets it to NULL */
         char *got = booking_pg_start(p.pg, cases[i][0], args, fixture_now_ms(), &pg_err, &q);
