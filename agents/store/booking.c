@@ -1,12 +1,12 @@
 /*
  * booking: the built-in tools checkAvailability, bookAppointment and lookupCustomer (seed 002's
- * names and arguments; SPEC 7, 14), on the store's SQLite connection.
+ * names and arguments; SPEC 7, 14), on the store's SQLite connection or on PostgreSQL.
  *
  * The shop is one resource: appointments on a day never overlap. Dates ("YYYY-MM-DD") and
  * times ("HH:MM", 24 h, on a SLOT_STEP_MIN grid from midnight) are wall-clock values in the
- * company time zone, stored as they are (date text, minutes after midnight), so a DST change
- * never moves an appointment. Only "now" needs the zone: the offset at now_ms comes from the
- * zone's TZif file (base/tz.h), never from the process-global TZ.
+ * company time zone, stored as they are (date, minutes after midnight), so a DST change never
+ * moves an appointment. Only "now" needs the zone: the offset at now_ms comes from the zone's
+ * TZif file (base/tz.h), never from the process-global TZ.
  *
  * Decisions:
  *   - A closed day is not an error: checkAvailability answers "closed": true and no slots;
@@ -14,11 +14,20 @@
  *   - A day before today is invalid_date; a time today that has already begun is invalid_time.
  *   - Phones are compared by their digits only; 7 to 15 digits are accepted (E.164's maximum).
  *
- * No double booking: bookAppointment runs its overlap check and insert in BEGIN IMMEDIATE,
+ * One tool run, two databases. A run is a booking_step_t: its start reads and checks the
+ * arguments and either answers at once (an error, a closed day) or names the one database
+ * operation it needs (booking_op_t: a day's busy times, a booking, a customer's appointments).
+ * The operation's answer, rows of texts, finishes the run, or names another booking when the
+ * confirmation number drawn exists already. booking_run() runs the operations on SQLite here,
+ * synchronously; bookingpg.c sends them to PostgreSQL and feeds the answers back when they come.
+ * The checks, the slots, the numbers and the output JSON are this file's, for both.
+ *
+ * No double booking on SQLite: a booking runs its overlap check and insert in BEGIN IMMEDIATE,
  * which takes the file's write lock before reading, so a second writer (another connection, or
  * another process) waits for the first to commit and then sees its row. Behind that, the schema
- * (storedb.c) has a UNIQUE index on (date, start_min) and a trigger that aborts an overlapping
- * insert, so no code path can store a double booking.
+ * (storedb.c) has a UNIQUE index on (tenant, date, start_min) and a trigger that aborts an
+ * overlapping insert, so no code path can store a double booking. On PostgreSQL an exclusion
+ * constraint on the time range does the same across nodes (bookingpg.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -44,22 +53,22 @@
 #define PHONE_DIGITS_MAX   15
 #define CONFIRM_PREFIX_MAX 3 /* initials of the company: "PAL" for Prime Auto Lab */
 #define CONFIRM_CHARS      6
+#define CONFIRM_SIZE       (CONFIRM_PREFIX_MAX + 1 + CONFIRM_CHARS + 1) /* "PAL-7Q2K9X" and NUL */
 #define CONFIRM_TRIES      4    /* a random confirmation number that exists already: draw again */
 #define TEXT_MAX_BYTES     2000 /* customerName, notes */
 #define DATE_LEN           10   /* YYYY-MM-DD */
 #define HHMM_SIZE          6    /* "HH:MM" and its NUL */
+#define BUSY_COLS          2    /* BOOKING_OP_BUSY's answer: start_min, end_min */
+#define LOOKUP_COLS        8    /* BOOKING_OP_LOOKUP's: name, phone, then the appointment's 6 */
 
 static const char confirm_alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"; /* no 0/O, 1/I */
 
-enum {
-    ST_BUSY_OF_DAY,
-    ST_OVERLAP,
-    ST_UPSERT_CUSTOMER,
-    ST_INSERT_APPT,
-    ST_FIND_CUSTOMER,
-    ST_CUSTOMER_APPTS,
-    ST_COUNT
-};
+/* The answers of BOOKING_OP_BOOK. */
+static const char BOOKED[] = "ok";
+static const char TAKEN[] = "taken";
+static const char CONFIRMATION_TAKEN[] = "confirmation_taken";
+
+enum { ST_BUSY_OF_DAY, ST_OVERLAP, ST_UPSERT_CUSTOMER, ST_INSERT_APPT, ST_LOOKUP, ST_COUNT };
 
 static const char *const stmt_sql[ST_COUNT] = {
     /* :t comes after every ?N: SQLite numbers a named parameter after the largest seen. */
@@ -75,14 +84,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_APPT] = "INSERT INTO appointments (confirmation, customer_id, service, date, "
                        "start_min, end_min, notes, created_at, tenant) VALUES (?1, ?2, ?3, ?4, "
                        "?5, ?6, ?7, ?8, :t)",
-    [ST_FIND_CUSTOMER] = "SELECT id, name, phone FROM customers WHERE phone_digits = ?1 AND "
-                         "tenant = :t",
-    [ST_CUSTOMER_APPTS] = "SELECT confirmation, date, start_min, end_min, service, notes "
-                          "FROM appointments WHERE customer_id = ?1 ORDER BY date, start_min",
+    [ST_LOOKUP] = "SELECT c.name, c.phone, a.confirmation, a.date, a.start_min, a.end_min, "
+                  "a.service, a.notes FROM customers c LEFT JOIN appointments a "
+                  "ON a.customer_id = c.id WHERE c.phone_digits = ?1 AND c.tenant = :t "
+                  "ORDER BY a.date, a.start_min",
 };
 
 struct booking {
-    sqlite3 *db;
+    sqlite3 *db; /* NULL: the tools of a PostgreSQL store */
     const agentcfg_t *ac;
     char tenant[TENANT_ID_MAX + 1]; /* whose calendar and customers (SPEC 16) */
     tz_t *tz;
@@ -90,21 +99,31 @@ struct booking {
     sqlite3_stmt *st[ST_COUNT];
 };
 
+/*
+ * A tool run between its start and its output. It keeps copies of what its answer needs, never
+ * a pointer into the booking_t or its config (bookingpg.c's runs outlive a reload).
+ */
+struct booking_step {
+    booking_op_t op; /* what the run waits for; its strings are the step's own */
+    char tenant[TENANT_ID_MAX + 1];
+    char digits[PHONE_DIGITS_MAX + 1]; /* bookAppointment, lookupCustomer */
+    char *date;                        /* checkAvailability, bookAppointment */
+    int duration_min;                  /* the service's */
+    /* checkAvailability */
+    cJSON *avail; /* the answer but its slots */
+    int lo, hi;   /* slots start at or after lo and end by hi (minutes) */
+    /* bookAppointment: the arguments, the service's configured name, company.timezone */
+    char *time, *name, *phone, *notes, *service, *time_zone;
+    char prefix[CONFIRM_PREFIX_MAX + 1];
+    char confirm[CONFIRM_SIZE];
+    int attempts; /* confirmation numbers drawn */
+};
+
 /* "Today" and the minute of the day, in the company time zone. */
 typedef struct local_now {
     int64_t day; /* days since 1970-01-01 */
     int min;     /* minutes after local midnight */
 } local_now_t;
-
-/* A cached statement, reset, unbound, and bound to this booking's tenant (:t) when it has one. */
-static sqlite3_stmt *stmt(const booking_t *b, sqlite3_stmt *st)
-{
-    store_stmt_fresh(st);
-    int i = sqlite3_bind_parameter_index(st, ":t");
-    if (i > 0)
-        sqlite3_bind_text(st, i, b->tenant, -1, SQLITE_STATIC);
-    return st;
-}
 
 /* ---- Results -------------------------------------------------------------------------------- */
 
@@ -120,6 +139,12 @@ static char *error_json(const char *code, const char *msg, const char *extra_key
     return store_json_take(root);
 }
 
+char *booking_error(const char *code, const char *message, bool *is_error)
+{
+    *is_error = true;
+    return error_json(code, message, NULL, NULL);
+}
+
 __attribute__((format(printf, 3, 4))) static char *tool_error(bool *is_error, const char *code,
                                                               const char *fmt, ...)
 {
@@ -128,8 +153,20 @@ __attribute__((format(printf, 3, 4))) static char *tool_error(bool *is_error, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    *is_error = true;
-    return error_json(code, msg, NULL, NULL);
+    return booking_error(code, msg, is_error);
+}
+
+static char *internal_error(bool *is_error)
+{
+    return booking_error("internal_error", "the booking system failed", is_error);
+}
+
+/* An answer that is not what the operation answers: a bug on one side or the other. */
+static char *bad_answer(const booking_step_t *st, const booking_rows_t *rows, bool *is_error)
+{
+    log_error("booking.bad_answer", LOG_I("op", st->op.kind), LOG_I("rows", rows->nrows),
+              LOG_I("cols", rows->ncols));
+    return internal_error(is_error);
 }
 
 /* Minutes after midnight (0..MIN_PER_DAY) as "HH:MM". */
@@ -144,6 +181,28 @@ static void add_hhmm(cJSON *obj, const char *key, int min)
     char t[HHMM_SIZE];
     fmt_hhmm(t, min);
     cJSON_AddStringToObject(obj, key, t);
+}
+
+/* ---- Answers -------------------------------------------------------------------------------- */
+
+static const char *cell(const booking_rows_t *r, int row, int col)
+{
+    return r->values[(size_t)row * (size_t)r->ncols + (size_t)col];
+}
+
+/* A minute of the day, 0..MIN_PER_DAY, from an answer's text. */
+static bool cell_min(const booking_rows_t *r, int row, int col, int *out)
+{
+    const char *s = cell(r, row, col);
+    char *end;
+    if (s == NULL)
+        return false;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < 0 || v > MIN_PER_DAY)
+        return false;
+    *out = (int)v;
+    return true;
 }
 
 /* ---- Parsing the arguments ------------------------------------------------------------------ */
@@ -271,65 +330,15 @@ static local_now_t local_now(const booking_t *b, int64_t now_ms)
     return n;
 }
 
-/* ---- SQLite helpers ------------------------------------------------------------------------- */
-
-static int exec(booking_t *b, const char *sql)
-{
-    int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        log_warn("booking.sql", LOG_S("sql", sql), LOG_S("error", sqlite3_errmsg(b->db)));
-    return rc;
-}
-
-static char *db_error(booking_t *b, bool *is_error)
-{
-    int rc = sqlite3_errcode(b->db);
-    log_error("booking.db", LOG_S("error", sqlite3_errmsg(b->db)), LOG_I("rc", rc));
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return tool_error(is_error, "busy",
-                          "the booking system is busy; please try again in a moment");
-    return tool_error(is_error, "internal_error", "the booking system failed");
-}
-
 /* ---- checkAvailability ---------------------------------------------------------------------- */
-
-typedef struct busy {
-    int n;
-    int cap;
-    int (*iv)[2]; /* [start, end) minutes */
-} busy_t;
-
-static int busy_load(booking_t *b, const char *date, busy_t *out)
-{
-    sqlite3_stmt *st = stmt(b, b->st[ST_BUSY_OF_DAY]);
-    store_bind_text(st, 1, date);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == out->cap) {
-            out->cap = out->cap ? out->cap * 2 : 16;
-            out->iv = xrealloc(out->iv, (size_t)out->cap * sizeof(*out->iv));
-        }
-        out->iv[out->n][0] = sqlite3_column_int(st, 0);
-        out->iv[out->n][1] = sqlite3_column_int(st, 1);
-        out->n++;
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
-}
-
-static bool busy_overlaps(const busy_t *bz, int start, int end)
-{
-    for (int i = 0; i < bz->n; i++)
-        if (bz->iv[i][0] < end && bz->iv[i][1] > start)
-            return true;
-    return false;
-}
 
 typedef struct avail_req {
     char *date, *service, *start, *end, *tz;
 } avail_req_t;
 
-static char *availability(booking_t *b, const avail_req_t *r, int64_t now_ms, bool *is_error)
+/* Every check, then the answer but its slots; a closed day's answer is whole. */
+static char *availability_start(const booking_t *b, booking_step_t *st, const avail_req_t *r,
+                                int64_t now_ms, bool *is_error)
 {
     int64_t day;
     int lo = 0, hi = MIN_PER_DAY;
@@ -351,7 +360,7 @@ static char *availability(booking_t *b, const avail_req_t *r, int64_t now_ms, bo
     cJSON_AddStringToObject(res, "serviceType", svc->name);
     cJSON_AddNumberToObject(res, "durationMin", svc->duration_min);
     cJSON_AddStringToObject(res, "timeZone", b->ac->company_timezone);
-    cJSON *slots = cJSON_AddArrayToObject(res, "slots");
+    cJSON_AddArrayToObject(res, "slots");
     if (!h->open) {
         cJSON_AddBoolToObject(res, "closed", true);
         *is_error = false;
@@ -365,32 +374,60 @@ static char *availability(booking_t *b, const avail_req_t *r, int64_t now_ms, bo
         hi = h->close_min;
     if (day == now.day && lo <= now.min)
         lo = now.min + 1; /* a slot that has begun is gone */
-    busy_t bz = {0};
-    if (busy_load(b, r->date, &bz) != 0) {
-        free(bz.iv);
-        cJSON_Delete(res);
-        return db_error(b, is_error);
+    st->avail = res;
+    st->lo = lo;
+    st->hi = hi;
+    st->duration_min = svc->duration_min;
+    st->date = xstrdup(r->date);
+    st->op.kind = BOOKING_OP_BUSY;
+    st->op.date = st->date;
+    return NULL;
+}
+
+static bool busy_overlaps(int (*busy)[2], int n, int start, int end)
+{
+    for (int i = 0; i < n; i++)
+        if (busy[i][0] < end && busy[i][1] > start)
+            return true;
+    return false;
+}
+
+/* The slots on the grid between lo and hi that overlap none of the day's appointments. */
+static char *availability_answer(booking_step_t *st, const booking_rows_t *rows, bool *is_error)
+{
+    if (rows->nrows > 0 && rows->ncols != BUSY_COLS)
+        return bad_answer(st, rows, is_error);
+    int(*busy)[2] = xcalloc((size_t)rows->nrows + 1, sizeof(*busy));
+    for (int i = 0; i < rows->nrows; i++) {
+        if (!cell_min(rows, i, 0, &busy[i][0]) || !cell_min(rows, i, 1, &busy[i][1])) {
+            free(busy);
+            return bad_answer(st, rows, is_error);
+        }
     }
-    int first = (lo + SLOT_STEP_MIN - 1) / SLOT_STEP_MIN * SLOT_STEP_MIN;
-    for (int t = first; t + svc->duration_min <= hi; t += SLOT_STEP_MIN) {
-        if (busy_overlaps(&bz, t, t + svc->duration_min))
+    cJSON *slots = cJSON_GetObjectItemCaseSensitive(st->avail, "slots");
+    int first = (st->lo + SLOT_STEP_MIN - 1) / SLOT_STEP_MIN * SLOT_STEP_MIN;
+    for (int t = first; t + st->duration_min <= st->hi; t += SLOT_STEP_MIN) {
+        if (busy_overlaps(busy, rows->nrows, t, t + st->duration_min))
             continue;
         char hhmm[HHMM_SIZE];
         fmt_hhmm(hhmm, t);
         cJSON_AddItemToArray(slots, cJSON_CreateString(hhmm));
     }
-    free(bz.iv);
+    free(busy);
+    cJSON *res = st->avail;
+    st->avail = NULL;
     *is_error = false;
     return store_json_take(res);
 }
 
-static char *check_availability(booking_t *b, const cJSON *args, int64_t now_ms, bool *is_error)
+static char *check_availability(const booking_t *b, booking_step_t *st, const cJSON *args,
+                                int64_t now_ms, bool *is_error)
 {
     static const char *const keys[] = {"date", "serviceType", "start", "end", "timeZone"};
     avail_req_t r;
     char **const dst[] = {&r.date, &r.service, &r.start, &r.end, &r.tz};
     char *out = read_args(args, keys, dst, ARRAY_LEN(dst), 2)
-                    ? availability(b, &r, now_ms, is_error)
+                    ? availability_start(b, st, &r, now_ms, is_error)
                     : tool_error(is_error, "invalid_arguments",
                                  "checkAvailability needs date (YYYY-MM-DD) and serviceType; "
                                  "start, end (HH:MM) and timeZone are optional strings");
@@ -409,7 +446,7 @@ typedef struct book_req {
 } book_req_t;
 
 /* Every check that needs no database, in the order the tool reports them. */
-static char *book_validate(booking_t *b, book_req_t *r, int64_t now_ms, bool *is_error)
+static char *book_validate(const booking_t *b, book_req_t *r, int64_t now_ms, bool *is_error)
 {
     if (!parse_date(r->date, &r->day))
         return tool_error(is_error, "invalid_date", "date must be YYYY-MM-DD, got \"%s\"", r->date);
@@ -446,7 +483,8 @@ static char *book_validate(booking_t *b, book_req_t *r, int64_t now_ms, bool *is
     return NULL;
 }
 
-static void new_confirmation(const booking_t *b, char *out, size_t outlen)
+/* Draws the run's next confirmation number: prefix, '-', CONFIRM_CHARS random characters. */
+static void new_confirmation(booking_step_t *st)
 {
     unsigned char rnd[CONFIRM_CHARS];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -455,118 +493,96 @@ static void new_confirmation(const booking_t *b, char *out, size_t outlen)
     for (int i = 0; i < CONFIRM_CHARS; i++)
         code[i] = confirm_alphabet[rnd[i] % (sizeof(confirm_alphabet) - 1)];
     code[CONFIRM_CHARS] = '\0';
-    snprintf(out, outlen, "%s-%s", b->prefix, code);
+    snprintf(st->confirm, sizeof(st->confirm), "%s-%s", st->prefix, code);
+    st->attempts++;
 }
 
-/* Inside BEGIN IMMEDIATE: customer upsert and insert. Returns the SQLite result code. */
-static int book_insert(booking_t *b, const book_req_t *r, int64_t now_ms, char *confirm,
-                       size_t clen, bool *taken)
-{
-    sqlite3_stmt *st = stmt(b, b->st[ST_OVERLAP]);
-    store_bind_text(st, 1, r->date);
-    sqlite3_bind_int(st, 2, r->start);
-    sqlite3_bind_int(st, 3, r->start + r->svc->duration_min);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW) {
-        *taken = true;
-        return SQLITE_DONE;
-    }
-    if (rc != SQLITE_DONE)
-        return rc;
-    st = stmt(b, b->st[ST_UPSERT_CUSTOMER]);
-    store_bind_text(st, 1, r->digits);
-    store_bind_text(st, 2, r->phone);
-    store_bind_text(st, 3, r->name);
-    sqlite3_bind_int64(st, 4, now_ms);
-    if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return rc;
-    }
-    int64_t customer = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    for (int attempt = 0; attempt < CONFIRM_TRIES; attempt++) {
-        new_confirmation(b, confirm, clen);
-        st = stmt(b, b->st[ST_INSERT_APPT]);
-        store_bind_text(st, 1, confirm);
-        sqlite3_bind_int64(st, 2, customer);
-        store_bind_text(st, 3, r->svc->name);
-        store_bind_text(st, 4, r->date);
-        sqlite3_bind_int(st, 5, r->start);
-        sqlite3_bind_int(st, 6, r->start + r->svc->duration_min);
-        store_bind_text(st, 7, r->notes);
-        sqlite3_bind_int64(st, 8, now_ms);
-        rc = sqlite3_step(st);
-        int ext = sqlite3_extended_errcode(b->db);
-        bool dup_code = rc == SQLITE_CONSTRAINT && ext == SQLITE_CONSTRAINT_UNIQUE &&
-                        strstr(sqlite3_errmsg(b->db), "confirmation") != NULL;
-        sqlite3_reset(st);
-        if (rc == SQLITE_CONSTRAINT && !dup_code) {
-            *taken = true; /* the slot index or the overlap trigger: someone else won */
-            return SQLITE_DONE;
-        }
-        if (!dup_code)
-            return rc;
-    }
-    return SQLITE_CONSTRAINT;
-}
-
-static char *book_result(const booking_t *b, const book_req_t *r, const char *confirm)
-{
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "confirmationNumber", confirm);
-    cJSON *a = cJSON_AddObjectToObject(res, "appointment");
-    cJSON_AddStringToObject(a, "date", r->date);
-    add_hhmm(a, "time", r->start);
-    add_hhmm(a, "endTime", r->start + r->svc->duration_min);
-    cJSON_AddStringToObject(a, "serviceType", r->svc->name);
-    cJSON_AddNumberToObject(a, "durationMin", r->svc->duration_min);
-    cJSON_AddStringToObject(a, "customerName", r->name);
-    cJSON_AddStringToObject(a, "customerPhone", r->phone);
-    if (r->notes)
-        cJSON_AddStringToObject(a, "notes", r->notes);
-    cJSON_AddStringToObject(a, "timeZone", b->ac->company_timezone);
-    return store_json_take(res);
-}
-
-static char *book(booking_t *b, book_req_t *r, int64_t now_ms, bool *is_error)
+static char *book_start(const booking_t *b, booking_step_t *st, book_req_t *r, int64_t now_ms,
+                        bool *is_error)
 {
     char *err = book_validate(b, r, now_ms, is_error);
     if (err)
         return err;
-    if (exec(b, "BEGIN IMMEDIATE") != SQLITE_OK)
-        return db_error(b, is_error);
-    char confirm[CONFIRM_PREFIX_MAX + CONFIRM_CHARS + 2];
-    bool taken = false;
-    int rc = book_insert(b, r, now_ms, confirm, sizeof(confirm), &taken);
-    if (rc != SQLITE_DONE || taken) {
-        char *out = taken ? tool_error(is_error, "slot_unavailable",
-                                       "%s at %s is already taken; check availability for "
-                                       "another time",
-                                       r->date, r->time)
-                          : db_error(b, is_error);
-        exec(b, "ROLLBACK");
-        return out;
-    }
-    if (exec(b, "COMMIT") != SQLITE_OK) {
-        char *out = db_error(b, is_error);
-        exec(b, "ROLLBACK");
-        return out;
-    }
-    log_info("booking.booked", LOG_S("confirmation", confirm), LOG_S("date", r->date),
-             LOG_S("time", r->time), LOG_S("service", r->svc->name));
-    *is_error = false;
-    return book_result(b, r, confirm);
+    st->date = xstrdup(r->date);
+    st->time = xstrdup(r->time);
+    st->name = xstrdup(r->name);
+    st->phone = xstrdup(r->phone);
+    st->notes = r->notes ? xstrdup(r->notes) : NULL;
+    st->service = xstrdup(r->svc->name);
+    st->time_zone = xstrdup(b->ac->company_timezone);
+    st->duration_min = r->svc->duration_min;
+    memcpy(st->digits, r->digits, sizeof(st->digits));
+    memcpy(st->prefix, b->prefix, sizeof(st->prefix));
+    new_confirmation(st);
+    st->op = (booking_op_t){
+        .kind = BOOKING_OP_BOOK,
+        .tenant = st->tenant,
+        .date = st->date,
+        .digits = st->digits,
+        .phone = st->phone,
+        .name = st->name,
+        .service = st->service,
+        .notes = st->notes,
+        .confirmation = st->confirm,
+        .start_min = r->start,
+        .end_min = r->start + st->duration_min,
+        .at_ms = now_ms,
+    };
+    return NULL;
 }
 
-static char *book_appointment(booking_t *b, const cJSON *args, int64_t now_ms, bool *is_error)
+static char *book_result(const booking_step_t *st)
+{
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "confirmationNumber", st->confirm);
+    cJSON *a = cJSON_AddObjectToObject(res, "appointment");
+    cJSON_AddStringToObject(a, "date", st->date);
+    add_hhmm(a, "time", st->op.start_min);
+    add_hhmm(a, "endTime", st->op.end_min);
+    cJSON_AddStringToObject(a, "serviceType", st->service);
+    cJSON_AddNumberToObject(a, "durationMin", st->duration_min);
+    cJSON_AddStringToObject(a, "customerName", st->name);
+    cJSON_AddStringToObject(a, "customerPhone", st->phone);
+    if (st->notes)
+        cJSON_AddStringToObject(a, "notes", st->notes);
+    cJSON_AddStringToObject(a, "timeZone", st->time_zone);
+    return store_json_take(res);
+}
+
+static char *book_answer(booking_step_t *st, const booking_rows_t *rows, bool *is_error)
+{
+    const char *status = rows->nrows == 1 && rows->ncols == 1 ? cell(rows, 0, 0) : NULL;
+    if (status == NULL)
+        return bad_answer(st, rows, is_error);
+    if (strcmp(status, BOOKED) == 0) {
+        log_info("booking.booked", LOG_S("confirmation", st->confirm), LOG_S("date", st->date),
+                 LOG_S("time", st->time), LOG_S("service", st->service));
+        *is_error = false;
+        return book_result(st);
+    }
+    if (strcmp(status, TAKEN) == 0)
+        return tool_error(is_error, "slot_unavailable",
+                          "%s at %s is already taken; check availability for another time",
+                          st->date, st->time);
+    if (strcmp(status, CONFIRMATION_TAKEN) != 0)
+        return bad_answer(st, rows, is_error);
+    if (st->attempts < CONFIRM_TRIES) {
+        new_confirmation(st);
+        return NULL;
+    }
+    log_error("booking.confirmation_taken", LOG_I("attempts", st->attempts));
+    return internal_error(is_error);
+}
+
+static char *book_appointment(const booking_t *b, booking_step_t *st, const cJSON *args,
+                              int64_t now_ms, bool *is_error)
 {
     static const char *const keys[] = {"date",          "time",        "customerName",
                                        "customerPhone", "serviceType", "notes"};
     book_req_t r = {0};
     char **const dst[] = {&r.date, &r.time, &r.name, &r.phone, &r.service, &r.notes};
     char *out = read_args(args, keys, dst, ARRAY_LEN(dst), 5)
-                    ? book(b, &r, now_ms, is_error)
+                    ? book_start(b, st, &r, now_ms, is_error)
                     : tool_error(is_error, "invalid_arguments",
                                  "bookAppointment needs the strings date (YYYY-MM-DD), time "
                                  "(HH:MM), customerName, customerPhone and serviceType; notes "
@@ -577,60 +593,67 @@ static char *book_appointment(booking_t *b, const cJSON *args, int64_t now_ms, b
 
 /* ---- lookupCustomer ------------------------------------------------------------------------- */
 
-static char *lookup(booking_t *b, const char *phone, bool *is_error)
+static char *lookup_start(booking_step_t *st, const char *phone, bool *is_error)
 {
-    char digits[PHONE_DIGITS_MAX + 1];
-    size_t nd = phone_digits(phone, digits);
+    size_t nd = phone_digits(phone, st->digits);
     if (nd < PHONE_DIGITS_MIN || nd > PHONE_DIGITS_MAX)
         return tool_error(is_error, "invalid_phone", "phone needs %d to %d digits, got %zu",
                           PHONE_DIGITS_MIN, PHONE_DIGITS_MAX, nd);
-    sqlite3_stmt *st = stmt(b, b->st[ST_FIND_CUSTOMER]);
-    store_bind_text(st, 1, digits);
-    int rc = sqlite3_step(st);
-    cJSON *res = cJSON_CreateObject();
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        cJSON_Delete(res);
-        if (rc != SQLITE_DONE)
-            return db_error(b, is_error);
+    st->op.kind = BOOKING_OP_LOOKUP;
+    st->op.digits = st->digits;
+    return NULL;
+}
+
+/* One appointment of the customer (row i), or false when the row is malformed. */
+static bool lookup_appointment(const booking_rows_t *rows, int i, cJSON *appts)
+{
+    int start, end;
+    const char *date = cell(rows, i, 3), *service = cell(rows, i, 6), *notes = cell(rows, i, 7);
+    if (date == NULL || service == NULL || !cell_min(rows, i, 4, &start) ||
+        !cell_min(rows, i, 5, &end))
+        return false;
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "confirmationNumber", cell(rows, i, 2));
+    cJSON_AddStringToObject(a, "date", date);
+    add_hhmm(a, "time", start);
+    add_hhmm(a, "endTime", end);
+    cJSON_AddStringToObject(a, "serviceType", service);
+    if (notes)
+        cJSON_AddStringToObject(a, "notes", notes);
+    cJSON_AddItemToArray(appts, a);
+    return true;
+}
+
+static char *lookup_answer(booking_step_t *st, const booking_rows_t *rows, bool *is_error)
+{
+    if (rows->nrows == 0) {
         *is_error = false;
         return xstrdup("{\"found\":false}");
     }
-    int64_t id = sqlite3_column_int64(st, 0);
+    if (rows->ncols != LOOKUP_COLS || cell(rows, 0, 0) == NULL || cell(rows, 0, 1) == NULL)
+        return bad_answer(st, rows, is_error);
+    cJSON *res = cJSON_CreateObject();
     cJSON_AddBoolToObject(res, "found", true);
     cJSON *c = cJSON_AddObjectToObject(res, "customer");
-    cJSON_AddStringToObject(c, "name", (const char *)sqlite3_column_text(st, 1));
-    cJSON_AddStringToObject(c, "phone", (const char *)sqlite3_column_text(st, 2));
-    sqlite3_reset(st);
+    cJSON_AddStringToObject(c, "name", cell(rows, 0, 0));
+    cJSON_AddStringToObject(c, "phone", cell(rows, 0, 1));
     cJSON *appts = cJSON_AddArrayToObject(c, "appointments");
-    st = stmt(b, b->st[ST_CUSTOMER_APPTS]);
-    sqlite3_bind_int64(st, 1, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "confirmationNumber", (const char *)sqlite3_column_text(st, 0));
-        cJSON_AddStringToObject(a, "date", (const char *)sqlite3_column_text(st, 1));
-        add_hhmm(a, "time", sqlite3_column_int(st, 2));
-        add_hhmm(a, "endTime", sqlite3_column_int(st, 3));
-        cJSON_AddStringToObject(a, "serviceType", (const char *)sqlite3_column_text(st, 4));
-        if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-            cJSON_AddStringToObject(a, "notes", (const char *)sqlite3_column_text(st, 5));
-        cJSON_AddItemToArray(appts, a);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(res);
-        return db_error(b, is_error);
+    for (int i = 0; i < rows->nrows; i++) {
+        if (cell(rows, i, 2) != NULL && !lookup_appointment(rows, i, appts)) {
+            cJSON_Delete(res);
+            return bad_answer(st, rows, is_error);
+        }
     }
     *is_error = false;
     return store_json_take(res);
 }
 
-static char *lookup_customer(booking_t *b, const cJSON *args, bool *is_error)
+static char *lookup_customer(booking_step_t *st, const cJSON *args, bool *is_error)
 {
     static const char *const keys[] = {"phone"};
     char *phone;
     char **const dst[] = {&phone};
-    char *out = read_args(args, keys, dst, 1, 1) ? lookup(b, phone, is_error)
+    char *out = read_args(args, keys, dst, 1, 1) ? lookup_start(st, phone, is_error)
                                                  : tool_error(is_error, "invalid_arguments",
                                                               "lookupCustomer needs the string "
                                                               "phone");
@@ -638,7 +661,7 @@ static char *lookup_customer(booking_t *b, const cJSON *args, bool *is_error)
     return out;
 }
 
-/* ---- Entry points --------------------------------------------------------------------------- */
+/* ---- A run, whatever the database ----------------------------------------------------------- */
 
 bool booking_is_tool(const char *name)
 {
@@ -646,21 +669,227 @@ bool booking_is_tool(const char *name)
                     strcmp(name, "bookAppointment") == 0 || strcmp(name, "lookupCustomer") == 0);
 }
 
-char *booking_run(booking_t *b, const char *name, const cJSON *args, int64_t now_ms, bool *is_error)
+char *booking_step_start(booking_t *b, const char *name, const cJSON *args, int64_t now_ms,
+                         bool *is_error, booking_step_t **stp)
 {
     cJSON *empty = NULL;
     if (args == NULL || !cJSON_IsObject(args))
         args = empty = cJSON_CreateObject();
+    booking_step_t *st = xcalloc(1, sizeof(*st));
+    str_copy(st->tenant, b->tenant, sizeof(st->tenant));
+    st->op.tenant = st->tenant;
     char *out;
     if (strcmp(name, "checkAvailability") == 0)
-        out = check_availability(b, args, now_ms, is_error);
+        out = check_availability(b, st, args, now_ms, is_error);
     else if (strcmp(name, "bookAppointment") == 0)
-        out = book_appointment(b, args, now_ms, is_error);
+        out = book_appointment(b, st, args, now_ms, is_error);
     else if (strcmp(name, "lookupCustomer") == 0)
-        out = lookup_customer(b, args, is_error);
+        out = lookup_customer(st, args, is_error);
     else
         out = tool_error(is_error, "unknown_tool", "no built-in tool is called \"%s\"", name);
     cJSON_Delete(empty);
+    if (out) {
+        booking_step_free(st);
+        st = NULL;
+    }
+    *stp = st;
+    return out;
+}
+
+const booking_op_t *booking_step_op(const booking_step_t *st)
+{
+    return &st->op;
+}
+
+char *booking_step_answer(booking_step_t *st, const booking_rows_t *rows, bool *is_error)
+{
+    if (st->op.kind == BOOKING_OP_BUSY)
+        return availability_answer(st, rows, is_error);
+    if (st->op.kind == BOOKING_OP_BOOK)
+        return book_answer(st, rows, is_error);
+    return lookup_answer(st, rows, is_error);
+}
+
+void booking_step_free(booking_step_t *st)
+{
+    if (st == NULL)
+        return;
+    cJSON_Delete(st->avail);
+    free(st->date);
+    free(st->time);
+    free(st->name);
+    free(st->phone);
+    free(st->notes);
+    free(st->service);
+    free(st->time_zone);
+    free(st);
+}
+
+/* ---- On SQLite ------------------------------------------------------------------------------ */
+
+/* A cached statement, reset, unbound, and bound to tenant (:t) when it has that parameter. */
+static sqlite3_stmt *stmt(sqlite3_stmt *st, const char *tenant)
+{
+    store_stmt_fresh(st);
+    int i = sqlite3_bind_parameter_index(st, ":t");
+    if (i > 0)
+        sqlite3_bind_text(st, i, tenant, -1, SQLITE_STATIC);
+    return st;
+}
+
+static int exec(booking_t *b, const char *sql)
+{
+    int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        log_warn("booking.sql", LOG_S("sql", sql), LOG_S("error", sqlite3_errmsg(b->db)));
+    return rc;
+}
+
+/* The tool error of the connection's last failure (read before a ROLLBACK resets it). */
+static char *db_error(booking_t *b, bool *is_error)
+{
+    int rc = sqlite3_errcode(b->db);
+    log_error("booking.db", LOG_S("error", sqlite3_errmsg(b->db)), LOG_I("rc", rc));
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return tool_error(is_error, "busy",
+                          "the booking system is busy; please try again in a moment");
+    return internal_error(is_error);
+}
+
+/* An operation's answer read from SQLite: copies of the texts, row-major. */
+typedef struct sql_rows {
+    int nrows, ncols;
+    size_t n, cap; /* values used and allocated */
+    char **values;
+} sql_rows_t;
+
+static void rows_push(sql_rows_t *r, const char *s)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->values = xrealloc(r->values, r->cap * sizeof(*r->values));
+    }
+    r->values[r->n++] = s ? xstrdup(s) : NULL;
+}
+
+/* Appends the statement's current row (NULL for SQL NULL). */
+static void rows_add(sql_rows_t *r, sqlite3_stmt *st)
+{
+    r->ncols = sqlite3_column_count(st);
+    for (int c = 0; c < r->ncols; c++)
+        rows_push(r, (const char *)sqlite3_column_text(st, c));
+    r->nrows++;
+}
+
+static void rows_free(sql_rows_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->values[i]);
+    free(r->values);
+}
+
+/*
+ * Inside BEGIN IMMEDIATE: the overlap check, the customer upsert, the insert. Returns SQLITE_DONE
+ * with *status (BOOKED, TAKEN, CONFIRMATION_TAKEN), or the SQLite result code of a failure.
+ */
+static int book_insert(booking_t *b, const booking_op_t *op, const char **status)
+{
+    sqlite3_stmt *st = stmt(b->st[ST_OVERLAP], op->tenant);
+    store_bind_text(st, 1, op->date);
+    sqlite3_bind_int(st, 2, op->start_min);
+    sqlite3_bind_int(st, 3, op->end_min);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        *status = TAKEN;
+        return SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE)
+        return rc;
+    st = stmt(b->st[ST_UPSERT_CUSTOMER], op->tenant);
+    store_bind_text(st, 1, op->digits);
+    store_bind_text(st, 2, op->phone);
+    store_bind_text(st, 3, op->name);
+    sqlite3_bind_int64(st, 4, op->at_ms);
+    if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+    }
+    int64_t customer = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    st = stmt(b->st[ST_INSERT_APPT], op->tenant);
+    store_bind_text(st, 1, op->confirmation);
+    sqlite3_bind_int64(st, 2, customer);
+    store_bind_text(st, 3, op->service);
+    store_bind_text(st, 4, op->date);
+    sqlite3_bind_int(st, 5, op->start_min);
+    sqlite3_bind_int(st, 6, op->end_min);
+    store_bind_text(st, 7, op->notes);
+    sqlite3_bind_int64(st, 8, op->at_ms);
+    rc = sqlite3_step(st);
+    bool dup_code = rc == SQLITE_CONSTRAINT &&
+                    sqlite3_extended_errcode(b->db) == SQLITE_CONSTRAINT_UNIQUE &&
+                    strstr(sqlite3_errmsg(b->db), "confirmation") != NULL;
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        *status = BOOKED;
+    else if (rc == SQLITE_CONSTRAINT) /* the slot index or the overlap trigger: someone else won */
+        *status = dup_code ? CONFIRMATION_TAKEN : TAKEN;
+    else
+        return rc;
+    return SQLITE_DONE;
+}
+
+/* BOOKING_OP_BOOK in a transaction of its own, committed only when booked. */
+static char *sqlite_book(booking_t *b, const booking_op_t *op, sql_rows_t *rows, bool *is_error)
+{
+    if (exec(b, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return db_error(b, is_error);
+    const char *status = NULL;
+    int rc = book_insert(b, op, &status);
+    if (rc == SQLITE_DONE && status == BOOKED && exec(b, "COMMIT") != SQLITE_OK)
+        rc = SQLITE_ERROR;
+    char *err = rc == SQLITE_DONE ? NULL : db_error(b, is_error);
+    if (err || status != BOOKED)
+        exec(b, "ROLLBACK");
+    if (err == NULL) {
+        rows->ncols = 1;
+        rows->nrows = 1;
+        rows_push(rows, status);
+    }
+    return err;
+}
+
+/* Runs op on b's connection: NULL with its answer in rows, or the tool error output. */
+static char *sqlite_op(booking_t *b, const booking_op_t *op, sql_rows_t *rows, bool *is_error)
+{
+    if (op->kind == BOOKING_OP_BOOK)
+        return sqlite_book(b, op, rows, is_error);
+    bool busy = op->kind == BOOKING_OP_BUSY;
+    sqlite3_stmt *st = stmt(b->st[busy ? ST_BUSY_OF_DAY : ST_LOOKUP], op->tenant);
+    store_bind_text(st, 1, busy ? op->date : op->digits);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        rows_add(rows, st);
+    char *err = rc == SQLITE_DONE ? NULL : db_error(b, is_error);
+    sqlite3_reset(st);
+    return err;
+}
+
+char *booking_run(booking_t *b, const char *name, const cJSON *args, int64_t now_ms, bool *is_error)
+{
+    booking_step_t *st;
+    char *out = booking_step_start(b, name, args, now_ms, is_error, &st);
+    while (out == NULL) {
+        sql_rows_t rows = {0};
+        out = sqlite_op(b, &st->op, &rows, is_error);
+        if (out == NULL) {
+            booking_rows_t answer = {rows.nrows, rows.ncols, (const char *const *)rows.values};
+            out = booking_step_answer(st, &answer, is_error);
+        }
+        rows_free(&rows);
+    }
+    booking_step_free(st);
     return out;
 }
 
@@ -765,7 +994,7 @@ booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, const char *tenant, ch
     b->tz = tz;
     str_copy(b->tenant, tenant ? tenant : TENANT_DEFAULT_ID, sizeof(b->tenant));
     confirmation_prefix(ac->company_name, b->prefix);
-    if (!store_prepare_all(db, stmt_sql, b->st, ST_COUNT)) {
+    if (db && !store_prepare_all(db, stmt_sql, b->st, ST_COUNT)) {
         snprintf(err, errlen, "database: cannot prepare the booking queries: %s",
                  sqlite3_errmsg(db));
         booking_free(b);

@@ -194,26 +194,103 @@ int storedb_call_delete(storedb_t *s, const char *call_id, const char *tenant);
  */
 int storedb_expire(storedb_t *s, int64_t cutoff_ms);
 
-/* ---- booking.c ------------------------------------------------------------------------------ */
+/* ---- booking.c, bookingpg.c ---------------------------------------------------------------- */
 
 typedef struct booking booking_t;
 
 /*
- * Prepares the booking tools on db (schema applied by storedb_open()) for the business in ac:
- * hours, services, and ac->company_timezone, loaded here from the system's zone files. Returns
- * NULL with a message in err (an unknown time zone names the config key). tenant names the
- * calendar and the customers it books into (NULL = "default"); ac must outlive it.
+ * Makes the booking tools of the business in ac: hours, services, and ac->company_timezone,
+ * loaded here from the system's zone files. db: the SQLite connection they book on (schema
+ * applied by storedb_open()), prepared here for booking_run(); NULL: the tools of a PostgreSQL
+ * store (booking_pg_start()). Returns NULL with a message in err (an unknown time zone names the
+ * config key). tenant names the calendar and the customers it books into (NULL = "default"); ac
+ * must outlive it.
  */
 booking_t *booking_new(sqlite3 *db, const agentcfg_t *ac, const char *tenant, char *err,
                        size_t errlen);
 void booking_free(booking_t *b);
 /*
- * Runs the booking tool name with args (an object; NULL = {}) as of now_ms (Unix ms: "today"
- * in the company time zone). Returns the output JSON text (malloc'd) and sets *is_error for a
- * tool error, whose output is {"error":{"code","message"}} (SPEC 14).
+ * Runs the booking tool name with args (an object; NULL = {}) on b's SQLite connection as of
+ * now_ms (Unix ms: "today" in the company time zone). Returns the output JSON text (malloc'd)
+ * and sets *is_error for a tool error, whose output is {"error":{"code","message"}} (SPEC 14).
  */
 char *booking_run(booking_t *b, const char *name, const cJSON *args, int64_t now_ms,
                   bool *is_error);
+
+/*
+ * The same tools on PostgreSQL (bookingpg.c), a step at a time: the store sends a run's
+ * statement with net_pg_query() (no NET_PG_QUEUE: while PostgreSQL is unreachable a booking tool
+ * fails at once) and hands the answer back. Outputs are booking_run()'s for the same data; a run
+ * whose statement is not answered OK ends with the tool error "unavailable". A booking sent and
+ * answered UNREACHABLE (the connection broke with it in flight) may have been stored.
+ *
+ * A booking_pgq_t holds what the run needs (copies): b may be freed, a tenant's tools made anew,
+ * while it waits. Like a booking_t, it belongs to one thread at a time (the store's worker).
+ */
+typedef struct booking_pgq booking_pgq_t;
+/*
+ * Starts the tool name with args (NULL = {}) as of now_ms. Returns the output now (an argument
+ * error, a closed day, an unknown tool) with *q NULL; or NULL with *q the run, whose statement
+ * is to be sent: booking_pgq_sql(), booking_pgq_nparams(), booking_pgq_params().
+ */
+char *booking_pg_start(booking_t *b, const char *name, const cJSON *args, int64_t now_ms,
+                       bool *is_error, booking_pgq_t **q);
+/*
+ * The answer m to q's statement. Returns the output (and sets *is_error); or NULL with q holding
+ * the next statement to send (another confirmation number after a collision). q stays the
+ * caller's either way.
+ */
+char *booking_pg_resume(booking_pgq_t *q, const net_pg_msg_t *m, bool *is_error);
+/* The statement (static), its parameter count and texts (valid until q is resumed or freed). */
+const char *booking_pgq_sql(const booking_pgq_t *q);
+int booking_pgq_nparams(const booking_pgq_t *q);
+const char *const *booking_pgq_params(const booking_pgq_t *q);
+void booking_pgq_free(booking_pgq_t *q);
+
+/*
+ * Between booking.c and bookingpg.c: a tool run as steps, whatever the database. A step names
+ * one operation; its answer is rows of texts (NULL for SQL NULL), the same from either database.
+ */
+typedef enum booking_op_kind {
+    BOOKING_OP_BUSY,   /* the day's appointments: rows (start_min, end_min) */
+    BOOKING_OP_BOOK,   /* the customer upserted and the appointment inserted, in one transaction:
+                          one row, one column: "ok", "taken" (it would overlap one) or
+                          "confirmation_taken" (the number exists) */
+    BOOKING_OP_LOOKUP, /* the customer of the phone digits and their appointments by date and
+                          start: rows (name, phone, confirmation, date, start_min, end_min, service,
+                          notes), the appointment's columns NULL when there is none; no row: no
+                          such customer */
+} booking_op_kind_t;
+
+typedef struct booking_op {
+    booking_op_kind_t kind;
+    const char *tenant;                 /* every kind */
+    const char *date;                   /* busy, book: YYYY-MM-DD */
+    const char *digits;                 /* book, lookup: the phone's digits */
+    const char *phone, *name, *service; /* book: as given; service as configured */
+    const char *notes;                  /* book: NULL when none */
+    const char *confirmation;           /* book */
+    int start_min, end_min;             /* book */
+    int64_t at_ms;                      /* book: the customer's and appointment's time */
+} booking_op_t;
+
+/* An operation's answer: nrows rows of ncols texts, row-major. */
+typedef struct booking_rows {
+    int nrows, ncols;
+    const char *const *values;
+} booking_rows_t;
+
+typedef struct booking_step booking_step_t;
+/* As booking_pg_start(), with *st the run waiting for booking_step_op(*st). */
+char *booking_step_start(booking_t *b, const char *name, const cJSON *args, int64_t now_ms,
+                         bool *is_error, booking_step_t **st);
+/* The operation st waits for; its strings live until st is answered or freed. */
+const booking_op_t *booking_step_op(const booking_step_t *st);
+/* The operation's answer: the output, or NULL with st waiting for another operation. */
+char *booking_step_answer(booking_step_t *st, const booking_rows_t *rows, bool *is_error);
+void booking_step_free(booking_step_t *st);
+/* The tool error {"error":{"code","message"}} (malloc'd); sets *is_error. */
+char *booking_error(const char *code, const char *message, bool *is_error);
 
 /* ---- chatdb.c ------------------------------------------------------------------------------- */
 

@@ -79,6 +79,20 @@ static inline void fixture_cleanup(void)
     tenants_destroy();
 }
 
+/* JSON written with single quotes (test arguments), parsed; a malformed one fails the test. */
+static inline cJSON *fixture_args_sq(const char *sq_json)
+{
+    char *json = xstrdup(sq_json);
+    for (char *q = json; *q; q++)
+        if (*q == '\'')
+            *q = '"';
+    cJSON *args = cJSON_Parse(json);
+    if (args == NULL)
+        TEST_FAIL_("bad test arguments: %s", json);
+    free(json);
+    return args;
+}
+
 /* The store under test: the opener's reference (fixture_start_store .. fixture_stop_store). */
 static actor_t *fixture_store;
 

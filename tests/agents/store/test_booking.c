@@ -51,19 +51,12 @@ static void teardown(conn_t *c)
 /* Runs a tool with args written with single quotes; returns the parsed output. */
 static cJSON *run(conn_t *c, const char *name, const char *sq_args, bool *is_error)
 {
-    char *json = xstrdup(sq_args);
-    for (char *q = json; *q; q++)
-        if (*q == '\'')
-            *q = '"';
-    cJSON *args = cJSON_Parse(json);
-    if (args == NULL)
-        TEST_FAIL_("bad test arguments: %s", json);
+    cJSON *args = fixture_args_sq(sq_args);
     char *out = booking_run(c->b, name, args, fixture_now_ms(), is_error);
     cJSON *res = cJSON_Parse(out);
     if (res == NULL)
         TEST_FAIL_("%s returned invalid JSON: %s", name, out);
     cJSON_Delete(args);
-    free(json);
     free(out);
     return res;
 }
