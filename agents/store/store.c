@@ -1,5 +1,7 @@
 /*
- * store: the single SQLite writer (SPEC 3, 9). One actor on LANE_TOOLS owns the connection:
+ * store: the single writer of the records (SPEC 3, 9). One actor on LANE_TOOLS owns the
+ * connection, to a SQLite file or (SWITCHBOARD_DATABASE_URL, SPEC 13) to PostgreSQL, whose
+ * operations are in storepg.c (each one statement, answered later; this file routes to them):
  * it writes the call records that sessions, upstreams and tool runners send with the store_*()
  * functions (which never wait), runs the built-in booking tools, answers GET/DELETE
  * /api/calls…, sends the post-call webhook, and expires old records daily.

@@ -1,6 +1,7 @@
 /*
- * store: the single SQLite writer (SPEC 3, 9) as an actor on the tools lane. It owns the
- * database file: call records, chat threads and messages, agent runs, bookings; it runs the
+ * store: the single writer of the records (SPEC 3, 9) as an actor on the tools lane. It owns the
+ * database — a SQLite file, or PostgreSQL shared by several nodes (SPEC 13; storepg.c) — with the
+ * call records, chat threads and messages, agent runs, bookings; it runs the
  * built-in booking tools (the tool-call protocol of agents/tools), answers GET/DELETE
  * /api/calls…, sends the post-call webhook and expires old records. It may call agents/tools,
  * agents/auth (the API secret check) and agents/config; it talks to no other actor but the ones

@@ -56,7 +56,6 @@ typedef struct pg_op {
     actor_t *actor;        /* a reference: the asker, the runner, the tool's caller */
     uint64_t reply_cookie; /* the asker's */
     char *call_id;
-    tenant_t *tenant;      /* OP_TOOL: a reference, NULL for the default tenant */
     booking_pgq_t *bq;     /* OP_TOOL */
     callsapi_days_t days;  /* OP_ANALYTICS */
 } pg_op_t;
@@ -76,7 +75,6 @@ static void op_free(pg_op_t *op)
 {
     if (op->actor)
         actor_unref(op->actor);
-    tenant_unref(op->tenant);
     booking_pgq_free(op->bq);
     callsapi_days_free(&op->days);
     free(op->call_id);
@@ -511,9 +509,6 @@ void storepg_tool_call(store_t *s, tool_call_msg_t *c)
     op->actor = c->reply_to;
     c->reply_to = NULL;
     op->reply_cookie = c->cookie;
-    if (c->tenant)
-        tenant_ref(c->tenant);
-    op->tenant = c->tenant;
     booking_t *b = store_booking_of(s, c->tenant, err, sizeof(err));
     bool is_error = true;
     char *out = NULL;
@@ -533,15 +528,12 @@ void storepg_tool_call(store_t *s, tool_call_msg_t *c)
 }
 
 /* The tool's statement answered: its output, or the next statement. Returns true when op goes
- * on (sent again). */
+ * on (sent again). The waiting run holds copies of what it needs: the tenant's tools may have
+ * been made again meanwhile. */
 static bool tool_done(store_t *s, pg_op_t *op, const net_pg_msg_t *m)
 {
-    char err[256];
     bool is_error = true;
-    booking_t *b = store_booking_of(s, op->tenant, err, sizeof(err));
-    char *out = b ? booking_pg_resume(b, op->bq, m, &is_error)
-                  : xstrdup("{\"error\":{\"code\":\"unavailable\",\"message\":\"booking is not "
-                            "available for this business\"}}");
+    char *out = booking_pg_resume(op->bq, m, &is_error);
     if (out != NULL) {
         tool_answer(op, out, is_error);
         return false;
