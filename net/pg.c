@@ -38,14 +38,15 @@
 
 #define PG_BACKOFF_MIN_MS  100
 #define PG_BACKOFF_MAX_MS  2000
-#define PG_SETUP_MS        60000 /* the set-up statements (migrations) must be done within this */
-#define PG_FLIGHT_MAX      256   /* queries sent and not yet answered */
+#define PG_SETUP_MS        60000  /* the set-up statements (migrations) must be done within this */
+#define PG_FLIGHT_MAX      256    /* queries sent and not yet answered */
 #define PG_QUEUE_MAX       100000 /* queries waiting to be sent, at most, ... */
 #define PG_QUEUE_MAX_BYTES (32u * 1024u * 1024u) /* ... and their bytes (params, bookkeeping) */
-#define PG_RESEND_MAX      8 /* breaks a write may be in flight for before it is given up (one
-                                that kills its own session must not wedge the queue for good) */
-#define PG_ADDRS_MAX       4 /* addresses of a resolved host tried in order, per attempt */
-#define PG_IP_MAX          48
+/* Breaks a write may be in flight for before it is given up: one that kills its own session
+ * must not wedge the queue for good. */
+#define PG_RESEND_MAX 8
+#define PG_ADDRS_MAX  4 /* addresses of a resolved host tried in order, per attempt */
+#define PG_IP_MAX     48
 
 typedef enum { PG_DOWN, PG_RESOLVING, PG_CONNECTING, PG_SETUP, PG_READY } pg_state_t;
 

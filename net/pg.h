@@ -42,10 +42,10 @@ typedef struct pg_query {
     const char *sql; /* static */
     unsigned flags;  /* NET_PG_QUEUE */
     int nparams;
-    uint8_t resends; /* times sent again after the connection broke with it in flight */
-    bool answered;   /* in flight: its result has been answered; its sync is awaited */
-    size_t bytes;    /* the allocation: what it counts against the queue's bound */
-    uint64_t t0_ns;  /* when it was sent */
+    uint8_t resends;      /* times sent again after the connection broke with it in flight */
+    bool answered;        /* in flight: its result has been answered; its sync is awaited */
+    size_t bytes;         /* the allocation: what it counts against the queue's bound */
+    uint64_t t0_ns;       /* when it was sent */
     const char *params[]; /* nparams texts, NULL for SQL NULL */
 } pg_query_t;
 

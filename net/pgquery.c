@@ -35,9 +35,9 @@ static const char *pg_setup_sql; /* net_pg_set_setup(); immutable once threads r
 static int pg_accepting;
 /* [atomic, any] Advisory counts for /readyz, the metrics and the stop's drain, written with
  * relaxed stores: each is a snapshot that publishes no other memory. */
-static int pg_ready_flag; /* the connection is up and its set-up statements have run */
-static int pg_waiting;    /* queries waiting to be sent (switchboard_store_queued) */
-static int pg_pending;    /* queries accepted by net_pg_query() and not yet done */
+static int pg_ready_flag;        /* the connection is up and its set-up statements have run */
+static int pg_waiting;           /* queries waiting to be sent (switchboard_store_queued) */
+static int pg_pending;           /* queries accepted by net_pg_query() and not yet done */
 static metric_hist_t pg_seconds; /* [atomic, any] round trips, from the send to the answer */
 
 /* ---- Configuration ------------------------------------------------------------------------ */
@@ -130,7 +130,8 @@ int net_pg_configure(const char *url)
         cfg_add("keepalives_interval", PG_KEEPALIVE_INTV_S);
     if (!cfg_has("keepalives_count"))
         cfg_add("keepalives_count", PG_KEEPALIVE_COUNT);
-    cfg_add("fallback_application_name", "switchboard");
+    if (!cfg_has("fallback_application_name"))
+        cfg_add("fallback_application_name", "switchboard");
     pg_cfg.on = true;
     return 0;
 }
