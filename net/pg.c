@@ -358,7 +358,10 @@ static bool pipeline_read(pg_conn_t *pc)
             PQclear(r);
             fifo_pop(&pc->flight);
             pc->head_ended = false;
-            pg_query_done(q);
+            if (q->answered)
+                pg_query_done(q);
+            else /* no result came: still exactly one answer */
+                pg_answer_failed(q, "no result");
             continue;
         }
         if (st == PGRES_FATAL_ERROR && session_ended(pc->conn, r)) {

@@ -256,8 +256,9 @@ class PgNetTest(unittest.TestCase):
     def test_in_flight_when_the_server_stops(self):
         p = self.probe()
         self.table("pg_flight", "v int")
-        # Both are in flight while the first sleeps; a fast shutdown ends the session (FATAL).
-        p.send("INSERT INTO pg_flight SELECT 1 FROM pg_sleep(1.5)", 1, flags=QUEUE)
+        # Both are in flight while the first sleeps (long enough for a loaded machine to stop
+        # the server meanwhile); a fast shutdown ends the session (FATAL).
+        p.send("INSERT INTO pg_flight SELECT 1 FROM pg_sleep(3)", 1, flags=QUEUE)
         p.send("INSERT INTO pg_flight VALUES (2)", 2, flags=0)
         time.sleep(0.5)
         self.pg.stop()
