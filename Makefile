@@ -24,7 +24,8 @@ ifeq ($(origin CC),default)
 CC      := gcc
 endif
 
-PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp libjwt hiredis
+PKGS    := libwebsockets libuv ck libcjson libsodium openssl libcurl sqlite3 speexdsp libjwt hiredis \
+           libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # poppler (and glib, cairo under it) only where PDFs are read: agents/onboard/pdftext.c and the
@@ -104,6 +105,10 @@ UNIT_SRCS   := tests/runner.c $(sort $(wildcard tests/*/test_*.c tests/agents/*/
 UNIT_OBJS   := $(UNIT_SRCS:%.c=$(OUT)/%.o)
 STRESS_SRCS := $(wildcard tests/*/stress_*.c)
 STRESS_BINS := $(STRESS_SRCS:%.c=$(OUT)/%)
+# Probes (tests/<folder>/probe_*.c): programs on the product's library that the integration
+# tests drive from Python against real servers (probe_pg: net_pg_query() against PostgreSQL).
+PROBE_SRCS  := $(wildcard tests/*/probe_*.c)
+PROBE_BINS  := $(PROBE_SRCS:%.c=$(OUT)/%)
 # Actor unit tests (tests/agents/<subsystem>/actor_*.c): single product actors driven through a
 # fake network, a fake clock and probe collaborators (tests/fakes/). Their binary links the
 # product's objects from an archive that leaves out what the fakes replace: net/ but its pure
@@ -130,7 +135,8 @@ endif
 	test-shutdown test-browser test-stress stress-shutdown soak cluster asan tsan bench fuzz fuzz-merge \
 	format clean
 
-all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(BENCH_BINS)
+all: $(PROGRAMS) $(OUT)/tests/unit $(OUT)/tests/actors_unit $(STRESS_BINS) $(PROBE_BINS) \
+	$(BENCH_BINS)
 
 build: all
 
@@ -193,7 +199,7 @@ $(ACTORS_UNIT_LIB): $(ACTORS_UNIT_PROD:%.c=$(OUT)/%.o)
 $(OUT)/tests/actors_unit: $(ACTORS_UNIT_OBJS) $(ACTORS_UNIT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(STRESS_BINS): %: %.o $(LIB)
+$(STRESS_BINS) $(PROBE_BINS): %: %.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/bench/bench_%: $(OUT)/bench/bench_%.o $(LIB)
@@ -250,10 +256,10 @@ test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
 test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench \
-		$(BIN)/switchboard-mcp $(BIN)/switchboard-onboard
+		$(BIN)/switchboard-mcp $(BIN)/switchboard-onboard $(PROBE_BINS)
 	INTEGRATION_JOBS=$(INTEGRATION_JOBS) \
 		SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
-		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench \
+		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench SWITCHBOARD_PROBES=$(OUT)/tests \
 		SWITCHBOARD_ONBOARD_BIN=$(BIN)/switchboard-onboard scripts/integration.sh
 
 # The suites that read and write records again, with every server's store in PostgreSQL instead

@@ -440,6 +440,11 @@ static void put_hist(sbuf_t *out, const char *name, const char *labels, const me
     sbuf_printf(out, "%" PRIu64 "\n", cum);
 }
 
+void metrics_put_hist(sbuf_t *out, const char *name, const char *labels, const metric_hist_t *h)
+{
+    put_hist(out, name, labels, h);
+}
+
 static void put_child(sbuf_t *out, const metrics_family_t *f, const metrics_child_t *c,
                       sbuf_t *labels)
 {

@@ -109,6 +109,10 @@ void metrics_register_text_fn(metric_text_fn fn, void *arg);
 void metrics_put_help(sbuf_t *out, const char *name, const char *help, const char *type);
 void metrics_put_label(sbuf_t *out, const char *name, const char *value);
 
+/* For metric_text_fn sections: the _bucket, _sum and _count series of h (labels: `name="value"`
+ * pairs from metrics_put_label(), or NULL). Thread: any. */
+void metrics_put_hist(sbuf_t *out, const char *name, const char *labels, const metric_hist_t *h);
+
 /* Appends the Prometheus text exposition of every metric to out. Thread: any. */
 void metrics_render(sbuf_t *out);
 

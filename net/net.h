@@ -229,7 +229,13 @@ void net_drain(void);
 bool net_draining(void);
 /* Open WebSocket connections right now (advisory). */
 int net_ws_open_count(void);
-/* Stops the threads and frees everything; routes' actor references are dropped. Thread: main. */
+/*
+ * Stops the threads and frees everything; routes' actor references are dropped. First, while
+ * PostgreSQL is connected, it waits up to 5 s for every query accepted so far (queued or in
+ * flight) to be answered, so that records written at shutdown are not lost (net_pg_query() still
+ * accepts queries meanwhile, and refuses them after); what is left then is answered UNREACHABLE
+ * and counted in one pg.abandoned log line. Thread: main.
+ */
 void net_stop(void);
 
 /* ---- Sending (any thread) ----------------------------------------------------------------- */
@@ -481,8 +487,11 @@ void net_pg_register_metrics(void);
  * bytes (switchboard_store_queued counts it), and runs when it returns; a query in flight when
  * the connection broke is sent again (the store's writes are idempotent). Without it, a query
  * made while unreachable, or in flight when the connection broke, is answered UNREACHABLE.
- * Returns 0 (accepted), or -EINVAL (not configured, not started, nparams out of range).
- * Thread: any.
+ * The waiting queue holds at most 100,000 queries and 32 MiB (params and bookkeeping); a query
+ * over that is answered FULL (without a target: logged and counted), and so is one made while
+ * connected when the queue is that long (256 are in flight at most; the rest wait).
+ * Returns 0 (accepted), or -EINVAL (not configured, not started or net_stop() has drained, sql
+ * NULL, nparams out of range). Thread: any.
  */
 int net_pg_query(actor_t *target, uint64_t cookie, const char *sql, int nparams,
                  const char *const *params, unsigned flags);

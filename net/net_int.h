@@ -45,6 +45,7 @@ typedef enum out_kind {
     OUT_PROC_SHUTDOWN, /* thread command: close stdin, then SIGTERM, then SIGKILL (code = ms) */
     OUT_REDIS,         /* thread command: a Redis command for this thread's connection */
     OUT_REDIS_SUB,     /* thread command (first thread): subscribe or unsubscribe a channel */
+    OUT_PG,            /* thread command (first thread): a PostgreSQL query (pg.c) */
     OUT_ROUTE,         /* an outbound WebSocket's messages go to another actor (wsc_route_t) */
     OUT_DRAIN,         /* thread command: close every WebSocket for shutdown */
     OUT_STOP,          /* thread command: tear down and leave the loop */
@@ -123,6 +124,7 @@ struct netthr {
     struct proc_node *procs; /* child processes of this thread (proc.c) */
     struct redis_thr *redis; /* this thread's Redis connection (redis.c), NULL without Redis */
     struct redis_thr *redis_sub; /* the first thread's pub/sub connection, else NULL */
+    struct pg_conn *pg;          /* the first thread's PostgreSQL connection (pg.c), else NULL */
     net_conn_t *adopting;    /* the connection lws is making a wsi for right now (on_accept(),
                                 wsc.c on_resolved()) */
     bool adopting_freed;     /* lws destroyed it during that call */
@@ -256,6 +258,20 @@ void redis_command_net(netthr_t *thr, net_out_t *o);
 void redis_sub_command_net(netthr_t *thr, net_out_t *o);
 /* Closes the connections (commands in flight answered "unreachable") and their handles. */
 void redis_stop_net(netthr_t *thr);
+
+/* pg.c and pgquery.c */
+/* net_pg_query() is accepted from now on. Thread: main, in net_start(). */
+void pg_global_open(void);
+/* While the connection is up, waits (up to 5 s) until every query accepted so far is done; then
+ * net_pg_query() is refused. Thread: main, at the start of net_stop(). */
+void pg_global_drain(void);
+/* Starts the connection on the first thread when PostgreSQL is configured; returns 0. */
+int pg_init_net(netthr_t *thr);
+/* Queues (or answers) the query of an OUT_PG command (o stays the caller's to free). */
+void pg_command_net(netthr_t *thr, net_out_t *o);
+/* Answers what is queued or in flight UNREACHABLE (logged as pg.abandoned), closes the
+ * connection and its handles. */
+void pg_stop_net(netthr_t *thr);
 
 /* proc.c */
 /* Handles an OUT_PROC_* command and frees it (a write's buffer lives until written). */

@@ -360,6 +360,9 @@ static void handle_out(netthr_t *thr, net_out_t *o)
     case OUT_REDIS_SUB:
         redis_sub_command_net(thr, o);
         break;
+    case OUT_PG:
+        pg_command_net(thr, o);
+        break;
     case OUT_PROC_SPAWN:
     case OUT_PROC_WRITE:
     case OUT_PROC_KILL:

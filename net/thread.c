@@ -50,6 +50,7 @@ static void on_wake(uv_poll_t *h, int status, int events)
         /* Step one of the two-step teardown (reference 1.2), from a uv callback. */
         fetch_stop_net(thr); /* its DONEs release the actors; its handles close in this run */
         redis_stop_net(thr);
+        pg_stop_net(thr); /* what is left is answered: its actors are released */
         proc_stop_net(thr);
         if (thr->listen_fd >= 0) {
             uv_poll_stop(&thr->listen_poll);
@@ -284,6 +285,8 @@ static void *thread_main(void *arg)
         rc = fetch_init_net(thr); /* first: nothing else to undo when it fails */
     if (rc == 0)
         rc = redis_init_net(thr);
+    if (rc == 0)
+        rc = pg_init_net(thr);
     if (rc == 0) {
         if (thr->listen_fd >= 0) {
             uv_poll_init(&thr->loop, &thr->listen_poll, thr->listen_fd);
@@ -474,6 +477,7 @@ int net_start(const net_config_t *cfg)
         }
     }
     redis_global_open(); /* every thread has its connection (and its inbox) now */
+    pg_global_open();
     return 0;
 }
 
@@ -501,6 +505,8 @@ void net_stop(void)
 {
     if (g_net.threads == NULL)
         return;
+    /* First, while the threads still run: records written at shutdown reach PostgreSQL. */
+    pg_global_drain();
     fetch_global_close();
     redis_global_close();
     for (int i = 0; i < g_net.n_threads; i++) {

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
 libcurl4-openssl-dev libck-dev libcjson-dev libssl-dev libsodium-dev libsqlite3-dev libjwt-dev
-libspeexdsp-dev libhiredis-dev redis-server nginx-light libpoppler-glib-dev python3 python3-websockets python3-aiohttp python3-reportlab
+libspeexdsp-dev libhiredis-dev redis-server libpq-dev postgresql nginx-light libpoppler-glib-dev python3 python3-websockets python3-aiohttp python3-reportlab
 chromium espeak-ng clang libclang-rt-dev"
 
 # Node.js and npm run the browser tests (tests/browser); any install that provides the commands

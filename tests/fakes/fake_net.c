@@ -305,6 +305,43 @@ int net_redis_unsubscribe(actor_t *target, const char *channel)
     return -EINVAL;
 }
 
+/* No PostgreSQL in the actor tests either: records stay in the SQLite store (SPEC 13). */
+int net_pg_configure(const char *url)
+{
+    return url == NULL ? 0 : -EINVAL;
+}
+
+bool net_pg_on(void)
+{
+    return false;
+}
+
+bool net_pg_ready(void)
+{
+    return true;
+}
+
+void net_pg_set_setup(const char *sql)
+{
+    (void)sql;
+}
+
+void net_pg_register_metrics(void)
+{
+}
+
+int net_pg_query(actor_t *target, uint64_t cookie, const char *sql, int nparams,
+                 const char *const *params, unsigned flags)
+{
+    (void)target;
+    (void)cookie;
+    (void)sql;
+    (void)nparams;
+    (void)params;
+    (void)flags;
+    return -EINVAL;
+}
+
 /* ---- net.h: outbound WebSockets, fetches, processes ------------------------------------------ */
 
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
