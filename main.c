@@ -27,6 +27,7 @@
 #define EXIT_CONFIG        2
 #define DRAIN_WAIT_MS      5000
 #define ACTOR_STOP_WAIT_MS 3000
+#define SETTLE_WAIT_MS     1000 /* PostgreSQL: the last records reach the connection */
 #define FD_RESERVE         256 /* log, database, listeners, MCP pipes, curl */
 #define POLL_MS            10
 #define MCP_STOP_WAIT_MS   (2 * MCP_STOP_GRACE_MS + 500) /* close stdin, SIGTERM, SIGKILL */
@@ -295,6 +296,7 @@ int main(void)
     net_drain();
     wait_for_ws_close(DRAIN_WAIT_MS);
     agents_stop_clients(MCP_STOP_WAIT_MS); /* before net_stop: a polite shutdown for children */
+    agents_settle(SETTLE_WAIT_MS); /* PostgreSQL: the records are queued before net_stop() */
     net_stop();
     close_main_loop();
     /* The reverse of start-up; returns once the records already sent are written. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "actors/sched.h"
 #include "agents/agentrun/agentrun.h"
@@ -41,6 +42,7 @@
 #include "net/net.h"
 
 #define AGENTS_MAX_TEXT_BYTES 65536 /* /ws/chat and /ws/agent (SPEC 2.1) */
+#define SETTLE_POLL_MS        5
 /* /twilio/media: a message with a media payload over the 16 KiB limit is dropped by the session
  * and the call goes on (SPEC 5.5), so the frame limit sits well above it. */
 #define AGENTS_MAX_PHONE_BYTES (256 * 1024)
@@ -278,6 +280,19 @@ int agents_start_clients(void)
 void agents_stop_clients(uint64_t wait_ms)
 {
     mcp_stop_all(wait_ms);
+}
+
+void agents_settle(uint64_t wait_ms)
+{
+    if (!net_pg_on() || A.store == NULL)
+        return;
+    uint64_t deadline = clock_now_ns() + wait_ms * NS_PER_MS;
+    while (metric_gauge_get(&g_metrics.sessions_active) > 0 && clock_now_ns() < deadline)
+        usleep(SETTLE_POLL_MS * 1000);
+    uint64_t now = clock_now_ns();
+    uint64_t left_ms = now < deadline ? (deadline - now) / NS_PER_MS : 0;
+    if (store_sync(A.store, left_ms > 0 ? left_ms : 1) != 0)
+        log_warn("store.sync", LOG_S("reason", "the store did not catch up before the stop"));
 }
 
 int agents_stop(void)

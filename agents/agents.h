@@ -43,6 +43,12 @@ int agents_start_clients(void);
 /* Shuts the MCP clients down politely, waiting at most wait_ms (before net_stop()). */
 void agents_stop_clients(uint64_t wait_ms);
 /*
+ * Before net_stop() at shutdown: with PostgreSQL, waits (at most wait_ms) until the sessions
+ * have ended and the store has handed every record to the connection, which net_stop() drains.
+ * Nothing to do on SQLite (the store writes until it closes). Thread: main.
+ */
+void agents_settle(uint64_t wait_ms);
+/*
  * Stops what agents_start() started, in reverse order, after net_stop(). Returns 0 when the store
  * closed cleanly (every record written), -ETIMEDOUT when an actor still held it.
  */

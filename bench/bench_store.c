@@ -67,7 +67,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The k-th free slot from the Monday after today: its date and time. */
-static void slot(int k, char date[11], char hhmm[6])
+static void slot(int k, char date[16], char hhmm[8])
 {
     time_t now = time(NULL);
     int64_t today = (int64_t)now / TZ_SECS_PER_DAY;
@@ -77,13 +77,13 @@ static void slot(int k, char date[11], char hhmm[6])
     int64_t y;
     int m, dd;
     tz_civil_from_days(d, &y, &m, &dd);
-    snprintf(date, 11, "%04d-%02d-%02d", (int)y, m, dd);
-    snprintf(hhmm, 6, "%02d:%02d", 8 + in_day / 2, (in_day % 2) * 30);
+    snprintf(date, 16, "%04d-%02d-%02d", (int)(y % 10000), m % 100, dd % 100);
+    snprintf(hhmm, 8, "%02d:%02d", (8 + in_day / 2) % 100, (in_day % 2) * 30);
 }
 
 static void send_booking(actor_t *store, actor_t *sink, int k)
 {
-    char date[11], hhmm[6], phone[32];
+    char date[16], hhmm[8], phone[32];
     slot(k, date, hhmm);
     snprintf(phone, sizeof(phone), "+1415555%04d", k % 10000);
     cJSON *args = cJSON_CreateObject();

@@ -561,6 +561,12 @@ static int keep_all(const char *key, void *value, void *arg)
     return 1;
 }
 
+/* gate_user_key(): the stored server key. */
+typedef struct gate_key_msg {
+    msg_t hdr;
+    uint8_t key[GATE_USER_SECRET_BYTES];
+} gate_key_msg_t;
+
 static void gate_handle(actor_t *self, msg_t *m)
 {
     gate_t *g = (gate_t *)self;
@@ -636,11 +642,6 @@ static void gate_stop(actor_t *self)
 }
 
 static const actor_type_t gate_type = {"gate", gate_handle, gate_stop};
-
-typedef struct gate_key_msg {
-    msg_t hdr;
-    uint8_t key[GATE_USER_SECRET_BYTES];
-} gate_key_msg_t;
 
 void gate_user_key(actor_t *gate, const uint8_t user_secret[GATE_USER_SECRET_BYTES])
 {

@@ -55,8 +55,10 @@
 #define STORE_MSG_WEBHOOK_RETRY (MSG_TYPE_STORE_BASE + 0xF1u) /* timers */
 #define STORE_MSG_RETENTION     (MSG_TYPE_STORE_BASE + 0xF2u)
 #define STORE_MSG_CLOSING       (MSG_TYPE_STORE_BASE + 0xF3u) /* store_close(): drop timers */
+#define STORE_MSG_SYNC          (MSG_TYPE_STORE_BASE + 0xF4u) /* store_sync() */
 
 static sem_t closed_sem; /* posted by the stop behaviour, awaited by store_close() */
+static sem_t synced_sem; /* posted by STORE_MSG_SYNC, awaited by store_sync() */
 static char *pg_setup;   /* the migrations given to the PostgreSQL connection (until close) */
 static void (*on_key)(const store_keys_t *keys); /* store_on_server_key() */
 
@@ -645,6 +647,9 @@ static void store_handle(actor_t *self, msg_t *m)
     case STORE_MSG_CLOSING:
         closing(s);
         break;
+    case STORE_MSG_SYNC:
+        sem_post(&synced_sem);
+        break;
     default:
         break;
     }
@@ -765,6 +770,30 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     actor_send(&s->actor, msg_new(STORE_MSG_RETENTION, sizeof(msg_t)));
     log_info("store.open", LOG_S("path", path), LOG_I("schema", STOREDB_SCHEMA_VERSION));
     return 0;
+}
+
+/* Waits for sem until the CLOCK_REALTIME deadline timeout_ms from now. Returns 0 or -1. */
+static int sem_wait_ms(sem_t *sem, uint64_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % MS_PER_S) * 1000000u;
+    ts.tv_sec += (time_t)(timeout_ms / MS_PER_S + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    int rc;
+    while ((rc = sem_timedwait(sem, &ts)) != 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
+int store_sync(actor_t *store, uint64_t timeout_ms)
+{
+    if (store == NULL)
+        return 0;
+    /* Once per process (shutdown): a post that comes after the timeout is never waited for. */
+    sem_init(&synced_sem, 0, 0);
+    actor_send(store, msg_new(STORE_MSG_SYNC, sizeof(msg_t)));
+    return sem_wait_ms(&synced_sem, timeout_ms) == 0 ? 0 : -ETIMEDOUT;
 }
 
 int store_close(actor_t *store)

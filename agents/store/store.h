@@ -91,6 +91,12 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
  * after the network has stopped.
  */
 int store_close(actor_t *store);
+/*
+ * Waits (at most timeout_ms) until the store has taken every message sent to it before this
+ * call: on PostgreSQL, every record is then in the connection's queue, which net_stop() drains.
+ * Returns 0, or -ETIMEDOUT. Thread: main, once, before net_stop().
+ */
+int store_sync(actor_t *store, uint64_t timeout_ms);
 
 /* A voice call of tenant (NULL = "default") began (call_id: a new "call_" id chosen by the
  * session). */

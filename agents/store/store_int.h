@@ -442,6 +442,8 @@ char *querydb_acc_json(querydb_acc_t *a, char (*dates)[11]);
 
 /* ---- callsapi.c: the query strings of the calls list and the analytics ---------------------- */
 
+struct store;
+
 /* The days of GET /api/analytics: n local days of the scope's time zone, ending today. */
 typedef struct callsapi_days {
     int n;

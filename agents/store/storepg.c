@@ -13,6 +13,7 @@
  * the oldest: the list is a FIFO searched from its head.
  * Thread: the store's.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>

@@ -236,6 +236,9 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
     if (s->end == END_NONE)
         s->end = phonecall_hung_up(s, m) ? END_CALLER_HUNG_UP : reason_from_close(m);
     if (s->admitted) {
+        /* The record first: once the gate has counted the session out, its end is with the
+         * store (agents_settle() relies on it at shutdown). */
+        voicetools_call_end(s, end_reason_names[s->end]);
         gate_ended_msg_t *g = MSG_NEW(gate_ended_msg_t, GATE_MSG_ENDED);
         str_copy(g->session_id, s->session_id, sizeof(g->session_id));
         str_copy(g->ip, s->ip, sizeof(g->ip));
@@ -248,7 +251,6 @@ static void on_closed(session_t *s, const net_ws_closed_msg_t *m)
                      s->end == END_UPSTREAM_UNAVAILABLE || s->end == END_UPSTREAM_REJECTED;
         metric_inc(&g_metrics.sessions_total[error ? METRIC_RESULT_ERROR : METRIC_RESULT_COMPLETED],
                    1);
-        voicetools_call_end(s, end_reason_names[s->end]);
         log_info("session.end", LOG_S("sid", s->session_id),
                  LOG_S("reason", end_reason_names[s->end]), LOG_I("code", m->code),
                  LOG_I("duration_ms", (clock_now_ns() - s->started_ns) / NS_PER_MS),
