@@ -202,6 +202,13 @@ $(OUT)/tests/actors_unit: $(ACTORS_UNIT_OBJS) $(ACTORS_UNIT_LIB)
 $(STRESS_BINS) $(PROBE_BINS): %: %.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The PostgreSQL schema and statements (agents/store/pgschema.c) printed as JSON and, with
+# --sqlite, the SQLite store's answers to the same operations, for the integration tests
+# tests/integration/test_pgschema*.py, which run the statements on a real PostgreSQL.
+PGSCHEMA_DUMP := $(OUT)/tests/pgschema_dump
+$(PGSCHEMA_DUMP): $(OUT)/tests/agents/store/pgschema_dump.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(OUT)/bench/bench_%: $(OUT)/bench/bench_%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -256,8 +263,8 @@ test-stress: $(STRESS_BINS)
 	@set -e; for t in $(STRESS_BINS); do echo "# $$t"; $$t; done
 
 test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-bench \
-		$(BIN)/switchboard-mcp $(BIN)/switchboard-onboard $(PROBE_BINS)
-	INTEGRATION_JOBS=$(INTEGRATION_JOBS) \
+		$(BIN)/switchboard-mcp $(BIN)/switchboard-onboard $(PROBE_BINS) $(PGSCHEMA_DUMP)
+	INTEGRATION_JOBS=$(INTEGRATION_JOBS) SWITCHBOARD_PGSCHEMA_DUMP=$(PGSCHEMA_DUMP) \
 		SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench SWITCHBOARD_PROBES=$(OUT)/tests \
 		SWITCHBOARD_ONBOARD_BIN=$(BIN)/switchboard-onboard scripts/integration.sh

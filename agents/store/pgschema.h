@@ -36,12 +36,14 @@
 
 /*
  * The statements to run after every connect (net_pg_set_setup()): the migrations, then the
- * session's settings. Version 1 holds PGSCHEMA_BOOKING_V1 besides the rest. Returns malloc'd
- * text.
+ * session's settings. Version 1 holds PGSCHEMA_BOOKING_V1 besides the rest. The text is sent
+ * whole as one simple-protocol query (one implicit transaction): it holds ';' inside its
+ * dollar-quoted blocks, so it is never split at ';' by the sender. Returns malloc'd text.
  */
 char *pgschema_setup(void);
 /* The booking tables (customers, appointments with the exclusion constraint) and the booking
- * functions of version 1 (booking.c): DDL statements separated by ';'. */
+ * functions of version 1 (booking.c): DDL statements separated by ';'. Version 1 runs inside
+ * $mig$ and $v1$ dollar quotes: other tags only (e.g. $fn$). */
 extern const char PGSCHEMA_BOOKING_V1[];
 
 /* ---- Records (writes: no answer needed) -------------------------------------------------- */
@@ -100,7 +102,8 @@ extern const char PGQ_ANALYTICS_ROWS[];
 
 /* ---- Post-call jobs (jobsdb.c) ------------------------------------------------------------ */
 
-/* $1 node, $2 now: running jobs claimed by node go back to pending, due now. */
+/* $1 node, $2 now: running jobs claimed by node go back to pending, due now. Answers one row:
+ * the number of jobs. */
 extern const char PGQ_JOBS_RECOVER[];
 /* $1 call_id, $2 tenant: one row (tenant, user_turns) when the call exists (and is tenant's). */
 extern const char PGQ_CALL_INFO[];
@@ -110,7 +113,8 @@ extern const char PGQ_JOB_QUEUE[];
  * $1 now, $2 max, $3 max_tools, $4 node: claims at most max due jobs (FOR UPDATE SKIP LOCKED;
  * also running jobs claimed more than 10 minutes ago) as jobsdb_claim() and answers
  * {"jobs":[{callId,tenant,attempts,summary,crm,call:<storedb_call_tail() or null>}],
- *  "nextDue": ms or -1}.
+ *  "nextDue": ms or -1}. nextDue also counts a running job as due 10 minutes after its claim
+ * (so that a job of a node that stopped is taken without waiting for another one).
  */
 extern const char PGQ_JOBS_CLAIM[];
 /*
