@@ -106,7 +106,7 @@ static void check_call(const cJSON *c, const char *id, int64_t t0)
 }
 
 /* Waits until the store has handled everything sent before: a tool call answers in order. */
-static void store_sync(collector_t *c)
+static void collector_sync(collector_t *c)
 {
     fixture_call_tool(c, 1, "lookupCustomer", "{\"phone\":\"5550000000\"}");
     collector_wait(c, 1);
@@ -120,7 +120,7 @@ TEST(store_records_survive_reopen)
     collector_t *c = collector_new();
     send_call("call_one", "session_1641234567890_k3m5n8p2q", t0);
     store_call_start(fixture_store, "call_live", "session_live_0001", NULL, t0 + 10000);
-    store_sync(c);
+    collector_sync(c);
     ASSERT_EQ(store_close(fixture_store), 0); /* writes what is queued, closes the file */
 
     /* Reopened, as after a restart. */
@@ -149,7 +149,7 @@ TEST(store_records_survive_reopen)
     if (store_open(fixture_db, &fixture_store, NULL, err, sizeof(err)) != 0)
         TEST_FAIL_("store_open again: %s", err);
     store_transcript(fixture_store, "call_live", "user", "still here", t0 + 11000);
-    store_sync(c);
+    collector_sync(c);
     actor_unref(&c->actor);
     fixture_stop_store();
     db = open_db();
