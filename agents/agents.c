@@ -274,6 +274,7 @@ static int sync_clients(void)
 
 int agents_start_clients(void)
 {
+    store_net_started(A.store);
     return sync_clients() == 0 ? 0 : -1;
 }
 

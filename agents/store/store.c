@@ -56,6 +56,7 @@
 #define STORE_MSG_RETENTION     (MSG_TYPE_STORE_BASE + 0xF2u)
 #define STORE_MSG_CLOSING       (MSG_TYPE_STORE_BASE + 0xF3u) /* store_close(): drop timers */
 #define STORE_MSG_SYNC          (MSG_TYPE_STORE_BASE + 0xF4u) /* store_sync() */
+#define STORE_MSG_NET_UP        (MSG_TYPE_STORE_BASE + 0xF5u) /* store_net_started() */
 
 static sem_t closed_sem; /* posted by the stop behaviour, awaited by store_close() */
 static sem_t synced_sem; /* posted by STORE_MSG_SYNC, awaited by store_sync() */
@@ -650,6 +651,12 @@ static void store_handle(actor_t *self, msg_t *m)
     case STORE_MSG_SYNC:
         sem_post(&synced_sem);
         break;
+    case STORE_MSG_NET_UP:
+        if (s->pg) {
+            storepg_server_key(s, STORE_KEY_USER);
+            expire(s); /* retention runs once now, then daily */
+        }
+        break;
     default:
         break;
     }
@@ -722,9 +729,7 @@ static int store_open_pg(actor_t **store, store_keys_t *keys, char *err, size_t 
         randombytes_buf(keys->user_key, sizeof(keys->user_key));
         keys->later = true;
     }
-    storepg_jobs_recover(s);
-    storepg_server_key(s, STORE_KEY_USER);
-    actor_send(&s->actor, msg_new(STORE_MSG_RETENTION, sizeof(msg_t)));
+    /* The key and the first retention run go once the network runs (store_net_started()). */
     log_info("store.open", LOG_S("database", "postgresql"), LOG_I("schema", PGSCHEMA_VERSION));
     return 0;
 }
@@ -784,6 +789,12 @@ static int sem_wait_ms(sem_t *sem, uint64_t timeout_ms)
     while ((rc = sem_timedwait(sem, &ts)) != 0 && errno == EINTR)
         ;
     return rc;
+}
+
+void store_net_started(actor_t *store)
+{
+    if (store)
+        actor_send(store, msg_new(STORE_MSG_NET_UP, sizeof(msg_t)));
 }
 
 int store_sync(actor_t *store, uint64_t timeout_ms)

@@ -97,6 +97,9 @@ int store_close(actor_t *store);
  * Returns 0, or -ETIMEDOUT. Thread: main, once, before net_stop().
  */
 int store_sync(actor_t *store, uint64_t timeout_ms);
+/* The network runs (net_start() has returned): on PostgreSQL the store sends what it had to
+ * wait for (the server key, the first retention run). Thread: main. */
+void store_net_started(actor_t *store);
 
 /* A voice call of tenant (NULL = "default") began (call_id: a new "call_" id chosen by the
  * session). */

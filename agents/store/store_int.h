@@ -520,8 +520,6 @@ storepg_t *storepg_new(void);
 void storepg_free(storepg_t *p);
 /* The server key called name into the gate's hook (store_open()'s on_key). */
 void storepg_server_key(store_t *s, const char *name);
-/* Running jobs this node had claimed before it stopped go back to pending. */
-void storepg_jobs_recover(store_t *s);
 void storepg_record(store_t *s, const store_rec_msg_t *r);
 /* Chat messages, agent runs, a thread to open (c's reply_to is taken). */
 void storepg_chat(store_t *s, store_chat_msg_t *c);

@@ -281,11 +281,6 @@ static void chat_open_done(pg_op_t *op, const net_pg_msg_t *m)
 
 /* ---- Post-call jobs ------------------------------------------------------------------------- */
 
-void storepg_jobs_recover(store_t *s)
-{
-    (void)s; /* at the first claim, once this node's name is known (claim()) */
-}
-
 static void claim(store_t *s, store_pc_msg_t *p)
 {
     char node[NODE_ID_MAX + 1], a[I64_TEXT], b[I64_TEXT], c[I64_TEXT];

@@ -177,7 +177,10 @@ class PgRestartTest(PgClusterCase):
             self.pg.start(port=self.pg.port)
 
         def all_there():
-            ids = {c["sessionId"]: c for c in self.calls(self.b, limit=100)}
+            res = self.b.get("/api/calls?limit=100")
+            if res.status != 200:  # until the node has reconnected
+                return False
+            ids = {c["sessionId"]: c for c in res.json()["calls"]}
             return all(s in ids and ids[s]["endedAt"] for s in sids) and ids
         ids = await eventually(all_there, deadline_s=15, what="the calls made while down")
         for sid in sids:
