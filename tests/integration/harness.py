@@ -198,6 +198,29 @@ def pg_database_url(db_path):
     return _shared_pg.url.rsplit("/", 1)[0] + "/" + name
 
 
+def db_rows(db_path, sql):
+    """The rows of a SELECT as dicts (column: value), from the server's SQLite file db_path, or in
+    pg_mode() from the PostgreSQL database that stands for it (the same tables and columns)."""
+    if pg_mode():
+        url = pg_database_url(db_path)
+        out = subprocess.run(["psql", url, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                              "SELECT coalesce(json_agg(t), '[]') FROM (%s) t" % sql],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        return json.loads(out)
+    import sqlite3
+    con = sqlite3.connect(db_path)
+    try:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute(sql)]
+    finally:
+        con.close()
+
+
+def sqlite_only(why):
+    """Skips a test in pg_mode(): it writes or inspects the SQLite file itself (why)."""
+    return unittest.skipIf(pg_mode(), "reads or writes the SQLite file: " + why)
+
+
 def base_env(extra=None):
     """A clean environment: nothing from the caller's SWITCHBOARD_*/OPENAI_* leaks in."""
     env = {k: v for k, v in os.environ.items()

@@ -13,10 +13,9 @@ issue 5); the builder is covered by the unit test agentev_step_update_screenshot
 import asyncio
 import json
 import os
-import sqlite3
 import time
 
-from harness import (SBTestCase, assert_open, error_event, eventually, expect_close, good_jwt,
+from harness import (SBTestCase, assert_open, db_rows, error_event, eventually, expect_close, good_jwt,
                      make_jwt, recv_json, recv_until, timeout)
 
 SECRET = "agent-test-secret"
@@ -51,12 +50,7 @@ class AgentCase(SBTestCase):
 
     def records(self):
         db = os.path.join(self.server.tmpdir, "var", "switchboard.db")
-        con = sqlite3.connect(db)
-        try:
-            con.row_factory = sqlite3.Row
-            return {r["run_id"]: dict(r) for r in con.execute("SELECT * FROM agent_runs")}
-        finally:
-            con.close()
+        return {r["run_id"]: r for r in db_rows(db, "SELECT * FROM agent_runs")}
 
     async def record(self, run_id, status):
         return await eventually(lambda: (self.records().get(run_id) or {}).get("status") == status

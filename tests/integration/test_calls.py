@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import time
 
-from harness import SBTestCase, Server, expect_exit
+from harness import SBTestCase, Server, expect_exit, sqlite_only
 
 SECRET = "calls-test-secret"
 DAY_MS = 86400 * 1000
@@ -99,6 +99,7 @@ class CallsDatabaseTest(CallsTestBase):
     def test_db_path_is_a_folder_exit_1(self):
         expect_exit({"SWITCHBOARD_DB": self.tmp}, 1, must_contain=("SWITCHBOARD_DB=",))
 
+    @sqlite_only("it writes rows with Python's sqlite3 before the restart")
     async def test_records_survive_restart(self):
         db = os.path.join(self.tmp, "var", "sub", "switchboard.db")
         env = {"SWITCHBOARD_DB": db}

@@ -9,10 +9,9 @@ import json
 import os
 import re
 import signal
-import sqlite3
 
-from harness import (PageReader, SBTestCase, Sim, assert_no_message, assert_open, eventually,
-                     expect_close, good_jwt, recv_json, recv_until)
+from harness import (PageReader, SBTestCase, Sim, assert_no_message, assert_open, db_rows,
+                     eventually, expect_close, good_jwt, recv_json, recv_until)
 from test_onboard import FakeChat
 from test_relay import sim_sessions_eventually, user_text
 from test_tenants import (KEY_A, KEY_B, ORIGIN_A, ORIGIN_B, SECRET_A, SECRET_B, TenantDir,
@@ -241,11 +240,8 @@ class ChatAgentTenantTest(TwoTenants):
         return [b["messages"][0]["content"] for _, _, b in self.fake.requests]
 
     def db(self, sql):
-        con = sqlite3.connect(os.path.join(self.s.tmpdir, "var", "switchboard.db"))
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
+        return [tuple(r.values())
+                for r in db_rows(os.path.join(self.s.tmpdir, "var", "switchboard.db"), sql)]
 
     async def chat(self, thread, user, token):
         return self.track(await self.s.ws("/ws/chat", threadId=thread, userId=user, token=token))
