@@ -7,12 +7,19 @@ GET /api/calls first page, a transcript search, GET /api/analytics?days=30, each
 server (the X-… header is not needed: the client times a loopback keep-alive request, which
 is server time plus well under a millisecond), p50/p99 over R requests.
 
-    bench/calls_gen.py [--calls 100000] [--days 30] [--requests 200] [--keep DIR]
+    bench/calls_gen.py [--calls 100000] [--days 30] [--requests 200] [--keep DIR] [--pg]
+
+--pg: the same calls in PostgreSQL (SPEC 13; a server started for the run with
+tests/integration/pgfix.py, the schema applied by the service itself, rows loaded with COPY)
+instead of the SQLite file.
 
 Binaries come from build/bin (override with SWITCHBOARD_BIN_DIR)."""
-import argparse, http.client, json, os, random, sqlite3, statistics, sys, tempfile, time
+import argparse, csv, http.client, io, json, os, random, sqlite3, statistics, subprocess, sys
+import tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests", "integration"))
 from relay_matrix import start_service, start_sim, stop  # noqa: E402
 
 WORDS = ("oil change brakes tires alignment battery engine light transmission inspection "
@@ -22,10 +29,9 @@ OUTCOMES = ("booked", "information", "callback", "transferred", "other")
 DAY_MS = 86400 * 1000
 
 
-def generate(db, n, days, seed=7):
+def rows(n, days, seed=7):
+    """The generated rows: calls, transcript lines, tool calls, jobs and search texts."""
     rnd = random.Random(seed)
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA journal_mode = WAL")
     now = int(time.time() * 1000)
     t0 = now - days * DAY_MS
     step = (now - t0) // n
@@ -57,6 +63,13 @@ def generate(db, n, days, seed=7):
                       "{}", "{}", "completed", 12, "builtin", start + 6100, "tc_%d" % i))
         jobs.append((cid, "default", "done", 1, None, "done", "done", 1, start + dur, start + dur + 900))
         fts.append(" ".join(text))
+    return calls, lines, tools, jobs, fts
+
+
+def generate(db, n, days):
+    calls, lines, tools, jobs, fts = rows(n, days)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode = WAL")
     with con:
         con.executemany("INSERT INTO calls (id, session_id, started_at, ended_at, end_reason, "
                         "duration_ms, tenant, channel, caller_from, summary, outcome, "
@@ -75,6 +88,51 @@ def generate(db, n, days, seed=7):
                         [(rowids[c[0]], t) for c, t in zip(calls, fts)])
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+
+
+def copy_in(url, table, cols, data):
+    """COPY data (tuples) into table(cols) through psql."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    for row in data:
+        w.writerow(["\\N" if v is None else v for v in row])
+    subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                    "\\copy %s (%s) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+                    % (table, ", ".join(cols))], input=buf.getvalue(), text=True, check=True)
+
+
+def generate_pg(url, n, days):
+    calls, lines, tools, jobs, fts = rows(n, days)
+    calls = [c[:12] + (c[12] == 1,) + c[13:] for c in calls]  # booked is a boolean there
+    jobs = [j[:7] + (j[7] == 1,) + j[8:] for j in jobs]
+    copy_in(url, "calls", ("id", "session_id", "started_at", "ended_at", "end_reason",
+                           "duration_ms", "tenant", "channel", "caller_from", "summary", "outcome",
+                           "first_audio_ms", "booked", "tools_total", "tools_ok"), calls)
+    copy_in(url, "transcript_items", ("call_id", "role", "text", "at"), lines)
+    copy_in(url, "tool_calls", ("call_id", "tool_call_id", "name", "arguments", "output",
+                                "status", "duration_ms", "via", "at", "parent_call_id"), tools)
+    copy_in(url, "postcall_jobs", ("call_id", "tenant", "state", "attempts", "next_at",
+                                   "step_summary", "step_crm", "webhook_sent", "created_at",
+                                   "updated_at"), jobs)
+    # The search documents, as the store sets them at a call's end.
+    subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                    "UPDATE calls c SET search = to_tsvector('simple', sb_search_text(t.text)) "
+                    "FROM (SELECT call_id, string_agg(text, ' ' ORDER BY at) AS text "
+                    "FROM transcript_items GROUP BY call_id) t WHERE t.call_id = c.id; "
+                    "VACUUM ANALYZE"], check=True)
+
+
+def wait_ready(port, deadline_s=20):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("the service never reached PostgreSQL")
 
 
 def timed(port, path, n):
@@ -99,19 +157,33 @@ def main():
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--keep", help="leave the database in this folder")
+    ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     a = ap.parse_args()
+    pg = None
+    if a.pg:
+        from pgfix import Postgres
+        pg = Postgres().start()
     tmp = a.keep or tempfile.mkdtemp(prefix="sb-calls-")
     os.makedirs(tmp, exist_ok=True)
     db = os.path.join(tmp, "switchboard.db")
     sim, sim_port = start_sim()
     try:
         env = {"SWITCHBOARD_DB": db, "SWITCHBOARD_RETENTION_DAYS": str(a.days + 5)}
+        if pg:
+            env["SWITCHBOARD_DATABASE_URL"] = pg.url
         svc, port = start_service(sim_port, 10, env)  # creates the schema
+        if pg:
+            wait_ready(port)
         stop(svc)
         t = time.perf_counter()
-        generate(db, a.calls, a.days)
+        if pg:
+            generate_pg(pg.url, a.calls, a.days)
+        else:
+            generate(db, a.calls, a.days)
         gen_s = time.perf_counter() - t
         svc, port = start_service(sim_port, 10, env)
+        if pg:
+            wait_ready(port)
         try:
             res = {
                 "first page (limit 20)": timed(port, "/api/calls", a.requests),
@@ -126,7 +198,10 @@ def main():
             stop(svc)
     finally:
         stop(sim)
-    print(f"{a.calls} calls over {a.days} days generated in {gen_s:.1f} s ({db})\n")
+        if pg:
+            pg.close()
+    where = "PostgreSQL" if pg else db
+    print(f"{a.calls} calls over {a.days} days generated in {gen_s:.1f} s ({where})\n")
     print("| request | p50 ms | p99 ms | body bytes |\n|---|---|---|---|")
     for k, v in res.items():
         print(f"| {k} | {v['p50']:.2f} | {v['p99']:.2f} | {v['bytes']} |")

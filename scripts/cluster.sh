@@ -65,7 +65,11 @@ as_pg() {
 }
 if [ "$USE_PG" = 1 ]; then
     mkdir -p "$DIR/pg"
-    [ "$(id -u)" = 0 ] && chown postgres "$DIR/pg"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres "$DIR/pg"
+        # The postgres user must be able to pass through $DIR (a mktemp -d folder is 0700).
+        as_pg "test -x '$DIR'" 2>/dev/null || chmod o+x "$DIR"
+    fi
     if [ ! -f "$DIR/pg/data/PG_VERSION" ]; then
         as_pg "'$PG_BIN/initdb' -D '$DIR/pg/data' -A trust -U sb -E UTF8 --locale=C.UTF-8" \
             >"$DIR/pg/initdb.log" 2>&1 || {
