@@ -118,8 +118,8 @@ def generate_pg(url, n, days):
     subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                     "UPDATE calls c SET search = to_tsvector('simple', sb_search_text(t.text)) "
                     "FROM (SELECT call_id, string_agg(text, ' ' ORDER BY at) AS text "
-                    "FROM transcript_items GROUP BY call_id) t WHERE t.call_id = c.id; "
-                    "VACUUM ANALYZE"], check=True)
+                    "FROM transcript_items GROUP BY call_id) t WHERE t.call_id = c.id",
+                    "-c", "VACUUM ANALYZE"], check=True)
 
 
 def wait_ready(port, deadline_s=20):

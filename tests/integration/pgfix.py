@@ -2,8 +2,9 @@
 
 initdb into a temporary folder, then the postgres server on 127.0.0.1 (its Unix socket in the
 same folder). PostgreSQL refuses to run as root: as root, the folder is given to the `postgres`
-user the Debian package creates, and the programs run as that user. fsync is off (a test's data
-need not survive a power cut); a restart keeps the data (the same folder and port).
+user the Debian package creates, and the programs run as that user. fsync is off unless asked
+for (a test's data need not survive a power cut; benchmarks turn it on); a restart keeps the
+data (the same folder and port).
 
 Queries from the tests go through psql (`Postgres.sql()`), with unaligned, tuple-only output."""
 import glob
@@ -36,7 +37,8 @@ def free_port():
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, fsync=False):
+        self.fsync = fsync
         self.bin = pg_bindir()
         self.dir = tempfile.mkdtemp(prefix="sbpg-")
         self.data = os.path.join(self.dir, "data")
@@ -74,7 +76,8 @@ class Postgres:
             with open(self.log, "a") as log:
                 self.proc = subprocess.Popen(
                     [os.path.join(self.bin, "postgres"), "-D", self.data, "-p", str(self.port),
-                     "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                     "-k", self.dir, "-c", "listen_addresses=127.0.0.1",
+                     "-c", "fsync=%s" % ("on" if self.fsync else "off"),
                      "-c", "max_connections=50", "-c", "shared_buffers=32MB"],
                     preexec_fn=self._demote, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             deadline = time.monotonic() + START_S
