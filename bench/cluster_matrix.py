@@ -4,9 +4,10 @@
 1. Admission: switchboard-bench's connect time (POST /api/sessions to session.ready) for N
    sessions on one node without Redis (embedded token store and registry) and on one node with
    Redis (SET NX / GETDEL / the admission script): p50 and p99.
-2. Relay through nginx: scripts/cluster.sh's layout (redis-server, two nodes, nginx with its two
-   round-robin pools) at 200 and 400 sessions, next to one node reached directly at 200:
-   round-trip p50/p99, lost frames, CPU-s per session-minute of each node (and of nginx).
+2. Relay through nginx: scripts/cluster.sh's layout (redis-server, PostgreSQL, two nodes, nginx
+   with its two round-robin pools) at 200 and 400 sessions, next to one node reached directly
+   at 200: round-trip p50/p99, lost frames, CPU-s per session-minute of each node (and of nginx,
+   redis-server and the PostgreSQL postmaster; its backends are other processes, not counted).
 
 Everything shares this machine's cores with the bench and the simulator: the figures show the
 overhead of the extra hops, not the capacity of a real cluster.
@@ -53,12 +54,12 @@ def admit_run(n, redis_url):
 def cluster_run(sessions, duration, tmp):
     """sessions through nginx to two nodes (scripts/cluster.sh): the bench's result with each
     node's and nginx's CPU."""
-    ports = [rm.free_port() for _ in range(5)]
+    ports = [rm.free_port() for _ in range(6)]
     node_port = ports[1]
     env = dict(os.environ)
     env.update({"CLUSTER_PORT": str(ports[0]), "CLUSTER_NODE_PORT": str(node_port),
                 "CLUSTER_REDIS_PORT": str(ports[3]), "SWITCHBOARD_SIM_PORT": str(ports[4]),
-                "CLUSTER_DIR": tmp, "CLUSTER_SIM_MODE": "echo", "SWITCHBOARD_BIN_DIR": rm.BIN,
+                "CLUSTER_PG_PORT": str(ports[5]), "CLUSTER_DIR": tmp, "CLUSTER_SIM_MODE": "echo", "SWITCHBOARD_BIN_DIR": rm.BIN,
                 "SWITCHBOARD_LOG_LEVEL": "warn",
                 "SWITCHBOARD_MAX_SESSIONS": str(sessions + 10),
                 "SWITCHBOARD_SESSIONS_PER_IP": str(sessions + 10),
@@ -76,6 +77,8 @@ def cluster_run(sessions, duration, tmp):
         for name, port in (("node-1", node_port), ("node-2", node_port + 1)):
             pids[name] = listener_pid(port)
         pids["nginx"] = listener_pid(ports[0])
+        pids["redis"] = listener_pid(ports[3])
+        pids["postgres"] = listener_pid(ports[5])
         cpu0 = {k: rm.cpu_s(v) for k, v in pids.items() if v}
         res = rm.run_bench(["--url", f"http://127.0.0.1:{ports[0]}",
                             "--threads", str(rm.bench_threads(sessions))], sessions, duration)
@@ -116,6 +119,7 @@ def main(argv):
         return 2
     out = {"admit": {}, "relay": {}}
     tmp = tempfile.mkdtemp(prefix="sbclbench-")
+    os.chmod(tmp, 0o711)  # PostgreSQL runs as its own user under it (scripts/cluster.sh)
     try:
         out["admit"]["embedded"] = admit_run(a.admit, None)
         redis, rport = start_redis(tmp)

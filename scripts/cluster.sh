@@ -69,6 +69,10 @@ if [ "$USE_PG" = 1 ]; then
         chown postgres "$DIR/pg"
         # The postgres user must be able to pass through $DIR (a mktemp -d folder is 0700).
         as_pg "test -x '$DIR'" 2>/dev/null || chmod o+x "$DIR"
+        as_pg "test -w '$DIR/pg'" 2>/dev/null || {
+            echo "cluster: the postgres user cannot reach $DIR/pg (a parent folder is private)" >&2
+            exit 1
+        }
     fi
     if [ ! -f "$DIR/pg/data/PG_VERSION" ]; then
         as_pg "'$PG_BIN/initdb' -D '$DIR/pg/data' -A trust -U sb -E UTF8 --locale=C.UTF-8" \
