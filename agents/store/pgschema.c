@@ -460,25 +460,6 @@ static const char schema_v1[] =
     "  RETURN json_build_object('calls', array_to_json(items));\n"
     "END\n"
     "$fn$;\n"
-    /* querydb_analytics_json()'s rows. */
-    "CREATE FUNCTION sb_analytics_rows(p_tenant text, p_from bigint, p_to bigint)\n"
-    "RETURNS TABLE (started_at bigint, duration_ms bigint, outcome text, booked integer,\n"
-    "               tools_total integer, tools_ok integer, first_audio_ms bigint)\n"
-    "LANGUAGE plpgsql STABLE AS $fn$\n"
-    "BEGIN\n"
-    "  IF p_tenant IS NULL THEN\n"
-    "    RETURN QUERY SELECT c.started_at, c.duration_ms, c.outcome, c.booked::integer,\n"
-    "        c.tools_total, c.tools_ok, c.first_audio_ms\n"
-    "      FROM calls c WHERE c.started_at >= p_from AND c.started_at < p_to;\n"
-    "  ELSE\n"
-    "    RETURN QUERY SELECT c.started_at, c.duration_ms, c.outcome, c.booked::integer,\n"
-    "        c.tools_total, c.tools_ok, c.first_audio_ms\n"
-    "      FROM calls c WHERE c.tenant = p_tenant AND c.started_at >= p_from\n"
-    "        AND c.started_at < p_to;\n"
-    "  END IF;\n"
-    "END\n"
-    "$fn$;\n"
-
     /* ---- Post-call jobs ---- */
 
     "CREATE FUNCTION sb_jobs_recover(p_node text, p_now bigint) RETURNS bigint\n"
@@ -685,8 +666,22 @@ const char PGQ_CALL_JSON[] = "SELECT sb_call_json($1::text, $2::text, 0)";
 const char PGQ_CALL_DELETE[] = "SELECT sb_call_delete($1::text, $2::text)";
 const char PGQ_CALLS[] = "SELECT sb_calls($1::text, $2::bigint, $3::bigint, $4::text, $5::text, "
                          "$6::text, $7::bigint, $8::bigint, $9::integer)";
-const char PGQ_ANALYTICS_ROWS[] = "SELECT * FROM sb_analytics_rows($1::text, $2::bigint, "
-                                  "$3::bigint)";
+const char PGQ_ANALYTICS[] =
+    "WITH b AS (SELECT $2::bigint[] AS v), c AS (\n"
+    "  SELECT width_bucket(started_at, b.v) - 1 AS d, duration_ms, outcome, booked, tools_total,\n"
+    "         tools_ok, first_audio_ms\n"
+    "    FROM calls, b\n"
+    "   WHERE ($1::text IS NULL OR tenant = $1::text)\n"
+    "     AND started_at >= b.v[1] AND started_at < b.v[array_length(b.v, 1)])\n"
+    "SELECT 'd', d::text, count(*), coalesce(sum(duration_ms), 0)::bigint, count(duration_ms),\n"
+    "       count(*) FILTER (WHERE booked) FROM c GROUP BY d\n"
+    "UNION ALL\n"
+    "SELECT 'o', outcome, count(*), NULL, NULL, NULL FROM c WHERE outcome IS NOT NULL\n"
+    " GROUP BY outcome\n"
+    "UNION ALL\n"
+    "SELECT 't', NULL, coalesce(sum(tools_total), 0)::bigint, coalesce(sum(tools_ok), 0)::bigint,\n"
+    "       percentile_disc(0.5) WITHIN GROUP (ORDER BY first_audio_ms),\n"
+    "       percentile_disc(0.95) WITHIN GROUP (ORDER BY first_audio_ms) FROM c";
 
 const char PGQ_JOBS_RECOVER[] = "SELECT sb_jobs_recover($1::text, $2::bigint)";
 const char PGQ_CALL_INFO[] = "SELECT * FROM sb_call_info($1::text, $2::text)";

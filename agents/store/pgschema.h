@@ -96,9 +96,14 @@ extern const char PGQ_CALL_DELETE[];
  * on the last page).
  */
 extern const char PGQ_CALLS[];
-/* $1 tenant, $2 from_ms, $3 to_ms: one row per call started in [from, to): started_at,
- * duration_ms, outcome, booked (0/1), tools_total, tools_ok, first_audio_ms. */
-extern const char PGQ_ANALYTICS_ROWS[];
+/*
+ * $1 tenant, $2 the n + 1 bounds of n days ('{b0,…,bn}', Unix ms): the analytics of the calls
+ * started in [b0, bn), summed by PostgreSQL (a few rows, not one per call). Rows of six columns:
+ *   'd', day index, calls, duration sum, calls with a duration, calls booked;
+ *   'o', outcome, calls;
+ *   't', NULL, tools_total sum, tools_ok sum, first-audio p50, p95 (nearest rank; NULL: none).
+ */
+extern const char PGQ_ANALYTICS[];
 
 /* ---- Post-call jobs (jobsdb.c) ------------------------------------------------------------ */
 

@@ -208,8 +208,40 @@ struct querydb_acc {
     int64_t by_outcome[ARRAY_LEN(outcomes)];
     int64_t calls, booked, tools_total, tools_ok;
     size_t n_fa, cap_fa;
-    int64_t *fa; /* first-audio latencies */
+    int64_t *fa;              /* first-audio latencies */
+    bool fa_given;            /* querydb_acc_first_audio(): the percentiles come computed */
+    int64_t fa_p50, fa_p95;   /* when fa_given; -1: no latency known */
 };
+
+void querydb_acc_day(querydb_acc_t *a, int day, int64_t calls, int64_t duration_sum,
+                     int64_t with_duration, int64_t booked)
+{
+    if (day < 0 || day >= a->n_days)
+        return;
+    a->days[day].calls += calls;
+    a->days[day].duration_sum += duration_sum;
+    a->days[day].with_duration += with_duration;
+    a->days[day].booked += booked;
+    a->calls += calls;
+    a->booked += booked;
+}
+
+void querydb_acc_outcome(querydb_acc_t *a, const char *outcome, int64_t calls)
+{
+    for (size_t i = 0; outcome && i < ARRAY_LEN(outcomes); i++)
+        if (strcmp(outcome, outcomes[i]) == 0)
+            a->by_outcome[i] += calls;
+}
+
+void querydb_acc_totals(querydb_acc_t *a, int64_t tools_total, int64_t tools_ok,
+                        int64_t first_audio_p50, int64_t first_audio_p95)
+{
+    a->tools_total += tools_total;
+    a->tools_ok += tools_ok;
+    a->fa_given = true;
+    a->fa_p50 = first_audio_p50;
+    a->fa_p95 = first_audio_p95;
+}
 
 querydb_acc_t *querydb_acc_new(int n_days, const int64_t *day_start_ms)
 {
@@ -287,6 +319,13 @@ char *querydb_acc_json(querydb_acc_t *a, char (*dates)[11])
     add_num_or_null(root, "toolSuccessRate", a->tools_total != 0,
                     a->tools_total ? (double)a->tools_ok / (double)a->tools_total : 0);
     cJSON *fj = cJSON_AddObjectToObject(root, "firstAudioMs");
+    if (a->fa_given) {
+        add_num_or_null(fj, "p50", a->fa_p50 >= 0, (double)a->fa_p50);
+        add_num_or_null(fj, "p95", a->fa_p95 >= 0, (double)a->fa_p95);
+        free(a->days);
+        free(a);
+        return store_json_take(root);
+    }
     if (a->n_fa)
         qsort(a->fa, a->n_fa, sizeof(*a->fa), cmp_i64);
     add_num_or_null(fj, "p50", a->n_fa != 0,

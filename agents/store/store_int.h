@@ -437,6 +437,14 @@ querydb_acc_t *querydb_acc_new(int n_days, const int64_t *day_start_ms);
 void querydb_acc_add(querydb_acc_t *a, int64_t started_at, int64_t duration_ms,
                      const char *outcome, bool booked, int64_t tools_total, int64_t tools_ok,
                      int64_t first_audio_ms);
+/* The same from sums a database made (PostgreSQL, storepg.c): a day's calls, their summed and
+ * counted durations and bookings; an outcome's calls; the tool counters and the first-audio
+ * percentiles (nearest rank; -1 when no latency is known). */
+void querydb_acc_day(querydb_acc_t *a, int day, int64_t calls, int64_t duration_sum,
+                     int64_t with_duration, int64_t booked);
+void querydb_acc_outcome(querydb_acc_t *a, const char *outcome, int64_t calls);
+void querydb_acc_totals(querydb_acc_t *a, int64_t tools_total, int64_t tools_ok,
+                        int64_t first_audio_p50, int64_t first_audio_p95);
 /* The JSON text of SPEC 15 (malloc'd); frees a. */
 char *querydb_acc_json(querydb_acc_t *a, char (*dates)[11]);
 

@@ -25,6 +25,7 @@
 #include "agents/store/store_int.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/sbuf.h"
 #include "base/util.h"
 
 #define I64_TEXT 24 /* an int64_t in decimal, with its sign and NUL */
@@ -416,13 +417,17 @@ void storepg_requeue(store_t *s, conn_id_t conn, const char *call_id, const char
 
 void storepg_analytics(store_t *s, conn_id_t conn, const char *scope, callsapi_days_t *days)
 {
-    char a[I64_TEXT], b[I64_TEXT];
     pg_op_t *op = op_new(OP_ANALYTICS);
     op->conn = conn;
     op->days = *days;
     *days = (callsapi_days_t){0};
-    const char *v[] = {scope, i64(a, op->days.starts[0]), i64(b, op->days.starts[op->days.n])};
-    send_q(s, op, PGQ_ANALYTICS_ROWS, 3, v, false);
+    sbuf_t bounds = SBUF_INIT; /* the array literal {b0,…,bn} */
+    for (int i = 0; i <= op->days.n; i++)
+        sbuf_printf(&bounds, "%c%" PRId64, i ? ',' : '{', op->days.starts[i]);
+    sbuf_putc(&bounds, '}');
+    const char *v[] = {scope, bounds.data};
+    send_q(s, op, PGQ_ANALYTICS, 2, v, false);
+    sbuf_destroy(&bounds);
 }
 
 static int64_t int_or(const char *text, int64_t none)
@@ -461,14 +466,19 @@ static void http_done(store_t *s, pg_op_t *op, const net_pg_msg_t *m)
         net_http_respond(op->conn, 202, "{\"ok\":true}", strlen("{\"ok\":true}"), NULL);
         break;
     }
-    default: { /* OP_ANALYTICS */
+    default: { /* OP_ANALYTICS: PGQ_ANALYTICS's sums */
         querydb_acc_t *a = querydb_acc_new(op->days.n, op->days.starts);
         for (int r = 0; r < m->nrows; r++) {
-            const char *outcome = net_pg_value(m, r, 2), *booked = net_pg_value(m, r, 3);
-            querydb_acc_add(a, int_or(net_pg_value(m, r, 0), 0), int_or(net_pg_value(m, r, 1), -1),
-                            outcome, booked && strcmp(booked, "0") != 0,
-                            int_or(net_pg_value(m, r, 4), 0), int_or(net_pg_value(m, r, 5), 0),
-                            int_or(net_pg_value(m, r, 6), -1));
+            const char *kind = net_pg_value(m, r, 0), *key = net_pg_value(m, r, 1);
+            int64_t n[4];
+            for (int i = 0; i < 4; i++)
+                n[i] = int_or(net_pg_value(m, r, 2 + i), -1);
+            if (kind && kind[0] == 'd' && key)
+                querydb_acc_day(a, atoi(key), n[0], n[1], n[2], n[3]);
+            else if (kind && kind[0] == 'o')
+                querydb_acc_outcome(a, key, n[0]);
+            else if (kind && kind[0] == 't')
+                querydb_acc_totals(a, n[0], n[1], n[2], n[3]);
         }
         char *body = querydb_acc_json(a, op->days.dates);
         net_http_respond(op->conn, 200, body, strlen(body), NULL);

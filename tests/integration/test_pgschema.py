@@ -40,7 +40,7 @@ PARAM_TYPES = {
     "PGQ_CALL_JSON": "text,text",
     "PGQ_CALL_DELETE": "text,text",
     "PGQ_CALLS": "text,bigint,bigint,text,text,text,bigint,bigint,integer",
-    "PGQ_ANALYTICS_ROWS": "text,bigint,bigint",
+    "PGQ_ANALYTICS": "text,bigint[]",
     "PGQ_JOBS_RECOVER": "text,bigint",
     "PGQ_CALL_INFO": "text,text",
     "PGQ_JOB_QUEUE": "text,text,boolean,bigint",
@@ -350,10 +350,14 @@ class StatementTest(PgCase):
         self.assertIsNone(self.j("call_json", "c1", "acme"))  # another tenant's: unknown
         self.assertIsNone(self.j("call_json", "nope", None))
         # The counters the analytics read: 2 tool calls, 1 completed, a booking.
-        self.assertEqual(self.q("analytics_rows", None, 0, 10 ** 13),
-                         [["1000", "60000", None, "1", "2", "1", "350"]])
-        self.assertEqual(self.q("analytics_rows", "acme", 0, 10 ** 13), [])
-        self.assertEqual(self.q("analytics_rows", "default", 1001, 10 ** 13), [])
+        # Day 0 of [0, 10^13): one call of 60 s, booked; no outcome yet.
+        self.assertEqual(self.q("analytics", None, "{0,%d}" % 10 ** 13),
+                         [["d", "0", "1", "60000", "1", "1"],
+                          ["t", None, "2", "1", "350", "350"]])
+        self.assertEqual(self.q("analytics", "acme", "{0,%d}" % 10 ** 13),
+                         [["t", None, "0", "0", None, None]])
+        self.assertEqual(self.q("analytics", "default", "{1001,%d}" % 10 ** 13),
+                         [["t", None, "0", "0", None, None]])
         self.assertEqual(self.q("call_info", "c1", None), [["default", "1"]])
         self.assertEqual(self.q("call_info", "c1", "acme"), [])
         self.assertEqual(self.q("call_end", "nope", 5, None, None, None, 0, 0), [])
