@@ -271,13 +271,16 @@ test-integration: $(BIN)/switchboard $(BIN)/switchboard-sim $(BIN)/switchboard-b
 
 # The suites that read and write records again, with every server's store in PostgreSQL instead
 # of SQLite (SPEC 13): tests/integration/harness.py gives each server a database of its own on
-# one PostgreSQL started for the run (pgfix.py).
+# one PostgreSQL started for the run (pgfix.py). Then SIGTERM under load on PostgreSQL: every
+# admitted call is recorded.
 PG_SUITES ?= test_calls test_tools test_postcall test_chat test_agent
 test-integration-pg: $(BIN)/switchboard $(BIN)/switchboard-sim
 	SWITCHBOARD_TEST_PG=1 INTEGRATION_JOBS=$(INTEGRATION_JOBS) \
 		SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
 		SWITCHBOARD_BENCH_BIN=$(BIN)/switchboard-bench \
 		SWITCHBOARD_ONBOARD_BIN=$(BIN)/switchboard-onboard scripts/integration.sh $(PG_SUITES)
+	SWITCHBOARD_TEST_PG=1 SWITCHBOARD_BIN=$(BIN)/switchboard SWITCHBOARD_SIM_BIN=$(BIN)/switchboard-sim \
+		/usr/bin/python3 tests/integration/stress_shutdown.py --iterations 10
 
 # SIGTERM at a random moment under load (voice sessions, chat threads, an agent run, supervisor
 # runs in flight): exit 0 within 10 s, no sanitizer report, every admitted call recorded.
