@@ -4,7 +4,11 @@ going away and coming back. Real redis-server and PostgreSQL run on free ports (
 pgfix.py); the upstream is switchboard-sim in agent mode (its chat model books what the caller
 asks for, see test_tools.py)."""
 import asyncio
+import http.server
 import json
+import os
+import tempfile
+import threading
 import time
 
 from harness import (RELAXED_ENV, SBTestCase, Server, Sim, eventually, expect_close, good_jwt,
@@ -28,6 +32,7 @@ def wait_ready(node, deadline_s=READY_S):
 class PgClusterCase(ToolCase):
     """Redis, PostgreSQL, an agent-mode simulator and two nodes, a and b, for the class."""
     TEST_TIMEOUT = 90
+    NODE_ENV = {}
 
     @classmethod
     def setUpClass(cls):
@@ -54,6 +59,7 @@ class PgClusterCase(ToolCase):
                     "SWITCHBOARD_DATABASE_URL": cls.pg.url,
                     "SWITCHBOARD_JWT_SECRET": "pg-chat-jwt",
                     "SWITCHBOARD_NODE_ID": "node-" + name})
+        env.update(cls.NODE_ENV)
         env.update(extra)
         return Server(env, name="%s.%s" % (cls.__name__, name)).start()
 
@@ -81,9 +87,14 @@ class PgClusterCase(ToolCase):
         await ws.close()
         return sid
 
+    def get(self, node, path):
+        """A GET with the API secret when the nodes have one."""
+        secret = self.NODE_ENV.get("SWITCHBOARD_API_SECRET")
+        return node.get(path, headers={"Authorization": "Bearer " + secret} if secret else None)
+
     def calls(self, node, **query):
         q = "&".join("%s=%s" % kv for kv in query.items())
-        res = node.get("/api/calls" + ("?" + q if q else ""))
+        res = self.get(node, "/api/calls" + ("?" + q if q else ""))
         self.assertEqual(res.status, 200, res)
         return res.json()["calls"]
 
@@ -154,6 +165,75 @@ class SharedRecordsTest(PgClusterCase):
         ws3 = await self.b.ws("/ws/chat", threadId="th_pg_1", userId="mallory",
                               token=good_jwt("pg-chat-jwt", sub="mallory"))
         await expect_close(ws3, 1008, "forbidden")
+
+
+class Webhooks(http.server.BaseHTTPRequestHandler):
+    """Counts the post-call webhooks by call id (answers 200)."""
+    got = {}
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            self.got[body["id"]] = self.got.get(body["id"], 0) + 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class PostcallAcrossNodesTest(PgClusterCase):
+    """Both nodes run post-call jobs from one table: each job is claimed once (FOR UPDATE SKIP
+    LOCKED), and each call's webhook goes once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hooks = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhooks)
+        threading.Thread(target=cls.hooks.serve_forever, daemon=True).start()
+        cls.dir = tempfile.mkdtemp(prefix="sb-pgpostcall-")
+        cfg = {"company": {"name": "Shop Co", "phone": "+1 555 0100", "timezone": "UTC"},
+               "brief": "We fix cars.",
+               "services": [{"name": "Oil Change", "duration_min": 30, "price": "$50"}],
+               "postcall": {"enabled": True, "minUserTurns": 1}}
+        path = os.path.join(cls.dir, "agent.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        cls.NODE_ENV = {"SWITCHBOARD_CONFIG": path, "SWITCHBOARD_API_SECRET": "pg-hook-secret",
+                        "SWITCHBOARD_POSTCALL_WEBHOOK_URL":
+                            "http://127.0.0.1:%d/hook" % cls.hooks.server_address[1]}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.hooks.shutdown()
+
+    @timeout(90)
+    async def test_each_job_runs_once_over_two_nodes(self):
+        sids = await asyncio.gather(*(
+            self.call(n, "Hi, my name is Ann Lee, my phone is 415-555-0100.")
+            for n in [self.a, self.b] * 3))
+
+        def all_done():
+            res = self.get(self.a, "/api/calls?limit=100")
+            if res.status != 200:
+                return False
+            calls = {c["sessionId"]: c for c in res.json()["calls"]}
+            done = [calls[s] for s in sids if s in calls and calls[s]["postcall"]
+                    and calls[s]["postcall"]["state"] == "done"]
+            return len(done) == len(sids) and done
+        done = await eventually(all_done, deadline_s=40, interval=0.2, what="six jobs done")
+        await asyncio.sleep(1.5)  # a second claim, were there one, would show by now
+        for c in done:
+            rec = self.get(self.b, "/api/calls/%s" % c["id"]).json()
+            self.assertEqual(rec["postcall"]["attempts"], 1, rec["postcall"])
+            self.assertEqual(rec["postcall"]["steps"]["summary"], "done", rec["postcall"])
+        with Webhooks.lock:
+            got = dict(Webhooks.got)
+        self.assertEqual({c["id"]: got.get(c["id"]) for c in done},
+                         {c["id"]: 1 for c in done})
 
 
 class PgRestartTest(PgClusterCase):
