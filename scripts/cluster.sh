@@ -174,23 +174,23 @@ EOF
 "$NGINX" -e "$DIR/nginx-error.log" -p "$DIR" -c "$DIR/nginx.conf" &
 pids="$pids $!"
 
-# Ready when nginx answers /readyz 200 as many times in a row as there are nodes (round-robin).
-python3 - "$HOST" "$PORT" "$NODES" <<'PY'
+# Ready when every node answers /readyz 200 on its own port, and nginx answers it too.
+python3 - "$HOST" "$PORT" "$NODE_PORT" "$NODES" <<'PY'
 import sys, time, urllib.request
-host, port, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-deadline = time.monotonic() + 15
+host, port, first, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def ready(p):
+    try:
+        with urllib.request.urlopen("http://%s:%d/readyz" % (host, p), timeout=1) as r:
+            return r.status == 200
+    except Exception:
+        return False
+deadline = time.monotonic() + 20
 while time.monotonic() < deadline:
-    ok = 0
-    for _ in range(nodes):
-        try:
-            with urllib.request.urlopen("http://%s:%d/readyz" % (host, port), timeout=1) as r:
-                ok += r.status == 200
-        except Exception:
-            pass
-    if ok == nodes:
+    down = [first + i for i in range(nodes) if not ready(first + i)]
+    if not down and ready(port):
         sys.exit(0)
     time.sleep(0.1)
-print("cluster: not every node is ready yet (see the logs)", file=sys.stderr)
+print("cluster: not ready yet: nodes on ports %s (see the logs)" % down, file=sys.stderr)
 PY
 echo
 if [ "$USE_PG" = 1 ]; then

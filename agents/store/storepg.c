@@ -30,8 +30,7 @@
 
 #define I64_TEXT 24 /* an int64_t in decimal, with its sign and NUL */
 #define MS_PER_S 1000
-#define CLAIM_RETRY_MS \
-    1000 /* a claim that could not run: the runner asks again after this */
+#define CLAIM_RETRY_MS 1000 /* a claim that could not run: the runner asks again after this */
 
 /* What an answer goes on with. */
 typedef enum {

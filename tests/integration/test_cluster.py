@@ -250,6 +250,20 @@ class RedisRestartTest(ClusterCase):
                          7, what="the sessionId's sockets written again")
 
 
+def free_port_pair():
+    """A loopback port p such that p and p + 1 are both free now."""
+    for _ in range(200):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            p = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+            return p
+    raise AssertionError("no two consecutive free ports")
+
+
 class MakeClusterTest(SBTestCase):
     """scripts/cluster.sh (make cluster) on free ports: nginx round-robins 20 voice sessions over
     both nodes with no frame lost, serves the console, and Ctrl-C (SIGINT) stops everything."""
@@ -268,9 +282,8 @@ class MakeClusterTest(SBTestCase):
                     "SWITCHBOARD_SESSIONS_PER_IP": "1000", "SWITCHBOARD_MAX_SESSIONS": "1000",
                     "SWITCHBOARD_SESSIONS_PER_MIN": "100000"})
         env = {k: str(v) for k, v in env.items()}
-        # The second node's port is the first's + 1: make sure it is free too.
-        if ports[2] != ports[1] + 1:
-            env["CLUSTER_NODE_PORT"] = str(ports[1])
+        # The second node's port is the first's + 1: both must be free.
+        env["CLUSTER_NODE_PORT"] = str(free_port_pair())
         out = open(os.path.join(tmp, "cluster.out"), "w+")
         proc = subprocess.Popen(["scripts/cluster.sh"], cwd=ROOT, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

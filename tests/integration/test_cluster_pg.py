@@ -154,12 +154,20 @@ class SharedRecordsTest(PgClusterCase):
                                   "clientMessageId": "c1"}))
         said, _ = await recv_until(ws, answer, timeout=15)
         await ws.close()
-        ws2 = self.track(await self.b.ws("/ws/chat", threadId="th_pg_1", userId="dora",
-                                         token=good_jwt("pg-chat-jwt", sub="dora")))
-        hist, _ = await recv_until(ws2, is_("history"), timeout=5)
-        got = [(m["role"], m["text"]) for m in hist["messages"]]
-        self.assertEqual(got, [("user", "Remember the blue car"), ("assistant", said["text"])],
-                         hist)
+        want = [("user", "Remember the blue car"), ("assistant", said["text"])]
+
+        async def history_on_b():
+            # Node a writes the answer to PostgreSQL after sending it: the other node sees it
+            # once that write has landed (a few milliseconds; on one node the store's mailbox
+            # orders the write before any later read).
+            ws2 = await self.b.ws("/ws/chat", threadId="th_pg_1", userId="dora",
+                                  token=good_jwt("pg-chat-jwt", sub="dora"))
+            hist, _ = await recv_until(ws2, is_("history"), timeout=5)
+            await ws2.close()
+            got = [(m["role"], m["text"]) for m in hist["messages"]]
+            return got == want and hist
+        hist = await eventually(history_on_b, deadline_s=5, interval=0.05,
+                                what="both messages in the history on node b")
         self.assertEqual(hist["messages"][0]["clientMessageId"], "c1")
         # Another user cannot take the thread on the other node.
         ws3 = await self.b.ws("/ws/chat", threadId="th_pg_1", userId="mallory",
