@@ -274,6 +274,11 @@ typedef struct booking_op {
     int64_t at_ms;                      /* book: the customer's and appointment's time */
 } booking_op_t;
 
+/* BOOKING_OP_BOOK's answer: one row of one text. */
+#define BOOKING_BOOKED             "ok"
+#define BOOKING_TAKEN              "taken" /* an overlapping appointment exists */
+#define BOOKING_CONFIRMATION_TAKEN "confirmation_taken" /* draw another number */
+
 /* An operation's answer: nrows rows of ncols texts, row-major. */
 typedef struct booking_rows {
     int nrows, ncols;
@@ -291,6 +296,14 @@ char *booking_step_answer(booking_step_t *st, const booking_rows_t *rows, bool *
 void booking_step_free(booking_step_t *st);
 /* The tool error {"error":{"code","message"}} (malloc'd); sets *is_error. */
 char *booking_error(const char *code, const char *message, bool *is_error);
+
+/* bookingsql.c: the operations on SQLite (booking_run() runs a tool through them). */
+typedef struct booking_sql booking_sql_t;
+/* The booking statements prepared on db; NULL with a message in err. */
+booking_sql_t *booking_sql_new(sqlite3 *db, char *err, size_t errlen);
+void booking_sql_free(booking_sql_t *s);
+/* b's SQLite statements (booking.c); NULL for the tools of a PostgreSQL store. */
+booking_sql_t *booking_sql_of(const booking_t *b);
 
 /* ---- chatdb.c ------------------------------------------------------------------------------- */
 
