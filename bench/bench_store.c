@@ -6,11 +6,16 @@
  * 08:00-18:00, 30-minute oil changes) gives 20 slots a day from next Monday on.
  *
  *   bench_store [-n BOOKINGS] [-c IN_FLIGHT]
+ *   bench_store -r RECORDS
  *
  * Prints one JSON line: {"database","bookings","in_flight","seconds","bookings_per_s","p50_ms",
- * "p99_ms","failed"}.
+ * "p99_ms","failed"}. With -r: RECORDS call records (a start, transcript lines, an end: what
+ * calls write) sent as fast as the store takes them, then a chat thread opened, whose answer
+ * comes once every record before it is written (one mailbox; on PostgreSQL one connection, in
+ * order): {"database","records","seconds","records_per_s"}.
  */
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +65,52 @@ static void sink_handle(actor_t *self, msg_t *m)
 
 static const actor_type_t sink_type = {"bench_sink", sink_handle, NULL};
 
+static sem_t thread_opened; /* the -r run's last answer came */
+
+static void opener_handle(actor_t *self, msg_t *m)
+{
+    (void)self;
+    if (m->type == STORE_MSG_CHAT_THREAD)
+        sem_post(&thread_opened);
+    msg_free(m);
+}
+
+static const actor_type_t opener_type = {"bench_opener", opener_handle, NULL};
+
+/* -r: records written a second. Returns 0 or 1. */
+static int records_run(actor_t *store, int n)
+{
+    actor_t *opener = xcalloc(1, sizeof(*opener));
+    if (actor_spawn(opener, &opener_type, LANE_TOOLS) != 0)
+        return 1;
+    sem_init(&thread_opened, 0, 0);
+    char call[64], text[96];
+    uint64_t t0 = clock_now_ns();
+    int64_t at = (int64_t)clock_wall_ms();
+    for (int k = 0; k < n; k++) {
+        int in_call = k % 10; /* a call: its start, 8 transcript lines, its end */
+        snprintf(call, sizeof(call), "call_bench%08d", k / 10);
+        if (in_call == 0) {
+            store_call_start(store, call, "sess_bench", NULL, at + k);
+        } else if (in_call < 9) {
+            snprintf(text, sizeof(text), "line %d of a benchmark call about an oil change", k);
+            store_transcript(store, call, in_call % 2 ? "user" : "assistant", text, at + k);
+        } else {
+            store_call_end(store, call, at + k, "client_closed", NULL, NULL, 10, 20);
+        }
+    }
+    store_chat_open(store, opener, 1, "th_bench", "u_bench", NULL, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 120;
+    int rc = sem_timedwait(&thread_opened, &ts);
+    double secs = (double)(clock_now_ns() - t0) / 1e9;
+    printf("{\"database\":\"%s\",\"records\":%d,\"seconds\":%.3f,\"records_per_s\":%.0f}\n",
+           net_pg_on() ? "postgresql" : "sqlite", n, secs, n / secs);
+    actor_unref(opener);
+    return rc == 0 ? 0 : 1;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -100,12 +151,14 @@ static void send_booking(actor_t *store, actor_t *sink, int k)
 
 int main(int argc, char **argv)
 {
-    int n = DEFAULT_BOOKINGS, in_flight = DEFAULT_IN_FLIGHT;
+    int n = DEFAULT_BOOKINGS, in_flight = DEFAULT_IN_FLIGHT, records = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "-n") == 0)
             n = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "-c") == 0)
             in_flight = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "-r") == 0)
+            records = atoi(argv[i + 1]);
     }
     if (n <= 0 || in_flight <= 0) {
         fprintf(stderr, "usage: bench_store [-n BOOKINGS] [-c IN_FLIGHT]\n");
@@ -141,6 +194,16 @@ int main(int argc, char **argv)
             return 1;
         }
         usleep(10000);
+    }
+    if (records > 0) {
+        int rc = records_run(store, records);
+        store_close(store);
+        net_stop();
+        sched_stop(2000);
+        metrics_destroy();
+        if (!net_pg_on())
+            unlink(cfg.db_path);
+        return rc;
     }
     actor_t *sink = xcalloc(1, sizeof(*sink));
     if (actor_spawn(sink, &sink_type, LANE_TOOLS) != 0)
