@@ -7,8 +7,11 @@
  * numbers and the outputs are the SQLite store's. A booking is one call of sb_book(), which
  * upserts the customer and inserts the appointment in one transaction. Bookings never overlap,
  * whichever node makes them: the exclusion constraint on (tenant, date, the minutes' range)
- * refuses the second of two overlapping inserts, also when they race (the later one waits for
- * the first to commit, then fails), and sb_book() answers "taken" for it.
+ * refuses the second of two overlapping inserts, and sb_book() answers "taken" for it.
+ * Bookings of one tenant's day take turns (a transaction-scoped advisory lock on the tenant and
+ * date, taken first): two overlapping inserts in flight at once each wait for the other's
+ * transaction while checking the constraint, which PostgreSQL ends as a deadlock (40P01) rather
+ * than an exclusion violation; in turn, the second sees the first's row and fails cleanly.
  *
  * Dates are PostgreSQL dates (read back as YYYY-MM-DD with to_char(), whatever DateStyle says);
  * minutes and times are integers, as on SQLite.
@@ -69,6 +72,7 @@ const char PGSCHEMA_BOOKING_V1[] =
     "   v_constraint text;"
     " BEGIN"
     "   PERFORM set_config('synchronous_commit', 'on', true);"
+    "   PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant || '|' || p_date::text, 0));"
     "   BEGIN"
     "     INSERT INTO customers (tenant, phone_digits, phone, name, created_at, updated_at)"
     "       VALUES (p_tenant, p_digits, p_phone, p_name, p_at, p_at)"
