@@ -71,3 +71,11 @@ bool str_is_id(const char *s, size_t len, size_t min, size_t max)
     }
     return true;
 }
+
+void clock_deadline(struct timespec *ts, clockid_t clock, uint64_t ms)
+{
+    clock_gettime(clock, ts);
+    uint64_t ns = (uint64_t)ts->tv_nsec + (ms % 1000) * NS_PER_MS;
+    ts->tv_sec += (time_t)(ms / 1000 + ns / NS_PER_SEC);
+    ts->tv_nsec = (long)(ns % NS_PER_SEC);
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdbool.h>
 
 #define NS_PER_MS  1000000ULL
@@ -36,6 +37,12 @@ char *xstrndup(const char *s, size_t n);
 uint64_t clock_now_ns(void);
 /* Wall-clock time in Unix milliseconds. Thread: any. */
 uint64_t clock_wall_ms(void);
+/*
+ * The absolute time ms from now on clock (util.c, the system's clock even where a test fakes
+ * clock_now_ns()): the deadline of a sem_timedwait() or pthread_cond_timedwait() (CLOCK_REALTIME,
+ * or the clock the condition variable was set to). Thread: any.
+ */
+void clock_deadline(struct timespec *ts, clockid_t clock, uint64_t ms);
 
 /* Copies at most size-1 bytes of src into dst and always terminates it. Returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t size);

@@ -38,6 +38,7 @@
 #define SLOTS_PER_DAY     20 /* 08:00..17:30 every 30 minutes */
 #define WAIT_S            30
 #define READY_WAIT_S      20
+#define RECORDS_WAIT_S    120 /* -r: the answer after every record */
 
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -101,8 +102,7 @@ static int records_run(actor_t *store, int n)
     }
     store_chat_open(store, opener, 1, "th_bench", "u_bench", NULL, 1);
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 120;
+    clock_deadline(&ts, CLOCK_REALTIME, RECORDS_WAIT_S * 1000);
     int rc = sem_timedwait(&thread_opened, &ts);
     double secs = (double)(clock_now_ns() - t0) / 1e9;
     printf("{\"database\":\"%s\",\"records\":%d,\"seconds\":%.3f,\"records_per_s\":%.0f}\n",
@@ -147,6 +147,43 @@ static void send_booking(actor_t *store, actor_t *sink, int k)
     c->now_ms = (int64_t)clock_wall_ms();
     sent_ns[k] = clock_now_ns();
     actor_send(store, &c->hdr);
+}
+
+/* Bookings n with in_flight sent at a time: prints the figures. Returns 0 or 1. */
+static int bookings_run(actor_t *store, int n, int in_flight)
+{
+    actor_t *sink = xcalloc(1, sizeof(*sink));
+    if (actor_spawn(sink, &sink_type, LANE_TOOLS) != 0)
+        return 1;
+    sent_ns = xcalloc((size_t)n, sizeof(*sent_ns));
+    took_ns = xcalloc((size_t)n, sizeof(*took_ns));
+    uint64_t t0 = clock_now_ns();
+    int next = 0;
+    pthread_mutex_lock(&lk);
+    while (answered < n) {
+        while (next < n && next - answered < in_flight) {
+            pthread_mutex_unlock(&lk);
+            send_booking(store, sink, next++);
+            pthread_mutex_lock(&lk);
+        }
+        struct timespec ts;
+        clock_deadline(&ts, CLOCK_REALTIME, WAIT_S * 1000);
+        if (answered < n && pthread_cond_timedwait(&cv, &lk, &ts) != 0)
+            break;
+    }
+    int done = answered, bad = failed;
+    pthread_mutex_unlock(&lk);
+    double secs = (double)(clock_now_ns() - t0) / 1e9;
+    qsort(took_ns, (size_t)done, sizeof(*took_ns), cmp_u64);
+    printf("{\"database\":\"%s\",\"bookings\":%d,\"in_flight\":%d,\"seconds\":%.3f,"
+           "\"bookings_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"failed\":%d}\n",
+           net_pg_on() ? "postgresql" : "sqlite", done, in_flight, secs, done / secs,
+           done ? (double)took_ns[done / 2] / 1e6 : 0.0,
+           done ? (double)took_ns[(size_t)done * 99 / 100] / 1e6 : 0.0, bad);
+    if (bad)
+        fprintf(stderr, "bench_store: first failure: %s\n", first_error);
+    actor_unref(sink);
+    return done == n && bad == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -195,53 +232,12 @@ int main(int argc, char **argv)
         }
         usleep(10000);
     }
-    if (records > 0) {
-        int rc = records_run(store, records);
-        store_close(store);
-        net_stop();
-        sched_stop(2000);
-        metrics_destroy();
-        if (!net_pg_on())
-            unlink(cfg.db_path);
-        return rc;
-    }
-    actor_t *sink = xcalloc(1, sizeof(*sink));
-    if (actor_spawn(sink, &sink_type, LANE_TOOLS) != 0)
-        return 1;
-    sent_ns = xcalloc((size_t)n, sizeof(*sent_ns));
-    took_ns = xcalloc((size_t)n, sizeof(*took_ns));
-    uint64_t t0 = clock_now_ns();
-    int next = 0;
-    pthread_mutex_lock(&lk);
-    while (answered < n) {
-        while (next < n && next - answered < in_flight) {
-            pthread_mutex_unlock(&lk);
-            send_booking(store, sink, next++);
-            pthread_mutex_lock(&lk);
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += WAIT_S;
-        if (answered < n && pthread_cond_timedwait(&cv, &lk, &ts) != 0)
-            break;
-    }
-    int done = answered, bad = failed;
-    pthread_mutex_unlock(&lk);
-    double secs = (double)(clock_now_ns() - t0) / 1e9;
-    qsort(took_ns, (size_t)done, sizeof(*took_ns), cmp_u64);
-    printf("{\"database\":\"%s\",\"bookings\":%d,\"in_flight\":%d,\"seconds\":%.3f,"
-           "\"bookings_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"failed\":%d}\n",
-           net_pg_on() ? "postgresql" : "sqlite", done, in_flight, secs, done / secs,
-           done ? (double)took_ns[done / 2] / 1e6 : 0.0,
-           done ? (double)took_ns[(size_t)done * 99 / 100] / 1e6 : 0.0, bad);
-    if (bad)
-        fprintf(stderr, "bench_store: first failure: %s\n", first_error);
-    actor_unref(sink);
+    int rc = records > 0 ? records_run(store, records) : bookings_run(store, n, in_flight);
     store_close(store);
     net_stop();
     sched_stop(2000);
     metrics_destroy();
     if (!net_pg_on())
         unlink(cfg.db_path);
-    return done == n && bad == 0 ? 0 : 1;
+    return rc;
 }

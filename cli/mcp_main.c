@@ -73,13 +73,7 @@ static const actor_type_t sink_type = {"mcp_cli_sink", sink_handle, NULL};
 msg_t *cli_wait(uint32_t type, uint64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    clock_deadline(&ts, CLOCK_REALTIME, ms);
     pthread_mutex_lock(&q_lock);
     for (;;) {
         for (int i = 0; i < q_n; i++) {

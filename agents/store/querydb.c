@@ -209,8 +209,8 @@ struct querydb_acc {
     int64_t calls, booked, tools_total, tools_ok;
     size_t n_fa, cap_fa;
     int64_t *fa;              /* first-audio latencies */
-    bool fa_given;            /* querydb_acc_first_audio(): the percentiles come computed */
-    int64_t fa_p50, fa_p95;   /* when fa_given; -1: no latency known */
+    bool fa_given;            /* querydb_acc_totals(): the percentiles come computed */
+    int64_t fa_p50, fa_p95;   /* -1: no latency known */
 };
 
 void querydb_acc_day(querydb_acc_t *a, int day, int64_t calls, int64_t duration_sum,
@@ -318,20 +318,15 @@ char *querydb_acc_json(querydb_acc_t *a, char (*dates)[11])
                     a->calls ? (double)a->booked / (double)a->calls : 0);
     add_num_or_null(root, "toolSuccessRate", a->tools_total != 0,
                     a->tools_total ? (double)a->tools_ok / (double)a->tools_total : 0);
-    cJSON *fj = cJSON_AddObjectToObject(root, "firstAudioMs");
-    if (a->fa_given) {
-        add_num_or_null(fj, "p50", a->fa_p50 >= 0, (double)a->fa_p50);
-        add_num_or_null(fj, "p95", a->fa_p95 >= 0, (double)a->fa_p95);
-        free(a->days);
-        free(a);
-        return store_json_take(root);
+    if (!a->fa_given) { /* from the latencies querydb_acc_add() kept */
+        if (a->n_fa) /* a->fa is NULL without any */
+            qsort(a->fa, a->n_fa, sizeof(*a->fa), cmp_i64);
+        a->fa_p50 = a->n_fa ? percentile(a->fa, a->n_fa, PCT_50) : -1;
+        a->fa_p95 = a->n_fa ? percentile(a->fa, a->n_fa, PCT_95) : -1;
     }
-    if (a->n_fa)
-        qsort(a->fa, a->n_fa, sizeof(*a->fa), cmp_i64);
-    add_num_or_null(fj, "p50", a->n_fa != 0,
-                    a->n_fa ? (double)percentile(a->fa, a->n_fa, PCT_50) : 0);
-    add_num_or_null(fj, "p95", a->n_fa != 0,
-                    a->n_fa ? (double)percentile(a->fa, a->n_fa, PCT_95) : 0);
+    cJSON *fj = cJSON_AddObjectToObject(root, "firstAudioMs");
+    add_num_or_null(fj, "p50", a->fa_p50 >= 0, (double)a->fa_p50);
+    add_num_or_null(fj, "p95", a->fa_p95 >= 0, (double)a->fa_p95);
     free(a->fa);
     free(a->days);
     free(a);

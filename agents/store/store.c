@@ -175,11 +175,9 @@ static int postcall_requeue(store_t *s, const char *call_id, const char *scope)
     int rc = jobsdb_call_info(storedb_handle(s->db), call_id, scope, tenant_id, &turns);
     if (rc <= 0)
         return rc;
-    tenant_t *t = tenants_get(tenant_id);
-    bool crm = t && t->cfg.postcall.crm;
-    tenant_unref(t);
     batch(s);
-    if (jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, crm, (int64_t)clock_wall_ms()) != 0)
+    if (jobsdb_queue(storedb_handle(s->db), call_id, tenant_id, store_tenant_has_crm(tenant_id),
+                     (int64_t)clock_wall_ms()) != 0)
         return -EIO;
     store_kick_runner(s);
     return 1;
@@ -190,6 +188,14 @@ static int postcall_requeue(store_t *s, const char *call_id, const char *scope)
  * least postcall.minUserTurns times; the webhook then waits for the summary. Otherwise the
  * webhook goes now.
  */
+bool store_tenant_has_crm(const char *tenant_id)
+{
+    tenant_t *t = tenants_get(tenant_id);
+    bool crm = t && t->cfg.postcall.crm;
+    tenant_unref(t);
+    return crm;
+}
+
 bool store_postcall_wanted(const char *tenant_id, int user_turns, bool *crm)
 {
     tenant_t *t = tenants_get(tenant_id);
@@ -450,16 +456,26 @@ booking_t *store_booking_of(store_t *s, tenant_t *t, char *err, size_t errlen)
     return b;
 }
 
+void store_tool_answer(actor_t *reply_to, uint64_t cookie, char *out, bool is_error)
+{
+    tool_result_msg_t *r = tool_result_new(cookie, is_error, out);
+    free(out);
+    if (reply_to)
+        actor_send(reply_to, &r->hdr);
+    else
+        msg_free(&r->hdr);
+}
+
 static void tool_call(store_t *s, tool_call_msg_t *c)
 {
-    if (s->pg && booking_is_tool(c->name)) {
-        storepg_tool_call(s, c);
-        return;
-    }
     bool is_error = true;
     char *out;
     char err[256];
     booking_t *b = booking_is_tool(c->name) ? store_booking_of(s, c->tenant, err, sizeof(err)) : NULL;
+    if (b && s->pg) {
+        storepg_tool_call(s, c, b);
+        return;
+    }
     if (b) {
         storedb_batch_commit(s->db);
         out = booking_run(b, c->name, c->args, c->now_ms, &is_error);
@@ -471,12 +487,7 @@ static void tool_call(store_t *s, tool_call_msg_t *c)
         out = xstrdup("{\"error\":{\"code\":\"unknown_tool\",\"message\":\"the store runs only "
                       "the built-in booking tools\"}}");
     }
-    tool_result_msg_t *r = tool_result_new(c->cookie, is_error, out);
-    free(out);
-    if (c->reply_to)
-        actor_send(c->reply_to, &r->hdr);
-    else
-        msg_free(&r->hdr);
+    store_tool_answer(c->reply_to, c->cookie, out, is_error);
 }
 
 static void expire(store_t *s)
@@ -777,14 +788,11 @@ int store_open(const char *path, actor_t **store, store_keys_t *keys, char *err,
     return 0;
 }
 
-/* Waits for sem until the CLOCK_REALTIME deadline timeout_ms from now. Returns 0 or -1. */
+/* Waits for sem at most timeout_ms. Returns 0 or -1. */
 static int sem_wait_ms(sem_t *sem, uint64_t timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % MS_PER_S) * 1000000u;
-    ts.tv_sec += (time_t)(timeout_ms / MS_PER_S + ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
+    clock_deadline(&ts, CLOCK_REALTIME, timeout_ms);
     int rc;
     while ((rc = sem_timedwait(sem, &ts)) != 0 && errno == EINTR)
         ;
@@ -813,13 +821,7 @@ int store_close(actor_t *store)
         return 0;
     actor_send(store, msg_new(STORE_MSG_CLOSING, sizeof(msg_t)));
     actor_unref(store); /* the opener's reference; the last one runs store_stop() */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += STORE_CLOSE_WAIT_MS / MS_PER_S;
-    int rc;
-    while ((rc = sem_timedwait(&closed_sem, &ts)) != 0 && errno == EINTR)
-        ;
-    if (rc != 0) {
+    if (sem_wait_ms(&closed_sem, STORE_CLOSE_WAIT_MS) != 0) {
         /* Someone still holds the store; sched_stop() will stop it. The semaphore stays: the
          * stop behaviour may still post it. */
         log_error("store.close", LOG_S("reason", "the store is still held by another actor"),

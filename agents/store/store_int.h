@@ -524,6 +524,10 @@ void store_server_key_loaded(const store_keys_t *keys);
 void store_kick_runner(store_t *s);
 /* The booking tools of tenant t (NULL: the default tenant's), or NULL with err. */
 booking_t *store_booking_of(store_t *s, tenant_t *t, char *err, size_t errlen);
+/* Whether tenant_id's post-call job has a CRM step (postcall.crm is set). */
+bool store_tenant_has_crm(const char *tenant_id);
+/* Answers a tool call (reply_to NULL: nobody waits) with out (taken). */
+void store_tool_answer(actor_t *reply_to, uint64_t cookie, char *out, bool is_error);
 /* Whether a call of tenant_id with user_turns caller turns gets a post-call job; *crm: whether
  * the job has a CRM step. */
 bool store_postcall_wanted(const char *tenant_id, int user_turns, bool *crm);
@@ -546,8 +550,8 @@ void storepg_record(store_t *s, const store_rec_msg_t *r);
 void storepg_chat(store_t *s, store_chat_msg_t *c);
 /* A claim (p's actor is taken), a summary or an attempt's end. */
 void storepg_postcall(store_t *s, store_pc_msg_t *p);
-/* A booking tool (c's reply_to is taken). */
-void storepg_tool_call(store_t *s, tool_call_msg_t *c);
+/* A booking tool on b, the caller's tenant's tools (c's reply_to is taken when it waits). */
+void storepg_tool_call(store_t *s, tool_call_msg_t *c, booking_t *b);
 void storepg_expire(store_t *s, int64_t cutoff_ms);
 /* GET /api/calls with its filters; GET and DELETE /api/calls/{id}; POST …/postcall. */
 void storepg_calls(store_t *s, conn_id_t conn, const querydb_filter_t *f);

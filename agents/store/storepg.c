@@ -458,10 +458,7 @@ static void http_done(store_t *s, pg_op_t *op, const net_pg_msg_t *m)
             net_http_error(op->conn, 404, "not_found", "no call with this id");
             break;
         }
-        tenant_t *t = tenants_get(tenant_id);
-        bool crm = t && t->cfg.postcall.crm;
-        tenant_unref(t);
-        job_queue(s, op->call_id, tenant_id, crm);
+        job_queue(s, op->call_id, tenant_id, store_tenant_has_crm(tenant_id));
         net_http_respond(op->conn, 202, "{\"ok\":true}", strlen("{\"ok\":true}"), NULL);
         break;
     }
@@ -489,17 +486,6 @@ static void http_done(store_t *s, pg_op_t *op, const net_pg_msg_t *m)
 
 /* ---- The booking tools ---------------------------------------------------------------------- */
 
-/* Answers the tool's caller (op->actor) with out (taken). */
-static void tool_answer(pg_op_t *op, char *out, bool is_error)
-{
-    tool_result_msg_t *r = tool_result_new(op->reply_cookie, is_error, out);
-    free(out);
-    if (op->actor)
-        actor_send(op->actor, &r->hdr);
-    else
-        msg_free(&r->hdr);
-}
-
 /* Sends op's booking statement. */
 static void tool_send(store_t *s, pg_op_t *op)
 {
@@ -507,28 +493,20 @@ static void tool_send(store_t *s, pg_op_t *op)
            booking_pgq_params(op->bq), false);
 }
 
-void storepg_tool_call(store_t *s, tool_call_msg_t *c)
+void storepg_tool_call(store_t *s, tool_call_msg_t *c, booking_t *b)
 {
-    char err[256];
+    bool is_error = true;
+    booking_pgq_t *q = NULL;
+    char *out = booking_pg_start(b, c->name, c->args, c->now_ms, &is_error, &q);
+    if (out != NULL) { /* answered without the database (the arguments, a closed day) */
+        store_tool_answer(c->reply_to, c->cookie, out, is_error);
+        return;
+    }
     pg_op_t *op = op_new(OP_TOOL);
     op->actor = c->reply_to;
     c->reply_to = NULL;
     op->reply_cookie = c->cookie;
-    booking_t *b = store_booking_of(s, c->tenant, err, sizeof(err));
-    bool is_error = true;
-    char *out = NULL;
-    if (b == NULL) {
-        log_error("store.booking_unavailable", LOG_S("error", err));
-        out = xstrdup("{\"error\":{\"code\":\"unavailable\",\"message\":\"booking is not "
-                      "available for this business\"}}");
-    } else {
-        out = booking_pg_start(b, c->name, c->args, c->now_ms, &is_error, &op->bq);
-    }
-    if (out != NULL) {
-        tool_answer(op, out, is_error);
-        op_free(op);
-        return;
-    }
+    op->bq = q;
     tool_send(s, op);
 }
 
@@ -540,7 +518,7 @@ static bool tool_done(store_t *s, pg_op_t *op, const net_pg_msg_t *m)
     bool is_error = true;
     char *out = booking_pg_resume(op->bq, m, &is_error);
     if (out != NULL) {
-        tool_answer(op, out, is_error);
+        store_tool_answer(op->actor, op->reply_cookie, out, is_error);
         return false;
     }
     op->next = NULL;

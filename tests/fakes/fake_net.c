@@ -126,13 +126,7 @@ static const fake_net_call_t *wait_for(uint64_t *cursor, fake_net_op_t op, conn_
                                        const char *type)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += FAKE_NET_WAIT_MS / 1000;
-    deadline.tv_nsec += (long)(FAKE_NET_WAIT_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    clock_deadline(&deadline, CLOCK_MONOTONIC, FAKE_NET_WAIT_MS);
     const fake_net_call_t *found = NULL;
     pthread_mutex_lock(&N.lock);
     size_t i = (size_t)*cursor;

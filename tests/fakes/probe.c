@@ -67,22 +67,11 @@ void probe_free(probe_t *p)
         actor_unref(&p->actor);
 }
 
-static void deadline_in(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Takes the oldest kept message of type (0 = any), waiting; NULL on timeout. */
 static msg_t *take(probe_t *p, uint32_t type)
 {
     struct timespec deadline;
-    deadline_in(&deadline, PROBE_WAIT_MS);
+    clock_deadline(&deadline, CLOCK_MONOTONIC, PROBE_WAIT_MS);
     msg_t *m = NULL;
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -120,7 +109,7 @@ msg_t *probe_next(probe_t *p)
 int probe_count(probe_t *p, uint32_t type)
 {
     struct timespec deadline;
-    deadline_in(&deadline, PROBE_WAIT_MS);
+    clock_deadline(&deadline, CLOCK_MONOTONIC, PROBE_WAIT_MS);
     pthread_mutex_lock(&p->lock);
     uint64_t want = ++p->syncs_sent;
     pthread_mutex_unlock(&p->lock);
@@ -144,7 +133,7 @@ uint32_t probe_refs(probe_t *p)
 void probe_wait_refs(probe_t *p, uint32_t refs)
 {
     struct timespec now, deadline;
-    deadline_in(&deadline, PROBE_WAIT_MS);
+    clock_deadline(&deadline, CLOCK_MONOTONIC, PROBE_WAIT_MS);
     for (;;) {
         uint32_t have = probe_refs(p);
         if (have == refs)

@@ -216,6 +216,33 @@ def db_rows(db_path, sql):
         con.close()
 
 
+def free_port():
+    """A loopback port that is free now (for a server the test starts on it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(server, deadline_s=10):
+    """Until server's /readyz answers 200 (a cluster node has reached Redis and PostgreSQL)."""
+    deadline = time.monotonic() + deadline_s
+    while server.get("/readyz").status != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError("%s never ready: %s" % (server.name, server.stderr_tail(2000)))
+        time.sleep(0.05)
+
+
+def stop_servers(servers):
+    """Stops each running server, expecting exit status 0, and removes its files; every one is
+    cleaned up even when another fails."""
+    for s in servers:
+        try:
+            if s.running():
+                s.stop(expect_status=0)
+        finally:
+            s.cleanup()
+
+
 def sqlite_only(why):
     """Skips a test in pg_mode(): it writes or inspects the SQLite file itself (why)."""
     return unittest.skipIf(pg_mode(), "reads or writes the SQLite file: " + why)

@@ -11,12 +11,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
-from harness import ServerError
+from harness import ServerError, free_port
 
 START_S = 20
 USER = "sb"
@@ -28,12 +27,6 @@ def pg_bindir():
     if not found:
         raise ServerError("PostgreSQL is not installed (scripts/deps.sh installs postgresql)")
     return os.path.dirname(found[-1])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Postgres:
@@ -96,11 +89,14 @@ class Postgres:
             self.port = None
         raise ServerError("postgres did not start: %s" % self.tail())
 
+    def psql_argv(self, db=DB):
+        """psql on database db: quiet, unaligned, tuples only, stopping at the first error."""
+        return ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-d", db, "-X", "-q",
+                "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+
     def _psql(self, db, sql):
-        return subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-d", db, "-X", "-q",
-             "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        return subprocess.run(self.psql_argv(db) + ["-c", sql], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=30)
 
     def sql(self, statement):
         """Runs statement on the test database; returns its rows as lists of texts."""

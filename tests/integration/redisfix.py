@@ -9,16 +9,10 @@ import subprocess
 import tempfile
 import time
 
-from harness import ServerError
+from harness import ServerError, free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
 START_S = 10
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Redis:

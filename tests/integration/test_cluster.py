@@ -17,8 +17,8 @@ import websockets.exceptions
 
 from harness import (RELAXED_ENV, PageReader, SBTestCase, Server, bench_path, eventually,
                      expect_close, free_loopback_alias, good_jwt, parse_metrics, recv_until,
-                     timeout)
-from redisfix import Redis, free_port
+                     free_port, stop_servers, timeout, wait_ready)
+from redisfix import Redis
 from test_bench import bench_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,11 +62,7 @@ class ClusterCase(SBTestCase):
                 cls.nodes.append(Server(env, name="%s.%s" % (cls.__name__, name)).start())
             cls.a, cls.b = cls.nodes
             for n in cls.nodes:
-                deadline = time.monotonic() + READY_S
-                while n.get("/readyz").status != 200:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("%s never ready: %s" % (n.name, n.stderr_tail(2000)))
-                    time.sleep(0.05)
+                wait_ready(n, READY_S)
         except Exception:
             cls.tearDownClass()
             raise
@@ -74,12 +70,7 @@ class ClusterCase(SBTestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            for n in getattr(cls, "nodes", []):
-                try:
-                    if n.running():
-                        n.stop(expect_status=0)
-                finally:
-                    n.cleanup()
+            stop_servers(getattr(cls, "nodes", []))
         finally:
             cls.redis.cleanup()
             super().tearDownClass()

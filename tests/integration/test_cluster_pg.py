@@ -9,24 +9,15 @@ import json
 import os
 import tempfile
 import threading
-import time
 
 from harness import (RELAXED_ENV, SBTestCase, Server, Sim, eventually, expect_close, good_jwt,
-                     recv_until, timeout)
-from pgfix import Postgres, free_port
+                     free_port, recv_until, stop_servers, timeout, wait_ready)
+from pgfix import Postgres
 from redisfix import Redis
 from test_relay import Reader
 from test_tools import ToolCase, next_weekday, tool_events
 
 READY_S = 15
-
-
-def wait_ready(node, deadline_s=READY_S):
-    deadline = time.monotonic() + deadline_s
-    while node.get("/readyz").status != 200:
-        if time.monotonic() > deadline:
-            raise AssertionError("%s never ready: %s" % (node.name, node.stderr_tail(2000)))
-        time.sleep(0.05)
 
 
 class PgClusterCase(ToolCase):
@@ -46,7 +37,7 @@ class PgClusterCase(ToolCase):
                 cls.nodes.append(cls.node(name))
             cls.a, cls.b = cls.nodes
             for n in cls.nodes:
-                wait_ready(n)
+                wait_ready(n, READY_S)
         except Exception:
             cls.tearDownClass()
             raise
@@ -66,18 +57,13 @@ class PgClusterCase(ToolCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            for n in getattr(cls, "nodes", []):
-                try:
-                    if n.running():
-                        n.stop(expect_status=0)
-                finally:
-                    n.cleanup()
+            stop_servers(getattr(cls, "nodes", []))
         finally:
-            for part in ("agent_sim", "pg", "redis"):
-                obj = getattr(cls, part, None)
-                if obj is not None:
-                    (obj.stop if part == "agent_sim" else
-                     obj.close if part == "pg" else obj.cleanup)()
+            for stop in (getattr(cls, "agent_sim", None) and cls.agent_sim.stop,
+                         getattr(cls, "pg", None) and cls.pg.close,
+                         getattr(cls, "redis", None) and cls.redis.cleanup):
+                if stop:
+                    stop()
             super().tearDownClass()
 
     async def call(self, node, text):
@@ -293,7 +279,7 @@ class PgAbsentAtStartTest(SBTestCase):
             self.assertIn("PostgreSQL", res.json()["error"]["message"])
             self.assertEqual(node.get("/healthz").status, 200)
             late.start(port=port)
-            wait_ready(node)
+            wait_ready(node, READY_S)
             self.assertEqual(node.get("/api/calls").json(), {"calls": []})
         finally:
             node.stop(expect_status=0)

@@ -81,10 +81,6 @@ class PgBookingTest(unittest.TestCase):
     def setUp(self):
         self.pg.sql("TRUNCATE appointments, customers RESTART IDENTITY")
 
-    def psql_argv(self):
-        return ["psql", "-h", "127.0.0.1", "-p", str(self.pg.port), "-U", pgfix.USER, "-d",
-                pgfix.DB, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
-
     def run_stmt(self, sql, *params):
         """Runs one of the store's statements with text params; returns its rows."""
         args = ", ".join(literal(p) for p in params)
@@ -178,7 +174,7 @@ class PgBookingTest(unittest.TestCase):
         self.assertEqual(self.count(), 0)  # psql -c ran it in one transaction, never committed
 
     def test_twenty_concurrent_bookings_of_one_slot_store_one(self):
-        holder = subprocess.Popen(self.psql_argv(), stdin=subprocess.PIPE,
+        holder = subprocess.Popen(self.pg.psql_argv(), stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         bookers = []
         try:
@@ -194,7 +190,7 @@ class PgBookingTest(unittest.TestCase):
                          "PREPARE q AS " + self.book_sql,
                          "EXECUTE q('default', 'PAL-CC%04d', '%s', '%s', 'C%d', 'Oil change', "
                          "'2026-12-03', '600', '630', NULL, '1000')" % (i, phone, phone, i)]
-                argv = self.psql_argv()
+                argv = self.pg.psql_argv()
                 for step in steps:
                     argv += ["-c", step]
                 bookers.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL,

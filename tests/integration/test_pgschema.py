@@ -127,9 +127,7 @@ class PgCase(unittest.TestCase):
 
     def psql_proc(self, db, args, **kw):
         return subprocess.Popen(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.pg.port), "-U", pgfix.USER, "-d", db,
-             "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", FS, "-R", RS,
-             "-P", "null=" + NULL] + args,
+            self.pg.psql_argv(db) + ["-F", FS, "-R", RS, "-P", "null=" + NULL] + args,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
     def psql(self, sql, db=None, check=True):

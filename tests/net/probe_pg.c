@@ -58,17 +58,6 @@ static net_pg_msg_t *answers[PROBE_ANSWER_MAX]; /* {lk} */
 static int n_answers;                           /* {lk} */
 static int bursts_done;                         /* {lk} burst actors that have every answer */
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void sink_handle(actor_t *self, msg_t *m)
 {
     (void)self;
@@ -246,7 +235,7 @@ static int send_query(const cJSON *cmd, actor_t *target, uint64_t cookie)
 static net_pg_msg_t *take_answer(uint64_t cookie, int ms)
 {
     struct timespec dl;
-    deadline_in(&dl, ms);
+    clock_deadline(&dl, CLOCK_REALTIME, ms);
     net_pg_msg_t *found = NULL;
     pthread_mutex_lock(&lk);
     for (;;) {
@@ -295,7 +284,7 @@ static void cmd_collect(const cJSON *cmd)
 {
     int want = num(cmd, "n", 1);
     struct timespec dl;
-    deadline_in(&dl, num(cmd, "ms", 10000));
+    clock_deadline(&dl, CLOCK_REALTIME, num(cmd, "ms", 10000));
     pthread_mutex_lock(&lk);
     while (n_answers < want && pthread_cond_timedwait(&cv, &lk, &dl) == 0) {
     }
@@ -352,7 +341,7 @@ static void cmd_burst(const cJSON *cmd)
     for (int i = 0; i < na; i++) /* all at once: their queries interleave on the connection */
         actor_send(&bs[i]->a, msg_new(MSG_PROBE_GO, sizeof(msg_t)));
     struct timespec dl;
-    deadline_in(&dl, num(cmd, "ms", 60000));
+    clock_deadline(&dl, CLOCK_REALTIME, num(cmd, "ms", 60000));
     pthread_mutex_lock(&lk);
     while (bursts_done < na && pthread_cond_timedwait(&cv, &lk, &dl) == 0) {
     }

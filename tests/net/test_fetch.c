@@ -66,17 +66,6 @@ static void sink_handle(actor_t *self, msg_t *m)
 static const actor_type_t sink_type = {"fetch_sink", sink_handle, NULL};
 static actor_t *sink;
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Index in got[] of the DONE for id, or -1. Caller holds lk. */
 static int find_done_locked(uint64_t id)
 {
@@ -90,7 +79,7 @@ static int find_done_locked(uint64_t id)
 static net_fetch_done_msg_t *wait_done(uint64_t id)
 {
     struct timespec ts;
-    deadline_in(&ts, WAIT_MS);
+    clock_deadline(&ts, CLOCK_REALTIME, WAIT_MS);
     pthread_mutex_lock(&lk);
     int i;
     while ((i = find_done_locked(id)) < 0)
@@ -115,7 +104,7 @@ static int count_got(void)
 static void wait_hangs(int n)
 {
     struct timespec ts;
-    deadline_in(&ts, WAIT_MS);
+    clock_deadline(&ts, CLOCK_REALTIME, WAIT_MS);
     pthread_mutex_lock(&lk);
     while (hangs_seen < n && pthread_cond_timedwait(&cv, &lk, &ts) != ETIMEDOUT)
         ;
