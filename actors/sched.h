@@ -10,7 +10,7 @@
  *   after SCHED_STARVE_LIMIT consecutive realtime turns with tools waiting it takes one tools
  *   actor (tools work is delayed, never starved). A turn handles at most SCHED_BATCH_MSGS messages;
  *   an actor with more waiting goes to the back of its lane.
- *   Idle workers sleep on a condition variable (no spinning on 2 cores: measured, it costs more
+ *   Idle workers sleep on a futex word of their own (no spinning on 2 cores: measured, it costs more
  *   CPU than the wakes it saves). An enqueue signals a sleeper, after unlocking, only when the
  *   work needs one: from a network thread, unless a worker is in a realtime turn (it takes the
  *   work next) and fewer than SCHED_SHARE_MIN actors wait; from a worker, when other work waits

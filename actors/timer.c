@@ -129,7 +129,7 @@ static void timer_msg_free(msg_t *m)
     pthread_mutex_unlock(&T.lock);
     if (last)
         free(tm->timer);
-    free(tm);
+    msg_block_free(tm);
 }
 
 void actor_timer_start(actor_timer_t *t, uint64_t delay_ms, uint64_t repeat_ms)

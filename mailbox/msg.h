@@ -31,12 +31,39 @@ struct msg {
 
 /*
  * Allocates a zeroed message of size bytes (size >= sizeof(msg_t), the whole typed struct),
- * sets its type. Never fails (aborts on out of memory).
+ * sets its type. Never fails (aborts on out of memory). The block comes from the calling
+ * thread's cache of freed blocks when it has one of the size's class (msg.c).
  */
 msg_t *msg_new(uint32_t type, size_t size);
 
-/* Frees m through its free_fn (or free()). NULL is ignored. */
+/*
+ * As msg_new(), but only the first zero bytes are zeroed (at least the msg_t): for a message
+ * whose payload the caller fills at once (an audio frame).
+ */
+msg_t *msg_new_head(uint32_t type, size_t size, size_t zero);
+
+/* Frees m through its free_fn (or msg_block_free()). NULL is ignored. */
 void msg_free(msg_t *m);
+
+/*
+ * Releases the block of a message made by msg_new(): what a free_fn calls last, after releasing
+ * what the payload owns. Never free() a message. Thread: any (the block goes to this thread's
+ * cache, or back to malloc when the cache holds enough of its class).
+ */
+void msg_block_free(void *m);
+
+/* The block cache's classes (128 B to 4 KB), and the bytes of a class the shared pool keeps. */
+#define MSG_CACHE_CLASSES 6
+#define MSG_CACHE_BYTES   (64u << 10)
+/* Blocks of class k one thread's cache keeps before it moves some to the shared pool (0 when
+ * the caches are off: AddressSanitizer builds). */
+uint32_t msg_cache_cap(uint32_t k);
+/* Blocks of class k in the calling thread's cache, and in the shared pool. */
+uint32_t msg_cache_count(uint32_t k);
+uint32_t msg_pool_count(uint32_t k);
+/* Frees the calling thread's cached blocks (also done when a thread exits), and the pool's. */
+void msg_cache_flush(void);
+void msg_pool_flush(void);
 
 #define MSG_NEW(T, type) ((T *)msg_new((type), sizeof(T)))
 

@@ -131,7 +131,7 @@ static void fetch_list_remove(fetch_node_t **head, fetch_node_t *n)
 static void fetch_done_msg_free(msg_t *m)
 {
     free(((net_fetch_done_msg_t *)m)->body);
-    free(m);
+    msg_block_free(m);
 }
 
 static void fetch_reset_headers(fetch_t *f)
@@ -321,7 +321,7 @@ static void fetch_cmd_free(msg_t *m)
     fetch_t *f = *fetch_of((net_out_t *)m);
     if (f)
         fetch_complete(f, "cancelled");
-    free(m);
+    msg_block_free(m);
 }
 
 uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target)

@@ -283,7 +283,7 @@ static void http_msg_free(msg_t *m)
     free(h->twilio_signature);
     free(h->body);
     cJSON_Delete(h->json);
-    free(h);
+    msg_block_free(h);
 }
 
 /* The whole request is here: answer it locally or post it to the route's actor. */

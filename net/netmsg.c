@@ -11,13 +11,13 @@ void netmsg_open_free(msg_t *m)
 {
     free(((net_ws_open_msg_t *)m)->query);
     free(((net_ws_open_msg_t *)m)->origin);
-    free(m);
+    msg_block_free(m);
 }
 
 void netmsg_text_free(msg_t *m)
 {
     cJSON_Delete(((net_ws_text_msg_t *)m)->json);
-    free(m);
+    msg_block_free(m);
 }
 
 net_ws_closed_msg_t *netmsg_closed_new(conn_id_t id, ws_close_t why, uint16_t peer_code)

@@ -250,7 +250,7 @@ static void pg_cmd_free(msg_t *m)
     pg_query_t *q = cmd_of((net_out_t *)m);
     if (q != NULL)
         pg_answer_status(q, NET_PG_UNREACHABLE, NULL);
-    free(m);
+    msg_block_free(m);
 }
 
 int net_pg_query(actor_t *target, uint64_t cookie, const char *sql, int nparams,
@@ -299,7 +299,7 @@ static void pg_msg_free(msg_t *m)
     net_pg_msg_t *p = (net_pg_msg_t *)m;
     free(p->error);
     free(p->values);
-    free(p);
+    msg_block_free(p);
 }
 
 static net_pg_msg_t *msg_new_status(const pg_query_t *q, net_pg_status_t status)

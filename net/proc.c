@@ -144,7 +144,7 @@ static void proc_cmd_free(msg_t *m)
         proc_report(p, -ESHUTDOWN);
         proc_free(p);
     }
-    free(m);
+    msg_block_free(m);
 }
 
 uint64_t net_proc_spawn(const net_proc_req_t *req, actor_t *target)

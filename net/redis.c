@@ -250,7 +250,7 @@ void net_redis_reply_free(net_redis_reply_t *r)
 static void redis_msg_free(msg_t *m)
 {
     net_redis_reply_free(((net_redis_msg_t *)m)->reply);
-    free(m);
+    msg_block_free(m);
 }
 
 /* Answers target: the reply r (NULL: Redis unreachable). Takes the reference. */
@@ -289,7 +289,7 @@ static void redis_cmd_free(msg_t *m)
     if (c != NULL && c->target != NULL)
         redis_answer(c->target, c->cookie, NULL, 0);
     free(c);
-    free(m);
+    msg_block_free(m);
 }
 
 int net_redis_cmd(actor_t *target, uint64_t cookie, int argc, const char *const *argv,
@@ -636,7 +636,7 @@ static void pub_msg_free(msg_t *m)
     net_redis_pub_msg_t *p = (net_redis_pub_msg_t *)m;
     free(p->channel);
     free(p->payload);
-    free(p);
+    msg_block_free(p);
 }
 
 /* Every reply on a subscribed channel: ["subscribe", ch, n], ["message", ch, payload], … */
@@ -680,7 +680,7 @@ static void redis_subcmd_free(msg_t *m)
     if (c != NULL && c->target != NULL)
         actor_unref(c->target);
     free(c);
-    free(m);
+    msg_block_free(m);
 }
 
 static int redis_sub_post(actor_t *target, const char *channel, bool unsubscribe)

@@ -24,12 +24,15 @@ static void out_free(msg_t *m)
 {
     net_out_t *o = (net_out_t *)m;
     free(o->extra_headers);
-    free(o);
+    msg_block_free(o);
 }
 
 net_out_t *net_out_new(conn_id_t c, out_kind_t kind, size_t len)
 {
-    net_out_t *o = (net_out_t *)msg_new(0, sizeof(net_out_t) + LWS_PRE + len + 1);
+    /* The frame's bytes are the caller's to fill: only the header is zeroed. */
+    net_out_t *o = (net_out_t *)msg_new_head(0, sizeof(net_out_t) + LWS_PRE + len + 1,
+                                             sizeof(net_out_t));
+    o->buf[LWS_PRE + len] = '\0';
     o->hdr.free_fn = out_free;
     o->conn = c;
     o->kind = (uint8_t)kind;

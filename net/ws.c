@@ -184,7 +184,8 @@ static void on_binary(srv_conn_t *c, const uint8_t *p, size_t len)
     if (c->target == NULL)
         return;
     net_ws_binary_msg_t *m =
-        (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY, sizeof(net_ws_binary_msg_t) + len);
+        (net_ws_binary_msg_t *)msg_new_head(NET_MSG_WS_BINARY, sizeof(net_ws_binary_msg_t) + len,
+                                             sizeof(net_ws_binary_msg_t));
     m->hdr.flags = MSG_F_AUDIO;
     m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
     m->conn = c->base.id;

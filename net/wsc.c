@@ -101,7 +101,7 @@ static void connect_msg_free(msg_t *m)
         memset(r->bearer, 0, strlen(r->bearer));
         free(r->bearer);
     }
-    free(m);
+    msg_block_free(m);
 }
 
 int net_wsc_connect(conn_id_t near, const char *url, const char *bearer, actor_t *target,
@@ -135,7 +135,7 @@ static void route_msg_free(msg_t *m)
     memcpy(&to, ((net_out_t *)m)->buf + LWS_PRE, sizeof(to));
     if (to)
         actor_unref(to);
-    free(m);
+    msg_block_free(m);
 }
 
 void net_wsc_route_text(conn_id_t c, actor_t *to)

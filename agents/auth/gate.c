@@ -306,7 +306,7 @@ static void mint(gate_t *g, const net_http_msg_t *req)
 static void admitted_free(msg_t *m)
 {
     tenant_unref(((gate_admitted_msg_t *)m)->tenant);
-    free(m);
+    msg_block_free(m);
 }
 
 gate_admitted_msg_t *gate_admitted_new(bool ok, ws_close_t why, tenant_t *tenant)
@@ -414,7 +414,7 @@ static void admit_free(msg_t *m)
     gate_admit_msg_t *a = (gate_admit_msg_t *)m;
     actor_unref(a->session);
     free(a->origin);
-    free(a);
+    msg_block_free(a);
 }
 
 gate_admit_msg_t *gate_admit_new(actor_t *session, const char *session_id, const char *token,
@@ -435,7 +435,7 @@ gate_admit_msg_t *gate_admit_new(actor_t *session, const char *session_id, const
 static void redeemed_free(msg_t *m)
 {
     tenant_unref(((gate_redeemed_msg_t *)m)->tenant);
-    free(m);
+    msg_block_free(m);
 }
 
 void gate_redeem_answer(const gate_redeem_msg_t *m, const token_t *t)
@@ -462,7 +462,7 @@ static void redeem(gate_t *g, const gate_redeem_msg_t *m)
 static void redeem_free(msg_t *m)
 {
     actor_unref(((gate_redeem_msg_t *)m)->reply_to);
-    free(m);
+    msg_block_free(m);
 }
 
 gate_redeem_msg_t *gate_redeem_new(actor_t *reply_to, uint64_t cookie, const char *token)
@@ -500,7 +500,7 @@ static void mint_phone(gate_t *g, const gate_mint_phone_msg_t *m)
 static void mint_phone_free(msg_t *m)
 {
     actor_unref(((gate_mint_phone_msg_t *)m)->reply_to);
-    free(m);
+    msg_block_free(m);
 }
 
 gate_mint_phone_msg_t *gate_mint_phone_new(actor_t *reply_to, uint64_t cookie,

@@ -84,7 +84,7 @@ static void conn_free(chat_conn_t *cc)
 static void attach_free(msg_t *m)
 {
     tenant_unref(((chat_attach_msg_t *)m)->tenant);
-    free(m);
+    msg_block_free(m);
 }
 
 chat_attach_msg_t *chat_attach_new(uint32_t type, conn_id_t conn, const char *user_id,

@@ -128,7 +128,7 @@ static void mcp_fail_all(mcp_t *m, const char *why)
 static void mcp_status_free(msg_t *msg)
 {
     cJSON_Delete(((mcp_status_msg_t *)msg)->tools);
-    free(msg);
+    msg_block_free(msg);
 }
 
 static void mcp_status(mcp_t *m, bool up, const char *error, cJSON *tools)

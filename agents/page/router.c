@@ -598,7 +598,7 @@ static void navigate_tool(router_t *r, const tool_call_msg_t *c, const remotes_t
 static void voice_msg_free(msg_t *m)
 {
     tenant_unref(((router_voice_msg_t *)m)->tenant);
-    free(m);
+    msg_block_free(m);
 }
 
 router_voice_msg_t *router_voice_new(uint32_t type, const char *session_id, conn_id_t conn,

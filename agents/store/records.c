@@ -26,7 +26,7 @@ static void rec_free(msg_t *m)
                      r->call_sid,   r->transferred_to, r->parent_call_id};
     for (size_t i = 0; i < ARRAY_LEN(owned); i++)
         free(owned[i]);
-    free(r);
+    msg_block_free(r);
 }
 
 static store_rec_msg_t *rec_new(uint32_t type, const char *call_id, int64_t at_ms)
@@ -107,7 +107,7 @@ static void chat_msg_free(msg_t *m)
         free(owned[i]);
     if (c->reply_to)
         actor_unref(c->reply_to);
-    free(c);
+    msg_block_free(c);
 }
 
 static store_chat_msg_t *chat_msg_new(uint32_t type, int64_t at_ms)
@@ -165,7 +165,7 @@ void store_agent_run(actor_t *store, int64_t record_id, const char *run_id, cons
 static void chat_thread_free(msg_t *m)
 {
     cJSON_Delete(((store_chat_thread_msg_t *)m)->messages);
-    free(m);
+    msg_block_free(m);
 }
 
 store_chat_thread_msg_t *store_chat_thread_new(uint64_t cookie, int status, const char *owner,
@@ -198,7 +198,7 @@ static void pc_free(msg_t *m)
         free(owned[i]);
     if (p->actor)
         actor_unref(p->actor);
-    free(p);
+    msg_block_free(p);
 }
 
 static store_pc_msg_t *pc_new(uint32_t type, actor_t *actor, const char *call_id)
@@ -246,7 +246,7 @@ void store_postcall_end(actor_t *store, const char *call_id, const char *crm, co
 static void pc_jobs_free(msg_t *m)
 {
     cJSON_Delete(((store_pc_jobs_msg_t *)m)->jobs);
-    free(m);
+    msg_block_free(m);
 }
 
 store_pc_jobs_msg_t *store_pc_jobs_new(cJSON *jobs, int64_t next_due_ms)

@@ -173,7 +173,7 @@ static void tool_event_free(msg_t *m)
     free(e->arguments);
     free(e->output);
     free(e->image_b64);
-    free(e);
+    msg_block_free(e);
 }
 
 static void emit(run_t *r, const nested_t *n, const char *status, const char *image_b64)

@@ -213,7 +213,7 @@ static void req_free(msg_t *m)
     tenant_unref(q->tenant);
     if (q->observer)
         actor_unref(q->observer);
-    free(q);
+    msg_block_free(q);
 }
 
 static supervisor_req_msg_t *req_new(actor_t *observer, uint64_t cookie, const char *parent_call_id,
@@ -258,7 +258,7 @@ void supervisor_run_observed(actor_t *pool, actor_t *observer, uint64_t cookie, 
 static void cancel_free(msg_t *m)
 {
     actor_unref(((supervisor_cancel_msg_t *)m)->observer);
-    free(m);
+    msg_block_free(m);
 }
 
 void supervisor_cancel(actor_t *pool, actor_t *observer, uint64_t cookie)

@@ -12,7 +12,7 @@ static void tool_call_free(msg_t *m)
         actor_unref(c->reply_to);
     cJSON_Delete(c->args);
     tenant_unref(c->tenant);
-    free(c);
+    msg_block_free(c);
 }
 
 tool_call_msg_t *tool_call_new(actor_t *reply_to, uint64_t cookie, const char *name, cJSON *args)
@@ -44,7 +44,7 @@ static void tool_result_free(msg_t *m)
     free(r->output);
     free(r->image_b64);
     free(r->image_mime);
-    free(r);
+    msg_block_free(r);
 }
 
 tool_result_msg_t *tool_result_new(uint64_t cookie, bool is_error, const char *output)

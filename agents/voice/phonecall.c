@@ -393,7 +393,7 @@ static void on_start(session_t *s, const twilio_msg_t *t)
 static void on_media(session_t *s, const twilio_msg_t *t, uint64_t sent_ns)
 {
     net_ws_binary_msg_t *f =
-        (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY, sizeof(*f) + t->payload_len);
+        (net_ws_binary_msg_t *)msg_new_head(NET_MSG_WS_BINARY, sizeof(*f) + t->payload_len, sizeof(*f));
     f->hdr.flags = MSG_F_AUDIO;
     f->hdr.sent_ns = sent_ns;
     f->conn = s->conn;

@@ -69,7 +69,7 @@ typedef struct upstream {
 static void event_msg_free(msg_t *m)
 {
     cJSON_Delete(((event_msg_t *)m)->event);
-    free(m);
+    msg_block_free(m);
 }
 
 event_msg_t *event_msg_new(uint32_t type, cJSON *event)

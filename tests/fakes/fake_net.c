@@ -445,7 +445,7 @@ uint64_t net_fetch(const net_fetch_req_t *req, actor_t *target)
 static void fetch_done_free(msg_t *m)
 {
     free(((net_fetch_done_msg_t *)m)->body);
-    free(m);
+    msg_block_free(m);
 }
 
 /* Delivers the one FETCH_DONE of job j and drops its reference. */
@@ -591,7 +591,7 @@ actor_t *fake_net_text_target(conn_id_t c)
 static void open_msg_free(msg_t *m)
 {
     free(((net_ws_open_msg_t *)m)->query);
-    free(m);
+    msg_block_free(m);
 }
 
 static void loopback_peer(net_peer_t *p)
@@ -655,7 +655,7 @@ void fake_net_ws_opened(conn_id_t c, const char *request_id)
 static void text_msg_free(msg_t *m)
 {
     cJSON_Delete(((net_ws_text_msg_t *)m)->json);
-    free(m);
+    msg_block_free(m);
 }
 
 static net_ws_text_msg_t *text_msg_new(conn_id_t conn, const char *json)

@@ -157,7 +157,7 @@ static void tool_event_free(msg_t *m)
     free(e->arguments);
     free(e->output);
     free(e->image_b64);
-    free(e);
+    msg_block_free(e);
 }
 
 /* A run's nested tool call starting, as the supervisor reports it to its observer. */
