@@ -10,13 +10,14 @@
  *   after SCHED_STARVE_LIMIT consecutive realtime turns with tools waiting it takes one tools
  *   actor (tools work is delayed, never starved). A turn handles at most SCHED_BATCH_MSGS messages;
  *   an actor with more waiting goes to the back of its lane.
- *   Idle workers sleep on a futex word of their own (no spinning on 2 cores: measured, it costs more
- *   CPU than the wakes it saves). An enqueue signals a sleeper, after unlocking, only when the
- *   work needs one: from a network thread, unless a worker is in a realtime turn (it takes the
- *   work next) and fewer than SCHED_SHARE_MIN actors wait; from a worker, when other work waits
- *   already. A worker that takes an actor wakes one more sleeper when tools work waits or
- *   SCHED_SHARE_MIN actors do. Network threads defer their enqueues to the end of each loop
- *   pass (sched_defer_wakes/sched_flush): one lock and one wake per batch. Timers
+ *   Idle workers sleep on a futex word of their own, on a LIFO stack (no spinning on 2 cores:
+ *   measured, it costs more CPU than the wakes it saves). An enqueue wakes a sleeper, after
+ *   unlocking, only when the work needs one: from a network thread, when no worker is awake
+ *   outside a tools turn (an awake worker looks at the run queues before it parks, so it takes
+ *   the work), or SCHED_SHARE_MIN actors wait, or the work is tools work; from a worker, when
+ *   other work waits already. A worker that takes an actor wakes one more sleeper when tools
+ *   work waits or SCHED_SHARE_MIN actors do. Network threads defer their enqueues to the end
+ *   of each loop pass (sched_defer_wakes/sched_flush): one lock and one wake per batch. Timers
  *   (actors/timer.h) fire from the workers: an idle worker sleeps until the earliest deadline.
  *   Metrics: the delay from enqueue to the start of a turn is observed per lane in
  *   switchboard_actor_queue_seconds{lane}.
