@@ -10,8 +10,8 @@
  * goes to the freeing thread's cache, and that thread's next message of the class takes it
  * without a lock. The flows do not balance (a worker makes two frames per round trip, for the
  * client and for the upstream, and frees one), so a thread whose cache of a class overflows
- * (2 * BATCH blocks) moves BATCH of them to a shared pool under one lock, and a thread whose
- * cache is empty takes BATCH from there before it calls malloc: one lock per BATCH messages
+ * (two batches of 8 KB) moves one batch to a shared pool under one lock, and a thread whose
+ * cache is empty takes a batch from there before it calls malloc: one lock per batch
  * instead of one per message. The pool keeps at most MSG_CACHE_BYTES of each class; more go
  * back to malloc. Under AddressSanitizer both are off, so a freed message still poisons.
  */
@@ -38,9 +38,12 @@
 /* Before each message: its class, and room to keep the message 16-byte aligned. */
 #define MSG_PREFIX 16u
 #define CLASS_BIG  UINT32_MAX /* larger than the largest class: malloc'd and freed as it is */
-#define BATCH      16u        /* blocks moved between a thread's cache and the shared pool */
 
 static const uint32_t class_bytes[MSG_CACHE_CLASSES] = {128, 256, 512, 1024, 2048, 4096};
+/* Blocks of a class moved at once between a thread's cache and the shared pool: at most 8 KB
+ * worth, at most 16. A thread's cache holds at most two batches of a class: 76 KB in all. */
+static const uint32_t class_batch[MSG_CACHE_CLASSES] = {16, 16, 16, 8, 4, 2};
+#define BATCH(k) class_batch[k]
 
 typedef struct blk {
     struct blk *next;
@@ -54,8 +57,8 @@ typedef struct cache {
 
 /*
  * The shared pool: where a thread that frees more blocks of a class than it makes (a network
- * thread frees the frames workers made) leaves them, BATCH at a time, for a thread that makes
- * more than it frees. One lock per BATCH blocks.
+ * thread frees the frames workers made) leaves them, a batch at a time, for a thread that makes
+ * more than it frees. One lock per batch.
  */
 static struct {
     pthread_mutex_t lock;
@@ -95,7 +98,7 @@ static uint32_t class_of(size_t size)
 
 uint32_t msg_cache_cap(uint32_t k)
 {
-    return MSG_CACHE_ON && k < MSG_CACHE_CLASSES ? 2 * BATCH : 0;
+    return MSG_CACHE_ON && k < MSG_CACHE_CLASSES ? 2 * BATCH(k) : 0;
 }
 
 static uint32_t pool_cap(uint32_t k)
@@ -132,13 +135,13 @@ void msg_pool_flush(void)
     cache_empty(&c);
 }
 
-/* Moves up to BATCH blocks of class k from the pool to this thread's (empty) cache. */
+/* Moves up to BATCH(k) blocks of class k from the pool to this thread's (empty) cache. */
 static void refill(uint32_t k)
 {
     pthread_mutex_lock(&P.lock);
     blk_t *first = P.top[k], *last = NULL;
     uint32_t n = 0;
-    for (blk_t *b = first; b && n < BATCH; b = b->next) {
+    for (blk_t *b = first; b && n < BATCH(k); b = b->next) {
         last = b;
         n++;
     }
@@ -154,21 +157,21 @@ static void refill(uint32_t k)
     }
 }
 
-/* Moves BATCH blocks of class k from this thread's (full) cache to the pool, or to malloc when
+/* Moves BATCH(k) blocks of class k from this thread's (full) cache to the pool, or to malloc when
  * the pool holds MSG_CACHE_BYTES of the class. */
 static void spill(uint32_t k)
 {
     blk_t *first = tl_cache.top[k], *last = first;
-    for (uint32_t i = 1; i < BATCH; i++)
+    for (uint32_t i = 1; i < BATCH(k); i++)
         last = last->next;
     tl_cache.top[k] = last->next;
-    tl_cache.n[k] -= BATCH;
+    tl_cache.n[k] -= BATCH(k);
     pthread_mutex_lock(&P.lock);
-    bool room = P.n[k] + BATCH <= pool_cap(k);
+    bool room = P.n[k] + BATCH(k) <= pool_cap(k);
     if (room) {
         last->next = P.top[k];
         P.top[k] = first;
-        P.n[k] += BATCH;
+        P.n[k] += BATCH(k);
     }
     pthread_mutex_unlock(&P.lock);
     if (!room) {

@@ -54,7 +54,7 @@ void msg_block_free(void *m);
 
 /* The block cache's classes (128 B to 4 KB), and the bytes of a class the shared pool keeps. */
 #define MSG_CACHE_CLASSES 6
-#define MSG_CACHE_BYTES   (64u << 10)
+#define MSG_CACHE_BYTES   (32u << 10)
 /* Blocks of class k one thread's cache keeps before it moves some to the shared pool (0 when
  * the caches are off: AddressSanitizer builds). */
 uint32_t msg_cache_cap(uint32_t k);
