@@ -47,7 +47,7 @@ typedef struct bench_cfg {
     /* Derived. */
     bool tls;       /* wss:// or https:// */
     char host[256]; /* host part of the URL, without brackets */
-    char ip[64];    /* numeric address: lws would resolve names blocking */
+    char ip[64];    /* numeric address, resolved once: nothing resolves on the load threads */
     int port;
     char host_hdr[300];    /* Host: header value */
     char ws_path[1024];    /* --direct: path and query as given; else the prefix + "/ws" */

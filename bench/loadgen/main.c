@@ -4,7 +4,6 @@
  * threads and reports. See cli.h for the options and launch.h / loadthr.h for how a run goes.
  */
 #include <curl/curl.h>
-#include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +34,7 @@ static void on_signal(int sig)
     atomic_store_explicit(&g_interrupted, 1, memory_order_relaxed);
 }
 
-/* RLIMIT_NOFILE must cover every socket; lws sizes its fd tables from it, too. */
+/* RLIMIT_NOFILE must cover every socket. */
 static void raise_nofile(int sessions)
 {
     rlim_t need = (rlim_t)sessions * FDS_PER_SESSION + FDS_SPARE;
@@ -142,7 +141,6 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    lws_set_log_level(LLL_ERR, NULL);
 
     session_t *sessions = session_new_all(g_cfg.sessions, g_cfg.storm);
     if (g_cfg.storm)
