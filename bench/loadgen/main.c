@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/hist.h"
@@ -141,6 +142,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* The shared modules log through base/log.h (a TLS failure's details, once per session);
+     * the report already gives each failure's reason. */
+    log_init(LOG_ERROR, LOG_FORMAT_TEXT);
 
     session_t *sessions = session_new_all(g_cfg.sessions, g_cfg.storm);
     if (g_cfg.storm)
