@@ -36,10 +36,10 @@ static struct {
     uint64_t t0;
     pthread_t th;
     struct curl_slist *headers;
-    mint_t *in_flight; /* POSTs not finished yet */
+    mint_t *in_flight;   /* POSTs not finished yet */
     const char *ca_file; /* SSL_CERT_FILE, or NULL */
     const char *ca_dir;  /* SSL_CERT_DIR, or NULL */
-    atomic_bool done;  /* relaxed: advisory, read by the main thread's wait loop */
+    atomic_bool done;    /* relaxed: advisory, read by the main thread's wait loop */
 } L;
 
 static uint64_t start_time(int i)

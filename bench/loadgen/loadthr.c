@@ -19,9 +19,7 @@
  */
 #include "bench/loadgen/loadthr.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -40,13 +38,13 @@
 #include "bench/loadgen/wscli.h"
 #include "net/wsframe.h"
 
-#define RX_MAX_BYTES    (1u << 20) /* largest message kept; larger ones are dropped */
-#define CLOSE_POLL_MS   10 /* how often a stopping thread checks for closed sockets */
-#define NOISE_SEED_BASE 0x5eed1234u
-#define TICK_MS         1           /* pacing timer period */
-#define TWILIO_TX_BYTES (16u << 10) /* --twilio: room for the mark echoes of one write */
-#define FRAMES_PER_SEND_MAX 8       /* a session catching up writes at most this many at once */
-#define DIRECT_BEARER   "sk-bench"  /* --direct's Authorization (the simulator takes any) */
+#define RX_MAX_BYTES        (1u << 20) /* largest message kept; larger ones are dropped */
+#define CLOSE_POLL_MS       10         /* how often a stopping thread checks for closed sockets */
+#define NOISE_SEED_BASE     0x5eed1234u
+#define TICK_MS             1           /* pacing timer period */
+#define TWILIO_TX_BYTES     (16u << 10) /* --twilio: room for the mark echoes of one write */
+#define FRAMES_PER_SEND_MAX 8           /* a session catching up writes at most this many at once */
+#define DIRECT_BEARER       "sk-bench"  /* --direct's Authorization (the simulator takes any) */
 
 struct loadthr {
     int idx;
@@ -71,12 +69,10 @@ struct loadthr {
     bool stopping;
     bool torn_down;
     uint64_t stop_deadline;
-    hist_t lat; /* [owner] round trips */
-    hist_t lag; /* [owner] send lag */
-    struct sockaddr_storage addr; /* g_cfg.ip and g_cfg.port */
-    socklen_t addr_len;
-    uint8_t *noise;   /* frame_bytes of noise, copied under each header */
-    uint8_t *tx;      /* one write's run of frames, built in place */
+    hist_t lat;     /* [owner] round trips */
+    hist_t lag;     /* [owner] send lag */
+    uint8_t *noise; /* frame_bytes of noise, copied under each header */
+    uint8_t *tx;    /* one write's run of frames, built in place */
     size_t tx_cap;
     size_t frame_max; /* the most one frame takes in tx, header included */
     uint8_t *pcm;     /* --direct, --twilio: the frame before base64 */
@@ -357,8 +353,7 @@ static void pump(loadthr_t *thr, session_t *s)
         twcall_put_open(s->tw, out, &at);
         become_ready(thr, s, now); /* Twilio streams from `start` on, without waiting */
     } else if (s->tw) {
-        twcall_put_marks(s->tw, out, &at, thr->tx_cap - FRAMES_PER_SEND_MAX * thr->frame_max,
-                         now);
+        twcall_put_marks(s->tw, out, &at, thr->tx_cap - FRAMES_PER_SEND_MAX * thr->frame_max, now);
     }
     while (s->ctl && at + WSF_HEADER_MAX + s->ctl_len <= thr->tx_cap) {
         memcpy(out + at + WSF_HEADER_MAX, s->ctl, s->ctl_len);
@@ -499,8 +494,8 @@ static void connect_session(loadthr_t *thr, session_t *s)
         s->t_start = clock_now_ns();
     s->phase = SESS_CONNECTING;
     wscli_cfg_t cfg = {
-        .addr = (const struct sockaddr *)&thr->addr,
-        .addr_len = thr->addr_len,
+        .addr = (const struct sockaddr *)&g_cfg.addr,
+        .addr_len = g_cfg.addr_len,
         .host_hdr = g_cfg.host_hdr,
         .path = path,
         .bearer = g_cfg.direct ? DIRECT_BEARER : NULL,
@@ -677,27 +672,6 @@ static void *thread_main(void *arg)
 
 /* ---- Public -------------------------------------------------------------------------------- */
 
-/* The service's (or --direct's) numeric address, resolved once by cli.c. */
-static int set_address(loadthr_t *thr)
-{
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&thr->addr;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&thr->addr;
-    memset(&thr->addr, 0, sizeof(thr->addr));
-    if (inet_pton(AF_INET, g_cfg.ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)g_cfg.port);
-        thr->addr_len = sizeof(*v4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, g_cfg.ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)g_cfg.port);
-        thr->addr_len = sizeof(*v6);
-        return 0;
-    }
-    return -EINVAL;
-}
-
 /* Sizes the write buffer: the control texts, and FRAMES_PER_SEND_MAX frames after them. */
 static void size_tx(loadthr_t *thr)
 {
@@ -727,9 +701,8 @@ loadthr_t *loadthr_new(int idx)
     hist_init(&thr->lat);
     hist_init(&thr->lag);
     thr->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (thr->wake_fd < 0 || set_address(thr) != 0) {
-        fprintf(stderr, "switchboard-bench: thread %d: %s\n", idx,
-                thr->wake_fd < 0 ? strerror(errno) : "the address is not numeric");
+    if (thr->wake_fd < 0) {
+        perror("switchboard-bench: eventfd");
         loadthr_free(thr);
         return NULL;
     }

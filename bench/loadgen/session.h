@@ -69,15 +69,15 @@ typedef struct session {
     const char *ctl;
     size_t ctl_len;
 
-    bool ws_open;          /* the upgrade succeeded */
-    bool finished_counted; /* g_progress.unfinished has been decremented for it */
-    bool close_pending;    /* we are closing it with 1000 */
-    bool close_sent;       /* our close frame is written */
-    bool closed;           /* its connection has ended */
-    bool dropped;          /* was ready, then closed by the peer or failed before we closed it */
+    bool ws_open;            /* the upgrade succeeded */
+    bool finished_counted;   /* g_progress.unfinished has been decremented for it */
+    bool close_pending;      /* we are closing it with 1000 */
+    bool close_sent;         /* our close frame is written */
+    bool closed;             /* its connection has ended */
+    bool dropped;            /* was ready, then closed by the peer or failed before we closed it */
     uint64_t close_deadline; /* our close sent: the peer's close is awaited until then */
-    int close_code;      /* from the peer's close frame; 0 = none */
-    char close_text[64]; /* its reason text */
+    int close_code;          /* from the peer's close frame; 0 = none */
+    char close_text[64];     /* its reason text */
     bool saw_429;
     bool saw_1013;
     uint32_t server_errors;          /* `error` events after ready */

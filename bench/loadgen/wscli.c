@@ -167,7 +167,8 @@ static void on_close_frame(wscli_t *c, const uint8_t *p, size_t len)
     c->end.peer_closed = true;
     if (len >= 2) {
         c->end.close_code = p[0] << 8 | p[1];
-        size_t n = len - 2 < sizeof(c->end.close_text) - 1 ? len - 2 : sizeof(c->end.close_text) - 1;
+        size_t n =
+            len - 2 < sizeof(c->end.close_text) - 1 ? len - 2 : sizeof(c->end.close_text) - 1;
         memcpy(c->end.close_text, p + 2, n);
         c->end.close_text[n] = '\0';
     }
@@ -254,7 +255,7 @@ static void on_head(wscli_t *c)
     if (!r.upgraded) {
         c->end.http_status = r.status;
         fail(c, "upgrade failed: HTTP %d%s", r.status,
-            r.status == 101 ? " without a valid upgrade" : "");
+             r.status == 101 ? " without a valid upgrade" : "");
         return;
     }
     c->state = WSCLI_OPEN;
@@ -427,8 +428,8 @@ int wscli_connect(uv_loop_t *loop, const wscli_cfg_t *cfg, const wscli_ops_t *op
     c->max_msg = cfg->max_msg;
     wshs_new_key(c->key);
     c->request = xmalloc(WSCLI_REQUEST_MAX);
-    int n = wshs_request(c->request, WSCLI_REQUEST_MAX, cfg->host_hdr, cfg->path, cfg->bearer,
-                         c->key);
+    int n =
+        wshs_request(c->request, WSCLI_REQUEST_MAX, cfg->host_hdr, cfg->path, cfg->bearer, c->key);
     int rc = n < 0 ? n : 0;
     c->request_len = n < 0 ? 0 : (size_t)n;
     if (rc == 0 && cfg->tls_host && (c->tls = tlsc_new(cfg->tls_host)) == NULL)

@@ -29,9 +29,9 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#define WSCLI_RX_BYTES     16384 /* a connection's read buffer: holds a whole response head */
-#define WSCLI_KEPT_MAX     (256u << 10) /* bytes kept for a socket that does not drain */
-#define WSCLI_ERROR_MAX    120
+#define WSCLI_RX_BYTES       16384 /* a connection's read buffer: holds a whole response head */
+#define WSCLI_KEPT_MAX       (256u << 10) /* bytes kept for a socket that does not drain */
+#define WSCLI_ERROR_MAX      120
 #define WSCLI_CLOSE_TEXT_MAX 64
 
 typedef struct wscli wscli_t;
@@ -43,7 +43,7 @@ typedef struct wscli_end {
     bool peer_closed; /* the peer's close frame came (code and text below) */
     int close_code;   /* its code, exactly as sent; 0 when it had none */
     char close_text[WSCLI_CLOSE_TEXT_MAX];
-    bool close_sent;              /* ours had been sent */
+    bool close_sent;             /* ours had been sent */
     char error[WSCLI_ERROR_MAX]; /* why, when it ended otherwise: "" after a close handshake or
                                     wscli_abort(c, NULL) */
 } wscli_end_t;

@@ -24,16 +24,16 @@
 #include "net/wshs.h"
 #include "tests/runner.h"
 
-#define SPIN_MAX        3000 /* 1 ms steps: a step that takes longer fails the test */
-#define MSGS_MAX        8
-#define MSG_KEEP        64
-#define MAX_MSG         30000
-#define BIG_BYTES       20000 /* more than WSCLI_RX_BYTES: goes through in pieces */
-#define TOO_BIG_BYTES   40000
-#define MID_BYTES       3000
-#define SRV_BUF         (1u << 20)
-#define SMALL_RCVBUF    4096
-#define FLOOD_FRAME     16384
+#define SPIN_MAX         3000 /* 1 ms steps: a step that takes longer fails the test */
+#define MSGS_MAX         8
+#define MSG_KEEP         64
+#define MAX_MSG          30000
+#define BIG_BYTES        20000 /* more than WSCLI_RX_BYTES: goes through in pieces */
+#define TOO_BIG_BYTES    40000
+#define MID_BYTES        3000
+#define SRV_BUF          (1u << 20)
+#define SMALL_RCVBUF     4096
+#define FLOOD_FRAME      16384
 #define FLOOD_FRAMES_MAX 4096
 
 typedef struct probe {
@@ -144,8 +144,13 @@ static void srv_stop(srv_t *sv, probe_t *pr)
 static void client_start(srv_t *sv, probe_t *pr, size_t max_msg)
 {
     memset(pr, 0, sizeof(*pr));
-    wscli_cfg_t cfg = {(const struct sockaddr *)&sv->addr, sizeof(sv->addr), "test.example:80",
-                       "/v1/realtime?x=1", "sk-test", NULL, max_msg};
+    wscli_cfg_t cfg = {(const struct sockaddr *)&sv->addr,
+                       sizeof(sv->addr),
+                       "test.example:80",
+                       "/v1/realtime?x=1",
+                       "sk-test",
+                       NULL,
+                       max_msg};
     ASSERT_EQ(wscli_connect(&sv->loop, &cfg, &ops, pr, &pr->c), 0);
     sv->fd = accept(sv->lfd, NULL, NULL); /* the kernel completed the connect */
     ASSERT(sv->fd >= 0);
@@ -303,7 +308,10 @@ TEST(wscli_reads_frames_in_place_reassembles_and_answers_pings)
     at = 0;
     put_frame(out, &at, true, WSF_OP_BINARY, bin, TOO_BIG_BYTES);
     put_frame(out, &at, true, WSF_OP_TEXT, "after", 5);
-    put_frame(out, &at, true, WSF_OP_CLOSE, "\x03\xf5" "at capacity", 13);
+    put_frame(out, &at, true, WSF_OP_CLOSE,
+              "\x03\xf5"
+              "at capacity",
+              13);
     srv_send(&sv, out, at);
     spin_until(&sv, &pr.ended);
 
