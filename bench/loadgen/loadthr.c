@@ -388,7 +388,6 @@ static bool is_refusal(const session_t *s)
 
 static void on_closed(session_t *s, const wscli_end_t *e)
 {
-    s->closed = true;
     if (g_cfg.no_ready && s->phase >= SESS_STREAMING && s->phase != SESS_FAILED &&
         !s->close_pending && is_refusal(s)) {
         /* With --no-ready the upgrade counted as ready, but the service refused the session. */
@@ -466,7 +465,6 @@ static void on_ended(void *arg, const wscli_end_t *e)
         on_closed(s, e);
         return;
     }
-    s->closed = true;
     if (e->http_status == 429)
         s->saw_429 = true;
     session_fail(s, "%s", e->error[0] ? e->error : "connection ended before ready");
@@ -505,7 +503,6 @@ static void connect_session(loadthr_t *thr, session_t *s)
     int rc = wscli_connect(&thr->loop, &cfg, &conn_ops, s, &s->conn);
     if (rc != 0) {
         s->conn = NULL;
-        s->closed = true;
         session_fail(s, "connect failed: %s", strerror(-rc));
         return;
     }
