@@ -17,8 +17,9 @@
 #include "net/wshs.h"
 #include "net/wsmsg.h"
 
-#define WSCLI_TLS_CHUNK   16384 /* a TLS record's worth of ciphertext */
-#define WSCLI_REQUEST_MAX 4096  /* the upgrade request: path, Host, bearer and fixed headers */
+#define WSCLI_TLS_CHUNK       16384 /* a TLS record's worth of ciphertext */
+#define WSCLI_REQUEST_MAX     4096  /* the upgrade request: path, Host, bearer and fixed headers */
+#define WSCLI_ERROR_READS_MAX 64    /* reads after POLLERR, before the socket's error */
 
 typedef enum wscli_state {
     WSCLI_TCP,       /* connect() in flight: waiting for POLLOUT */
@@ -390,7 +391,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
         return;
     }
     if (status < 0) {
-        fail(c, "connection lost: %s", uv_strerror(status));
+        /* libuv reports POLLERR as UV_EBADF and stops watching: read what the socket still
+         * holds (a close frame may precede a reset), then its real error. */
+        for (int i = 0; i < WSCLI_ERROR_READS_MAX && c->state != WSCLI_ENDED; i++)
+            on_readable(c);
+        fail(c, "connection lost: socket error");
         return;
     }
     if (events & UV_READABLE)
