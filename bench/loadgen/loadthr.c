@@ -69,10 +69,11 @@ struct loadthr {
     bool stopping;
     bool torn_down;
     uint64_t stop_deadline;
-    hist_t lat;     /* [owner] round trips */
-    hist_t lag;     /* [owner] send lag */
-    uint8_t *noise; /* frame_bytes of noise, copied under each header */
-    uint8_t *tx;    /* one write's run of frames, built in place */
+    uint64_t next_pass; /* [owner] when the pacing pass is due again */
+    hist_t lat;         /* [owner] round trips */
+    hist_t lag;         /* [owner] send lag */
+    uint8_t *noise;     /* frame_bytes of noise, copied under each header */
+    uint8_t *tx;        /* one write's run of frames, built in place */
     size_t tx_cap;
     size_t frame_max; /* the most one frame takes in tx, header included */
     uint8_t *pcm;     /* --direct, --twilio: the frame before base64 */
@@ -81,6 +82,7 @@ struct loadthr {
 };
 
 static void pump(loadthr_t *thr, session_t *s);
+static void pace_all(loadthr_t *thr, uint64_t now);
 
 /* ---- Sessions ------------------------------------------------------------------------------ */
 
@@ -436,6 +438,10 @@ static void on_message(void *arg, bool binary, const uint8_t *p, size_t n)
         on_twilio_text(thr, s, (const char *)p, n, now);
     else
         on_text(thr, s, (const char *)p, n, now);
+    /* libuv runs every ready socket's callback (up to 48 epoll batches) before the timers: under
+     * a burst of echoes the pacing pass runs from here when it is due, not after the burst. */
+    if (now >= thr->next_pass && !thr->stopping)
+        pace_all(thr, clock_now_ns());
 }
 
 static void on_too_big(void *arg)
@@ -607,6 +613,14 @@ static void tick_session(loadthr_t *thr, session_t *s, uint64_t now)
         pump(thr, s);
 }
 
+/* The pacing pass over every session; due again TICK_MS later. */
+static void pace_all(loadthr_t *thr, uint64_t now)
+{
+    thr->next_pass = now + (uint64_t)TICK_MS * NS_PER_MS;
+    for (size_t i = 0; i < thr->n_active; i++)
+        tick_session(thr, thr->active[i], now);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     loadthr_t *thr = t->data;
@@ -616,8 +630,7 @@ static void on_tick(uv_timer_t *t)
             teardown(thr);
         return;
     }
-    for (size_t i = 0; i < thr->n_active; i++)
-        tick_session(thr, thr->active[i], now);
+    pace_all(thr, now);
 }
 
 static void on_wake(uv_poll_t *h, int status, int events)
