@@ -3,19 +3,14 @@
  * loop), paces their frames and times the round trips. See loadthr.h for the contract and
  * DESIGN.md, "Transport", for how bytes move.
  *
- * Pacing. Frame k of a session is due at t_stream0 + k * frame_ms, computed from the session's
- * own start rather than from the previous send, so timer jitter never accumulates into drift. A
- * 1 ms timer walks the thread's sessions, raises each one's count of due frames and writes what
- * is due at once (pump()): every frame is the same noise with a fresh header, so the queue is
- * just that count, and a frame is built, stamped with its send time and handed to send() in the
- * same breath. Bench-side queueing therefore shows up as send lag (write time minus due time,
- * reported separately), not as round-trip latency. A session whose socket has not taken its last
- * bytes waits (its due frames stay a count) until the socket drains, and is dropped when that
- * takes LOADTHR_SEND_BEHIND_MAX_MS. t_stream0 is the ready time plus a per-session offset
- * spreading the sessions over one frame period, so not all of them fire on the same tick even
- * when they became ready together. Walking all sessions every millisecond costs one compare for
- * each session with nothing due, which is small next to the per-byte work of the frames
- * themselves (the kernel's loopback path, and with --direct JSON and base64).
+ * Pacing. Frame k of a session is due at t_stream0 + k * frame_ms, from the session's own start
+ * rather than the previous send, so timer jitter never accumulates into drift; t_stream0 is the
+ * ready time plus a per-session offset spreading the sessions over one frame period. A 1 ms pass
+ * over the thread's sessions raises each one's count of due frames and writes what is due at once
+ * (pump()): every frame is the same noise under a fresh header, so the queue is just that count,
+ * and a frame is built, stamped and handed to send() in one go. Bench-side queueing (the tick, a
+ * socket that has not drained) therefore shows up as send lag, not as round-trip latency. The
+ * pass costs one compare per session with nothing due, small next to the frames' own work.
  */
 #include "bench/loadgen/loadthr.h"
 
@@ -326,7 +321,7 @@ static uint32_t put_frames(loadthr_t *thr, session_t *s, uint8_t *out, size_t *a
     return n;
 }
 
-/* The frame stamped last is written. */
+/* A frame put_frames() stamped is with the socket (sent, or kept until it drains). */
 static void frame_sent(session_t *s)
 {
     s->frames_sent++;
@@ -573,12 +568,11 @@ static void check_deadline(loadthr_t *thr, session_t *s, uint64_t now)
     end_session(thr, s);
 }
 
-/* A session whose socket has held its bytes for too long: the peer does not read. */
+/* s has due frames waiting behind a socket that has not drained for too long. */
 static bool stuck(const session_t *s, uint64_t now)
 {
     uint64_t due = s->t_stream0 + (uint64_t)s->frames_sent * g_cfg.frame_ns;
-    return s->frames_sent < s->frames_due && wscli_blocked(s->conn) &&
-           now - due > (uint64_t)LOADTHR_SEND_BEHIND_MAX_MS * NS_PER_MS;
+    return wscli_blocked(s->conn) && now - due > (uint64_t)LOADTHR_SEND_BEHIND_MAX_MS * NS_PER_MS;
 }
 
 /* One session's share of the tick. */
@@ -595,14 +589,17 @@ static void tick_session(loadthr_t *thr, session_t *s, uint64_t now)
         check_deadline(thr, s, now);
         return;
     }
-    bool due = s->tw && s->tw->n_marks && twcall_next_mark_ns(s->tw) <= now;
+    /* A control text left over (it did not fit beside the rest), or a mark whose audio played. */
+    bool due = s->ctl || (s->tw && s->tw->n_marks && twcall_next_mark_ns(s->tw) <= now);
     if (s->phase == SESS_STREAMING && s->next_due <= now)
         pace(s, now);
-    if (s->storm && storm_tick(s, now))
+    if (s->storm && s->phase == SESS_STREAMING && storm_tick(s, now))
         due = true;
     if (s->frames_sent < s->frames_due) {
         if (stuck(s, now)) {
-            session_drop(s, "the socket took no bytes for %d ms: the peer does not read",
+            session_drop(s,
+                         "frames over %d ms overdue behind a socket that did not drain "
+                         "(the peer does not read)",
                          LOADTHR_SEND_BEHIND_MAX_MS);
             wscli_abort(s->conn, NULL);
             return;
