@@ -103,7 +103,7 @@ static void watch(wscli_t *c, int events)
 /* Hands n bytes to the socket (kept if it is full). 0, or -errno after end(). */
 static int put_raw(wscli_t *c, const void *p, size_t n)
 {
-    int rc = txq_send(&c->tx, c->fd, p, n, WSCLI_KEPT_MAX);
+    int rc = txq_send(&c->tx, c->fd, p, n, WSCLI_KEPT_MAX_BYTES);
     if (rc == -ENOBUFS) {
         fail(c, "the bench's send buffer is full: the peer does not read");
         return rc;

@@ -30,7 +30,7 @@
 #include <uv.h>
 
 #define WSCLI_RX_BYTES       16384 /* a connection's read buffer: holds a whole response head */
-#define WSCLI_KEPT_MAX       (256u << 10) /* bytes kept for a socket that does not drain */
+#define WSCLI_KEPT_MAX_BYTES (256u << 10) /* bytes kept for a socket that does not drain */
 #define WSCLI_ERROR_MAX      120
 #define WSCLI_CLOSE_TEXT_MAX 64
 
