@@ -78,8 +78,10 @@ LIB_OBJS  += $(WEB_GEN:%.c=%.o)
 LIB      := $(OUT)/libswitchboard.a
 
 # The core library: what the simulator and the load generator share with the service (and the
-# client framing and the event scanner, which they use too).
-CORE_SRCS := $(wildcard base/*.c audio/*.c) net/wsframe.c net/wsproto.c
+# event scanner and the WebSocket client's pure parts, which they use too: framing, handshake,
+# message reassembly and TLS on memory BIOs).
+CORE_SRCS := $(wildcard base/*.c audio/*.c) net/wsframe.c net/wsproto.c net/wshs.c net/wsmsg.c \
+             net/tlsc.c
 CORE_OBJS := $(CORE_SRCS:%.c=$(OUT)/%.o)
 CORE      := $(OUT)/libsbcore.a
 

@@ -102,9 +102,9 @@ static void log_failure(tlsc_t *t, const char *what)
     if (e)
         ERR_error_string_n(e, err, sizeof(err));
     ERR_clear_error();
-    long v = SSL_get_verify_result(t->ssl);
+    const char *verify = tlsc_verify_error(t);
     log_warn("tlsc.failed", LOG_S("step", what), LOG_S("error", err),
-             LOG_S("verify", v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v)));
+             LOG_S("verify", verify ? verify : "ok"));
 }
 
 int tlsc_handshake(tlsc_t *t)
@@ -137,6 +137,12 @@ int tlsc_write(tlsc_t *t, const void *p, size_t len)
     if (len == 0)
         return 0;
     return SSL_write(t->ssl, p, (int)len) == (int)len ? 0 : -1;
+}
+
+const char *tlsc_verify_error(const tlsc_t *t)
+{
+    long v = SSL_get_verify_result(t->ssl);
+    return v == X509_V_OK ? NULL : X509_verify_cert_error_string(v);
 }
 
 size_t tlsc_take_out(tlsc_t *t, void *buf, size_t cap)

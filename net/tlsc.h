@@ -37,6 +37,10 @@ ssize_t tlsc_read(tlsc_t *t, void *buf, size_t cap);
 /* Encrypts len bytes (always all of them, into the outgoing ciphertext). 0 or -1. */
 int tlsc_write(tlsc_t *t, const void *p, size_t len);
 
+/* Why the peer's certificate was refused (OpenSSL's text for the verify result), or NULL when
+ * it was not. */
+const char *tlsc_verify_error(const tlsc_t *t);
+
 /* Takes up to cap bytes of ciphertext waiting for the socket; returns how many (0: none). */
 size_t tlsc_take_out(tlsc_t *t, void *buf, size_t cap);
 

@@ -71,6 +71,15 @@ size_t wsf_client_frame_key(uint8_t *p, size_t len, unsigned opcode, const uint8
     return h;
 }
 
+void wsf_client_frame_append(uint8_t *out, size_t *at, size_t len, unsigned opcode)
+{
+    uint8_t *p = out + *at + WSF_HEADER_MAX;
+    size_t h = wsf_client_frame(p, len, opcode);
+    if (h != WSF_HEADER_MAX)
+        memmove(out + *at, p - h, h + len);
+    *at += h + len;
+}
+
 static _Thread_local uint64_t tl_rng; /* [owner] xorshift64* state; 0 = not seeded yet */
 
 static uint64_t seed(void)
@@ -110,18 +119,10 @@ static uint8_t header_need(const uint8_t *h)
                      (h[1] & WSF_MASKED ? WSF_KEY_BYTES : 0));
 }
 
-/* Checks the complete header in r->hdr and starts its frame; 0 or -1002. */
-static int start_frame(wsf_rx_t *r)
+/* The payload length a complete header announces. */
+static uint64_t payload_len(const uint8_t *h)
 {
-    const uint8_t *h = r->hdr;
-    uint8_t op = h[0] & 0x0f, len7 = h[1] & 0x7f;
-    /* No extension was offered or accepted (RSV bits); clients always mask, servers never. */
-    if ((h[0] & 0x70) || !(h[1] & WSF_MASKED) != !r->server)
-        return -WSF_CLOSE_PROTOCOL_ERROR;
-    if (r->server) {
-        memcpy(r->key, h + header_need(h) - WSF_KEY_BYTES, WSF_KEY_BYTES);
-        r->key_pos = 0;
-    }
+    uint8_t len7 = h[1] & 0x7f;
     uint64_t len = len7;
     if (len7 == WSF_LEN16) {
         len = (uint64_t)h[2] << 8 | h[3];
@@ -129,9 +130,34 @@ static int start_frame(wsf_rx_t *r)
         len = 0;
         for (int i = 0; i < 8; i++)
             len = len << 8 | h[2 + i];
-        if (len >> 63)
-            return -WSF_CLOSE_PROTOCOL_ERROR;
     }
+    return len;
+}
+
+size_t wsf_frame_size(const uint8_t *p, size_t n)
+{
+    if (n < 2 || n < header_need(p))
+        return 0;
+    size_t h = header_need(p);
+    uint64_t len = payload_len(p);
+    return len > SIZE_MAX - h ? SIZE_MAX : (size_t)len + h;
+}
+
+/* Checks the complete header in r->hdr and starts its frame; 0 or -1002. */
+static int start_frame(wsf_rx_t *r)
+{
+    const uint8_t *h = r->hdr;
+    uint8_t op = h[0] & 0x0f;
+    /* No extension was offered or accepted (RSV bits); clients always mask, servers never. */
+    if ((h[0] & 0x70) || !(h[1] & WSF_MASKED) != !r->server)
+        return -WSF_CLOSE_PROTOCOL_ERROR;
+    if (r->server) {
+        memcpy(r->key, h + header_need(h) - WSF_KEY_BYTES, WSF_KEY_BYTES);
+        r->key_pos = 0;
+    }
+    uint64_t len = payload_len(h);
+    if (len >> 63)
+        return -WSF_CLOSE_PROTOCOL_ERROR;
     bool fin = (h[0] & WSF_FIN) != 0;
     switch (op) {
     case WSF_OP_CLOSE:

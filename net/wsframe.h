@@ -47,6 +47,14 @@ size_t wsf_client_frame_key(uint8_t *p, size_t len, unsigned opcode, const uint8
 size_t wsf_client_frame(uint8_t *p, size_t len, unsigned opcode);
 
 /*
+ * Appends one client frame to a run of frames laid back to back in out, so that several go out
+ * in one send: the caller has written the len bytes of payload at out + *at + WSF_HEADER_MAX;
+ * they are framed as one whole frame of opcode (wsf_client_frame) and moved down so that the
+ * frame starts at out + *at, which advances past it. Thread: any.
+ */
+void wsf_client_frame_append(uint8_t *out, size_t *at, size_t len, unsigned opcode);
+
+/*
  * Writes the header of an unmasked (server) frame with FIN set into the bytes before p, for a
  * payload of len bytes; returns its length (at most WSF_SERVER_HEADER_MAX). Thread: any.
  */
@@ -96,6 +104,14 @@ typedef struct wsf_rx {
     uint8_t key[4];  /* the current frame's masking key (server) */
     uint8_t key_pos; /* payload bytes of the current frame unmasked so far, mod 4 */
 } wsf_rx_t;
+
+/*
+ * The size of the whole frame (header and payload) that starts at p, of which n bytes are at
+ * hand: 0 while its header is incomplete, SIZE_MAX when the length it announces does not fit in
+ * a size_t. Validates nothing else (wsf_rx_next() does). A reader that has a whole frame in its
+ * buffer can hand it on in place. Thread: any.
+ */
+size_t wsf_frame_size(const uint8_t *p, size_t n);
 
 /*
  * Takes bytes from *p (*n of them) until a chunk is complete: returns 1 with *out filled, 0

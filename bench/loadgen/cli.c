@@ -139,8 +139,8 @@ static int split_url(const char *url, char *scheme, size_t scheme_n, char *host,
     return 0;
 }
 
-/* Resolves host once, before any event loop runs; prefers IPv4. */
-static int resolve(const char *host, char *ip, size_t ip_n)
+/* Resolves host once, before any event loop runs (prefers IPv4), into g_cfg.addr with port. */
+static int resolve(const char *host, int port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
@@ -153,10 +153,12 @@ static int resolve(const char *host, char *ip, size_t ip_n)
             pick = a;
             break;
         }
-    const void *addr = pick->ai_family == AF_INET
-                           ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
-                           : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
-    inet_ntop(pick->ai_family, addr, ip, (socklen_t)ip_n);
+    memcpy(&g_cfg.addr, pick->ai_addr, pick->ai_addrlen);
+    g_cfg.addr_len = pick->ai_addrlen;
+    if (pick->ai_family == AF_INET)
+        ((struct sockaddr_in *)&g_cfg.addr)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&g_cfg.addr)->sin6_port = htons((uint16_t)port);
     freeaddrinfo(res);
     return 0;
 }
@@ -205,7 +207,7 @@ static int derive_endpoints(void)
                  g_cfg.port);
     else
         snprintf(g_cfg.host_hdr, sizeof(g_cfg.host_hdr), is_v6 ? "[%s]" : "%s", g_cfg.host);
-    return resolve(g_cfg.host, g_cfg.ip, sizeof(g_cfg.ip));
+    return resolve(g_cfg.host, g_cfg.port);
 }
 
 /* --twilio: μ-law at 8 kHz, the webhook and its signing. Returns 0 or a usage error (2). */

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define CLI_URL_DEFAULT        "http://127.0.0.1:8080"
@@ -47,8 +48,9 @@ typedef struct bench_cfg {
     /* Derived. */
     bool tls;       /* wss:// or https:// */
     char host[256]; /* host part of the URL, without brackets */
-    char ip[64];    /* numeric address: lws would resolve names blocking */
     int port;
+    struct sockaddr_storage addr; /* host and port, resolved once: no load thread resolves */
+    socklen_t addr_len;
     char host_hdr[300];    /* Host: header value */
     char ws_path[1024];    /* --direct: path and query as given; else the prefix + "/ws" */
     char mint_url[1100];   /* POST target (--twilio: the webhook); "" with --direct */

@@ -36,8 +36,10 @@ static struct {
     uint64_t t0;
     pthread_t th;
     struct curl_slist *headers;
-    mint_t *in_flight; /* POSTs not finished yet */
-    atomic_bool done;  /* relaxed: advisory, read by the main thread's wait loop */
+    mint_t *in_flight;   /* POSTs not finished yet */
+    const char *ca_file; /* SSL_CERT_FILE, or NULL */
+    const char *ca_dir;  /* SSL_CERT_DIR, or NULL */
+    atomic_bool done;    /* relaxed: advisory, read by the main thread's wait loop */
 } L;
 
 static uint64_t start_time(int i)
@@ -100,6 +102,12 @@ static void begin_mint(CURLM *multi, session_t *s)
     curl_easy_setopt(e, CURLOPT_PRIVATE, m);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)LAUNCH_POST_TIMEOUT_MS);
+    /* The trust store OpenSSL's default paths name, as the WebSockets use it (libcurl reads
+     * neither variable itself). */
+    if (L.ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, L.ca_file);
+    if (L.ca_dir)
+        curl_easy_setopt(e, CURLOPT_CAPATH, L.ca_dir);
     curl_multi_add_handle(multi, e);
     m->next = L.in_flight;
     if (L.in_flight)
@@ -248,6 +256,8 @@ int launch_start(session_t *sessions, int n, loadthr_t **threads, uint64_t t0_ns
     L.threads = threads;
     L.t0 = t0_ns;
     L.headers = curl_slist_append(NULL, "Content-Type: application/json");
+    L.ca_file = getenv("SSL_CERT_FILE");
+    L.ca_dir = getenv("SSL_CERT_DIR");
     int rc = pthread_create(&L.th, NULL, launch_main, NULL);
     if (rc != 0)
         return -rc;

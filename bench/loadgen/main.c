@@ -4,7 +4,6 @@
  * threads and reports. See cli.h for the options and launch.h / loadthr.h for how a run goes.
  */
 #include <curl/curl.h>
-#include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "bench/loadgen/cli.h"
 #include "bench/loadgen/hist.h"
@@ -35,7 +35,7 @@ static void on_signal(int sig)
     atomic_store_explicit(&g_interrupted, 1, memory_order_relaxed);
 }
 
-/* RLIMIT_NOFILE must cover every socket; lws sizes its fd tables from it, too. */
+/* RLIMIT_NOFILE must cover every socket. */
 static void raise_nofile(int sessions)
 {
     rlim_t need = (rlim_t)sessions * FDS_PER_SESSION + FDS_SPARE;
@@ -142,7 +142,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    lws_set_log_level(LLL_ERR, NULL);
+    /* The shared modules log through base/log.h (a TLS failure's details, once per session);
+     * the report already gives each failure's reason. */
+    log_init(LOG_ERROR, LOG_FORMAT_TEXT);
 
     session_t *sessions = session_new_all(g_cfg.sessions, g_cfg.storm);
     if (g_cfg.storm)

@@ -77,7 +77,8 @@ typedef enum {
 
 typedef struct proto_event {
     proto_ev_type_t type;
-    const char *audio; /* AUDIO_DELTA: the base64 text, inside the parsed tree */
+    const char *audio; /* AUDIO_DELTA: the base64 text (audio_len bytes, not terminated), in the
+                          message itself or in the parsed tree */
     size_t audio_len;
     char error[128]; /* ERROR: "code: message" */
     /* TOOL_CALL: call_id, name and status ("" when absent), and whether it is nested (has a

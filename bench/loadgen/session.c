@@ -69,7 +69,6 @@ session_t *session_new_all(int n, int n_storm)
             snprintf(s->id, sizeof(s->id), "bench_%s_storm_%d", g_cfg.run_id, i - n);
             s->storm = storm_sess_new();
         }
-        sbuf_init(&s->rx);
     }
     atomic_store(&g_progress.unfinished, n);
     return all;
@@ -81,7 +80,6 @@ void session_free_all(session_t *all, int n_total)
         free(all[i].seen);
         storm_sess_free(all[i].storm);
         twcall_free(all[i].tw);
-        sbuf_destroy(&all[i].rx);
     }
     free(all);
 }

@@ -18,13 +18,13 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-
-#include "base/sbuf.h"
 
 #define SESSION_REASON_MAX 160
 
-struct lws;
+struct loadthr;
+struct wscli;
 struct storm_sess;
 struct twcall;
 
@@ -44,7 +44,8 @@ typedef struct session {
     char id[48];    /* sessionId */
     char token[96]; /* minted token (empty with --direct) */
     sess_phase_t phase;
-    struct lws *wsi; /* NULL before connecting and after WSI_DESTROY */
+    struct loadthr *owner; /* its load thread, set when the thread starts connecting it */
+    struct wscli *conn;    /* its WebSocket (wscli.h): NULL before connecting and once it ended */
 
     /* Times, CLOCK_MONOTONIC ns; 0 = not reached. */
     uint64_t t_start;       /* POST start (--direct: connect start) */
@@ -63,26 +64,19 @@ typedef struct session {
     uint32_t highest_seq; /* valid when frames_recv > 0 */
     uint8_t *seen;        /* bitmap of received seqs, frames_per_session bits */
 
-    /* Receive reassembly. */
-    sbuf_t rx;
-    bool rx_binary;
-    bool rx_discard; /* message over the cap: dropped, since CLIENT_RECEIVE must not fail */
-
-    /* Control text (session.update with --direct, a static string), written before frames. */
+    /* Control text (session.update with --direct, a storm turn's messages; static strings),
+     * written before frames. */
     const char *ctl;
     size_t ctl_len;
 
-    bool ws_open;          /* the upgrade succeeded */
-    bool finished_counted; /* g_progress.unfinished has been decremented for it */
-    bool close_pending;    /* we want to close with 1000 */
-    bool close_sent;       /* our close frame is written */
-    bool killed;           /* dropped during its handshake */
-    bool closed;
-    bool dropped;     /* was ready, then closed by the peer or failed before we closed it */
-    bool wsi_counted; /* counted in its thread's live connections */
-    bool wsi_destroyed;
-    int close_code;      /* from the peer's close frame; 0 = none */
-    char close_text[64]; /* its reason text */
+    bool ws_open;            /* the upgrade succeeded */
+    bool finished_counted;   /* g_progress.unfinished has been decremented for it */
+    bool close_pending;      /* we are closing it with 1000 */
+    bool close_sent;         /* our close frame is written */
+    bool dropped;            /* was ready, then closed by the peer or failed before we closed it */
+    uint64_t close_deadline; /* our close sent: the peer's close is awaited until then */
+    int close_code;          /* from the peer's close frame; 0 = none */
+    char close_text[64];     /* its reason text */
     bool saw_429;
     bool saw_1013;
     uint32_t server_errors;          /* `error` events after ready */

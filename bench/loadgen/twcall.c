@@ -254,17 +254,10 @@ int twcall_twiml(twcall_t *tw, const char *xml, size_t len, char *why, size_t wh
 
 /* ---- Writing --------------------------------------------------------------------------------- */
 
-/*
- * Frames the len bytes just built at out + *at + WSF_HEADER_MAX as one masked text frame and
- * moves it down to out + *at, so that frames follow each other without gaps.
- */
+/* Frames the len bytes just built at out + *at + WSF_HEADER_MAX as one text frame of the run. */
 static void frame_at(uint8_t *out, size_t *at, size_t len)
 {
-    uint8_t *p = out + *at + WSF_HEADER_MAX;
-    size_t h = wsf_client_frame(p, len, WSF_OP_TEXT);
-    if (h != WSF_HEADER_MAX)
-        memmove(out + *at, p - h, h + len);
-    *at += h + len;
+    wsf_client_frame_append(out, at, len, WSF_OP_TEXT);
 }
 
 /* Copies the n bytes of s to p; returns p + n. */

@@ -1,8 +1,10 @@
 """switchboard-bench against the real service and switchboard-sim (SPEC 3 "Latency isolation",
 11): audio sessions alongside --tool-storm sessions that keep supervisor runs busy, read back
 from --json; phone calls with --twilio (SPEC 5.5: the signed webhook, the TwiML's stream, Media
-Streams with marks echoed as played) and their --direct floor in audio/pcmu; and the usage errors
-of the storm and Twilio options.
+Streams with marks echoed as played) and their --direct floor in audio/pcmu; the service's
+refusals read by their close code (1013 at capacity); https:// and wss:// with the certificate
+checked against SSL_CERT_FILE (the service serving TLS itself, and the simulator behind a TLS
+proxy); and the usage errors of the storm and Twilio options.
 
 The simulator runs in echo mode: appended audio comes straight back, while the storm's text
 turns are answered as in agent mode (a getNextResponseFromSupervisor call, then speech), and
@@ -11,20 +13,25 @@ its chat model, told to "keep calling tools", calls checkAvailability every roun
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 
 from harness import SBTestCase, bench_path, timeout
 from test_phone import TOKEN as TWILIO_TOKEN, PhoneCase
 from test_relay import RelayCase
+from test_wss_upstream import TlsProxy, make_ca_and_cert, quiet_tls_handshake_errors
 
 BENCH_RUN_TIMEOUT_S = 40
 
 
-def run_bench(*args, timeout_s=BENCH_RUN_TIMEOUT_S):
-    """Runs switchboard-bench with args; returns (exit status, stdout + stderr)."""
+def run_bench(*args, timeout_s=BENCH_RUN_TIMEOUT_S, env=None):
+    """Runs switchboard-bench with args (and env on top of ours); returns (exit status,
+    stdout + stderr)."""
+    full = dict(os.environ)
+    full.update(env or {})
     r = subprocess.run([bench_path(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
+                       stderr=subprocess.STDOUT, text=True, timeout=timeout_s, env=full)
     return r.returncode, r.stdout
 
 
@@ -95,11 +102,11 @@ class TwilioUsage(SBTestCase):
         self.assertIn("apply to --twilio only", out)
 
 
-def bench_json(*args):
+def bench_json(*args, env=None):
     """Runs switchboard-bench with args and --json; returns (exit status, output, result)."""
     with tempfile.TemporaryDirectory(prefix="sbbench-") as tmp:
         path = os.path.join(tmp, "bench.json")
-        status, out = run_bench(*args, "--json", path)
+        status, out = run_bench(*args, "--json", path, env=env)
         res = None
         if os.path.exists(path):
             with open(path) as f:
@@ -165,3 +172,80 @@ class TwilioBench(PhoneCase):
         self.assertEqual(res["frames"]["sent"], 3 * 100, out)
         self.assertEqual(res["frames"]["lost"], 0, out)
         self.assertEqual(res["frames"]["unreadable"], 0, out)
+
+
+class Refusals(RelayCase):
+    @timeout(60)
+    async def test_at_capacity_is_read_by_its_code(self):
+        """1013 "at capacity" fails the sessions over SWITCHBOARD_SESSIONS_PER_IP (checked at the
+        upgrade, not at the POST); with --no-ready the upgrade counted as ready until the close
+        came."""
+        _, s = self.stack("--mode", "echo", env={"SWITCHBOARD_SESSIONS_PER_IP": "2"})
+        for extra in ([], ["--no-ready"]):
+            with self.subTest(extra=extra):
+                status, out, res = await asyncio.to_thread(
+                    bench_json, "--url", "http://127.0.0.1:%d" % s.port, "--sessions", "4",
+                    "--duration", "2", "--ramp", "0.5", *extra)
+                self.assertEqual(status, 0, out)
+                self.assertEqual(res["sessions_connected"], 2, out)
+                self.assertEqual(res["sessions_failed"], 2, out)
+                self.assertEqual([(r["reason"], r["count"]) for r in res["failure_reasons"]],
+                                 [("closed 1013 at capacity", 2)], out)
+                self.assertTrue(res["saw_close_1013"], out)
+                self.assertIn("close 1013", out)  # the hint
+                self.assertEqual(res["frames"]["lost"], 0, out)
+
+
+class BenchTls(RelayCase):
+    """https:// and wss://: OpenSSL on the bench's own sockets, the peer's certificate checked
+    against SSL_CERT_FILE and the URL's host name."""
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self.dir = tempfile.mkdtemp(prefix="sbbenchtls-")
+        self.ca, self.cert, self.key = make_ca_and_cert(self.dir)
+        quiet_tls_handshake_errors(asyncio.get_running_loop())
+        self.proxies = []
+
+    async def asyncTearDown(self):
+        for p in self.proxies:
+            await p.stop()
+        await super().asyncTearDown()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @timeout(60)
+    async def test_service_over_https_and_wss(self):
+        _, s = self.stack("--mode", "echo", env={"SWITCHBOARD_TLS_CERT": self.cert,
+                                                 "SWITCHBOARD_TLS_KEY": self.key})
+        status, out, res = await asyncio.to_thread(
+            bench_json, "--url", "https://localhost:%d" % s.port, "--sessions", "3",
+            "--duration", "2", env={"SSL_CERT_FILE": self.ca})
+        self.assertEqual(status, 0, out)
+        self.assertEqual(res["sessions_connected"], 3, out)
+        self.assertEqual(res["frames"]["sent"], 3 * 100, out)
+        self.assertEqual(res["frames"]["lost"], 0, out)
+
+    @timeout(60)
+    async def test_direct_wss_checks_the_certificate(self):
+        sim = self.sim("--mode", "echo")
+        proxy = await TlsProxy(self.cert, self.key, sim.port).start()
+        self.proxies.append(proxy)
+        url = "wss://%s:%d/v1/realtime"
+        status, out, res = await asyncio.to_thread(
+            bench_json, "--direct", url % ("localhost", proxy.port), "--sessions", "3",
+            "--duration", "2", env={"SSL_CERT_FILE": self.ca})
+        self.assertEqual(status, 0, out)
+        self.assertEqual(res["sessions_connected"], 3, out)
+        self.assertEqual(res["frames"]["lost"], 0, out)
+        self.assertEqual(res["frames"]["received"], 3 * 100, out)
+        # An unknown CA (the system store only), and a name the certificate does not carry.
+        empty = os.path.join(self.dir, "none.pem")
+        open(empty, "w").close()
+        for host, ca in (("localhost", empty), ("127.0.0.1", self.ca)):
+            with self.subTest(host=host):
+                status, out, res = await asyncio.to_thread(
+                    bench_json, "--direct", url % (host, proxy.port), "--sessions", "2",
+                    "--duration", "1", env={"SSL_CERT_FILE": ca})
+                self.assertEqual(status, 1, out)  # nothing connected
+                self.assertEqual(res["sessions_failed"], 2, out)
+                self.assertIn("tls handshake failed", res["failure_reasons"][0]["reason"], out)

@@ -81,24 +81,28 @@ class TlsProxy:
             await self.server.wait_closed()
 
 
+def quiet_tls_handshake_errors(loop):
+    """A client that refuses the proxy's certificate aborts the handshake: expected in these
+    tests, so the loop does not log it."""
+    default = loop.get_exception_handler()
+
+    def quiet_handshakes(lp, ctx):
+        if isinstance(ctx.get("exception"), (ssl.SSLError, ConnectionResetError)):
+            return
+        if default is None:
+            lp.default_exception_handler(ctx)
+        else:
+            default(lp, ctx)
+    loop.set_exception_handler(quiet_handshakes)
+
+
 class WssUpstreamTest(RelayCase):
 
     async def asyncSetUp(self):
         await super().asyncSetUp()
         self.dir = tempfile.mkdtemp(prefix="sbtls-")
         self.proxies = []
-        loop = asyncio.get_running_loop()
-        default = loop.get_exception_handler()
-
-        def quiet_handshakes(lp, ctx):
-            # A refused certificate makes the service abort the handshake: expected here.
-            if isinstance(ctx.get("exception"), (ssl.SSLError, ConnectionResetError)):
-                return
-            if default is None:
-                lp.default_exception_handler(ctx)
-            else:
-                default(lp, ctx)
-        loop.set_exception_handler(quiet_handshakes)
+        quiet_tls_handshake_errors(asyncio.get_running_loop())
 
     async def asyncTearDown(self):
         for p in self.proxies:

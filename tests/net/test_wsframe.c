@@ -1,5 +1,6 @@
 /* Tests of net/wsframe: RFC 6455 5.7 examples, the three length forms, masking against a
- * byte-at-a-time reference at every length and alignment, and the per-thread key generator. */
+ * byte-at-a-time reference at every length and alignment, the per-thread key generator, runs of
+ * frames laid back to back, and the size of a frame from its header. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,56 @@ TEST(wsframe_round_trip_with_fresh_keys)
     }
     ASSERT_LE(zero_keys, 1);
     ASSERT_LE(repeats, 1);
+}
+
+TEST(wsframe_append_lays_frames_back_to_back)
+{
+    /* Three frames of the three length forms in one run: each parses whole and in order. */
+    static const size_t lens[] = {5, WSF_TEST_LEN16, 0};
+    static const unsigned ops[] = {WSF_OP_TEXT, WSF_OP_BINARY, WSF_OP_TEXT};
+    uint8_t *run = malloc(3 * WSF_HEADER_MAX + WSF_TEST_LEN16 + 5);
+    size_t at = 0;
+    for (int f = 0; f < 3; f++) {
+        for (size_t i = 0; i < lens[f]; i++)
+            run[at + WSF_HEADER_MAX + i] = (uint8_t)(i + (size_t)f);
+        wsf_client_frame_append(run, &at, lens[f], ops[f]);
+    }
+    ASSERT_EQ(at, (2 + 4 + 5) + (4 + 4 + WSF_TEST_LEN16) + (2 + 4));
+    wsf_rx_t rx = {.server = true};
+    const uint8_t *p = run;
+    size_t n = at;
+    for (int f = 0; f < 3; f++) {
+        ASSERT_EQ(wsf_frame_size(p, n), (f == 1 ? 8 : 6) + lens[f]);
+        wsf_chunk_t ch;
+        ASSERT_EQ(wsf_rx_next(&rx, &p, &n, &ch), 1);
+        ASSERT_EQ(ch.kind, WSF_DATA);
+        ASSERT_EQ(ch.binary, ops[f] == WSF_OP_BINARY);
+        ASSERT(ch.first && ch.last);
+        ASSERT_EQ(ch.len, lens[f]);
+        for (size_t i = 0; i < lens[f]; i++)
+            ASSERT_EQ(ch.data[i], (uint8_t)(i + (size_t)f));
+    }
+    ASSERT_EQ(n, 0);
+    free(run);
+}
+
+TEST(wsframe_size_needs_the_whole_header)
+{
+    /* An unmasked 64-bit length: 10 header bytes; every shorter prefix is "not yet". */
+    uint8_t f[WSF_TEST_HEADROOM];
+    memset(f, 0, sizeof(f));
+    f[0] = 0x82;
+    f[1] = 127;
+    f[6] = 0x01; /* the length 0x01000000: 16 MiB */
+    for (size_t n = 0; n < 10; n++)
+        ASSERT_EQ(wsf_frame_size(f, n), 0);
+    ASSERT_EQ(wsf_frame_size(f, 10), 10 + 0x1000000);
+    /* A masked 7-bit length: 2 + 4 header bytes. */
+    uint8_t g[] = {0x81, 0x80 | 3, 1, 2, 3, 4, 'a', 'b', 'c'};
+    ASSERT_EQ(wsf_frame_size(g, 5), 0);
+    ASSERT_EQ(wsf_frame_size(g, 6), sizeof(g));
+    ASSERT_EQ(wsf_frame_size(g, 1), 0);
+    /* A length that no size_t holds. */
+    memset(f + 2, 0xff, 8);
+    ASSERT_EQ(wsf_frame_size(f, 10), SIZE_MAX);
 }
