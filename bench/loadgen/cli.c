@@ -38,7 +38,8 @@ static const char usage_text[] =
     "  --ramp S       start the sessions evenly over S seconds (default min(S/4, 5))\n"
     "  --rate R       PCM16 sample rate: 16000, 24000 or 48000 (default 24000)\n"
     "  --frame-ms F   one frame every F ms (default 20)\n"
-    "  --threads T    client threads, each with its own event loop (default 1)\n"
+    "  --threads T    client threads, each with its own event loop (default: one per 250\n"
+    "                 sessions, at most the online CPUs)\n"
     "  --direct URL   skip the service: talk the OpenAI Realtime GA protocol to URL (the floor)\n"
     "  --no-ready     stream as soon as the WebSocket opens, without waiting for session.ready\n"
     "  --pid PID      report this process's CPU time and memory (the service)\n"
@@ -253,7 +254,7 @@ int cli_parse(int argc, char **argv)
     g_cfg.url = CLI_URL_DEFAULT;
     g_cfg.rate = CLI_RATE_DEFAULT;
     g_cfg.frame_ms = CLI_FRAME_MS_DEFAULT;
-    g_cfg.threads = 1;
+    g_cfg.threads = 0; /* not given: from the sessions, below */
     g_cfg.ramp_s = -1;
     g_cfg.storm_text = CLI_STORM_TEXT_DEFAULT;
     bool have_sessions = false, have_duration = false, have_storm_text = false, have_rate = false;
@@ -365,6 +366,14 @@ int cli_parse(int argc, char **argv)
         return usage_error("--sessions plus --tool-storm must be at most %d", CLI_MAX_SESSIONS);
     if (g_cfg.ramp_s < 0)
         g_cfg.ramp_s = fmin(g_cfg.duration_s / 4, CLI_RAMP_MAX_S);
+    if (g_cfg.threads == 0) {
+        /* One client thread carries a few hundred sessions at 20 ms frames without falling
+         * behind (bench/loadgen/DESIGN.md); more threads than cores only compete. */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        int want = (g_cfg.sessions + g_cfg.storm + CLI_SESSIONS_PER_THREAD - 1) /
+                   CLI_SESSIONS_PER_THREAD;
+        g_cfg.threads = want < 1 ? 1 : want > cpus && cpus > 0 ? (int)cpus : want;
+    }
     if (g_cfg.threads > g_cfg.sessions + g_cfg.storm)
         g_cfg.threads = g_cfg.sessions + g_cfg.storm;
 

@@ -22,6 +22,7 @@
 #define CLI_FRAME_MS_DEFAULT   20
 #define CLI_RAMP_MAX_S         5.0 /* default ramp: min(duration / 4, this) */
 #define CLI_MAX_THREADS        64
+#define CLI_SESSIONS_PER_THREAD 250 /* --threads by default: one per this many sessions */
 #define CLI_MAX_SESSIONS       100000
 #define CLI_STORM_TEXT_MAX     4096 /* bytes: the service takes user texts of up to 4096 chars */
 #define CLI_STORM_TEXT_DEFAULT "Is Monday available for an oil change? keep calling tools"
