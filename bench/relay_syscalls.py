@@ -18,7 +18,6 @@ tracepoints readable (root here).
 """
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -60,14 +59,13 @@ def measure(sessions, window_s, bin_dir, peer=None):
                                   f"http://127.0.0.1:{port}"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(WARMUP_S)
-        perf = subprocess.Popen(["perf", "stat", "--per-thread", "-x,", "-e", ",".join(EVENTS),
-                                 "-p", str(svc.pid), "-o", out.name],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0 = time.monotonic()
-        time.sleep(window_s)
-        perf.send_signal(signal.SIGINT)
-        perf.wait(10)
-        elapsed = time.monotonic() - t0
+        # perf counts for exactly as long as its `sleep` runs; a window timed around a perf
+        # started in the background and stopped with SIGINT also counted perf's own start-up
+        # (0.1-0.3 s of a 4 s window), dividing too few events by too many round trips.
+        subprocess.run(["perf", "stat", "--per-thread", "-x,", "-e", ",".join(EVENTS),
+                        "-p", str(svc.pid), "-o", out.name, "--", "sleep", str(window_s)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=window_s + 30)
+        elapsed = window_s
         bench.wait(60)
     finally:
         rm.stop(svc)
