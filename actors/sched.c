@@ -31,9 +31,9 @@ enum { WORD_PARKING = 0, WORD_SLEEPING = 1, WORD_WOKEN = 2 };
 
 typedef struct worker {
     pthread_t th;
-    uint32_t word;          /* [atomic] WORD_* */
+    uint32_t word;          /* [atomic] WORD_*; under S.lock, anything but WORD_WOKEN means the
+                             * worker is on the idle stack (pushing and popping hold the lock) */
     struct worker *next;    /* {lock} on the idle stack */
-    bool on_idle;           /* {lock} */
 } worker_t;
 
 static struct {
@@ -141,7 +141,6 @@ static worker_t *pop_idle_locked(void)
         return NULL;
     S.idle_top = w->next;
     w->next = NULL;
-    w->on_idle = false;
     S.idle--;
     return ck_pr_fas_32(&w->word, WORD_WOKEN) == WORD_SLEEPING ? w : NULL;
 }
@@ -268,7 +267,6 @@ static void park_locked(worker_t *w, uint64_t due_ns)
 {
     ck_pr_store_32(&w->word, WORD_PARKING);
     w->next = S.idle_top;
-    w->on_idle = true;
     S.idle_top = w;
     S.idle++;
     pthread_mutex_unlock(&S.lock);
@@ -284,13 +282,12 @@ static void park_locked(worker_t *w, uint64_t due_ns)
         }
     }
     pthread_mutex_lock(&S.lock);
-    if (w->on_idle) { /* timed out: nobody popped it */
+    if (ck_pr_load_32(&w->word) != WORD_WOKEN) { /* timed out: nobody popped it */
         worker_t **pp = &S.idle_top;
         while (*pp != w)
             pp = &(*pp)->next;
         *pp = w->next;
         w->next = NULL;
-        w->on_idle = false;
         S.idle--;
     }
 }

@@ -43,7 +43,6 @@ static const uint32_t class_bytes[MSG_CACHE_CLASSES] = {128, 256, 512, 1024, 204
 /* Blocks of a class moved at once between a thread's cache and the shared pool: at most 8 KB
  * worth, at most 16. A thread's cache holds at most two batches of a class: 76 KB in all. */
 static const uint32_t class_batch[MSG_CACHE_CLASSES] = {16, 16, 16, 8, 4, 2};
-#define BATCH(k) class_batch[k]
 
 typedef struct blk {
     struct blk *next;
@@ -70,15 +69,22 @@ static _Thread_local cache_t tl_cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
+/* Frees a NULL-terminated chain of blocks. */
+static void free_chain(blk_t *b)
+{
+    while (b) {
+        blk_t *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
 static void cache_empty(void *arg)
 {
     cache_t *c = arg;
     for (int k = 0; k < MSG_CACHE_CLASSES; k++) {
-        while (c->top[k]) {
-            blk_t *b = c->top[k];
-            c->top[k] = b->next;
-            free(b);
-        }
+        free_chain(c->top[k]);
+        c->top[k] = NULL;
         c->n[k] = 0;
     }
 }
@@ -98,7 +104,7 @@ static uint32_t class_of(size_t size)
 
 uint32_t msg_cache_cap(uint32_t k)
 {
-    return MSG_CACHE_ON && k < MSG_CACHE_CLASSES ? 2 * BATCH(k) : 0;
+    return MSG_CACHE_ON && k < MSG_CACHE_CLASSES ? 2 * class_batch[k] : 0;
 }
 
 static uint32_t pool_cap(uint32_t k)
@@ -127,21 +133,22 @@ void msg_cache_flush(void)
 void msg_pool_flush(void)
 {
     pthread_mutex_lock(&P.lock);
-    cache_t c = {0};
-    memcpy(c.top, P.top, sizeof(c.top));
+    blk_t *chains[MSG_CACHE_CLASSES];
+    memcpy(chains, P.top, sizeof(chains));
     memset(P.top, 0, sizeof(P.top));
     memset(P.n, 0, sizeof(P.n));
     pthread_mutex_unlock(&P.lock);
-    cache_empty(&c);
+    for (int k = 0; k < MSG_CACHE_CLASSES; k++)
+        free_chain(chains[k]);
 }
 
-/* Moves up to BATCH(k) blocks of class k from the pool to this thread's (empty) cache. */
+/* Moves up to class_batch[k] blocks of class k from the pool to this thread's (empty) cache. */
 static void refill(uint32_t k)
 {
     pthread_mutex_lock(&P.lock);
     blk_t *first = P.top[k], *last = NULL;
     uint32_t n = 0;
-    for (blk_t *b = first; b && n < BATCH(k); b = b->next) {
+    for (blk_t *b = first; b && n < class_batch[k]; b = b->next) {
         last = b;
         n++;
     }
@@ -157,47 +164,43 @@ static void refill(uint32_t k)
     }
 }
 
-/* Moves BATCH(k) blocks of class k from this thread's (full) cache to the pool, or to malloc when
+/* Moves class_batch[k] blocks of class k from this thread's (full) cache to the pool, or to malloc when
  * the pool holds MSG_CACHE_BYTES of the class. */
 static void spill(uint32_t k)
 {
     blk_t *first = tl_cache.top[k], *last = first;
-    for (uint32_t i = 1; i < BATCH(k); i++)
+    for (uint32_t i = 1; i < class_batch[k]; i++)
         last = last->next;
     tl_cache.top[k] = last->next;
-    tl_cache.n[k] -= BATCH(k);
+    tl_cache.n[k] -= class_batch[k];
     pthread_mutex_lock(&P.lock);
-    bool room = P.n[k] + BATCH(k) <= pool_cap(k);
+    bool room = P.n[k] + class_batch[k] <= pool_cap(k);
     if (room) {
         last->next = P.top[k];
         P.top[k] = first;
-        P.n[k] += BATCH(k);
+        P.n[k] += class_batch[k];
     }
     pthread_mutex_unlock(&P.lock);
     if (!room) {
         last->next = NULL;
-        while (first) {
-            blk_t *b = first;
-            first = b->next;
-            free(b);
-        }
+        free_chain(first);
     }
 }
 
 static msg_t *block_alloc(size_t size, size_t zero)
 {
     uint32_t k = class_of(size);
-    uint8_t *b;
-    if (k != CLASS_BIG && tl_cache.top[k] == NULL && MSG_CACHE_ON)
-        refill(k);
-    if (k != CLASS_BIG && tl_cache.top[k] != NULL) {
-        blk_t *top = tl_cache.top[k];
-        tl_cache.top[k] = top->next;
-        tl_cache.n[k]--;
-        b = (uint8_t *)top;
-    } else {
-        b = xmalloc(MSG_PREFIX + (k == CLASS_BIG ? size : class_bytes[k]));
+    blk_t *top = NULL;
+    if (k != CLASS_BIG && MSG_CACHE_ON) {
+        if (tl_cache.top[k] == NULL)
+            refill(k);
+        if ((top = tl_cache.top[k]) != NULL) {
+            tl_cache.top[k] = top->next;
+            tl_cache.n[k]--;
+        }
     }
+    uint8_t *b = top ? (uint8_t *)top
+                     : xmalloc(MSG_PREFIX + (k == CLASS_BIG ? size : class_bytes[k]));
     memcpy(b, &k, sizeof(k));
     msg_t *m = (msg_t *)(b + MSG_PREFIX);
     memset(m, 0, zero);
@@ -206,11 +209,7 @@ static msg_t *block_alloc(size_t size, size_t zero)
 
 msg_t *msg_new(uint32_t type, size_t size)
 {
-    if (size < sizeof(msg_t))
-        size = sizeof(msg_t);
-    msg_t *m = block_alloc(size, size);
-    m->type = type;
-    return m;
+    return msg_new_head(type, size, size);
 }
 
 msg_t *msg_new_head(uint32_t type, size_t size, size_t zero)

@@ -80,6 +80,13 @@ void wsf_client_frame_append(uint8_t *out, size_t *at, size_t len, unsigned opco
     *at += h + len;
 }
 
+void wsf_client_close_append(uint8_t *out, size_t *at, uint16_t code)
+{
+    out[*at + WSF_HEADER_MAX] = (uint8_t)(code >> 8);
+    out[*at + WSF_HEADER_MAX + 1] = (uint8_t)(code & 0xff);
+    wsf_client_frame_append(out, at, 2, WSF_OP_CLOSE);
+}
+
 static _Thread_local uint64_t tl_rng; /* [owner] xorshift64* state; 0 = not seeded yet */
 
 static uint64_t seed(void)

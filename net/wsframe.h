@@ -54,6 +54,10 @@ size_t wsf_client_frame(uint8_t *p, size_t len, unsigned opcode);
  */
 void wsf_client_frame_append(uint8_t *out, size_t *at, size_t len, unsigned opcode);
 
+/* As wsf_client_frame_append(), for a close frame carrying code and no reason (out needs
+ * WSF_HEADER_MAX + 2 bytes free at *at). Thread: any. */
+void wsf_client_close_append(uint8_t *out, size_t *at, uint16_t code);
+
 /*
  * Writes the header of an unmasked (server) frame with FIN set into the bytes before p, for a
  * payload of len bytes; returns its length (at most WSF_SERVER_HEADER_MAX). Thread: any.

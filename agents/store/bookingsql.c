@@ -65,8 +65,7 @@ void booking_sql_free(booking_sql_t *b)
 {
     if (b == NULL)
         return;
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(b->st[i]);
+    store_finalize_all(b->st, ST_COUNT);
     free(b);
 }
 

@@ -57,8 +57,7 @@ void chatdb_free(chatdb_t *c)
 {
     if (c == NULL)
         return;
-    for (int i = 0; i < CQ_COUNT; i++)
-        sqlite3_finalize(c->st[i]);
+    store_finalize_all(c->st, CQ_COUNT);
     free(c);
 }
 

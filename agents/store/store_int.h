@@ -92,7 +92,8 @@ static inline char *store_json_take(cJSON *j)
 
 /*
  * Prepares sql[0..n-1] into st[] as long-lived statements. Returns true, or false with st[]
- * partly filled (the caller finalizes every entry; unfilled ones are NULL).
+ * partly filled (the caller finalizes every entry with store_finalize_all(); unfilled ones are
+ * NULL).
  */
 static inline bool store_prepare_all(sqlite3 *db, const char *const *sql, sqlite3_stmt **st, int n)
 {
@@ -101,6 +102,13 @@ static inline bool store_prepare_all(sqlite3 *db, const char *const *sql, sqlite
             SQLITE_OK)
             return false;
     return true;
+}
+
+/* Finalizes st[0..n-1] (NULL entries are skipped by SQLite). */
+static inline void store_finalize_all(sqlite3_stmt **st, int n)
+{
+    for (int i = 0; i < n; i++)
+        sqlite3_finalize(st[i]);
 }
 
 /* A cached statement reset and unbound, ready for new bindings. */

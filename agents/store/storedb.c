@@ -396,8 +396,7 @@ void storedb_close(storedb_t *s)
     if (s == NULL)
         return;
     storedb_batch_commit(s);
-    for (int i = 0; i < SQ_COUNT; i++)
-        sqlite3_finalize(s->st[i]);
+    store_finalize_all(s->st, SQ_COUNT);
     if (sqlite3_close(s->db) != SQLITE_OK)
         log_error("store.close", LOG_S("error", sqlite3_errmsg(s->db)));
     free(s);

@@ -111,15 +111,12 @@ static void close_session(loadthr_t *thr, session_t *s)
     if (s->conn == NULL || s->close_pending || !s->ws_open)
         return;
     s->close_pending = true;
-    s->close_sent = true;
     s->close_deadline = clock_now_ns() + (uint64_t)LOADTHR_CLOSE_WAIT_MS * NS_PER_MS;
     uint8_t *out = thr->tx;
     size_t at = 0;
     if (s->tw && s->tw->opened && !s->tw->stopped)
         twcall_put_stop(s->tw, out, &at); /* the caller hangs up */
-    out[at + WSF_HEADER_MAX] = (uint8_t)(WS_CODE_NORMAL >> 8);
-    out[at + WSF_HEADER_MAX + 1] = (uint8_t)(WS_CODE_NORMAL & 0xff);
-    wsf_client_frame_append(out, &at, 2, WSF_OP_CLOSE);
+    wsf_client_close_append(out, &at, WS_CODE_NORMAL);
     wscli_send_close(s->conn, out, at); /* on failure the connection has ended */
 }
 
@@ -341,7 +338,7 @@ static void frame_sent(session_t *s)
  */
 static void pump(loadthr_t *thr, session_t *s)
 {
-    if (s->conn == NULL || !s->ws_open || s->close_sent || wscli_blocked(s->conn))
+    if (s->conn == NULL || !s->ws_open || s->close_pending || wscli_blocked(s->conn))
         return;
     uint8_t *out = thr->tx;
     size_t at = 0;
@@ -580,7 +577,7 @@ static void tick_session(loadthr_t *thr, session_t *s, uint64_t now)
 {
     if (s->conn == NULL)
         return;
-    if (s->close_sent) {
+    if (s->close_pending) {
         if (now >= s->close_deadline)
             wscli_abort(s->conn, NULL); /* the peer never answered our close */
         return;

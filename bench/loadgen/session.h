@@ -71,8 +71,7 @@ typedef struct session {
 
     bool ws_open;            /* the upgrade succeeded */
     bool finished_counted;   /* g_progress.unfinished has been decremented for it */
-    bool close_pending;      /* we are closing it with 1000 */
-    bool close_sent;         /* our close frame is written */
+    bool close_pending;      /* we are closing it with 1000: our close frame is written */
     bool dropped;            /* was ready, then closed by the peer or failed before we closed it */
     uint64_t close_deadline; /* our close sent: the peer's close is awaited until then */
     int close_code;          /* from the peer's close frame; 0 = none */

@@ -226,8 +226,10 @@ static void on_frames(wscli_t *c, const uint8_t *p, size_t n)
         }
         int rc = wsf_rx_next(&c->frames, &p, &n, &ch);
         if (rc < 0) {
-            uint8_t code[2] = {WS_CODE_PROTOCOL >> 8, WS_CODE_PROTOCOL & 0xff};
-            if (!c->end.close_sent && put_control(c, WSF_OP_CLOSE, code, sizeof(code)) < 0)
+            uint8_t f[WSF_HEADER_MAX + 2];
+            size_t at = 0;
+            wsf_client_close_append(f, &at, WS_CODE_PROTOCOL);
+            if (!c->end.close_sent && put(c, f, at) < 0)
                 return;
             fail(c, "protocol error in the peer's frames");
             return;
@@ -483,9 +485,7 @@ void wscli_close(wscli_t *c, uint16_t code)
         return;
     uint8_t f[WSF_HEADER_MAX + 2];
     size_t at = 0;
-    f[WSF_HEADER_MAX] = (uint8_t)(code >> 8);
-    f[WSF_HEADER_MAX + 1] = (uint8_t)(code & 0xff);
-    wsf_client_frame_append(f, &at, 2, WSF_OP_CLOSE);
+    wsf_client_close_append(f, &at, code);
     wscli_send_close(c, f, at);
 }
 

@@ -256,6 +256,14 @@ static wsf_chunk_t srv_chunk(srv_t *sv)
     }
 }
 
+/* The next frame the client wrote must be a close carrying code. */
+static void srv_expect_close(srv_t *sv, uint16_t code)
+{
+    wsf_chunk_t ch = srv_chunk(sv);
+    ASSERT_EQ(ch.kind, WSF_CLOSE);
+    ASSERT(ch.len == 2 && ch.data[0] == (code >> 8) && ch.data[1] == (code & 0xff));
+}
+
 static void open_session(srv_t *sv, probe_t *pr, size_t max_msg)
 {
     client_start(sv, pr, max_msg);
@@ -333,9 +341,7 @@ TEST(wscli_reads_frames_in_place_reassembles_and_answers_pings)
     wsf_chunk_t ch = srv_chunk(&sv);
     ASSERT_EQ(ch.kind, WSF_PONG);
     ASSERT(ch.len == 2 && memcmp(ch.data, "p1", 2) == 0);
-    ch = srv_chunk(&sv);
-    ASSERT_EQ(ch.kind, WSF_CLOSE);
-    ASSERT(ch.len == 2 && ch.data[0] == 0x03 && ch.data[1] == 0xf5);
+    srv_expect_close(&sv, 1013);
     ASSERT(!srv_recv(&sv)); /* then the socket closed */
     free(out);
     free(bin);
@@ -349,9 +355,7 @@ TEST(wscli_our_close_waits_for_the_peers)
     srv_start(&sv, 0);
     open_session(&sv, &pr, MAX_MSG);
     wscli_close(pr.c, 1000);
-    wsf_chunk_t ch = srv_chunk(&sv);
-    ASSERT_EQ(ch.kind, WSF_CLOSE);
-    ASSERT(ch.len == 2 && ch.data[0] == 0x03 && ch.data[1] == 0xe8);
+    srv_expect_close(&sv, 1000);
     /* Frames still come in until the peer's close; the client does not hang up first. */
     uint8_t out[64];
     size_t at = 0;
@@ -399,9 +403,7 @@ TEST(wscli_a_masked_server_frame_is_a_protocol_error)
     spin_until(&sv, &pr.ended);
     ASSERT_EQ(pr.n_msgs, 0);
     ASSERT_STR_CONTAINS(pr.end.error, "protocol error");
-    wsf_chunk_t ch = srv_chunk(&sv);
-    ASSERT_EQ(ch.kind, WSF_CLOSE);
-    ASSERT(ch.len == 2 && ch.data[0] == 0x03 && ch.data[1] == 0xea); /* 1002 */
+    srv_expect_close(&sv, 1002);
     srv_stop(&sv, &pr);
 }
 

@@ -143,6 +143,23 @@ TEST(wsframe_append_lays_frames_back_to_back)
     free(run);
 }
 
+TEST(wsframe_close_append_carries_the_code)
+{
+    uint8_t f[WSF_HEADER_MAX + 2];
+    size_t at = 0;
+    wsf_client_close_append(f, &at, 1002);
+    ASSERT_EQ(at, 2 + 4 + 2);
+    wsf_rx_t rx = {.server = true};
+    const uint8_t *p = f;
+    size_t n = at;
+    wsf_chunk_t ch;
+    ASSERT_EQ(wsf_rx_next(&rx, &p, &n, &ch), 1);
+    ASSERT_EQ(ch.kind, WSF_CLOSE);
+    ASSERT_EQ(ch.len, 2);
+    ASSERT_EQ(ch.data[0] << 8 | ch.data[1], 1002);
+    ASSERT_EQ(n, 0);
+}
+
 TEST(wsframe_size_needs_the_whole_header)
 {
     /* An unmasked 64-bit length: 10 header bytes; every shorter prefix is "not yet". */
