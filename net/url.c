@@ -23,7 +23,11 @@ static bool scheme_allowed(const char *scheme, const char *const *schemes)
     return false;
 }
 
-/* Copies curl's host into out without the brackets of an IPv6 literal; false when too long. */
+/*
+ * Copies curl's host into out without the brackets of an IPv6 literal; false when too long or
+ * when it holds a byte a Host header or a TLS name cannot carry. curl hands the host back
+ * %-decoded, so "ws://%7f/" would otherwise give a host of one DEL byte.
+ */
 static bool copy_host(const char *h, char *out, size_t cap)
 {
     size_t n = strlen(h);
@@ -33,6 +37,9 @@ static bool copy_host(const char *h, char *out, size_t cap)
     }
     if (n == 0 || n >= cap)
         return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)h[i] <= ' ' || h[i] == 0x7f || h[i] == '/')
+            return false;
     memcpy(out, h, n);
     out[n] = '\0';
     return true;

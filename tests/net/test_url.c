@@ -51,7 +51,8 @@ TEST(url_refuses_malformed)
 {
     const char *bad[] = {
         "",          "ws://",    "ws://:80/", "ws://h:0/",  "ws://h:70000/", "ws://h:80x/",
-        "http://h/", "ftp://h/", "h/path",    "ws://h/a b", "HTTPS://",      "http://:80/"};
+        "http://h/", "ftp://h/", "h/path",    "ws://h/a b", "HTTPS://",      "http://:80/",
+        "ws:/%7f:8", "ws://a%20b/", "ws://a%2fb/", "ws://%0d%0aX:1/"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         url_parts_t u;
         if (url_parse(bad[i], ws_schemes, &u) != -EINVAL)
