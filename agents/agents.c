@@ -153,11 +153,11 @@ static net_ws_route_t ws_routes[] = {
 
 /* Phone calls (SPEC 5.5), routed only when they are on: otherwise both paths are 404. Media
  * frames are JSON objects without "type"; net types them all PHONECALL_EVENT_TYPE, and reads
- * media and mark messages (100 a second per call) with twilio_scan_tree(). */
+ * media and mark messages (100 a second per call) with phonecall_scan(), no tree built. */
 static net_http_route_t phone_route = {.path = PHONE_VOICE_PATH, .methods = NET_POST};
 static net_ws_route_t phone_ws_route = {
     PHONE_MEDIA_PATH,     AGENTS_MAX_PHONE_BYTES, 0, NULL, phonecall_ws_target, NULL, true,
-    PHONECALL_EVENT_TYPE, twilio_scan_tree};
+    PHONECALL_EVENT_TYPE, phonecall_scan};
 
 /* Gives an HTTP route its target, with a reference of the route's own (dropped by net_stop). */
 static void route_to(net_http_route_t *r, actor_t *target)

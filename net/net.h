@@ -69,6 +69,7 @@ typedef struct net_peer {
 #define NET_MSG_REDIS       (MSG_TYPE_NET_BASE + 11)
 #define NET_MSG_REDIS_PUB   (MSG_TYPE_NET_BASE + 12)
 #define NET_MSG_PG          (MSG_TYPE_NET_BASE + 13)
+#define NET_MSG_WS_FAST     (MSG_TYPE_NET_BASE + 14)
 
 typedef struct net_ws_open_msg {
     msg_t hdr;
@@ -91,9 +92,16 @@ typedef struct net_ws_text_msg {
     size_t len;       /* bytes of the frame */
 } net_ws_text_msg_t;
 
+/*
+ * NET_MSG_WS_BINARY: a binary frame (kind 0, num -1). NET_MSG_WS_FAST: a text frame that the
+ * route's fast reader read (net_ws_route_t.fast): kind and num are the reader's, data its bytes,
+ * followed by a NUL.
+ */
 typedef struct net_ws_binary_msg {
     msg_t hdr; /* MSG_F_AUDIO set: droppable under backpressure */
     conn_id_t conn;
+    int kind;
+    int64_t num;
     size_t len;
     uint8_t data[];
 } net_ws_binary_msg_t;
@@ -183,6 +191,15 @@ typedef struct net_http_route {
 typedef actor_t *(*net_ws_target_fn)(void *arg, const net_peer_t *peer, const char *query,
                                      ws_close_t *why);
 
+/* What a route's fast reader found in a text frame. */
+typedef struct net_ws_fast {
+    int kind;         /* the reader's, > 0 */
+    bool audio;       /* audio: droppable under backpressure (MSG_F_AUDIO) */
+    int64_t num;      /* the reader's number */
+    const char *data; /* the bytes the actor needs: a span of the frame */
+    size_t len;
+} net_ws_fast_t;
+
 typedef struct net_ws_route {
     const char *path;
     size_t max_text_bytes;
@@ -193,10 +210,11 @@ typedef struct net_ws_route {
     bool track_activity; /* post NET_MSG_WS_ACTIVITY for frames answered by net itself */
     const char *untyped; /* a JSON object without "type" is an event of this type (NULL: an
                             invalid_event); see wsp_classify_untyped() */
-    /* NULL, or the route's fast reader of its hot messages (pure, run on the network thread): a
-     * tree of the members its actor reads, without cJSON's parser, or NULL to parse as usual.
-     * What it returns is posted as an event of type untyped (which the route then sets). */
-    cJSON *(*scan)(const char *s, size_t len);
+    /* NULL, or the route's fast reader of its hot messages (pure, run on the network thread):
+     * true when it vouches for the len bytes at s as one of them and *out holds all its actor
+     * needs of it; net then posts NET_MSG_WS_FAST with out's bytes copied, instead of a cJSON
+     * tree. false: the frame is read as usual. */
+    bool (*fast)(const char *s, size_t len, net_ws_fast_t *out);
 } net_ws_route_t;
 
 typedef struct net_config {

@@ -130,15 +130,33 @@ static void post_text(srv_conn_t *c, cJSON *j, size_t len)
     actor_send(c->target, &m->hdr);
 }
 
+/* Posts what the route's fast reader found in a text frame: its bytes, one copy, no tree. */
+static void post_fast(srv_conn_t *c, const net_ws_fast_t *f)
+{
+    if (c->target == NULL)
+        return;
+    net_ws_binary_msg_t *m = (net_ws_binary_msg_t *)msg_new_head(
+        NET_MSG_WS_FAST, sizeof(net_ws_binary_msg_t) + f->len + 1, sizeof(net_ws_binary_msg_t));
+    m->hdr.flags = f->audio ? MSG_F_AUDIO : 0;
+    m->hdr.sent_ns = c->last_rx_ns; /* a phone's media: the relay latency starts here */
+    m->conn = c->base.id;
+    m->kind = f->kind;
+    m->num = f->num;
+    m->len = f->len;
+    memcpy(m->data, f->data, f->len);
+    m->data[f->len] = '\0';
+    actor_send(c->target, &m->hdr);
+}
+
 /* A whole text message has arrived. */
 static void on_text(srv_conn_t *c, const char *s, size_t len)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
     cJSON *j = NULL;
     bool refused = true;
-    if (c->ws_route->scan && c->ws_route->untyped && (j = c->ws_route->scan(s, len)) != NULL) {
-        cJSON_AddStringToObject(j, "type", c->ws_route->untyped);
-        post_text(c, j, len);
+    net_ws_fast_t f;
+    if (c->ws_route->fast && c->ws_route->fast(s, len, &f)) {
+        post_fast(c, &f);
         return; /* the actor sees this frame itself */
     }
     switch (wsp_classify_untyped(s, len, c->ws_route->types, c->ws_route->untyped, &j)) {
@@ -189,6 +207,8 @@ static void on_binary(srv_conn_t *c, const uint8_t *p, size_t len)
     m->hdr.flags = MSG_F_AUDIO;
     m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
     m->conn = c->base.id;
+    m->kind = 0;
+    m->num = -1;
     m->len = len;
     memcpy(m->data, p, len);
     actor_send(c->target, &m->hdr);

@@ -204,19 +204,26 @@ static const char *str_of(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* A decimal string ("12"), as Twilio sends its numbers; -1 when absent or not one. */
+/* The n characters at s as a decimal number ("12"), as Twilio sends its numbers; -1 when they
+ * are not one (or s is NULL). */
+static int64_t decimal(const char *s, size_t n)
+{
+    if (s == NULL || n == 0 || n > 18)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* A member that is a decimal string; -1 when absent or not one. */
 static int64_t number_string(const cJSON *o, const char *name)
 {
     const char *s = str_of(o, name);
-    if (s == NULL || s[0] == '\0' || strlen(s) > 18)
-        return -1;
-    int64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
+    return s ? decimal(s, strlen(s)) : -1;
 }
 
 static twilio_event_t malformed(twilio_msg_t *msg, const char *reason)
@@ -264,7 +271,6 @@ twilio_event_t twilio_msg_parse(const cJSON *j, twilio_msg_t *msg)
             return malformed(msg, "bad_payload");
         msg->payload = payload->valuestring;
         msg->payload_len = n;
-        msg->track = str_of(media, "track");
         return msg->event = TWILIO_EV_MEDIA;
     }
     if (strcmp(event, "mark") == 0) {
@@ -361,30 +367,29 @@ static const char *json_walk(const char *p, const char *end, bool close, int *de
     return p;
 }
 
-cJSON *twilio_scan_tree(const char *s, size_t len)
+twilio_event_t twilio_scan(const char *s, size_t len, int64_t *seq, const char **data,
+                           size_t *data_len)
 {
-    static const char *const top_names[] = {"event", "sequenceNumber", "streamSid"};
-    static const char *const media_names[] = {"payload", "track"};
+    static const char *const top_names[] = {"event", "sequenceNumber"};
+    static const char *const media_names[] = {"payload"};
     static const char *const mark_names[] = {"name"};
-    wsp_span_t top[ARRAY_LEN(top_names)], inner[ARRAY_LEN(media_names)];
+    wsp_span_t top[ARRAY_LEN(top_names)], inner[1];
     if (!wsp_scan_event(s, len, top_names, ARRAY_LEN(top_names), top))
-        return NULL;
+        return TWILIO_EV_UNKNOWN;
     bool media = span_is(top[0], "media");
     if (!media && !span_is(top[0], "mark"))
-        return NULL;
+        return TWILIO_EV_UNKNOWN;
     const char *key = media ? "\"media\":" : "\"mark\":";
-    const char *const *names = media ? media_names : mark_names;
-    size_t n_names = media ? ARRAY_LEN(media_names) : ARRAY_LEN(mark_names);
     /* The object of that key: named once in the text, at the top level. */
     const char *end = s + len;
     size_t kl = strlen(key);
     const char *k = memmem(s, len, key, kl);
     if (k == NULL || memmem(k + 1, (size_t)(end - k - 1), key, kl))
-        return NULL;
+        return TWILIO_EV_UNKNOWN;
     int depth;
     json_walk(s, k, false, &depth);
     if (depth != 1)
-        return NULL;
+        return TWILIO_EV_UNKNOWN;
     const char *obj = k + kl;
     while (obj < end && (*obj == ' ' || *obj == '\t' || *obj == '\n' || *obj == '\r'))
         obj++;
@@ -393,9 +398,14 @@ cJSON *twilio_scan_tree(const char *s, size_t len)
         const char *obj_end = json_walk(obj, end, true, &depth);
         obj_len = depth == 0 ? (size_t)(obj_end - obj) : 0;
     }
-    if (obj_len == 0 || !wsp_scan_event(obj, obj_len, names, n_names, inner) || !inner[0].p)
-        return NULL;
-    cJSON *tree = wsp_scan_tree(top_names, top, ARRAY_LEN(top_names));
-    cJSON_AddItemToObject(tree, media ? "media" : "mark", wsp_scan_tree(names, inner, n_names));
-    return tree;
+    if (obj_len == 0 || !wsp_scan_event(obj, obj_len, media ? media_names : mark_names, 1, inner) ||
+        inner[0].p == NULL)
+        return TWILIO_EV_UNKNOWN;
+    /* A payload twilio_msg_parse() would call malformed is left to it, to be counted. */
+    if (media && (inner[0].len > TWILIO_PAYLOAD_MAX || !twilio_b64_ok(inner[0].p, inner[0].len)))
+        return TWILIO_EV_UNKNOWN;
+    *seq = decimal(top[1].p, top[1].len);
+    *data = inner[0].p;
+    *data_len = inner[0].len;
+    return media ? TWILIO_EV_MEDIA : TWILIO_EV_MARK;
 }

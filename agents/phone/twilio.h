@@ -96,7 +96,6 @@ typedef struct twilio_msg {
     /* media */
     const char *payload; /* base64 μ-law, checked: canonical base64, 1..TWILIO_PAYLOAD_MAX */
     size_t payload_len;
-    const char *track; /* media.track, NULL when absent */
     /* mark */
     const char *mark;
     /* dtmf */
@@ -107,15 +106,17 @@ typedef struct twilio_msg {
 twilio_event_t twilio_msg_parse(const cJSON *j, twilio_msg_t *msg);
 
 /*
- * The hot messages of a stream, media and mark (100 a second per call), read without cJSON's
- * parser: when net's strict scanner (wsp_scan_event) vouches for the len bytes at s as one JSON
- * object whose event is media or mark, and for its media or mark object (named once, at the top
- * level) too, returns a tree of the members twilio_msg_parse() reads: event, sequenceNumber,
- * streamSid, and media{payload, track} or mark{name}, built from their spans (the payload copied
- * once, never decoded). NULL for anything else: the caller parses it in full. Whatever this
- * returns, cJSON would have parsed to the same members. A route's scan hook (net.h).
+ * The hot messages of a stream, media and mark (100 a second per call), read without cJSON:
+ * TWILIO_EV_MEDIA or TWILIO_EV_MARK when net's strict scanner (wsp_scan_event) vouches for the
+ * len bytes at s as one JSON object with that event, whose media or mark object is named once, at
+ * the top level, and twilio_msg_parse() would read it as that event too (a payload of canonical
+ * base64, 1..TWILIO_PAYLOAD_MAX characters, never decoded; a mark with a string name). Then *seq
+ * is its sequenceNumber (-1 when absent or not a decimal string) and *data, *data_len the
+ * payload or the name: a span of s, the bytes twilio_msg_parse() would give. TWILIO_EV_UNKNOWN
+ * for anything else: the caller parses it in full. Net's fast reader of the media route (net.h).
  */
-cJSON *twilio_scan_tree(const char *s, size_t len);
+twilio_event_t twilio_scan(const char *s, size_t len, int64_t *seq, const char **data,
+                           size_t *data_len);
 
 /* True when the len characters at s are canonical base64 (length a multiple of 4, alphabet
  * only, '=' only as one or two final characters). Nothing is decoded. */

@@ -390,6 +390,7 @@ static void on_start(session_t *s, const twilio_msg_t *t)
 }
 
 /* Twilio's media payload goes up as it is: base64 μ-law, checked, never decoded. */
+/* A media message's payload (canonical base64 μ-law), as a frame of audio for the relay. */
 static void on_media(session_t *s, const twilio_msg_t *t, uint64_t sent_ns)
 {
     net_ws_binary_msg_t *f =
@@ -397,6 +398,7 @@ static void on_media(session_t *s, const twilio_msg_t *t, uint64_t sent_ns)
     f->hdr.flags = MSG_F_AUDIO;
     f->hdr.sent_ns = sent_ns;
     f->conn = s->conn;
+    f->num = -1;
     f->len = t->payload_len;
     memcpy(f->data, t->payload, t->payload_len);
     relay_client_audio(s, f); /* takes f */
@@ -420,17 +422,23 @@ static void on_mark(session_t *s, const char *name)
         act(s);
 }
 
+/* Counts a gap in sequenceNumber (Twilio's, or media dropped here under backpressure). */
+static void note_seq(phonecall_t *p, int64_t seq)
+{
+    if (seq < 0)
+        return;
+    if (p->last_seq >= 0 && seq > p->last_seq + 1)
+        phone_count_gap((uint64_t)(seq - p->last_seq - 1));
+    if (seq > p->last_seq)
+        p->last_seq = seq;
+}
+
 void phonecall_text(session_t *s, net_ws_text_msg_t *m)
 {
     phonecall_t *p = s->phone;
     twilio_msg_t t;
     twilio_event_t ev = twilio_msg_parse(m->json, &t);
-    if (t.seq >= 0) {
-        if (p->last_seq >= 0 && t.seq > p->last_seq + 1)
-            phone_count_gap((uint64_t)(t.seq - p->last_seq - 1));
-        if (t.seq > p->last_seq)
-            p->last_seq = t.seq;
-    }
+    note_seq(p, t.seq);
     if (ev == TWILIO_EV_MALFORMED) {
         phone_count_dropped(t.reason);
         return;
@@ -462,6 +470,32 @@ void phonecall_text(session_t *s, net_ws_text_msg_t *m)
     default:
         break;
     }
+}
+
+void phonecall_fast(session_t *s, net_ws_binary_msg_t *m)
+{
+    phonecall_t *p = s->phone;
+    note_seq(p, m->num);
+    if (!p->started) {
+        phone_count_dropped("before_start");
+        msg_free(&m->hdr);
+    } else if (m->kind == TWILIO_EV_MEDIA) {
+        relay_client_audio(s, m); /* takes m: the payload is the frame */
+    } else {
+        if (m->kind == TWILIO_EV_MARK)
+            on_mark(s, (const char *)m->data);
+        msg_free(&m->hdr);
+    }
+}
+
+bool phonecall_scan(const char *s, size_t len, net_ws_fast_t *out)
+{
+    twilio_event_t ev = twilio_scan(s, len, &out->num, &out->data, &out->len);
+    if (ev != TWILIO_EV_MEDIA && ev != TWILIO_EV_MARK)
+        return false;
+    out->kind = (int)ev;
+    out->audio = ev == TWILIO_EV_MEDIA;
+    return true;
 }
 
 void phonecall_activity(session_t *s, const net_ws_activity_msg_t *m)

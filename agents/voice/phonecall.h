@@ -22,6 +22,8 @@ typedef struct phonecall phonecall_t;
 void phonecall_open(session_t *s, const net_ws_open_msg_t *m);
 /* A Media Stream message (JSON text) from Twilio. */
 void phonecall_text(session_t *s, net_ws_text_msg_t *m);
+/* A media or mark message net's fast reader read (NET_MSG_WS_FAST); takes m. */
+void phonecall_fast(session_t *s, net_ws_binary_msg_t *m);
 /* A frame net answered itself; refused ones (not JSON) are counted as dropped. */
 void phonecall_activity(session_t *s, const net_ws_activity_msg_t *m);
 /* Its timers (SESSION_MSG_PHONE_*). */

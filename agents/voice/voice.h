@@ -40,5 +40,8 @@ actor_t *phonecall_ws_target(void *arg, const net_peer_t *peer, const char *quer
 /* The event types /twilio/media posts: every JSON object arrives typed PHONECALL_EVENT_TYPE. */
 #define PHONECALL_EVENT_TYPE "twilio"
 const char *const *phonecall_event_types(void);
+/* The fast reader of /twilio/media (net_ws_route_t.fast): media and mark through twilio_scan(),
+ * no tree built. Thread: net. */
+bool phonecall_scan(const char *s, size_t len, net_ws_fast_t *out);
 
 #endif

@@ -702,6 +702,7 @@ void fake_net_ws_binary(conn_id_t c, const void *data, size_t len)
         (net_ws_binary_msg_t *)msg_new(NET_MSG_WS_BINARY, sizeof(net_ws_binary_msg_t) + len);
     m->hdr.flags = MSG_F_AUDIO;
     m->conn = c;
+    m->num = -1;
     m->len = len;
     memcpy(m->data, data, len);
     actor_send(target, &m->hdr);

@@ -1,10 +1,11 @@
 /*
  * libFuzzer target: the Twilio parsers of agents/phone/twilio.c that see the internet's bytes:
  * the webhook's form body (then its signature, which must verify against itself), a Media
- * Stream message (through cJSON, as net hands it over, and through twilio_scan_tree, net's fast
+ * Stream message (through cJSON, as net hands it over, and through twilio_scan, net's fast
  * reading of media and mark) and a mark name. The first byte picks which. Beyond "no crash, no
  * leak, no UB": a payload accepted is canonical base64 within the limit, a parsed form signs to
- * a value that checks, and whatever the fast reading accepts reads as cJSON's tree does.
+ * a value that checks, and whatever the fast reading accepts reads as cJSON's tree does: the
+ * same event, sequenceNumber and payload or mark name, from a span of the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,20 +15,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool str_same(const char *a, const char *b)
+/* What twilio_scan() found reads as the message m read from cJSON's tree. */
+static bool twilio_scan_same(twilio_event_t ev, int64_t seq, const char *d, size_t len,
+                             const twilio_msg_t *m)
 {
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
-/* The fast tree reads as the message m read from cJSON's tree. */
-static bool twilio_msg_same(const cJSON *fast, const twilio_msg_t *m)
-{
-    twilio_msg_t f;
-    twilio_msg_parse(fast, &f);
-    return f.event == m->event && str_same(f.reason, m->reason) && f.seq == m->seq &&
-           str_same(f.stream_sid, m->stream_sid) && f.payload_len == m->payload_len &&
-           str_same(f.payload, m->payload) && str_same(f.track, m->track) &&
-           str_same(f.mark, m->mark);
+    const char *want = ev == TWILIO_EV_MEDIA ? m->payload : m->mark;
+    return ev == m->event && seq == m->seq && want != NULL && strlen(want) == len &&
+           memcmp(want, d, len) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -50,19 +44,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         cJSON *j = cJSON_ParseWithLength(rest, n);
-        cJSON *fast = twilio_scan_tree(rest, n);
-        if (fast && !j)
-            abort(); /* the fast reading accepted what is not JSON */
+        int64_t seq = -2;
+        const char *d = NULL;
+        size_t dl = 0;
+        twilio_event_t ev = twilio_scan(rest, n, &seq, &d, &dl);
+        bool fast = ev != TWILIO_EV_UNKNOWN;
+        if (fast && (ev != TWILIO_EV_MEDIA && ev != TWILIO_EV_MARK))
+            abort();
+        if (fast && (!j || d < rest || d + dl > rest + n))
+            abort(); /* the fast reading accepted what is not JSON, or pointed outside it */
         if (j) {
             twilio_msg_t m;
             if (twilio_msg_parse(j, &m) == TWILIO_EV_MEDIA &&
                 (m.payload_len > TWILIO_PAYLOAD_MAX || !twilio_b64_ok(m.payload, m.payload_len)))
                 abort();
-            if (fast && !twilio_msg_same(fast, &m))
+            if (fast && !twilio_scan_same(ev, seq, d, dl, &m))
                 abort();
             cJSON_Delete(j);
         }
-        cJSON_Delete(fast);
         break;
     }
     default: {
