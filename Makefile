@@ -119,7 +119,8 @@ PROBE_BINS  := $(PROBE_SRCS:%.c=$(OUT)/%)
 ACTORS_UNIT_SRCS   := tests/runner.c $(wildcard tests/fakes/*.c tests/agents/*/actor_*.c)
 ACTORS_UNIT_OBJS   := $(ACTORS_UNIT_SRCS:%.c=$(OUT)/%.o)
 ACTORS_UNIT_FAKED  := base/clock.c agents/store/store.c agents/agents.c
-ACTORS_UNIT_NET    := net/query.c net/httphead.c net/wsproto.c net/wsframe.c net/sendfmt.c
+ACTORS_UNIT_NET    := net/query.c net/httphead.c net/wsproto.c net/wsframe.c net/sendfmt.c \
+                      net/netmsg.c
 ACTORS_UNIT_PROD   := $(filter-out $(ACTORS_UNIT_FAKED) net/%.c,$(LIB_SRCS)) $(ACTORS_UNIT_NET)
 ACTORS_UNIT_LIB    := $(OUT)/libsbactors.a
 BENCH_SRCS  := $(wildcard bench/bench_*.c)

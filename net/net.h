@@ -93,18 +93,44 @@ typedef struct net_ws_text_msg {
 } net_ws_text_msg_t;
 
 /*
- * NET_MSG_WS_BINARY: a binary frame (kind 0, num -1). NET_MSG_WS_FAST: a text frame that the
- * route's fast reader read (net_ws_route_t.fast): kind and num are the reader's, data its bytes,
- * followed by a NUL.
+ * NET_MSG_WS_BINARY: a binary frame (kind 0, num -1, no aux). NET_MSG_WS_FAST: a text frame read
+ * without a JSON tree, by the route's fast reader (net_ws_route_t.fast) or, on an outbound
+ * WebSocket, as an audio delta (NET_WSC_FAST_AUDIO): kind and num are the reader's, data its
+ * bytes and a NUL, then the aux bytes (net_fast_aux()) and a NUL.
  */
 typedef struct net_ws_binary_msg {
     msg_t hdr; /* MSG_F_AUDIO set: droppable under backpressure */
     conn_id_t conn;
     int kind;
+    uint32_t aux_len;
     int64_t num;
     size_t len;
     uint8_t data[];
 } net_ws_binary_msg_t;
+
+static inline const char *net_fast_aux(const net_ws_binary_msg_t *m)
+{
+    return (const char *)m->data + m->len + 1;
+}
+
+/* What a fast reader found in a text frame. */
+typedef struct net_ws_fast {
+    int kind;         /* the reader's, > 0 */
+    bool audio;       /* audio: droppable under backpressure (MSG_F_AUDIO) */
+    int64_t num;      /* the reader's number */
+    const char *data; /* the bytes the actor needs: a span of the frame */
+    size_t len;
+    const char *aux; /* and a second span (aux_len 0: none) */
+    size_t aux_len;
+} net_ws_fast_t;
+
+/*
+ * The kind of an outbound WebSocket's NET_MSG_WS_FAST: an event wsp_scan_event() vouches for
+ * whose type is response.output_audio.delta (or the beta response.audio.delta) and whose delta
+ * is a string: data is the delta (base64, not decoded), aux the item_id ("" when absent or not a
+ * string), as cJSON would read them. Audio. Every other event arrives as NET_MSG_WS_TEXT.
+ */
+#define NET_WSC_FAST_AUDIO 1
 
 /* The client sent a frame the actor does not see (ping, protocol error); track_activity only. */
 typedef struct net_ws_activity_msg {
@@ -190,15 +216,6 @@ typedef struct net_http_route {
  */
 typedef actor_t *(*net_ws_target_fn)(void *arg, const net_peer_t *peer, const char *query,
                                      ws_close_t *why);
-
-/* What a route's fast reader found in a text frame. */
-typedef struct net_ws_fast {
-    int kind;         /* the reader's, > 0 */
-    bool audio;       /* audio: droppable under backpressure (MSG_F_AUDIO) */
-    int64_t num;      /* the reader's number */
-    const char *data; /* the bytes the actor needs: a span of the frame */
-    size_t len;
-} net_ws_fast_t;
 
 typedef struct net_ws_route {
     const char *path;

@@ -209,6 +209,8 @@ void netmsg_text_free(msg_t *m);
  * it) and the code, by_server and reason that follow from it and from peer_code (the code of the
  * peer's close frame, 0 = none). The caller fills in the outbound fields and sends it. */
 net_ws_closed_msg_t *netmsg_closed_new(conn_id_t id, ws_close_t why, uint16_t peer_code);
+/* NET_MSG_WS_FAST from what a fast reader found (its spans copied, each followed by a NUL). */
+net_ws_binary_msg_t *netmsg_fast_new(conn_id_t id, const net_ws_fast_t *f, uint64_t sent_ns);
 
 /* wsc.c: outbound WebSockets. Thread: net. */
 /* Starts the connection described by the OUT_CONNECT message o (owned by the caller). */

@@ -3,6 +3,7 @@
  * ones in wsc.c): their free functions and the WS_CLOSED message. Thread: any.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "net/net_int.h"
@@ -28,5 +29,25 @@ net_ws_closed_msg_t *netmsg_closed_new(conn_id_t id, ws_close_t why, uint16_t pe
     m->by_server = why != WS_CLOSE_NONE;
     m->code = m->by_server ? ws_close_code(why) : (peer_code ? peer_code : WS_CODE_ABNORMAL);
     str_copy(m->reason, ws_close_reason(why), sizeof(m->reason));
+    return m;
+}
+
+net_ws_binary_msg_t *netmsg_fast_new(conn_id_t id, const net_ws_fast_t *f, uint64_t sent_ns)
+{
+    size_t size = sizeof(net_ws_binary_msg_t) + f->len + 1 + f->aux_len + 1;
+    net_ws_binary_msg_t *m = (net_ws_binary_msg_t *)msg_new_head(NET_MSG_WS_FAST, size,
+                                                                 sizeof(net_ws_binary_msg_t));
+    m->hdr.flags = f->audio ? MSG_F_AUDIO : 0;
+    m->hdr.sent_ns = sent_ns;
+    m->conn = id;
+    m->kind = f->kind;
+    m->num = f->num;
+    m->len = f->len;
+    m->aux_len = (uint32_t)f->aux_len;
+    memcpy(m->data, f->data, f->len);
+    m->data[f->len] = '\0';
+    if (f->aux_len)
+        memcpy(m->data + f->len + 1, f->aux, f->aux_len);
+    m->data[f->len + 1 + f->aux_len] = '\0';
     return m;
 }

@@ -135,17 +135,8 @@ static void post_fast(srv_conn_t *c, const net_ws_fast_t *f)
 {
     if (c->target == NULL)
         return;
-    net_ws_binary_msg_t *m = (net_ws_binary_msg_t *)msg_new_head(
-        NET_MSG_WS_FAST, sizeof(net_ws_binary_msg_t) + f->len + 1, sizeof(net_ws_binary_msg_t));
-    m->hdr.flags = f->audio ? MSG_F_AUDIO : 0;
-    m->hdr.sent_ns = c->last_rx_ns; /* a phone's media: the relay latency starts here */
-    m->conn = c->base.id;
-    m->kind = f->kind;
-    m->num = f->num;
-    m->len = f->len;
-    memcpy(m->data, f->data, f->len);
-    m->data[f->len] = '\0';
-    actor_send(c->target, &m->hdr);
+    net_ws_binary_msg_t *m = netmsg_fast_new(c->base.id, f, c->last_rx_ns);
+    actor_send(c->target, &m->hdr); /* a phone's media: the relay latency starts at last_rx_ns */
 }
 
 /* A whole text message has arrived. */
@@ -154,7 +145,7 @@ static void on_text(srv_conn_t *c, const char *s, size_t len)
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_TEXT], 1);
     cJSON *j = NULL;
     bool refused = true;
-    net_ws_fast_t f;
+    net_ws_fast_t f = {0};
     if (c->ws_route->fast && c->ws_route->fast(s, len, &f)) {
         post_fast(c, &f);
         return; /* the actor sees this frame itself */

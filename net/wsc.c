@@ -323,34 +323,34 @@ void wsc_start_net(netthr_t *thr, net_out_t *o)
         fail_early(c, "dns failure");
 }
 
-static bool span_is(wsp_span_t s, const char *lit)
+/* Audio deltas (25 a second per session, ~1.4 KB) skip cJSON: their delta and item_id are all
+ * the session reads (NET_WSC_FAST_AUDIO). */
+static bool scan_audio(const char *s, size_t len, net_ws_fast_t *f)
 {
-    return s.p && s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
-}
-
-/*
- * The event as cJSON. Audio deltas (25 a second per session, ~1.4 KB) skip cJSON's parser: when
- * wsp_scan_event() vouches for the text, a tree with only the members the upstream actor reads
- * (type, delta, item_id) is built from it. The names are those of agents/voice/events.c
- * events_is_audio_delta(); anything else is parsed in full.
- */
-static cJSON *parse_event(const char *s, size_t len, bool *audio)
-{
-    static const char *const names[] = {"type", "delta", "item_id"};
-    wsp_span_t f[ARRAY_LEN(names)];
-    if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) && f[1].p &&
-        (span_is(f[0], "response.output_audio.delta") || span_is(f[0], "response.audio.delta"))) {
-        *audio = true;
-        return wsp_scan_tree(names, f, ARRAY_LEN(names));
-    }
-    *audio = false;
-    return cJSON_ParseWithLength(s, len);
+    wsp_span_t delta, item;
+    if (!wsp_scan_audio_delta(s, len, &delta, &item))
+        return false;
+    *f = (net_ws_fast_t){.kind = NET_WSC_FAST_AUDIO,
+                         .audio = true,
+                         .num = -1,
+                         .data = delta.p,
+                         .len = delta.len,
+                         .aux = item.p,
+                         .aux_len = item.p ? item.len : 0};
+    return true;
 }
 
 static void on_text(wsc_conn_t *c, const char *s, size_t len)
 {
-    bool audio;
-    cJSON *j = parse_event(s, len, &audio);
+    net_ws_fast_t f;
+    if (scan_audio(s, len, &f)) {
+        if (c->target != NULL) {
+            net_ws_binary_msg_t *m = netmsg_fast_new(c->base.id, &f, c->last_rx_ns);
+            actor_send(c->text_to ? c->text_to : c->target, &m->hdr);
+        }
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(s, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
     if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
         log_warn("wsc.invalid_event", LOG_S("host", c->host), LOG_I("bytes", len));
@@ -364,7 +364,8 @@ static void on_text(wsc_conn_t *c, const char *s, size_t len)
     net_ws_text_msg_t *m = MSG_NEW(net_ws_text_msg_t, NET_MSG_WS_TEXT);
     m->hdr.free_fn = netmsg_text_free;
     m->hdr.sent_ns = c->last_rx_ns; /* the relay latency starts here */
-    if (audio)
+    if (strcmp(type->valuestring, "response.output_audio.delta") == 0 ||
+        strcmp(type->valuestring, "response.audio.delta") == 0)
         m->hdr.flags = MSG_F_AUDIO; /* droppable under backpressure, as the client's audio */
     m->conn = c->base.id;
     m->json = j;

@@ -324,6 +324,23 @@ bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t 
     return true;
 }
 
+static bool span_is(wsp_span_t s, const char *lit)
+{
+    return s.p && s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
+bool wsp_scan_audio_delta(const char *s, size_t len, wsp_span_t *delta, wsp_span_t *item)
+{
+    static const char *const names[] = {"type", "delta", "item_id"};
+    wsp_span_t sp[3];
+    if (!wsp_scan_event(s, len, names, 3, sp) || sp[1].p == NULL ||
+        !(span_is(sp[0], "response.output_audio.delta") || span_is(sp[0], "response.audio.delta")))
+        return false;
+    *delta = sp[1];
+    *item = sp[2];
+    return true;
+}
+
 cJSON *wsp_scan_tree(const char *const *names, const wsp_span_t *spans, size_t n)
 {
     cJSON *obj = cJSON_CreateObject();

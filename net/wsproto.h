@@ -62,6 +62,14 @@ typedef struct wsp_span {
  */
 bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out);
 
+/*
+ * True when wsp_scan_event() vouches for the len bytes at s as a Realtime audio delta: type
+ * response.output_audio.delta (or the beta response.audio.delta) and a string delta. *delta is
+ * the delta (base64, not decoded), *item the item_id (p NULL when absent or not a string), as
+ * cJSON would read them. Outbound WebSockets read audio deltas this way (NET_WSC_FAST_AUDIO).
+ */
+bool wsp_scan_audio_delta(const char *s, size_t len, wsp_span_t *delta, wsp_span_t *item);
+
 /* A cJSON object holding, as strings, the members wsp_scan_event() found (absent ones left
  * out): what a caller that needs only those members would have got from cJSON. */
 cJSON *wsp_scan_tree(const char *const *names, const wsp_span_t *spans, size_t n);

@@ -45,26 +45,6 @@ int events_is_audio_delta(const char *type)
            strcmp(type, "response.audio.delta") == 0;
 }
 
-size_t events_audio_max(const cJSON *ev)
-{
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-    return cJSON_IsString(d) ? b64_decoded_max(strlen(d->valuestring)) : 0;
-}
-
-ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char **item_id)
-{
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
-    *item_id = cJSON_IsString(item) ? item->valuestring : NULL;
-    if (!cJSON_IsString(d))
-        return -1;
-    size_t n = strlen(d->valuestring);
-    if (b64_decoded_max(n) > cap)
-        return -1;
-    ssize_t len = b64_decode(d->valuestring, n, out);
-    return len < 0 ? -1 : len;
-}
-
 int events_check_client_item(const cJSON *ev, size_t max_chars)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");

@@ -41,13 +41,5 @@ const char *events_relay_name(const char *type);
 /* True for an output audio delta (GA name or beta alias). */
 int events_is_audio_delta(const char *type);
 
-/*
- * Decodes the base64 `delta` of an audio delta event into out (cap bytes, at least
- * events_audio_max(ev)); sets *item_id to its item_id (NULL when absent). Returns the bytes
- * decoded, or -1 when the delta is missing or not base64.
- */
-ssize_t events_audio_delta(const cJSON *ev, uint8_t *out, size_t cap, const char **item_id);
-/* Upper bound of the decoded size of ev's delta (0 when none). */
-size_t events_audio_max(const cJSON *ev);
 
 #endif

@@ -490,6 +490,7 @@ void phonecall_fast(session_t *s, net_ws_binary_msg_t *m)
 
 bool phonecall_scan(const char *s, size_t len, net_ws_fast_t *out)
 {
+    *out = (net_ws_fast_t){0};
     twilio_event_t ev = twilio_scan(s, len, &out->num, &out->data, &out->len);
     if (ev != TWILIO_EV_MEDIA && ev != TWILIO_EV_MARK)
         return false;

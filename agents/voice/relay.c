@@ -305,34 +305,48 @@ void relay_upstream_audio(session_t *s, const char *item_id, const uint8_t *data
 
 /* An output audio delta straight from the upstream's socket: decoded here (PCM16), or on a
  * phone call passed on as its base64 text. */
-static void upstream_audio_delta(session_t *s, const cJSON *ev, uint64_t t_in_ns)
+/* An upstream audio delta: n characters of base64 at b64, of the item item. A phone call takes
+ * them as they are (μ-law, SPEC 5.5); a browser gets the PCM16 they decode to. */
+static void upstream_audio(session_t *s, const char *item, const char *b64, size_t n,
+                           uint64_t t_in_ns)
 {
     metric_inc(&g_metrics.ws_frames_total[METRIC_DIR_IN][METRIC_KIND_AUDIO], 1);
-    const char *item = NULL;
     if (s->phone) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-        const cJSON *i = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
-        if (!cJSON_IsString(d)) {
-            log_warn("upstream.bad_audio", LOG_S("openai_session", s->openai_session));
-            return;
-        }
-        relay_upstream_audio(s, cJSON_IsString(i) ? i->valuestring : "",
-                             (const uint8_t *)d->valuestring, strlen(d->valuestring), t_in_ns);
+        relay_upstream_audio(s, item, (const uint8_t *)b64, n, t_in_ns);
         return;
     }
-    size_t cap = events_audio_max(ev);
+    size_t cap = b64_decoded_max(n);
     if (cap > s->dec_cap) {
         s->dec = xrealloc(s->dec, cap);
         s->dec_cap = cap;
     }
-    ssize_t len = events_audio_delta(ev, s->dec, cap, &item);
+    ssize_t len = b64_decode(b64, n, s->dec);
     if (len < 0) {
         log_warn("upstream.bad_audio", LOG_S("openai_session", s->openai_session));
         return;
     }
     if (len == 0)
         return; /* an empty delta: nothing to play */
-    relay_upstream_audio(s, item ? item : "", s->dec, (size_t)len, t_in_ns);
+    relay_upstream_audio(s, item, s->dec, (size_t)len, t_in_ns);
+}
+
+/* A delta net read in full (its text was not one wsp_scan_event() vouches for). */
+static void upstream_audio_delta(session_t *s, const cJSON *ev, uint64_t t_in_ns)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
+    if (!cJSON_IsString(d)) {
+        log_warn("upstream.bad_audio", LOG_S("openai_session", s->openai_session));
+        return;
+    }
+    upstream_audio(s, cJSON_IsString(i) ? i->valuestring : "", d->valuestring,
+                   strlen(d->valuestring), t_in_ns);
+}
+
+void relay_upstream_fast(session_t *s, net_ws_binary_msg_t *m)
+{
+    if (m->kind == NET_WSC_FAST_AUDIO)
+        upstream_audio(s, net_fast_aux(m), (const char *)m->data, m->len, m->hdr.sent_ns);
 }
 
 bool relay_upstream_text(session_t *s, net_ws_text_msg_t *m)

@@ -282,8 +282,12 @@ static void session_handle(actor_t *self, msg_t *m)
     case NET_MSG_WS_BINARY:
         on_binary(s, (net_ws_binary_msg_t *)m);
         return; /* ownership taken */
-    case NET_MSG_WS_FAST: /* only the phone route has a fast reader */
-        s->last_client_ns = clock_now_ns();
+    case NET_MSG_WS_FAST:
+        if (((net_ws_binary_msg_t *)m)->conn != s->conn) { /* the upstream's audio delta */
+            relay_upstream_fast(s, (net_ws_binary_msg_t *)m);
+            break;
+        }
+        s->last_client_ns = clock_now_ns(); /* only the phone route has a fast reader */
         phonecall_fast(s, (net_ws_binary_msg_t *)m);
         return; /* ownership taken */
     case SESSION_MSG_UP_STATE:

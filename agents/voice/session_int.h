@@ -160,6 +160,8 @@ void relay_upstream_audio(session_t *s, const char *item_id, const uint8_t *data
 /* A text message from the upstream's socket, routed here while ready. Returns true when it
  * took m (passed on to the upstream actor). */
 bool relay_upstream_text(session_t *s, net_ws_text_msg_t *m);
+/* An audio delta net read from the upstream's socket without a tree (NET_WSC_FAST_AUDIO). */
+void relay_upstream_fast(session_t *s, net_ws_binary_msg_t *m);
 /* A client event for the upstream: straight to its socket while ready, else through the
  * upstream actor (which drops it when not ready). Takes ev. */
 void relay_send_up(session_t *s, cJSON *ev);

@@ -302,6 +302,12 @@ static void upstream_handle(actor_t *self, msg_t *m)
             return; /* passed on */
         break;
     }
+    case NET_MSG_WS_FAST: /* an audio delta sent before the routing took over: the session's */
+        if (((net_ws_binary_msg_t *)m)->conn == u->conn && u->conn != 0) {
+            actor_send(u->session, m);
+            return; /* passed on */
+        }
+        break;
     case NET_MSG_WS_CLOSED: {
         net_ws_closed_msg_t *c = (net_ws_closed_msg_t *)m;
         if (c->cookie != u->attempt || u->phase == PHASE_DONE || u->phase == PHASE_WAITING)

@@ -127,16 +127,14 @@ void proto_event_parse(const char *json, size_t len, proto_event_t *ev)
     memset(ev, 0, sizeof(*ev));
     /*
      * Audio deltas (50 a second per --direct session) skip cJSON's parser, which was a third of
-     * the bench's instructions once libwebsockets was gone: when wsp_scan_event() vouches for the
-     * text, the delta is used where it lies (as the service's upstream client does, net/wsc.c).
+     * the bench's instructions once libwebsockets was gone: when wsp_scan_audio_delta() vouches
+     * for the text, the delta is used where it lies (as the service's upstream client does).
      */
-    static const char *const fast[] = {"type", "delta"};
-    wsp_span_t f[2];
-    if (wsp_scan_event(json, len, fast, 2, f) && f[0].p && f[1].p &&
-        type_of(f[0].p, f[0].len) == PROTO_EV_AUDIO_DELTA) {
+    wsp_span_t delta, item;
+    if (wsp_scan_audio_delta(json, len, &delta, &item)) {
         ev->type = PROTO_EV_AUDIO_DELTA;
-        ev->audio = f[1].p;
-        ev->audio_len = f[1].len;
+        ev->audio = delta.p;
+        ev->audio_len = delta.len;
         return;
     }
     cJSON *root = cJSON_ParseWithLength(json, len);

@@ -71,3 +71,27 @@ TEST(wsscan_tree_holds_the_members_found)
     ASSERT(cJSON_GetObjectItemCaseSensitive(j, "event_id") == NULL); /* not a string */
     cJSON_Delete(j);
 }
+
+TEST(wsscan_reads_audio_deltas)
+{
+    wsp_span_t d, item;
+    const char *s = "{\"type\":\"response.output_audio.delta\",\"item_id\":\"it_1\","
+                    "\"delta\":\"AAAA\",\"event_id\":\"e\"}";
+    ASSERT(wsp_scan_audio_delta(s, strlen(s), &d, &item));
+    ASSERT(d.len == 4 && memcmp(d.p, "AAAA", 4) == 0);
+    ASSERT(item.len == 4 && memcmp(item.p, "it_1", 4) == 0);
+    s = "{\"type\":\"response.audio.delta\",\"delta\":\"\",\"item_id\":7}";
+    ASSERT(wsp_scan_audio_delta(s, strlen(s), &d, &item));
+    ASSERT(d.p != NULL && d.len == 0);
+    ASSERT(item.p == NULL); /* not a string: absent, as cJSON_IsString() reads it */
+    static const char *const others[] = {
+        "{\"type\":\"response.output_audio.done\",\"delta\":\"AAAA\"}",
+        "{\"type\":\"response.output_audio.delta\"}",               /* no delta */
+        "{\"type\":\"response.output_audio.delta\",\"delta\":1}",   /* not a string */
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"\\/\"}", /* escaped: cJSON's */
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\"", /* cut short */
+    };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        if (wsp_scan_audio_delta(others[i], strlen(others[i]), &d, &item))
+            TEST_FAIL_("read as a delta: %s", others[i]);
+}
