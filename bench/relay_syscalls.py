@@ -11,6 +11,10 @@ that. Set-up (minting, handshakes, upstream connects) is outside the window, unl
 figure of relay_matrix.py.
 
     bench/relay_syscalls.py [--sessions 200] [--window 4] [--bin-dir build/bin] [--peers go]
+                            [--twilio]
+
+--twilio streams phone calls instead (switchboard-bench --twilio, the service with phone calls
+on); the peer relays do not speak Twilio and are left out.
 
 --bin-dir compares builds (the same command before and after a change). The peer relays
 (relay_matrix.py builds them) are measured the same way, whole process. Needs perf with
@@ -44,18 +48,24 @@ def thread_kind(name):
     return "other"
 
 
-def measure(sessions, window_s, bin_dir, peer=None):
+TWILIO_TOKEN = "relay-syscalls-twilio-token-0123456789"
+
+
+def measure(sessions, window_s, bin_dir, peer=None, twilio=False):
     """Counts for the service, or for a peer relay's argv; and the round trips in the window."""
     rm.BIN = bin_dir
     sim, sim_port = rm.start_sim()
     if peer:
         svc, port = rm.start_peer(peer, sim_port, sessions)
     else:
-        svc, port = rm.start_service(sim_port, sessions)
+        svc, port = rm.start_service(sim_port, sessions,
+                                     {"SWITCHBOARD_TWILIO_AUTH_TOKEN": TWILIO_TOKEN} if twilio
+                                     else None)
     out = tempfile.NamedTemporaryFile(suffix=".perf", delete=False)
+    phone = ["--twilio", "--twilio-token", TWILIO_TOKEN] if twilio else []
     try:
         bench = subprocess.Popen([f"{bin_dir}/switchboard-bench", "--sessions", str(sessions),
-                                  "--duration", str(WARMUP_S + window_s + 3), "--url",
+                                  "--duration", str(WARMUP_S + window_s + 3), *phone, "--url",
                                   f"http://127.0.0.1:{port}"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(WARMUP_S)
@@ -91,12 +101,13 @@ def main():
     ap.add_argument("--bin-dir", default=os.environ.get("SWITCHBOARD_BIN_DIR", "build/bin"))
     ap.add_argument("--peers", default="go",
                     help="peer relays measured the same way (go, node; none for neither)")
+    ap.add_argument("--twilio", action="store_true", help="phone calls (no peer relays)")
     a = ap.parse_args()
     if not rm.perf_usable():
         print("perf stat is not usable here (perf missing, or tracepoints not readable): skipped.")
         return 0
-    counts, rt = measure(a.sessions, a.window, a.bin_dir)
-    wanted = [] if a.peers == "none" else [x for x in a.peers.split(",") if x]
+    counts, rt = measure(a.sessions, a.window, a.bin_dir, twilio=a.twilio)
+    wanted = [] if a.peers == "none" or a.twilio else [x for x in a.peers.split(",") if x]
     peers = {}
     for name, (argv, why) in rm.build_peers(wanted).items():
         peers[name] = measure(a.sessions, a.window, a.bin_dir, peer=argv) if argv else why
@@ -112,7 +123,8 @@ def main():
              ("write (eventfd)", "syscalls:sys_enter_write"),
              ("read (eventfd)", "syscalls:sys_enter_read"),
              ("context switches", "context-switches")]
-    print(f"{a.sessions} sessions, {a.window:.0f} s window in the steady state, "
+    print(f"{a.sessions} {'phone calls' if a.twilio else 'sessions'}, "
+          f"{a.window:.0f} s window in the steady state, "
           f"{rt:.0f} round trips; per round trip:")
     print()
     measured = [n for n, v in peers.items() if not isinstance(v, str)]

@@ -50,6 +50,12 @@ R="$OUT/results.md"
     /usr/bin/python3 bench/phone_matrix.py --sessions "${PHONE_SESSIONS:-50,200,500}" \
         --duration "${PHONE_DURATION:-10}" --json "$OUT/phone.json"
     echo
+    echo "### System calls per phone round trip, by thread (\`bench/relay_syscalls.py --twilio\`)"
+    echo
+    echo "Next to the browser sessions' table above: a phone call reads Twilio's mark echo too."
+    echo
+    /usr/bin/python3 bench/relay_syscalls.py --sessions "${SYSCALL_SESSIONS:-200}" --twilio
+    echo
     echo "## Audio isolation under tool load"
     echo
     echo "${ISOLATION_SESSIONS:-200} audio sessions x ${ISOLATION_DURATION:-10} s, quiet and then with" \
