@@ -128,13 +128,13 @@ def main():
           f"{rt:.0f} round trips; per round trip:")
     print()
     measured = [n for n, v in peers.items() if not isinstance(v, str)]
-    print("| per round trip | switchboard | its network thread | its workers | "
-          + " | ".join(f"{n} relay" for n in measured) + " |")
+    print("| per round trip | switchboard | its network thread | its workers |"
+          + "".join(f" {n} relay |" for n in measured))
     print("|---|---|---|---|" + "---|" * len(measured))
     for label, ev in names:
-        cells = [f"{per(ev, c=peers[n][0], n_rt=peers[n][1]):.2f}" for n in measured]
-        print(f"| {label} | {per(ev):.2f} | {per(ev, 'network'):.2f} | {per(ev, 'workers'):.2f} | "
-              + " | ".join(cells) + " |")
+        cells = [f" {per(ev, c=peers[n][0], n_rt=peers[n][1]):.2f} |" for n in measured]
+        print(f"| {label} | {per(ev):.2f} | {per(ev, 'network'):.2f} | {per(ev, 'workers'):.2f} |"
+              + "".join(cells))
     for n, v in peers.items():
         if isinstance(v, str):
             print(f"\n{n} relay skipped: {v}.")

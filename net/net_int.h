@@ -211,6 +211,12 @@ void netmsg_text_free(msg_t *m);
 net_ws_closed_msg_t *netmsg_closed_new(conn_id_t id, ws_close_t why, uint16_t peer_code);
 /* NET_MSG_WS_FAST from what a fast reader found (its spans copied, each followed by a NUL). */
 net_ws_binary_msg_t *netmsg_fast_new(conn_id_t id, const net_ws_fast_t *f, uint64_t sent_ns);
+/* An outbound connection's text as NET_MSG_WS_FAST when wsp_scan_audio_delta() reads it as an
+ * audio delta (NET_WSC_FAST_AUDIO); NULL otherwise (it is then parsed in full). The upstream's
+ * deltas (25 a second per session, ~1.4 KB) skip cJSON: the delta and the item_id are all the
+ * session reads. */
+net_ws_binary_msg_t *netmsg_audio_delta_new(conn_id_t id, const char *s, size_t len,
+                                            uint64_t sent_ns);
 
 /* wsc.c: outbound WebSockets. Thread: net. */
 /* Starts the connection described by the OUT_CONNECT message o (owned by the caller). */

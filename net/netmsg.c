@@ -7,6 +7,7 @@
 
 #include "base/util.h"
 #include "net/net_int.h"
+#include "net/wsproto.h"
 
 void netmsg_open_free(msg_t *m)
 {
@@ -50,4 +51,20 @@ net_ws_binary_msg_t *netmsg_fast_new(conn_id_t id, const net_ws_fast_t *f, uint6
         memcpy(m->data + f->len + 1, f->aux, f->aux_len);
     m->data[f->len + 1 + f->aux_len] = '\0';
     return m;
+}
+
+net_ws_binary_msg_t *netmsg_audio_delta_new(conn_id_t id, const char *s, size_t len,
+                                            uint64_t sent_ns)
+{
+    wsp_span_t delta, item;
+    if (!wsp_scan_audio_delta(s, len, &delta, &item))
+        return NULL;
+    net_ws_fast_t f = {.kind = NET_WSC_FAST_AUDIO,
+                       .audio = true,
+                       .num = -1,
+                       .data = delta.p,
+                       .len = delta.len,
+                       .aux = item.p,
+                       .aux_len = item.p ? item.len : 0};
+    return netmsg_fast_new(id, &f, sent_ns);
 }

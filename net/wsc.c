@@ -323,31 +323,14 @@ void wsc_start_net(netthr_t *thr, net_out_t *o)
         fail_early(c, "dns failure");
 }
 
-/* Audio deltas (25 a second per session, ~1.4 KB) skip cJSON: their delta and item_id are all
- * the session reads (NET_WSC_FAST_AUDIO). */
-static bool scan_audio(const char *s, size_t len, net_ws_fast_t *f)
-{
-    wsp_span_t delta, item;
-    if (!wsp_scan_audio_delta(s, len, &delta, &item))
-        return false;
-    *f = (net_ws_fast_t){.kind = NET_WSC_FAST_AUDIO,
-                         .audio = true,
-                         .num = -1,
-                         .data = delta.p,
-                         .len = delta.len,
-                         .aux = item.p,
-                         .aux_len = item.p ? item.len : 0};
-    return true;
-}
-
 static void on_text(wsc_conn_t *c, const char *s, size_t len)
 {
-    net_ws_fast_t f;
-    if (scan_audio(s, len, &f)) {
-        if (c->target != NULL) {
-            net_ws_binary_msg_t *m = netmsg_fast_new(c->base.id, &f, c->last_rx_ns);
-            actor_send(c->text_to ? c->text_to : c->target, &m->hdr);
-        }
+    net_ws_binary_msg_t *fast = netmsg_audio_delta_new(c->base.id, s, len, c->last_rx_ns);
+    if (fast != NULL) {
+        if (c->target != NULL)
+            actor_send(c->text_to ? c->text_to : c->target, &fast->hdr);
+        else
+            msg_free(&fast->hdr);
         return;
     }
     cJSON *j = cJSON_ParseWithLength(s, len);

@@ -389,8 +389,8 @@ static void on_start(session_t *s, const twilio_msg_t *t)
     log_info("phone.start", LOG_S("call", p->call_sid), LOG_S("stream", t->stream_sid));
 }
 
-/* Twilio's media payload goes up as it is: base64 μ-law, checked, never decoded. */
-/* A media message's payload (canonical base64 μ-law), as a frame of audio for the relay. */
+/* A media message read in full: its payload (base64 μ-law, checked, never decoded) becomes a
+ * frame of audio for the relay, as net's fast reader makes it (phonecall_fast). */
 static void on_media(session_t *s, const twilio_msg_t *t, uint64_t sent_ns)
 {
     net_ws_binary_msg_t *f =

@@ -303,8 +303,6 @@ void relay_upstream_audio(session_t *s, const char *item_id, const uint8_t *data
                                clock_now_ns() - t_in_ns);
 }
 
-/* An output audio delta straight from the upstream's socket: decoded here (PCM16), or on a
- * phone call passed on as its base64 text. */
 /* An upstream audio delta: n characters of base64 at b64, of the item item. A phone call takes
  * them as they are (μ-law, SPEC 5.5); a browser gets the PCM16 they decode to. */
 static void upstream_audio(session_t *s, const char *item, const char *b64, size_t n,

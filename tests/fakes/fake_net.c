@@ -11,7 +11,6 @@
 #include "base/sbuf.h"
 #include "base/util.h"
 #include "net/net_int.h"
-#include "net/wsproto.h"
 
 #define FAKE_CONN_FIRST  1000 /* connection ids start here: easy to tell from cookies in output */
 #define FAKE_CALLS_MIN   64
@@ -680,22 +679,6 @@ void fake_net_post_text(actor_t *actor, conn_id_t conn, const char *json)
     actor_send(actor, &text_msg_new(conn, json)->hdr);
 }
 
-/* An outbound connection's audio delta, read as net/wsc.c reads it (NET_WSC_FAST_AUDIO). */
-static msg_t *fast_audio_new(conn_id_t conn, const char *json)
-{
-    wsp_span_t delta, item;
-    if (!wsp_scan_audio_delta(json, strlen(json), &delta, &item))
-        return NULL;
-    net_ws_fast_t f = {.kind = NET_WSC_FAST_AUDIO,
-                       .audio = true,
-                       .num = -1,
-                       .data = delta.p,
-                       .len = delta.len,
-                       .aux = item.p,
-                       .aux_len = item.p ? item.len : 0};
-    return &netmsg_fast_new(conn, &f, 0)->hdr;
-}
-
 void fake_net_ws_text(conn_id_t c, const char *json)
 {
     actor_t *target = NULL;
@@ -710,8 +693,9 @@ void fake_net_ws_text(conn_id_t c, const char *json)
     pthread_mutex_unlock(&N.lock);
     if (target == NULL)
         TEST_FAIL_("connection %llu is not open", (unsigned long long)c);
-    msg_t *m = outbound ? fast_audio_new(c, json) : NULL;
-    actor_send(target, m ? m : &text_msg_new(c, json)->hdr);
+    /* An outbound connection's audio delta arrives as net/wsc.c posts it. */
+    net_ws_binary_msg_t *fast = outbound ? netmsg_audio_delta_new(c, json, strlen(json), 0) : NULL;
+    actor_send(target, fast ? &fast->hdr : &text_msg_new(c, json)->hdr);
     actor_unref(target);
 }
 
