@@ -11,7 +11,10 @@ must not be what falls behind) and every process's CPU; then the phone path's ta
 added p99 <= 1 ms at 200 calls, no frame lost up to 500, and phone CPU per session-minute <= 0.6x
 the browser path's.
 
-    bench/phone_matrix.py [--sessions 50,200,500] [--duration 10] [--threads 1] [--json FILE]
+    bench/phone_matrix.py [--sessions 50,200,500] [--duration 10] [--threads 1]
+                          [--net-threads N] [--json FILE]
+
+--net-threads runs the service with SWITCHBOARD_NET_THREADS=N (default: the service's default).
 
 Binaries come from build/bin (override with SWITCHBOARD_BIN_DIR).
 """
@@ -26,12 +29,15 @@ TARGET_CALLS = 200
 CPU_RATIO_MAX = 0.6      # phone CPU per session-minute over the browser path's
 
 
-def one(n, duration, threads, phone, direct):
+def one(n, duration, threads, phone, direct, net_threads=None):
     """One bench run of n sessions on a fresh simulator (and service); returns its JSON."""
+    env = {"SWITCHBOARD_TWILIO_AUTH_TOKEN": TOKEN}
+    if net_threads:
+        env["SWITCHBOARD_NET_THREADS"] = str(net_threads)
     return relay_matrix.one(n, duration, direct,
                             bench_args=["--threads", str(threads)] + (["--twilio"] if phone else []),
                             service_args=["--twilio-token", TOKEN] if phone else [],
-                            service_env={"SWITCHBOARD_TWILIO_AUTH_TOKEN": TOKEN})
+                            service_env=env)
 
 
 def cmd(n, duration, threads, phone, direct):
@@ -90,6 +96,7 @@ def main():
     ap.add_argument("--sessions", default="50,200,500")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="bench client threads")
+    ap.add_argument("--net-threads", type=int, help="the service's SWITCHBOARD_NET_THREADS")
     ap.add_argument("--json", help="write every result to this file")
     a = ap.parse_args()
     rows = []
@@ -97,7 +104,7 @@ def main():
         r = {}
         for key, phone, direct in (("phone", True, False), ("phone_direct", True, True),
                                    ("browser", False, False), ("browser_direct", False, True)):
-            r[key] = one(n, a.duration, a.threads, phone, direct)
+            r[key] = one(n, a.duration, a.threads, phone, direct, a.net_threads)
             r[key]["command"] = cmd(n, a.duration, a.threads, phone, direct)
         rows.append((n, r))
         print(f"# {n} calls done", file=sys.stderr)
@@ -115,7 +122,9 @@ def main():
         print(row("browser (PCM16 24 kHz, /ws)", n, r["browser"], r["browser_direct"]))
     print()
     print(f"{a.duration} s of audio per session, 20 ms frames, ramp min(duration/4, 5 s), "
-          f"switchboard-sim in echo mode; commands (SVC, SIM: the run's fresh processes):")
+          f"switchboard-sim in echo mode"
+          + (f", the service with SWITCHBOARD_NET_THREADS={a.net_threads}" if a.net_threads else "")
+          + "; commands (SVC, SIM: the run's fresh processes):")
     print()
     seen = set()
     for _, r in rows[:1]:

@@ -50,6 +50,12 @@ R="$OUT/results.md"
     /usr/bin/python3 bench/phone_matrix.py --sessions "${PHONE_SESSIONS:-50,200,500}" \
         --duration "${PHONE_DURATION:-10}" --json "$OUT/phone.json"
     echo
+    echo "The same at ${PHONE_SESSIONS_2NET:-200} calls with two network threads" \
+        "(\`SWITCHBOARD_NET_THREADS=2\`, the setting for a phone-heavy gateway; README, Tuning):"
+    echo
+    /usr/bin/python3 bench/phone_matrix.py --sessions "${PHONE_SESSIONS_2NET:-200}" \
+        --duration "${PHONE_DURATION:-10}" --net-threads 2 --json "$OUT/phone-2net.json"
+    echo
     echo "### System calls per phone round trip, by thread (\`bench/relay_syscalls.py --twilio\`)"
     echo
     echo "Next to the browser sessions' table above: a phone call reads Twilio's mark echo too."

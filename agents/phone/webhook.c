@@ -74,7 +74,7 @@ void phone_metrics(sbuf_t *out, void *arg)
                     (unsigned long long)atomic_load_explicit(&dropped[i], memory_order_relaxed));
     sbuf_printf(out,
                 "# HELP switchboard_twilio_sequence_gaps_total Twilio messages missing between "
-                "sequenceNumbers.\n# TYPE switchboard_twilio_sequence_gaps_total counter\n"
+                "sequenceNumbers (media dropped under backpressure included).\n# TYPE switchboard_twilio_sequence_gaps_total counter\n"
                 "switchboard_twilio_sequence_gaps_total %llu\n",
                 (unsigned long long)atomic_load_explicit(&gaps, memory_order_relaxed));
 }
