@@ -51,7 +51,7 @@ R="$OUT/results.md"
         --duration "${PHONE_DURATION:-10}" --json "$OUT/phone.json"
     echo
     echo "The same at ${PHONE_SESSIONS_2NET:-200} calls with two network threads" \
-        "(\`SWITCHBOARD_NET_THREADS=2\`, the setting for a phone-heavy gateway; README, Tuning):"
+        "(\`SWITCHBOARD_NET_THREADS=2\`, the setting for a phone-heavy gateway; README, \"Phone calls\"):"
     echo
     /usr/bin/python3 bench/phone_matrix.py --sessions "${PHONE_SESSIONS_2NET:-200}" \
         --duration "${PHONE_DURATION:-10}" --net-threads 2 --json "$OUT/phone-2net.json"
