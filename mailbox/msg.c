@@ -164,8 +164,8 @@ static void refill(uint32_t k)
     }
 }
 
-/* Moves class_batch[k] blocks of class k from this thread's (full) cache to the pool, or to malloc when
- * the pool holds MSG_CACHE_BYTES of the class. */
+/* Moves class_batch[k] blocks of class k from this thread's (full) cache to the pool, or to
+ * malloc when the pool holds MSG_CACHE_BYTES of the class. */
 static void spill(uint32_t k)
 {
     blk_t *first = tl_cache.top[k], *last = first;

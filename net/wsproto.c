@@ -106,6 +106,10 @@ typedef struct scan {
     const char *const *names; /* the members to note, at the top level only */
     size_t n_names;
     wsp_span_t *out;
+    const char *const *objs; /* the object members to note, at the top level only */
+    size_t n_objs;
+    wsp_span_t *obj_out;
+    uint8_t obj_seen[WSP_SCAN_OBJECTS]; /* how often each was named (stops at 2) */
 } scan_t;
 
 static void skip_ws(scan_t *sc)
@@ -241,7 +245,22 @@ static bool scan_object(scan_t *sc, bool top)
         for (size_t i = 0; top && i < sc->n_names; i++)
             if (strlen(sc->names[i]) == key.len && memcmp(key.p, sc->names[i], key.len) == 0)
                 slot = &sc->out[i];
-        if (slot && sc->p < sc->end && *sc->p == '"') {
+        size_t obj = sc->n_objs;
+        for (size_t j = 0; top && j < sc->n_objs; j++)
+            if (strlen(sc->objs[j]) == key.len && memcmp(key.p, sc->objs[j], key.len) == 0)
+                obj = j;
+        if (obj < sc->n_objs) {
+            /* The first object of that name, unless the name comes again. */
+            const char *start = sc->p;
+            bool first = sc->obj_seen[obj]++ == 0;
+            if (sc->obj_seen[obj] > 2)
+                sc->obj_seen[obj] = 2;
+            if (!scan_value(sc, false))
+                return false;
+            sc->obj_out[obj] = first && *start == '{'
+                                   ? (wsp_span_t){start, (size_t)(sc->p - start)}
+                                   : (wsp_span_t){NULL, 0};
+        } else if (slot && sc->p < sc->end && *sc->p == '"') {
             if (!scan_string(sc, &val, &esc))
                 return false;
             if (slot->p == NULL && !slot->len) {
@@ -307,10 +326,19 @@ static bool scan_value(scan_t *sc, bool top)
 
 bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out)
 {
-    if (n > WSP_SCAN_MEMBERS)
+    return wsp_scan_event_objs(s, len, names, n, out, NULL, 0, NULL);
+}
+
+bool wsp_scan_event_objs(const char *s, size_t len, const char *const *names, size_t n,
+                         wsp_span_t *out, const char *const *objs, size_t n_objs,
+                         wsp_span_t *obj_out)
+{
+    if (n > WSP_SCAN_MEMBERS || n_objs > WSP_SCAN_OBJECTS)
         return false;
     memset(out, 0, n * sizeof(*out));
-    scan_t sc = {s, s + len, 0, names, n, out};
+    if (n_objs)
+        memset(obj_out, 0, n_objs * sizeof(*obj_out));
+    scan_t sc = {s, s + len, 0, names, n, out, objs, n_objs, obj_out, {0}};
     skip_ws(&sc);
     if (sc.p >= sc.end || *sc.p != '{' || !scan_value(&sc, true))
         return false;
@@ -324,17 +352,13 @@ bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t 
     return true;
 }
 
-static bool span_is(wsp_span_t s, const char *lit)
-{
-    return s.p && s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
-}
-
 bool wsp_scan_audio_delta(const char *s, size_t len, wsp_span_t *delta, wsp_span_t *item)
 {
     static const char *const names[] = {"type", "delta", "item_id"};
     wsp_span_t sp[3];
     if (!wsp_scan_event(s, len, names, 3, sp) || sp[1].p == NULL ||
-        !(span_is(sp[0], "response.output_audio.delta") || span_is(sp[0], "response.audio.delta")))
+        !(wsp_span_is(sp[0], "response.output_audio.delta") ||
+          wsp_span_is(sp[0], "response.audio.delta")))
         return false;
     *delta = sp[1];
     *item = sp[2];

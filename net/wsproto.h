@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef enum wsp_kind {
     WSP_PING_TEXT,     /* the bare text `ping`: answer `pong` */
@@ -48,6 +49,12 @@ typedef struct wsp_span {
     size_t len;
 } wsp_span_t;
 
+/* True when the span holds exactly the characters of lit. */
+static inline bool wsp_span_is(wsp_span_t s, const char *lit)
+{
+    return s.p && s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+}
+
 #define WSP_SCAN_DEPTH   32
 #define WSP_SCAN_MEMBERS 4
 
@@ -61,6 +68,19 @@ typedef struct wsp_span {
  * when it returns false the caller parses with cJSON as before. Thread: any.
  */
 bool wsp_scan_event(const char *s, size_t len, const char *const *names, size_t n, wsp_span_t *out);
+
+#define WSP_SCAN_OBJECTS 2
+
+/*
+ * wsp_scan_event(), and besides: obj_out[j] gets the first top-level member called objs[j] (n_objs
+ * of them, at most WSP_SCAN_OBJECTS; names the names above do not use) when it is an object: its
+ * text, braces included, which the scan has checked (p NULL when absent, not an object, or named
+ * more than once at the top level). A caller that reads a member of a nested object scans that
+ * span again, without walking the whole text to find it.
+ */
+bool wsp_scan_event_objs(const char *s, size_t len, const char *const *names, size_t n,
+                         wsp_span_t *out, const char *const *objs, size_t n_objs,
+                         wsp_span_t *obj_out);
 
 /*
  * True when wsp_scan_event() vouches for the len bytes at s as a Realtime audio delta: type

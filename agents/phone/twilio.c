@@ -324,81 +324,23 @@ bool twilio_mark_parse(const char *name, char *item, size_t itemlen, uint64_t *m
 
 /* ---- The fast reading of media and mark ------------------------------------------------------ */
 
-static bool span_is(wsp_span_t sp, const char *lit)
-{
-    return sp.p && sp.len == strlen(lit) && memcmp(sp.p, lit, sp.len) == 0;
-}
-
-/* The end of the string whose opening quote is at p (the byte after its closing quote). The
- * text is valid JSON, so the string is closed. */
-static const char *string_end(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
-    }
-    return end;
-}
-
-/*
- * Walks the valid JSON text from p towards end, counting '{' and '[' in and '}' and ']' out
- * (outside strings) from depth 0. With close set it stops after the bracket that brings the
- * depth back to 0. Returns where it stopped; *depth is the depth there.
- */
-static const char *json_walk(const char *p, const char *end, bool close, int *depth)
-{
-    int d = 0;
-    while (p < end) {
-        if (*p == '"') {
-            p = string_end(p, end);
-            continue;
-        }
-        if (*p == '{' || *p == '[') {
-            d++;
-        } else if ((*p == '}' || *p == ']') && --d == 0 && close) {
-            p++;
-            break;
-        }
-        p++;
-    }
-    *depth = d;
-    return p;
-}
-
 twilio_event_t twilio_scan(const char *s, size_t len, int64_t *seq, const char **data,
                            size_t *data_len)
 {
     static const char *const top_names[] = {"event", "sequenceNumber"};
+    static const char *const objects[] = {"media", "mark"};
     static const char *const media_names[] = {"payload"};
     static const char *const mark_names[] = {"name"};
-    wsp_span_t top[ARRAY_LEN(top_names)], inner[1];
-    if (!wsp_scan_event(s, len, top_names, ARRAY_LEN(top_names), top))
+    wsp_span_t top[ARRAY_LEN(top_names)], obj[ARRAY_LEN(objects)], inner[1];
+    if (!wsp_scan_event_objs(s, len, top_names, ARRAY_LEN(top_names), top, objects,
+                             ARRAY_LEN(objects), obj))
         return TWILIO_EV_UNKNOWN;
-    bool media = span_is(top[0], "media");
-    if (!media && !span_is(top[0], "mark"))
+    bool media = wsp_span_is(top[0], "media");
+    if (!media && !wsp_span_is(top[0], "mark"))
         return TWILIO_EV_UNKNOWN;
-    const char *key = media ? "\"media\":" : "\"mark\":";
-    /* The object of that key: named once in the text, at the top level. */
-    const char *end = s + len;
-    size_t kl = strlen(key);
-    const char *k = memmem(s, len, key, kl);
-    if (k == NULL || memmem(k + 1, (size_t)(end - k - 1), key, kl))
-        return TWILIO_EV_UNKNOWN;
-    int depth;
-    json_walk(s, k, false, &depth);
-    if (depth != 1)
-        return TWILIO_EV_UNKNOWN;
-    const char *obj = k + kl;
-    while (obj < end && (*obj == ' ' || *obj == '\t' || *obj == '\n' || *obj == '\r'))
-        obj++;
-    size_t obj_len = 0;
-    if (obj < end && *obj == '{') {
-        const char *obj_end = json_walk(obj, end, true, &depth);
-        obj_len = depth == 0 ? (size_t)(obj_end - obj) : 0;
-    }
-    if (obj_len == 0 || !wsp_scan_event(obj, obj_len, media ? media_names : mark_names, 1, inner) ||
+    /* The event's object (named once, at the top level), and the one member read from it. */
+    wsp_span_t o = obj[media ? 0 : 1];
+    if (o.p == NULL || !wsp_scan_event(o.p, o.len, media ? media_names : mark_names, 1, inner) ||
         inner[0].p == NULL)
         return TWILIO_EV_UNKNOWN;
     /* A payload twilio_msg_parse() would call malformed is left to it, to be counted. */

@@ -169,15 +169,27 @@ static void on_audio(loadthr_t *thr, session_t *s, const uint8_t *pcm, size_t n,
         s->bad_frames++;
 }
 
-/* Decodes n base64 characters at b64 into the thread's buffer; returns the length or -1. */
-static ssize_t decode_audio(loadthr_t *thr, const char *b64, size_t n)
+/*
+ * Audio that came back to s as n base64 characters (--direct's deltas, --twilio's media): decoded
+ * into the thread's buffer and scanned for frames. Returns the bytes decoded, or -1 (counted as a
+ * bad frame) when it is not base64.
+ */
+static ssize_t on_b64_audio(loadthr_t *thr, session_t *s, const char *b64, size_t n, uint64_t now)
 {
     size_t need = b64_decoded_max(n);
     if (need > thr->decoded_cap) {
         thr->decoded_cap = need;
         thr->decoded = xrealloc(thr->decoded, need);
     }
-    return b64_decode(b64, n, thr->decoded);
+    ssize_t len = b64_decode(b64, n, thr->decoded);
+    if (len < 0) {
+        s->bad_frames++;
+        return -1;
+    }
+    if (s->t_first_audio == 0)
+        s->t_first_audio = now;
+    on_audio(thr, s, thr->decoded, (size_t)len, now);
+    return len;
 }
 
 static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, uint64_t now)
@@ -201,15 +213,8 @@ static void on_text(loadthr_t *thr, session_t *s, const char *json, size_t len, 
             become_ready(thr, s, now);
         break;
     case PROTO_EV_AUDIO_DELTA:
-        if (g_cfg.direct && ev.audio) {
-            ssize_t n = decode_audio(thr, ev.audio, ev.audio_len);
-            if (n >= 0 && s->t_first_audio == 0)
-                s->t_first_audio = now;
-            if (n >= 0)
-                on_audio(thr, s, thr->decoded, (size_t)n, now);
-            else
-                s->bad_frames++;
-        }
+        if (g_cfg.direct && ev.audio)
+            on_b64_audio(thr, s, ev.audio, ev.audio_len, now);
         break;
     case PROTO_EV_ERROR:
         if (s->phase == SESS_OPEN) {
@@ -248,16 +253,11 @@ static void on_twilio_text(loadthr_t *thr, session_t *s, const char *json, size_
     twcall_parse(json, len, &m);
     switch (m.type) {
     case TWCALL_IN_MEDIA: {
-        ssize_t n = decode_audio(thr, m.str, m.str_len);
-        if (n < 0) {
-            s->bad_frames++;
-            break;
+        ssize_t n = on_b64_audio(thr, s, m.str, m.str_len, now);
+        if (n >= 0) {
+            tw->media_in++;
+            twcall_played(tw, (size_t)n, now);
         }
-        tw->media_in++;
-        twcall_played(tw, (size_t)n, now);
-        if (s->t_first_audio == 0)
-            s->t_first_audio = now;
-        on_audio(thr, s, thr->decoded, (size_t)n, now);
         break;
     }
     case TWCALL_IN_MARK:

@@ -254,12 +254,6 @@ int twcall_twiml(twcall_t *tw, const char *xml, size_t len, char *why, size_t wh
 
 /* ---- Writing --------------------------------------------------------------------------------- */
 
-/* Frames the len bytes just built at out + *at + WSF_HEADER_MAX as one text frame of the run. */
-static void frame_at(uint8_t *out, size_t *at, size_t len)
-{
-    wsf_client_frame_append(out, at, len, WSF_OP_TEXT);
-}
-
 /* Copies the n bytes of s to p; returns p + n. */
 static uint8_t *put(uint8_t *p, const char *s, size_t n)
 {
@@ -306,10 +300,10 @@ void twcall_put_open(twcall_t *tw, uint8_t *out, size_t *at)
     static const char connected[] = "{\"event\":\"connected\",\"protocol\":\"Call\","
                                     "\"version\":\"1.0.0\"}";
     memcpy(out + *at + WSF_HEADER_MAX, connected, sizeof(connected) - 1);
-    frame_at(out, at, sizeof(connected) - 1);
+    wsf_client_frame_append(out, at, sizeof(connected) - 1, WSF_OP_TEXT);
     size_t n = strlen(tw->start);
     memcpy(out + *at + WSF_HEADER_MAX, tw->start, n);
-    frame_at(out, at, n);
+    wsf_client_frame_append(out, at, n, WSF_OP_TEXT);
     tw->seq = 1;
     tw->opened = true;
 }
@@ -333,7 +327,7 @@ void twcall_put_media(twcall_t *tw, uint8_t *out, size_t *at, const uint8_t *ula
     p += b64_encode(ulaw, n, (char *)p);
     p = PUT_LIT(p, "\"}");
     p = put_sid_tail(p, tw);
-    frame_at(out, at, (size_t)(p - start));
+    wsf_client_frame_append(out, at, (size_t)(p - start), WSF_OP_TEXT);
 }
 
 size_t twcall_put_marks(twcall_t *tw, uint8_t *out, size_t *at, size_t cap, uint64_t now)
@@ -350,7 +344,7 @@ size_t twcall_put_marks(twcall_t *tw, uint8_t *out, size_t *at, size_t cap, uint
         p = put_json_chars(p, m->name, m->len);
         p = PUT_LIT(p, "\"}");
         p = put_sid_tail(p, tw);
-        frame_at(out, at, (size_t)(p - start));
+        wsf_client_frame_append(out, at, (size_t)(p - start), WSF_OP_TEXT);
         tw->head = (tw->head + 1) % tw->cap_marks;
         tw->n_marks--;
         tw->marks_echoed++;
@@ -368,7 +362,7 @@ void twcall_put_stop(twcall_t *tw, uint8_t *out, size_t *at)
     p = put(p, tw->call_sid, strlen(tw->call_sid));
     p = PUT_LIT(p, "\"}");
     p = put_sid_tail(p, tw);
-    frame_at(out, at, (size_t)(p - start));
+    wsf_client_frame_append(out, at, (size_t)(p - start), WSF_OP_TEXT);
     tw->stopped = true;
 }
 

@@ -671,11 +671,9 @@ static cJSON *parse_event(const char *s, size_t len)
 {
     static const char *const names[] = {"type", "audio", "event_id"};
     wsp_span_t f[ARRAY_LEN(names)];
-    static const char append[] = "input_audio_buffer.append";
-    if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) && f[0].p &&
-        f[0].len == sizeof(append) - 1 && memcmp(f[0].p, append, f[0].len) == 0) {
+    if (wsp_scan_event(s, len, names, ARRAY_LEN(names), f) &&
+        wsp_span_is(f[0], "input_audio_buffer.append"))
         return wsp_scan_tree(names, f, ARRAY_LEN(names));
-    }
     return cJSON_ParseWithLength(s, len);
 }
 

@@ -95,3 +95,23 @@ TEST(wsscan_reads_audio_deltas)
         if (wsp_scan_audio_delta(others[i], strlen(others[i]), &d, &item))
             TEST_FAIL_("read as a delta: %s", others[i]);
 }
+
+TEST(wsscan_notes_top_level_objects)
+{
+    static const char *const names[] = {"event"};
+    static const char *const objs[] = {"media", "mark"};
+    wsp_span_t f[1], o[2];
+    const char *s = "{\"event\":\"media\",\"x\":{\"mark\":{}},\"media\" : {\"payload\":\"AA==\"}}";
+    ASSERT(wsp_scan_event_objs(s, strlen(s), names, 1, f, objs, 2, o));
+    ASSERT(wsp_span_is(f[0], "media"));
+    ASSERT(wsp_span_is(o[0], "{\"payload\":\"AA==\"}"));
+    ASSERT(o[1].p == NULL); /* only nested */
+    s = "{\"media\":{},\"media\":{}}"; /* named twice: neither is taken */
+    ASSERT(wsp_scan_event_objs(s, strlen(s), names, 1, f, objs, 2, o));
+    ASSERT(o[0].p == NULL);
+    s = "{\"media\":\"AA==\",\"mark\":[1]}"; /* not objects */
+    ASSERT(wsp_scan_event_objs(s, strlen(s), names, 1, f, objs, 2, o));
+    ASSERT(o[0].p == NULL && o[1].p == NULL);
+    s = "{\"media\":{\"payload\":1}"; /* not one whole object: nothing vouched for */
+    ASSERT(!wsp_scan_event_objs(s, strlen(s), names, 1, f, objs, 2, o));
+}
